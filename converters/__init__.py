@@ -1,0 +1,1 @@
+"""tfq_plus.converters: Keras model -> TFLite flatbuffer with TFQP custom ops."""

@@ -1,0 +1,78 @@
+"""Train a small binarized CNN (binary weights and activations) on offline data.
+
+Data: MNIST from ``TFQ_PLUS_DATA_DIR`` where present, else scikit-learn's bundled 8x8
+digits. Prints the test accuracy of the trained model and larq's model summary.
+
+    python examples/train_binary.py [--epochs N] [--dataset mnist|fashion_mnist|digits]
+"""
+
+import argparse
+
+import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+
+import larq as lq
+import numpy as np
+import tensorflow as tf
+
+
+def build_model(input_shape, num_classes):
+    """Float stem, binary conv blocks (larq), float classifier: the usual BNN recipe."""
+    binary = dict(
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip",
+        use_bias=False,
+    )
+    small = input_shape[0] < 16
+    inputs = tf.keras.Input(input_shape)
+    x = tf.keras.layers.Conv2D(32, 3, padding="same", use_bias=False)(inputs)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0, **binary)(x)
+    x = tf.keras.layers.MaxPool2D(2)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0, **binary)(x)
+    if not small:
+        x = tf.keras.layers.MaxPool2D(2)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(128, **binary)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = lq.layers.QuantDense(num_classes, **binary)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    outputs = tf.keras.layers.Activation("softmax")(x)
+    return tf.keras.Model(inputs, outputs, name="binary_cnn")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="auto", choices=tfq_plus.datasets.ALL_DATASETS + ("auto",))
+    parser.add_argument("--epochs", type=int, default=None, help="default: 3 (MNIST) / 30 (digits)")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    tf.keras.utils.set_random_seed(args.seed)
+    data = tfq_plus.datasets.load(args.dataset)
+    epochs = args.epochs or (30 if data.name == "digits" else 3)
+    print(f"dataset: {data.name}  train {data.x_train.shape}  test {data.x_test.shape}")
+
+    model = build_model(data.input_shape, data.num_classes)
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    lq.models.summary(model)
+    model.fit(
+        data.x_train, data.y_train, batch_size=args.batch_size, epochs=epochs,
+        validation_split=0.1, verbose=2,
+    )
+    _, accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)
+    predicted = np.argmax(model.predict(data.x_test, verbose=0), axis=1)
+    assert np.isclose(np.mean(predicted == data.y_test), accuracy, atol=1e-6)
+    print(f"test accuracy ({data.name}, binary weights and activations): {accuracy:.4f}")
+    return model, data
+
+
+if __name__ == "__main__":
+    main()

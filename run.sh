@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The two commands of tfq-plus on a fresh Debian/Ubuntu machine:
+#   bash run.sh demo   set up, then train a binarized model on offline data and report
+#   bash run.sh test   set up, then run the test suite
+# Set-up (idempotent): system packages if missing (as root), a virtualenv in .venv,
+# and the package installed editable with its dev extras.
+set -euo pipefail
+cd "$(dirname "$0")"
+here=$(pwd)
+
+usage() { echo "usage: bash run.sh demo|test [args passed on]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+command=$1; shift
+
+pick_python() {
+  for candidate in ${PYTHON:-} python3.12 python3.11 python3.10 python3; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))'; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "run.sh: needs Python 3.10, 3.11 or 3.12 (TensorFlow 2.21); set PYTHON=..." >&2
+  return 1
+}
+
+apt_install() {
+  # Installs Debian packages when missing; only as root (CI, containers).
+  local missing=()
+  for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "run.sh: please install: sudo apt-get install ${missing[*]}" >&2; return 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+setup() {
+  if command -v dpkg >/dev/null 2>&1; then
+    apt_install gcc make
+  fi
+  local python; python=$(pick_python)
+  if [ ! -x .venv/bin/python ]; then
+    if ! "$python" -m venv .venv 2>/dev/null; then
+      rm -rf .venv
+      command -v dpkg >/dev/null 2>&1 && apt_install python3-venv
+      "$python" -m venv .venv
+    fi
+  fi
+  local stamp=.venv/.tfq_plus_installed
+  if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
+    .venv/bin/python -m pip install -q -e ".[dev]"
+    touch "$stamp"
+  fi
+  # Offline data: the shared MNIST/Fashion-MNIST folder beside the checkout, if any.
+  if [ -z "${TFQ_PLUS_DATA_DIR:-}" ] && [ -d "$here/../shared/data/mnist" ]; then
+    export TFQ_PLUS_DATA_DIR="$here/../shared/data"
+  fi
+  export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+}
+
+case "$command" in
+  demo) setup; exec .venv/bin/python examples/train_binary.py "$@" ;;
+  test) setup; exec .venv/bin/python -m pytest "$@" ;;
+  *) usage ;;
+esac
