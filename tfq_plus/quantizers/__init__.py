@@ -5,8 +5,6 @@ quantizer here is reachable by class name and by its string alias, also from lar
 layers: ``larq.layers.QuantConv2D(64, 3, kernel_quantizer="scaled_sign")``.
 """
 
-import importlib
-
 import larq as lq
 
 from tfq_plus.quantizers.base import ALIASES, QuantizerBase, register
@@ -27,14 +25,21 @@ for _alias, _cls in (
 ):
     ALIASES[_alias] = _cls
 
-# TEMPORARY during development: tolerate modules not yet written.
-for _module in ("binary", "ternary", "power_of_two", "log", "shift", "pact", "lsq", "uniform"):
-    try:
-        _mod = importlib.import_module(f"tfq_plus.quantizers.{_module}")
-    except ImportError:
-        continue
-    for _name in getattr(_mod, "__all__", []):
-        globals()[_name] = getattr(_mod, _name)
+from tfq_plus.quantizers.binary import ScaledSign  # noqa: E402
+from tfq_plus.quantizers.log import LogQuantizer, LogSqrt2Quantizer  # noqa: E402
+from tfq_plus.quantizers.lsq import LSQ  # noqa: E402
+from tfq_plus.quantizers.pact import PACT  # noqa: E402
+from tfq_plus.quantizers.power_of_two import PowerOfTwo  # noqa: E402
+from tfq_plus.quantizers.shift import ShiftQuantizer  # noqa: E402
+from tfq_plus.quantizers.ternary import TTQ  # noqa: E402
+from tfq_plus.quantizers.uniform import Uniform  # noqa: E402
+
+__all__ = [
+    "ALIASES", "GRID_KINDS", "QuantGrid", "QuantizerBase", "register", "get", "serialize",
+    "SteSign", "ApproxSign", "SwishSign", "SteTern", "DoReFa",
+    "ScaledSign", "TTQ", "PowerOfTwo", "LogQuantizer", "LogSqrt2Quantizer",
+    "ShiftQuantizer", "PACT", "LSQ", "Uniform",
+]
 
 
 def get(identifier):
