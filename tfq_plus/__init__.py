@@ -5,7 +5,8 @@ from tfq_plus.keras_version import select_legacy_keras as _select_legacy_keras
 _select_legacy_keras()
 
 from tfq_plus import datasets, quantizers  # noqa: E402  (must follow the Keras selection)
+from tfq_plus import callbacks  # noqa: E402  (uses quantizers)
 
 __version__ = "0.1.0"
 
-__all__ = ["datasets", "quantizers", "__version__"]
+__all__ = ["callbacks", "datasets", "quantizers", "__version__"]

@@ -1,0 +1,39 @@
+"""Training callbacks: INQ, quantization schedules, monitoring.
+
+Each schedule keeps its state in variables of the quantizers it drives (a wrapping
+quantizer per method), so checkpoints, ``BackupAndRestore`` and ``tf.distribute``
+strategies carry it like any other weight:
+
+- ``INQSchedule`` with ``INQQuantizer`` kernels: Incremental Network Quantization.
+- ``QuantizationDelay`` with ``DelayedQuantizer``: float first, quantized after N
+  steps or epochs.
+- ``BitWidthSchedule`` with ``ProgressiveQuantizer``: bit-widths lowered by epoch.
+- ``QuantizationMonitor``: per-layer flip ratio, PACT alpha, LSQ step, INQ frozen
+  fraction and sparsity, to TensorBoard and ``logs``.
+"""
+
+from tfq_plus.callbacks.inq import INQQuantizer, INQSchedule
+from tfq_plus.callbacks.monitoring import QuantizationMonitor
+from tfq_plus.callbacks.quantized_layers import QuantizedTensor, find_quantized_tensors
+from tfq_plus.callbacks.schedules import (
+    BitWidthSchedule,
+    DelayedQuantizer,
+    PiecewiseSchedule,
+    ProgressiveQuantizer,
+    QuantizationDelay,
+    StagedQuantizer,
+)
+
+__all__ = [
+    "INQQuantizer",
+    "INQSchedule",
+    "QuantizationMonitor",
+    "QuantizedTensor",
+    "find_quantized_tensors",
+    "BitWidthSchedule",
+    "DelayedQuantizer",
+    "PiecewiseSchedule",
+    "ProgressiveQuantizer",
+    "QuantizationDelay",
+    "StagedQuantizer",
+]
