@@ -1,0 +1,54 @@
+/* What the validation layer knows about a tensor: element type, shape, byte
+ * size and (for int8 tensors) zero point. Adapters fill one per input/output
+ * from the TfLiteTensor / TfLiteEvalTensor; nothing here depends on TFLite.
+ */
+#ifndef TFQP_TENSOR_H_
+#define TFQP_TENSOR_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tfqp/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TFQP_MAX_RANK 6
+
+typedef enum {
+  TFQP_TYPE_OTHER = 0, /* any element type the TFQP ops do not accept */
+  TFQP_TYPE_INT8 = 1,  /* int8 activations */
+  TFQP_TYPE_INT32 = 2  /* bit-packed words, per-channel transforms */
+} tfqp_type;
+
+typedef struct {
+  tfqp_type type;
+  int32_t rank;                /* dims[0..rank) are meaningful when rank <= TFQP_MAX_RANK */
+  int32_t dims[TFQP_MAX_RANK];
+  size_t bytes;                /* byte size of the tensor's buffer */
+  int32_t zero_point;          /* int8 tensors: quantization zero point */
+} tfqp_tensor;
+
+/* Fills *tensor; copies min(rank, TFQP_MAX_RANK) dims (a larger rank is kept
+ * and rejected later by every op). Never fails. */
+void tfqp_tensor_init(tfqp_tensor *tensor, tfqp_type type, int32_t rank,
+                      const int32_t *dims, size_t bytes, int32_t zero_point);
+
+/* Checks type, rank, that every dim is >= 1, that the element count fits in
+ * int32, and that bytes == elements * element size. `role` names the tensor
+ * in the error ("input", "filter", ...). */
+tfqp_status tfqp_tensor_check(const tfqp_tensor *tensor, const char *role,
+                              tfqp_type type, int32_t rank, tfqp_error *error);
+
+/* Checks dims[axis] == expected (after tfqp_tensor_check). `what` names the
+ * rule in the error message. */
+tfqp_status tfqp_tensor_check_dim(const tfqp_tensor *tensor, int32_t axis,
+                                  int32_t expected, const char *what,
+                                  const char *role, tfqp_error *error);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TFQP_TENSOR_H_ */

@@ -1,0 +1,16 @@
+/* Everything of the portable TFQP kernel core. */
+#ifndef TFQP_TFQP_H_
+#define TFQP_TFQP_H_
+
+#include "tfqp/bconv2d.h"
+#include "tfqp/bfully_connected.h"
+#include "tfqp/bmaxpool2d.h"
+#include "tfqp/flexbuffer.h"
+#include "tfqp/formats.h"
+#include "tfqp/geometry.h"
+#include "tfqp/packing.h"
+#include "tfqp/requantize.h"
+#include "tfqp/status.h"
+#include "tfqp/tensor.h"
+
+#endif /* TFQP_TFQP_H_ */

@@ -1,0 +1,74 @@
+/* int8 <-> packed conversions (see tfqp/packing.h and tfqp/formats.h). */
+#include "tfqp/packing.h"
+
+#include <stddef.h>
+
+#include "xnor_popcount.h"
+
+#if TFQP_HAVE_AVX2
+#include <immintrin.h>
+#endif
+
+void tfqp_pack_int8(const int8_t *input, int32_t pixels, int32_t channels,
+                    int32_t zero_point, tfqp_word *output) {
+  const int32_t full_words = channels / TFQP_WORD_BITS;
+  const int32_t tail = channels % TFQP_WORD_BITS;
+  int32_t p;
+#if TFQP_HAVE_AVX2
+  /* q < zp  <=>  zp > q: a byte compare, then one bit per byte in channel
+   * order, which is exactly the bit order of formats.h. */
+  const __m256i zp = _mm256_set1_epi8((char)zero_point);
+#endif
+  for (p = 0; p < pixels; ++p) {
+    const int8_t *in = input + (size_t)p * channels;
+    tfqp_word *out = output + (size_t)p * TFQP_WORDS(channels);
+    int32_t w;
+    for (w = 0; w < full_words; ++w) {
+      const int8_t *q = in + (size_t)w * TFQP_WORD_BITS;
+      uint32_t bits = 0;
+#if TFQP_HAVE_AVX2
+      const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)q);
+      bits = (uint32_t)_mm256_movemask_epi8(_mm256_cmpgt_epi8(zp, v));
+#else
+      int32_t b;
+      for (b = 0; b < TFQP_WORD_BITS; ++b) bits |= (uint32_t)(q[b] < zero_point) << b;
+#endif
+      out[w] = bits;
+    }
+    if (tail != 0) {
+      const int8_t *q = in + (size_t)full_words * TFQP_WORD_BITS;
+      uint32_t bits = 0;
+      int32_t b;
+      for (b = 0; b < tail; ++b) bits |= (uint32_t)(q[b] < zero_point) << b;
+      out[full_words] = bits;
+    }
+  }
+}
+
+void tfqp_unpack_int8(const tfqp_word *input, int32_t pixels, int32_t channels,
+                      int8_t positive, int8_t negative, int8_t *output) {
+  const int32_t words = TFQP_WORDS(channels);
+  int32_t p;
+  for (p = 0; p < pixels; ++p) {
+    const tfqp_word *in = input + (size_t)p * words;
+    int8_t *out = output + (size_t)p * channels;
+    int32_t c;
+    for (c = 0; c < channels; ++c) {
+      const uint32_t bit = (in[TFQP_WORD_INDEX(c)] >> TFQP_BIT_INDEX(c)) & 1u;
+      out[c] = bit ? negative : positive;
+    }
+  }
+}
+
+void tfqp_mask_packed(const tfqp_word *input, int32_t pixels, int32_t channels,
+                      tfqp_word *output) {
+  const int32_t words = TFQP_WORDS(channels);
+  const uint32_t mask = TFQP_LAST_WORD_MASK(channels);
+  int32_t p, w;
+  for (p = 0; p < pixels; ++p) {
+    const tfqp_word *in = input + (size_t)p * words;
+    tfqp_word *out = output + (size_t)p * words;
+    for (w = 0; w < words - 1; ++w) out[w] = in[w];
+    out[words - 1] = in[words - 1] & mask;
+  }
+}

@@ -1,0 +1,30 @@
+/* Error reporting of the validation layer (see tfqp/status.h). */
+#include "tfqp/status.h"
+
+#include <stddef.h>
+
+tfqp_status tfqp_fail(tfqp_error *error, tfqp_status status, const char *message,
+                      const char *name, int64_t value) {
+  if (error != NULL) {
+    error->status = status;
+    error->message = message;
+    error->name = name;
+    error->value = value;
+  }
+  return status;
+}
+
+const char *tfqp_status_name(tfqp_status status) {
+  switch (status) {
+    case TFQP_OK: return "ok";
+    case TFQP_ERROR_OPTIONS: return "malformed options";
+    case TFQP_ERROR_OPTION_VALUE: return "option value out of range";
+    case TFQP_ERROR_TENSOR_TYPE: return "wrong tensor type";
+    case TFQP_ERROR_TENSOR_SHAPE: return "wrong tensor shape";
+    case TFQP_ERROR_TENSOR_BYTES: return "wrong tensor byte size";
+    case TFQP_ERROR_TENSOR_DATA: return "tensor data out of range";
+    case TFQP_ERROR_BUFFER: return "buffer too small or misaligned";
+    case TFQP_ERROR_ARGUMENT: return "invalid argument";
+  }
+  return "unknown status";
+}

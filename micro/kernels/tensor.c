@@ -1,0 +1,69 @@
+/* Tensor description checks shared by all ops (see tfqp/tensor.h). */
+#include "tfqp/tensor.h"
+
+static size_t element_size(tfqp_type type) {
+  switch (type) {
+    case TFQP_TYPE_INT8: return 1;
+    case TFQP_TYPE_INT32: return 4;
+    case TFQP_TYPE_OTHER: break;
+  }
+  return 0;
+}
+
+void tfqp_tensor_init(tfqp_tensor *tensor, tfqp_type type, int32_t rank,
+                      const int32_t *dims, size_t bytes, int32_t zero_point) {
+  int32_t i;
+  tensor->type = type;
+  tensor->rank = rank;
+  for (i = 0; i < TFQP_MAX_RANK; ++i) {
+    tensor->dims[i] = (dims != NULL && i < rank) ? dims[i] : 0;
+  }
+  tensor->bytes = bytes;
+  tensor->zero_point = zero_point;
+}
+
+tfqp_status tfqp_tensor_check(const tfqp_tensor *tensor, const char *role,
+                              tfqp_type type, int32_t rank, tfqp_error *error) {
+  int64_t elements = 1;
+  int32_t i;
+  if (tensor == NULL) {
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "tensor missing", role, 0);
+  }
+  if (tensor->type != type) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
+                     type == TFQP_TYPE_INT8 ? "tensor must be int8"
+                                            : "tensor must be int32",
+                     role, (int64_t)tensor->type);
+  }
+  if (tensor->rank != rank) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE, "tensor has the wrong rank",
+                     role, tensor->rank);
+  }
+  for (i = 0; i < rank; ++i) {
+    if (tensor->dims[i] < 1) {
+      return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
+                       "tensor dimensions must be >= 1", role, tensor->dims[i]);
+    }
+    elements *= tensor->dims[i];
+    if (elements > INT32_MAX) {
+      return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
+                       "tensor has more than 2^31-1 elements", role, elements);
+    }
+  }
+  if ((uint64_t)tensor->bytes != (uint64_t)elements * element_size(type)) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_BYTES,
+                     "tensor byte size does not match its shape", role,
+                     (int64_t)tensor->bytes);
+  }
+  return TFQP_OK;
+}
+
+tfqp_status tfqp_tensor_check_dim(const tfqp_tensor *tensor, int32_t axis,
+                                  int32_t expected, const char *what,
+                                  const char *role, tfqp_error *error) {
+  if (tensor->dims[axis] != expected) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE, what, role,
+                     tensor->dims[axis]);
+  }
+  return TFQP_OK;
+}
