@@ -65,6 +65,18 @@ setup() {
 
 case "$command" in
   demo) setup; exec .venv/bin/python examples/train_binary.py "$@" ;;
-  test) setup; exec .venv/bin/python -m pytest "$@" ;;
+  test)
+    setup
+    # Cortex-M cross compiler, newlib and emulator for tests/test_cortex_m.py. Outside
+    # CI the test is skipped, naming what is missing, when they cannot be installed; in
+    # CI (CI=true) a failed install fails the run.
+    if command -v dpkg >/dev/null 2>&1; then
+      if [ "${CI:-}" = true ]; then
+        apt_install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+      else
+        apt_install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm || true
+      fi
+    fi
+    exec .venv/bin/python -m pytest "$@" ;;
   *) usage ;;
 esac

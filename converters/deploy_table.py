@@ -1,0 +1,188 @@
+"""The one table: what a quantizer (ours or larq's) deploys to.
+
+A quantizer's trained values form a grid (``tfq_plus.quantizers.grid.QuantGrid``).
+tfq_plus quantizers describe theirs with ``deploy_grid(latent)``; larq's quantizers
+do not, so ``LARQ_GRIDS`` below describes them once. The grid's ``kind`` then selects
+the deploy form in ``KERNEL_FORMS`` (weights) or ``ACTIVATION_FORMS`` (a layer's
+input quantizer, or a quantizer used as a layer). Export and rewrite only ever ask
+this module; adding a quantizer means describing its grid, never editing the rewrite.
+
+Deploy forms of this converter (the binary path):
+
+- ``FLOAT``: no quantizer; the stock converter's int8 quantization applies.
+- ``BIT_PACKED``: binary weights ``{-scale, +scale}`` per output channel: the
+  kernel is materialized as ``scale * sign(w)``; the stock converter folds
+  BatchNorm into it, so the int8 reference keeps ``+-W`` per channel, which the
+  rewrite packs to 1 bit per weight (``TFQP_BCONV2D`` / ``TFQP_BFULLY_CONNECTED``).
+- ``BINARIZE``: binary activations ``{-1, +1}``, ``sign(0) = +1``: exported as
+  builtin int8 ops that TFLite Micro has (see ``export.BinarizeActivations``).
+
+Every other grid kind raises ``ValueError`` naming the layer, the quantizer and why.
+"""
+
+from typing import Callable, Dict, NamedTuple, Optional
+
+import larq as lq
+import numpy as np
+
+from tfq_plus.quantizers import grid as grids
+from tfq_plus.quantizers.base import QuantizerBase
+
+FLOAT = "float"
+BIT_PACKED = "bit_packed"
+BINARIZE = "binarize"
+
+
+class Unsupported(NamedTuple):
+    """A grid kind this converter cannot deploy yet, and the reason given to users."""
+
+    reason: str
+
+
+# Weights: grid kind -> deploy form.
+KERNEL_FORMS: Dict[str, object] = {
+    grids.BINARY: BIT_PACKED,
+    grids.TERNARY: Unsupported("ternary kernels (shift kernels) not yet supported"),
+    grids.POWER_OF_TWO: Unsupported("shift kernels not yet supported"),
+    grids.SHIFT_SUM: Unsupported("shift kernels not yet supported"),
+    grids.UNIFORM: Unsupported("uniform k-bit kernels not yet supported"),
+}
+
+# Activations: grid kind -> deploy form.
+ACTIVATION_FORMS: Dict[str, object] = {
+    grids.BINARY: BINARIZE,
+    grids.TERNARY: Unsupported("ternary activations not yet supported"),
+    grids.POWER_OF_TWO: Unsupported("power-of-two activations not yet supported"),
+    grids.SHIFT_SUM: Unsupported("shift-sum activations not yet supported"),
+    grids.UNIFORM: Unsupported(
+        "uniform k-bit activation grids (carried as fake-quant ranges) not yet supported"
+    ),
+}
+
+
+def _unit_sign(quantizer, latent) -> grids.QuantGrid:
+    """larq's sign quantizers: {-1, +1}, sign(0) = +1."""
+    return grids.QuantGrid(kind=grids.BINARY, bits=1, scale=np.asarray(1.0, np.float32))
+
+
+def _magnitude_aware_sign(quantizer, latent) -> grids.QuantGrid:
+    """Bi-Real Net's sign times the mean |w| over all axes but the last."""
+    if latent is None:
+        raise ValueError(
+            "MagnitudeAwareSign: the deploy grid needs the latent weights (its scale is "
+            "their mean absolute value per output channel)"
+        )
+    w = np.asarray(latent)
+    scale = np.mean(np.abs(w), axis=tuple(range(w.ndim - 1)))
+    return grids.QuantGrid(kind=grids.BINARY, bits=1, axis=w.ndim - 1, scale=scale)
+
+
+def _ste_tern(quantizer, latent) -> grids.QuantGrid:
+    return grids.QuantGrid(kind=grids.TERNARY, bits=2)
+
+
+def _ste_heaviside(quantizer, latent) -> grids.QuantGrid:
+    """{0, 1}: a 1-bit uniform grid, not a sign."""
+    return grids.QuantGrid(
+        kind=grids.UNIFORM, bits=1, scale=np.asarray(1.0), range_min=np.asarray(0.0),
+        range_max=np.asarray(1.0), signed=False,
+    )
+
+
+def _dorefa(quantizer, latent) -> grids.QuantGrid:
+    bits = int(quantizer.precision)
+    if getattr(quantizer, "mode", "activations") == "weights":
+        low, high = -1.0, 1.0
+    else:
+        low, high = 0.0, 1.0
+    return grids.QuantGrid(
+        kind=grids.UNIFORM, bits=bits, scale=np.asarray((high - low) / (2**bits - 1)),
+        range_min=np.asarray(low), range_max=np.asarray(high), signed=low < 0,
+    )
+
+
+# larq's quantizers (classes and the plain functions larq layers also accept).
+LARQ_GRIDS: Dict[object, Callable] = {
+    lq.quantizers.SteSign: _unit_sign,
+    lq.quantizers.ApproxSign: _unit_sign,
+    lq.quantizers.SwishSign: _unit_sign,
+    lq.quantizers.ste_sign: _unit_sign,
+    lq.quantizers.approx_sign: _unit_sign,
+    lq.quantizers.swish_sign: _unit_sign,
+    lq.quantizers.MagnitudeAwareSign: _magnitude_aware_sign,
+    lq.quantizers.SteTern: _ste_tern,
+    lq.quantizers.ste_tern: _ste_tern,
+    lq.quantizers.SteHeaviside: _ste_heaviside,
+    lq.quantizers.ste_heaviside: _ste_heaviside,
+    lq.quantizers.DoReFa: _dorefa,
+}
+
+
+def quantizer_name(quantizer) -> str:
+    return getattr(quantizer, "__name__", None) or type(quantizer).__name__
+
+
+def deploy_grid(quantizer, latent=None) -> Optional[grids.QuantGrid]:
+    """The trained grid of ``quantizer`` (None for no quantizer / larq's NoOp).
+
+    Raises:
+        ValueError: a quantizer neither tfq_plus nor this table describes.
+    """
+    if quantizer is None or isinstance(quantizer, lq.quantizers.NoOp):
+        return None
+    if isinstance(quantizer, QuantizerBase):
+        return quantizer.deploy_grid(latent)
+    describe = LARQ_GRIDS.get(type(quantizer)) or LARQ_GRIDS.get(quantizer)
+    if describe is None:
+        raise ValueError(
+            f"quantizer {quantizer_name(quantizer)!r} has no deploy form: it is neither a "
+            "tfq_plus quantizer (with deploy_grid) nor one of larq's quantizers known to "
+            f"the converter ({sorted({quantizer_name(k) for k in LARQ_GRIDS})})"
+        )
+    return describe(quantizer, latent)
+
+
+class DeployForm(NamedTuple):
+    """What one quantized tensor becomes: ``form`` is FLOAT, BIT_PACKED or BINARIZE."""
+
+    form: str
+    grid: Optional[grids.QuantGrid] = None
+
+
+def _form(table, layer_name: str, role: str, quantizer, latent) -> DeployForm:
+    try:
+        quant_grid = deploy_grid(quantizer, latent)
+    except ValueError as error:
+        raise ValueError(f"layer {layer_name!r}: {role} {error}") from error
+    if quant_grid is None:
+        return DeployForm(FLOAT)
+    form = table.get(quant_grid.kind)
+    if form is None:
+        form = Unsupported(f"grid kind {quant_grid.kind!r} is unknown to the converter")
+    if isinstance(form, Unsupported):
+        raise ValueError(
+            f"layer {layer_name!r}: {role} {quantizer_name(quantizer)} "
+            f"({quant_grid.kind} grid, {quant_grid.bits} bits): {form.reason}"
+        )
+    return DeployForm(form, quant_grid)
+
+
+def kernel_form(layer_name: str, quantizer, latent) -> DeployForm:
+    """Deploy form of a layer's weights quantized by ``quantizer``."""
+    return _form(KERNEL_FORMS, layer_name, "kernel quantizer", quantizer, latent)
+
+
+def activation_form(layer_name: str, quantizer, role: str = "input quantizer") -> DeployForm:
+    """Deploy form of activations quantized by ``quantizer`` (a layer's input
+    quantizer, or ``role="quantizer layer"`` for a quantizer used as a layer).
+
+    Binary activations must be exactly {-1, +1} (a scale other than 1 is a
+    different grid).
+    """
+    form = _form(ACTIVATION_FORMS, layer_name, role, quantizer, None)
+    if form.form == BINARIZE and not np.allclose(np.asarray(form.grid.scale), 1.0):
+        raise ValueError(
+            f"layer {layer_name!r}: {role} {quantizer_name(quantizer)} scales its "
+            f"signs by {form.grid.scale}; binary activations deploy only as {{-1, +1}}"
+        )
+    return form

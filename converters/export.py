@@ -1,0 +1,413 @@
+"""Export: a trained Keras model -> an equivalent model of standard Keras/TF ops.
+
+The stock ``TFLiteConverter`` knows nothing of larq's ``Quant*`` layers' training
+machinery (latent weights, straight-through gradients). ``export`` clones the model
+(the user's model is never touched) and replaces every larq ``Quant*`` layer by a
+standard layer with its quantized weights materialized, preceded by its input
+quantizer in a form the converter turns into builtin int8 ops:
+
+    QuantConv2D(input_quantizer=ste_sign, kernel_quantizer=..., pad_values=1.0,
+                padding="same")
+      ->  BinarizeActivations  ->  tf.pad(..., constant_values=+1)  ->
+          Conv2D(padding="valid", kernel = quantized kernel)
+
+BatchNormalization layers stay: the stock converter folds them into the preceding
+convolution (with +-1 kernels the folded int8 weights stay +-W per channel, which is
+how the rewrite recognises binary layers). A ``MaxPool2D -> BatchNormalization`` with
+positive multipliers (larq's usual block order) is computed in the equal order
+BatchNorm -> MaxPool (``AffineThenMaxPool``) so the BatchNorm folds too. Convolutions
+go through ``tf.nn.conv2d`` so dilated ones stay one CONV_2D. Pruning wrappers
+(TFMOT) are stripped with their masks applied. What a quantizer deploys to comes
+from ``deploy_table``.
+
+Supported larq layers: QuantConv2D, QuantDense (TFQP ops when input and kernel are
+binary), QuantDepthwiseConv2D (int8 ops); others raise ValueError naming the layer.
+"""
+
+from typing import Dict, List, NamedTuple, Optional
+
+import larq as lq
+import numpy as np
+import tensorflow as tf
+
+from tfq_plus.converters import deploy_table
+
+# The int8 grid of binarized activations: fake-quant range [-128/127, 1] gives
+# scale 1/127 and zero point 0, so -1 and +1 are exactly -127 and +127.
+BINARY_RANGE_MIN = -128.0 / 127.0
+BINARY_RANGE_MAX = 1.0
+
+
+# The int8 grid of the tensor a binarization reads: fake-quant range [-1/2, 127/256]
+# gives scale 1/256 and zero point 0 (values beyond clamp, keeping their sign).
+SIGN_INPUT_RANGE_MIN = -0.5
+SIGN_INPUT_RANGE_MAX = 127.0 / 256.0
+
+
+class BinarizeActivations(tf.keras.layers.Layer):
+    r"""sign(x) with sign(0) = +1, expressed in int8 ops TFLite Micro has.
+
+    \[ b(x) = \begin{cases} +1 & x \geq 0 \\ -1 & x < 0 \end{cases} \]
+
+    Converted by the stock full-int8 converter to GREATER_EQUAL(x, 0) + SELECT_V2:
+
+    - ``tf.sign`` would become DEQUANTIZE -> SIGN -> QUANTIZE: TFLite Micro has no
+      SIGN kernel, and sign(0) = 0.
+    - The output fake-quant range [-128/127, 1] pins the +-1 tensor to scale 1/127,
+      zero point 0: the two values are exactly +-127, whatever the calibration sees.
+    - The input fake-quant range [-1/2, 127/256] pins the compared tensor to scale
+      1/256, zero point 0. TFLite's int8 GREATER_EQUAL rescales each side by its own
+      scale after a left shift of 8 (comparisons.cc): (q - zp) * 256 * scale, rounded.
+      With scale 1/256 that is exactly q - zp, so the comparison is q >= zp with no
+      rounding (a calibrated scale below 1/512 would round small negative values up
+      to 0). The fine grid also lets the producing op round its int32 accumulator to
+      a 1/256 step, so far fewer small negative values round to 0 (+1) than with a
+      calibrated grid of the whole value range; clamping keeps every sign.
+    """
+
+    @tf.autograph.experimental.do_not_convert  # static Python control flow only
+    def call(self, inputs, training=None):  # inference only: `training` is ignored
+        compared = tf.quantization.fake_quant_with_min_max_vars(
+            inputs, SIGN_INPUT_RANGE_MIN, SIGN_INPUT_RANGE_MAX, num_bits=8, narrow_range=False
+        )
+        # Scalar branches: SELECT_V2 broadcasts them (ones_like would add SHAPE and
+        # BROADCAST_TO ops).
+        signs = tf.where(
+            compared >= 0, tf.constant(1.0, inputs.dtype), tf.constant(-1.0, inputs.dtype)
+        )
+        return tf.quantization.fake_quant_with_min_max_vars(
+            signs, BINARY_RANGE_MIN, BINARY_RANGE_MAX, num_bits=8, narrow_range=False
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int):
+    """TensorFlow's SAME padding (before, after) along one spatial axis."""
+    effective = (kernel - 1) * dilation + 1
+    out = (size + stride - 1) // stride
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+class ExportedQuantLayer(tf.keras.layers.Layer):
+    """A larq ``Quant*`` layer as standard ops: [binarize] -> [explicit pad] -> layer.
+
+    ``inner`` is a standard Keras layer (Conv2D, DepthwiseConv2D, Dense) holding the
+    materialized quantized weights. ``pad_value`` (not None) pads SAME explicitly
+    with that value before a VALID ``inner``, as larq does for ``pad_values != 0``.
+    """
+
+    def __init__(self, inner, binarize_input: bool, pad_value: Optional[float] = None, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+        self.binarize = BinarizeActivations(name="binarize") if binarize_input else None
+        self.pad_value = pad_value
+
+    @tf.autograph.experimental.do_not_convert  # static Python control flow only
+    def call(self, inputs, training=None):  # inference only: `training` is ignored
+        x = inputs
+        if self.binarize is not None:
+            x = self.binarize(x)
+        if self.pad_value is not None:
+            height, width = x.shape[1], x.shape[2]
+            if height is None or width is None:
+                raise ValueError(
+                    f"layer {self.name!r}: pad_values needs static spatial input sizes, "
+                    f"got shape {x.shape}"
+                )
+            pads = [
+                same_padding(size, k, s, d)
+                for size, k, s, d in zip(
+                    (height, width),
+                    self.inner.kernel_size,
+                    self.inner.strides,
+                    self.inner.dilation_rate,
+                )
+            ]
+            x = tf.pad(
+                x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]],
+                constant_values=self.pad_value,
+            )
+        if type(self.inner) is tf.keras.layers.Conv2D:
+            return self._conv2d(x)
+        return self.inner(x)
+
+    def _conv2d(self, x):
+        """Conv2D through tf.nn.conv2d: Keras' Conv2D lowers dilated convolutions to
+        SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND (and then BatchNorm does not
+        fold); the raw op keeps one CONV_2D with its dilation factors."""
+        conv = self.inner
+        if not conv.built:
+            conv.build(x.shape)
+        y = tf.nn.conv2d(
+            x, conv.kernel, strides=conv.strides, padding=conv.padding.upper(),
+            dilations=conv.dilation_rate,
+        )
+        if conv.use_bias:
+            y = tf.nn.bias_add(y, conv.bias)
+        return conv.activation(y)
+
+    def compute_output_shape(self, input_shape):
+        return self.inner.compute_output_shape(input_shape)
+
+
+class AffineThenMaxPool(tf.keras.layers.Layer):
+    """``MaxPool2D -> BatchNormalization`` computed as ``BatchNormalization -> MaxPool2D``.
+
+    With a positive BatchNorm multiplier gamma / sqrt(var + eps) per channel the two
+    orders are equal: max_w(c * y_w + d) = c * max_w(y_w) + d for c > 0. In this
+    order the stock converter folds the BatchNorm into the preceding convolution
+    (instead of int8 MUL and ADD ops that round twice), and a binary convolution
+    followed by max-pool and binarization deploys with packed output and
+    TFQP_BMAXPOOL2D.
+    """
+
+    def __init__(self, batch_norm, pool, **kwargs):
+        super().__init__(**kwargs)
+        self.batch_norm = batch_norm
+        self.pool = pool
+
+    @tf.autograph.experimental.do_not_convert  # static Python control flow only
+    def call(self, inputs, training=None):  # inference only: `training` is ignored
+        return self.pool(self.batch_norm(inputs, training=False))
+
+    def compute_output_shape(self, input_shape):
+        return self.pool.compute_output_shape(input_shape)
+
+
+def _positive_batch_norm(layer) -> bool:
+    if not isinstance(layer, tf.keras.layers.BatchNormalization):
+        return False
+    axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    if list(axis) not in ([-1], [len(layer.input_shape) - 1]):
+        return False
+    variance = layer.moving_variance.numpy()
+    gamma = layer.gamma.numpy() if layer.gamma is not None else np.ones_like(variance)
+    return bool(np.all(gamma / np.sqrt(variance + layer.epsilon) > 0))
+
+
+def _pools_before_batch_norm(model) -> Dict[str, object]:
+    """MaxPool2D layers whose only consumer is a positive BatchNormalization that reads
+    nothing else: maxpool name -> the BatchNorm layer."""
+    pairs = {}
+    for layer in model.layers:
+        if not isinstance(layer, tf.keras.layers.MaxPool2D) or len(layer.outbound_nodes) != 1:
+            continue
+        following = layer.outbound_nodes[0].outbound_layer
+        if len(following.inbound_nodes) != 1 or not _positive_batch_norm(following):
+            continue
+        pairs[layer.name] = following
+    return pairs
+
+
+class _QuantLayerKind(NamedTuple):
+    standard: type
+    kernel_attribute: str
+    quantizer_attribute: str
+
+
+# larq layer -> its standard counterpart; other Quant* layers are rejected by name.
+QUANT_LAYERS: Dict[type, _QuantLayerKind] = {
+    lq.layers.QuantConv2D: _QuantLayerKind(tf.keras.layers.Conv2D, "kernel", "kernel_quantizer"),
+    lq.layers.QuantDense: _QuantLayerKind(tf.keras.layers.Dense, "kernel", "kernel_quantizer"),
+    lq.layers.QuantDepthwiseConv2D: _QuantLayerKind(
+        tf.keras.layers.DepthwiseConv2D, "depthwise_kernel", "depthwise_quantizer"
+    ),
+}
+
+_QUANT_ONLY_KEYS = (
+    "input_quantizer", "kernel_quantizer", "depthwise_quantizer", "pad_values", "metrics",
+    "kernel_constraint", "depthwise_constraint", "bias_constraint",
+    "kernel_regularizer", "depthwise_regularizer", "bias_regularizer", "activity_regularizer",
+)
+
+
+class BinaryLayer(NamedTuple):
+    """A layer that deploys as a TFQP binary op: binary input and binary kernel."""
+
+    name: str
+    kind: str  # "conv2d" or "dense"
+
+
+def _latent(variable) -> np.ndarray:
+    return np.asarray(getattr(variable, "latent_variable", variable).numpy())
+
+
+def _quantized_kernel(layer, kind: _QuantLayerKind):
+    """(kernel values as deployed, kernel deploy form)."""
+    latent = _latent(getattr(layer, kind.kernel_attribute))
+    quantizer = getattr(layer, kind.quantizer_attribute)
+    form = deploy_table.kernel_form(layer.name, quantizer, latent)
+    if form.form == deploy_table.FLOAT:
+        return latent, form
+    quantized = np.asarray(quantizer(tf.constant(latent)).numpy(), dtype=np.float32)
+    if form.form == deploy_table.BIT_PACKED:
+        # The table promised {-scale, +scale}: check it, per output channel.
+        magnitude = np.abs(quantized).reshape(-1, quantized.shape[-1])
+        if not np.allclose(magnitude, magnitude[:1], rtol=1e-6, atol=0):
+            raise ValueError(
+                f"layer {layer.name!r}: kernel quantizer "
+                f"{deploy_table.quantizer_name(quantizer)} was described as binary but its "
+                "values are not +-scale per output channel"
+            )
+    return quantized, form
+
+
+def _standard_config(layer, kind: _QuantLayerKind) -> dict:
+    config = {k: v for k, v in layer.get_config().items() if k not in _QUANT_ONLY_KEYS}
+    config["name"] = {
+        tf.keras.layers.Conv2D: "conv2d",
+        tf.keras.layers.Dense: "dense",
+        tf.keras.layers.DepthwiseConv2D: "depthwise_conv2d",
+    }[kind.standard]
+    config["trainable"] = False
+    return config
+
+
+def _check_layer_options(layer, kind: _QuantLayerKind):
+    if kind.standard is tf.keras.layers.Dense:
+        return
+    if layer.data_format != "channels_last":
+        raise ValueError(
+            f"layer {layer.name!r}: data_format={layer.data_format!r} is not supported; "
+            "TFLite convolutions are channels_last"
+        )
+    if getattr(layer, "groups", 1) != 1:
+        raise ValueError(f"layer {layer.name!r}: grouped convolutions (groups={layer.groups}) are not supported")
+
+
+def _check_binary_layer(layer, kind: _QuantLayerKind, pad_values: float):
+    """What a TFQP binary op can express: SAME padding with larq's pad_values 0 or 1,
+    and Dense layers on flat [batch, features] inputs."""
+    if kind.standard is tf.keras.layers.Dense:
+        if len(layer.input_shape) != 2:
+            raise ValueError(
+                f"layer {layer.name!r}: a binary QuantDense needs a [batch, features] input "
+                f"(got {layer.input_shape}); put a Flatten before it"
+            )
+        return
+    if layer.padding == "same" and pad_values not in (0.0, 1.0):
+        raise ValueError(
+            f"layer {layer.name!r}: pad_values={pad_values} has no binary deploy form; "
+            "TFQP_BCONV2D pads binarized inputs with 0 (pad_values=0.0) or +1 (pad_values=1.0)"
+        )
+
+
+class _Exporter:
+    """clone_model's clone function plus the weights to load once layers are built."""
+
+    def __init__(self, model):
+        self.pending: List[tuple] = []  # (new layer, weights)
+        self.binary_layers: List[BinaryLayer] = []
+        self.pools_before = _pools_before_batch_norm(model)
+        self.moved_batch_norms = {bn.name for bn in self.pools_before.values()}
+
+    def __call__(self, layer):
+        if layer.name in self.pools_before:
+            batch_norm = self.pools_before[layer.name]
+            moved = batch_norm.__class__.from_config(batch_norm.get_config())
+            self.pending.append((moved, batch_norm.get_weights()))
+            pool = layer.__class__.from_config(layer.get_config())
+            return AffineThenMaxPool(moved, pool, name=layer.name)
+        if layer.name in self.moved_batch_norms:
+            return tf.keras.layers.Activation("linear", name=layer.name)
+        if type(layer).__name__ == "PruneLowMagnitude":
+            return self._strip_pruning(layer)
+        if isinstance(layer, tf.keras.Model):
+            exported, inner_binary_layers = _export(layer)
+            self.binary_layers.extend(inner_binary_layers)
+            return exported
+        kind = QUANT_LAYERS.get(type(layer))
+        if kind is not None:
+            return self._export_quant_layer(layer, kind)
+        if isinstance(layer, lq.layers_base.BaseLayer) or type(layer).__module__.startswith("larq.layers"):
+            raise ValueError(
+                f"layer {layer.name!r}: {type(layer).__name__} is not supported by the converter "
+                f"(supported larq layers: {sorted(cls.__name__ for cls in QUANT_LAYERS)})"
+            )
+        if isinstance(layer, lq.quantizers.Quantizer):
+            return self._export_quantizer_layer(layer)
+        clone = layer.__class__.from_config(layer.get_config())
+        self.pending.append((clone, layer.get_weights()))
+        return clone
+
+    def _strip_pruning(self, wrapper):
+        inner = wrapper.layer
+        masks = {id(weight): mask for weight, mask, _ in getattr(wrapper, "pruning_vars", [])}
+        weights = [
+            w.numpy() * masks[id(w)].numpy() if id(w) in masks else w.numpy()
+            for w in inner.weights
+        ]
+        clone = self(inner)
+        if self.pending and self.pending[-1][0] is clone:
+            self.pending[-1] = (clone, weights)
+        return clone
+
+    def _export_quantizer_layer(self, quantizer):
+        form = deploy_table.activation_form(quantizer.name, quantizer, role="quantizer layer")
+        if form.form == deploy_table.BINARIZE:
+            return BinarizeActivations(name=quantizer.name)
+        return tf.keras.layers.Activation("linear", name=quantizer.name)
+
+    def _export_quant_layer(self, layer, kind: _QuantLayerKind):
+        _check_layer_options(layer, kind)
+        input_form = deploy_table.activation_form(layer.name, layer.input_quantizer)
+        binarize = input_form.form == deploy_table.BINARIZE
+        kernel, kernel_form = _quantized_kernel(layer, kind)
+        config = _standard_config(layer, kind)
+        pad_value = None
+        pad_values = getattr(layer, "pad_values", 0.0)
+        if tf.is_tensor(pad_values) or isinstance(pad_values, tf.Variable):
+            pad_values = float(tf.keras.backend.get_value(pad_values))
+        if kind.standard is not tf.keras.layers.Dense and layer.padding == "same" and pad_values != 0.0:
+            # larq pads the raw input, then quantizes: pad the binarized input with
+            # the quantized pad value instead (sign(pad_values) for binary inputs).
+            pad_value = float(np.where(pad_values >= 0, 1.0, -1.0)) if binarize else float(pad_values)
+            config["padding"] = "valid"
+        inner = kind.standard.from_config(config)
+        wrapper = ExportedQuantLayer(inner, binarize, pad_value, name=layer.name)
+        weights = [kernel] + ([layer.bias.numpy()] if getattr(layer, "use_bias", False) else [])
+        self.pending.append((inner, weights))
+        if (
+            binarize
+            and kernel_form.form == deploy_table.BIT_PACKED
+            and kind.standard is not tf.keras.layers.DepthwiseConv2D
+        ):
+            _check_binary_layer(layer, kind, pad_values)
+            kind_name = "dense" if kind.standard is tf.keras.layers.Dense else "conv2d"
+            self.binary_layers.append(BinaryLayer(layer.name, kind_name))
+        return wrapper
+
+
+def _export(model) -> tuple:
+    if not isinstance(model, tf.keras.Model):
+        raise ValueError(f"export: expected a tf_keras Model, got {type(model).__name__}")
+    if not (isinstance(model, tf.keras.Sequential) or getattr(model, "_is_graph_network", False)):
+        raise ValueError(
+            f"export: model {model.name!r} is a subclassed model; the converter needs a "
+            "Sequential or functional model (its layer graph)"
+        )
+    if not model.built:
+        raise ValueError(f"export: model {model.name!r} is not built; call it or give it an Input")
+    exporter = _Exporter(model)
+    exported = tf.keras.models.clone_model(model, clone_function=exporter)
+    for layer, weights in exporter.pending:
+        if weights:
+            layer.set_weights(weights)
+    return exported, exporter.binary_layers
+
+
+def export(model) -> tf.keras.Model:
+    """A clone of ``model`` made of standard Keras/TF ops, ready for the stock converter.
+
+    Raises:
+        ValueError: a layer or quantizer without a deploy form, naming it and why.
+    """
+    return _export(model)[0]
+
+
+def binary_layers(model) -> List[BinaryLayer]:
+    """The layers of ``model`` that deploy as TFQP binary ops (binary input and kernel)."""
+    return _export(model)[1]

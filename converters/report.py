@@ -1,0 +1,222 @@
+"""Report: what a flatbuffer costs on the device.
+
+Per op: input/output shapes, constant (weight) bytes, MACs (binary XNOR-popcount MACs
+for TFQP ops, int8 MACs for builtin conv / depthwise / fully-connected). Totals: flash
+(the flatbuffer's size) and RAM:
+
+- tensor arena, measured: TFLite Micro's own allocator (``tflite_micro`` Python
+  interpreter, ``RecordingMicroAllocator``) after one invoke. It cannot load custom
+  ops, so for a deploy model the arena is measured on its reference model (pass
+  ``reference=``): an upper bound of the deploy model's arena, whose packed tensors
+  are 8x smaller.
+- activation peak, estimated for the model itself: the largest sum of tensors alive
+  at once when ops run in order (no arena alignment, no in-place reuse), so deploy
+  and reference can be compared.
+"""
+
+import os
+import re
+import tempfile
+from typing import List, NamedTuple, Optional
+
+import numpy as np
+
+from tfq_plus.converters import tflite_schema as schema
+from tfq_plus.converters.tflite_schema import BuiltinOperator as Op
+
+TFQP_BINARY_OPS = ("TFQP_BCONV2D", "TFQP_BFULLY_CONNECTED")
+
+
+class OpRow(NamedTuple):
+    index: int
+    op: str
+    input_shape: List[int]
+    output_shape: List[int]
+    weight_bytes: int
+    binary_macs: int
+    int8_macs: int
+
+
+class ModelReport(NamedTuple):
+    ops: List[OpRow]
+    flash_bytes: int  # the flatbuffer
+    weight_bytes: int  # constant tensor data
+    binary_macs: int
+    int8_macs: int
+    activation_peak_bytes: int  # estimate (see module doc)
+    arena_bytes: Optional[int]  # measured by TFLite Micro, None if not measurable
+    arena_source: str  # what the arena was measured on
+
+    def __str__(self):
+        header = f"{'#':>3}  {'op':22s} {'input':18s} {'output':18s} {'weights B':>10} {'binary MACs':>12} {'int8 MACs':>11}"
+        lines = [header, "-" * len(header)]
+        for r in self.ops:
+            lines.append(
+                f"{r.index:3d}  {r.op:22s} {_dims(r.input_shape):18s} {_dims(r.output_shape):18s} "
+                f"{r.weight_bytes:10d} {r.binary_macs:12d} {r.int8_macs:11d}"
+            )
+        lines.append("-" * len(header))
+        lines.append(f"flash (flatbuffer): {self.flash_bytes} bytes, of which weights {self.weight_bytes} bytes")
+        lines.append(f"MACs: {self.binary_macs} binary, {self.int8_macs} int8")
+        lines.append(f"activation peak (estimate): {self.activation_peak_bytes} bytes")
+        if self.arena_bytes is None:
+            lines.append(f"tensor arena: not measured ({self.arena_source})")
+        else:
+            lines.append(f"tensor arena (TFLite Micro, measured on {self.arena_source}): {self.arena_bytes} bytes")
+        return "\n".join(lines)
+
+
+def _dims(shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "-"
+
+
+_ELEMENT_BYTES = {
+    schema.TensorType.INT8: 1, schema.TensorType.UINT8: 1, schema.TensorType.BOOL: 1,
+    schema.TensorType.INT16: 2, schema.TensorType.INT32: 4, schema.TensorType.FLOAT32: 4,
+    schema.TensorType.INT64: 8,
+}
+
+
+def _tensor_bytes(tensor) -> int:
+    return int(np.prod(schema.shape(tensor), dtype=np.int64)) * _ELEMENT_BYTES.get(tensor.type, 4)
+
+
+def _macs(model, op, graph) -> tuple:
+    """(binary MACs, int8 MACs) of one op."""
+    name = schema.op_name(model, op)
+    tensors = [graph.tensors[t] if t >= 0 else None for t in op.inputs]
+    output = schema.shape(graph.tensors[op.outputs[0]])
+    code = schema.builtin_code(model, op)
+    if name == "TFQP_BCONV2D":
+        cout, kh, kw, _ = schema.shape(tensors[1])
+        channels_in = _option(op, "channels_in")
+        return int(np.prod(output[:3])) * cout * kh * kw * channels_in, 0
+    if name == "TFQP_BFULLY_CONNECTED":
+        cout = schema.shape(tensors[1])[0]
+        return output[0] * cout * _option(op, "channels_in"), 0
+    if code == Op.CONV_2D:
+        cout, kh, kw, cin = schema.shape(tensors[1])
+        return 0, int(np.prod(output[:3])) * cout * kh * kw * cin
+    if code == Op.DEPTHWISE_CONV_2D:
+        _, kh, kw, channels = schema.shape(tensors[1])
+        return 0, int(np.prod(output[:3])) * channels * kh * kw
+    if code == Op.FULLY_CONNECTED:
+        cout, cin = schema.shape(tensors[1])
+        return 0, int(np.prod(output[:-1])) * cout * cin
+    return 0, 0
+
+
+def _option(op, key: str) -> int:
+    from flatbuffers import flexbuffers
+
+    options = flexbuffers.Loads(bytes(np.asarray(op.customOptions, dtype=np.uint8)))
+    return int(options[key])
+
+
+def _activation_peak(graph) -> int:
+    """Largest sum of live non-constant tensors while ops run in order."""
+    last_use = {}
+    first_def = {}
+    for index, op in enumerate(graph.operators):
+        for t in op.inputs:
+            if t >= 0:
+                last_use[int(t)] = index
+        for t in op.outputs:
+            first_def.setdefault(int(t), index)
+    for t in graph.inputs:
+        first_def[int(t)] = -1
+    for t in graph.outputs:
+        last_use[int(t)] = len(graph.operators)
+    peak = 0
+    for index in range(-1, len(graph.operators)):
+        live = sum(
+            _tensor_bytes(graph.tensors[t])
+            for t, start in first_def.items()
+            if start <= index <= last_use.get(t, start)
+        )
+        peak = max(peak, live)
+    return peak
+
+
+def measure_arena(flatbuffer: bytes) -> int:
+    """Tensor-arena bytes TFLite Micro allocates for the model (one invoke on zeros).
+
+    Raises:
+        ValueError: the model has custom ops or ops TFLite Micro cannot run.
+    """
+    from tflite_micro.python.tflite_micro import runtime
+
+    arena_size = max(16 * len(flatbuffer), 8 << 20)
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            interpreter = runtime.Interpreter.from_bytes(bytes(flatbuffer), arena_size=arena_size)
+            details = interpreter.get_input_details(0)
+            interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
+            interpreter.invoke()
+            interpreter.print_allocations()
+        except RuntimeError as error:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            raise ValueError(
+                f"TFLite Micro cannot run the model: {error}; "
+                f"{captured.read().decode(errors='replace').strip()}"
+            ) from error
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        text = captured.read().decode(errors="replace")
+    match = re.search(r"Arena allocation total (\d+) bytes", text)
+    if match is None:
+        raise ValueError(f"TFLite Micro printed no arena total: {text.strip()!r}")
+    return int(match.group(1))
+
+
+def report(flatbuffer: bytes, *, reference: Optional[bytes] = None, measure: bool = True) -> ModelReport:
+    """Per-op table and totals of ``flatbuffer`` (deploy or reference model).
+
+    Args:
+        reference: the reference model of a deploy model, to measure the arena on
+            (TFLite Micro cannot load TFQP ops).
+        measure: run TFLite Micro to measure the arena.
+    """
+    flatbuffer = bytes(flatbuffer)
+    model = schema.read(flatbuffer)
+    graph = model.subgraphs[0]
+    rows = []
+    counted_buffers = set()
+    weight_total = 0
+    for index, op in enumerate(graph.operators):
+        weight_bytes = 0
+        for t in op.inputs:
+            if t < 0:
+                continue
+            data = schema.constant(model, graph.tensors[t])
+            if data is None:
+                continue
+            weight_bytes += data.nbytes
+            if graph.tensors[t].buffer not in counted_buffers:
+                counted_buffers.add(graph.tensors[t].buffer)
+                weight_total += data.nbytes
+        binary, int8 = _macs(model, op, graph)
+        first_input = next((t for t in op.inputs if t >= 0 and schema.constant(model, graph.tensors[t]) is None), None)
+        rows.append(OpRow(
+            index, schema.op_name(model, op),
+            schema.shape(graph.tensors[first_input]) if first_input is not None else [],
+            schema.shape(graph.tensors[op.outputs[0]]), weight_bytes, binary, int8,
+        ))
+    has_custom = any(schema.is_custom(model, op) for op in graph.operators)
+    arena, source = None, "not requested"
+    if measure:
+        if not has_custom:
+            arena, source = measure_arena(flatbuffer), "this model"
+        elif reference is not None:
+            arena, source = measure_arena(reference), "the reference model (upper bound)"
+        else:
+            source = "the model has TFQP ops, which TFLite Micro's Python interpreter cannot load; pass reference="
+    return ModelReport(
+        rows, len(flatbuffer), weight_total, sum(r.binary_macs for r in rows),
+        sum(r.int8_macs for r in rows), _activation_peak(graph), arena, source,
+    )

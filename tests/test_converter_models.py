@@ -1,0 +1,219 @@
+"""Small binary models for the converter tests, and the export tests.
+
+The builders here are imported by the other ``test_converter_*`` modules. Models are
+untrained with random BatchNorm statistics (negative gammas included where noted), so
+every code path of the rewrite is exercised in a second of conversion.
+"""
+
+import functools
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfq_plus import converters
+from tfq_plus.quantizers import ScaledSign
+
+BINARY = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+              kernel_constraint="weight_clip", use_bias=False)
+
+
+def randomize_batch_norms(model, seed=0, negative_gamma=False):
+    """Random moving statistics (and gammas) so folding and thresholds are non-trivial."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if not isinstance(layer, tf.keras.layers.BatchNormalization):
+            continue
+        n = layer.beta.shape[0]
+        weights = []
+        if layer.gamma is not None:
+            gamma = rng.uniform(0.5, 2.0, n)
+            if negative_gamma:
+                gamma *= rng.choice([-1.0, 1.0], n)
+            weights.append(gamma)
+        weights += [rng.normal(0, 1, n), rng.normal(0, 3, n), rng.uniform(1, 10, n)]
+        layer.set_weights(weights)
+    return model
+
+
+def mixed_model():
+    """Every binary pattern: pad_values 1 and 0, stride 2 VALID, dilation, 33 and 40
+    channels (not multiples of 32), max-pool between binary layers, flatten into a
+    binary dense (C % 32 != 0: int8 path), scaled_sign kernels with bias, a binary
+    layer with int8 output feeding a float head."""
+    inputs = tf.keras.Input((10, 10, 3))
+    x = tf.keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantConv2D(40, 3, padding="same", pad_values=1.0, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.MaxPool2D(2)(x)
+    x = lq.layers.QuantConv2D(33, 3, padding="same", dilation_rate=2, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantConv2D(
+        36, 2, strides=2, padding="valid", input_quantizer="ste_sign",
+        kernel_quantizer=ScaledSign(), kernel_constraint="weight_clip", use_bias=True,
+    )(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(24, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantDense(10, **BINARY)(x)
+    outputs = tf.keras.layers.BatchNormalization()(x)
+    return randomize_batch_norms(tf.keras.Model(inputs, outputs, name="mixed"), seed=1, negative_gamma=True)
+
+
+def pool_then_batch_norm_model():
+    """larq's usual block order QuantConv2D -> MaxPool -> BatchNorm(scale=False), and a
+    flatten of 32 channels into a binary dense (packed flatten)."""
+    inputs = tf.keras.Input((12, 12, 1))
+    x = tf.keras.layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    x = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, **BINARY)(x)
+    x = tf.keras.layers.MaxPool2D(2)(x)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(16, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    x = lq.layers.QuantDense(10, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    outputs = tf.keras.layers.Activation("softmax")(x)
+    return randomize_batch_norms(tf.keras.Model(inputs, outputs, name="pool_bn"), seed=2)
+
+
+def samples(model, count, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1.0, 1.0, (count,) + tuple(model.input_shape[1:])).astype(np.float32)
+
+
+class Converted:
+    """A model with its reference and deploy flatbuffers (converted once per module)."""
+
+    def __init__(self, model, calibration_count=24):
+        self.model = model
+        self.calibration = samples(model, calibration_count, seed=1)
+        self.deploy, self.reference = converters.convert_with_reference(
+            model, representative_dataset=self.calibration
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def converted(builder: str) -> Converted:
+    """Converted models shared by the test modules of one session."""
+    return Converted({"mixed": mixed_model, "pool_bn": pool_then_batch_norm_model}[builder]())
+
+
+# --- export -------------------------------------------------------------------------
+
+
+def sign_only_model():
+    """Binary layers without BatchNorm: every pre-activation is an integer sum of +-1
+    products, so no value lies near 0 and export must equal Keras exactly."""
+    inputs = tf.keras.Input((6, 6, 2))
+    x = lq.layers.QuantConv2D(8, 3, padding="same", pad_values=1.0, **BINARY)(inputs)
+    x = lq.layers.QuantConv2D(8, 3, strides=2, padding="same", **BINARY)(x)
+    x = tf.keras.layers.Flatten()(x)
+    outputs = lq.layers.QuantDense(5, **BINARY)(x)
+    return tf.keras.Model(inputs, outputs)
+
+
+def test_export_computes_what_keras_computes():
+    model = sign_only_model()
+    rng = np.random.default_rng(3)
+    # |x| >= 0.1: the export's 1/256 grid before the sign keeps every sign.
+    x = (rng.uniform(0.1, 1.0, (8, 6, 6, 2)) * rng.choice([-1, 1], (8, 6, 6, 2))).astype(np.float32)
+    exported = converters.export(model)
+    np.testing.assert_array_equal(exported.predict(x, verbose=0), model.predict(x, verbose=0))
+    kinds = {type(layer).__name__ for layer in exported.layers}
+    assert not any(name.startswith("Quant") for name in kinds), kinds
+
+
+def test_export_moves_batch_norm_before_max_pool_only_when_exact():
+    model = pool_then_batch_norm_model()
+    exported = converters.export(model)
+    names = [type(layer).__name__ for layer in exported.layers]
+    assert "AffineThenMaxPool" in names
+    x = samples(model, 8)
+    np.testing.assert_allclose(exported.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+
+    inputs = tf.keras.Input((4, 4, 3))
+    y = tf.keras.layers.MaxPool2D(2)(inputs)
+    y = tf.keras.layers.BatchNormalization()(y)
+    negative = tf.keras.Model(inputs, y)
+    negative.layers[-1].set_weights([np.array([1.0, -1.0, 2.0])] + [np.zeros(3), np.zeros(3), np.ones(3)])
+    assert "AffineThenMaxPool" not in [type(layer).__name__ for layer in converters.export(negative).layers]
+
+
+def _state(model):
+    return (
+        model.to_json(),
+        [w.copy() for w in model.get_weights()],
+        [len(layer.inbound_nodes) + len(layer.outbound_nodes) for layer in model.layers],
+    )
+
+
+def test_export_never_changes_the_users_model():
+    model = mixed_model()
+    before = _state(model)
+    converters.export(model)
+    converters.convert_keras_model(model, representative_dataset=samples(model, 4))
+    after = _state(model)
+    assert before[0] == after[0]
+    assert all(np.array_equal(a, b) for a, b in zip(before[1], after[1]))
+    assert before[2] == after[2]
+
+
+def test_binary_layers_lists_binary_input_and_kernel_layers():
+    found = converters.binary_layers(mixed_model())
+    assert [(b.name.split("_")[0], b.kind) for b in found] == [
+        ("quant", "conv2d"), ("quant", "conv2d"), ("quant", "conv2d"), ("quant", "dense"), ("quant", "dense")
+    ]
+
+
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        (lambda: lq.layers.QuantConv2D(4, 3, input_quantizer="ste_sign",
+                                       kernel_quantizer=tfq_quantizer("PowerOfTwo", bits=4)),
+         "shift kernels not yet supported"),
+        (lambda: lq.layers.QuantConv2D(4, 3, padding="same", pad_values=-1.0, **BINARY),
+         "pad_values=-1.0 has no binary deploy form"),
+        (lambda: lq.layers.QuantConv2D(4, 3, input_quantizer="ste_tern", kernel_quantizer="ste_sign"),
+         "ternary activations not yet supported"),
+        (lambda: lq.layers.QuantConv2D(4, 3, input_quantizer="ste_sign", kernel_quantizer="ste_tern"),
+         "ternary kernels"),
+        (lambda: lq.layers.QuantSeparableConv2D(4, 3), "QuantSeparableConv2D is not supported"),
+    ],
+)
+def test_unsupported_layers_are_named_with_the_reason(layer, message):
+    inputs = tf.keras.Input((6, 6, 2))
+    made = layer()
+    model = tf.keras.Model(inputs, made(inputs))
+    with pytest.raises(ValueError, match=message) as error:
+        converters.export(model)
+    assert made.name in str(error.value)
+
+
+def tfq_quantizer(name, **kwargs):
+    import tfq_plus.quantizers as quantizers
+
+    return getattr(quantizers, name)(**kwargs)
+
+
+def test_binary_dense_needs_flat_input():
+    inputs = tf.keras.Input((4, 6))
+    dense = lq.layers.QuantDense(3, **BINARY)
+    model = tf.keras.Model(inputs, dense(inputs))
+    with pytest.raises(ValueError, match=f"layer '{dense.name}'.*Flatten"):
+        converters.export(model)
+
+
+def test_subclassed_models_are_rejected():
+    class Custom(tf.keras.Model):
+        def call(self, x):
+            return x
+
+    model = Custom()
+    model(tf.zeros((1, 2)))
+    with pytest.raises(ValueError, match="subclassed"):
+        converters.export(model)
