@@ -6,7 +6,8 @@ _select_legacy_keras()
 
 from tfq_plus import datasets, quantizers  # noqa: E402  (must follow the Keras selection)
 from tfq_plus import callbacks  # noqa: E402  (uses quantizers)
+from tfq_plus import distillation, pruning  # noqa: E402  (pruning makes larq layers prunable)
 
 __version__ = "0.1.0"
 
-__all__ = ["callbacks", "datasets", "quantizers", "__version__"]
+__all__ = ["callbacks", "datasets", "distillation", "pruning", "quantizers", "__version__"]
