@@ -12,7 +12,11 @@
  *
  * Portable path: blocks of four channels, 32-bit words (64-bit on hosts with
  * POPCNT). AVX2 path (xnor_avx2.h): blocks of 16 or 32 channels, one output row
- * at a time so that the block's repacked filter stays in L1.
+ * at a time so that the block's repacked filter stays in L1. Cortex-M path
+ * (xnor_arm.h): the receptive field of each output pixel is gathered into
+ * one row of words (padded taps 0), and the assembly kernels count up to 32
+ * channels against it; the per-region table entries then describe counts
+ * over all taps (see arm_region_value).
  */
 #include "tfqp/bconv2d.h"
 
@@ -23,6 +27,7 @@
 #include "binary_output.h"
 #include "tfqp/flexbuffer.h"
 #include "tfqp/packing.h"
+#include "xnor_arm.h"
 #include "xnor_avx2.h"
 #include "xnor_popcount.h"
 
@@ -182,6 +187,34 @@ tfqp_status tfqp_bconv2d_output_dims(const tfqp_bconv2d_options *options,
   return TFQP_OK;
 }
 
+/* Input positions the windows of one axis cover, from -pad_before on. */
+static int64_t arm_span(const tfqp_window_axis *a) {
+  return (int64_t)(a->out - 1) * a->stride + (int64_t)(a->filter - 1) * a->dilation + 1;
+}
+
+/* The Cortex-M path reads windows from an image whose padding is explicit
+ * when any window leaves the input; these are its dimensions (0: the input
+ * is used as it is). */
+static int64_t arm_padded_height(const tfqp_bconv2d_params *p) {
+  const int pad = p->rows.pad_before > 0 || arm_span(&p->rows) > p->rows.in ||
+                  p->cols.pad_before > 0 || arm_span(&p->cols) > p->cols.in;
+  return pad ? arm_span(&p->rows) : 0;
+}
+
+static int64_t arm_padded_width(const tfqp_bconv2d_params *p) {
+  return arm_padded_height(p) > 0 ? arm_span(&p->cols) : 0;
+}
+
+/* Whether this build runs the Cortex-M kernels for these parameters. */
+static int arm_path(const tfqp_bconv2d_params *p) {
+#if TFQP_HAVE_ARM_DSP
+  return tfqp_arm_supported(p->taps);
+#else
+  (void)p;
+  return 0;
+#endif
+}
+
 tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
                                  const tfqp_tensor *input,
                                  const tfqp_tensor *filter,
@@ -271,8 +304,22 @@ tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
                                  sizeof(tfqp_word);
     /* a clean packed copy of the input (int8 input, or padding bits to clear),
      * then (vector builds) its nibble-split form */
+    /* Cortex-M builds: one output pixel's gathered receptive field, and the
+     * counts of every channel (int8 output) */
+    /* Cortex-M builds: one image with its padding made explicit (zero words),
+     * the tap pointers of an output row, one output pixel's gathered window,
+     * and the counts of every channel (int8 output) */
+    const uint64_t arm_bytes =
+        (TFQP_HAVE_ARM_DSP && arm_path(p))
+            ? ((uint64_t)arm_padded_height(p) * (uint64_t)arm_padded_width(p) *
+                   (uint64_t)p->input_words +
+               (uint64_t)p->rows.filter * (uint64_t)p->cols.filter + (uint64_t)p->filter_words +
+               (uint64_t)p->cols.out * (uint64_t)p->output_words +
+               (p->output_packed ? 0 : (uint64_t)p->channels_out)) *
+                  sizeof(tfqp_word)
+            : 0;
     const uint64_t scratch = ((p->input_packed && !p->mask_input) ? 0 : input_bytes) +
-                             (TFQP_HAVE_AVX2 ? 2 * input_bytes : 0);
+                             (TFQP_HAVE_AVX2 ? 2 * input_bytes : 0) + arm_bytes;
     if (table_words > INT32_MAX || table_words > SIZE_MAX / sizeof(int32_t) ||
         scratch > SIZE_MAX) {
       return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
@@ -302,6 +349,36 @@ static int32_t filter_popcount(const tfqp_bconv2d_params *p, const tfqp_word *f,
   }
   return count;
 }
+
+#if TFQP_HAVE_ARM_DSP
+/* The Cortex-M table entry of channel co for a region with n valid taps, ps of
+ * them with weight bit 1 (all_ps over all KH * KW taps). The kernels count x
+ * over ALL taps of the gathered window, where padded taps are 0 (input +1):
+ *   pad_value 1: padded taps are valid inputs +1: D = K - 2x, S = K - 2 all_ps;
+ *   pad_value 0: D = n - 2 x_valid, and every padded tap adds its weight bit to
+ *                x, x = x_valid + all_ps - ps: D = E - 2x with
+ *                E = n + 2 (all_ps - ps), S = n - 2 ps.
+ * packed output: the accumulator start of the bit (tfqp_arm_packed_start);
+ * int8 output: base = W * ((P + N) * S + (P - N) * E) / 2 + bias modulo 2^32,
+ *   so that base - W * (P - N) * x is the contract's accumulator (the numerator
+ *   is even: E and D have the same parity). */
+static int32_t arm_region_value(const tfqp_bconv2d_params *p, const int32_t *table,
+                                const int32_t *transform, int32_t co, int32_t n,
+                                int32_t ps, int32_t all_ps) {
+  const int64_t e = p->pad_value == 1 ? (int64_t)p->taps : (int64_t)n + 2 * (int64_t)(all_ps - ps);
+  if (p->output_packed) {
+    return (int32_t)tfqp_arm_packed_start(table[co], table[p->padded_channels + co], e,
+                                          p->taps);
+  } else {
+    const int32_t *row = transform + (size_t)co * TFQP_TRANSFORM_INT8_COLUMNS;
+    const int64_t sum_s = p->pad_value == 1 ? (int64_t)p->taps - 2 * (int64_t)all_ps
+                                            : (int64_t)n - 2 * (int64_t)ps;
+    const int64_t twice = ((int64_t)p->input_pos + p->input_neg) * sum_s +
+                          ((int64_t)p->input_pos - p->input_neg) * e;
+    return (int32_t)(uint32_t)(uint64_t)((int64_t)row[0] * (twice / 2) + row[1]);
+  }
+}
+#endif
 
 tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
                                     const tfqp_word *filter,
@@ -352,6 +429,13 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
         const tfqp_word *f = filter + (size_t)co * p->filter_words;
         const int32_t ps = filter_popcount(p, f, ky0, ky1, kx0, kx1);
         int32_t padded_ps = 0;
+#if TFQP_HAVE_ARM_DSP
+        if (arm_path(p)) {
+          region[co] = arm_region_value(p, table, transform, co, n, ps,
+                                        filter_popcount(p, f, 0, kh, 0, kw));
+          continue;
+        }
+#endif
         if (p->pad_value == 1) padded_ps = filter_popcount(p, f, 0, kh, 0, kw) - ps;
         if (p->output_packed) {
           /* D = valid - 2 * (x + padded_ps) */
@@ -610,6 +694,152 @@ static void conv_rows(const tfqp_bconv2d_params *p, const int32_t *table,
   }
 }
 
+#if TFQP_HAVE_ARM_DSP
+/* dst[0..n) = src[0..n) or 0 (src NULL); returns dst + n. Plain word moves:
+ * the empty asm keeps the compiler from turning the loops into memcpy/memset
+ * calls, which cost more than these few words. */
+static inline tfqp_word *arm_copy(tfqp_word *dst, const tfqp_word *src, int32_t n) {
+  if (src == NULL) {
+    uint32_t zero = 0;
+    __asm__("" : "+r"(zero));
+    for (; n > 0; --n) *dst++ = zero;
+    return dst;
+  }
+  for (; n >= 2; n -= 2) {
+    uint32_t a = src[0], b = src[1];
+    __asm__("" : "+r"(a), "+r"(b));
+    dst[0] = a;
+    dst[1] = b;
+    dst += 2;
+    src += 2;
+  }
+  if (n > 0) *dst++ = *src;
+  return dst;
+}
+
+/* The outputs of one pixel from its gathered window. */
+static __attribute__((noinline)) void arm_pixel(const tfqp_bconv2d_params *p, const int32_t *table,
+                             const int32_t *base, const tfqp_word *filter, const tfqp_word *col,
+                             uint32_t *x, void *output, size_t pixel) {
+  const int32_t cout = p->channels_out;
+  const int32_t cpad = p->padded_channels;
+  const int32_t fw = p->filter_words;
+  int32_t co;
+  if (p->output_packed) {
+    tfqp_word *out = (tfqp_word *)output + pixel * p->output_words;
+    for (co = 0; co < cout; co += 32) {
+      out[TFQP_WORD_INDEX(co)] =
+          tfqp_arm_xor_bits(col, filter + (size_t)co * fw, fw, (const uint32_t *)base + co,
+                            cout - co < 32 ? cout - co : 32);
+    }
+  } else {
+    int8_t *out = (int8_t *)output + pixel * cout;
+    tfqp_arm_xor_counts(col, filter, fw, x, cout);
+    for (co = 0; co < cout; ++co) {
+      out[co] = tfqp_arm_output_int8(base[co], table[co], x[co], table[cpad + co],
+                                     table[2 * cpad + co], table[3 * cpad + co],
+                                     p->output_zero_point, p->act_min, p->act_max);
+    }
+  }
+}
+
+/* `image` with its padding as zero words (input +1): arm_padded_height(p) rows
+ * of arm_padded_width(p) pixels, covering input positions from -pad_before. */
+static void arm_pad_image(const tfqp_bconv2d_params *p, const tfqp_word *image,
+                          tfqp_word *padded) {
+  const int32_t words = p->input_words;
+  const int32_t ph = (int32_t)arm_padded_height(p);
+  const int32_t pw = (int32_t)arm_padded_width(p);
+  const int32_t top = p->rows.pad_before;
+  const int32_t left = p->cols.pad_before;
+  /* the input columns [x0, x1) that land inside the padded width */
+  const int32_t x0 = left;
+  const int32_t x1 = left + p->cols.in < pw ? left + p->cols.in : pw;
+  int32_t y;
+  for (y = 0; y < ph; ++y) {
+    const int32_t iy = y - top;
+    tfqp_word *row = padded + (size_t)y * pw * words;
+    if (iy < 0 || iy >= p->rows.in) {
+      arm_copy(row, NULL, pw * words);
+      continue;
+    }
+    {
+      const tfqp_word *src = image + (size_t)iy * p->cols.in * words;
+      row = arm_copy(row, NULL, x0 * words);
+      if (x1 > x0) tfqp_arm_gather(row, &src, 1, 0, (x1 - x0) * words);
+      arm_copy(row + (x1 - x0) * words, NULL, (pw - x1) * words);
+    }
+  }
+}
+
+/* One output row on the Cortex-M kernels. `image`: rows of `row_words` words
+ * whose window of output (oy, ox) starts at row oy * stride_h, pixel
+ * ox * stride_w (the padded image, or the input when no window leaves it).
+ * Scratch: taps (KH * KW pointers), starts (OW * output_words pointers, valid
+ * for the row class *starts_class), col (filter_words words), x (int8 output,
+ * channels_out words). */
+static __attribute__((noinline)) void conv_rows_arm(
+    const tfqp_bconv2d_params *p, const int32_t *table, const tfqp_word *image,
+    size_t row_words, const tfqp_word *filter, int32_t n, int32_t oy, void *output,
+    const tfqp_word **taps, const uint32_t **starts, int32_t *starts_class, tfqp_word *col,
+    uint32_t *x) {
+  const int32_t out_w = p->cols.out;
+  const int32_t cpad = p->padded_channels;
+  const int32_t words = p->input_words;
+  const int32_t kh = p->rows.filter;
+  const int32_t kw = p->cols.filter;
+  /* dilation_width 1: one run of KW * words words per filter row */
+  const int32_t runs = p->cols.dilation == 1 ? kh : kh * kw;
+  const int32_t run = p->cols.dilation == 1 ? kw * words : words;
+  const uint32_t step_bytes = (uint32_t)(p->cols.stride * words) * sizeof(tfqp_word);
+  const int32_t row_class = tfqp_window_axis_class(&p->rows, oy);
+  const int32_t *base_rows = table + p->table_base + (size_t)row_class * p->col_classes * cpad;
+  const size_t first_pixel = ((size_t)n * p->rows.out + oy) * out_w;
+  const tfqp_word *row0 = image + (size_t)oy * p->rows.stride * row_words;
+  int32_t ox, ky, kx, t = 0;
+  if (p->output_packed && runs == 3 && run == 3 && p->channels_out % 32 == 0) {
+    /* windows of three rows of three words: the whole row in assembly */
+    tfqp_arm_row9 job;
+    int32_t co;
+    if (*starts_class != row_class) { /* rows of one class share their starts */
+      const tfqp_window_axis *cols = &p->cols;
+      for (co = 0; co < p->channels_out; co += 32) {
+        const uint32_t **s = starts + (size_t)TFQP_WORD_INDEX(co) * out_w;
+        const int32_t *b = base_rows + co;
+        for (ox = 0; ox < out_w; ++ox) {
+          s[ox] = (const uint32_t *)(b + (size_t)tfqp_window_axis_class(cols, ox) * cpad);
+        }
+      }
+      *starts_class = row_class;
+    }
+    job.col = col;
+    job.pos = row0;
+    job.row_stride = (uint32_t)((size_t)p->rows.dilation * row_words * sizeof(tfqp_word));
+    job.step = step_bytes;
+    job.pixels = out_w;
+    job.out_stride = (uint32_t)p->output_words * sizeof(tfqp_word);
+    for (co = 0; co < p->channels_out; co += 32) {
+      job.starts = starts + (size_t)TFQP_WORD_INDEX(co) * out_w;
+      job.f = filter + (size_t)co * 9;
+      job.out = (tfqp_word *)output + first_pixel * p->output_words + TFQP_WORD_INDEX(co);
+      tfqp_arm_conv9_row_asm(&job);
+    }
+    return;
+  }
+  for (ky = 0; ky < kh; ++ky) {
+    const tfqp_word *row = row0 + (size_t)ky * p->rows.dilation * row_words;
+    for (kx = 0; kx < (p->cols.dilation == 1 ? 1 : kw); ++kx) {
+      taps[t++] = row + (size_t)kx * p->cols.dilation * words;
+    }
+  }
+  for (ox = 0; ox < out_w; ++ox) {
+    const int32_t *base = base_rows + (size_t)tfqp_window_axis_class(&p->cols, ox) * cpad;
+    tfqp_arm_gather(col, taps, runs, (uint32_t)ox * step_bytes, run);
+    arm_pixel(p, table, base, filter, col, x, output, first_pixel + ox);
+  }
+}
+#endif /* TFQP_HAVE_ARM_DSP */
+
 #endif /* TFQP_HAVE_AVX2 */
 
 void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
@@ -642,6 +872,32 @@ void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
     }
   }
 #else
+#if TFQP_HAVE_ARM_DSP
+  if (arm_path(p)) {
+    const size_t padded_words =
+        (size_t)arm_padded_height(p) * (size_t)arm_padded_width(p) * p->input_words;
+    tfqp_word *padded = free_scratch;
+    const tfqp_word **taps = (const tfqp_word **)(void *)(padded + padded_words);
+    const uint32_t **starts = (const uint32_t **)(void *)(taps + p->rows.filter * p->cols.filter);
+    tfqp_word *col = (tfqp_word *)(void *)(starts + (size_t)p->cols.out * p->output_words);
+    int32_t starts_class = -1;
+    uint32_t *x = col + p->filter_words;
+    for (n = 0; n < p->batch; ++n) {
+      const tfqp_word *image = packed + (size_t)n * image_words;
+      size_t row_words = (size_t)p->cols.in * p->input_words;
+      if (padded_words > 0) {
+        arm_pad_image(p, image, padded);
+        image = padded;
+        row_words = (size_t)arm_padded_width(p) * p->input_words;
+      }
+      for (oy = 0; oy < p->rows.out; ++oy) {
+        conv_rows_arm(p, table, image, row_words, filter, n, oy, output, taps, starts,
+                      &starts_class, col, x);
+      }
+    }
+    return;
+  }
+#endif
   for (n = 0; n < p->batch; ++n) {
     for (oy = 0; oy < p->rows.out; ++oy) {
       conv_rows(p, table, packed + (size_t)n * image_words, filter, n, oy, output);

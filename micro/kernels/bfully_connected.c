@@ -9,6 +9,7 @@
 #include "binary_output.h"
 #include "tfqp/flexbuffer.h"
 #include "tfqp/packing.h"
+#include "xnor_arm.h"
 #include "xnor_avx2.h"
 #include "xnor_popcount.h"
 
@@ -123,6 +124,18 @@ tfqp_status tfqp_bfully_connected_output_dims(
   return TFQP_OK;
 }
 
+/* Whether this build runs the Cortex-M kernels (xnor_arm.h) for these
+ * parameters. They count the same x as the portable path, so only the packed
+ * output's table entries differ: accumulator starts instead of D at x = 0. */
+static int arm_path(const tfqp_bfully_connected_params *p) {
+#if TFQP_HAVE_ARM_DSP
+  return tfqp_arm_supported(p->channels_in);
+#else
+  (void)p;
+  return 0;
+#endif
+}
+
 tfqp_status tfqp_bfully_connected_prepare(
     const tfqp_bfully_connected_options *o, const tfqp_tensor *input,
     const tfqp_tensor *weights, const tfqp_tensor *transform,
@@ -199,9 +212,13 @@ tfqp_status tfqp_bfully_connected_prepare(
     const uint64_t weight_words = TFQP_HAVE_AVX2 ? (uint64_t)padded * p->input_words * 2 : 0;
     const uint64_t table_words = channel_words + (uint64_t)padded + weight_words;
     const uint64_t input_bytes = (uint64_t)p->batch * p->input_words * sizeof(tfqp_word);
+    /* Cortex-M builds, int8 output: every channel's count */
+    const uint64_t arm_bytes = (TFQP_HAVE_ARM_DSP && arm_path(p) && !p->output_packed)
+                                   ? (uint64_t)p->channels_out * sizeof(uint32_t)
+                                   : 0;
     /* a clean packed copy of the input, then (vector builds) its split form */
     const uint64_t scratch = ((p->input_packed && !p->mask_input) ? 0 : input_bytes) +
-                             (TFQP_HAVE_AVX2 ? 2 * input_bytes : 0);
+                             (TFQP_HAVE_AVX2 ? 2 * input_bytes : 0) + arm_bytes;
     if (table_words > INT32_MAX || table_words > SIZE_MAX / sizeof(int32_t) ||
         scratch > SIZE_MAX) {
       return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
@@ -254,6 +271,12 @@ tfqp_status tfqp_bfully_connected_init_table(
                    ? p->channels_in
                    : tfqp_binary_base_int8(transform + (size_t)co * TFQP_TRANSFORM_INT8_COLUMNS,
                                            p->input_pos, p->input_neg, p->channels_in, ps, 0);
+#if TFQP_HAVE_ARM_DSP
+    if (p->output_packed && arm_path(p)) {
+      base[co] = (int32_t)tfqp_arm_packed_start(table[co], table[cpad + co], p->channels_in,
+                                                p->channels_in);
+    }
+#endif
   }
 #if TFQP_HAVE_AVX2
   tfqp_avx2_repack(weights, cout, cpad, words, (tfqp_word *)(table + p->table_weights));
@@ -349,6 +372,35 @@ static void fc_row(const tfqp_bfully_connected_params *p, const int32_t *table,
 
 #endif /* TFQP_HAVE_AVX2 */
 
+#if TFQP_HAVE_ARM_DSP
+/* One input row on the Cortex-M kernels; x: channels_out words (int8 output). */
+static void fc_row_arm(const tfqp_bfully_connected_params *p, const int32_t *table,
+                       const tfqp_word *a, const tfqp_word *weights, int32_t n, void *output,
+                       uint32_t *x) {
+  const int32_t cout = p->channels_out;
+  const int32_t cpad = p->padded_channels;
+  const int32_t words = p->input_words;
+  const int32_t *base = table + p->table_base;
+  int32_t co;
+  if (p->output_packed) {
+    tfqp_word *out = (tfqp_word *)output + (size_t)n * p->output_words;
+    for (co = 0; co < cout; co += 32) {
+      out[TFQP_WORD_INDEX(co)] =
+          tfqp_arm_xor_bits(a, weights + (size_t)co * words, words, (const uint32_t *)base + co,
+                            cout - co < 32 ? cout - co : 32);
+    }
+  } else {
+    int8_t *out = (int8_t *)output + (size_t)n * cout;
+    tfqp_arm_xor_counts(a, weights, words, x, cout);
+    for (co = 0; co < cout; ++co) {
+      out[co] = tfqp_arm_output_int8(base[co], table[co], x[co], table[cpad + co],
+                                     table[2 * cpad + co], table[3 * cpad + co],
+                                     p->output_zero_point, p->act_min, p->act_max);
+    }
+  }
+}
+#endif
+
 void tfqp_bfully_connected_eval(const tfqp_bfully_connected_params *p,
                                 const int32_t *table, const void *input,
                                 const tfqp_word *weights, void *output,
@@ -374,6 +426,15 @@ void tfqp_bfully_connected_eval(const tfqp_bfully_connected_params *p,
     fc_row(p, table, free_scratch + (size_t)n * p->input_words * TFQP_AVX2_SPLIT, n, output);
   }
 #else
+#if TFQP_HAVE_ARM_DSP
+  if (arm_path(p)) {
+    for (n = 0; n < p->batch; ++n) {
+      fc_row_arm(p, table, packed + (size_t)n * p->input_words, weights, n, output,
+                 (uint32_t *)free_scratch);
+    }
+    return;
+  }
+#endif
   for (n = 0; n < p->batch; ++n) {
     fc_row(p, table, packed + (size_t)n * p->input_words, weights, n, output);
   }

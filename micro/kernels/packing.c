@@ -2,11 +2,32 @@
 #include "tfqp/packing.h"
 
 #include <stddef.h>
+#include <string.h>
 
+#include "xnor_arm.h"
 #include "xnor_popcount.h"
 
 #if TFQP_HAVE_AVX2
 #include <immintrin.h>
+#endif
+
+#if TFQP_HAVE_ARM_DSP
+/* Bits (q < zp) of the 8 int8 values at q, value i at bit i: SSUB8 sets the
+ * GE flag of every byte with q - zp >= 0, SEL then takes 0 there and the
+ * byte's bit weight (1, 2, 4, 8 / 16, 32, 64, 128) elsewhere, USAD8 / USADA8
+ * add the weights of the eight bytes. */
+static inline uint32_t arm_pack8(const int8_t *q, uint32_t zp4) {
+  uint32_t a, b, lo, hi, sum;
+  memcpy(&a, q, sizeof a);
+  memcpy(&b, q + 4, sizeof b);
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %3, %4"
+          : "=&r"(lo) : "r"(a), "r"(zp4), "r"(0u), "r"(0x08040201u));
+  __asm__("ssub8 %0, %1, %2\n\tsel %0, %3, %4"
+          : "=&r"(hi) : "r"(b), "r"(zp4), "r"(0u), "r"(0x80402010u));
+  __asm__("usad8 %0, %1, %2\n\tusada8 %0, %3, %2, %0"
+          : "=&r"(sum) : "r"(lo), "r"(0u), "r"(hi));
+  return sum;
+}
 #endif
 
 void tfqp_pack_int8(const int8_t *input, int32_t pixels, int32_t channels,
@@ -29,6 +50,10 @@ void tfqp_pack_int8(const int8_t *input, int32_t pixels, int32_t channels,
 #if TFQP_HAVE_AVX2
       const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)q);
       bits = (uint32_t)_mm256_movemask_epi8(_mm256_cmpgt_epi8(zp, v));
+#elif TFQP_HAVE_ARM_DSP
+      const uint32_t zp4 = (uint8_t)zero_point * 0x01010101u;
+      bits = arm_pack8(q, zp4) | arm_pack8(q + 8, zp4) << 8 | arm_pack8(q + 16, zp4) << 16 |
+             arm_pack8(q + 24, zp4) << 24;
 #else
       int32_t b;
       for (b = 0; b < TFQP_WORD_BITS; ++b) bits |= (uint32_t)(q[b] < zero_point) << b;

@@ -52,6 +52,15 @@ class QuantizerBase(lq.quantizers.Quantizer):
         super().__init__(*args, **kwargs)
         self._channel_axis: Optional[int] = None
 
+    def __call__(self, inputs, *args, **kwargs):
+        # A variable passed directly (``quantizer(layer.kernel)``, or a MirroredVariable
+        # under tf.distribute) is read first: ``tf.custom_gradient`` in the subclasses
+        # would otherwise see a variable captured from outside and demand a
+        # ``variables`` argument in the gradient function.
+        if isinstance(inputs, tf.Variable):
+            inputs = tf.convert_to_tensor(inputs)
+        return super().__call__(inputs, *args, **kwargs)
+
     @property
     def owner(self) -> str:
         """How error messages name this quantizer."""

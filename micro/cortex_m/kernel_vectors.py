@@ -1,0 +1,437 @@
+"""Test vectors for the on-target kernel tests (kernel_tests.c), from the host build.
+
+Every case is one call of a TFQP kernel: random inputs, weights and per-channel
+transforms spanning kernel sizes, strides, dilations, SAME/VALID padding, pad values,
+int8 and bit-packed inputs and outputs, batch > 1 and channel counts around word
+boundaries, plus malformed calls that must be rejected with the same message. The
+expected output bytes are what the HOST build of the same C sources computes
+(``tfq_plus.converters._tfqp_kernels``, which ``tests/test_kernels_binary.py`` checks
+against an independent numpy reference): the target must reproduce them exactly.
+
+    cases = random_cases(seed=0)
+    write_c_source(cases, "vectors.c")   # + vectors.c.bin, linked into the test image
+
+Layers of a converted model are added with :func:`model_cases`: each TFQP op with the
+activation it receives when the deploy model runs on real inputs.
+"""
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from tfq_plus.converters import _tfqp_kernels as kernels
+from tfq_plus.converters import packing
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+
+# tfqp_type values of micro/include/tfqp/tensor.h
+_TYPE_INT8 = 1
+_TYPE_INT32 = 2
+_OPS = {"bconv2d": 1, "bfully_connected": 2, "bmaxpool2d": 3, "pack": 4, "unpack": 5}
+
+
+@dataclass
+class KernelCase:
+    """One kernel call and its host result (``expected_error`` when the host rejects it)."""
+
+    name: str
+    op: str
+    input: np.ndarray
+    output: np.ndarray
+    options: bytes = b""
+    filter: Optional[np.ndarray] = None
+    transform: Optional[np.ndarray] = None
+    input_zero_point: int = 0
+    output_zero_point: int = 0
+    args: Tuple[int, ...] = ()
+    expected_error: Optional[str] = None
+
+    @property
+    def output_packed(self) -> bool:
+        return self.output.dtype == np.int32
+
+
+# ----------------------------------------------------------------------------- random data
+
+
+def random_int8(rng, shape, zero_point):
+    """int8 codes around ``zero_point``, 10 % of them exactly the zero point (sign(0) = +1)."""
+    q = rng.integers(-128, 128, size=shape)
+    q[rng.random(shape) < 0.1] = zero_point
+    return q.astype(np.int8)
+
+
+def random_packed(rng, shape, channels, garbage_padding=True):
+    """Packed activations [..., ceil(C/32)]; padding bits hold garbage if asked (consumers mask)."""
+    packed = packing.pack_bits(rng.random(tuple(shape) + (channels,)) < 0.5).view(np.uint32)
+    mask = packing.last_word_mask(channels)
+    if garbage_padding and mask != 0xFFFFFFFF:
+        garbage = rng.integers(0, 2**32, size=packed.shape[:-1], dtype=np.uint64).astype(np.uint32)
+        packed[..., -1] |= garbage & np.uint32(~mask & 0xFFFFFFFF)
+    return packed.view(np.int32)
+
+
+def random_signs_filter(rng, cout, kh, kw, cin):
+    return packing.pack_filter(rng.choice(np.array([-1, 1]), size=(cout, kh, kw, cin)))
+
+
+def random_int8_transform(rng, cout, taps, p, n):
+    """Rows (W, bias, multiplier, shift) whose outputs span the int8 range (not all clamped)."""
+    w = rng.integers(-127, 128, size=cout)
+    bias = rng.integers(-3000, 3001, size=cout)
+    multiplier = rng.integers(2**30, 2**31, size=cout)
+    spread = np.maximum(np.abs(w), 1) * max(abs(p), abs(n), 1) * np.sqrt(taps)
+    shift = np.round(np.log2(60.0 / spread)).astype(np.int64) + rng.integers(-1, 2, size=cout)
+    return np.stack([w, bias, multiplier, np.clip(shift, -31, 31)], axis=1).astype(np.int32)
+
+
+def random_packed_transform(rng, cout, taps):
+    """Rows (direction, threshold); the first channels get the constant never/always rows."""
+    direction = rng.choice(np.array([-1, 1]), size=cout)
+    threshold = rng.integers(-taps, taps + 1, size=cout)
+    constant = [INT32_MIN, INT32_MAX][: min(cout, 2)]
+    threshold[: len(constant)] = constant
+    return np.stack([direction, threshold], axis=1).astype(np.int32)
+
+
+# ----------------------------------------------------------------------------- op calls
+
+
+def _int8_output_options(rng, case_index):
+    p, n = int(rng.integers(0, 256)), int(rng.integers(-255, 0))
+    zero_point = int(rng.integers(-10, 11))
+    act_min, act_max = (-128, 127) if case_index % 2 else (zero_point, 120)
+    return p, n, zero_point, act_min, act_max
+
+
+def conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 1),
+              dilation=(1, 1), padding="same", pad_value=0, input_kind="packed",
+              output_kind="int8", index=0) -> KernelCase:
+    """A TFQP_BCONV2D call on random data, run on the host."""
+    if input_kind == "int8":
+        input_zero_point = int(rng.integers(-20, 21))
+        x = random_int8(rng, (batch, height, width, cin), input_zero_point)
+    else:
+        input_zero_point = 0
+        x = random_packed(rng, (batch, height, width), cin)
+    filt = random_signs_filter(rng, cout, kh, kw, cin)
+    geometry = dict(
+        channels_in=cin, filter_height=kh, filter_width=kw, stride_height=stride[0],
+        stride_width=stride[1], dilation_height_factor=dilation[0],
+        dilation_width_factor=dilation[1], padding=padding, pad_value=pad_value,
+    )
+    taps = kh * kw * cin
+    if output_kind == "int8":
+        p, n, zero_point, act_min, act_max = _int8_output_options(rng, index)
+        transform = random_int8_transform(rng, cout, taps, p, n)
+        options = packing.bconv2d_options(**geometry, input_pos=p, input_neg=n,
+                                          act_min=act_min, act_max=act_max)
+    else:
+        zero_point = 0
+        transform = random_packed_transform(rng, cout, taps)
+        options = packing.bconv2d_options(**geometry)
+    out = kernels.bconv2d(x, filt, transform, options, input_zero_point=input_zero_point,
+                          output_zero_point=zero_point, packed_output=output_kind == "packed")
+    return KernelCase(name, "bconv2d", x, out, options, filt, transform, input_zero_point,
+                      zero_point)
+
+
+def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="int8",
+            index=0) -> KernelCase:
+    """A TFQP_BFULLY_CONNECTED call on random data, run on the host."""
+    if input_kind == "int8":
+        input_zero_point = int(rng.integers(-20, 21))
+        x = random_int8(rng, (batch, cin), input_zero_point)
+    else:
+        input_zero_point = 0
+        x = random_packed(rng, (batch,), cin)
+    weights = packing.pack_filter(rng.choice(np.array([-1, 1]), size=(cout, cin)))
+    if output_kind == "int8":
+        p, n, zero_point, act_min, act_max = _int8_output_options(rng, index)
+        transform = random_int8_transform(rng, cout, cin, p, n)
+        options = packing.bfully_connected_options(channels_in=cin, input_pos=p, input_neg=n,
+                                                   act_min=act_min, act_max=act_max)
+    else:
+        zero_point = 0
+        transform = random_packed_transform(rng, cout, cin)
+        options = packing.bfully_connected_options(channels_in=cin)
+    out = kernels.bfully_connected(x, weights, transform, options,
+                                   input_zero_point=input_zero_point,
+                                   output_zero_point=zero_point,
+                                   packed_output=output_kind == "packed")
+    return KernelCase(name, "bfully_connected", x, out, options, weights, transform,
+                      input_zero_point, zero_point)
+
+
+def maxpool_case(rng, name, *, batch, height, width, channels, kh, kw, stride, padding):
+    x = random_packed(rng, (batch, height, width), channels, garbage_padding=False)
+    options = packing.bmaxpool2d_options(channels=channels, filter_height=kh, filter_width=kw,
+                                         stride_height=stride[0], stride_width=stride[1],
+                                         padding=padding)
+    return KernelCase(name, "bmaxpool2d", x, kernels.bmaxpool2d(x, options), options)
+
+
+def pack_case(rng, name, *, shape, zero_point):
+    x = random_int8(rng, shape, zero_point)
+    return KernelCase(name, "pack", x, kernels.pack(x, zero_point=zero_point),
+                      args=(zero_point,))
+
+
+def unpack_case(rng, name, *, pixels, channels, positive, negative):
+    x = random_packed(rng, (pixels,), channels)
+    out = kernels.unpack(x, channels, positive=positive, negative=negative)
+    return KernelCase(name, "unpack", x, out, args=(channels, positive, negative))
+
+
+def rejected(case: KernelCase, name: str, **changes) -> KernelCase:
+    """``case`` with some inputs replaced, which the host must reject; the output
+    description stays the valid one (the op fails before it writes anything)."""
+    broken = KernelCase(**{**case.__dict__, "name": name, **changes})
+    call = {"bconv2d": kernels.bconv2d, "bfully_connected": kernels.bfully_connected}[case.op]
+    try:
+        call(broken.input, broken.filter, broken.transform, broken.options,
+             input_zero_point=broken.input_zero_point,
+             output_zero_point=broken.output_zero_point, packed_output=broken.output_packed)
+    except ValueError as error:
+        broken.expected_error = str(error)
+        return broken
+    raise AssertionError(f"{name}: the host build accepted a malformed call")
+
+
+# ----------------------------------------------------------------------------- case sets
+
+
+def random_cases(seed: int = 0) -> List[KernelCase]:
+    """The fixed random suite: every geometry/format combination on small tensors,
+    shapes of the benchmark layers, and malformed calls."""
+    rng = np.random.default_rng(seed)
+    cases: List[KernelCase] = []
+    combos = itertools.product([1, 3, 5], [1, 2], [1, 2], ["same", "valid"], [0, 1],
+                               ["int8", "packed"], ["int8", "packed"])
+    for i, (k, s, d, padding, pad_value, input_kind, output_kind) in enumerate(combos):
+        if padding == "valid" and pad_value == 1:
+            continue  # pad_value only matters with SAME
+        cin = [1, 31, 32, 33, 64, 65, 70][i % 7]
+        cout = [1, 5, 32, 37, 8, 64][i % 6]
+        size = (k - 1) * d + 1 + 4 + i % 3
+        cases.append(conv_case(
+            rng, f"conv k{k} s{s} d{d} {padding} pad{pad_value} {input_kind}->{output_kind} "
+                 f"cin{cin} cout{cout}",
+            batch=1 + i % 2, height=size, width=size + 1, cin=cin, cout=cout, kh=k, kw=k,
+            stride=(s, s), dilation=(d, d), padding=padding, pad_value=pad_value,
+            input_kind=input_kind, output_kind=output_kind, index=i))
+    mixed = [  # (kh, kw, sh, sw, dh, dw, padding, pad_value, cin, cout)
+        (3, 5, 1, 2, 2, 1, "same", 0, 96, 67),
+        (5, 3, 2, 1, 1, 3, "same", 1, 96, 67),
+        (2, 4, 3, 1, 1, 1, "same", 0, 40, 33),
+        (3, 1, 1, 1, 3, 1, "valid", 0, 130, 9),
+        (1, 1, 1, 1, 1, 1, "valid", 0, 256, 64),
+        (2, 2, 2, 2, 1, 1, "same", 1, 128, 36),
+    ]
+    for i, (kh, kw, sh, sw, dh, dw, padding, pad_value, cin, cout) in enumerate(mixed):
+        for output_kind in ["int8", "packed"]:
+            cases.append(conv_case(
+                rng, f"conv {kh}x{kw} s{sh}x{sw} d{dh}x{dw} {padding} pad{pad_value} "
+                     f"cin{cin} cout{cout} ->{output_kind}",
+                batch=3 if i % 2 else 1, height=9, width=11, cin=cin, cout=cout, kh=kh, kw=kw,
+                stride=(sh, sw), dilation=(dh, dw), padding=padding, pad_value=pad_value,
+                output_kind=output_kind, index=i))
+    # dilated SAME windows larger than the image: some windows have no valid tap
+    cases.append(conv_case(rng, "conv tiny image, empty windows", batch=1, height=2, width=2,
+                           cin=5, cout=3, kh=2, kw=2, dilation=(3, 3), index=1))
+    # the benchmark layers' shapes (smaller images), every input/output format
+    for cin, cout, size in [(32, 32, 8), (128, 128, 5), (64, 96, 6)]:
+        for input_kind, output_kind in itertools.product(["int8", "packed"], repeat=2):
+            cases.append(conv_case(
+                rng, f"conv 3x3 same {size}x{size}x{cin}->{cout} {input_kind}->{output_kind}",
+                batch=1, height=size, width=size, cin=cin, cout=cout, kh=3, kw=3,
+                input_kind=input_kind, output_kind=output_kind, index=cin))
+    for i, cin in enumerate([1, 31, 32, 33, 64, 65, 300, 1024]):
+        for input_kind, output_kind in itertools.product(["int8", "packed"], repeat=2):
+            cout = [1, 3, 4, 33, 70, 256, 5, 256][i]
+            cases.append(fc_case(rng, f"fc cin{cin} cout{cout} {input_kind}->{output_kind}",
+                                 batch=1 + i % 3, cin=cin, cout=cout, input_kind=input_kind,
+                                 output_kind=output_kind, index=i))
+    for i, (k, s, padding, channels) in enumerate(itertools.product(
+            [1, 2, 3], [1, 2], ["same", "valid"], [1, 32, 33, 70])):
+        cases.append(maxpool_case(rng, f"maxpool {k}x{k} s{s} {padding} c{channels}",
+                                  batch=1 + i % 2, height=7, width=6, channels=channels,
+                                  kh=k, kw=k, stride=(s, s), padding=padding))
+    for channels in [1, 31, 32, 33, 64, 65, 300]:
+        zero_point = int(rng.integers(-30, 31))
+        cases.append(pack_case(rng, f"pack c{channels} zp{zero_point}", shape=(2, 3, channels),
+                               zero_point=zero_point))
+        cases.append(unpack_case(rng, f"unpack c{channels}", pixels=5, channels=channels,
+                                 positive=127, negative=-128))
+    cases.extend(rejected_cases(rng))
+    return cases
+
+
+def rejected_cases(rng) -> List[KernelCase]:
+    """Malformed calls: the target must reject each with the host's exact message."""
+    conv = conv_case(rng, "conv base", batch=1, height=6, width=6, cin=40, cout=5, kh=3, kw=3,
+                     index=1)
+    fc = fc_case(rng, "fc base", batch=2, cin=40, cout=6, output_kind="packed")
+    bad_filter = conv.filter.copy()
+    bad_filter.view(np.uint32)[2, 1, 1, -1] |= np.uint32(1 << 31)  # a padding bit set
+    bad_transform = conv.transform.copy()
+    bad_transform[3, 3] = 40  # shift outside [-31, 31]
+    return [
+        rejected(conv, "reject truncated options", options=conv.options[:-3]),
+        rejected(conv, "reject unknown option", options=conv.options.replace(b"pad_value", b"pad_vxlue")),
+        rejected(conv, "reject filter padding bits", filter=bad_filter),
+        rejected(conv, "reject transform shift", transform=bad_transform),
+        rejected(conv, "reject transform shape", transform=conv.transform[:, :2].copy()),
+        rejected(fc, "reject fc weights shape", filter=fc.filter[:, :1].copy()),
+        rejected(fc, "reject fc int8 output without options", output=np.zeros((2, 6), np.int8)),
+    ]
+
+
+# ----------------------------------------------------------------------------- model layers
+
+
+def quantize_input(flatbuffer: bytes, samples) -> np.ndarray:
+    """Float samples [n, ...] -> the model's int8 input codes (TFLite's QUANTIZE rounding)."""
+    from tfq_plus.converters import tflite_schema as schema
+
+    model = schema.read(bytes(flatbuffer))
+    graph = model.subgraphs[0]
+    scale, zero_point = schema.per_tensor_quantization(graph.tensors[graph.inputs[0]])
+    scaled = np.asarray(samples, np.float64) / scale
+    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)  # half away from zero
+    return np.clip(rounded + zero_point, -128, 127).astype(np.int8)
+
+
+def model_cases(deploy: bytes, inputs, prefix: str) -> List[KernelCase]:
+    """Every TFQP op call of a deploy model on real inputs (int8 codes, one sample per
+    row): the op's weights, transform and options from the flatbuffer, the activation
+    it receives when the whole model runs on the host (builtin ops in TFLite's
+    reference kernels, TFQP ops in the host build), and the host output."""
+    from tfq_plus.converters import tflite_schema as schema
+    from tfq_plus.converters.host_interpreter import HostInterpreter
+
+    calls = []
+
+    class Recording(HostInterpreter):
+        def _tfqp(self, name, op, values):
+            output = super()._tfqp(name, op, values)
+            calls.append((name, op, np.ascontiguousarray(values[int(op.inputs[0])]), output))
+            return output
+
+    interpreter = Recording(deploy)
+    cases: List[KernelCase] = []
+    for sample in inputs:
+        calls.clear()
+        interpreter.run(sample)
+        for index, (name, op, activation, output) in enumerate(calls):
+            label = f"{prefix} op {index} {name}"
+            options = bytes(np.asarray(op.customOptions, dtype=np.uint8))
+            if name == "TFQP_BMAXPOOL2D":
+                cases.append(KernelCase(label, "bmaxpool2d", activation, output, options))
+                continue
+            tensors = [interpreter.graph.tensors[t] for t in op.inputs]
+            input_q = schema.per_tensor_quantization(tensors[0])
+            output_q = schema.per_tensor_quantization(interpreter.graph.tensors[op.outputs[0]])
+            cases.append(KernelCase(
+                label, {"TFQP_BCONV2D": "bconv2d", "TFQP_BFULLY_CONNECTED": "bfully_connected"}[name],
+                activation, output, options,
+                np.ascontiguousarray(schema.constant(interpreter.model, tensors[1])),
+                np.ascontiguousarray(schema.constant(interpreter.model, tensors[2])),
+                input_q[1] if input_q else 0, output_q[1] if output_q else 0))
+    return cases
+
+
+# ----------------------------------------------------------------------------- C source
+
+
+class DataBlob:
+    """The data of generated C sources as one binary file linked into the image.
+
+    Large tables as C initializers take the compiler seconds per megabyte; the
+    assembler copies a binary file with ``.incbin`` at once. Every block starts on a
+    16-byte boundary; C initializers refer to blocks as ``<symbol> + <offset>``."""
+
+    def __init__(self, symbol: str):
+        self.symbol = symbol
+        self.data = bytearray()
+
+    def add(self, data: bytes) -> str:
+        """Appends ``data``; returns a C expression for its address."""
+        self.data.extend(b"\0" * (-len(self.data) % 16))
+        offset = len(self.data)
+        self.data.extend(data)
+        return f"(const void *)({self.symbol} + {offset}u)"
+
+    def declaration(self, path) -> str:
+        """C code that links ``path`` (where :meth:`write` puts the data) as ``symbol``."""
+        quoted = str(Path(path).resolve()).replace("\\", "\\\\").replace('"', '\\"')
+        return (
+            f'__asm__(".section .rodata.{self.symbol}, \\"a\\"\\n"\n'
+            f'        ".balign 16\\n"\n'
+            f'        "{self.symbol}:\\n"\n'
+            f'        ".incbin \\"{quoted}\\"\\n"\n'
+            f'        ".previous\\n");\n'
+            f"extern const uint8_t {self.symbol}[];\n"
+        )
+
+    def write(self, path) -> None:
+        Path(path).write_bytes(bytes(self.data))
+
+
+def c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def c_tensor(blob: DataBlob, array: Optional[np.ndarray], zero_point: int, what: str) -> str:
+    """A ``kernel_case_tensor`` initializer whose data goes into ``blob``."""
+    if array is None:
+        return "{0, 0, {0, 0, 0, 0}, 0, 0, 0}"
+    if array.dtype == np.int8:
+        kind = _TYPE_INT8
+    elif array.dtype == np.int32:
+        kind = _TYPE_INT32
+    else:
+        raise ValueError(f"kernel_vectors: {what} has dtype {array.dtype}; int8 or int32 allowed")
+    if array.ndim > 4:
+        raise ValueError(f"kernel_vectors: {what} has rank {array.ndim}; at most 4 allowed")
+    data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    dims = list(array.shape) + [0] * (4 - array.ndim)
+    return (f"{{{kind}, {array.ndim}, {{{', '.join(map(str, dims))}}}, {zero_point}, "
+            f"{blob.add(data)}, {len(data)}u}}")
+
+
+def write_c_source(cases: Sequence[KernelCase], path) -> None:
+    """Writes ``path`` (C: ``kernel_test_cases`` / ``kernel_test_case_count`` of
+    kernel_test_case.h) and, beside it, ``<path>.bin`` with the tensors' bytes."""
+    path = Path(path)
+    blob = DataBlob("kernel_test_data")
+    rows: List[str] = []
+    for case in cases:
+        options = f"(const uint8_t *){blob.add(case.options)}, {len(case.options)}u" \
+            if case.options else "0, 0u"
+        args = list(case.args) + [0] * (3 - len(case.args))
+        error = c_string(case.expected_error) if case.expected_error is not None else "0"
+        tensors = [c_tensor(blob, array, zero_point, f"{case.name}: {role}") for role, array,
+                   zero_point in (("input", case.input, case.input_zero_point),
+                                  ("filter", case.filter, 0),
+                                  ("transform", case.transform, 0),
+                                  ("output", case.output, case.output_zero_point))]
+        rows.append(f"  {{{c_string(case.name)}, {_OPS[case.op]}, {options},\n   "
+                    + ",\n   ".join(tensors)
+                    + f",\n   {{{', '.join(map(str, args))}}}, {error}}}")
+    data_path = path.with_name(path.name + ".bin")
+    blob.write(data_path)
+    path.write_text(
+        "/* Generated by micro/cortex_m/kernel_vectors.py from the host build's outputs. */\n"
+        '#include "kernel_test_case.h"\n\n'
+        + blob.declaration(data_path)
+        + "\nconst kernel_test_case kernel_test_cases[] = {\n"
+        + ",\n".join(rows)
+        + "};\n"
+        + f"const uint32_t kernel_test_case_count = {len(cases)}u;\n",
+        encoding="ascii",
+    )

@@ -1,0 +1,246 @@
+"""The TFQP kernels on the Cortex-M instruction set, under qemu-system-arm.
+
+Bare-metal images (micro/cortex_m) are cross-built with arm-none-eabi-gcc for a
+Cortex-M4F (mps2-an386) and a Cortex-M55 (mps3-an547) and run every kernel on test
+vectors whose expected output bytes come from the HOST build of the same C sources
+(tfq_plus.converters._tfqp_kernels, itself checked against numpy in
+test_kernels_binary.py): identical bytes or the image exits non-zero. The runner is
+shown to fail on a corrupted expected vector, and the instruction counter of
+benchmarks/mcu_cycles.py is checked against loops of known length and against a
+second, independent counting method.
+
+Needs gcc-arm-none-eabi, libnewlib-arm-none-eabi and qemu-system-arm (.ci/run installs
+them through run.sh); skipped with the missing tools named when they are absent.
+"""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow)
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "micro" / "cortex_m"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import kernel_vectors  # noqa: E402
+import qemu_runner  # noqa: E402
+
+_MISSING = qemu_runner.missing_tools()
+pytestmark = pytest.mark.skipif(
+    bool(_MISSING),
+    reason=f"Cortex-M toolchain missing: {', '.join(_MISSING)} (apt-get install "
+    "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)",
+)
+
+
+def _qemu_has_machine(machine: str) -> bool:
+    listing = subprocess.run(["qemu-system-arm", "-machine", "help"], capture_output=True,
+                             text=True, check=False).stdout
+    return any(line.split()[:1] == [machine] for line in listing.splitlines())
+
+
+def _trained_binary_mnist():
+    """A small BNN (float stem, binary convs with pad value 1 and 0, binary max-pool,
+    binary dense layers) trained for one short epoch on real data, and its deploy model."""
+    import larq as lq
+    import tensorflow as tf
+
+    from tfq_plus import converters, datasets
+
+    data = datasets.load("auto")
+    binary = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+                  kernel_constraint="weight_clip", use_bias=False)
+    tf.keras.utils.set_random_seed(0)
+    inputs = tf.keras.Input(data.input_shape)
+    x = tf.keras.layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, **binary)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.MaxPool2D(2)(x)
+    x = lq.layers.QuantConv2D(40, 3, padding="same", **binary)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(64, **binary)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantDense(data.num_classes, **binary)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    model = tf.keras.Model(inputs, tf.keras.layers.Activation("softmax")(x))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.x_train[:3000], data.y_train[:3000], batch_size=100, epochs=1, verbose=0)
+    deploy = converters.convert_keras_model(model, representative_dataset=data.x_train[:32])
+    return data, deploy
+
+
+@pytest.fixture(scope="module")
+def cases():
+    data, deploy = _trained_binary_mnist()
+    inputs = kernel_vectors.quantize_input(deploy, data.x_test[:2])
+    return (kernel_vectors.random_cases(seed=0)
+            + kernel_vectors.model_cases(deploy, inputs, prefix=data.name))
+
+
+@pytest.fixture(scope="module")
+def vectors(cases, tmp_path_factory):
+    path = tmp_path_factory.mktemp("vectors") / "vectors.c"
+    kernel_vectors.write_c_source(cases, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def build_root(tmp_path_factory):
+    """One build directory per core, shared by the images (kernel objects built once)."""
+    return tmp_path_factory.mktemp("build")
+
+
+def _build_and_run(core, vectors, build_root, image="kernel_tests"):
+    build_dir = build_root / core
+    qemu_runner.make_image("kernel-tests", core, build_dir, VECTORS=vectors, IMAGE=image)
+    return qemu_runner.run_image(build_dir / f"{image}.elf", core)
+
+
+def _summary(count):
+    return f"kernel tests: {count} passed, 0 failed, {count} cases"
+
+
+def test_vectors_cover_every_op_format_and_geometry(cases):
+    """The suite is what the on-target runs claim to check, including every TFQP op of
+    a trained, converted model on two real test images."""
+    model = [c for c in cases if c.name.startswith(("mnist op", "digits op"))]
+    assert {c.op for c in model} == {"bconv2d", "bmaxpool2d", "bfully_connected"}
+    assert len(model) == 2 * 5  # five TFQP ops, two images
+    assert {(c.input.dtype.name, c.output.dtype.name) for c in model} >= {
+        ("int8", "int32"), ("int32", "int32"), ("int32", "int8")}
+    ops = {case.op for case in cases}
+    assert ops == {"bconv2d", "bfully_connected", "bmaxpool2d", "pack", "unpack"}
+    conv = [c for c in cases if c.op == "bconv2d" and c.expected_error is None]
+    formats = {(c.input.dtype.name, c.output.dtype.name) for c in conv}
+    assert formats == {(i, o) for i in ("int8", "int32") for o in ("int8", "int32")}
+    options = [kernel_vectors.kernels.parse_options("TFQP_BCONV2D", c.options) for c in conv]
+    assert {o["filter_height"] for o in options} >= {1, 3, 5}
+    assert {o["stride_height"] for o in options} == {1, 2, 3}
+    assert {o["dilation_width_factor"] for o in options} == {1, 2, 3}
+    assert {(o["padding"], o["pad_value"]) for o in options} == {(0, 0), (0, 1), (1, 0)}
+    assert max(c.input.shape[0] for c in conv) > 1  # batch
+    fc = [c for c in cases if c.op == "bfully_connected" and c.expected_error is None]
+    assert {c.filter.shape[1] * 32 >= 1024 for c in fc} == {True, False}
+    assert sum(c.expected_error is not None for c in cases) >= 5
+    # int8 outputs are informative: not everything clamped
+    int8_outputs = np.concatenate([c.output.ravel() for c in conv if c.output.dtype == np.int8])
+    assert len(np.unique(int8_outputs)) > 200
+
+
+DSP_PATH = "kernel variant: cortex-m dsp (thumb-2 assembly)"
+
+
+def test_kernels_on_cortex_m4_match_host(cases, vectors, build_root):
+    result = _build_and_run("m4", vectors, build_root)
+    assert result.returncode == 0, result.output
+    assert _summary(len(cases)) in result.output
+    assert "FAIL" not in result.output
+    assert DSP_PATH in result.output  # the optimized path is the one tested
+
+
+@pytest.mark.skipif(not _qemu_has_machine("mps3-an547"), reason="qemu has no mps3-an547 (M55)")
+def test_kernels_on_cortex_m55_match_host(cases, vectors, build_root):
+    result = _build_and_run("m55", vectors, build_root)
+    assert result.returncode == 0, result.output
+    assert _summary(len(cases)) in result.output
+    assert DSP_PATH in result.output
+
+
+def test_c_test_suite_on_cortex_m4_dsp_path_equals_portable_path(build_root):
+    """micro/tests (the kernel core's own C tests: validation and kernels against their
+    C reference) on the Cortex-M4, once with the DSP assembly kernels and once with
+    -DTFQP_PORTABLE: both pass and digest identical output bytes."""
+    digests = []
+    for build_dir, flags, variant in [
+        (build_root / "m4", "", DSP_PATH),
+        (build_root / "m4-portable", "-DTFQP_PORTABLE", "kernel variant: portable c99"),
+    ]:
+        qemu_runner.make_image("c-tests", "m4", build_dir, EXTRA_CFLAGS=flags)
+        result = qemu_runner.run_image(build_dir / "c_tests.elf", "m4")
+        assert result.returncode == 0, result.output
+        assert "ALL TESTS PASSED" in result.output and variant in result.output
+        digests += [line for line in result.output.splitlines() if line.startswith("digest: ")]
+    assert len(digests) == 2 and digests[0] == digests[1]
+
+
+def test_runner_fails_on_a_corrupted_expected_vector(cases, build_root, tmp_path):
+    """The runner itself: one expected byte flipped, one expected error message
+    changed -> exactly those cases fail and the image exits with status 1."""
+    broken = copy.deepcopy(cases[:20] + [c for c in cases if c.expected_error][:1])
+    flipped = broken[3]
+    flipped.output.view(np.uint8).reshape(-1)[5] ^= 0x10
+    reworded = broken[-1]
+    reworded.expected_error = reworded.expected_error.replace("]", " (reworded)]")
+    path = tmp_path / "broken.c"
+    kernel_vectors.write_c_source(broken, path)
+    result = _build_and_run("m4", path, build_root, "broken")
+    assert result.returncode == 1, result.output
+    assert f"FAIL {flipped.name}: 1 of {flipped.output.nbytes} output bytes differ, first at byte 5" \
+        in result.output
+    assert f"FAIL {reworded.name}: rejected with" in result.output
+    assert f"kernel tests: {len(broken) - 2} passed, 2 failed, {len(broken)} cases" in result.output
+
+
+def test_fault_exits_nonzero(build_root, tmp_path):
+    """A crash in the image is reported and never looks like a pass (exit 128 + exception)."""
+    source = tmp_path / "crash.c"
+    source.write_text(
+        '#include "kernel_test_case.h"\n'
+        "const kernel_test_case kernel_test_cases[1] = {{\"crash\", KERNEL_CASE_PACK, 0, 0,\n"
+        "  {TFQP_TYPE_INT8, 1, {4, 0, 0, 0}, 0, (const void *)0x3FFFFFF0, 4},\n"
+        "  {0}, {0}, {TFQP_TYPE_INT32, 1, {1, 0, 0, 0}, 0, (const void *)0x3FFFFFF0, 4},\n"
+        "  {0, 0, 0}, 0}};\n"
+        "const uint32_t kernel_test_case_count = 1;\n")
+    result = _build_and_run("m4", source, build_root, "crash")
+    assert result.returncode == 131, result.output  # HardFault (escalated BusFault)
+    assert "FAULT: exception 3" in result.output
+
+
+# ----------------------------------------------------------------------------- counter
+
+
+@pytest.fixture(scope="module")
+def small_bench(build_root):
+    """A benchmark image with two small layers and the counting plugin."""
+    import mcu_cycles
+
+    build = build_root / "m4"
+    layers = [
+        mcu_cycles._layer("small bconv2d", "bconv2d", height=4, width=5, cin=40, cout=6, k=3,
+                          input="packed", output="int8"),
+        mcu_cycles._layer("small int8 fc", "int8_fully_connected", cin=16, cout=8),
+    ]
+    measurements = mcu_cycles.measure(layers, build, runs=2)
+    return build, measurements
+
+
+def test_counter_counts_a_known_loop_exactly(small_bench):
+    import mcu_cycles
+
+    build, _ = small_bench
+    for run in range(2):
+        counts = [int(line.split()[1]) for line in
+                  (build / f"marks{run}.txt").read_text().splitlines() if line.startswith("mark")]
+        deltas = [b - a for a, b in zip(counts[:4], counts[1:4])]
+        assert deltas == [2, 3, 2 * mcu_cycles.COUNT_LOOP_N + 2]
+    with pytest.raises(RuntimeError, match="failed its check"):
+        mcu_cycles.check_count_loop([0, 2, 5, 2 * mcu_cycles.COUNT_LOOP_N + 8])
+
+
+def test_counter_agrees_with_single_step_trace(small_bench, tmp_path):
+    """Plugin counts == counts of a -singlestep -d exec trace at every marker."""
+    build, measurements = small_bench
+    plugin_counts = [int(line.split()[1]) for line in
+                     (build / "marks0.txt").read_text().splitlines() if line.startswith("mark")]
+    result, traced = qemu_runner.single_step_counts(build / "bench.elf", "m4",
+                                                    tmp_path / "trace.txt")
+    assert result.returncode == 0, result.output
+    assert traced == plugin_counts
+    assert all(m.instructions > 100 for m in measurements)
