@@ -85,21 +85,26 @@ static int get_options(PyObject *obj, Py_buffer *view) {
   return 1;
 }
 
-/* numpy.empty(dims, dtype) */
+/* numpy.empty(dims, dtype), with numpy.empty and the two dtypes looked up once */
 static PyObject *new_array(int rank, const int32_t *dims, tfqp_type type) {
-  PyObject *numpy = PyImport_ImportModule("numpy");
-  PyObject *shape;
-  PyObject *array = NULL;
+  static PyObject *empty = NULL, *dtype_int8 = NULL, *dtype_int32 = NULL;
+  PyObject *shape, *array = NULL;
   int i;
-  if (numpy == NULL) return NULL;
-  shape = PyTuple_New(rank);
-  if (shape != NULL) {
-    for (i = 0; i < rank; ++i) PyTuple_SET_ITEM(shape, i, PyLong_FromLong(dims[i]));
-    array = PyObject_CallMethod(numpy, "empty", "Os", shape,
-                                type == TFQP_TYPE_INT8 ? "int8" : "int32");
-    Py_DECREF(shape);
+  if (empty == NULL) {
+    PyObject *numpy = PyImport_ImportModule("numpy");
+    if (numpy == NULL) return NULL;
+    empty = PyObject_GetAttrString(numpy, "empty");
+    dtype_int8 = PyObject_CallMethod(numpy, "dtype", "s", "int8");
+    dtype_int32 = PyObject_CallMethod(numpy, "dtype", "s", "int32");
+    Py_DECREF(numpy);
+    if (empty == NULL || dtype_int8 == NULL || dtype_int32 == NULL) return NULL;
   }
-  Py_DECREF(numpy);
+  shape = PyTuple_New(rank);
+  if (shape == NULL) return NULL;
+  for (i = 0; i < rank; ++i) PyTuple_SET_ITEM(shape, i, PyLong_FromLong(dims[i]));
+  array = PyObject_CallFunctionObjArgs(empty, shape,
+                                       type == TFQP_TYPE_INT8 ? dtype_int8 : dtype_int32, NULL);
+  Py_DECREF(shape);
   return array;
 }
 

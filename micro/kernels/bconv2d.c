@@ -477,6 +477,19 @@ static inline void window_counts(const tfqp_bconv2d_params *p, const window *w,
   const int32_t dw = p->cols.dilation;
   int32_t ky, kx;
   tfqp_avx2_counts_init(c, blocks);
+  if (dw == 1 && (w->ky1 - w->ky0) * (w->kx1 - w->kx0) * words <= TFQP_AVX2_MAX_PENDING) {
+    /* the whole window fits in the byte counters: one flush, no chunking */
+    const int32_t run = (w->kx1 - w->kx0) * words;
+    for (ky = w->ky0; ky < w->ky1; ++ky) {
+      const tfqp_word *row =
+          w->image + (size_t)(w->iy0 + ky * dh) * row_words * TFQP_AVX2_SPLIT;
+      const size_t k = (size_t)ky * kw * words + (size_t)w->kx0 * words;
+      tfqp_avx2_counts_run_short(c, row + (size_t)(w->ix0 + w->kx0) * words * TFQP_AVX2_SPLIT,
+                                 f + k * lanes, block_stride, run, blocks);
+    }
+    tfqp_avx2_counts_flush(c, blocks);
+    return;
+  }
   for (ky = w->ky0; ky < w->ky1; ++ky) {
     const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words * TFQP_AVX2_SPLIT;
     const size_t k_row = (size_t)ky * kw * words;

@@ -98,6 +98,30 @@ static inline void tfqp_avx2_counts_run(tfqp_avx2_counts *c, const tfqp_word *a,
   }
 }
 
+/* As tfqp_avx2_counts_run for a run the caller knows fits in the byte counters
+ * (c->pending + len <= TFQP_AVX2_MAX_PENDING): no chunking, no flush. */
+static inline void tfqp_avx2_counts_run_short(tfqp_avx2_counts *c, const tfqp_word *a,
+                                              const tfqp_word *f, size_t block_stride,
+                                              int32_t len, int32_t blocks) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1,
+                                       2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  int32_t j, b;
+  for (j = 0; j < len; ++j) {
+    const __m256i low = _mm256_set1_epi32((int)a[TFQP_AVX2_SPLIT * j]);
+    const __m256i high = _mm256_set1_epi32((int)a[TFQP_AVX2_SPLIT * j + 1]);
+    for (b = 0; b < blocks; ++b) {
+      const tfqp_word *w = f + b * block_stride + (size_t)2 * TFQP_AVX2_LANES * j;
+      const __m256i w_low = _mm256_loadu_si256((const __m256i *)(const void *)w);
+      const __m256i w_high =
+          _mm256_loadu_si256((const __m256i *)(const void *)(w + TFQP_AVX2_LANES));
+      c->bytes[b] = _mm256_add_epi8(
+          c->bytes[b], _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_xor_si256(low, w_low)),
+                                       _mm256_shuffle_epi8(lut, _mm256_xor_si256(high, w_high))));
+    }
+  }
+  c->pending += len;
+}
+
 /* Splits `words` packed words into (low nibbles, high nibbles >> 4) pairs. */
 static inline void tfqp_avx2_split(const tfqp_word *in, size_t words, tfqp_word *out) {
   size_t i;
@@ -151,8 +175,13 @@ static inline void tfqp_avx2_store_int8(int8_t *out, __m256i v, int32_t count) {
                                           -1, -1, -1, -1);
   const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(v, gather),
                                                     _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0));
-  const long long packed = _mm_cvtsi128_si64(_mm256_castsi256_si128(bytes));
-  memcpy(out, &packed, (size_t)count);
+  if (count == TFQP_AVX2_LANES) {
+    /* a direct 8-byte store: the variable-length memcpy went through the stack */
+    _mm_storel_epi64((__m128i *)(void *)out, _mm256_castsi256_si128(bytes));
+  } else {
+    const long long packed = _mm_cvtsi128_si64(_mm256_castsi256_si128(bytes));
+    memcpy(out, &packed, (size_t)count);
+  }
 }
 
 /* Output bits (1 iff direction * (dbase - 2x) < threshold) of eight channels. */

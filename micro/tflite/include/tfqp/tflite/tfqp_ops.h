@@ -1,0 +1,59 @@
+// TensorFlow Lite (mobile) registrations of the TFQP custom ops.
+//
+//   #include "tensorflow/lite/kernels/register.h"
+//   #include "tfqp/tflite/tfqp_ops.h"
+//
+//   tflite::ops::builtin::BuiltinOpResolver resolver;
+//   tfqp::tflite::RegisterOps(&resolver);
+//   tflite::InterpreterBuilder(*model, resolver)(&interpreter);
+//
+// Python (stock tf.lite.Interpreter): load the shared library built by
+// micro/tflite/Makefile with RTLD_GLOBAL and pass the registerer's name:
+//   ctypes.CDLL("libtfqp_tflite.so", mode=ctypes.RTLD_GLOBAL)
+//   tf.lite.Interpreter(model_content=..., custom_op_registerers=["TfqpRegisterOps"])
+//
+// The kernels are thin TfLiteRegistrations around the portable C core
+// (micro/include/tfqp, micro/kernels), as the TFLite Micro adapters are:
+//   init     parses the flexbuffer custom options (a parse error is kept and
+//            reported by prepare);
+//   prepare  validates the tensors (tfqp_*_prepare), resizes the output to the
+//            shape the options give, requires the filter/weights and transform
+//            to be constant, builds the precomputed table from them
+//            (tfqp_*_init_table) and sizes the scratch as a temporary tensor in
+//            the interpreter's arena;
+//   invoke   calls tfqp_*_eval.
+// Errors go through TF_LITE_KERNEL_LOG as
+//   "TFQP_BCONV2D: <rule> (<name> = <value>) [<status>]".
+#ifndef TFQP_TFLITE_TFQP_OPS_H_
+#define TFQP_TFLITE_TFQP_OPS_H_
+
+#include "tensorflow/lite/c/common.h"
+
+namespace tflite {
+class MutableOpResolver;
+}  // namespace tflite
+
+namespace tfqp {
+namespace tflite {
+
+// Custom op codes, as the converter writes them into the flatbuffer.
+constexpr const char kBConv2DName[] = "TFQP_BCONV2D";
+constexpr const char kBFullyConnectedName[] = "TFQP_BFULLY_CONNECTED";
+constexpr const char kBMaxPool2DName[] = "TFQP_BMAXPOOL2D";
+
+// Registrations for MutableOpResolver::AddCustom (static storage).
+TfLiteRegistration* Register_TFQP_BCONV2D();
+TfLiteRegistration* Register_TFQP_BFULLY_CONNECTED();
+TfLiteRegistration* Register_TFQP_BMAXPOOL2D();
+
+// Adds the three TFQP ops (version 1) to `resolver`; kTfLiteError if it is null.
+TfLiteStatus RegisterOps(::tflite::MutableOpResolver* resolver);
+
+}  // namespace tflite
+}  // namespace tfqp
+
+// The same as a C symbol, in the form tf.lite.Interpreter's
+// custom_op_registerers looks up by name.
+extern "C" void TfqpRegisterOps(::tflite::MutableOpResolver* resolver);
+
+#endif  // TFQP_TFLITE_TFQP_OPS_H_

@@ -1,0 +1,527 @@
+"""The TFLite Micro and TFLite adapters (micro/tflm, micro/tflite) run deploy models.
+
+Each adapter is compiled against its framework and runs whole .tflite models with
+TFQP ops in the framework's own interpreter; the outputs must equal, byte for byte,
+what the host build of the same C kernels (``tfq_plus.converters._tfqp_kernels``)
+computes for the same model:
+
+- TFLite Micro: ``micro/tflm``'s host runner (``tflite::MicroInterpreter``). Needs a
+  TFLM source tree with its host library: set ``TFLM_DIR`` (``make -C micro
+  tflm-check TFLM_DIR=...`` does, after building the runners); skipped otherwise.
+- TFLite: ``micro/tflite`` built into a shared library whose registerer adds the
+  TFQP ops to stock ``tf.lite.Interpreter`` (``custom_op_registerers``). Needs the
+  TFLite headers of the installed TensorFlow's version: set ``TFLITE_INCLUDE``
+  (``make -C micro tflite-check TFLITE_INCLUDE=...``); skipped otherwise.
+
+The models: hand-made flatbuffers holding only TFQP ops (built here with TFLite's
+schema and ``converters/packing.py``, so they do not depend on the converter), the
+converter's deploy models (builtin and TFQP ops, compared with ``HostInterpreter``),
+and corrupted models that both adapters must reject through the portable validation
+with its message.
+"""
+
+import os
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+from tensorflow.lite.python import schema_py_generated as fb
+from tensorflow.lite.tools import flatbuffer_utils
+
+from tfq_plus.converters import _tfqp_kernels as kernels
+from tfq_plus.converters import packing
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+MICRO = REPO / "micro"
+
+TFLM_DIR = os.environ.get("TFLM_DIR")
+needs_tflm = pytest.mark.skipif(
+    not TFLM_DIR,
+    reason="TFLM_DIR is not set: the TFLite Micro adapters need a TFLM source tree with its "
+    "host library (run `make -C micro tflm-check TFLM_DIR=/path/to/tflite-micro`)",
+)
+
+# The input codes of +1 / -1 when int8 activations are quantized with scale 2/255 and
+# zero point -1 (the stock converter's sign output): q - zp = 128 and -127.
+P, N = 128, -127
+
+
+# --- hand-made TFQP models -----------------------------------------------------------
+
+
+class ModelBuilder:
+    """A one-subgraph .tflite model written with TFLite's schema object API."""
+
+    def __init__(self):
+        self.model = fb.ModelT()
+        self.model.version = 3
+        self.model.description = b"tfq-plus adapter test"
+        self.model.buffers = [fb.BufferT()]
+        self.model.operatorCodes = []
+        self.graph = fb.SubGraphT()
+        self.graph.tensors = []
+        self.graph.operators = []
+        self.model.subgraphs = [self.graph]
+
+    def tensor(self, shape, dtype, *, data=None, zero_point=None, scale=1.0):
+        tensor = fb.TensorT()
+        tensor.name = f"t{len(self.graph.tensors)}".encode()
+        tensor.shape = np.asarray(shape, dtype=np.int32)
+        tensor.type = {np.int8: fb.TensorType.INT8, np.int32: fb.TensorType.INT32}[dtype]
+        tensor.buffer = 0
+        if data is not None:
+            buffer = fb.BufferT()
+            raw = np.ascontiguousarray(data, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<"))
+            buffer.data = np.frombuffer(raw.tobytes(), dtype=np.uint8)
+            self.model.buffers.append(buffer)
+            tensor.buffer = len(self.model.buffers) - 1
+        if zero_point is not None:
+            tensor.quantization = fb.QuantizationParametersT()
+            tensor.quantization.scale = [float(scale)]
+            tensor.quantization.zeroPoint = [int(zero_point)]
+        self.graph.tensors.append(tensor)
+        return len(self.graph.tensors) - 1
+
+    def custom(self, name, inputs, outputs, options):
+        codes = [c.customCode for c in self.model.operatorCodes]
+        if name.encode() not in codes:
+            code = fb.OperatorCodeT()
+            code.builtinCode = code.deprecatedBuiltinCode = fb.BuiltinOperator.CUSTOM
+            code.customCode = name.encode()
+            code.version = 1
+            self.model.operatorCodes.append(code)
+            codes.append(name.encode())
+        op = fb.OperatorT()
+        op.opcodeIndex = codes.index(name.encode())
+        op.inputs = np.asarray(inputs, dtype=np.int32)
+        op.outputs = np.asarray(outputs, dtype=np.int32)
+        op.customOptions = np.frombuffer(bytes(options), dtype=np.uint8)
+        op.customOptionsFormat = fb.CustomOptionsFormat.FLEXBUFFERS
+        self.graph.operators.append(op)
+        return op
+
+    def build(self, inputs, outputs) -> bytes:
+        self.graph.inputs = np.asarray(inputs, dtype=np.int32)
+        self.graph.outputs = np.asarray(outputs, dtype=np.int32)
+        return bytes(flatbuffer_utils.convert_object_to_bytearray(self.model))
+
+
+def random_filter(rng, shape):
+    """Packed sign bits of a random +-1 filter [Cout, ..., Cin] (padding bits 0)."""
+    return packing.pack_filter(rng.choice([-1, 1], shape))
+
+
+def int8_transform(rng, channels, taps):
+    """[Cout, 4] rows (W, bias, multiplier, shift) spreading the outputs over int8."""
+    weight = rng.choice([-127, 127], channels)
+    bias = rng.integers(-2000, 2000, channels)
+    multiplier = rng.integers(1 << 30, (1 << 31) - 1, channels)
+    # |acc| <= 127 * 128 * taps: a right shift bringing that near 2^7
+    shift = np.full(channels, -int(np.log2(127 * 128 * taps)) + 8) + rng.integers(-1, 2, channels)
+    return np.stack([weight, bias, multiplier, shift], axis=1).astype(np.int32)
+
+
+def packed_transform(rng, channels, taps):
+    """[Cout, 2] rows (direction, threshold)."""
+    direction = rng.choice([-1, 1], channels)
+    threshold = rng.integers(-taps // 3, taps // 3 + 1, channels)
+    return np.stack([direction, threshold], axis=1).astype(np.int32)
+
+
+class TfqpModel:
+    """A model of TFQP ops only, with its expected outputs from the host kernels."""
+
+    def __init__(self, flatbuffer, input_shape, expected):
+        self.flatbuffer = flatbuffer
+        self.input_shape = input_shape
+        self.expected = expected  # inputs [samples, ...] -> bytes of all outputs per sample
+
+
+def conv_chain_model(seed=0):
+    """int8 [1,9,9,40] -> BCONV2D 3x3 SAME pad 1 -> packed 64 -> BMAXPOOL2D 2x2/2 SAME
+    -> BCONV2D 3x3 dilation 2 SAME pad 0 -> int8 33 (zp 3) -> BCONV2D 3x3 stride 2
+    VALID from int8 -> packed 20; outputs: the int8 33 and the packed 20."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.tensor([1, 9, 9, 40], np.int8, zero_point=-1, scale=2 / 255)
+    layers = []
+
+    f1, t1 = random_filter(rng, (64, 3, 3, 40)), packed_transform(rng, 64, 360)
+    o1 = packing.bconv2d_options(channels_in=40, filter_height=3, filter_width=3, padding="same",
+                                 pad_value=1)
+    y1 = b.tensor([1, 9, 9, 2], np.int32)
+    b.custom("TFQP_BCONV2D", [x, b.tensor(f1.shape, np.int32, data=f1),
+                              b.tensor(t1.shape, np.int32, data=t1)], [y1], o1)
+    layers.append(lambda v: kernels.bconv2d(v, f1, t1, o1, input_zero_point=-1, packed_output=True))
+
+    o2 = packing.bmaxpool2d_options(channels=64, filter_height=2, filter_width=2, stride_height=2,
+                                    stride_width=2, padding="same")
+    y2 = b.tensor([1, 5, 5, 2], np.int32)
+    b.custom("TFQP_BMAXPOOL2D", [y1], [y2], o2)
+    layers.append(lambda v: kernels.bmaxpool2d(v, o2))
+
+    f3, t3 = random_filter(rng, (33, 3, 3, 64)), int8_transform(rng, 33, 576)
+    o3 = packing.bconv2d_options(channels_in=64, filter_height=3, filter_width=3,
+                                 dilation_height_factor=2, dilation_width_factor=2, padding="same",
+                                 pad_value=0, input_pos=P, input_neg=N, act_min=-128, act_max=127)
+    y3 = b.tensor([1, 5, 5, 33], np.int8, zero_point=3, scale=0.05)
+    b.custom("TFQP_BCONV2D", [y2, b.tensor(f3.shape, np.int32, data=f3),
+                              b.tensor(t3.shape, np.int32, data=t3)], [y3], o3)
+    layers.append(lambda v: kernels.bconv2d(v, f3, t3, o3, output_zero_point=3))
+
+    f4, t4 = random_filter(rng, (20, 3, 3, 33)), packed_transform(rng, 20, 297)
+    o4 = packing.bconv2d_options(channels_in=33, filter_height=3, filter_width=3, stride_height=2,
+                                 stride_width=2, padding="valid")
+    y4 = b.tensor([1, 2, 2, 1], np.int32)
+    b.custom("TFQP_BCONV2D", [y3, b.tensor(f4.shape, np.int32, data=f4),
+                              b.tensor(t4.shape, np.int32, data=t4)], [y4], o4)
+    layers.append(lambda v: kernels.bconv2d(v, f4, t4, o4, input_zero_point=3, packed_output=True))
+
+    def expected(inputs):
+        outputs = b""
+        for sample in inputs:
+            values = [sample]  # [1, 9, 9, 40]: the model's batch of one
+            for layer in layers:
+                values.append(layer(np.ascontiguousarray(values[-1])))
+            outputs += values[3].tobytes() + values[4].tobytes()
+        return outputs
+
+    return TfqpModel(b.build([x], [y3, y4]), (1, 9, 9, 40), expected)
+
+
+def dense_chain_model(seed=1):
+    """int8 [3,100] (batch 3, zp 5) -> BFULLY_CONNECTED -> packed 70 -> BFULLY_CONNECTED
+    -> int8 10 (zp -4, clamped to [-100, 90])."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.tensor([3, 100], np.int8, zero_point=5, scale=0.1)
+    w1, t1 = random_filter(rng, (70, 100)), packed_transform(rng, 70, 100)
+    o1 = packing.bfully_connected_options(channels_in=100)
+    y1 = b.tensor([3, 3], np.int32)
+    b.custom("TFQP_BFULLY_CONNECTED", [x, b.tensor(w1.shape, np.int32, data=w1),
+                                       b.tensor(t1.shape, np.int32, data=t1)], [y1], o1)
+    w2, t2 = random_filter(rng, (10, 70)), int8_transform(rng, 10, 70)
+    o2 = packing.bfully_connected_options(channels_in=70, input_pos=P, input_neg=N, act_min=-100,
+                                          act_max=90)
+    y2 = b.tensor([3, 10], np.int8, zero_point=-4, scale=0.3)
+    b.custom("TFQP_BFULLY_CONNECTED", [y1, b.tensor(w2.shape, np.int32, data=w2),
+                                       b.tensor(t2.shape, np.int32, data=t2)], [y2], o2)
+
+    def expected(inputs):
+        outputs = b""
+        for sample in inputs:
+            hidden = kernels.bfully_connected(np.ascontiguousarray(sample), w1, t1, o1,
+                                              input_zero_point=5, packed_output=True)
+            outputs += kernels.bfully_connected(hidden, w2, t2, o2, output_zero_point=-4).tobytes()
+        return outputs
+
+    return TfqpModel(b.build([x], [y2]), (3, 100), expected)
+
+
+def random_inputs(shape, count, seed):
+    return np.random.default_rng(seed).integers(-128, 128, (count,) + tuple(shape), dtype=np.int8)
+
+
+def corrupted(flatbuffer, edit) -> bytes:
+    """The model with `edit(model_object)` applied."""
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    edit(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def truncate_options(model):
+    op = model.subgraphs[0].operators[0]
+    op.customOptions = op.customOptions[: len(op.customOptions) // 2]
+
+
+def wrong_output_height(model):
+    graph = model.subgraphs[0]
+    graph.tensors[graph.operators[2].outputs[0]].shape[1] += 1
+
+
+def options_with_channels_in(channels):
+    def edit(model):
+        op = model.subgraphs[0].operators[0]
+        options = packing.bconv2d_options(channels_in=channels, filter_height=3, filter_width=3,
+                                          padding="same", pad_value=1)
+        op.customOptions = np.frombuffer(options, dtype=np.uint8)
+    return edit
+
+
+def pad_value_out_of_range(model):
+    from flatbuffers import flexbuffers
+
+    op = model.subgraphs[0].operators[0]
+    options = dict(channels_in=40, filter_height=3, filter_width=3, stride_height=1,
+                   stride_width=1, dilation_height_factor=1, dilation_width_factor=1,
+                   padding=0, pad_value=2)
+    op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(options)), dtype=np.uint8)
+
+
+def filter_as_graph_input(model):
+    graph = model.subgraphs[0]
+    graph.tensors[graph.operators[0].inputs[1]].buffer = 0
+    graph.inputs = np.append(graph.inputs, graph.operators[0].inputs[1]).astype(np.int32)
+
+
+# (edit, op, text the portable validation reports)
+CORRUPTIONS = [
+    (truncate_options, "TFQP_BCONV2D", "malformed options"),
+    (pad_value_out_of_range, "TFQP_BCONV2D", "must be 0 or 1 (pad_value = 2)"),
+    (options_with_channels_in(41), "TFQP_BCONV2D", "int8 input depth must equal channels_in"),
+    (filter_as_graph_input, "TFQP_BCONV2D", "must be a constant tensor"),
+]
+# TFLite Micro cannot resize tensors: an output shape that contradicts the options is
+# rejected (TFLite resizes the output instead).
+TFLM_CORRUPTIONS = CORRUPTIONS + [
+    (wrong_output_height, "TFQP_BCONV2D", "output height does not match the options"),
+]
+
+
+# --- converter deploy models -------------------------------------------------------
+
+
+def converter_model(name):
+    """A converter deploy model and the HostInterpreter's outputs on int8 samples."""
+    from test_converter_models import converted, samples
+
+    from tfq_plus.converters.host_interpreter import HostInterpreter
+
+    result = converted(name)
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(result.deploy))
+    graph = model.subgraphs[0]
+    tensor = graph.tensors[graph.inputs[0]]
+    scale, zero_point = tensor.quantization.scale[0], tensor.quantization.zeroPoint[0]
+    x = samples(result.model, 12, seed=7)
+    q = np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
+    host = HostInterpreter(result.deploy)
+    expected = np.stack([host.run(sample) for sample in q])
+    return result.deploy, q, expected
+
+
+# --- TFLite Micro ---------------------------------------------------------------------
+
+
+def tflm_runners():
+    """Paths of the host runners, one per kernel path (built here if make did not)."""
+    given = os.environ.get("TFQP_TFLM_RUNNERS")
+    if given:
+        return given.split()
+    subprocess.run(["make", "-C", str(MICRO / "tflm"), "runner", f"TFLM_DIR={TFLM_DIR}"],
+                   check=True, capture_output=True)
+    build = MICRO / "build" / "tflm"
+    return sorted(str(p) for p in build.glob("*/tflm_runner"))
+
+
+@pytest.fixture(scope="module")
+def runners():
+    paths = tflm_runners()
+    assert paths, "no TFLM runner was built"
+    return paths
+
+
+def assert_same_bytes(got: bytes, expected: bytes, where: str):
+    assert len(got) == len(expected), f"{where}: {len(got)} output bytes, {len(expected)} expected"
+    differ = np.flatnonzero(np.frombuffer(got, np.uint8) != np.frombuffer(expected, np.uint8))
+    assert differ.size == 0, f"{where}: {differ.size} bytes differ, first at byte {differ[:5]}"
+
+
+def run_tflm(runner, flatbuffer, inputs, tmp_path):
+    model = tmp_path / "model.tflite"
+    model.write_bytes(flatbuffer)
+    (tmp_path / "inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
+    result = subprocess.run(
+        [runner, str(model), str(tmp_path / "inputs.bin"), str(tmp_path / "outputs.bin"),
+         str(len(inputs))],
+        capture_output=True, text=True, timeout=300,
+    )
+    return result, tmp_path / "outputs.bin"
+
+
+@needs_tflm
+@pytest.mark.parametrize("build", [conv_chain_model, dense_chain_model])
+def test_tflm_runs_tfqp_models_like_the_host_kernels(runners, build, tmp_path):
+    model = build()
+    inputs = random_inputs(model.input_shape, 16, seed=3)
+    expected = model.expected(inputs)
+    assert len(set(expected)) > 16  # the outputs are not a constant
+    for runner in runners:
+        result, outputs = run_tflm(runner, model.flatbuffer, inputs, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert_same_bytes(outputs.read_bytes(), expected, runner)
+        assert "arena_used_bytes" in result.stdout
+
+
+@needs_tflm
+@pytest.mark.parametrize("name", ["mixed", "pool_bn"])
+def test_tflm_runs_converter_deploy_models_like_the_host_interpreter(runners, name, tmp_path):
+    deploy, inputs, expected = converter_model(name)
+    for runner in runners:
+        result, outputs = run_tflm(runner, deploy, inputs, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert_same_bytes(outputs.read_bytes(), expected.tobytes(), runner)
+
+
+@needs_tflm
+@pytest.mark.parametrize("edit, op, message", TFLM_CORRUPTIONS,
+                         ids=[c[0].__name__ for c in TFLM_CORRUPTIONS])
+def test_tflm_rejects_corrupted_models_with_the_portable_message(runners, edit, op, message,
+                                                                  tmp_path):
+    model = conv_chain_model()
+    flatbuffer = corrupted(model.flatbuffer, edit)
+    # AllocateTensors fails before any input is read
+    inputs = random_inputs(model.input_shape, 1, seed=0)
+    for runner in runners:
+        result, _ = run_tflm(runner, flatbuffer, inputs, tmp_path)
+        assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+        assert f"{op}: " in result.stderr and message in result.stderr, result.stderr
+
+
+@needs_tflm
+def test_tflm_op_resolver_emitted_by_the_converter_compiles(tmp_path):
+    """write_c_array's resolver header compiles against the TFLM adapters' header."""
+    from tfq_plus.converters import write_c_array
+
+    deploy, _, _ = converter_model("pool_bn")
+    write_c_array(deploy, tmp_path, "bnn")
+    main = tmp_path / "main.cc"
+    main.write_text(
+        '#include "bnn.h"\n#include "bnn_op_resolver.h"\n'
+        "int main() {\n  static bnn_op_resolver resolver;\n"
+        "  return bnn_register_ops(resolver) == kTfLiteOk && bnn_len > 0 ? 0 : 1;\n}\n"
+    )
+    downloads = pathlib.Path(TFLM_DIR) / "tensorflow/lite/micro/tools/make/downloads"
+    command = [
+        "g++", "-std=c++17", "-fno-rtti", "-fno-exceptions", "-Wall", "-Wextra", "-Werror",
+        "-DTF_LITE_STATIC_MEMORY", "-fsyntax-only",
+        f"-I{MICRO / 'include'}", f"-I{MICRO / 'tflm' / 'include'}", f"-I{tmp_path}",
+        "-isystem", TFLM_DIR, "-isystem", str(downloads / "flatbuffers" / "include"),
+        "-isystem", str(downloads / "gemmlowp"), str(main), str(tmp_path / "bnn.cc"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+
+
+# --- TFLite ---------------------------------------------------------------------------
+
+
+TFLITE_INCLUDE = os.environ.get("TFLITE_INCLUDE")
+needs_tflite = pytest.mark.skipif(
+    not TFLITE_INCLUDE,
+    reason="TFLITE_INCLUDE is not set: the TFLite adapters need the TFLite headers of the "
+    "installed TensorFlow, which its pip wheel does not ship (run `make -C micro "
+    "tflite-check TFLITE_INCLUDE=...`)",
+)
+
+
+def tflite_libraries():
+    """Paths of libtfqp_tflite.so, one per kernel path (built here if make did not)."""
+    given = os.environ.get("TFQP_TFLITE_LIBRARIES")
+    if given:
+        return given.split()
+    import sys
+
+    subprocess.run(["make", "-C", str(MICRO / "tflite"), "lib", f"TFLITE_INCLUDE={TFLITE_INCLUDE}",
+                    f"PYTHON={sys.executable}"], check=True, capture_output=True)
+    return sorted(str(p) for p in (MICRO / "build" / "tflite").glob("*/libtfqp_tflite.so"))
+
+
+@pytest.fixture(scope="module")
+def registerers():
+    """[(library path, registerer)]: functions for tf.lite's custom_op_registerers, called
+    with the address of the interpreter's MutableOpResolver."""
+    import ctypes
+
+    found = []
+    for path in tflite_libraries():
+        library = ctypes.CDLL(path)  # RTLD_LOCAL (ctypes never unloads it)
+        library.TfqpRegisterOps.argtypes = [ctypes.c_void_p]
+        library.TfqpRegisterOps.restype = None
+        found.append((path, lambda pointer, register=library.TfqpRegisterOps: register(pointer)))
+    assert found, "no libtfqp_tflite.so was built"
+    return found
+
+
+def tflite_interpreter(flatbuffer, registerer, reference_kernels=False):
+    import tensorflow as tf
+    from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+
+    resolver = (tf.lite.experimental.OpResolverType.BUILTIN_REF if reference_kernels
+                else tf.lite.experimental.OpResolverType.AUTO)
+    return InterpreterWithCustomOps(model_content=flatbuffer, custom_op_registerers=[registerer],
+                                    experimental_op_resolver_type=resolver, num_threads=1)
+
+
+def run_tflite(interpreter, inputs) -> bytes:
+    interpreter.allocate_tensors()
+    outputs = b""
+    for sample in inputs:
+        detail = interpreter.get_input_details()[0]
+        interpreter.set_tensor(detail["index"], sample.reshape(detail["shape"]))
+        interpreter.invoke()
+        for detail in interpreter.get_output_details():
+            outputs += interpreter.get_tensor(detail["index"]).tobytes()
+    return outputs
+
+
+@needs_tflite
+@pytest.mark.parametrize("build", [conv_chain_model, dense_chain_model])
+def test_tflite_runs_tfqp_models_like_the_host_kernels(registerers, build):
+    model = build()
+    inputs = random_inputs(model.input_shape, 8, seed=4)
+    expected = model.expected(inputs)
+    for path, registerer in registerers:
+        got = run_tflite(tflite_interpreter(model.flatbuffer, registerer), inputs)
+        assert_same_bytes(got, expected, path)
+
+
+@needs_tflite
+def test_tflite_resizes_outputs_with_the_input_batch(registerers):
+    """TFLite may resize inputs; prepare then resizes the outputs and the scratch."""
+    model = dense_chain_model()
+    inputs = random_inputs((5, 100), 2, seed=5)
+    expected = model.expected(inputs)  # the host kernels take any batch
+    for path, registerer in registerers:
+        interpreter = tflite_interpreter(model.flatbuffer, registerer)
+        interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"], [5, 100])
+        got = run_tflite(interpreter, inputs)
+        assert interpreter.get_output_details()[0]["shape"].tolist() == [5, 10]
+        assert_same_bytes(got, expected, path)
+
+
+@needs_tflite
+@pytest.mark.parametrize("name", ["mixed", "pool_bn"])
+def test_tflite_runs_converter_deploy_models_like_the_host_interpreter(registerers, name):
+    deploy, inputs, expected = converter_model(name)
+    for path, registerer in registerers:
+        got = run_tflite(tflite_interpreter(deploy, registerer, reference_kernels=True),
+                         inputs)
+        assert_same_bytes(got, expected.tobytes(), path)
+
+
+@needs_tflite
+@pytest.mark.parametrize("edit, op, message", CORRUPTIONS, ids=[c[0].__name__ for c in CORRUPTIONS])
+def test_tflite_rejects_corrupted_models_with_the_portable_message(registerers, edit, op,
+                                                                    message):
+    flatbuffer = corrupted(conv_chain_model().flatbuffer, edit)
+    for path, registerer in registerers:
+        interpreter = tflite_interpreter(flatbuffer, registerer)
+        with pytest.raises(RuntimeError) as error:
+            interpreter.allocate_tensors()
+        assert f"{op}: " in str(error.value) and message in str(error.value), str(error.value)
+
+
+@needs_tflite
+def test_tflite_registerer_by_symbol_name():
+    """The documented path: load the library globally, name the registerer."""
+    import ctypes
+
+    from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+
+    ctypes.CDLL(tflite_libraries()[0], mode=ctypes.RTLD_GLOBAL)
+    model = dense_chain_model()
+    inputs = random_inputs(model.input_shape, 2, seed=6)
+    interpreter = InterpreterWithCustomOps(model_content=model.flatbuffer,
+                                           custom_op_registerers=["TfqpRegisterOps"])
+    assert_same_bytes(run_tflite(interpreter, inputs), model.expected(inputs), "by name")
