@@ -57,3 +57,16 @@ def logical_cpus():
             "TensorFlow was initialised before conftest split the CPU"
         )
     return devices[:LOGICAL_CPUS]
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy(logical_cpus):
+    """One MirroredStrategy over the two logical CPUs for the whole session.
+
+    Tests share it because two MirroredStrategy objects in one process number their
+    collective all-reduce instances independently, and TF 2.21's collective executor
+    then mixes them up ("Shape mismatch in the collective instance ...").
+    """
+    strategy = tf.distribute.MirroredStrategy(logical_cpus)
+    assert strategy.num_replicas_in_sync == LOGICAL_CPUS
+    return strategy

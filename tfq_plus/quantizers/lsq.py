@@ -183,6 +183,13 @@ class LSQ(QuantizerBase):
                 lambda: self._data_step(inputs),
             )
         )
+        replica = tf.distribute.get_replica_context()
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            # Under a multi-replica strategy the first batch is the GLOBAL batch: use the
+            # mean of the replicas' statistics in this very forward pass (the shards are
+            # equal, so it is the global statistic), not each replica's own half-batch
+            # value, which only the MEAN-aggregated assignment would average later.
+            value = replica.all_reduce(tf.distribute.ReduceOp.MEAN, value)
         self.step.assign(value)
         self.initialized.assign(True)
         # Forward value `value` exactly, gradient to the step variable.
