@@ -19,6 +19,11 @@ set-up). Reported per family: the median step time over all its timed steps, and
 the ratio = median over its blocks of (median family step / median step of the
 float block just before it), for wall and for CPU time. On a loaded machine the CPU
 ratio is the steadier one: time the process waits for a core is not in it.
+Last column: the CPU time of the family's quantizers alone (forward and backward,
+on the same kernels and on inputs of the same shapes, no convolutions), median of
+``--isolated-repeats`` runs, and that time as a share of the float step's CPU time:
+roughly what the quantizers add to a step (in the full step some of it may overlap
+with other ops), free of the whole-step noise.
 
     python benchmarks/train_overhead.py [--batch-size 32] [--rounds 15] [--steps 4]
         [--families float,binary_larq,...]
@@ -137,6 +142,54 @@ def timed_block(model, dataset, steps: int):
     return timer.wall[1:], timer.cpu[1:]
 
 
+def quantizer_step(model: tf.keras.Model, batch_size: int):
+    """A tf.function running forward and backward of the model's quantizers alone.
+
+    Each quantized convolution's own quantizer layers are applied to its latent
+    kernel and to a random tensor of its input's shape (at ``batch_size``), as in one
+    training step; the sum of all outputs is returned with the gradients with
+    respect to the kernels, the inputs and the quantizers' variables (so that
+    neither the forward nor the backward pass is pruned). None if the model has no
+    quantizers.
+    """
+    rng = np.random.RandomState(0)
+    parts = []
+    for layer in model.layers:
+        if not isinstance(layer, lq.layers.QuantConv2D):
+            continue
+        if layer.input_quantizer is None and layer.kernel_quantizer is None:
+            continue
+        shape = (batch_size,) + tuple(layer.input_shape[1:])
+        inputs = tf.constant(rng.uniform(-1.0, 1.0, size=shape).astype(np.float32))
+        # With a kernel quantizer, larq wraps the kernel in a QuantizedVariable.
+        kernel = getattr(layer.kernel, "latent_variable", layer.kernel)
+        parts.append((layer.input_quantizer, layer.kernel_quantizer, kernel, inputs))
+    if not parts:
+        return None
+    sources = [kernel for _, _, kernel, _ in parts]
+    sources += [inputs for *_, inputs in parts]
+    for input_quantizer, kernel_quantizer, _, _ in parts:
+        for quantizer in (input_quantizer, kernel_quantizer):
+            if quantizer is not None:
+                sources += quantizer.trainable_weights
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            tape.watch([inputs for *_, inputs in parts])
+            outputs = []
+            for input_quantizer, kernel_quantizer, kernel, inputs in parts:
+                if kernel_quantizer is not None:
+                    latent = tf.convert_to_tensor(kernel)
+                    outputs.append(tf.reduce_sum(kernel_quantizer(latent, training=True)))
+                if input_quantizer is not None:
+                    outputs.append(tf.reduce_sum(input_quantizer(inputs, training=True)))
+            total = tf.add_n(outputs)
+        return total, tape.gradient(total, sources, unconnected_gradients="zero")
+
+    return step
+
+
 def synthetic_dataset(batch_size: int, seed: int = 0) -> tf.data.Dataset:
     """CIFAR-shaped random data: 32x32x3 in [0, 1], 10 classes, repeated forever."""
     rng = np.random.RandomState(seed)
@@ -151,6 +204,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=4, help="timed steps per block")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--isolated-repeats", type=int, default=30,
+                        help="timed runs of each family's quantizers alone")
     parser.add_argument("--families", default=",".join(FAMILIES))
     args = parser.parse_args(argv)
     families = [name for name in args.families.split(",") if name]
@@ -174,11 +229,23 @@ def main(argv=None):
               flush=True)
         models[family] = model
 
+    order = [family for family in families if family != "float"]
+    # The quantizers alone, in CPU time (steady under load): how much of a step they
+    # can account for, independently of the noise in the whole-step timings.
+    isolated = {family: quantizer_step(models[family], args.batch_size) for family in order}
+    isolated_cpu = {family: [] for family in order}
+    for family in order:
+        isolated[family]()  # trace
+    for _ in range(args.isolated_repeats):
+        for family in order:
+            started = time.process_time()
+            isolated[family]()
+            isolated_cpu[family].append(time.process_time() - started)
+
     wall = {family: [] for family in families}
     cpu = {family: [] for family in families}
     ratios = {family: [] for family in families if family != "float"}
     cpu_ratios = {family: [] for family in families if family != "float"}
-    order = [family for family in families if family != "float"]
     rng = np.random.RandomState(1)
     for round_index in range(args.rounds):
         # A new order every round, so that no family always follows the same one.
@@ -200,11 +267,12 @@ def main(argv=None):
           f"(load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, "
           f"{os.cpu_count()} CPUs)")
     print()
+    float_cpu_ms = 1000 * statistics.median(cpu["float"])
     print("| family | quantizers in conv 2-6 | median ms/step | ratio vs float | "
-          "median CPU ms/step | CPU ratio | goal |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+          "median CPU ms/step | CPU ratio | quantizers alone, CPU ms/step | goal |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     print(f"| float | {FAMILIES['float'][0]} | {1000 * statistics.median(wall['float']):.1f} | "
-          f"1.00 | {1000 * statistics.median(cpu['float']):.1f} | 1.00 | |")
+          f"1.00 | {float_cpu_ms:.1f} | 1.00 | 0 | |")
     misses = []
     for family in order:
         ratio = statistics.median(ratios[family])
@@ -218,7 +286,10 @@ def main(argv=None):
         print(f"| {family} | {FAMILIES[family][0]} | "
               f"{1000 * statistics.median(wall[family]):.1f} | {ratio:.2f} | "
               f"{1000 * statistics.median(cpu[family]):.1f} | "
-              f"{statistics.median(cpu_ratios[family]):.2f} | {verdict} |")
+              f"{statistics.median(cpu_ratios[family]):.2f} | "
+              f"{1000 * statistics.median(isolated_cpu[family]):.1f} "
+              f"(+{100 * statistics.median(isolated_cpu[family]) * 1000 / float_cpu_ms:.0f} %) | "
+              f"{verdict} |")
     print()
     for family in order:
         quartiles = np.percentile(ratios[family], [25, 75])
