@@ -2,7 +2,7 @@
 
     python benchmarks/accuracy.py                   # full run (see "Runtime" below)
     python benchmarks/accuracy.py --quick           # smoke run: 4096 images, 2 epochs a row
-    python benchmarks/accuracy.py --only float,lsq4 # selected rows (float is always trained)
+    python benchmarks/accuracy.py --only float,lsq4 # selected rows (float always comes first)
     python benchmarks/accuracy.py --markdown        # the table as markdown (for the README)
 
 Data: MNIST from ``TFQ_PLUS_DATA_DIR`` (``tfq_plus.datasets.load("mnist")``), 60000
@@ -24,40 +24,52 @@ image), as in the XNOR-Net, TTQ, PACT and LSQ papers' first layers.
 Recipes (Adam, cosine learning-rate decay to 0, batch 128, no augmentation; every
 quantized row starts from the trained float model's weights):
 
-- float: ReLU, 12 epochs, lr 2e-3.
+- float: ReLU, 10 epochs, lr 2e-3.
 - binary: ``ste_sign`` inputs and kernels (``weight_clip`` constraint, padding with +1),
-  no ReLU (the sign is the activation), 12 epochs, lr 1e-3.
+  no ReLU (the sign is the activation), 10 epochs, lr 1e-3.
 - binary + KD: the same student trained by ``tfq_plus.distillation.Distiller`` from
   the float model (T = 4, alpha = 0.7), same epochs, lr and seed.
 - TWN: larq ``SteTern(ternary_weight_networks=True)`` kernels; TTQ: ``TTQ()`` kernels;
-  float ReLU activations; 6 epochs, lr 5e-4.
+  float ReLU activations; 4 epochs, lr 5e-4.
 - INQ 4-/3-bit: ``INQQuantizer(PowerOfTwo(bits))`` kernels with
   ``tfq_plus.callbacks.INQSchedule`` freezing 50 / 75 / 87.5 / 100 % of each kernel
   at 0 / 1/4 / 1/2 / 3/4 of the steps (largest weights first, the paper's
-  accumulated portions), float activations; 8 epochs, lr 5e-4.
+  accumulated portions), float activations; 6 epochs, lr 5e-4.
 - PACT k-bit: ``PACT(bits=k)`` on the inputs (it is the activation, alpha from 4),
   larq ``DoReFa(k_bit=k, mode="weights")`` kernels (the PACT paper's weights);
   LSQ k-bit: ``LSQ(bits=k)`` unsigned inputs after ReLU, ``LSQ(bits=k, signed=True)``
-  kernels; k = 4 and 2; 8 epochs, lr 5e-4.
+  kernels; k = 4 and 2; 6 epochs, lr 5e-4.
 - pruned 75 % + 4-bit: ``tfq_plus.pruning.prune_and_quantize`` with
   ``PowerOfTwo(bits=4)`` kernels and TFMOT's polynomial schedule reaching 75 % at 60 %
-  of the steps (stem excluded), float activations; 8 epochs, lr 5e-4; the table
+  of the steps (stem excluded), float activations; 6 epochs, lr 5e-4; the table
   notes the fraction of zeros measured in the stripped model's quantized kernels.
 
 Goals (issue 3): float >= 99.2 %; INQ 4-bit, LSQ 4-bit and PACT 4-bit within 0.3
 points of float; binary >= 98.5 %; binary with KD above binary without.
 
-Runtime: the full run trains 104 epochs of 469 steps. ``--quick`` times the steps
-of every row (median step after the first two) and prints the full run's estimated
-training time from them: on the two-core development machine, shared with other
-jobs (load average about 6), it measured 170-360 ms per step, about 3.5 hours for
-the full run; an idle machine takes less.
+Runtime: the full run trains 70 epochs of 469 steps (10 of them the float model),
+about 120 ms a step on two cores. A split run shares one float model between
+processes: the first trains and saves it, the others load it, and ``--merge``
+prints the combined table (the README's table was made this way):
+
+    python benchmarks/accuracy.py --only float --float-weights out/float
+    python benchmarks/accuracy.py --threads 1 --float-weights out/float \\
+        --only binary,binary_kd,twn,ttq,pruned --save-results out/a.json &
+    python benchmarks/accuracy.py --threads 1 --float-weights out/float \\
+        --only inq4,inq3,pact4,pact2,lsq4,lsq2 --save-results out/b.json &
+    wait; python benchmarks/accuracy.py --merge out/a.json out/b.json --markdown
+
+``--quick`` times the steps of every row (median step after the first two) and
+prints the full run's estimated training time from them.
 """
 
 import argparse
+import json
 import math
+import os
 import sys
 import time
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
@@ -202,6 +214,7 @@ class Context:
     data: object
     epochs_scale: Callable[[int], int]
     pruning_frequency: int
+    float_weights: str = ""
     float_model: Optional[tf.keras.Model] = None
     results: Dict[str, Result] = field(default_factory=dict)
 
@@ -229,9 +242,27 @@ def run_float(context, spec):
     epochs = context.epochs_scale(spec.epochs)
     model = build_cnn(FLOAT, "float")
     compile_model(model, spec.learning_rate, context.steps(epochs))
-    seconds, step = train(context, model, epochs)
+    saved = context.float_weights
+    if saved and os.path.exists(saved + ".meta.json"):
+        # Trained by an earlier process of the same split run (--float-weights).
+        with open(saved + ".meta.json") as f:
+            record = json.load(f)
+        if record["epochs"] != epochs or record["train_images"] != len(context.data.x_train):
+            sys.exit(f"--float-weights {saved}: trained with {record}, this run needs "
+                     f"{epochs} epochs on {len(context.data.x_train)} images; delete it")
+        model.load_weights(saved + ".h5")
+        seconds, step = record["seconds"], record["step_seconds"]
+        note = "weights from --float-weights"
+    else:
+        seconds, step = train(context, model, epochs)
+        note = ""
+        if saved:
+            model.save_weights(saved + ".h5")
+            with open(saved + ".meta.json", "w") as f:
+                json.dump(dict(epochs=epochs, train_images=len(context.data.x_train),
+                               seconds=seconds, step_seconds=step), f)
     context.float_model = model
-    return epochs, evaluate(context, model), seconds, step, ""
+    return epochs, evaluate(context, model), seconds, step, note
 
 
 def _from_float(context, spec, quantization, name):
@@ -330,32 +361,32 @@ class Row:
 
 
 ROWS = [
-    Row("float", "float", "float32", "float32", 12, 2e-3, run_float),
-    Row("binary", "binary", "1-bit sign", "1-bit sign", 12, 1e-3, run_quantized(BINARY), seed=1),
-    Row("binary_kd", "binary + KD", "1-bit sign", "1-bit sign", 12, 1e-3,
+    Row("float", "float", "float32", "float32", 10, 2e-3, run_float),
+    Row("binary", "binary", "1-bit sign", "1-bit sign", 10, 1e-3, run_quantized(BINARY), seed=1),
+    Row("binary_kd", "binary + KD", "1-bit sign", "1-bit sign", 10, 1e-3,
         run_binary_kd(4.0, 0.7), seed=1),
-    Row("twn", "ternary TWN", "ternary (TWN)", "float32", 6, 5e-4,
+    Row("twn", "ternary TWN", "ternary (TWN)", "float32", 4, 5e-4,
         run_quantized(Quantization(
             kernel=lambda: lq.quantizers.SteTern(ternary_weight_networks=True)))),
-    Row("ttq", "ternary TTQ", "ternary (TTQ)", "float32", 6, 5e-4,
+    Row("ttq", "ternary TTQ", "ternary (TTQ)", "float32", 4, 5e-4,
         run_quantized(Quantization(kernel=lambda: tq.TTQ()))),
-    Row("inq4", "INQ 4-bit", "power-of-two 4-bit", "float32", 8, 5e-4, run_inq(4)),
-    Row("inq3", "INQ 3-bit", "power-of-two 3-bit", "float32", 8, 5e-4, run_inq(3)),
-    Row("pact4", "PACT 4-bit", "DoReFa 4-bit", "PACT 4-bit", 8, 5e-4,
+    Row("inq4", "INQ 4-bit", "power-of-two 4-bit", "float32", 6, 5e-4, run_inq(4)),
+    Row("inq3", "INQ 3-bit", "power-of-two 3-bit", "float32", 6, 5e-4, run_inq(3)),
+    Row("pact4", "PACT 4-bit", "DoReFa 4-bit", "PACT 4-bit", 6, 5e-4,
         run_quantized(Quantization(
             kernel=lambda: lq.quantizers.DoReFa(k_bit=4, mode="weights"),
             inputs=lambda: tq.PACT(bits=4, alpha_init=4.0), activation="linear"))),
-    Row("pact2", "PACT 2-bit", "DoReFa 2-bit", "PACT 2-bit", 8, 5e-4,
+    Row("pact2", "PACT 2-bit", "DoReFa 2-bit", "PACT 2-bit", 6, 5e-4,
         run_quantized(Quantization(
             kernel=lambda: lq.quantizers.DoReFa(k_bit=2, mode="weights"),
             inputs=lambda: tq.PACT(bits=2, alpha_init=4.0), activation="linear"))),
-    Row("lsq4", "LSQ 4-bit", "LSQ 4-bit", "LSQ 4-bit", 8, 5e-4,
+    Row("lsq4", "LSQ 4-bit", "LSQ 4-bit", "LSQ 4-bit", 6, 5e-4,
         run_quantized(Quantization(
             kernel=lambda: tq.LSQ(bits=4, signed=True), inputs=lambda: tq.LSQ(bits=4)))),
-    Row("lsq2", "LSQ 2-bit", "LSQ 2-bit", "LSQ 2-bit", 8, 5e-4,
+    Row("lsq2", "LSQ 2-bit", "LSQ 2-bit", "LSQ 2-bit", 6, 5e-4,
         run_quantized(Quantization(
             kernel=lambda: tq.LSQ(bits=2, signed=True), inputs=lambda: tq.LSQ(bits=2)))),
-    Row("pruned", "pruned 75% + 4-bit", "75% pruned, power-of-two 4-bit", "float32", 8, 5e-4,
+    Row("pruned", "pruned 75% + 4-bit", "75% pruned, power-of-two 4-bit", "float32", 6, 5e-4,
         run_pruned(0.75, 4)),
 ]
 
@@ -407,6 +438,20 @@ def table(results: Dict[str, Result], markdown: bool) -> str:
     return "\n".join(lines + [form.format(*r) for r in rows])
 
 
+def merged_results(paths: List[str]) -> Dict[str, Result]:
+    """Rows of several --save-results files, in ROWS order; a row found in two files
+    must agree (the float row is shared through --float-weights, so it does)."""
+    found: Dict[str, Result] = {}
+    for path in paths:
+        with open(path) as f:
+            for key, fields in json.load(f).items():
+                result = Result(**fields)
+                if key in found and found[key].accuracy != result.accuracy:
+                    sys.exit(f"--merge: row {key!r} differs between files ({path})")
+                found[key] = result
+    return {r.key: found[r.key] for r in ROWS if r.key in found}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -417,8 +462,35 @@ def main(argv=None):
         "--only", default="", help=f"comma-separated rows of {[r.key for r in ROWS]}"
     )
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    parser.add_argument(
+        "--float-weights", default="",
+        help="path prefix: save the trained float model there (PATH.h5, PATH.meta.json), or load "
+        "it if present, so several processes can share one float model (split runs)",
+    )
+    parser.add_argument(
+        "--save-results", default="", metavar="PATH",
+        help="also write the rows' results to PATH as JSON (for --merge)",
+    )
+    parser.add_argument(
+        "--merge", nargs="+", default=[], metavar="PATH",
+        help="train nothing: print the table and goals of --save-results files of a split run",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0,
+        help="TensorFlow intra-op threads (0: TensorFlow's default, all cores)",
+    )
     args = parser.parse_args(argv)
     tf.get_logger().setLevel("ERROR")  # one retracing warning per evaluated model
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    if args.merge:
+        results = merged_results(args.merge)
+        print(table(results, args.markdown))
+        print()
+        print("\n".join(goals(results)))
+        return results
 
     keys = [r.key for r in ROWS]
     selected = [k for k in args.only.split(",") if k] or keys
@@ -443,6 +515,7 @@ def main(argv=None):
         data=data,
         epochs_scale=(lambda epochs: QUICK_EPOCHS) if args.quick else (lambda epochs: epochs),
         pruning_frequency=2 if args.quick else 50,
+        float_weights=args.float_weights,
     )
     print(f"MNIST: {len(data.x_train)} training, {len(data.x_test)} test images"
           f"{' (--quick subset)' if args.quick else ''}", flush=True)
@@ -459,6 +532,9 @@ def main(argv=None):
         timing = f"({seconds:.0f} s, {1000 * step:.0f} ms/step)"
         print(f"{row.label:<20} {100 * accuracy:6.2f} %  {timing}  {note}", flush=True)
 
+    if args.save_results:
+        with open(args.save_results, "w") as f:
+            json.dump({k: dataclasses.asdict(r) for k, r in context.results.items()}, f, indent=1)
     print()
     print(table(context.results, args.markdown))
     print()

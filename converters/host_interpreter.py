@@ -2,18 +2,18 @@
 
 Neither ``tf.lite.Interpreter`` nor TFLite Micro's Python interpreter can load the
 TFQP custom ops. ``HostInterpreter`` runs the model op by op: each builtin op as a
-one-op flatbuffer in ``tf.lite.Interpreter`` with TFLite's reference kernels (the
-fixed-point arithmetic TFLite Micro runs), each TFQP op through the host build of
-its C kernel. It gives the deploy model's real outputs, for comparing deploy with
-Keras end to end.
+one-op flatbuffer in TFLite Micro's interpreter (the runtime the model is made
+for, see ``micro_interpreter``), each TFQP op through the host build of its C
+kernel. It gives the deploy model's real outputs, for comparing deploy with the
+reference and with Keras end to end.
 """
 
-import warnings
 from typing import Dict, List
 
 import numpy as np
 
 from tfq_plus.converters import tflite_schema as schema
+from tfq_plus.converters.micro_interpreter import MicroInterpreter
 
 TFQP_PREFIX = "TFQP_"
 
@@ -74,8 +74,6 @@ class HostInterpreter:
     """Executes a (deploy) flatbuffer op by op; ``run(x)`` -> output of one sample."""
 
     def __init__(self, flatbuffer: bytes):
-        import tensorflow as tf
-
         self.model = schema.read(bytes(flatbuffer))
         if len(self.model.subgraphs) != 1:
             raise ValueError("HostInterpreter: models with one subgraph only")
@@ -87,13 +85,10 @@ class HostInterpreter:
             if name.startswith(TFQP_PREFIX):
                 self.steps.append(("tfqp", name, op, None))
                 continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                interpreter = tf.lite.Interpreter(
-                    model_content=_one_op_model(self.model, op),
-                    experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF,
-                )
-            interpreter.allocate_tensors()
+            try:
+                interpreter = MicroInterpreter(_one_op_model(self.model, op))
+            except ValueError as error:
+                raise ValueError(f"HostInterpreter: op {name}: {error}") from error
             self.steps.append(("builtin", name, op, interpreter))
 
     def _tensor(self, index: int):
@@ -105,11 +100,9 @@ class HostInterpreter:
         for kind, name, op, interpreter in self.steps:
             if kind == "builtin":
                 inputs = [int(t) for t in op.inputs if t >= 0 and schema.constant(self.model, self._tensor(t)) is None]
-                for detail, tensor in zip(interpreter.get_input_details(), inputs):
-                    interpreter.set_tensor(detail["index"], values[tensor])
-                interpreter.invoke()
-                for detail, tensor in zip(interpreter.get_output_details(), op.outputs):
-                    values[int(tensor)] = interpreter.get_tensor(detail["index"])
+                outputs = interpreter.invoke([values[t] for t in inputs])
+                for tensor, output in zip(op.outputs, outputs):
+                    values[int(tensor)] = output
             else:
                 values[int(op.outputs[0])] = self._tfqp(name, op, values)
         return values[int(self.graph.outputs[0])][0]

@@ -14,14 +14,13 @@ for TFQP ops, int8 MACs for builtin conv / depthwise / fully-connected). Totals:
   and reference can be compared.
 """
 
-import os
 import re
-import tempfile
 from typing import List, NamedTuple, Optional
 
 import numpy as np
 
 from tfq_plus.converters import tflite_schema as schema
+from tfq_plus.converters.micro_interpreter import MicroInterpreter
 from tfq_plus.converters.tflite_schema import BuiltinOperator as Op
 
 TFQP_BINARY_OPS = ("TFQP_BCONV2D", "TFQP_BFULLY_CONNECTED")
@@ -144,30 +143,7 @@ def measure_arena(flatbuffer: bytes) -> int:
     Raises:
         ValueError: the model has custom ops or ops TFLite Micro cannot run.
     """
-    from tflite_micro.python.tflite_micro import runtime
-
-    arena_size = max(16 * len(flatbuffer), 8 << 20)
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            interpreter = runtime.Interpreter.from_bytes(bytes(flatbuffer), arena_size=arena_size)
-            details = interpreter.get_input_details(0)
-            interpreter.set_input(np.zeros(details["shape"], dtype=details["dtype"]), 0)
-            interpreter.invoke()
-            interpreter.print_allocations()
-        except RuntimeError as error:
-            os.dup2(saved, 2)
-            captured.seek(0)
-            raise ValueError(
-                f"TFLite Micro cannot run the model: {error}; "
-                f"{captured.read().decode(errors='replace').strip()}"
-            ) from error
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        captured.seek(0)
-        text = captured.read().decode(errors="replace")
+    text = MicroInterpreter(flatbuffer).print_allocations()
     match = re.search(r"Arena allocation total (\d+) bytes", text)
     if match is None:
         raise ValueError(f"TFLite Micro printed no arena total: {text.strip()!r}")

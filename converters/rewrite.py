@@ -15,9 +15,11 @@ exactly as TFLite computes it, so the int8 output is bit-exact with the referenc
   packed tensor when the producer writes one;
 - output int8 (bit-exact), or packed when every consumer of the output binarizes
   it (directly, or after MAX_POOL_2D -> ``TFQP_BMAXPOOL2D`` and flattening
-  RESHAPEs): then bit = 1 iff the layer's real output before int8 rounding is
-  negative (``packed_thresholds``: Keras' sign; the reference rounds to int8 first,
-  so where it rounds a small negative value to 0 the two differ, by design).
+  RESHAPEs): then bit = 1 iff the reference's int8 output is below its zero point,
+  which is what those consumers compare (``packed_thresholds``: TFLite's
+  requantization is monotonic in the accumulator, so the int8 rounding folds into
+  one integer threshold per channel; bit-exact too. Where TFLite's int32
+  arithmetic could wrap there is no such threshold and the output stays int8).
 
 The binarize pattern is only taken where TFLite's int8 GREATER_EQUAL is exactly
 q >= zp (``comparison_is_exact``), so "bit = q < zp" of an int8-input TFQP op is
@@ -193,10 +195,8 @@ class BinaryLayer(NamedTuple):
     act_max: int
     fused_activation: int
     output: int  # int8 output tensor of the reference op
+    output_zero_point: int
     tensor_names: Tuple[str, ...]  # reference names of the op's tensors (name the Keras layers)
-    input_scale: float  # scale of the binarized input
-    weight_scales: np.ndarray  # per output channel
-    bias_scales: np.ndarray  # per output channel (the scale the converter quantized the bias with)
 
 
 class _Graph:
@@ -365,8 +365,6 @@ def _match_layer(g, binarizes, index, op, kind) -> Optional[BinaryLayer]:
     bias = g.const(bias_tensor) if bias_tensor >= 0 else np.zeros(channels, np.int32)
     if bias is None or bias.shape != (channels,):
         return None
-    bias_q = schema.quantization(g.tensors[bias_tensor]) if bias_tensor >= 0 else None
-    bias_scales = np.zeros(channels) if bias_q is None else np.broadcast_to(bias_q[0].astype(np.float64), (channels,))
     input_q = g.per_tensor(binarize.output)
     output_q = g.per_tensor(output)
     if output_q is None:
@@ -378,13 +376,11 @@ def _match_layer(g, binarizes, index, op, kind) -> Optional[BinaryLayer]:
         negative_weights=negative, magnitude=magnitude, bias=bias.astype(np.int64),
         multiplier=multiplier, shift=shift, act_min=act_min, act_max=act_max,
         fused_activation=options.fusedActivationFunction, output=output,
+        output_zero_point=int(output_q[1]),
         tensor_names=tuple(
             schema.tensor_name(g.tensors[t])
             for t in [binarize.output, *inputs, output] if t >= 0
         ),
-        input_scale=float(input_q[0]),
-        weight_scales=np.broadcast_to(weight_scales.astype(np.float64), (channels,)).copy(),
-        bias_scales=np.array(bias_scales, dtype=np.float64),
     )
 
 
@@ -467,34 +463,76 @@ def _only_rewritten_readers(g, tensor, rewritten_inputs) -> bool:
 # --- thresholds of packed outputs --------------------------------------------------------
 
 
-def packed_thresholds(layer: BinaryLayer) -> np.ndarray:
-    """int32 [Cout, 2] (direction, threshold): bit = 1 iff direction * D < threshold.
+def sign_threshold(slope: int, bias: int, multiplier: int, shift: int, zero_point: int,
+                   act_min: int, act_max: int, taps: int) -> Optional[Tuple[int, int]]:
+    """(direction, threshold) such that, for every integer D in [-taps, taps],
 
-    The layer's real output before int8 rounding, as Keras computes it (BatchNorm
-    folded), is y = k * D + b with
-        k = W * weight_scale * (P - N) / 2 * input_scale    (P + N = 0)
-        b = bias * bias_scale                               (the converter's real bias)
-    and the bit is y < 0 (sign(0) = +1):
-        k > 0:  D < -b / k       <=>   D < ceil(-b / k)       (D is an integer)
-        k < 0:  -D < ceil(b / k)
-        k = 0:  constant: threshold INT32_MAX (always 1) if b < 0, else INT32_MIN.
-    The bias is the converter's real value (bias * its own scale), not bias *
-    input_scale * weight_scale as the int8 kernel uses it: the stock converter
-    quantizes the bias with the calibrated input range ([-1, 1], scale 2/255) while
-    the input tensor carries the fake-quant grid (1/127), a 0.4 % bias error that the
-    packed sign, matching Keras, does not inherit.
+        direction * D < threshold   <=>   q(D) < zero_point,
+        q(D) = clamp(zero_point + MultiplyByQuantizedMultiplier(slope * D + bias,
+                                                                multiplier, shift),
+                     act_min, act_max)
+
+    i.e. TFLite's int8 requantization of the accumulator slope * D + bias, then the
+    binarize's comparison with the zero point; or None where TFLite's int32
+    arithmetic wraps for some D in that range (the accumulator, or the accumulator
+    times 2^shift for shift > 0, outside int32), the one case where q need not be
+    monotonic in D.
+
+    Otherwise every step (the affine accumulator, the rounding doubling high
+    multiply with either sign of multiplier, the rounding shift, the clamp) is
+    monotonic, so the bit is a step function of D, found by binary search for the
+    first D whose bit is the bit at D = taps. A bit equal at both ends is constant:
+    (1, INT32_MAX) always 1, (1, INT32_MIN) never (|D| < 2^30 in the kernels).
     """
-    half_swing = (layer.binarize.positive - layer.binarize.negative) / 2.0
-    slopes = layer.magnitude * layer.weight_scales * half_swing * layer.input_scale
-    offsets = layer.bias * layer.bias_scales
+    left = max(shift, 0)
+    for end in (-taps, taps):
+        accumulator = slope * end + bias
+        if not (INT32_MIN <= accumulator <= INT32_MAX and INT32_MIN <= accumulator << left <= INT32_MAX):
+            return None
+
+    def negative(d: int) -> bool:
+        q = zero_point + multiply_by_quantized_multiplier(slope * d + bias, multiplier, shift)
+        return min(max(q, act_min), act_max) < zero_point
+
+    low, high = -taps, taps
+    at_high = negative(high)
+    if negative(low) == at_high:
+        return 1, INT32_MAX if at_high else INT32_MIN
+    while high - low > 1:  # negative(low) != at_high == negative(high)
+        middle = (low + high) // 2
+        if negative(middle) == at_high:
+            high = middle
+        else:
+            low = middle
+    if at_high:
+        return -1, 1 - high  # bit = D >= high  <=>  -D < 1 - high
+    return 1, high  # bit = D < high
+
+
+def packed_thresholds(layer: BinaryLayer) -> Optional[np.ndarray]:
+    """int32 [Cout, 2] (direction, threshold) for the kernels' bit = direction * D <
+    threshold, equal to what the reference's consumers compute: int8 output q < zp.
+
+    With P + N = 0 (required for packed outputs) the reference's accumulator is
+    acc = W * ((P + N) * S + (P - N) * D) / 2 + bias = W * P * D + bias, and
+    q = clamp(zp + MultiplyByQuantizedMultiplier(acc, multiplier, shift), act_min,
+    act_max) with the layer's exact TFLite multiplier and shift; the binarizes read
+    q (through max-pools and reshapes of the same quantization) and compare it with
+    zp (``comparison_is_exact``). |D| <= K = the filter's taps per output channel.
+    None where a channel has no such threshold (``sign_threshold``).
+    """
+    taps = int(np.prod(layer.negative_weights.shape[1:]))
     rows = []
-    for slope, offset in zip(slopes.tolist(), offsets.tolist()):
-        if slope == 0:
-            rows.append((1, INT32_MAX if offset < 0 else INT32_MIN))
-            continue
-        direction = 1 if slope > 0 else -1
-        threshold = np.ceil(-offset / slope) if slope > 0 else np.ceil(offset / slope)
-        rows.append((direction, int(np.clip(threshold, INT32_MIN, INT32_MAX))))
+    for magnitude, bias, multiplier, shift in zip(
+        layer.magnitude.tolist(), layer.bias.tolist(), layer.multiplier.tolist(), layer.shift.tolist()
+    ):
+        row = sign_threshold(
+            magnitude * layer.binarize.positive, bias, multiplier, shift, layer.output_zero_point,
+            layer.act_min, layer.act_max, taps,
+        )
+        if row is None:
+            return None
+        rows.append(row)
     return np.array(rows, dtype=np.int32)
 
 
@@ -552,13 +590,22 @@ def rewrite(flatbuffer: bytes, *, packed: bool = True) -> RewriteResult:
     binarize_by_compare = {binarize.compare: binarize for binarize in binarizes.values()}
 
     chains: Dict[int, _Chain] = {}
+    thresholds: Dict[int, np.ndarray] = {}  # reference op index -> packed transform
     if packed:
         for layer in layers:
             if layer.fused_activation != 0 or layer.binarize.positive + layer.binarize.negative != 0:
                 continue
             chain = _packed_chain(g, layer.output, layer.magnitude.shape[0], binarize_by_compare, rewritten_inputs)
-            if chain is not None and chain.binarizes:
+            if chain is None or not chain.binarizes:
+                continue
+            # One packed tensor serves every binarize: they must compare with the
+            # zero point the thresholds are computed for.
+            if any(g.per_tensor(b.source)[1] != layer.output_zero_point for b in chain.binarizes):
+                continue
+            transform = packed_thresholds(layer)
+            if transform is not None:
                 chains[layer.op] = chain
+                thresholds[layer.op] = transform
 
     # Which binarize outputs are available packed, and under which new tensor.
     packed_of: Dict[int, int] = {}  # reference int8 tensor -> packed mirror tensor
@@ -629,7 +676,7 @@ def rewrite(flatbuffer: bytes, *, packed: bool = True) -> RewriteResult:
             ).astype(np.int32)
             output = layer.output
         else:
-            transform = packed_thresholds(layer)
+            transform = thresholds[layer.op]
             output = packed_of[layer.output]
         transform_tensor = schema.add_tensor(
             model, name + "/tfqp_transform", list(transform.shape), schema.TensorType.INT32,

@@ -5,23 +5,33 @@ D and S over valid taps, acc = W((P+N)S + (P-N)D)/2 + bias, TFLite's
 MultiplyByQuantizedMultiplier, bit = direction * D < threshold) and from TFLite's
 documented geometry, not by calling the code under test. Every TFQP op of the deploy
 models is evaluated on the reference model's own tensors; int8 outputs must equal the
-reference tensors byte for byte, and the host C kernels must equal the numpy model.
+reference tensors byte for byte, packed outputs the reference tensors' signs q < zp
+bit for bit, and the host C kernels must equal the numpy model. The packed thresholds
+are checked against the numpy requantization for every reachable D, and a BNN trained
+on real data must give the reference's output bytes when its deploy model runs end
+to end.
 """
 
+import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 from flatbuffers import flexbuffers
 from tensorflow.lite.python import schema_py_generated as fb
 
-from test_converter_models import converted, samples
+from test_converter_models import BINARY, converted, samples
 
+from tfq_plus import converters
 from tfq_plus.converters import _tfqp_kernels
+from tfq_plus.converters.host_interpreter import HostInterpreter
 from tfq_plus.converters.rewrite import (
+    INT32_MAX,
+    INT32_MIN,
     comparison_is_exact,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     rewrite,
+    sign_threshold,
 )
 
 # --- numpy model of the contract ----------------------------------------------------
@@ -274,6 +284,8 @@ def test_tfqp_ops_match_the_contract_and_the_reference(which, request):
                          output_zero_point=out_zp, packed_output=packed)
             if packed:
                 np.testing.assert_array_equal(unpack_negative(kernel, emulated.shape[-1]), emulated)
+                # what the reference's binarize ops compare: int8 output q < zp
+                np.testing.assert_array_equal(emulated, (expected_ref < out_zp).reshape(emulated.shape))
                 checked["packed"] += 1
             else:
                 np.testing.assert_array_equal(kernel, emulated)
@@ -285,30 +297,165 @@ def test_tfqp_ops_match_the_contract_and_the_reference(which, request):
         assert checked["packed"] and checked["pool"], checked
 
 
-def test_packed_thresholds_are_the_keras_sign(pool_bn):
-    """The first binary layer's packed bits against the Keras layers in float64."""
-    model = pool_bn.model
-    conv = next(layer for layer in model.layers if layer.name.startswith("quant_conv2d"))
-    batch_norm = next(
-        layer for layer in model.layers
-        if isinstance(layer, tf.keras.layers.BatchNormalization)
-        and isinstance(layer.inbound_nodes[0].inbound_layers, tf.keras.layers.MaxPool2D)
-    )
-    beta, mean, variance = (w.numpy().astype(np.float64) for w in batch_norm.weights)
-    multiplier = 1.0 / np.sqrt(variance + batch_norm.epsilon)
-    offset = beta - mean * multiplier
-    op = next(item for item in tfqp_ops(pool_bn.deploy) if item[1] == "TFQP_BCONV2D")
-    _, _, inputs, constants, _, (options, _) = op
-    transform = constants[2]
-    kernel = np.sign(np.sign(conv.kernel.latent_variable.numpy()) + 0.1)  # larq's sign(0) = +1
-    rng = np.random.default_rng(7)
-    signs = rng.choice([-1, 1], (4, 6, 6, options["channels_in"]))
-    negative_filter = np.transpose(kernel, (3, 0, 1, 2)) < 0
-    d, _ = sums_dc(signs, negative_filter, (1, 1), (1, 1), True, options["pad_value"])
-    keras = multiplier * d + offset  # BatchNorm(conv(+-1)) in float64
-    bits = packed_output(d, transform)
-    decided = np.abs(keras) > 1e-3
-    np.testing.assert_array_equal(bits[decided], (keras < 0)[decided])
+# --- packed thresholds against TFLite's requantization -----------------------------------
+
+
+def requantized_negative(d, slope, bias, multiplier, shift, zero_point, act_min, act_max):
+    """The reference's bit for accumulator slope * D + bias: TFLite's int8 output
+    clamp(zp + MultiplyByQuantizedMultiplier(acc), act_min, act_max), then q < zp."""
+    q = zero_point + mbqm(slope * np.asarray(d, np.int64) + bias, multiplier, shift)
+    return np.clip(q, act_min, act_max) < zero_point
+
+
+def int32_wraps(slope, bias, shift, taps):
+    """Whether acc or acc * 2^left leaves int32 for some |D| <= taps (affine: the ends)."""
+    ends = [slope * d + bias for d in (-taps, taps)]
+    return any(not -(2**31) <= v * 2 ** max(shift, 0) < 2**31 or not -(2**31) <= v < 2**31 for v in ends)
+
+
+EDGE_CASES = [
+    # slope, bias, multiplier, shift, zero_point, act_min, act_max, taps
+    (127 * 5, 300, 0, 0, 3, -128, 127, 99),  # multiplier 0: q = zp, never negative
+    (0, -(10**6), 1 << 30, -8, 3, -128, 127, 99),  # slope 0: constant, always negative
+    (127, -50, 1 << 30, -6, -128, -128, 127, 500),  # zp = -128: q < zp impossible
+    (127, -5000, 1 << 30, -6, -20, -20, 127, 500),  # ReLU: act_min = zp, never negative
+    (127, 5000, 1 << 30, -6, 20, -128, 10, 500),  # act_max < zp: always negative
+    (127, 1, 1 << 30, -8, 0, -128, 127, 700),  # acc in (-256, 0) rounds to q = zp
+    (-127, 1, 1 << 30, -8, 0, -128, 127, 700),  # negative slope: direction -1
+    (127, 1, -(1 << 30), -8, 0, -128, 127, 700),  # negative multiplier
+    (-127, 1, -(1 << 30), -8, 0, -128, 127, 700),  # both negative: increasing again
+    (3, -7, 1610612736, 2, 5, -128, 127, 1000),  # shift > 0 without wrap
+    (1 << 20, 0, 1 << 30, -20, 0, -128, 127, 1 << 12),  # acc overflows int32: None
+    (1 << 10, 0, 1 << 30, 12, 0, -128, 127, 1 << 12),  # acc * 2^12 wraps: None
+    (127, -127 * 600, 1 << 30, -10, 0, -128, 127, 600),  # crossing at D = +taps
+    (127, 127 * 600 - 1, 1 << 30, -10, 0, -128, 127, 600),  # crossing at D = -taps
+]
+
+
+def random_cases(count, seed):
+    """Multipliers as QuantizeMultiplier makes them (and 0, negative), shifts mostly
+    right, zero points anywhere, ReLU-like and narrowed clamps, biases that put the
+    sign change inside the reachable range, and some that make int32 wrap."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        taps = int(rng.integers(1, 3000))
+        slope = int(rng.integers(0, 65)) * int(rng.choice([-1, 1])) * int(rng.integers(1, 128))
+        kind = rng.random()
+        multiplier = int(rng.integers(1 << 30, 1 << 31))
+        if kind < 0.05:
+            multiplier = 0
+        elif kind < 0.15:
+            multiplier = -multiplier + 1  # never INT32_MIN (gemmlowp's saturation case)
+        shift = int(rng.integers(-20, 1)) if rng.random() < 0.85 else int(rng.integers(1, 6))
+        zero_point = int(rng.integers(-128, 128))
+        act_min, act_max = -128, 127
+        clamp = rng.random()
+        if clamp < 0.1:
+            act_min = zero_point
+        elif clamp < 0.2:
+            act_min, act_max = sorted(int(v) for v in rng.integers(-128, 128, 2))
+        crossing = int(rng.integers(-taps, taps + 1))
+        bias = -slope * crossing + int(rng.integers(-(2**12), 2**12))
+        if rng.random() < 0.05:  # one end of the range leaves int32 (unless slope is 0)
+            bias = int(rng.choice([-1, 1])) * (2**31 - 1 - abs(slope) * taps // 2)
+        yield slope, bias, multiplier, shift, zero_point, act_min, act_max, taps
+
+
+def test_sign_threshold_is_tflite_requantization_then_sign_for_every_reachable_d():
+    """direction * D < threshold == (q < zp) for every D in [-taps, taps], q from the
+    numpy model of TFLite's requantization above; None exactly where int32 wraps."""
+    counts = {"step": 0, "constant": 0, "wraps": 0, "float_sign_differs": 0}
+    for case in EDGE_CASES + list(random_cases(400, seed=11)):
+        slope, bias, multiplier, shift, zero_point, act_min, act_max, taps = case
+        got = sign_threshold(*case)
+        if int32_wraps(slope, bias, shift, taps):
+            assert got is None, case
+            counts["wraps"] += 1
+            continue
+        assert got is not None, case
+        direction, threshold = got
+        assert direction in (1, -1) and INT32_MIN <= threshold <= INT32_MAX, (case, got)
+        d = np.arange(-taps, taps + 1, dtype=np.int64)
+        expected = requantized_negative(d, slope, bias, multiplier, shift, zero_point, act_min, act_max)
+        bits = direction * d < threshold
+        mismatch = np.flatnonzero(bits != expected)
+        assert mismatch.size == 0, (case, got, d[mismatch[:5]])
+        if expected.all() or not expected.any():
+            assert got in ((1, INT32_MAX), (1, INT32_MIN)), (case, got)  # constant bits
+            counts["constant"] += 1
+        else:
+            counts["step"] += 1
+        # The real value's sign (the accumulator's) disagrees where q rounds to zp.
+        counts["float_sign_differs"] += bool(np.any((slope * d + bias < 0) != expected))
+    assert counts["step"] >= 250 and counts["constant"] >= 10 and counts["wraps"] >= 10, counts
+    assert counts["float_sign_differs"] >= 50, counts
+
+
+def test_sign_threshold_edge_cases_by_hand():
+    # multiplier 0.5 * 2^-8: q = acc / 512 rounded, halves away from zero (the high
+    # multiply gives acc / 2 exactly for even acc, then the shift rounds -0.5 to -1):
+    # acc in (-256, 0) gives q = zp, acc = -256 gives zp - 1. With acc = D + 1 the bit
+    # is D + 1 <= -256 <=> D < -256 (the real value's sign would say D < -1).
+    assert sign_threshold(1, 1, 1 << 30, -8, 0, -128, 127, 700) == (1, -256)
+    # slope -1: acc = 1 - D <= -256 <=> D >= 257 <=> -D < -256
+    assert sign_threshold(-1, 1, 1 << 30, -8, 0, -128, 127, 700) == (-1, -256)
+    assert sign_threshold(127, 300, 0, 0, 3, -128, 127, 99) == (1, INT32_MIN)
+    assert sign_threshold(0, -(10**6), 1 << 30, -8, 3, -128, 127, 99) == (1, INT32_MAX)
+    assert sign_threshold(1 << 20, 0, 1 << 30, -20, 0, -128, 127, 1 << 12) is None
+
+
+# --- end to end on real data ------------------------------------------------------------
+
+
+def real_data_bnn(input_shape):
+    """larq's block order with packed outputs between all binary layers: conv -> pool ->
+    BN -> flatten (32 channels) -> dense -> BN -> dense -> BN (int8 logits)."""
+    inputs = tf.keras.Input(input_shape)
+    x = tf.keras.layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(inputs)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, **BINARY)(x)
+    x = tf.keras.layers.MaxPool2D(2)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(64, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = lq.layers.QuantDense(10, **BINARY)(x)
+    outputs = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    return tf.keras.Model(inputs, outputs)
+
+
+def test_deploy_output_equals_reference_bytes_on_real_data(dataset):
+    """An under-trained BNN (many values near zero): the deploy model, run end to end
+    on the host, gives the reference model's output bytes on every test image, the
+    reference run in TFLite Micro: the arithmetic the MCU runs, and the TFQP kernels'
+    (TF 2.21's tf.lite per-channel int8 FULLY_CONNECTED is 1 LSB off it on some values)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    tf.keras.utils.set_random_seed(1)
+    model = real_data_bnn(dataset.input_shape)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(dataset.x_train[:2000], dataset.y_train[:2000], batch_size=64, epochs=1, verbose=0)
+    deploy, reference = converters.convert_with_reference(model, representative_dataset=dataset.x_train[-100:])
+    packed = [item for item in tfqp_ops(deploy) if item[4].type == fb.TensorType.INT32]
+    assert {item[1] for item in packed} == {"TFQP_BCONV2D", "TFQP_BMAXPOOL2D", "TFQP_BFULLY_CONNECTED"}
+
+    micro = runtime.Interpreter.from_bytes(reference, arena_size=1 << 20)
+    interpreter = tf.lite.Interpreter(model_content=reference)
+    detail = interpreter.get_input_details()[0]
+    scale, zero_point = detail["quantization"]
+    host = HostInterpreter(deploy)
+    images = dataset.x_test[:300]
+    differing = 0
+    for image in images:
+        q = np.clip(np.round(image / scale) + zero_point, -128, 127).astype(np.int8)
+        micro.set_input(q[None], 0)
+        micro.invoke()
+        expected = micro.get_output(0)[0]
+        got = host.run(q)
+        assert got.dtype == expected.dtype == np.int8
+        differing += got.tobytes() != expected.tobytes()
+    assert differing == 0, f"{differing} of {len(images)} images"
 
 
 def test_rewrite_without_packing_keeps_int8_between_layers(mixed):
