@@ -108,6 +108,32 @@ static PyObject *new_array(int rank, const int32_t *dims, tfqp_type type) {
   return array;
 }
 
+/* new_array with a writable view of its buffer in *view; NULL (a Python error
+ * set) on failure. */
+static PyObject *new_array_view(int rank, const int32_t *dims, tfqp_type type,
+                                Py_buffer *view) {
+  PyObject *array = new_array(rank, dims, type);
+  if (array != NULL &&
+      PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0) {
+    Py_DECREF(array);
+    array = NULL;
+  }
+  return array;
+}
+
+/* The dims of `t` with the last axis of length `last`, for the output of a
+ * per-pixel conversion; returns the number of pixels (rows of the last axis). */
+static int32_t pixel_dims(const tfqp_tensor *t, int32_t last, int32_t *dims) {
+  int32_t pixels = 1;
+  int i;
+  for (i = 0; i < t->rank - 1; ++i) {
+    dims[i] = t->dims[i];
+    pixels *= t->dims[i];
+  }
+  dims[t->rank - 1] = last;
+  return pixels;
+}
+
 static int check_zero_point(long value, const char *name) {
   if (value < -128 || value > 127) {
     PyErr_Format(PyExc_ValueError, "%s must be in [-128, 127], got %ld", name, value);
@@ -128,7 +154,6 @@ static PyObject *py_pack(PyObject *self, PyObject *args, PyObject *kwargs) {
   Py_buffer outv;
   int32_t dims[TFQP_MAX_RANK];
   int32_t channels, pixels;
-  int i;
   (void)self;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|l:pack", keywords, &values, &zero_point)) {
     return NULL;
@@ -142,20 +167,12 @@ static PyObject *py_pack(PyObject *self, PyObject *args, PyObject *kwargs) {
     return NULL;
   }
   channels = t.dims[t.rank - 1];
-  pixels = 1;
-  for (i = 0; i < t.rank - 1; ++i) {
-    dims[i] = t.dims[i];
-    pixels *= t.dims[i];
-  }
-  dims[t.rank - 1] = TFQP_WORDS(channels);
-  out = new_array(t.rank, dims, TFQP_TYPE_INT32);
-  if (out != NULL && PyObject_GetBuffer(out, &outv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) == 0) {
+  pixels = pixel_dims(&t, TFQP_WORDS(channels), dims);
+  out = new_array_view(t.rank, dims, TFQP_TYPE_INT32, &outv);
+  if (out != NULL) {
     tfqp_pack_int8((const int8_t *)in.buf, pixels, channels, (int32_t)zero_point,
                    (tfqp_word *)outv.buf);
     PyBuffer_Release(&outv);
-  } else {
-    Py_XDECREF(out);
-    out = NULL;
   }
   PyBuffer_Release(&in);
   return out;
@@ -171,8 +188,7 @@ static PyObject *py_unpack(PyObject *self, PyObject *args, PyObject *kwargs) {
   PyObject *out = NULL;
   Py_buffer outv;
   int32_t dims[TFQP_MAX_RANK];
-  int32_t pixels = 1;
-  int i;
+  int32_t pixels;
   (void)self;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Ol|ll:unpack", keywords, &packed, &channels,
                                    &positive, &negative)) {
@@ -197,19 +213,12 @@ static PyObject *py_unpack(PyObject *self, PyObject *args, PyObject *kwargs) {
     PyBuffer_Release(&in);
     return NULL;
   }
-  for (i = 0; i < t.rank - 1; ++i) {
-    dims[i] = t.dims[i];
-    pixels *= t.dims[i];
-  }
-  dims[t.rank - 1] = (int32_t)channels;
-  out = new_array(t.rank, dims, TFQP_TYPE_INT8);
-  if (out != NULL && PyObject_GetBuffer(out, &outv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) == 0) {
+  pixels = pixel_dims(&t, (int32_t)channels, dims);
+  out = new_array_view(t.rank, dims, TFQP_TYPE_INT8, &outv);
+  if (out != NULL) {
     tfqp_unpack_int8((const tfqp_word *)in.buf, pixels, (int32_t)channels, (int8_t)positive,
                      (int8_t)negative, (int8_t *)outv.buf);
     PyBuffer_Release(&outv);
-  } else {
-    Py_XDECREF(out);
-    out = NULL;
   }
   PyBuffer_Release(&in);
   return out;
@@ -419,6 +428,16 @@ static PyTypeObject PreparedOpType = {
     0,                  /* itemsize */
 };
 
+/* The output array prepare_op's calls will allocate, as the kernels see it. */
+static void describe_output(const PreparedOp *self, long output_zero_point, tfqp_tensor *output) {
+  size_t count = 1;
+  int i;
+  for (i = 0; i < self->output_rank; ++i) count *= (size_t)self->output_dims[i];
+  tfqp_tensor_init(output, self->output_type, self->output_rank, self->output_dims,
+                   count * (self->output_type == TFQP_TYPE_INT32 ? 4 : 1),
+                   (int32_t)output_zero_point);
+}
+
 /* Shared by prepare_bconv2d / prepare_bfully_connected. */
 static PyObject *prepare_op(int fully_connected, PyObject *args, PyObject *kwargs) {
   static char *conv_keywords[] = {"input",           "filter",           "transform",
@@ -438,8 +457,7 @@ static PyObject *prepare_op(int fully_connected, PyObject *args, PyObject *kwarg
   tfqp_status status;
   PreparedOp *self = NULL;
   PyObject *result = NULL;
-  size_t table_bytes, scratch_bytes, count;
-  int i;
+  size_t table_bytes, scratch_bytes;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs,
                                    fully_connected ? "OOOO|$llp:prepare_bfully_connected"
                                                    : "OOOO|$llp:prepare_bconv2d",
@@ -472,9 +490,7 @@ static PyObject *prepare_op(int fully_connected, PyObject *args, PyObject *kwarg
                                                  self->output_dims, &error);
     }
     if (status == TFQP_OK) {
-      for (i = 0, count = 1; i < 2; ++i) count *= (size_t)self->output_dims[i];
-      tfqp_tensor_init(&out_t, self->output_type, 2, self->output_dims,
-                       count * (packed_output ? 4 : 1), (int32_t)output_zp);
+      describe_output(self, output_zp, &out_t);
       status = tfqp_bfully_connected_prepare(&o, &in_t, &f_t, &t_t, &out_t, &self->fc, &error);
     }
     table_bytes = self->fc.table_bytes;
@@ -488,9 +504,7 @@ static PyObject *prepare_op(int fully_connected, PyObject *args, PyObject *kwarg
                                         &error);
     }
     if (status == TFQP_OK) {
-      for (i = 0, count = 1; i < 4; ++i) count *= (size_t)self->output_dims[i];
-      tfqp_tensor_init(&out_t, self->output_type, 4, self->output_dims,
-                       count * (packed_output ? 4 : 1), (int32_t)output_zp);
+      describe_output(self, output_zp, &out_t);
       status = tfqp_bconv2d_prepare(&o, &in_t, &f_t, &t_t, &out_t, &self->conv, &error);
     }
     table_bytes = self->conv.table_bytes;
@@ -530,16 +544,6 @@ done:
   return result;
 }
 
-static PyObject *py_prepare_bconv2d(PyObject *self, PyObject *args, PyObject *kwargs) {
-  (void)self;
-  return prepare_op(0, args, kwargs);
-}
-
-static PyObject *py_prepare_bfully_connected(PyObject *self, PyObject *args, PyObject *kwargs) {
-  (void)self;
-  return prepare_op(1, args, kwargs);
-}
-
 /* One-shot call: prepare, then run on the same input. */
 static PyObject *run_once(int fully_connected, PyObject *args, PyObject *kwargs) {
   PyObject *op = prepare_op(fully_connected, args, kwargs);
@@ -550,15 +554,21 @@ static PyObject *run_once(int fully_connected, PyObject *args, PyObject *kwargs)
   return result;
 }
 
-static PyObject *py_bconv2d(PyObject *self, PyObject *args, PyObject *kwargs) {
-  (void)self;
-  return run_once(0, args, kwargs);
-}
+/* The module functions of binary op `name`: prepare_<name> (a PreparedOp) and
+ * the one-shot <name>. */
+#define BINARY_OP_FUNCTIONS(name, fully_connected)                                       \
+  static PyObject *py_prepare_##name(PyObject *self, PyObject *args, PyObject *kwargs) { \
+    (void)self;                                                                          \
+    return prepare_op(fully_connected, args, kwargs);                                    \
+  }                                                                                      \
+  static PyObject *py_##name(PyObject *self, PyObject *args, PyObject *kwargs) {         \
+    (void)self;                                                                          \
+    return run_once(fully_connected, args, kwargs);                                      \
+  }
 
-static PyObject *py_bfully_connected(PyObject *self, PyObject *args, PyObject *kwargs) {
-  (void)self;
-  return run_once(1, args, kwargs);
-}
+BINARY_OP_FUNCTIONS(bconv2d, 0)
+BINARY_OP_FUNCTIONS(bfully_connected, 1)
+#undef BINARY_OP_FUNCTIONS
 
 static PyObject *py_bmaxpool2d(PyObject *self, PyObject *args, PyObject *kwargs) {
   static char *keywords[] = {"input", "options", NULL};

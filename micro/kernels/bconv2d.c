@@ -26,7 +26,6 @@
 
 #include "binary_output.h"
 #include "tfqp/flexbuffer.h"
-#include "tfqp/packing.h"
 #include "xnor_arm.h"
 #include "xnor_avx2.h"
 #include "xnor_popcount.h"
@@ -51,28 +50,20 @@ tfqp_status tfqp_bconv2d_parse_options(const uint8_t *buffer, size_t length,
       {"input_neg", &options->input_neg},
       {"act_min", &options->act_min},
       {"act_max", &options->act_max}};
-  tfqp_status status;
-  int32_t i;
-  for (i = 0; i < OPTION_COUNT; ++i) *fields[i].value = 0;
-  status = tfqp_flex_read_options(buffer, length, fields, OPTION_COUNT,
-                                  &options->present, error);
-  if (status != TFQP_OK) return status;
-  for (i = 0; i < OPTION_COUNT; ++i) {
-    if ((TFQP_BCONV2D_REQUIRED & (1u << i)) && !(options->present & (1u << i))) {
-      return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing",
-                       fields[i].key, 0);
-    }
-  }
-  return TFQP_OK;
+  return tfqp_flex_read_op_options(buffer, length, fields, OPTION_COUNT,
+                                   TFQP_BCONV2D_REQUIRED, &options->present, error);
 }
 
-static tfqp_status check_range(int32_t value, int32_t low, int32_t high,
-                               const char *message, const char *name,
-                               tfqp_error *error) {
-  if (value < low || value > high) {
-    return tfqp_fail(error, TFQP_ERROR_OPTION_VALUE, message, name, value);
-  }
-  return TFQP_OK;
+/* The errors of the checks shared with TFQP_BFULLY_CONNECTED. */
+static const tfqp_binary_op_names names = TFQP_BINARY_OP_NAMES("bconv2d", "filter");
+
+/* The window options of TFQP_BCONV2D (o not NULL). */
+static tfqp_window_options window_options(const tfqp_bconv2d_options *o) {
+  const tfqp_window_options window = {o->filter_height,          o->filter_width,
+                                      o->stride_height,          o->stride_width,
+                                      o->dilation_height_factor, o->dilation_width_factor,
+                                      o->padding};
+  return window;
 }
 
 /* Options, input and filter: everything output_dims and prepare share. */
@@ -80,27 +71,22 @@ static tfqp_status check_input_side(const tfqp_bconv2d_options *o,
                                     const tfqp_tensor *input,
                                     const tfqp_tensor *filter,
                                     tfqp_bconv2d_params *p, tfqp_error *error) {
+  tfqp_window_options window;
   tfqp_status s;
   int32_t words;
   int64_t taps;
   if (o == NULL || input == NULL || filter == NULL || p == NULL) {
-    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "bconv2d", 0);
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", names.op, 0);
   }
   if ((o->present & TFQP_BCONV2D_REQUIRED) != TFQP_BCONV2D_REQUIRED) {
     return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing",
-                     "bconv2d options", (int64_t)o->present);
+                     names.options, (int64_t)o->present);
   }
-  if ((s = check_range(o->channels_in, 1, INT32_MAX, "must be >= 1", "channels_in", error)) ||
-      (s = check_range(o->filter_height, 1, INT32_MAX, "must be >= 1", "filter_height", error)) ||
-      (s = check_range(o->filter_width, 1, INT32_MAX, "must be >= 1", "filter_width", error)) ||
-      (s = check_range(o->stride_height, 1, INT32_MAX, "must be >= 1", "stride_height", error)) ||
-      (s = check_range(o->stride_width, 1, INT32_MAX, "must be >= 1", "stride_width", error)) ||
-      (s = check_range(o->dilation_height_factor, 1, INT32_MAX, "must be >= 1",
-                       "dilation_height_factor", error)) ||
-      (s = check_range(o->dilation_width_factor, 1, INT32_MAX, "must be >= 1",
-                       "dilation_width_factor", error)) ||
-      (s = check_range(o->padding, 0, 1, "must be 0 (SAME) or 1 (VALID)", "padding", error)) ||
-      (s = check_range(o->pad_value, 0, 1, "must be 0 or 1", "pad_value", error))) {
+  window = window_options(o);
+  if ((s = tfqp_check_option_range(o->channels_in, 1, INT32_MAX, "must be >= 1", "channels_in",
+                                   error)) ||
+      (s = tfqp_window_options_check(&window, error)) ||
+      (s = tfqp_check_option_range(o->pad_value, 0, 1, "must be 0 or 1", "pad_value", error))) {
     return s;
   }
   words = TFQP_WORDS(o->channels_in);
@@ -110,29 +96,7 @@ static tfqp_status check_input_side(const tfqp_bconv2d_options *o,
                      "filter_height * filter_width * channels_in must be < 2^30",
                      "channels_in", taps);
   }
-  if (input->type == TFQP_TYPE_INT8) {
-    if ((s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, 4, error)) ||
-        (s = tfqp_tensor_check_dim(input, 3, o->channels_in,
-                                   "int8 input depth must equal channels_in",
-                                   "input", error))) {
-      return s;
-    }
-    if (input->zero_point < -128 || input->zero_point > 127) {
-      return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
-                       "int8 zero point must be in [-128, 127]", "input",
-                       input->zero_point);
-    }
-  } else if (input->type == TFQP_TYPE_INT32) {
-    if ((s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT32, 4, error)) ||
-        (s = tfqp_tensor_check_dim(input, 3, words,
-                                   "packed input depth must equal ceil(channels_in/32)",
-                                   "input", error))) {
-      return s;
-    }
-  } else {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
-                     "input must be int8 or packed int32", "input", input->type);
-  }
+  if ((s = tfqp_binary_op_check_input(input, 4, o->channels_in, &p->io, error))) return s;
   if ((s = tfqp_tensor_check(filter, "filter", TFQP_TYPE_INT32, 4, error)) ||
       (s = tfqp_tensor_check_dim(filter, 1, o->filter_height,
                                  "filter dim 1 must equal filter_height", "filter", error)) ||
@@ -143,26 +107,14 @@ static tfqp_status check_input_side(const tfqp_bconv2d_options *o,
                                  "filter", error))) {
     return s;
   }
-  if ((s = tfqp_window_axis_init(&p->rows, input->dims[1], o->filter_height,
-                                 o->stride_height, o->dilation_height_factor,
-                                 o->padding, "height", error)) ||
-      (s = tfqp_window_axis_init(&p->cols, input->dims[2], o->filter_width,
-                                 o->stride_width, o->dilation_width_factor,
-                                 o->padding, "width", error))) {
-    return s;
-  }
-  p->batch = input->dims[0];
-  p->channels_in = o->channels_in;
-  p->input_words = words;
-  p->channels_out = filter->dims[0];
-  p->output_words = TFQP_WORDS(p->channels_out);
+  s = tfqp_window_init(&window, input->dims[1], input->dims[2], &p->rows, &p->cols, error);
+  if (s != TFQP_OK) return s;
+  p->io.channels_out = filter->dims[0];
+  p->io.output_words = TFQP_WORDS(p->io.channels_out);
   p->filter_words = o->filter_height * o->filter_width * words;
   p->taps = (int32_t)taps;
   p->pad_value = o->pad_value;
-  p->input_packed = input->type == TFQP_TYPE_INT32;
-  p->input_zero_point = p->input_packed ? 0 : input->zero_point;
-  p->last_word_mask = TFQP_LAST_WORD_MASK(o->channels_in);
-  p->mask_input = p->input_packed && (o->channels_in % TFQP_WORD_BITS) != 0;
+  p->mask_input = p->io.input_packed && (o->channels_in % TFQP_WORD_BITS) != 0;
   return TFQP_OK;
 }
 
@@ -174,17 +126,11 @@ tfqp_status tfqp_bconv2d_output_dims(const tfqp_bconv2d_options *options,
   tfqp_bconv2d_params p;
   tfqp_status s;
   memset(&p, 0, sizeof p);
-  s = check_input_side(options, input, filter, &p, error);
-  if (s != TFQP_OK) return s;
-  if (output_type != TFQP_TYPE_INT8 && output_type != TFQP_TYPE_INT32) {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
-                     "output must be int8 or packed int32", "output", output_type);
+  if ((s = check_input_side(options, input, filter, &p, error)) != TFQP_OK) return s;
+  {
+    const int32_t outer[3] = {p.io.batch, p.rows.out, p.cols.out};
+    return tfqp_binary_op_output_dims(&p.io, output_type, 4, outer, dims, error);
   }
-  dims[0] = p.batch;
-  dims[1] = p.rows.out;
-  dims[2] = p.cols.out;
-  dims[3] = output_type == TFQP_TYPE_INT8 ? p.channels_out : p.output_words;
-  return TFQP_OK;
 }
 
 /* Input positions the windows of one axis cover, from -pad_before on. */
@@ -215,130 +161,60 @@ static int arm_path(const tfqp_bconv2d_params *p) {
 #endif
 }
 
+/* Cortex-M builds: one image with its padding made explicit (zero words), the
+ * tap pointers of an output row, one output pixel's gathered window, the
+ * accumulator-start pointers of an output row, and the counts of every
+ * channel (int8 output). */
+static uint64_t arm_scratch_bytes(const tfqp_bconv2d_params *p) {
+  if (!arm_path(p)) return 0;
+  return ((uint64_t)arm_padded_height(p) * (uint64_t)arm_padded_width(p) *
+              (uint64_t)p->io.input_words +
+          (uint64_t)p->rows.filter * (uint64_t)p->cols.filter + (uint64_t)p->filter_words +
+          (uint64_t)p->cols.out * (uint64_t)p->io.output_words +
+          (p->io.output_packed ? 0 : (uint64_t)p->io.channels_out)) *
+         sizeof(tfqp_word);
+}
+
 tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
                                  const tfqp_tensor *input,
                                  const tfqp_tensor *filter,
                                  const tfqp_tensor *transform,
                                  const tfqp_tensor *output,
                                  tfqp_bconv2d_params *p, tfqp_error *error) {
+  tfqp_binary_layout layout;
   tfqp_status s;
-  int32_t depth;
   if ((s = check_input_side(o, input, filter, p, error)) != TFQP_OK) return s;
-  if (transform == NULL || output == NULL) {
-    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "bconv2d", 0);
+  {
+    const tfqp_binary_int8_options int8 = {o->input_pos, o->input_neg, o->act_min, o->act_max,
+                                           o->present, TFQP_BCONV2D_INT8_OUTPUT};
+    const int32_t outer[3] = {p->io.batch, p->rows.out, p->cols.out};
+    s = tfqp_binary_op_check_output(&names, &int8, output, transform, 4, outer, &p->io, error);
+    if (s != TFQP_OK) return s;
   }
-  if (output->type == TFQP_TYPE_INT8) {
-    p->output_packed = 0;
-    depth = p->channels_out;
-    if ((o->present & TFQP_BCONV2D_INT8_OUTPUT) != TFQP_BCONV2D_INT8_OUTPUT) {
-      return tfqp_fail(error, TFQP_ERROR_OPTIONS,
-                       "int8 output needs options input_pos, input_neg, act_min, act_max",
-                       "bconv2d options", (int64_t)o->present);
-    }
-  } else if (output->type == TFQP_TYPE_INT32) {
-    p->output_packed = 1;
-    depth = p->output_words;
-  } else {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
-                     "output must be int8 or packed int32", "output", output->type);
-  }
-  if (o->present & TFQP_BCONV2D_INT8_OUTPUT) {
-    if ((s = check_range(o->input_pos, -255, 255, "must be in [-255, 255]", "input_pos", error)) ||
-        (s = check_range(o->input_neg, -255, 255, "must be in [-255, 255]", "input_neg", error)) ||
-        (s = check_range(o->act_min, -128, 127, "must be in [-128, 127]", "act_min", error)) ||
-        (s = check_range(o->act_max, o->act_min, 127, "must be in [act_min, 127]", "act_max",
-                         error))) {
-      return s;
-    }
-  }
-  if ((s = tfqp_tensor_check(output, "output", output->type, 4, error)) ||
-      (s = tfqp_tensor_check_dim(output, 0, p->batch, "output batch must equal input batch",
-                                 "output", error)) ||
-      (s = tfqp_tensor_check_dim(output, 1, p->rows.out,
-                                 "output height does not match the options", "output", error)) ||
-      (s = tfqp_tensor_check_dim(output, 2, p->cols.out,
-                                 "output width does not match the options", "output", error)) ||
-      (s = tfqp_tensor_check_dim(output, 3, depth,
-                                 p->output_packed
-                                     ? "packed output depth must equal ceil(filter dim 0 / 32)"
-                                     : "int8 output depth must equal filter dim 0",
-                                 "output", error))) {
-    return s;
-  }
-  if (!p->output_packed && (output->zero_point < -128 || output->zero_point > 127)) {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
-                     "int8 zero point must be in [-128, 127]", "output",
-                     output->zero_point);
-  }
-  if ((s = tfqp_tensor_check(transform, "transform", TFQP_TYPE_INT32, 2, error)) ||
-      (s = tfqp_tensor_check_dim(transform, 0, p->channels_out,
-                                 "transform dim 0 must equal filter dim 0", "transform",
-                                 error)) ||
-      (s = tfqp_tensor_check_dim(transform, 1,
-                                 p->output_packed ? TFQP_TRANSFORM_PACKED_COLUMNS
-                                                  : TFQP_TRANSFORM_INT8_COLUMNS,
-                                 p->output_packed
-                                     ? "transform must be [Cout, 2] for packed output"
-                                     : "transform must be [Cout, 4] for int8 output",
-                                 "transform", error))) {
-    return s;
-  }
-  p->output_zero_point = p->output_packed ? 0 : output->zero_point;
-  p->input_pos = o->input_pos;
-  p->input_neg = o->input_neg;
-  p->act_min = o->act_min;
-  p->act_max = o->act_max;
   p->row_classes = tfqp_window_axis_class_count(&p->rows);
   p->col_classes = tfqp_window_axis_class_count(&p->cols);
-  {
-    const int64_t padded = tfqp_padded_channels(p->channels_out);
-    const uint64_t channel_words =
-        (uint64_t)padded * (p->output_packed ? TFQP_PACKED_CHANNEL_FIELDS : TFQP_INT8_CHANNEL_FIELDS);
-    const uint64_t base_words =
-        (uint64_t)p->row_classes * (uint64_t)p->col_classes * (uint64_t)padded;
-    /* vector builds: the filter repacked in nibble-split form (2 words per word) */
-    const uint64_t filter_words = TFQP_HAVE_AVX2 ? (uint64_t)padded * p->filter_words * 2 : 0;
-    const uint64_t table_words = channel_words + base_words + filter_words;
-    const uint64_t input_bytes = (uint64_t)p->batch * (uint64_t)input->dims[1] *
-                                 (uint64_t)input->dims[2] * (uint64_t)p->input_words *
-                                 sizeof(tfqp_word);
-    /* a clean packed copy of the input (int8 input, or padding bits to clear),
-     * then (vector builds) its nibble-split form */
-    /* Cortex-M builds: one output pixel's gathered receptive field, and the
-     * counts of every channel (int8 output) */
-    /* Cortex-M builds: one image with its padding made explicit (zero words),
-     * the tap pointers of an output row, one output pixel's gathered window,
-     * and the counts of every channel (int8 output) */
-    const uint64_t arm_bytes =
-        (TFQP_HAVE_ARM_DSP && arm_path(p))
-            ? ((uint64_t)arm_padded_height(p) * (uint64_t)arm_padded_width(p) *
-                   (uint64_t)p->input_words +
-               (uint64_t)p->rows.filter * (uint64_t)p->cols.filter + (uint64_t)p->filter_words +
-               (uint64_t)p->cols.out * (uint64_t)p->output_words +
-               (p->output_packed ? 0 : (uint64_t)p->channels_out)) *
-                  sizeof(tfqp_word)
-            : 0;
-    const uint64_t scratch = ((p->input_packed && !p->mask_input) ? 0 : input_bytes) +
-                             (TFQP_HAVE_AVX2 ? 2 * input_bytes : 0) + arm_bytes;
-    if (table_words > INT32_MAX || table_words > SIZE_MAX / sizeof(int32_t) ||
-        scratch > SIZE_MAX) {
-      return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
-                       "precomputed table or scratch would exceed the address space",
-                       "output", (int64_t)table_words);
-    }
-    p->padded_channels = (int32_t)padded;
-    p->table_base = (int32_t)channel_words;
-    p->table_filter = (int32_t)(channel_words + base_words);
-    p->table_bytes = (size_t)table_words * sizeof(int32_t);
-    p->scratch_bytes = (size_t)scratch;
+  if (!tfqp_binary_op_layout(&p->io, p->mask_input,
+                             (uint64_t)p->row_classes * (uint64_t)p->col_classes,
+                             (uint64_t)p->filter_words,
+                             (uint64_t)p->io.batch * (uint64_t)input->dims[1] *
+                                 (uint64_t)input->dims[2],
+                             arm_scratch_bytes(p), &layout)) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
+                     "precomputed table or scratch would exceed the address space", "output",
+                     (int64_t)layout.table_words);
   }
+  p->padded_channels = layout.padded_channels;
+  p->table_base = layout.table_base;
+  p->table_filter = layout.table_weights;
+  p->table_bytes = layout.table_bytes;
+  p->scratch_bytes = layout.scratch_bytes;
   return TFQP_OK;
 }
 
 /* popcount of the weight bits of channel `f` over taps [ky0,ky1) x [kx0,kx1) */
 static int32_t filter_popcount(const tfqp_bconv2d_params *p, const tfqp_word *f,
                                int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1) {
-  const int32_t words = p->input_words;
+  const int32_t words = p->io.input_words;
   int32_t count = 0;
   int32_t ky, kx, w;
   for (ky = ky0; ky < ky1; ++ky) {
@@ -366,15 +242,15 @@ static int32_t arm_region_value(const tfqp_bconv2d_params *p, const int32_t *tab
                                 const int32_t *transform, int32_t co, int32_t n,
                                 int32_t ps, int32_t all_ps) {
   const int64_t e = p->pad_value == 1 ? (int64_t)p->taps : (int64_t)n + 2 * (int64_t)(all_ps - ps);
-  if (p->output_packed) {
+  if (p->io.output_packed) {
     return (int32_t)tfqp_arm_packed_start(table[co], table[p->padded_channels + co], e,
                                           p->taps);
   } else {
     const int32_t *row = transform + (size_t)co * TFQP_TRANSFORM_INT8_COLUMNS;
     const int64_t sum_s = p->pad_value == 1 ? (int64_t)p->taps - 2 * (int64_t)all_ps
                                             : (int64_t)n - 2 * (int64_t)ps;
-    const int64_t twice = ((int64_t)p->input_pos + p->input_neg) * sum_s +
-                          ((int64_t)p->input_pos - p->input_neg) * e;
+    const int64_t twice = ((int64_t)p->io.input_pos + p->io.input_neg) * sum_s +
+                          ((int64_t)p->io.input_pos - p->io.input_neg) * e;
     return (int32_t)(uint32_t)(uint64_t)((int64_t)row[0] * (twice / 2) + row[1]);
   }
 }
@@ -384,36 +260,15 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
                                     const tfqp_word *filter,
                                     const int32_t *transform, int32_t *table,
                                     size_t table_bytes, tfqp_error *error) {
-  const int32_t cout = p->channels_out;
+  const int32_t cout = p->io.channels_out;
   const int32_t cpad = p->padded_channels;
-  const int32_t words = p->input_words;
   const int32_t kh = p->rows.filter;
   const int32_t kw = p->cols.filter;
   int32_t *base = table + p->table_base;
   tfqp_status s;
   int32_t co, rc, cc;
-  if (filter == NULL || transform == NULL || table == NULL) {
-    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "bconv2d", 0);
-  }
-  if (table_bytes < p->table_bytes || ((uintptr_t)table % sizeof(int32_t)) != 0) {
-    return tfqp_fail(error, TFQP_ERROR_BUFFER,
-                     "table smaller than params.table_bytes or not 4-byte aligned",
-                     "table", (int64_t)table_bytes);
-  }
-  /* Padding bits of the filter must be 0: they would otherwise count. */
-  if (p->last_word_mask != 0xFFFFFFFFu) {
-    const size_t pixels = (size_t)cout * kh * kw;
-    size_t i;
-    for (i = 0; i < pixels; ++i) {
-      if (filter[i * words + words - 1] & ~p->last_word_mask) {
-        return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
-                         "filter padding bits (channels >= channels_in) must be 0",
-                         "filter", (int64_t)i);
-      }
-    }
-  }
-  s = tfqp_binary_channel_table(transform, cout, cpad, p->output_packed, p->input_pos,
-                                p->input_neg, p->taps, table, error);
+  s = tfqp_binary_op_init_channels(&names, &p->io, filter, (size_t)cout * kh * kw, transform,
+                                   p->taps, table, table_bytes, p->table_bytes, error);
   if (s != TFQP_OK) return s;
   for (rc = 0; rc < p->row_classes; ++rc) {
     int32_t ky0, ky1;
@@ -423,7 +278,7 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
       int32_t *region = base + ((size_t)rc * p->col_classes + cc) * cpad;
       int32_t n;
       tfqp_window_axis_class_taps(&p->cols, cc, &kx0, &kx1);
-      n = (ky1 - ky0) * (kx1 - kx0) * p->channels_in;
+      n = (ky1 - ky0) * (kx1 - kx0) * p->io.channels_in;
       for (co = cout; co < cpad; ++co) region[co] = 0;
       for (co = 0; co < cout; ++co) {
         const tfqp_word *f = filter + (size_t)co * p->filter_words;
@@ -437,13 +292,13 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
         }
 #endif
         if (p->pad_value == 1) padded_ps = filter_popcount(p, f, 0, kh, 0, kw) - ps;
-        if (p->output_packed) {
+        if (p->io.output_packed) {
           /* D = valid - 2 * (x + padded_ps) */
           region[co] = p->pad_value == 1 ? p->taps - 2 * padded_ps : n;
         } else {
           region[co] = tfqp_binary_base_int8(
-              transform + (size_t)co * TFQP_TRANSFORM_INT8_COLUMNS, p->input_pos,
-              p->input_neg, p->pad_value == 1 ? p->taps : n,
+              transform + (size_t)co * TFQP_TRANSFORM_INT8_COLUMNS, p->io.input_pos,
+              p->io.input_neg, p->pad_value == 1 ? p->taps : n,
               p->pad_value == 1 ? ps + padded_ps : ps, padded_ps);
         }
       }
@@ -468,7 +323,7 @@ typedef struct {
 static inline void window_counts(const tfqp_bconv2d_params *p, const window *w,
                                  const tfqp_word *f, tfqp_avx2_counts *c, int32_t blocks) {
   /* image and filter are nibble-split: TFQP_AVX2_SPLIT words per packed word */
-  const int32_t words = p->input_words;
+  const int32_t words = p->io.input_words;
   const size_t row_words = (size_t)p->cols.in * words;
   const size_t lanes = (size_t)TFQP_AVX2_SPLIT * TFQP_AVX2_LANES;
   const size_t block_stride = (size_t)p->filter_words * lanes;
@@ -508,34 +363,6 @@ static inline void window_counts(const tfqp_bconv2d_params *p, const window *w,
   tfqp_avx2_counts_flush(c, blocks);
 }
 
-/* Output of channels [co, co + 8 * blocks) at one pixel. */
-static inline void pixel_outputs(const tfqp_bconv2d_params *p, const int32_t *table,
-                                 const int32_t *base, const tfqp_avx2_counts *c, int32_t co,
-                                 int32_t blocks, size_t pixel, void *output) {
-  const int32_t cout = p->channels_out;
-  const int32_t cpad = p->padded_channels;
-  int32_t b;
-  for (b = 0; b < blocks; ++b) {
-    const int32_t first = co + b * TFQP_AVX2_LANES;
-    const int32_t count = cout - first < TFQP_AVX2_LANES ? cout - first : TFQP_AVX2_LANES;
-    if (count <= 0) break;
-    if (p->output_packed) {
-      const uint32_t bits =
-          tfqp_avx2_output_bits(c->count[b], base + first, table + first, table + cpad + first) &
-          ((count == 8) ? 0xFFu : ((1u << count) - 1u));
-      ((tfqp_word *)output)[pixel * p->output_words + TFQP_WORD_INDEX(first)] |=
-          bits << TFQP_BIT_INDEX(first);
-    } else {
-      const __m256i v = tfqp_avx2_output_int8(
-          c->count[b], base + first, table + first, table + cpad + first,
-          table + 2 * cpad + first, table + 3 * cpad + first,
-          _mm256_set1_epi32(p->output_zero_point), _mm256_set1_epi32(p->act_min),
-          _mm256_set1_epi32(p->act_max));
-      tfqp_avx2_store_int8((int8_t *)output + pixel * cout + first, v, count);
-    }
-  }
-}
-
 static inline void conv_row_blocks(const tfqp_bconv2d_params *p, const int32_t *table,
                                    window *w, const int32_t *base_rows, int32_t n, int32_t oy,
                                    int32_t co, int32_t blocks, void *output) {
@@ -550,8 +377,8 @@ static inline void conv_row_blocks(const tfqp_bconv2d_params *p, const int32_t *
     w->ix0 = ox * p->cols.stride - p->cols.pad_before;
     tfqp_window_axis_taps(&p->cols, ox, &w->kx0, &w->kx1);
     window_counts(p, w, f, &c, blocks);
-    pixel_outputs(p, table, base, &c, co, blocks, ((size_t)n * p->rows.out + oy) * out_w + ox,
-                  output);
+    tfqp_avx2_outputs(&c, blocks, co, &p->io, table, p->padded_channels, base,
+                      ((size_t)n * p->rows.out + oy) * out_w + ox, output);
   }
 }
 
@@ -567,10 +394,10 @@ static void conv_rows(const tfqp_bconv2d_params *p, const int32_t *table,
   w.image = image;
   w.iy0 = oy * p->rows.stride - p->rows.pad_before;
   tfqp_window_axis_taps(&p->rows, oy, &w.ky0, &w.ky1);
-  if (p->output_packed) {
-    tfqp_word *out = (tfqp_word *)output + ((size_t)n * p->rows.out + oy) * out_w * p->output_words;
+  if (p->io.output_packed) {
+    tfqp_word *out = (tfqp_word *)output + ((size_t)n * p->rows.out + oy) * out_w * p->io.output_words;
     int32_t i;
-    for (i = 0; i < out_w * p->output_words; ++i) out[i] = 0;
+    for (i = 0; i < out_w * p->io.output_words; ++i) out[i] = 0;
   }
   /* 32 channels per pass where possible (one broadcast feeds four blocks) */
   for (; co + 32 <= cpad; co += 32) conv_row_blocks(p, table, &w, base_rows, n, oy, co, 4, output);
@@ -582,7 +409,7 @@ static void conv_rows(const tfqp_bconv2d_params *p, const int32_t *table,
 /* acc[k] += popcount over the window of input XOR filter f + k * filter_words */
 static inline void window_counts4(const tfqp_bconv2d_params *p, const window *w,
                                   const tfqp_word *f, uint32_t acc[4]) {
-  const int32_t words = p->input_words;
+  const int32_t words = p->io.input_words;
   const size_t row_words = (size_t)p->cols.in * words;
   const size_t stride = (size_t)p->filter_words;
   const int32_t kw = p->cols.filter;
@@ -607,7 +434,7 @@ static inline void window_counts4(const tfqp_bconv2d_params *p, const window *w,
 
 static inline uint32_t window_counts1(const tfqp_bconv2d_params *p,
                                       const window *w, const tfqp_word *f) {
-  const int32_t words = p->input_words;
+  const int32_t words = p->io.input_words;
   const size_t row_words = (size_t)p->cols.in * words;
   const int32_t kw = p->cols.filter;
   const int32_t dh = p->rows.dilation;
@@ -628,7 +455,7 @@ static inline uint32_t window_counts1(const tfqp_bconv2d_params *p,
 static void pixel_int8(const tfqp_bconv2d_params *p, const window *w,
                        const tfqp_word *filter, const int32_t *table,
                        const int32_t *base, int8_t *out) {
-  const int32_t cout = p->channels_out;
+  const int32_t cout = p->io.channels_out;
   const int32_t cpad = p->padded_channels;
   const int32_t *wpn = table;
   const int32_t *multiplier = table + cpad;
@@ -642,25 +469,25 @@ static void pixel_int8(const tfqp_bconv2d_params *p, const window *w,
     for (k = 0; k < 4; ++k) {
       const int32_t c = co + k;
       out[c] = tfqp_binary_output_int8(base[c], wpn[c], acc[k], multiplier[c], left[c], right[c],
-                                       p->output_zero_point, p->act_min, p->act_max);
+                                       p->io.output_zero_point, p->io.act_min, p->io.act_max);
     }
   }
   for (; co < cout; ++co) {
     const uint32_t x = window_counts1(p, w, filter + (size_t)co * p->filter_words);
     out[co] = tfqp_binary_output_int8(base[co], wpn[co], x, multiplier[co], left[co], right[co],
-                                      p->output_zero_point, p->act_min, p->act_max);
+                                      p->io.output_zero_point, p->io.act_min, p->io.act_max);
   }
 }
 
 static void pixel_packed(const tfqp_bconv2d_params *p, const window *w,
                          const tfqp_word *filter, const int32_t *table,
                          const int32_t *base, tfqp_word *out) {
-  const int32_t cout = p->channels_out;
+  const int32_t cout = p->io.channels_out;
   const int32_t *direction = table;
   const int32_t *threshold = table + p->padded_channels;
   int32_t co = 0;
   int32_t i;
-  for (i = 0; i < p->output_words; ++i) out[i] = 0;
+  for (i = 0; i < p->io.output_words; ++i) out[i] = 0;
   for (; co + 4 <= cout; co += 4) {
     uint32_t acc[4] = {0, 0, 0, 0};
     uint32_t bits = 0;
@@ -699,10 +526,10 @@ static void conv_rows(const tfqp_bconv2d_params *p, const int32_t *table,
     const size_t pixel = ((size_t)n * p->rows.out + oy) * out_w + ox;
     w.ix0 = ox * p->cols.stride - p->cols.pad_before;
     tfqp_window_axis_taps(&p->cols, ox, &w.kx0, &w.kx1);
-    if (p->output_packed) {
-      pixel_packed(p, &w, filter, table, base, (tfqp_word *)output + pixel * p->output_words);
+    if (p->io.output_packed) {
+      pixel_packed(p, &w, filter, table, base, (tfqp_word *)output + pixel * p->io.output_words);
     } else {
-      pixel_int8(p, &w, filter, table, base, (int8_t *)output + pixel * p->channels_out);
+      pixel_int8(p, &w, filter, table, base, (int8_t *)output + pixel * p->io.channels_out);
     }
   }
 }
@@ -730,37 +557,11 @@ static inline tfqp_word *arm_copy(tfqp_word *dst, const tfqp_word *src, int32_t 
   return dst;
 }
 
-/* The outputs of one pixel from its gathered window. */
-static __attribute__((noinline)) void arm_pixel(const tfqp_bconv2d_params *p, const int32_t *table,
-                             const int32_t *base, const tfqp_word *filter, const tfqp_word *col,
-                             uint32_t *x, void *output, size_t pixel) {
-  const int32_t cout = p->channels_out;
-  const int32_t cpad = p->padded_channels;
-  const int32_t fw = p->filter_words;
-  int32_t co;
-  if (p->output_packed) {
-    tfqp_word *out = (tfqp_word *)output + pixel * p->output_words;
-    for (co = 0; co < cout; co += 32) {
-      out[TFQP_WORD_INDEX(co)] =
-          tfqp_arm_xor_bits(col, filter + (size_t)co * fw, fw, (const uint32_t *)base + co,
-                            cout - co < 32 ? cout - co : 32);
-    }
-  } else {
-    int8_t *out = (int8_t *)output + pixel * cout;
-    tfqp_arm_xor_counts(col, filter, fw, x, cout);
-    for (co = 0; co < cout; ++co) {
-      out[co] = tfqp_arm_output_int8(base[co], table[co], x[co], table[cpad + co],
-                                     table[2 * cpad + co], table[3 * cpad + co],
-                                     p->output_zero_point, p->act_min, p->act_max);
-    }
-  }
-}
-
 /* `image` with its padding as zero words (input +1): arm_padded_height(p) rows
  * of arm_padded_width(p) pixels, covering input positions from -pad_before. */
 static void arm_pad_image(const tfqp_bconv2d_params *p, const tfqp_word *image,
                           tfqp_word *padded) {
-  const int32_t words = p->input_words;
+  const int32_t words = p->io.input_words;
   const int32_t ph = (int32_t)arm_padded_height(p);
   const int32_t pw = (int32_t)arm_padded_width(p);
   const int32_t top = p->rows.pad_before;
@@ -798,7 +599,7 @@ static __attribute__((noinline)) void conv_rows_arm(
     uint32_t *x) {
   const int32_t out_w = p->cols.out;
   const int32_t cpad = p->padded_channels;
-  const int32_t words = p->input_words;
+  const int32_t words = p->io.input_words;
   const int32_t kh = p->rows.filter;
   const int32_t kw = p->cols.filter;
   /* dilation_width 1: one run of KW * words words per filter row */
@@ -810,13 +611,13 @@ static __attribute__((noinline)) void conv_rows_arm(
   const size_t first_pixel = ((size_t)n * p->rows.out + oy) * out_w;
   const tfqp_word *row0 = image + (size_t)oy * p->rows.stride * row_words;
   int32_t ox, ky, kx, t = 0;
-  if (p->output_packed && runs == 3 && run == 3 && p->channels_out % 32 == 0) {
+  if (p->io.output_packed && runs == 3 && run == 3 && p->io.channels_out % 32 == 0) {
     /* windows of three rows of three words: the whole row in assembly */
     tfqp_arm_row9 job;
     int32_t co;
     if (*starts_class != row_class) { /* rows of one class share their starts */
       const tfqp_window_axis *cols = &p->cols;
-      for (co = 0; co < p->channels_out; co += 32) {
+      for (co = 0; co < p->io.channels_out; co += 32) {
         const uint32_t **s = starts + (size_t)TFQP_WORD_INDEX(co) * out_w;
         const int32_t *b = base_rows + co;
         for (ox = 0; ox < out_w; ++ox) {
@@ -830,11 +631,11 @@ static __attribute__((noinline)) void conv_rows_arm(
     job.row_stride = (uint32_t)((size_t)p->rows.dilation * row_words * sizeof(tfqp_word));
     job.step = step_bytes;
     job.pixels = out_w;
-    job.out_stride = (uint32_t)p->output_words * sizeof(tfqp_word);
-    for (co = 0; co < p->channels_out; co += 32) {
+    job.out_stride = (uint32_t)p->io.output_words * sizeof(tfqp_word);
+    for (co = 0; co < p->io.channels_out; co += 32) {
       job.starts = starts + (size_t)TFQP_WORD_INDEX(co) * out_w;
       job.f = filter + (size_t)co * 9;
-      job.out = (tfqp_word *)output + first_pixel * p->output_words + TFQP_WORD_INDEX(co);
+      job.out = (tfqp_word *)output + first_pixel * p->io.output_words + TFQP_WORD_INDEX(co);
       tfqp_arm_conv9_row_asm(&job);
     }
     return;
@@ -848,7 +649,8 @@ static __attribute__((noinline)) void conv_rows_arm(
   for (ox = 0; ox < out_w; ++ox) {
     const int32_t *base = base_rows + (size_t)tfqp_window_axis_class(&p->cols, ox) * cpad;
     tfqp_arm_gather(col, taps, runs, (uint32_t)ox * step_bytes, run);
-    arm_pixel(p, table, base, filter, col, x, output, first_pixel + ox);
+    tfqp_arm_outputs(col, filter, p->filter_words, &p->io, table, cpad, base, first_pixel + ox, x,
+                     output);
   }
 }
 #endif /* TFQP_HAVE_ARM_DSP */
@@ -858,27 +660,16 @@ static __attribute__((noinline)) void conv_rows_arm(
 void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
                        const void *input, const tfqp_word *filter, void *output,
                        void *scratch) {
-  const size_t image_words = (size_t)p->rows.in * p->cols.in * p->input_words;
-  const int32_t pixels = p->batch * p->rows.in * p->cols.in;
-  const tfqp_word *packed = (const tfqp_word *)input;
+  const size_t image_words = (size_t)p->rows.in * p->cols.in * p->io.input_words;
+  const int32_t pixels = p->io.batch * p->rows.in * p->cols.in;
   tfqp_word *free_scratch = (tfqp_word *)scratch;
+  const tfqp_word *packed =
+      tfqp_binary_op_packed_input(&p->io, p->mask_input, input, pixels, &free_scratch);
   int32_t n, oy;
-  if (!p->input_packed) {
-    /* Binarize once; packed words built here have clean padding bits. */
-    tfqp_pack_int8((const int8_t *)input, pixels, p->channels_in, p->input_zero_point,
-                   free_scratch);
-    packed = free_scratch;
-    free_scratch += p->batch * image_words;
-  } else if (p->mask_input) {
-    /* Copy with the padding bits cleared: the kernels then never mask. */
-    tfqp_mask_packed((const tfqp_word *)input, pixels, p->channels_in, free_scratch);
-    packed = free_scratch;
-    free_scratch += p->batch * image_words;
-  }
 #if TFQP_HAVE_AVX2
   (void)filter;
-  tfqp_avx2_split(packed, p->batch * image_words, free_scratch);
-  for (n = 0; n < p->batch; ++n) {
+  tfqp_avx2_split(packed, p->io.batch * image_words, free_scratch);
+  for (n = 0; n < p->io.batch; ++n) {
     for (oy = 0; oy < p->rows.out; ++oy) {
       conv_rows(p, table, free_scratch + (size_t)n * image_words * TFQP_AVX2_SPLIT, n, oy,
                 output);
@@ -888,20 +679,20 @@ void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
 #if TFQP_HAVE_ARM_DSP
   if (arm_path(p)) {
     const size_t padded_words =
-        (size_t)arm_padded_height(p) * (size_t)arm_padded_width(p) * p->input_words;
+        (size_t)arm_padded_height(p) * (size_t)arm_padded_width(p) * p->io.input_words;
     tfqp_word *padded = free_scratch;
     const tfqp_word **taps = (const tfqp_word **)(void *)(padded + padded_words);
     const uint32_t **starts = (const uint32_t **)(void *)(taps + p->rows.filter * p->cols.filter);
-    tfqp_word *col = (tfqp_word *)(void *)(starts + (size_t)p->cols.out * p->output_words);
+    tfqp_word *col = (tfqp_word *)(void *)(starts + (size_t)p->cols.out * p->io.output_words);
     int32_t starts_class = -1;
     uint32_t *x = col + p->filter_words;
-    for (n = 0; n < p->batch; ++n) {
+    for (n = 0; n < p->io.batch; ++n) {
       const tfqp_word *image = packed + (size_t)n * image_words;
-      size_t row_words = (size_t)p->cols.in * p->input_words;
+      size_t row_words = (size_t)p->cols.in * p->io.input_words;
       if (padded_words > 0) {
         arm_pad_image(p, image, padded);
         image = padded;
-        row_words = (size_t)arm_padded_width(p) * p->input_words;
+        row_words = (size_t)arm_padded_width(p) * p->io.input_words;
       }
       for (oy = 0; oy < p->rows.out; ++oy) {
         conv_rows_arm(p, table, image, row_words, filter, n, oy, output, taps, starts,
@@ -911,7 +702,7 @@ void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
     return;
   }
 #endif
-  for (n = 0; n < p->batch; ++n) {
+  for (n = 0; n < p->io.batch; ++n) {
     for (oy = 0; oy < p->rows.out; ++oy) {
       conv_rows(p, table, packed + (size_t)n * image_words, filter, n, oy, output);
     }

@@ -18,32 +18,22 @@ tfqp_status tfqp_bmaxpool2d_parse_options(const uint8_t *buffer, size_t length,
       {"stride_height", &options->stride_height},
       {"stride_width", &options->stride_width},
       {"padding", &options->padding}};
-  tfqp_status status;
-  int32_t i;
-  for (i = 0; i < OPTION_COUNT; ++i) *fields[i].value = 0;
-  status = tfqp_flex_read_options(buffer, length, fields, OPTION_COUNT,
-                                  &options->present, error);
-  if (status != TFQP_OK) return status;
-  for (i = 0; i < OPTION_COUNT; ++i) {
-    if (!(options->present & (1u << i))) {
-      return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing",
-                       fields[i].key, 0);
-    }
-  }
-  return TFQP_OK;
+  return tfqp_flex_read_op_options(buffer, length, fields, OPTION_COUNT,
+                                   TFQP_BMAXPOOL2D_REQUIRED, &options->present, error);
 }
 
-static tfqp_status check_at_least_one(int32_t value, const char *name,
-                                      tfqp_error *error) {
-  if (value < 1) {
-    return tfqp_fail(error, TFQP_ERROR_OPTION_VALUE, "must be >= 1", name, value);
-  }
-  return TFQP_OK;
+/* The window options of TFQP_BMAXPOOL2D (o not NULL): no dilation. */
+static tfqp_window_options window_options(const tfqp_bmaxpool2d_options *o) {
+  const tfqp_window_options window = {o->filter_height, o->filter_width, o->stride_height,
+                                      o->stride_width,  1,                1,
+                                      o->padding};
+  return window;
 }
 
 static tfqp_status check_input_side(const tfqp_bmaxpool2d_options *o,
                                     const tfqp_tensor *input,
                                     tfqp_bmaxpool2d_params *p, tfqp_error *error) {
+  tfqp_window_options window;
   tfqp_status s;
   if (o == NULL || input == NULL || p == NULL) {
     return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "bmaxpool2d", 0);
@@ -52,25 +42,16 @@ static tfqp_status check_input_side(const tfqp_bmaxpool2d_options *o,
     return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing",
                      "bmaxpool2d options", (int64_t)o->present);
   }
-  if ((s = check_at_least_one(o->channels, "channels", error)) ||
-      (s = check_at_least_one(o->filter_height, "filter_height", error)) ||
-      (s = check_at_least_one(o->filter_width, "filter_width", error)) ||
-      (s = check_at_least_one(o->stride_height, "stride_height", error)) ||
-      (s = check_at_least_one(o->stride_width, "stride_width", error))) {
-    return s;
-  }
-  if (o->padding != TFQP_PADDING_SAME && o->padding != TFQP_PADDING_VALID) {
-    return tfqp_fail(error, TFQP_ERROR_OPTION_VALUE, "must be 0 (SAME) or 1 (VALID)",
-                     "padding", o->padding);
-  }
-  if ((s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT32, 4, error)) ||
+  window = window_options(o);
+  if ((s = tfqp_check_option_range(o->channels, 1, INT32_MAX, "must be >= 1", "channels",
+                                   error)) ||
+      (s = tfqp_window_options_check(&window, error)) ||
+      (s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT32, 4, error)) ||
       (s = tfqp_tensor_check_dim(input, 3, TFQP_WORDS(o->channels),
                                  "packed input depth must equal ceil(channels/32)",
                                  "input", error)) ||
-      (s = tfqp_window_axis_init(&p->rows, input->dims[1], o->filter_height,
-                                 o->stride_height, 1, o->padding, "height", error)) ||
-      (s = tfqp_window_axis_init(&p->cols, input->dims[2], o->filter_width,
-                                 o->stride_width, 1, o->padding, "width", error))) {
+      (s = tfqp_window_init(&window, input->dims[1], input->dims[2], &p->rows, &p->cols,
+                            error))) {
     return s;
   }
   p->batch = input->dims[0];
@@ -104,19 +85,11 @@ tfqp_status tfqp_bmaxpool2d_prepare(const tfqp_bmaxpool2d_options *options,
   if (output == NULL) {
     return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "bmaxpool2d", 0);
   }
-  if ((s = tfqp_tensor_check(output, "output", TFQP_TYPE_INT32, 4, error)) ||
-      (s = tfqp_tensor_check_dim(output, 0, p->batch, "output batch must equal input batch",
-                                 "output", error)) ||
-      (s = tfqp_tensor_check_dim(output, 1, p->rows.out,
-                                 "output height does not match the options", "output", error)) ||
-      (s = tfqp_tensor_check_dim(output, 2, p->cols.out,
-                                 "output width does not match the options", "output", error)) ||
-      (s = tfqp_tensor_check_dim(output, 3, p->words,
-                                 "packed output depth must equal ceil(channels/32)", "output",
-                                 error))) {
-    return s;
+  {
+    const int32_t outer[3] = {p->batch, p->rows.out, p->cols.out};
+    return tfqp_tensor_check_output(output, TFQP_TYPE_INT32, 4, outer, p->words,
+                                    "packed output depth must equal ceil(channels/32)", error);
   }
-  return TFQP_OK;
 }
 
 void tfqp_bmaxpool2d_eval(const tfqp_bmaxpool2d_params *p, const tfqp_word *input,

@@ -240,3 +240,21 @@ tfqp_status tfqp_flex_read_options(const uint8_t *buffer, size_t length,
   }
   return TFQP_OK;
 }
+
+tfqp_status tfqp_flex_read_op_options(const uint8_t *buffer, size_t length,
+                                      const tfqp_option_field *fields,
+                                      int32_t count, uint32_t required,
+                                      uint32_t *present, tfqp_error *error) {
+  tfqp_status status;
+  int32_t i;
+  for (i = 0; i < count; ++i) *fields[i].value = 0;
+  status = tfqp_flex_read_options(buffer, length, fields, count, present, error);
+  if (status != TFQP_OK) return status;
+  for (i = 0; i < count; ++i) {
+    if ((required & (1u << i)) && !(*present & (1u << i))) {
+      return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing",
+                       fields[i].key, 0);
+    }
+  }
+  return TFQP_OK;
+}

@@ -46,3 +46,35 @@ tfqp_status tfqp_window_axis_init(tfqp_window_axis *axis, int32_t in,
   }
   return TFQP_OK;
 }
+
+tfqp_status tfqp_window_options_check(const tfqp_window_options *window,
+                                      tfqp_error *error) {
+  tfqp_status s;
+  if ((s = tfqp_check_option_range(window->filter_height, 1, INT32_MAX, "must be >= 1",
+                                   "filter_height", error)) ||
+      (s = tfqp_check_option_range(window->filter_width, 1, INT32_MAX, "must be >= 1",
+                                   "filter_width", error)) ||
+      (s = tfqp_check_option_range(window->stride_height, 1, INT32_MAX, "must be >= 1",
+                                   "stride_height", error)) ||
+      (s = tfqp_check_option_range(window->stride_width, 1, INT32_MAX, "must be >= 1",
+                                   "stride_width", error)) ||
+      (s = tfqp_check_option_range(window->dilation_height, 1, INT32_MAX, "must be >= 1",
+                                   "dilation_height_factor", error)) ||
+      (s = tfqp_check_option_range(window->dilation_width, 1, INT32_MAX, "must be >= 1",
+                                   "dilation_width_factor", error))) {
+    return s;
+  }
+  return tfqp_check_option_range(window->padding, TFQP_PADDING_SAME, TFQP_PADDING_VALID,
+                                 "must be 0 (SAME) or 1 (VALID)", "padding", error);
+}
+
+tfqp_status tfqp_window_init(const tfqp_window_options *window, int32_t height,
+                             int32_t width, tfqp_window_axis *rows,
+                             tfqp_window_axis *cols, tfqp_error *error) {
+  const tfqp_status s = tfqp_window_axis_init(rows, height, window->filter_height,
+                                              window->stride_height, window->dilation_height,
+                                              window->padding, "height", error);
+  if (s != TFQP_OK) return s;
+  return tfqp_window_axis_init(cols, width, window->filter_width, window->stride_width,
+                               window->dilation_width, window->padding, "width", error);
+}

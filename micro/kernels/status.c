@@ -14,6 +14,15 @@ tfqp_status tfqp_fail(tfqp_error *error, tfqp_status status, const char *message
   return status;
 }
 
+tfqp_status tfqp_check_option_range(int32_t value, int32_t low, int32_t high,
+                                    const char *message, const char *name,
+                                    tfqp_error *error) {
+  if (value < low || value > high) {
+    return tfqp_fail(error, TFQP_ERROR_OPTION_VALUE, message, name, value);
+  }
+  return TFQP_OK;
+}
+
 const char *tfqp_status_name(tfqp_status status) {
   switch (status) {
     case TFQP_OK: return "ok";

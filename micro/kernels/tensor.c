@@ -67,3 +67,20 @@ tfqp_status tfqp_tensor_check_dim(const tfqp_tensor *tensor, int32_t axis,
   }
   return TFQP_OK;
 }
+
+tfqp_status tfqp_tensor_check_output(const tfqp_tensor *output, tfqp_type type,
+                                     int32_t rank, const int32_t *outer,
+                                     int32_t depth, const char *depth_rule,
+                                     tfqp_error *error) {
+  /* the rule of each outer axis, in axis order */
+  static const char *const outer_rules[3] = {"output batch must equal input batch",
+                                             "output height does not match the options",
+                                             "output width does not match the options"};
+  tfqp_status s = tfqp_tensor_check(output, "output", type, rank, error);
+  int32_t axis;
+  for (axis = 0; s == TFQP_OK && axis < rank - 1; ++axis) {
+    s = tfqp_tensor_check_dim(output, axis, outer[axis], outer_rules[axis], "output", error);
+  }
+  if (s != TFQP_OK) return s;
+  return tfqp_tensor_check_dim(output, rank - 1, depth, depth_rule, "output", error);
+}

@@ -444,6 +444,29 @@ void tfqp_arm_xor_counts(const tfqp_word *window, const tfqp_word *f, int32_t n,
   }
 }
 
+void tfqp_arm_outputs(const tfqp_word *window, const tfqp_word *f, int32_t n,
+                      const tfqp_binary_io *io, const int32_t *table, int32_t cpad,
+                      const int32_t *base, size_t pixel, uint32_t *x, void *output) {
+  const int32_t channels_out = io->channels_out;
+  int32_t co;
+  if (io->output_packed) {
+    tfqp_word *out = (tfqp_word *)output + pixel * io->output_words;
+    for (co = 0; co < channels_out; co += 32) {
+      out[TFQP_WORD_INDEX(co)] =
+          tfqp_arm_xor_bits(window, f + (size_t)co * n, n, (const uint32_t *)base + co,
+                            channels_out - co < 32 ? channels_out - co : 32);
+    }
+  } else {
+    int8_t *out = (int8_t *)output + pixel * channels_out;
+    tfqp_arm_xor_counts(window, f, n, x, channels_out);
+    for (co = 0; co < channels_out; ++co) {
+      out[co] = tfqp_arm_output_int8(base[co], table[co], x[co], table[cpad + co],
+                                     table[2 * cpad + co], table[3 * cpad + co],
+                                     io->output_zero_point, io->act_min, io->act_max);
+    }
+  }
+}
+
 #else
 /* ISO C wants a declaration in every translation unit */
 typedef int tfqp_arm_unused;

@@ -15,8 +15,10 @@
 #ifndef TFQP_KERNELS_XNOR_ARM_H_
 #define TFQP_KERNELS_XNOR_ARM_H_
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "tfqp/binary_op.h"
 #include "tfqp/formats.h"
 
 #if !defined(TFQP_PORTABLE) && defined(__thumb2__) && defined(__ARM_FEATURE_DSP) && \
@@ -106,6 +108,14 @@ static inline int8_t tfqp_arm_output_int8(int32_t base, int32_t wpn, uint32_t x,
   if (v > act_max) v = act_max;
   return (int8_t)v;
 }
+
+/* The outputs of output pixel `pixel` (a conv pixel, an fc row) from its
+ * window of n words, the filters of consecutive channels n words apart; table
+ * layout as binary_output.h, `base` the pixel's region values (packed output:
+ * the accumulator starts). x: Cout words of scratch (int8 output). */
+void tfqp_arm_outputs(const tfqp_word *window, const tfqp_word *f, int32_t n,
+                      const tfqp_binary_io *io, const int32_t *table, int32_t cpad,
+                      const int32_t *base, size_t pixel, uint32_t *x, void *output);
 
 #endif /* TFQP_HAVE_ARM_DSP */
 

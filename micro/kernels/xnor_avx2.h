@@ -23,6 +23,7 @@
 #ifndef TFQP_KERNELS_XNOR_AVX2_H_
 #define TFQP_KERNELS_XNOR_AVX2_H_
 
+#include "tfqp/binary_op.h"
 #include "xnor_popcount.h"
 
 #if TFQP_HAVE_AVX2
@@ -192,6 +193,38 @@ static inline uint32_t tfqp_avx2_output_bits(__m256i x, const int32_t *dbase,
   const __m256i signed_d = _mm256_sign_epi32(d, tfqp_avx2_load(direction));
   const __m256i below = _mm256_cmpgt_epi32(tfqp_avx2_load(threshold), signed_d);
   return (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(below));
+}
+
+/* The outputs of channels [co, co + 8 * blocks) (those < Cout) of
+ * output pixel `pixel` (a conv pixel, an fc row) from their counts; table
+ * layout as binary_output.h, `base` the pixel's region sums. Packed output
+ * ORs the bits into the pixel's output words, which the caller cleared. */
+static inline void tfqp_avx2_outputs(const tfqp_avx2_counts *c, int32_t blocks, int32_t co,
+                                     const tfqp_binary_io *io, const int32_t *table,
+                                     int32_t cpad, const int32_t *base, size_t pixel,
+                                     void *output) {
+  const int32_t channels_out = io->channels_out;
+  int32_t b;
+  for (b = 0; b < blocks; ++b) {
+    const int32_t first = co + b * TFQP_AVX2_LANES;
+    const int32_t count =
+        channels_out - first < TFQP_AVX2_LANES ? channels_out - first : TFQP_AVX2_LANES;
+    if (count <= 0) break;
+    if (io->output_packed) {
+      const uint32_t bits =
+          tfqp_avx2_output_bits(c->count[b], base + first, table + first, table + cpad + first) &
+          ((count == 8) ? 0xFFu : ((1u << count) - 1u));
+      ((tfqp_word *)output)[pixel * io->output_words + TFQP_WORD_INDEX(first)] |=
+          bits << TFQP_BIT_INDEX(first);
+    } else {
+      const __m256i v = tfqp_avx2_output_int8(
+          c->count[b], base + first, table + first, table + cpad + first,
+          table + 2 * cpad + first, table + 3 * cpad + first,
+          _mm256_set1_epi32(io->output_zero_point), _mm256_set1_epi32(io->act_min),
+          _mm256_set1_epi32(io->act_max));
+      tfqp_avx2_store_int8((int8_t *)output + pixel * channels_out + first, v, count);
+    }
+  }
 }
 
 /* Repacks `channels` rows of `words` words (row co at co * words) into split

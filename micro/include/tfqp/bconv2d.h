@@ -51,6 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tfqp/binary_op.h"
 #include "tfqp/formats.h"
 #include "tfqp/geometry.h"
 #include "tfqp/status.h"
@@ -97,25 +98,12 @@ typedef struct {
 } tfqp_bconv2d_options;
 
 typedef struct {
-  int32_t batch;
-  int32_t channels_in;
-  int32_t input_words;  /* ceil(Cin / 32) */
-  int32_t channels_out;
-  int32_t output_words; /* ceil(Cout / 32) (packed output) */
+  tfqp_binary_io io;       /* sizes and formats of input and output, int8-output options */
   tfqp_window_axis rows;
   tfqp_window_axis cols;
   int32_t filter_words; /* KH * KW * input_words: one output channel's filter */
   int32_t taps;         /* K = KH * KW * Cin */
   int32_t pad_value;
-  int32_t input_packed;
-  int32_t output_packed;
-  int32_t input_zero_point;
-  int32_t output_zero_point;
-  int32_t input_pos;
-  int32_t input_neg;
-  int32_t act_min;
-  int32_t act_max;
-  uint32_t last_word_mask; /* TFQP_LAST_WORD_MASK(Cin) */
   int32_t mask_input;      /* packed input with padding bits: eval masks a copy */
   int32_t row_classes;     /* output rows with distinct valid-tap ranges */
   int32_t col_classes;

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tfqp/binary_op.h"
 #include "tfqp/formats.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
@@ -53,20 +54,7 @@ typedef struct {
 } tfqp_bfully_connected_options;
 
 typedef struct {
-  int32_t batch;
-  int32_t channels_in;
-  int32_t input_words;
-  int32_t channels_out;
-  int32_t output_words;
-  int32_t input_packed;
-  int32_t output_packed;
-  int32_t input_zero_point;
-  int32_t output_zero_point;
-  int32_t input_pos;
-  int32_t input_neg;
-  int32_t act_min;
-  int32_t act_max;
-  uint32_t last_word_mask;
+  tfqp_binary_io io;       /* sizes and formats of input and output, int8-output options */
   int32_t mask_input;      /* packed input with padding bits: eval masks a copy */
   int32_t padded_channels; /* Cout rounded up to the kernel's channel block */
   int32_t table_base;      /* word offset of the per-channel sums in the table */

@@ -72,6 +72,15 @@ tfqp_status tfqp_flex_read_options(const uint8_t *buffer, size_t length,
                                    int32_t count, uint32_t *present,
                                    tfqp_error *error);
 
+/* An op's parse_options: sets every field to 0, reads the map as
+ * tfqp_flex_read_options, then fails with "required option missing" (naming
+ * the first missing key) unless every field whose bit is set in `required`
+ * was given. */
+tfqp_status tfqp_flex_read_op_options(const uint8_t *buffer, size_t length,
+                                      const tfqp_option_field *fields,
+                                      int32_t count, uint32_t required,
+                                      uint32_t *present, tfqp_error *error);
+
 #ifdef __cplusplus
 }
 #endif

@@ -45,6 +45,28 @@ tfqp_status tfqp_window_axis_init(tfqp_window_axis *axis, int32_t in,
                                   int32_t dilation, int32_t padding,
                                   const char *name, tfqp_error *error);
 
+/* The window options of a 2-D op on NHWC input, as its options give them. */
+typedef struct {
+  int32_t filter_height;
+  int32_t filter_width;
+  int32_t stride_height;
+  int32_t stride_width;
+  int32_t dilation_height; /* 1 for ops without dilation */
+  int32_t dilation_width;
+  int32_t padding;         /* TFQP_PADDING_SAME / TFQP_PADDING_VALID */
+} tfqp_window_options;
+
+/* Checks filter, stride and dilation sizes >= 1, then the padding; errors
+ * name the option as TFQP_BCONV2D's options do ("dilation_height_factor"). */
+tfqp_status tfqp_window_options_check(const tfqp_window_options *window,
+                                      tfqp_error *error);
+
+/* tfqp_window_axis_init of both axes over an input of height x width
+ * (options checked). */
+tfqp_status tfqp_window_init(const tfqp_window_options *window, int32_t height,
+                             int32_t width, tfqp_window_axis *rows,
+                             tfqp_window_axis *cols, tfqp_error *error);
+
 /* The taps of output position `o` that fall inside the input:
  * k in [*first, *last) (possibly empty when dilation > 1). */
 static inline void tfqp_window_axis_taps(const tfqp_window_axis *axis, int32_t o,

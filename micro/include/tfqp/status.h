@@ -38,6 +38,12 @@ typedef struct {
 tfqp_status tfqp_fail(tfqp_error *error, tfqp_status status, const char *message,
                       const char *name, int64_t value);
 
+/* Fails with TFQP_ERROR_OPTION_VALUE (message, name, value) unless
+ * low <= value <= high: the range rule of every integer option. */
+tfqp_status tfqp_check_option_range(int32_t value, int32_t low, int32_t high,
+                                    const char *message, const char *name,
+                                    tfqp_error *error);
+
 /* A short name for a status ("malformed options", ...). */
 const char *tfqp_status_name(tfqp_status status);
 

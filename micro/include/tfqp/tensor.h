@@ -47,6 +47,14 @@ tfqp_status tfqp_tensor_check_dim(const tfqp_tensor *tensor, int32_t axis,
                                   int32_t expected, const char *what,
                                   const char *role, tfqp_error *error);
 
+/* Checks an op's output [N, depth] or [N, OH, OW, depth] (rank 2 or 4):
+ * type, rank, dims[0 .. rank-1) == outer[...] (batch, then height and width),
+ * then dims[rank-1] == depth; `depth_rule` names that rule in the error. */
+tfqp_status tfqp_tensor_check_output(const tfqp_tensor *output, tfqp_type type,
+                                     int32_t rank, const int32_t *outer,
+                                     int32_t depth, const char *depth_rule,
+                                     tfqp_error *error);
+
 #ifdef __cplusplus
 }
 #endif

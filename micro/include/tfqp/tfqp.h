@@ -3,6 +3,7 @@
 #define TFQP_TFQP_H_
 
 #include "tfqp/bconv2d.h"
+#include "tfqp/binary_op.h"
 #include "tfqp/bfully_connected.h"
 #include "tfqp/bmaxpool2d.h"
 #include "tfqp/flexbuffer.h"

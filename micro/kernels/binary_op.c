@@ -1,0 +1,201 @@
+/* The validation and set-up TFQP_BCONV2D and TFQP_BFULLY_CONNECTED share (see
+ * tfqp/binary_op.h). */
+#include "tfqp/binary_op.h"
+
+#include "binary_output.h"
+#include "tfqp/packing.h"
+
+static tfqp_status check_zero_point(const tfqp_tensor *tensor, const char *role,
+                                    tfqp_error *error) {
+  if (tensor->zero_point < -128 || tensor->zero_point > 127) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA, "int8 zero point must be in [-128, 127]",
+                     role, tensor->zero_point);
+  }
+  return TFQP_OK;
+}
+
+tfqp_status tfqp_binary_op_check_input(const tfqp_tensor *input, int32_t rank,
+                                       int32_t channels_in, tfqp_binary_io *io,
+                                       tfqp_error *error) {
+  tfqp_status s;
+  if (input->type == TFQP_TYPE_INT8) {
+    if ((s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, rank, error)) ||
+        (s = tfqp_tensor_check_dim(input, rank - 1, channels_in,
+                                   "int8 input depth must equal channels_in", "input",
+                                   error)) ||
+        (s = check_zero_point(input, "input", error))) {
+      return s;
+    }
+  } else if (input->type == TFQP_TYPE_INT32) {
+    if ((s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT32, rank, error)) ||
+        (s = tfqp_tensor_check_dim(input, rank - 1, TFQP_WORDS(channels_in),
+                                   "packed input depth must equal ceil(channels_in/32)",
+                                   "input", error))) {
+      return s;
+    }
+  } else {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE, "input must be int8 or packed int32",
+                     "input", input->type);
+  }
+  io->batch = input->dims[0];
+  io->channels_in = channels_in;
+  io->input_words = TFQP_WORDS(channels_in);
+  io->input_packed = input->type == TFQP_TYPE_INT32;
+  io->input_zero_point = io->input_packed ? 0 : input->zero_point;
+  io->last_word_mask = TFQP_LAST_WORD_MASK(channels_in);
+  return TFQP_OK;
+}
+
+static tfqp_status check_output_type(tfqp_type output_type, tfqp_error *error) {
+  if (output_type != TFQP_TYPE_INT8 && output_type != TFQP_TYPE_INT32) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE, "output must be int8 or packed int32",
+                     "output", output_type);
+  }
+  return TFQP_OK;
+}
+
+/* The output's last dim for its type (int8 or packed int32). */
+static int32_t output_depth(const tfqp_binary_io *io, tfqp_type output_type) {
+  return output_type == TFQP_TYPE_INT8 ? io->channels_out : io->output_words;
+}
+
+tfqp_status tfqp_binary_op_output_dims(const tfqp_binary_io *io, tfqp_type output_type,
+                                       int32_t rank, const int32_t *outer, int32_t *dims,
+                                       tfqp_error *error) {
+  const tfqp_status s = check_output_type(output_type, error);
+  int32_t axis;
+  if (s != TFQP_OK) return s;
+  for (axis = 0; axis < rank - 1; ++axis) dims[axis] = outer[axis];
+  dims[rank - 1] = output_depth(io, output_type);
+  return TFQP_OK;
+}
+
+tfqp_status tfqp_binary_op_check_output(const tfqp_binary_op_names *names,
+                                        const tfqp_binary_int8_options *options,
+                                        const tfqp_tensor *output, const tfqp_tensor *transform,
+                                        int32_t rank, const int32_t *outer, tfqp_binary_io *io,
+                                        tfqp_error *error) {
+  const uint32_t given = options->present & options->int8_bits;
+  tfqp_status s;
+  int32_t packed;
+  if (transform == NULL || output == NULL) {
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", names->op, 0);
+  }
+  if ((s = check_output_type(output->type, error)) != TFQP_OK) return s;
+  packed = output->type == TFQP_TYPE_INT32;
+  if (!packed && given != options->int8_bits) {
+    return tfqp_fail(error, TFQP_ERROR_OPTIONS,
+                     "int8 output needs options input_pos, input_neg, act_min, act_max",
+                     names->options, (int64_t)options->present);
+  }
+  /* given options are checked even when the output is packed */
+  if (given != 0 &&
+      ((s = tfqp_check_option_range(options->input_pos, -255, 255, "must be in [-255, 255]",
+                                    "input_pos", error)) ||
+       (s = tfqp_check_option_range(options->input_neg, -255, 255, "must be in [-255, 255]",
+                                    "input_neg", error)) ||
+       (s = tfqp_check_option_range(options->act_min, -128, 127, "must be in [-128, 127]",
+                                    "act_min", error)) ||
+       (s = tfqp_check_option_range(options->act_max, options->act_min, 127,
+                                    "must be in [act_min, 127]", "act_max", error)))) {
+    return s;
+  }
+  if ((s = tfqp_tensor_check_output(output, output->type, rank, outer,
+                                    output_depth(io, output->type),
+                                    packed ? names->packed_depth : names->int8_depth,
+                                    error)) ||
+      (!packed && (s = check_zero_point(output, "output", error))) ||
+      (s = tfqp_tensor_check(transform, "transform", TFQP_TYPE_INT32, 2, error)) ||
+      (s = tfqp_tensor_check_dim(transform, 0, io->channels_out, names->transform_rows,
+                                 "transform", error)) ||
+      (s = tfqp_tensor_check_dim(transform, 1,
+                                 packed ? TFQP_TRANSFORM_PACKED_COLUMNS
+                                        : TFQP_TRANSFORM_INT8_COLUMNS,
+                                 packed ? "transform must be [Cout, 2] for packed output"
+                                        : "transform must be [Cout, 4] for int8 output",
+                                 "transform", error))) {
+    return s;
+  }
+  io->output_packed = packed;
+  io->output_zero_point = packed ? 0 : output->zero_point;
+  io->input_pos = options->input_pos;
+  io->input_neg = options->input_neg;
+  io->act_min = options->act_min;
+  io->act_max = options->act_max;
+  return TFQP_OK;
+}
+
+int tfqp_binary_op_layout(const tfqp_binary_io *io, int32_t mask_input, uint64_t regions,
+                          uint64_t weight_words, uint64_t input_pixels, uint64_t arm_bytes,
+                          tfqp_binary_layout *layout) {
+  const int64_t padded = tfqp_padded_channels(io->channels_out);
+  const uint64_t channel_words =
+      (uint64_t)padded * (io->output_packed ? TFQP_PACKED_CHANNEL_FIELDS
+                                            : TFQP_INT8_CHANNEL_FIELDS);
+  const uint64_t base_words = regions * (uint64_t)padded;
+  /* vector builds: the weights in nibble-split form (2 words per word) */
+  const uint64_t repacked_words = TFQP_HAVE_AVX2 ? (uint64_t)padded * weight_words * 2 : 0;
+  const uint64_t input_bytes = input_pixels * (uint64_t)io->input_words * sizeof(tfqp_word);
+  /* a clean packed copy of the input (int8 input, or padding bits to clear),
+   * then (vector builds) its nibble-split form */
+  const uint64_t scratch = ((io->input_packed && !mask_input) ? 0 : input_bytes) +
+                           (TFQP_HAVE_AVX2 ? 2 * input_bytes : 0) + arm_bytes;
+  layout->padded_channels = (int32_t)padded;
+  layout->table_base = (int32_t)channel_words;
+  layout->table_weights = (int32_t)(channel_words + base_words);
+  layout->table_words = channel_words + base_words + repacked_words;
+  if (layout->table_words > INT32_MAX ||
+      layout->table_words > SIZE_MAX / sizeof(int32_t) || scratch > SIZE_MAX) {
+    return 0;
+  }
+  layout->table_bytes = (size_t)layout->table_words * sizeof(int32_t);
+  layout->scratch_bytes = (size_t)scratch;
+  return 1;
+}
+
+tfqp_status tfqp_binary_op_init_channels(const tfqp_binary_op_names *names,
+                                         const tfqp_binary_io *io, const tfqp_word *weights,
+                                         size_t rows, const int32_t *transform, int32_t taps,
+                                         int32_t *table, size_t table_bytes,
+                                         size_t needed_bytes, tfqp_error *error) {
+  const int32_t words = io->input_words;
+  size_t row;
+  if (weights == NULL || transform == NULL || table == NULL) {
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", names->op, 0);
+  }
+  if (table_bytes < needed_bytes || ((uintptr_t)table % sizeof(int32_t)) != 0) {
+    return tfqp_fail(error, TFQP_ERROR_BUFFER,
+                     "table smaller than params.table_bytes or not 4-byte aligned",
+                     "table", (int64_t)table_bytes);
+  }
+  /* Padding bits of the weights must be 0: they would otherwise count. */
+  if (io->last_word_mask != 0xFFFFFFFFu) {
+    for (row = 0; row < rows; ++row) {
+      if (weights[row * words + words - 1] & ~io->last_word_mask) {
+        return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA, names->padding_bits, names->weights,
+                         (int64_t)row);
+      }
+    }
+  }
+  return tfqp_binary_channel_table(transform, io->channels_out,
+                                   (int32_t)tfqp_padded_channels(io->channels_out),
+                                   io->output_packed, io->input_pos, io->input_neg, taps, table,
+                                   error);
+}
+
+const tfqp_word *tfqp_binary_op_packed_input(const tfqp_binary_io *io, int32_t mask_input,
+                                             const void *input, int32_t pixels,
+                                             tfqp_word **scratch) {
+  tfqp_word *copy = *scratch;
+  if (!io->input_packed) {
+    /* Binarize once; packed words built here have clean padding bits. */
+    tfqp_pack_int8((const int8_t *)input, pixels, io->channels_in, io->input_zero_point, copy);
+  } else if (mask_input) {
+    /* Copy with the padding bits cleared: the kernels then never mask. */
+    tfqp_mask_packed((const tfqp_word *)input, pixels, io->channels_in, copy);
+  } else {
+    return (const tfqp_word *)input;
+  }
+  *scratch = copy + (size_t)pixels * io->input_words;
+  return copy;
+}
