@@ -14,8 +14,9 @@ import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 
 DESCRIPTION = """\
 Convert trained Keras models with binary (larq / tfq_plus) layers into TFLite
-flatbuffers whose binary layers run as bit-packed TFQP custom ops, check that the
-result computes what the Keras model computes, and report its flash / RAM cost.
+flatbuffers whose binarized layers run as TFQP custom ops (bit-packed signs and
+weights, exact integer thresholds), check that the result computes what the Keras
+model computes, and report its flash / RAM cost.
 
 Typical session:
   1. tfq-plus convert my_bnn.h5 --calibration calib.npz -o bnn.tflite --reference-out bnn_ref.tflite
@@ -79,6 +80,18 @@ def _write(path: str, data: bytes):
         stream.write(data)
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"must be a fraction from 0 to 1 (0.99 means 99 %), got {text}"
+        )
+    return value
+
+
 def _inference_type(name: str):
     import tensorflow as tf
 
@@ -98,12 +111,10 @@ def convert(args) -> int:
     try:
         reference = None
         if args.reference_out and not args.no_custom_ops:
-            flatbuffer, reference = converters.convert_with_reference(
-                model, packed=not args.int8_only, **common
-            )
+            flatbuffer, reference = converters.convert_with_reference(model, **common)
         else:
             flatbuffer = converters.convert_keras_model(
-                model, custom_ops=not args.no_custom_ops, packed=not args.int8_only, **common
+                model, custom_ops=not args.no_custom_ops, **common
             )
             if args.reference_out:
                 reference = flatbuffer
@@ -125,11 +136,12 @@ def convert(args) -> int:
 def verify(args) -> int:
     from tfq_plus import converters
 
-    model = None if args.no_keras else load_model(args.model)
+    model = load_model(args.model)
     samples, labels = load_arrays(args.samples, args.key, args.labels_key, args.count)
+    reference = _read(args.reference) if args.reference else None
     try:
         result = converters.verify(
-            model, _read(args.deploy), _read(args.reference), samples, labels=labels,
+            model, _read(args.deploy), samples, labels=labels, reference=reference,
             min_argmax_agreement=args.min_agreement, max_error_lsb=args.max_error_lsb,
         )
     except converters.VerificationError as error:
@@ -173,8 +185,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the reference model (builtin ops only), needed by verify / report")
     p.add_argument("--no-custom-ops", action="store_true",
                    help="write the reference model as --output (no TFQP ops)")
-    p.add_argument("--int8-only", action="store_true",
-                   help="keep int8 tensors between binary layers (no packed tensors, no TFQP_BMAXPOOL2D)")
     p.add_argument("--target", choices=("micro", "tflite"), default="micro",
                    help="micro: every builtin op must exist in TFLite Micro (default)")
     p.add_argument("--input-type", choices=("int8", "uint8", "float32"), default="int8")
@@ -187,24 +197,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=convert)
 
     p = commands.add_parser(
-        "verify", help="check deploy == reference (per TFQP op) and Keras ~ reference ~ deploy",
-        description="Run the reference model with all tensors kept, run every TFQP op of the "
-        "deploy model through its C kernel on the same inputs and require identical output; "
-        "then compare Keras with the reference and with the deploy model run end to end on "
-        "the host (argmax agreement, error in output LSBs, accuracy with labels).",
+        "verify", help="check that the deploy model computes what the Keras model computes",
+        description="Run the deploy model on the host (builtin ops in TFLite Micro, TFQP ops in "
+        "their C kernels) and the Keras model on the same samples: every TFQP op's weights "
+        "against the Keras kernel, every TFQP op against its Keras layer on the op's own "
+        "input, every binarized activation against Keras's signs, and the outputs end to end "
+        "(argmax agreement, error in output LSBs, accuracy with labels); with a reference "
+        "model, Keras vs the stock int8 model as a comparison.",
     )
     p.add_argument("model", help="the Keras model that was converted")
     p.add_argument("deploy", help="deploy .tflite (from convert)")
-    p.add_argument("reference", help="reference .tflite (from convert --reference-out)")
+    p.add_argument("reference", nargs="?",
+                   help="optional reference .tflite (from convert --reference-out), for comparison")
     p.add_argument("--samples", required=True, metavar="NPZ", help="test inputs (and labels)")
     p.add_argument("--key", help="array name of the inputs (default: x, else the first)")
     p.add_argument("--labels-key", default="y", help="array name of the labels (default: y)")
     p.add_argument("--count", type=int, help="use only the first COUNT samples")
-    p.add_argument("--min-agreement", type=float, default=0.99,
-                   help="fail if Keras agrees with the reference or the deploy model on the "
-                   "argmax of fewer samples (default 0.99)")
+    p.add_argument("--min-agreement", type=_fraction, default=0.99, metavar="FRACTION",
+                   help="fail if Keras and the deploy model agree on the argmax of fewer than "
+                   "this fraction of the samples (0..1, default 0.99)")
     p.add_argument("--max-error-lsb", type=float, help="fail if outputs differ by more LSBs")
-    p.add_argument("--no-keras", action="store_true", help="skip the Keras checks (model not loaded)")
     p.set_defaults(run=verify)
 
     p = commands.add_parser(

@@ -38,42 +38,27 @@ BINARY_RANGE_MIN = -128.0 / 127.0
 BINARY_RANGE_MAX = 1.0
 
 
-# The int8 grid of the tensor a binarization reads: fake-quant range [-1/2, 127/256]
-# gives scale 1/256 and zero point 0 (values beyond clamp, keeping their sign).
-SIGN_INPUT_RANGE_MIN = -0.5
-SIGN_INPUT_RANGE_MAX = 127.0 / 256.0
-
-
 class BinarizeActivations(tf.keras.layers.Layer):
     r"""sign(x) with sign(0) = +1, expressed in int8 ops TFLite Micro has.
 
     \[ b(x) = \begin{cases} +1 & x \geq 0 \\ -1 & x < 0 \end{cases} \]
 
-    Converted by the stock full-int8 converter to GREATER_EQUAL(x, 0) + SELECT_V2:
-
-    - ``tf.sign`` would become DEQUANTIZE -> SIGN -> QUANTIZE: TFLite Micro has no
-      SIGN kernel, and sign(0) = 0.
-    - The output fake-quant range [-128/127, 1] pins the +-1 tensor to scale 1/127,
-      zero point 0: the two values are exactly +-127, whatever the calibration sees.
-    - The input fake-quant range [-1/2, 127/256] pins the compared tensor to scale
-      1/256, zero point 0. TFLite's int8 GREATER_EQUAL rescales each side by its own
-      scale after a left shift of 8 (comparisons.cc): (q - zp) * 256 * scale, rounded.
-      With scale 1/256 that is exactly q - zp, so the comparison is q >= zp with no
-      rounding (a calibrated scale below 1/512 would round small negative values up
-      to 0). The fine grid also lets the producing op round its int32 accumulator to
-      a 1/256 step, so far fewer small negative values round to 0 (+1) than with a
-      calibrated grid of the whole value range; clamping keeps every sign.
+    In float it is exactly larq's sign (the exported model computes what Keras
+    computes). The stock full-int8 converter turns it into GREATER_EQUAL(x, 0) +
+    SELECT_V2 (``tf.sign`` would become DEQUANTIZE -> SIGN -> QUANTIZE: TFLite Micro
+    has no SIGN kernel, and sign(0) = 0). The output fake-quant range [-128/127, 1]
+    pins the +-1 tensor to scale 1/127, zero point 0: the two values are exactly
+    +-127. The compared tensor keeps the quantization calibration gives it: the
+    reference model binarizes its int8 values, which is what a user gets without
+    tfq-plus (the deploy model takes its signs from exact accumulators instead).
     """
 
     @tf.autograph.experimental.do_not_convert  # static Python control flow only
     def call(self, inputs, training=None):  # inference only: `training` is ignored
-        compared = tf.quantization.fake_quant_with_min_max_vars(
-            inputs, SIGN_INPUT_RANGE_MIN, SIGN_INPUT_RANGE_MAX, num_bits=8, narrow_range=False
-        )
         # Scalar branches: SELECT_V2 broadcasts them (ones_like would add SHAPE and
         # BROADCAST_TO ops).
         signs = tf.where(
-            compared >= 0, tf.constant(1.0, inputs.dtype), tf.constant(-1.0, inputs.dtype)
+            inputs >= 0, tf.constant(1.0, inputs.dtype), tf.constant(-1.0, inputs.dtype)
         )
         return tf.quantization.fake_quant_with_min_max_vars(
             signs, BINARY_RANGE_MIN, BINARY_RANGE_MAX, num_bits=8, narrow_range=False
@@ -224,13 +209,6 @@ _QUANT_ONLY_KEYS = (
 )
 
 
-class BinaryLayer(NamedTuple):
-    """A layer that deploys as a TFQP binary op: binary input and binary kernel."""
-
-    name: str
-    kind: str  # "conv2d" or "dense"
-
-
 def _latent(variable) -> np.ndarray:
     return np.asarray(getattr(variable, "latent_variable", variable).numpy())
 
@@ -243,15 +221,6 @@ def _quantized_kernel(layer, kind: _QuantLayerKind):
     if form.form == deploy_table.FLOAT:
         return latent, form
     quantized = np.asarray(quantizer(tf.constant(latent)).numpy(), dtype=np.float32)
-    if form.form == deploy_table.BIT_PACKED:
-        # The table promised {-scale, +scale}: check it, per output channel.
-        magnitude = np.abs(quantized).reshape(-1, quantized.shape[-1])
-        if not np.allclose(magnitude, magnitude[:1], rtol=1e-6, atol=0):
-            raise ValueError(
-                f"layer {layer.name!r}: kernel quantizer "
-                f"{deploy_table.quantizer_name(quantizer)} was described as binary but its "
-                "values are not +-scale per output channel"
-            )
     return quantized, form
 
 
@@ -278,29 +247,11 @@ def _check_layer_options(layer, kind: _QuantLayerKind):
         raise ValueError(f"layer {layer.name!r}: grouped convolutions (groups={layer.groups}) are not supported")
 
 
-def _check_binary_layer(layer, kind: _QuantLayerKind, pad_values: float):
-    """What a TFQP binary op can express: SAME padding with larq's pad_values 0 or 1,
-    and Dense layers on flat [batch, features] inputs."""
-    if kind.standard is tf.keras.layers.Dense:
-        if len(layer.input_shape) != 2:
-            raise ValueError(
-                f"layer {layer.name!r}: a binary QuantDense needs a [batch, features] input "
-                f"(got {layer.input_shape}); put a Flatten before it"
-            )
-        return
-    if layer.padding == "same" and pad_values not in (0.0, 1.0):
-        raise ValueError(
-            f"layer {layer.name!r}: pad_values={pad_values} has no binary deploy form; "
-            "TFQP_BCONV2D pads binarized inputs with 0 (pad_values=0.0) or +1 (pad_values=1.0)"
-        )
-
-
 class _Exporter:
     """clone_model's clone function plus the weights to load once layers are built."""
 
     def __init__(self, model):
         self.pending: List[tuple] = []  # (new layer, weights)
-        self.binary_layers: List[BinaryLayer] = []
         self.pools_before = _pools_before_batch_norm(model)
         self.moved_batch_norms = {bn.name for bn in self.pools_before.values()}
 
@@ -316,9 +267,7 @@ class _Exporter:
         if type(layer).__name__ == "PruneLowMagnitude":
             return self._strip_pruning(layer)
         if isinstance(layer, tf.keras.Model):
-            exported, inner_binary_layers = _export(layer)
-            self.binary_layers.extend(inner_binary_layers)
-            return exported
+            return _export_model(layer)
         kind = QUANT_LAYERS.get(type(layer))
         if kind is not None:
             return self._export_quant_layer(layer, kind)
@@ -329,6 +278,8 @@ class _Exporter:
             )
         if isinstance(layer, lq.quantizers.Quantizer):
             return self._export_quantizer_layer(layer)
+        if type(layer) is tf.keras.layers.Conv2D:
+            return self._export_conv2d(layer)
         clone = layer.__class__.from_config(layer.get_config())
         self.pending.append((clone, layer.get_weights()))
         return clone
@@ -341,8 +292,8 @@ class _Exporter:
             for w in inner.weights
         ]
         clone = self(inner)
-        if self.pending and self.pending[-1][0] is clone:
-            self.pending[-1] = (clone, weights)
+        if self.pending and self.pending[-1][0] is getattr(clone, "inner", clone):
+            self.pending[-1] = (self.pending[-1][0], _exported_weights(inner, weights))
         return clone
 
     def _export_quantizer_layer(self, quantizer):
@@ -351,11 +302,19 @@ class _Exporter:
             return BinarizeActivations(name=quantizer.name)
         return tf.keras.layers.Activation("linear", name=quantizer.name)
 
+    def _export_conv2d(self, layer):
+        """A plain Conv2D through tf.nn.conv2d (one CONV_2D op, dilation kept)."""
+        config = layer.get_config()
+        config["name"] = "conv2d"
+        inner = tf.keras.layers.Conv2D.from_config(config)
+        self.pending.append((inner, layer.get_weights()))
+        return ExportedQuantLayer(inner, False, None, name=layer.name)
+
     def _export_quant_layer(self, layer, kind: _QuantLayerKind):
         _check_layer_options(layer, kind)
         input_form = deploy_table.activation_form(layer.name, layer.input_quantizer)
         binarize = input_form.form == deploy_table.BINARIZE
-        kernel, kernel_form = _quantized_kernel(layer, kind)
+        kernel, _ = _quantized_kernel(layer, kind)
         config = _standard_config(layer, kind)
         pad_value = None
         pad_values = getattr(layer, "pad_values", 0.0)
@@ -370,18 +329,29 @@ class _Exporter:
         wrapper = ExportedQuantLayer(inner, binarize, pad_value, name=layer.name)
         weights = [kernel] + ([layer.bias.numpy()] if getattr(layer, "use_bias", False) else [])
         self.pending.append((inner, weights))
-        if (
-            binarize
-            and kernel_form.form == deploy_table.BIT_PACKED
-            and kind.standard is not tf.keras.layers.DepthwiseConv2D
-        ):
-            _check_binary_layer(layer, kind, pad_values)
-            kind_name = "dense" if kind.standard is tf.keras.layers.Dense else "conv2d"
-            self.binary_layers.append(BinaryLayer(layer.name, kind_name))
         return wrapper
 
 
-def _export(model) -> tuple:
+def _exported_weights(layer, weights):
+    """A pruned layer's masked weights in the form its exported clone loads them:
+    a quantized kernel re-quantized from the masked latent values."""
+    kind = QUANT_LAYERS.get(type(layer))
+    if kind is None:
+        return weights
+    names = [w.name for w in layer.weights]
+    values = dict(zip(names, weights))
+    kernel_variable = getattr(layer, kind.kernel_attribute)
+    latent = values[kernel_variable.name]
+    quantizer = getattr(layer, kind.quantizer_attribute)
+    form = deploy_table.kernel_form(layer.name, quantizer, latent)
+    kernel = latent if form.form == deploy_table.FLOAT else np.asarray(quantizer(tf.constant(latent)).numpy())
+    result = [kernel]
+    if getattr(layer, "use_bias", False):
+        result.append(values[layer.bias.name])
+    return result
+
+
+def _export_model(model):
     if not isinstance(model, tf.keras.Model):
         raise ValueError(f"export: expected a tf_keras Model, got {type(model).__name__}")
     if not (isinstance(model, tf.keras.Sequential) or getattr(model, "_is_graph_network", False)):
@@ -396,18 +366,26 @@ def _export(model) -> tuple:
     for layer, weights in exporter.pending:
         if weights:
             layer.set_weights(weights)
-    return exported, exporter.binary_layers
+    return exported
 
 
 def export(model) -> tf.keras.Model:
     """A clone of ``model`` made of standard Keras/TF ops, ready for the stock converter.
 
+    The clone computes what ``model`` computes in inference (binarizations as
+    ``BinarizeActivations``, quantized kernels materialized, pruning masks applied,
+    dilated convolutions as one op); the user's model is never changed.
+
     Raises:
         ValueError: a layer or quantizer without a deploy form, naming it and why.
     """
-    return _export(model)[0]
+    return export_and_plan(model)[0]
 
 
-def binary_layers(model) -> List[BinaryLayer]:
-    """The layers of ``model`` that deploy as TFQP binary ops (binary input and kernel)."""
-    return _export(model)[1]
+def export_and_plan(model):
+    """``(exported model, plans)``: the stock converter's input and the plan of every
+    layer that deploys as a TFQP op (``plans.Plans``)."""
+    from tfq_plus.converters.planning import plan
+
+    plans = plan(model)
+    return _export_model(model), plans

@@ -54,6 +54,25 @@ def representative_batches(model, samples) -> Callable[[], Iterable[list]]:
     return batches
 
 
+def representative_samples(model, samples, limit: int = 1000):
+    """The calibration inputs as a list of arrays (one per model input), at most
+    ``limit`` samples: what the converter evaluates the Keras model on (residual
+    stream scales)."""
+    batches = representative_batches(model, samples)
+    collected = [[] for _ in model.inputs]
+    count = 0
+    for batch in batches():
+        batch = list(batch) if isinstance(batch, (list, tuple)) else [batch]
+        for store, array in zip(collected, batch):
+            store.append(np.asarray(array, dtype=np.float32))
+        count += len(batch[0])
+        if count >= limit:
+            break
+    if count == 0:
+        raise ValueError("representative_dataset yielded no samples")
+    return [np.concatenate(store)[:limit] for store in collected]
+
+
 def check_target(target: str):
     if target not in TARGETS:
         raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}")

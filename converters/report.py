@@ -21,9 +21,8 @@ import numpy as np
 
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
+from tfq_plus.converters.ops.registry import REGISTRY, OpView
 from tfq_plus.converters.tflite_schema import BuiltinOperator as Op
-
-TFQP_BINARY_OPS = ("TFQP_BCONV2D", "TFQP_BFULLY_CONNECTED")
 
 
 class OpRow(NamedTuple):
@@ -80,19 +79,20 @@ def _tensor_bytes(tensor) -> int:
     return int(np.prod(schema.shape(tensor), dtype=np.int64)) * _ELEMENT_BYTES.get(tensor.type, 4)
 
 
-def _macs(model, op, graph) -> tuple:
-    """(binary MACs, int8 MACs) of one op."""
+def _macs(model, index: int, graph) -> tuple:
+    """(binary MACs, int8 MACs) of one op: TFQP ops by their registry entry,
+    builtin convolutions and fully-connected layers as int8 MACs."""
+    op = graph.operators[index]
     name = schema.op_name(model, op)
+    spec = REGISTRY.get(name)
+    if spec is not None:
+        if spec.macs is None:
+            return 0, 0
+        count = spec.macs(OpView(model, index))
+        return (count, 0) if spec.mac_kind == "binary" else (0, count)
     tensors = [graph.tensors[t] if t >= 0 else None for t in op.inputs]
     output = schema.shape(graph.tensors[op.outputs[0]])
     code = schema.builtin_code(model, op)
-    if name == "TFQP_BCONV2D":
-        cout, kh, kw, _ = schema.shape(tensors[1])
-        channels_in = _option(op, "channels_in")
-        return int(np.prod(output[:3])) * cout * kh * kw * channels_in, 0
-    if name == "TFQP_BFULLY_CONNECTED":
-        cout = schema.shape(tensors[1])[0]
-        return output[0] * cout * _option(op, "channels_in"), 0
     if code == Op.CONV_2D:
         cout, kh, kw, cin = schema.shape(tensors[1])
         return 0, int(np.prod(output[:3])) * cout * kh * kw * cin
@@ -103,13 +103,6 @@ def _macs(model, op, graph) -> tuple:
         cout, cin = schema.shape(tensors[1])
         return 0, int(np.prod(output[:-1])) * cout * cin
     return 0, 0
-
-
-def _option(op, key: str) -> int:
-    from flatbuffers import flexbuffers
-
-    options = flexbuffers.Loads(bytes(np.asarray(op.customOptions, dtype=np.uint8)))
-    return int(options[key])
 
 
 def _activation_peak(graph) -> int:
@@ -176,7 +169,7 @@ def report(flatbuffer: bytes, *, reference: Optional[bytes] = None, measure: boo
             if graph.tensors[t].buffer not in counted_buffers:
                 counted_buffers.add(graph.tensors[t].buffer)
                 weight_total += data.nbytes
-        binary, int8 = _macs(model, op, graph)
+        binary, int8 = _macs(model, index, graph)
         first_input = next((t for t in op.inputs if t >= 0 and schema.constant(model, graph.tensors[t]) is None), None)
         rows.append(OpRow(
             index, schema.op_name(model, op),

@@ -1,361 +1,577 @@
 """Verify: prove the deploy model computes what the Keras model computes.
 
-Invariant 2 (reference == deploy), op by op: the reference model runs in TFLite
-Micro's interpreter (``tflite_micro``, the runtime it is made for) with all tensors
-preserved; every TFQP op of the deploy model runs
-through the host build of its C kernel (``_tfqp_kernels``) on the very input the
-reference had at that point, and its output must be
+Keras is the oracle (DESIGN.md, invariant 1). ``verify`` runs the deploy model on
+the host (``Interpreter``: builtin ops in TFLite Micro, TFQP ops in their C
+kernels) and the Keras model on the same samples, and checks:
 
-- int8 output: byte-identical to the reference tensor it replaces;
-- packed output (a binary layer's, ``TFQP_BMAXPOOL2D``'s): bit for bit the signs
-  q < zp of the reference tensor it mirrors, which is what the reference's binarize
-  ops compare (for max-pool: max of int8 values < zp <=> every input < zp).
-
-and the deploy model, run end to end on the host (``HostInterpreter``), must give
-the reference's output bytes on every sample.
-
-Invariant 1 (Keras ~ reference), and Keras ~ deploy: argmax agreement, output error
-in output LSBs, accuracies with labels.
-
-Deploy tensors are matched to reference tensors by name: the rewrite keeps the
-names of the tensors it reuses and names new ones ``<reference name>/tfqp_packed``
-(packed signs of that tensor) or ``<reference name>/tfqp_reshaped``.
+1. **Weights**: every TFQP op's weights, unpacked, equal the Keras layer's kernel
+   codes (the plan export makes from the Keras model): one flipped bit fails, on
+   any number of samples.
+2. **Each TFQP op on its own input**, by the policy its registry entry names:
+   ``keras signs`` ops (layers) run their Keras layer and folded chain on the very
+   input the op received (unpacked signs, dequantized int8) and compare: packed
+   bits bit for bit, int8 values within the output's rounding, int32 stream values
+   within the stream's resolution. Where Keras's own float32 value lies within
+   float32 rounding of zero (|v| <= TIE_TOLERANCE x the channel's largest |v|) a
+   differing sign is counted as a tie, not a failure. Ops whose kernel the
+   converter rounded to int8 (a float kernel Keras never saw on that grid) report
+   their flips without failing. ``boolean`` ops (max-pool on signs, binarize,
+   unpack) must equal their numpy definition exactly.
+3. **Every binarized activation end to end**: each packed tensor of the deploy
+   model against the signs of the Keras tensor it stands for, in Keras's own run
+   (the headline per layer: how many signs differ, how many of them are ties).
+4. **Outputs end to end**: argmax agreement of Keras and the deploy model (the
+   bound ``min_argmax_agreement`` applies here), output error in output LSBs,
+   accuracies with labels; the reference model (stock int8, the baseline) the
+   same way when given.
 """
 
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
+import tensorflow as tf
 
 from tfq_plus.converters import packing
-from tfq_plus.converters import rewrite as rewrites
-from tfq_plus.converters.host_interpreter import HostInterpreter
-from tfq_plus.converters.micro_interpreter import MicroInterpreter
+from tfq_plus.converters import plans as P
 from tfq_plus.converters import tflite_schema as schema
+from tfq_plus.converters.interpreter import Interpreter
+from tfq_plus.converters.micro_interpreter import MicroInterpreter
+from tfq_plus.converters.ops import maxpool, signs as sign_ops
+from tfq_plus.converters.ops.registry import BOOLEAN, KERAS_SIGNS, OpView, is_tfqp
+from tfq_plus.converters.patterns.context import SIGNS, VALUES, parse_tensor_name
+from tfq_plus.converters.tflite_arithmetic import quantize_values
+
+# A sign whose Keras value is within this fraction of the channel's largest |value|
+# of zero is a float32 tie: Keras's float32 sums and the exact integer accumulator
+# may fall on either side.
+TIE_TOLERANCE = 2.0**-16
+
+# the checks of int8 / int32 outputs of ``keras signs`` ops
+KERAS_VALUES_INT8 = "keras int8"
+KERAS_VALUES_INT32 = "keras int32"
 
 
 class VerificationError(ValueError):
-    """The deploy model does not compute what the reference (or Keras) computes."""
+    """The deploy model does not compute what the Keras model computes."""
 
 
 class OpCheck(NamedTuple):
     index: int  # op index in the deploy model
     op: str
-    output: str  # output tensor name
-    check: str  # what it was compared with
-    elements: int  # output values compared, over all samples
+    layer: str  # the Keras layer it computes
+    policy: str
+    compared: int  # values compared over all samples
+    differing: int  # beyond ties
+    ties: int  # differing signs whose Keras value is a float32 tie
+    exact: bool  # differences fail verify
+    detail: str = ""
+
+
+class SignCheck(NamedTuple):
+    tensor: str
+    layer: str
+    bits: int
+    differing: int
+    ties: int
+
+
+class OutputCheck(NamedTuple):
+    name: str
+    argmax_agreement: float
+    max_error_lsb: float
+    mean_error_lsb: float
+    accuracy: Optional[float]
 
 
 class VerifyReport(NamedTuple):
     samples: int
+    weights_checked: int  # TFQP ops whose weights were compared with Keras's
     ops: List[OpCheck]
-    argmax_agreement: float  # Keras vs reference
-    max_error_lsb: float  # max |Keras - reference| in reference output LSBs
-    mean_error_lsb: float
-    deploy_argmax_agreement: float  # Keras vs deploy (run end to end on the host)
-    deploy_max_error_lsb: float
-    deploy_mean_error_lsb: float
-    keras_accuracy: Optional[float] = None  # with labels
-    reference_accuracy: Optional[float] = None
-    deploy_accuracy: Optional[float] = None
+    signs: List[SignCheck]
+    deploy: List[OutputCheck]  # Keras vs deploy, per model output
+    reference: Optional[List[OutputCheck]]  # Keras vs reference, per model output
+    keras_accuracy: Optional[float]
+
+    @property
+    def argmax_agreement(self) -> float:
+        """Keras vs deploy argmax agreement of output 0 (the headline)."""
+        return self.deploy[0].argmax_agreement
+
+    @property
+    def reference_argmax_agreement(self) -> Optional[float]:
+        return None if self.reference is None else self.reference[0].argmax_agreement
+
+    @property
+    def differing_signs(self) -> int:
+        return sum(s.differing for s in self.signs)
+
+    @property
+    def sign_ties(self) -> int:
+        return sum(s.ties for s in self.signs)
+
+    @property
+    def compared_signs(self) -> int:
+        return sum(s.bits for s in self.signs)
 
     def __str__(self):
-        lines = [f"verified on {self.samples} samples"]
-        lines.append("invariant 2 (reference == deploy), per TFQP op and end to end:")
+        lines = [f"verified on {self.samples} samples; weights of {self.weights_checked} TFQP ops equal "
+                 "the Keras kernels"]
+        lines.append("each TFQP op on its own input:")
         for c in self.ops:
-            lines.append(f"  op {c.index:3d} {c.op:22s} {c.check}: {c.elements} values OK")
-        lines.append(f"  end to end: deploy output bytes == reference output bytes on {self.samples} samples")
-        lines.append(
-            f"invariant 1 (Keras ~ reference): argmax agreement {100 * self.argmax_agreement:.2f} %, "
-            f"output error max {self.max_error_lsb:.2f} LSB, mean {self.mean_error_lsb:.3f} LSB"
-        )
-        lines.append(
-            f"Keras ~ deploy (end to end): argmax agreement {100 * self.deploy_argmax_agreement:.2f} %, "
-            f"output error max {self.deploy_max_error_lsb:.2f} LSB, mean {self.deploy_mean_error_lsb:.3f} LSB"
-        )
+            verdict = "OK" if c.differing == 0 else ("differs" if c.exact else "rounded kernel")
+            tie = f", {c.ties} float32 ties" if c.ties else ""
+            detail = f" ({c.detail})" if c.detail else ""
+            lines.append(f"  op {c.index:3d} {c.op:26s} {c.layer:24s} {c.policy:12s} "
+                         f"{c.differing}/{c.compared} differ{tie}: {verdict}{detail}")
+        if self.signs:
+            lines.append("binarized activations, Keras vs deploy end to end:")
+            for s in self.signs:
+                tie = f" ({s.ties} float32 ties)" if s.ties else ""
+                lines.append(f"  {s.layer:28s} {s.differing} of {s.bits} signs differ{tie}")
+        for label, checks in (("Keras ~ deploy", self.deploy), ("Keras ~ reference (stock int8)", self.reference)):
+            if checks is None:
+                continue
+            for c in checks:
+                accuracy = f", accuracy {100 * c.accuracy:.2f} %" if c.accuracy is not None else ""
+                lines.append(
+                    f"{label} [{c.name}]: argmax agreement {100 * c.argmax_agreement:.2f} %, output error "
+                    f"max {c.max_error_lsb:.2f} LSB, mean {c.mean_error_lsb:.3f} LSB{accuracy}"
+                )
         if self.keras_accuracy is not None:
-            lines.append(
-                f"accuracy: Keras {100 * self.keras_accuracy:.2f} %, reference "
-                f"{100 * self.reference_accuracy:.2f} %, deploy {100 * self.deploy_accuracy:.2f} %"
-            )
+            lines.append(f"Keras accuracy {100 * self.keras_accuracy:.2f} %")
         return "\n".join(lines)
 
 
-def _kernels():
-    from tfq_plus.converters import _tfqp_kernels
-
-    return _tfqp_kernels
+# --- arguments -------------------------------------------------------------------
 
 
-def _round_half_away(values: np.ndarray) -> np.ndarray:
-    return np.sign(values) * np.floor(np.abs(values) + 0.5)
-
-
-def quantize_input(samples: np.ndarray, details: dict) -> np.ndarray:
-    """Float samples -> the reference input type (TFLite's QUANTIZE rounding)."""
-    dtype = details["dtype"]
-    if dtype == np.float32:
-        return samples.astype(np.float32)
-    scale, zero_point = details["quantization"]
-    info = np.iinfo(dtype)
-    q = _round_half_away(samples.astype(np.float64) / scale) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize(values: np.ndarray, details: dict) -> np.ndarray:
-    if details["dtype"] == np.float32:
-        return values.astype(np.float64)
-    scale, zero_point = details["quantization"]
-    return (values.astype(np.float64) - zero_point) * scale
-
-
-class _Reference:
-    """The reference model in TFLite Micro with every tensor preserved.
-
-    TFLite Micro, not ``tf.lite.Interpreter``: the reference is made for it, and the
-    TFQP kernels reproduce its arithmetic (see ``micro_interpreter``).
-    """
-
-    def __init__(self, flatbuffer: bytes):
-        try:
-            self.interpreter = MicroInterpreter(flatbuffer, preserve_all_tensors=True)
-        except ValueError as error:
-            raise VerificationError(f"the reference model: {error}") from error
-        self.input = self.interpreter.input
-        self.output = self.interpreter.output
-        graph = schema.read(flatbuffer).subgraphs[0]
-        self.index: Dict[str, int] = {}
-        duplicated = set()
-        self.zero_point: Dict[int, int] = {}
-        for index, tensor in enumerate(graph.tensors):
-            name = schema.tensor_name(tensor)
-            if name in self.index:
-                duplicated.add(name)
-            self.index[name] = index
-            quantization = schema.per_tensor_quantization(tensor)
-            self.zero_point[index] = int(quantization[1]) if quantization else 0
-        for name in duplicated:
-            del self.index[name]
-
-    def run(self, sample: np.ndarray) -> np.ndarray:
-        return self.interpreter.run(sample[None])[0]
-
-    def tensor(self, name: str):
-        """(values, zero point) of a reference tensor by name."""
-        if name not in self.index:
-            raise VerificationError(
-                f"the reference model has no tensor {name!r} (or more than one): is the deploy "
-                "model the rewrite of this reference?"
-            )
-        index = self.index[name]
-        return self.interpreter.tensor(index), self.zero_point[index]
-
-
-def _deploy_input(reference: _Reference, tensor) -> np.ndarray:
-    """The value the reference had for a deploy tensor (matched by name)."""
-    name = schema.tensor_name(tensor)
-    if name.endswith(rewrites.PACKED_SUFFIX):
-        values, zero_point = reference.tensor(name[: -len(rewrites.PACKED_SUFFIX)])
-        return packing.pack_activations(values, zero_point)
-    if name.endswith(rewrites.RESHAPED_SUFFIX):
-        values, _ = reference.tensor(name[: -len(rewrites.RESHAPED_SUFFIX)])
-        return np.ascontiguousarray(values.reshape(schema.shape(tensor)))
-    return np.ascontiguousarray(reference.tensor(name)[0])
-
-
-class _TfqpOp(NamedTuple):
-    index: int
-    name: str
-    op: object
-    inputs: list
-    output: object
-
-
-def _tfqp_ops(model) -> List[_TfqpOp]:
-    graph = model.subgraphs[0]
-    found = []
-    for index, op in enumerate(graph.operators):
-        name = schema.op_name(model, op)
-        if name in rewrites.TFQP_OPS:
-            found.append(_TfqpOp(index, name, op, [graph.tensors[t] for t in op.inputs],
-                                 graph.tensors[op.outputs[0]]))
-    return found
-
-
-def _run_kernel(model, tfqp: _TfqpOp, activation: np.ndarray) -> np.ndarray:
-    kernels = _kernels()
-    options = bytes(np.asarray(tfqp.op.customOptions, dtype=np.uint8))
-    if tfqp.name == rewrites.BMAXPOOL2D:
-        return kernels.bmaxpool2d(activation, options)
-    weights = np.ascontiguousarray(schema.constant(model, tfqp.inputs[1]))
-    transform = np.ascontiguousarray(schema.constant(model, tfqp.inputs[2]))
-    input_q = schema.per_tensor_quantization(tfqp.inputs[0])
-    output_q = schema.per_tensor_quantization(tfqp.output)
-    run = kernels.bconv2d if tfqp.name == rewrites.BCONV2D else kernels.bfully_connected
-    return run(
-        activation, weights, transform, options,
-        input_zero_point=input_q[1] if input_q else 0,
-        output_zero_point=output_q[1] if output_q else 0,
-        packed_output=tfqp.output.type == schema.TensorType.INT32,
-    )
-
-
-def verify(model, deploy: bytes, reference: bytes, samples, *, labels=None,
-           min_argmax_agreement: Optional[float] = 0.99,
-           max_error_lsb: Optional[float] = None) -> VerifyReport:
-    """Check both invariants on ``samples`` (float inputs of the Keras model).
-
-    Args:
-        model: the Keras model that was converted (None skips the Keras checks).
-        deploy: the deploy flatbuffer (``convert_keras_model(..., custom_ops=True)``).
-        reference: the reference flatbuffer (``custom_ops=False``) of the same model.
-        samples: float array [n, ...] of model inputs.
-        labels: optional int labels [n] to report accuracies.
-        min_argmax_agreement: raise if Keras agrees with the reference or with the
-            deploy model on fewer samples (None: report only).
-        max_error_lsb: raise if the Keras-vs-reference or Keras-vs-deploy output error
-            exceeds this many output LSBs (None: report only).
-
-    Raises:
-        VerificationError: a TFQP op's output differs from the reference (op index, op
-            name, output tensor, sample, differing values or bits), the deploy model's
-            output differs from the reference's, or invariant 1 misses a bound.
-    """
-    samples = np.asarray(samples, dtype=np.float32)
-    if samples.ndim < 2 or len(samples) == 0:
-        raise ValueError(f"verify: samples must be an array [n, ...] with n >= 1, got shape {samples.shape}")
-    ref = _Reference(reference)
-    deploy_model = schema.read(deploy)
-    expected_shape = tuple(ref.input["shape"][1:])
-    if tuple(samples.shape[1:]) != expected_shape:
-        raise ValueError(f"verify: samples of shape {samples.shape[1:]} do not fit the model input {expected_shape}")
-    tfqp_ops = _tfqp_ops(deploy_model)
-    counts = {t.index: 0 for t in tfqp_ops}
-
-    host = HostInterpreter(deploy)
-    reference_outputs, deploy_outputs = [], []
-    for sample_index, sample in enumerate(samples):
-        quantized = quantize_input(sample, ref.input)
-        reference_outputs.append(ref.run(quantized))
-        for tfqp in tfqp_ops:
-            activation = _deploy_input(ref, tfqp.inputs[0])
-            try:
-                got = _run_kernel(deploy_model, tfqp, activation)
-            except ValueError as error:
-                raise VerificationError(
-                    f"deploy op {tfqp.index} ({tfqp.name}): the C kernel rejected the op: {error}"
-                ) from error
-            if tfqp.output.type == schema.TensorType.INT8:
-                _compare_int8(tfqp, got, ref.tensor(schema.tensor_name(tfqp.output))[0], sample_index)
-                counts[tfqp.index] += got.size
-            else:
-                counts[tfqp.index] += _compare_packed(tfqp, got, ref, sample_index)
-        try:
-            deploy_outputs.append(host.run(quantized))
-        except ValueError as error:
-            raise VerificationError(f"the deploy model fails on sample {sample_index}: {error}") from error
-        _compare_outputs(deploy_outputs[-1], reference_outputs[-1], sample_index)
-    checks = [
-        OpCheck(t.index, t.name, schema.tensor_name(t.output), _check_name(t), counts[t.index])
-        for t in tfqp_ops
-    ]
-    return _invariant_one(model, samples, np.stack(reference_outputs), np.stack(deploy_outputs), ref,
-                          checks, labels, min_argmax_agreement, max_error_lsb)
-
-
-def _check_name(tfqp: _TfqpOp) -> str:
-    if tfqp.output.type == schema.TensorType.INT8:
-        return "int8, bit-exact with reference"
-    return "packed, bit-exact with reference signs"
-
-
-def _compare_int8(tfqp, got, expected, sample_index):
-    expected = expected.reshape(got.shape)
-    if not np.array_equal(got, expected):
-        diff = np.abs(got.astype(np.int32) - expected.astype(np.int32))
-        raise VerificationError(
-            f"deploy op {tfqp.index} ({tfqp.name}, output {schema.tensor_name(tfqp.output)!r}) "
-            f"differs from the reference on sample {sample_index}: max difference {diff.max()} "
-            f"(int8 steps) at {np.count_nonzero(diff)} of {diff.size} values"
+def _check_arguments(samples, labels, min_argmax_agreement, max_error_lsb, input_count):
+    arrays = list(samples) if isinstance(samples, (list, tuple)) else [samples]
+    arrays = [np.asarray(a, dtype=np.float32) for a in arrays]
+    if len(arrays) != input_count:
+        raise ValueError(f"verify: the model has {input_count} inputs, got {len(arrays)} sample arrays")
+    count = len(arrays[0]) if arrays[0].ndim >= 1 else 0
+    if count == 0 or any(a.ndim < 2 or len(a) != count for a in arrays):
+        raise ValueError(
+            "verify: samples must be an array [n, ...] (a list of them for several inputs) with "
+            f"n >= 1 and the same n for every input, got shapes {[a.shape for a in arrays]}"
         )
-
-
-def _compare_packed(tfqp, got, ref, sample_index) -> int:
-    """Packed bits against the signs q < zp of the reference tensor; returns the bits compared."""
-    out_name = schema.tensor_name(tfqp.output)
-    values, zero_point = ref.tensor(out_name[: -len(rewrites.PACKED_SUFFIX)])
-    bits = packing.unpack_bits(got, values.shape[-1]).reshape(values.shape)
-    differ = bits != (values < zero_point)
-    if np.any(differ):
-        raise VerificationError(
-            f"deploy op {tfqp.index} ({tfqp.name}, output {out_name!r}) differs from the reference's "
-            f"signs on sample {sample_index}: {np.count_nonzero(differ)} of {differ.size} bits"
-        )
-    return bits.size
-
-
-def _compare_outputs(got, expected, sample_index):
-    """The deploy model's output, run end to end, against the reference's: same bytes."""
-    if got.shape != expected.shape or got.dtype != expected.dtype:
-        raise VerificationError(
-            f"the deploy model's output is {got.dtype} {list(got.shape)}, the reference's "
-            f"{expected.dtype} {list(expected.shape)}"
-        )
-    if got.tobytes() != expected.tobytes():
-        diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
-        raise VerificationError(
-            f"the deploy model's output differs from the reference's on sample {sample_index}: "
-            f"max difference {diff.max()} at {np.count_nonzero(diff)} of {diff.size} values"
-        )
-
-
-class _Agreement(NamedTuple):
-    argmax: float
-    max_lsb: float
-    mean_lsb: float
-    accuracy: Optional[float]
-
-
-def _agreement(keras_outputs, outputs, lsb, labels) -> _Agreement:
-    flat_keras = keras_outputs.reshape(len(keras_outputs), -1)
-    flat = outputs.reshape(len(outputs), -1)
-    error = np.abs(flat_keras - flat) / lsb
-    accuracy = None
-    if labels is not None:
-        accuracy = float(np.mean(np.argmax(flat, 1) == labels))
-    return _Agreement(float(np.mean(np.argmax(flat_keras, 1) == np.argmax(flat, 1))),
-                      float(error.max()), float(error.mean()), accuracy)
-
-
-def _invariant_one(model, samples, reference_outputs, deploy_outputs, ref, checks, labels,
-                   min_agreement, max_lsb):
-    reference_real = dequantize(reference_outputs, ref.output)
-    deploy_real = dequantize(deploy_outputs, ref.output)
-    nan = float("nan")
-    if model is None:
-        return VerifyReport(len(samples), checks, nan, nan, nan, nan, nan, nan)
-    keras_outputs = np.asarray(model.predict(samples, verbose=0, batch_size=256), dtype=np.float64)
-    lsb = 1.0 if ref.output["dtype"] == np.float32 else float(ref.output["quantization"][0])
     if labels is not None:
         labels = np.asarray(labels).reshape(-1)
-    to_reference = _agreement(keras_outputs, reference_real, lsb, labels)
-    to_deploy = _agreement(keras_outputs, deploy_real, lsb, labels)
+        if len(labels) != count:
+            raise ValueError(f"verify: {len(labels)} labels for {count} samples")
+    if min_argmax_agreement is not None:
+        if isinstance(min_argmax_agreement, bool) or not isinstance(min_argmax_agreement, (int, float)) \
+                or not 0.0 <= float(min_argmax_agreement) <= 1.0:
+            raise ValueError(
+                "verify: min_argmax_agreement must be a fraction in [0, 1] (e.g. 0.99 for 99 %) or "
+                f"None, got {min_argmax_agreement!r}"
+            )
+    if max_error_lsb is not None and not float(max_error_lsb) >= 0:
+        raise ValueError(f"verify: max_error_lsb must be >= 0, got {max_error_lsb!r}")
+    return arrays, labels
+
+
+# --- Keras side ------------------------------------------------------------------
+
+
+def _probe(model, names: Sequence[str], arrays) -> Dict[str, np.ndarray]:
+    """Keras outputs of the layers ``names`` and the model outputs ("__output_i")."""
+    layers = [model.get_layer(name) for name in names]
+    outputs = [layer.output for layer in layers] + list(model.outputs)
+    probe = tf.keras.Model(model.inputs, outputs)
+    values = probe.predict(arrays if len(arrays) > 1 else arrays[0], verbose=0, batch_size=128)
+    if not isinstance(values, list):
+        values = [values]
+    result = {name: np.asarray(v) for name, v in zip(names, values)}
+    for index, value in enumerate(values[len(names):]):
+        result[f"__output_{index}"] = np.asarray(value)
+    return result
+
+
+def apply_steps(plan: P.LayerPlan, values: np.ndarray, after: int, only=None) -> np.ndarray:
+    """The chain's elementwise steps with index > ``after`` on Keras layer outputs
+    (the layer's own activation is part of its output already; pools and flatten
+    act on several pixels and are skipped: the result is per pixel)."""
+    tensor = tf.constant(np.asarray(values, dtype=np.float32))
+    for index, step in enumerate(plan.chain):
+        if index <= after or step.kind != P.ELEMENTWISE or step.own_activation:
+            continue
+        if only is not None and step not in only:
+            continue
+        tensor = step.function(tensor)
+    return np.asarray(tensor)
+
+
+def _locate(plans: P.Plans, layer: str):
+    """(plan, chain index) of a Keras layer a packed tensor is named after: the
+    planned layer itself (-1) or one of its chain steps; (None, -1) otherwise."""
+    for plan in plans:
+        if plan.name == layer:
+            return plan, -1
+        for index, step in enumerate(plan.chain):
+            if step.name == layer:
+                return plan, index
+    return None, -1
+
+
+def _ties(values: np.ndarray) -> np.ndarray:
+    """Where |value| is within TIE_TOLERANCE of each channel's largest |value|."""
+    flat = np.abs(values.reshape(-1, values.shape[-1]))
+    peak = flat.max(axis=0)
+    return (np.abs(values) <= TIE_TOLERANCE * np.maximum(peak, np.finfo(np.float32).tiny))
+
+
+# --- the checks ------------------------------------------------------------------
+
+
+def verify(model, deploy: bytes, samples, *, labels=None, reference: Optional[bytes] = None,
+           min_argmax_agreement: Optional[float] = 0.99,
+           max_error_lsb: Optional[float] = None) -> VerifyReport:
+    """Check the deploy model against the Keras model on ``samples``.
+
+    Args:
+        model: the Keras model that was converted.
+        deploy: the deploy flatbuffer (``convert_keras_model``).
+        samples: float inputs [n, ...] of the Keras model (a list of arrays for
+            several inputs), in the range it was trained on.
+        labels: optional int labels [n]: accuracies are reported.
+        reference: optional reference flatbuffer (``custom_ops=False``): Keras vs
+            reference is reported beside Keras vs deploy.
+        min_argmax_agreement: fail if Keras and the deploy model agree on the argmax
+            of output 0 on fewer than this fraction of samples (None: report only).
+        max_error_lsb: fail if Keras and deploy outputs differ by more output LSBs.
+
+    Raises:
+        VerificationError: naming the op, layer, tensor and difference: weights that
+            differ from the Keras kernel, a TFQP op that does not compute what its
+            Keras layer computes on its own input, or a bound missed.
+        ValueError: malformed arguments.
+    """
+    from tfq_plus.converters.planning import plan as make_plans
+
+    interpreter = Interpreter(deploy, keep_tensors=True)
+    arrays, labels = _check_arguments(samples, labels, min_argmax_agreement, max_error_lsb,
+                                      len(interpreter.input_details))
+    for array, details in zip(arrays, interpreter.input_details):
+        if tuple(array.shape[1:]) != tuple(details["shape"][1:]):
+            raise ValueError(
+                f"verify: samples of shape {array.shape[1:]} do not fit model input {details['name']!r} "
+                f"of shape {tuple(details['shape'][1:])}"
+            )
+    plans = make_plans(model)
+    model_ir = interpreter.model
+    graph = model_ir.subgraphs[0]
+    views = [OpView(model_ir, i) for i, op in enumerate(graph.operators)
+             if is_tfqp(schema.op_name(model_ir, op))]
+    weights_checked = _check_weights(views, plans)
+
+    # Run the deploy model, keeping what the checks read.
+    watched = set()
+    for view in views:
+        watched.update(int(t) for t in view.op.inputs if t >= 0)
+        watched.update(int(t) for t in view.op.outputs)
+    for index, tensor in enumerate(graph.tensors):
+        if parse_tensor_name(schema.tensor_name(tensor)) is not None:
+            watched.add(index)
+    kept: Dict[int, List[np.ndarray]] = {t: [] for t in watched}
+    outputs = [[] for _ in interpreter.output_details]
+    quantized = [interpreter.quantize(a, i) for i, a in enumerate(arrays)]
+    count = len(arrays[0])
+    for sample in range(count):
+        try:
+            result = interpreter.invoke([q[sample:sample + 1] for q in quantized])
+        except ValueError as error:
+            raise VerificationError(f"the deploy model fails on sample {sample}: {error}") from error
+        for store, value in zip(outputs, result):
+            store.append(value)
+        for tensor in watched:
+            if schema.constant(model_ir, graph.tensors[tensor]) is None:
+                kept[tensor].append(interpreter.tensor(tensor))
+    values = {t: np.concatenate(v) for t, v in kept.items() if v}
+    deploy_outputs = [np.concatenate(o) for o in outputs]
+
+    names = set()
+    layer_names = {layer.name for layer in model.layers}
+    for index, tensor in enumerate(graph.tensors):
+        parsed = parse_tensor_name(schema.tensor_name(tensor))
+        if parsed is not None and parsed[0] in layer_names:
+            names.add(parsed[0])
+    keras = _probe(model, sorted(names), arrays)
+
+    op_checks = [_check_op(view, plans, values) for view in views]
+    sign_checks = _check_signs(graph, plans, values, keras)
+    keras_outputs = [keras[f"__output_{i}"] for i in range(len(deploy_outputs))]
+    deploy_checks = _check_outputs(interpreter, keras_outputs, deploy_outputs, labels, dequantize=True)
+    reference_checks = None
+    if reference is not None:
+        reference_outputs = _run_reference(reference, arrays)
+        reference_checks = _check_outputs(_Details(reference), keras_outputs, reference_outputs, labels,
+                                          dequantize=True)
     keras_accuracy = None
     if labels is not None:
-        keras_accuracy = float(np.mean(np.argmax(keras_outputs.reshape(len(samples), -1), 1) == labels))
-    report = VerifyReport(
-        len(samples), checks, to_reference.argmax, to_reference.max_lsb, to_reference.mean_lsb,
-        to_deploy.argmax, to_deploy.max_lsb, to_deploy.mean_lsb,
-        keras_accuracy, to_reference.accuracy, to_deploy.accuracy,
-    )
-    for what, agreement in (("reference", to_reference), ("deploy", to_deploy)):
-        if min_agreement is not None and agreement.argmax < min_agreement:
-            raise VerificationError(
-                f"Keras and {what} agree on the argmax of only {100 * agreement.argmax:.2f} % of "
-                f"{len(samples)} samples (required {100 * min_agreement:.2f} %)\n{report}"
-            )
-        if max_lsb is not None and agreement.max_lsb > max_lsb:
-            raise VerificationError(
-                f"Keras and {what} outputs differ by up to {agreement.max_lsb:.2f} LSB "
-                f"(allowed {max_lsb})\n{report}"
-            )
+        keras_accuracy = float(np.mean(np.argmax(keras_outputs[0].reshape(count, -1), 1) == labels))
+    report = VerifyReport(count, weights_checked, op_checks, sign_checks, deploy_checks,
+                          reference_checks, keras_accuracy)
+    failing = [c for c in op_checks if c.exact and c.differing]
+    if failing:
+        c = failing[0]
+        raise VerificationError(
+            f"deploy op {c.index} ({c.op}, Keras layer {c.layer!r}) does not compute what Keras "
+            f"computes on its own input: {c.differing} of {c.compared} values differ ({c.detail})\n{report}"
+        )
+    headline = deploy_checks[0]
+    if min_argmax_agreement is not None and headline.argmax_agreement < float(min_argmax_agreement):
+        raise VerificationError(
+            f"Keras and the deploy model agree on the argmax of only {100 * headline.argmax_agreement:.2f} % "
+            f"of {count} samples; min_argmax_agreement (--min-agreement) requires "
+            f"{100 * float(min_argmax_agreement):.2f} %\n{report}"
+        )
+    if max_error_lsb is not None and headline.max_error_lsb > float(max_error_lsb):
+        raise VerificationError(
+            f"Keras and deploy outputs differ by up to {headline.max_error_lsb:.2f} LSB "
+            f"(max_error_lsb allows {max_error_lsb})\n{report}"
+        )
     return report
+
+
+def _plan_of_weights(view: OpView, plans: P.Plans) -> P.LayerPlan:
+    name = schema.tensor_name(view.tensor(view.spec.weights_input))
+    parts = name.split("/")
+    plan = plans.layers.get(parts[1]) if len(parts) == 3 and parts[0] == "tfqp" else None
+    if plan is None:
+        raise VerificationError(
+            f"deploy op {view.index} ({view.name}): its weights {name!r} belong to no layer the Keras "
+            "model deploys as a TFQP op: is the deploy model a conversion of this Keras model?"
+        )
+    return plan
+
+
+def _keras_codes(view: OpView, plan: P.LayerPlan, codes: np.ndarray) -> np.ndarray:
+    """The op's unpacked weight codes in the Keras kernel's layout (a dense layer
+    reading a padded flatten sees padding positions, dropped here)."""
+    expected = plan.kernel.codes
+    if codes.shape == expected.shape:
+        return codes
+    if plan.op == "dense":
+        from tfq_plus.converters.patterns.binary import keras_codes
+        from tfq_plus.converters.patterns.context import PaddedFlatten
+
+        shape = plan.layer.input_shape
+        source = plan.layer
+        flatten_input = None
+        producer = getattr(source, "inbound_nodes", [None])[0]
+        if producer is not None:
+            inbound = producer.inbound_layers
+            inbound = inbound[0] if isinstance(inbound, list) else inbound
+            flatten_input = getattr(inbound, "input_shape", None)
+        if flatten_input is not None and len(flatten_input) == 4:
+            _, h, w, c = flatten_input
+            return keras_codes(codes, PaddedFlatten(h, w, c))
+        raise VerificationError(f"deploy op {view.index}: weights of shape {codes.shape}, Keras {shape}")
+    return codes
+
+
+def _check_weights(views: List[OpView], plans: P.Plans) -> int:
+    checked = 0
+    for view in views:
+        if view.spec is None or view.spec.weights_input is None:
+            continue
+        plan = _plan_of_weights(view, plans)
+        codes = _keras_codes(view, plan, view.spec.unpack_weights(view))
+        expected = plan.kernel.codes
+        if codes.shape != expected.shape or not np.array_equal(codes, expected):
+            if codes.shape != expected.shape:
+                detail = f"shape {codes.shape}, Keras {expected.shape}"
+            else:
+                differ = codes != expected
+                channel = int(np.argmax(differ.reshape(len(differ), -1).any(axis=1)))
+                detail = f"{int(np.count_nonzero(differ))} weights differ, first in output channel {channel}"
+            raise VerificationError(
+                f"deploy op {view.index} ({view.name}, Keras layer {plan.name!r}): its weights are not the "
+                f"Keras kernel: {detail}"
+            )
+        checked += 1
+    return checked
+
+
+def _layer_input(view: OpView, values, plan: P.LayerPlan) -> np.ndarray:
+    """The op's input as the Keras layer takes it: +-1 floats or dequantized int8."""
+    tensor = view.tensor(0)
+    data = values[int(view.op.inputs[0])]
+    keras_shape = tuple(plan.layer.input_shape[1:])
+    if tensor.type == schema.TensorType.INT32:
+        channels = view.options["channels_in"]
+        bits = packing.unpack_bits(data, channels)
+        if bits.shape[1:] != keras_shape:
+            from tfq_plus.converters.patterns.context import PaddedFlatten
+
+            flatten = plan.layer.inbound_nodes[0].inbound_layers
+            flatten = flatten[0] if isinstance(flatten, list) else flatten
+            _, h, w, c = flatten.input_shape
+            layout = PaddedFlatten(h, w, c)
+            bits = bits.reshape(len(bits), h * w, 32 * layout.words)[:, :, :c].reshape(len(bits), -1)
+        return np.where(bits, -1.0, 1.0).astype(np.float32)
+    scale, zero_point = schema.per_tensor_quantization(tensor)
+    real = (data.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+    return real.reshape((len(real),) + keras_shape)
+
+
+def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
+    output_tensor = view.tensor(0, output=True)
+    output = values[int(view.op.outputs[0])]
+    if view.spec.policy == BOOLEAN:
+        got = output
+        source = values[int(view.op.inputs[0])]
+        if view.name == maxpool.BMAXPOOL2D.name:
+            expected = maxpool.reference(view, source)
+        elif view.name == sign_ops.BINARIZE.name:
+            tensor = view.tensor(0)
+            zero_point = 0
+            if tensor.type == schema.TensorType.INT8:
+                zero_point = schema.per_tensor_quantization(tensor)[1]
+            expected = sign_ops.binarize_reference(source, zero_point)
+        else:
+            expected = sign_ops.unpack_reference(view, source)
+        differing = int(np.count_nonzero(got != expected))
+        layer = (parse_tensor_name(schema.tensor_name(output_tensor)) or ("", ""))[0]
+        return OpCheck(view.index, view.name, layer, BOOLEAN, int(got.size), differing, 0, True,
+                       "" if not differing else "differs from its numpy definition")
+    plan = _plan_of_weights(view, plans)
+    x = _layer_input(view, values, plan)
+    layer_output = np.asarray(plan.layer(tf.constant(x), training=False))
+    int32_output = view.options.get("int32_output", 0) == 1
+    if output_tensor.type == schema.TensorType.INT32 and not int32_output:
+        keras = apply_steps(plan, layer_output, -1)
+        bits = packing.unpack_bits(output, keras.shape[-1])
+        expected = keras < 0
+        differ = bits != expected
+        ties = differ & _ties(keras)
+        return OpCheck(view.index, view.name, plan.name, KERAS_SIGNS, int(bits.size),
+                       int(np.count_nonzero(differ & ~ties)), int(np.count_nonzero(ties)), plan.exact,
+                       "packed signs")
+    scale, zero_point = schema.per_tensor_quantization(output_tensor)
+    if int32_output:
+        keras = apply_steps(plan, layer_output, -1).astype(np.float64)
+        if len(view.op.inputs) > 3 and view.op.inputs[3] >= 0:
+            keras = keras + values[int(view.op.inputs[3])].astype(np.float64) * float(scale)
+        got = output.astype(np.float64) * float(scale)
+        # the stream's resolution, the int32 rounding of each term, and float32's
+        # rounding of the terms Keras adds (relative to the channel's magnitudes)
+        peak = np.abs(keras.reshape(-1, keras.shape[-1])).max(axis=0)
+        tolerance = 4 * float(scale) + 2.0**-20 * peak
+        differ = np.abs(got - keras) > tolerance
+        error = float(np.max(np.abs(got - keras) / float(scale))) if got.size else 0.0
+        return OpCheck(view.index, view.name, plan.name, KERAS_VALUES_INT32, int(got.size),
+                       int(np.count_nonzero(differ)), 0, plan.exact, f"int32 values, max error {error:.1f} units")
+    folded = [s for s in plan.chain if s.kind == P.ELEMENTWISE and not s.own_activation
+              and _names(output_tensor, s.name)]
+    keras = apply_steps(plan, layer_output, -1, only=folded).astype(np.float64)
+    got = (output.astype(np.float64) - zero_point) * float(scale)
+    error = np.abs(got - keras) / float(scale)
+    act_min, act_max = view.options.get("act_min", -128), view.options.get("act_max", 127)
+    clamped = ((output == act_min) & (keras <= got)) | ((output == act_max) & (keras >= got))
+    # half an output step, the fixed-point multiply's second rounding, float32's
+    # rounding of Keras's value
+    differ = (error > 0.5 + 2.0**-8 + 2.0**-20 * np.abs(keras) / float(scale)) & ~clamped
+    return OpCheck(view.index, view.name, plan.name, KERAS_VALUES_INT8, int(got.size),
+                   int(np.count_nonzero(differ)), 0, plan.exact,
+                   f"int8 values, max error {float(np.max(np.where(clamped, 0, error))):.3f} LSB")
+
+
+def _names(tensor, layer: str) -> bool:
+    name = schema.tensor_name(tensor)
+    return any(layer in piece.split("/")[1:] for piece in name.split(";"))
+
+
+def _unpack_like(packed: np.ndarray, reference: np.ndarray, plan, position: int):
+    """Packed signs in the layout of the Keras tensor ``reference`` (a flatten of
+    C % 32 != 0 channels keeps each pixel's padding bits: dropped here)."""
+    channels = reference.shape[-1]
+    words = -(-channels // 32)
+    if packed.shape[-1] == words:
+        bits = packing.unpack_bits(packed, channels)
+        return bits if bits.shape == reference.shape else None
+    if plan is not None and position >= 0 and plan.chain[position].kind == P.FLATTEN:
+        _, h, w, c = plan.chain[position].layer.input_shape
+        pixel_words = -(-c // 32)
+        bits = packing.unpack_bits(packed, packed.shape[-1] * 32)
+        bits = bits.reshape(len(bits), h * w, 32 * pixel_words)[:, :, :c].reshape(len(bits), -1)
+        return bits if bits.shape == reference.shape else None
+    return None
+
+
+def _check_signs(graph, plans: P.Plans, values, keras) -> List[SignCheck]:
+    checks = []
+    for index, tensor in enumerate(graph.tensors):
+        parsed = parse_tensor_name(schema.tensor_name(tensor))
+        if parsed is None or parsed[1] != SIGNS or index not in values or parsed[0] not in keras:
+            continue
+        layer = parsed[0]
+        plan, position = _locate(plans, layer)
+        reference = keras[layer]
+        if plan is not None:
+            reference = apply_steps(plan, reference, position)
+        bits = _unpack_like(values[index], reference, plan, position)
+        if bits is None:
+            continue
+        expected = reference < 0
+        differ = bits != expected
+        ties = differ & _ties(reference)
+        checks.append(SignCheck(schema.tensor_name(tensor), layer, int(bits.size),
+                                int(np.count_nonzero(differ & ~ties)), int(np.count_nonzero(ties))))
+    return checks
+
+
+class _Details:
+    """Output details of a builtin-only model (for dequantizing its outputs)."""
+
+    def __init__(self, flatbuffer: bytes):
+        from tfq_plus.converters.interpreter import tensor_details
+
+        model = schema.read(flatbuffer)
+        self.output_details = [tensor_details(model, int(t)) for t in model.subgraphs[0].outputs]
+
+    def dequantize(self, values, position: int = 0):
+        details = self.output_details[position]
+        if details["dtype"] == np.float32:
+            return np.asarray(values, np.float32)
+        scale, zero_point = details["quantization"]
+        return ((np.asarray(values, np.float64) - zero_point) * scale).astype(np.float32)
+
+
+def _run_reference(flatbuffer: bytes, arrays) -> List[np.ndarray]:
+    try:
+        micro = MicroInterpreter(flatbuffer)
+    except ValueError as error:
+        raise VerificationError(f"the reference model: {error}") from error
+    quantized = []
+    for array, details in zip(arrays, micro.inputs):
+        if details["dtype"] == np.float32:
+            quantized.append(array)
+        else:
+            scale, zero_point = details["quantization"]
+            quantized.append(quantize_values(array, scale, zero_point, details["dtype"]))
+    outputs = [[] for _ in micro.outputs]
+    for sample in range(len(arrays[0])):
+        result = micro.invoke([q[sample:sample + 1] for q in quantized])
+        for store, value in zip(outputs, result):
+            store.append(value)
+    return [np.concatenate(o) for o in outputs]
+
+
+def _check_outputs(source, keras_outputs, outputs, labels, dequantize: bool) -> List[OutputCheck]:
+    checks = []
+    for position, (keras, raw) in enumerate(zip(keras_outputs, outputs)):
+        details = source.output_details[position]
+        real = source.dequantize(raw, position).astype(np.float64) if dequantize else raw
+        lsb = 1.0 if details["dtype"] == np.float32 else float(details["quantization"][0])
+        flat_keras = np.asarray(keras, np.float64).reshape(len(keras), -1)
+        flat = real.reshape(len(real), -1)
+        error = np.abs(flat_keras - flat) / lsb
+        agreement = float(np.mean(np.argmax(flat_keras, 1) == np.argmax(flat, 1)))
+        accuracy = None
+        if labels is not None and position == 0:
+            accuracy = float(np.mean(np.argmax(flat, 1) == labels))
+        checks.append(OutputCheck(details["name"], agreement, float(error.max()), float(error.mean()), accuracy))
+    return checks

@@ -128,20 +128,56 @@ def test_export_computes_what_keras_computes():
     assert not any(name.startswith("Quant") for name in kinds), kinds
 
 
-def test_export_moves_batch_norm_before_max_pool_only_when_exact():
-    model = pool_then_batch_norm_model()
-    exported = converters.export(model)
-    names = [type(layer).__name__ for layer in exported.layers]
-    assert "AffineThenMaxPool" in names
-    x = samples(model, 8)
-    np.testing.assert_allclose(exported.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-5)
+def near_zero_model():
+    """Float stem -> BatchNorm whose outputs are tiny negatives where the stem
+    computes 0 (beta = -1e-4), then larq's block order QuantConv2D -> MaxPool ->
+    BatchNorm: the export must binarize -1e-4 to -1, as larq does."""
+    inputs = tf.keras.Input((6, 6, 1))
+    x = tf.keras.layers.Conv2D(4, 3, padding="same", use_bias=False,
+                               kernel_initializer=tf.keras.initializers.RandomUniform(-1, 1, seed=3))(inputs)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    x = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0,
+                              kernel_initializer=tf.keras.initializers.RandomUniform(-1, 1, seed=4),
+                              **BINARY)(x)
+    x = tf.keras.layers.MaxPool2D(2)(x)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    x = tf.keras.layers.Flatten()(x)
+    outputs = lq.layers.QuantDense(5, kernel_initializer=tf.keras.initializers.RandomUniform(-1, 1, seed=5),
+                                   **BINARY)(x)
+    model = tf.keras.Model(inputs, outputs, name="near_zero")
+    first = model.layers[2]
+    first.set_weights([np.full(4, -1e-4), np.zeros(4), np.ones(4)])  # beta, mean, variance
+    second = model.layers[5]
+    second.set_weights([np.linspace(-3, 3, 32), np.linspace(-2, 2, 32), np.ones(32)])
+    return model
 
+
+def test_export_computes_what_keras_computes_near_zero_and_after_moving_batch_norm():
+    """Regression: the export binarized through an int8-like 1/256 grid, so values in
+    (-1/512, 0) became +1, not -1 (the max-pool / BatchNorm reordering test failed 3
+    runs in 4 on the unseeded values that fell there). Seeded here, with inputs that
+    make the stem compute exactly 0 (so BatchNorm gives -1e-4) at known pixels."""
+    model = near_zero_model()
+    exported = converters.export(model)
+    assert "AffineThenMaxPool" in [type(layer).__name__ for layer in exported.layers]
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, (8, 6, 6, 1)).astype(np.float32)
+    x[:, :3, :3, :] = 0.0  # stem output 0 -> BatchNorm -1e-4 in the top-left pixels
+    stem = tf.keras.Model(model.inputs, model.layers[2].output)(x).numpy()
+    assert np.any((stem < 0) & (stem > -1 / 512)), "the test needs values the old grid rounded to +1"
+    np.testing.assert_array_equal(exported.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_export_keeps_max_pool_before_a_decreasing_batch_norm():
     inputs = tf.keras.Input((4, 4, 3))
     y = tf.keras.layers.MaxPool2D(2)(inputs)
     y = tf.keras.layers.BatchNormalization()(y)
     negative = tf.keras.Model(inputs, y)
     negative.layers[-1].set_weights([np.array([1.0, -1.0, 2.0])] + [np.zeros(3), np.zeros(3), np.ones(3)])
-    assert "AffineThenMaxPool" not in [type(layer).__name__ for layer in converters.export(negative).layers]
+    exported = converters.export(negative)
+    assert "AffineThenMaxPool" not in [type(layer).__name__ for layer in exported.layers]
+    x = np.random.default_rng(1).normal(size=(4, 4, 4, 3)).astype(np.float32)
+    np.testing.assert_array_equal(exported.predict(x, verbose=0), negative.predict(x, verbose=0))
 
 
 def _state(model):
@@ -161,13 +197,6 @@ def test_export_never_changes_the_users_model():
     assert before[0] == after[0]
     assert all(np.array_equal(a, b) for a, b in zip(before[1], after[1]))
     assert before[2] == after[2]
-
-
-def test_binary_layers_lists_binary_input_and_kernel_layers():
-    found = converters.binary_layers(mixed_model())
-    assert [(b.name.split("_")[0], b.kind) for b in found] == [
-        ("quant", "conv2d"), ("quant", "conv2d"), ("quant", "conv2d"), ("quant", "dense"), ("quant", "dense")
-    ]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,148 @@
+"""The Python op registry: one ``OpSpec`` per TFQP op.
+
+Everything the converter needs to know about an op lives in its spec: its option
+schema and encoder, which inputs are constant, how its weights unpack (so verify can
+compare them with the Keras kernel), its MACs (report), how verify checks it, and how
+the host build of its C kernel runs it. ``rewrite``, ``verify``, ``report``, ``emit``
+and the ``Interpreter`` read the registry instead of naming ops; adding an op is its
+C kernel plus one row in ``micro/kernels/op_table.c`` and one spec here.
+
+The C side is the authority on option values: the encoders check the same ranges
+the C parsers and ``prepare`` functions enforce, so a model the converter writes is
+never rejected by the kernels.
+"""
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+from flatbuffers import flexbuffers
+
+from tfq_plus.converters import tflite_schema as schema
+
+PREFIX = "TFQP_"
+INT32_MAX = 2**31 - 1
+
+# Verify policies (what an op's output is compared with).
+KERAS_SIGNS = "keras signs"  # packed bits == Keras's signs on the op's own input
+KERAS_VALUES = "keras values"  # int8 / int32 values within rounding of Keras's
+BOOLEAN = "boolean"  # a format conversion / pool: exact against its numpy definition
+
+
+@dataclass(frozen=True)
+class Option:
+    """One integer option of an op's flexbuffer map."""
+
+    key: str
+    low: int
+    high: int
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    summary: str
+    inputs: Tuple[str, ...]  # roles; the last ``optional_inputs`` may be absent
+    options: Tuple[Option, ...]
+    constant_inputs: Tuple[int, ...] = ()
+    optional_inputs: int = 0
+    weights_input: Optional[int] = None
+    policy: str = BOOLEAN
+    mac_kind: Optional[str] = None  # report column: "binary", "int8"
+    # (OpView) -> MACs of one invocation
+    macs: Optional[Callable[["OpView"], int]] = None
+    # (OpView) -> the weight codes as the Keras kernel has them (TFLite layout)
+    unpack_weights: Optional[Callable[["OpView"], np.ndarray]] = None
+    # (values dict) -> None or raise ValueError: rules across options
+    check: Optional[Callable[[Dict[str, int]], None]] = None
+
+    def encode(self, **values) -> bytes:
+        """The flexbuffer options, after checking every value (keys in schema order)."""
+        known = {option.key: option for option in self.options}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown options {unknown} (known: {list(known)})")
+        checked = {}
+        for option in self.options:
+            if option.key not in values or values[option.key] is None:
+                if option.required:
+                    raise ValueError(f"{self.name}: option {option.key!r} is required")
+                continue
+            value = values[option.key]
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+                raise ValueError(f"{self.name}: option {option.key!r} must be an integer, got {value!r}")
+            if not option.low <= int(value) <= option.high:
+                raise ValueError(
+                    f"{self.name}: option {option.key!r} must be an integer from {option.low} to "
+                    f"{option.high}, got {value!r}"
+                )
+            checked[option.key] = int(value)
+        if self.check is not None:
+            self.check(checked)
+        return bytes(flexbuffers.Dumps(checked))
+
+
+def decode_options(data) -> Dict[str, int]:
+    """A custom op's flexbuffer options as a dict (empty for no options)."""
+    raw = bytes(np.asarray(data if data is not None else [], dtype=np.uint8))
+    if not raw:
+        return {}
+    decoded = flexbuffers.Loads(raw)
+    return {str(k): int(v) for k, v in decoded.items()}
+
+
+class OpView:
+    """One op of a flatbuffer, as the specs read it."""
+
+    def __init__(self, model, index: int, graph=None):
+        self.model = model
+        self.graph = graph if graph is not None else model.subgraphs[0]
+        self.index = index
+        self.op = self.graph.operators[index]
+        self.name = schema.op_name(model, self.op)
+        self.spec = REGISTRY.get(self.name)
+        self.options = decode_options(self.op.customOptions) if schema.is_custom(model, self.op) else {}
+
+    def tensor(self, position: int, output: bool = False):
+        indices = self.op.outputs if output else self.op.inputs
+        if position >= len(indices) or indices[position] < 0:
+            return None
+        return self.graph.tensors[int(indices[position])]
+
+    def shape(self, position: int, output: bool = False) -> List[int]:
+        tensor = self.tensor(position, output)
+        return schema.shape(tensor) if tensor is not None else []
+
+    def constant(self, position: int) -> Optional[np.ndarray]:
+        tensor = self.tensor(position)
+        return None if tensor is None else schema.constant(self.model, tensor)
+
+    @property
+    def input_count(self) -> int:
+        return len([t for t in self.op.inputs])
+
+    def output_type(self) -> int:
+        return self.tensor(0, output=True).type
+
+
+REGISTRY: Dict[str, OpSpec] = {}
+
+
+def register(spec: OpSpec) -> OpSpec:
+    if spec.name in REGISTRY:
+        raise ValueError(f"op {spec.name} registered twice")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def spec(name: str) -> OpSpec:
+    """The spec of a TFQP op (ValueError naming the known ops otherwise)."""
+    if name not in REGISTRY:
+        raise ValueError(f"{name!r} is not a TFQP op (known: {sorted(REGISTRY)})")
+    return REGISTRY[name]
+
+
+def is_tfqp(name: str) -> bool:
+    return name.startswith(PREFIX)

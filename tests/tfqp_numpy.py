@@ -1,0 +1,148 @@
+"""Independent numpy definitions of the TFQP ops, written from the contracts in
+``micro/include/tfqp/*.h`` (not from the C kernels): the oracle the kernel tests
+and the converter tests compare the C kernels and deploy models with.
+
+Each function takes the op's tensors as numpy arrays and its options as a dict.
+"""
+
+import numpy as np
+
+from tfq_plus.converters import packing
+from tfq_plus.converters.tflite_arithmetic import multiply_by_quantized_multiplier_array
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def window_axis(size, kernel, stride, dilation, padding):
+    """(out, pad_before) as TFLite computes them (padding 0 SAME, 1 VALID)."""
+    effective = (kernel - 1) * dilation + 1
+    if padding == 0:
+        out = -(-size // stride)
+        total = max((out - 1) * stride + effective - size, 0)
+        return out, total // 2
+    return (size - effective) // stride + 1, 0
+
+
+def patches(values, kh, kw, sh, sw, dh, dw, padding, pad):
+    """[N, OH, OW, KH, KW, C] windows and a validity mask [OH, OW, KH, KW]
+    (positions inside the image); padded positions hold ``pad``."""
+    n, h, w, c = values.shape
+    oh, top = window_axis(h, kh, sh, dh, padding)
+    ow, left = window_axis(w, kw, sw, dw, padding)
+    out = np.full((n, oh, ow, kh, kw, c), pad, dtype=values.dtype)
+    valid = np.zeros((oh, ow, kh, kw), bool)
+    for y in range(oh):
+        for x in range(ow):
+            for ky in range(kh):
+                iy = y * sh - top + ky * dh
+                if not 0 <= iy < h:
+                    continue
+                for kx in range(kw):
+                    ix = x * sw - left + kx * dw
+                    if 0 <= ix < w:
+                        out[:, y, x, ky, kx] = values[:, iy, ix]
+                        valid[y, x, ky, kx] = True
+    return out, valid
+
+
+def _signs_input(values, channels, zero_point):
+    """+1 / -1 int64 of an int8 (bit = q < zp) or packed input."""
+    if values.dtype == np.int8:
+        return np.where(values.astype(np.int64) < zero_point, -1, 1)
+    return np.where(packing.unpack_bits(values, channels), -1, 1)
+
+
+def _output(acc, transform, options, output_kind, zero_point=0, residual=None, d_or_s=None):
+    """The accumulator ops' output transforms (contract: tfqp/bconv2d.h)."""
+    if output_kind == "packed":
+        direction, threshold = transform[:, 0].astype(np.int64), transform[:, 1].astype(np.int64)
+        return packing.pack_bits(direction * acc < threshold)
+    if output_kind == "int32":
+        m, s, b = (transform[:, i].astype(np.int64) for i in range(3))
+        rounding = np.where(s > 0, np.left_shift(1, np.maximum(s - 1, 0)), 0)
+        v = b + ((m * acc + rounding) >> s)
+        if residual is not None:
+            v = v + residual.astype(np.int64)
+        return np.clip(v, INT32_MIN, INT32_MAX).astype(np.int32)
+    raise ValueError(output_kind)
+
+
+def bconv2d(x, filt, transform, options, *, input_zero_point=0, output_zero_point=0, output_kind,
+            residual=None):
+    o = options
+    cin = o["channels_in"]
+    a = _signs_input(x, cin, input_zero_point)
+    s = np.where(packing.unpack_bits(filt, cin), -1, 1)  # [Cout, KH, KW, Cin]
+    pad = 1 if o["pad_value"] == 1 else 0
+    windows, valid = patches(a, o["filter_height"], o["filter_width"], o["stride_height"],
+                             o["stride_width"], o["dilation_height_factor"], o["dilation_width_factor"],
+                             o["padding"], pad)
+    if pad == 1:
+        valid = np.ones_like(valid)
+    taps_valid = valid[None, :, :, :, :, None]
+    prod = np.einsum("nyxhwc,ohwc->nyxo", windows * taps_valid, s)
+    s_sum = np.einsum("yxhw,ohwc->yxo", valid.astype(np.int64), s)[None]
+    d = prod
+    if output_kind == "int8":
+        w, bias, mult, shift = (transform[:, i].astype(np.int64) for i in range(4))
+        p, n_ = o["input_pos"], o["input_neg"]
+        acc = w * ((p + n_) * s_sum + (p - n_) * d) // 2 + bias
+        out = output_zero_point + multiply_by_quantized_multiplier_array(acc, mult, shift)
+        return np.clip(out, o["act_min"], o["act_max"]).astype(np.int8)
+    return _output(d, transform, o, output_kind, residual=residual)
+
+
+def bfully_connected(x, weights, transform, options, *, input_zero_point=0, output_zero_point=0,
+                     output_kind, residual=None):
+    o = options
+    cin = o["channels_in"]
+    a = _signs_input(x, cin, input_zero_point)
+    s = np.where(packing.unpack_bits(weights, cin), -1, 1)
+    d = a @ s.T
+    if output_kind == "int8":
+        w, bias, mult, shift = (transform[:, i].astype(np.int64) for i in range(4))
+        p, n_ = o["input_pos"], o["input_neg"]
+        acc = w * ((p + n_) * s.sum(axis=1)[None] + (p - n_) * d) // 2 + bias
+        out = output_zero_point + multiply_by_quantized_multiplier_array(acc, mult, shift)
+        return np.clip(out, o["act_min"], o["act_max"]).astype(np.int8)
+    return _output(d, transform, o, output_kind, residual=residual)
+
+
+def conv2d_int8(x, filt, transform, options, *, input_zero_point, output_kind, residual=None):
+    o = options
+    q = x.astype(np.int64) - input_zero_point
+    windows, _ = patches(q, o["filter_height"], o["filter_width"], o["stride_height"], o["stride_width"],
+                         o["dilation_height_factor"], o["dilation_width_factor"], o["padding"], 0)
+    acc = np.einsum("nyxhwc,ohwc->nyxo", windows, filt.astype(np.int64))
+    return _output(acc, transform, o, output_kind, residual=residual)
+
+
+def fully_connected_int8(x, weights, transform, options, *, input_zero_point, output_kind, residual=None):
+    acc = (x.astype(np.int64) - input_zero_point) @ weights.astype(np.int64).T
+    return _output(acc, transform, options, output_kind, residual=residual)
+
+
+def bmaxpool2d(x, options, or_mask=None):
+    o = options
+    c = o["channels"]
+    bits = packing.unpack_bits(x, c)
+    mask = np.zeros(c, bool) if or_mask is None else packing.unpack_bits(or_mask, c)
+    n, h, w, _ = bits.shape
+    oh, top = window_axis(h, o["filter_height"], o["stride_height"], 1, o["padding"])
+    ow, left = window_axis(w, o["filter_width"], o["stride_width"], 1, o["padding"])
+    out = np.zeros((n, oh, ow, c), bool)
+    for y in range(oh):
+        for xx in range(ow):
+            ys = slice(max(y * o["stride_height"] - top, 0), min(y * o["stride_height"] - top + o["filter_height"], h))
+            xs = slice(max(xx * o["stride_width"] - left, 0), min(xx * o["stride_width"] - left + o["filter_width"], w))
+            window = bits[:, ys, xs].reshape(n, -1, c)
+            out[:, y, xx] = np.where(mask, window.any(axis=1), window.all(axis=1))
+    return packing.pack_bits(out)
+
+
+def binarize(x, zero_point=0):
+    return packing.pack_bits(x.astype(np.int64) < zero_point)
+
+
+def unpack(x, options):
+    return packing.unpack_activations(x, options["channels"], options["positive"], options["negative"])
