@@ -31,28 +31,53 @@ INT32_MAX = 2**31 - 1
 # tfqp_type values of micro/include/tfqp/tensor.h
 _TYPE_INT8 = 1
 _TYPE_INT32 = 2
-_OPS = {"bconv2d": 1, "bfully_connected": 2, "bmaxpool2d": 3, "pack": 4, "unpack": 5}
+MAX_INPUTS = 4  # TFQP_OP_MAX_INPUTS (micro/include/tfqp/op.h)
+MAX_RANK = 6  # TFQP_MAX_RANK (micro/include/tfqp/tensor.h)
+# the packing utilities, which are no ops of the table
+UTILITIES = ("pack", "unpack")
 
 
 @dataclass
 class KernelCase:
-    """One kernel call and its host result (``expected_error`` when the host rejects it)."""
+    """One kernel call and its host result (``expected_error`` when the host rejects it).
+
+    ``op`` is the name of an op of the C op table (``"TFQP_BCONV2D"``) or one of
+    UTILITIES; ``inputs`` are the op's inputs in order (constant ones included)."""
 
     name: str
     op: str
-    input: np.ndarray
+    inputs: List[np.ndarray]
     output: np.ndarray
     options: bytes = b""
-    filter: Optional[np.ndarray] = None
-    transform: Optional[np.ndarray] = None
     input_zero_point: int = 0
     output_zero_point: int = 0
     args: Tuple[int, ...] = ()
     expected_error: Optional[str] = None
 
     @property
+    def input(self) -> np.ndarray:
+        return self.inputs[0]
+
+    @property
+    def filter(self) -> Optional[np.ndarray]:
+        """Input 1 (a binary op's filter / weights, a max-pool's OR mask)."""
+        return self.inputs[1] if len(self.inputs) > 1 else None
+
+    @property
+    def transform(self) -> Optional[np.ndarray]:
+        return self.inputs[2] if len(self.inputs) > 2 else None
+
+    @property
     def output_packed(self) -> bool:
         return self.output.dtype == np.int32
+
+
+def run_host(op: str, inputs, options: bytes, output_dtype, input_zero_point=0,
+             output_zero_point=0) -> np.ndarray:
+    """The host build's output of ``op`` (through the op table)."""
+    return kernels.run(op, [np.ascontiguousarray(x) for x in inputs], options,
+                       output_type=np.dtype(output_dtype).name,
+                       input_zero_point=input_zero_point, output_zero_point=output_zero_point)
 
 
 # ----------------------------------------------------------------------------- random data
@@ -136,7 +161,7 @@ def conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 
         options = packing.bconv2d_options(**geometry)
     out = kernels.bconv2d(x, filt, transform, options, input_zero_point=input_zero_point,
                           output_zero_point=zero_point, packed_output=output_kind == "packed")
-    return KernelCase(name, "bconv2d", x, out, options, filt, transform, input_zero_point,
+    return KernelCase(name, "TFQP_BCONV2D", [x, filt, transform], out, options, input_zero_point,
                       zero_point)
 
 
@@ -163,7 +188,7 @@ def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="in
                                    input_zero_point=input_zero_point,
                                    output_zero_point=zero_point,
                                    packed_output=output_kind == "packed")
-    return KernelCase(name, "bfully_connected", x, out, options, weights, transform,
+    return KernelCase(name, "TFQP_BFULLY_CONNECTED", [x, weights, transform], out, options,
                       input_zero_point, zero_point)
 
 
@@ -172,30 +197,34 @@ def maxpool_case(rng, name, *, batch, height, width, channels, kh, kw, stride, p
     options = packing.bmaxpool2d_options(channels=channels, filter_height=kh, filter_width=kw,
                                          stride_height=stride[0], stride_width=stride[1],
                                          padding=padding)
-    return KernelCase(name, "bmaxpool2d", x, kernels.bmaxpool2d(x, options), options)
+    return KernelCase(name, "TFQP_BMAXPOOL2D", [x], kernels.bmaxpool2d(x, options), options)
 
 
 def pack_case(rng, name, *, shape, zero_point):
     x = random_int8(rng, shape, zero_point)
-    return KernelCase(name, "pack", x, kernels.pack(x, zero_point=zero_point),
+    return KernelCase(name, "pack", [x], kernels.pack(x, zero_point=zero_point),
                       args=(zero_point,))
 
 
 def unpack_case(rng, name, *, pixels, channels, positive, negative):
     x = random_packed(rng, (pixels,), channels)
     out = kernels.unpack(x, channels, positive=positive, negative=negative)
-    return KernelCase(name, "unpack", x, out, args=(channels, positive, negative))
+    return KernelCase(name, "unpack", [x], out, args=(channels, positive, negative))
 
 
 def rejected(case: KernelCase, name: str, **changes) -> KernelCase:
     """``case`` with some inputs replaced, which the host must reject; the output
-    description stays the valid one (the op fails before it writes anything)."""
-    broken = KernelCase(**{**case.__dict__, "name": name, **changes})
-    call = {"bconv2d": kernels.bconv2d, "bfully_connected": kernels.bfully_connected}[case.op]
+    description stays the valid one (the op fails before it writes anything).
+    ``changes``: fields of KernelCase, or inputs by role (``input``, ``filter``,
+    ``transform``: inputs 0, 1, 2; ``inputs`` replaces the list)."""
+    inputs = list(changes.pop("inputs", case.inputs))
+    for index, role in enumerate(("input", "filter", "transform")):
+        if role in changes:
+            inputs[index] = changes.pop(role)
+    broken = KernelCase(**{**case.__dict__, "name": name, "inputs": inputs, **changes})
     try:
-        call(broken.input, broken.filter, broken.transform, broken.options,
-             input_zero_point=broken.input_zero_point,
-             output_zero_point=broken.output_zero_point, packed_output=broken.output_packed)
+        run_host(broken.op, broken.inputs, broken.options, broken.output.dtype,
+                 broken.input_zero_point, broken.output_zero_point)
     except ValueError as error:
         broken.expected_error = str(error)
         return broken
@@ -330,18 +359,15 @@ def model_cases(deploy: bytes, inputs, prefix: str) -> List[KernelCase]:
         for index, (name, op, activation, output) in enumerate(calls):
             label = f"{prefix} op {index} {name}"
             options = bytes(np.asarray(op.customOptions, dtype=np.uint8))
-            if name == "TFQP_BMAXPOOL2D":
-                cases.append(KernelCase(label, "bmaxpool2d", activation, output, options))
-                continue
             tensors = [interpreter.graph.tensors[t] for t in op.inputs]
             input_q = schema.per_tensor_quantization(tensors[0])
             output_q = schema.per_tensor_quantization(interpreter.graph.tensors[op.outputs[0]])
+            constants = [np.ascontiguousarray(schema.constant(interpreter.model, t))
+                         for t in tensors[1:]]
             cases.append(KernelCase(
-                label, {"TFQP_BCONV2D": "bconv2d", "TFQP_BFULLY_CONNECTED": "bfully_connected"}[name],
-                activation, output, options,
-                np.ascontiguousarray(schema.constant(interpreter.model, tensors[1])),
-                np.ascontiguousarray(schema.constant(interpreter.model, tensors[2])),
-                input_q[1] if input_q else 0, output_q[1] if output_q else 0))
+                label, name, [activation] + constants, output, options,
+                input_q[1] if input_q and activation.dtype == np.int8 else 0,
+                output_q[1] if output_q and output.dtype == np.int8 else 0))
     return cases
 
 
@@ -389,19 +415,46 @@ def c_string(text: str) -> str:
 def c_tensor(blob: DataBlob, array: Optional[np.ndarray], zero_point: int, what: str) -> str:
     """A ``kernel_case_tensor`` initializer whose data goes into ``blob``."""
     if array is None:
-        return "{0, 0, {0, 0, 0, 0}, 0, 0, 0}"
+        return "{0, 0, {0, 0, 0, 0, 0, 0}, 0, 0, 0}"
     if array.dtype == np.int8:
         kind = _TYPE_INT8
     elif array.dtype == np.int32:
         kind = _TYPE_INT32
     else:
         raise ValueError(f"kernel_vectors: {what} has dtype {array.dtype}; int8 or int32 allowed")
-    if array.ndim > 4:
-        raise ValueError(f"kernel_vectors: {what} has rank {array.ndim}; at most 4 allowed")
+    if array.ndim > MAX_RANK:
+        raise ValueError(f"kernel_vectors: {what} has rank {array.ndim}; at most {MAX_RANK} "
+                         "allowed")
     data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-    dims = list(array.shape) + [0] * (4 - array.ndim)
+    dims = list(array.shape) + [0] * (MAX_RANK - array.ndim)
     return (f"{{{kind}, {array.ndim}, {{{', '.join(map(str, dims))}}}, {zero_point}, "
             f"{blob.add(data)}, {len(data)}u}}")
+
+
+def c_inputs(blob: DataBlob, inputs, input_zero_point: int, what: str) -> str:
+    """``input_count, {inputs[TFQP_OP_MAX_INPUTS]}`` of an op call (input 0 carries the
+    int8 zero point)."""
+    if len(inputs) > MAX_INPUTS:
+        raise ValueError(f"kernel_vectors: {what} has {len(inputs)} inputs; at most "
+                         f"{MAX_INPUTS} allowed")
+    tensors = [c_tensor(blob, array, input_zero_point if index == 0 else 0,
+                        f"{what}: input {index}") for index, array in enumerate(inputs)]
+    tensors += [c_tensor(blob, None, 0, what)] * (MAX_INPUTS - len(inputs))
+    return f"{len(inputs)}u, {{" + ",\n    ".join(tensors) + "}"
+
+
+def c_options(blob: DataBlob, options: bytes) -> str:
+    return f"(const uint8_t *){blob.add(options)}, {len(options)}u" if options else "0, 0u"
+
+
+def c_case(blob: DataBlob, case: KernelCase) -> str:
+    """A ``kernel_test_case`` initializer."""
+    args = list(case.args) + [0] * (3 - len(case.args))
+    error = c_string(case.expected_error) if case.expected_error is not None else "0"
+    return (f"  {{{c_string(case.name)}, {c_string(case.op)}, {c_options(blob, case.options)},\n   "
+            + c_inputs(blob, case.inputs, case.input_zero_point, case.name) + ",\n   "
+            + c_tensor(blob, case.output, case.output_zero_point, f"{case.name}: output")
+            + f",\n   {{{', '.join(map(str, args))}}}, {error}}}")
 
 
 def write_c_source(cases: Sequence[KernelCase], path) -> None:
@@ -411,18 +464,7 @@ def write_c_source(cases: Sequence[KernelCase], path) -> None:
     blob = DataBlob("kernel_test_data")
     rows: List[str] = []
     for case in cases:
-        options = f"(const uint8_t *){blob.add(case.options)}, {len(case.options)}u" \
-            if case.options else "0, 0u"
-        args = list(case.args) + [0] * (3 - len(case.args))
-        error = c_string(case.expected_error) if case.expected_error is not None else "0"
-        tensors = [c_tensor(blob, array, zero_point, f"{case.name}: {role}") for role, array,
-                   zero_point in (("input", case.input, case.input_zero_point),
-                                  ("filter", case.filter, 0),
-                                  ("transform", case.transform, 0),
-                                  ("output", case.output, case.output_zero_point))]
-        rows.append(f"  {{{c_string(case.name)}, {_OPS[case.op]}, {options},\n   "
-                    + ",\n   ".join(tensors)
-                    + f",\n   {{{', '.join(map(str, args))}}}, {error}}}")
+        rows.append(c_case(blob, case))
     data_path = path.with_name(path.name + ".bin")
     blob.write(data_path)
     path.write_text(

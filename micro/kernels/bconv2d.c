@@ -26,32 +26,27 @@
 
 #include "binary_output.h"
 #include "tfqp/flexbuffer.h"
+#include "tfqp/op.h"
 #include "xnor_arm.h"
 #include "xnor_avx2.h"
 #include "xnor_popcount.h"
 
-#define OPTION_COUNT 13
+/* The options of TFQP_BCONV2D, once: order = the TFQP_BCONV2D_* bit order. */
+#define KEY(field) {#field, offsetof(tfqp_bconv2d_options, field)}
+static const tfqp_option_key option_keys[] = {
+    KEY(channels_in),   KEY(filter_height),          KEY(filter_width),
+    KEY(stride_height), KEY(stride_width),           KEY(dilation_height_factor),
+    KEY(dilation_width_factor), KEY(padding),        KEY(pad_value),
+    KEY(input_pos),     KEY(input_neg),              KEY(act_min),
+    KEY(act_max)};
+#undef KEY
+#define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
 tfqp_status tfqp_bconv2d_parse_options(const uint8_t *buffer, size_t length,
                                        tfqp_bconv2d_options *options,
                                        tfqp_error *error) {
-  /* order = the TFQP_BCONV2D_* bit order */
-  const tfqp_option_field fields[OPTION_COUNT] = {
-      {"channels_in", &options->channels_in},
-      {"filter_height", &options->filter_height},
-      {"filter_width", &options->filter_width},
-      {"stride_height", &options->stride_height},
-      {"stride_width", &options->stride_width},
-      {"dilation_height_factor", &options->dilation_height_factor},
-      {"dilation_width_factor", &options->dilation_width_factor},
-      {"padding", &options->padding},
-      {"pad_value", &options->pad_value},
-      {"input_pos", &options->input_pos},
-      {"input_neg", &options->input_neg},
-      {"act_min", &options->act_min},
-      {"act_max", &options->act_max}};
-  return tfqp_flex_read_op_options(buffer, length, fields, OPTION_COUNT,
-                                   TFQP_BCONV2D_REQUIRED, &options->present, error);
+  return tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
+                                    TFQP_BCONV2D_REQUIRED, options, &options->present, error);
 }
 
 /* The errors of the checks shared with TFQP_BFULLY_CONNECTED. */
@@ -206,6 +201,11 @@ tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
   p->padded_channels = layout.padded_channels;
   p->table_base = layout.table_base;
   p->table_filter = layout.table_weights;
+  /* what eval would otherwise recompute on every call (the layout above
+   * bounds the padded image: it fits in the scratch) */
+  p->arm = arm_path(p);
+  p->arm_height = p->arm ? (int32_t)arm_padded_height(p) : 0;
+  p->arm_width = p->arm ? (int32_t)arm_padded_width(p) : 0;
   p->table_bytes = layout.table_bytes;
   p->scratch_bytes = layout.scratch_bytes;
   return TFQP_OK;
@@ -562,8 +562,8 @@ static inline tfqp_word *arm_copy(tfqp_word *dst, const tfqp_word *src, int32_t 
 static void arm_pad_image(const tfqp_bconv2d_params *p, const tfqp_word *image,
                           tfqp_word *padded) {
   const int32_t words = p->io.input_words;
-  const int32_t ph = (int32_t)arm_padded_height(p);
-  const int32_t pw = (int32_t)arm_padded_width(p);
+  const int32_t ph = p->arm_height;
+  const int32_t pw = p->arm_width;
   const int32_t top = p->rows.pad_before;
   const int32_t left = p->cols.pad_before;
   /* the input columns [x0, x1) that land inside the padded width */
@@ -657,9 +657,9 @@ static __attribute__((noinline)) void conv_rows_arm(
 
 #endif /* TFQP_HAVE_AVX2 */
 
-void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
-                       const void *input, const tfqp_word *filter, void *output,
-                       void *scratch) {
+static inline void conv_eval(const tfqp_bconv2d_params *p, const int32_t *table,
+                             const void *input, const tfqp_word *filter, void *output,
+                             void *scratch) {
   const size_t image_words = (size_t)p->rows.in * p->cols.in * p->io.input_words;
   const int32_t pixels = p->io.batch * p->rows.in * p->cols.in;
   tfqp_word *free_scratch = (tfqp_word *)scratch;
@@ -677,9 +677,8 @@ void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
   }
 #else
 #if TFQP_HAVE_ARM_DSP
-  if (arm_path(p)) {
-    const size_t padded_words =
-        (size_t)arm_padded_height(p) * (size_t)arm_padded_width(p) * p->io.input_words;
+  if (p->arm) {
+    const size_t padded_words = (size_t)p->arm_height * (size_t)p->arm_width * p->io.input_words;
     tfqp_word *padded = free_scratch;
     const tfqp_word **taps = (const tfqp_word **)(void *)(padded + padded_words);
     const uint32_t **starts = (const uint32_t **)(void *)(taps + p->rows.filter * p->cols.filter);
@@ -692,7 +691,7 @@ void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
       if (padded_words > 0) {
         arm_pad_image(p, image, padded);
         image = padded;
-        row_words = (size_t)arm_padded_width(p) * p->io.input_words;
+        row_words = (size_t)p->arm_width * p->io.input_words;
       }
       for (oy = 0; oy < p->rows.out; ++oy) {
         conv_rows_arm(p, table, image, row_words, filter, n, oy, output, taps, starts,
@@ -709,3 +708,56 @@ void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
   }
 #endif
 }
+
+void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
+                       const void *input, const tfqp_word *filter, void *output,
+                       void *scratch) {
+  conv_eval(p, table, input, filter, output, scratch);
+}
+
+/* ------------------------------------------------------------- op table row */
+
+static const char *const input_roles[] = {"input", "filter", "transform"};
+
+static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
+                            tfqp_error *error) {
+  return tfqp_bconv2d_parse_options(buffer, length, &options->bconv2d, error);
+}
+
+static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                                  int32_t input_count, tfqp_type output_type, int32_t *rank,
+                                  int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  (void)input_count;
+  *rank = 4;
+  return tfqp_bconv2d_output_dims(&options->bconv2d, &inputs[0], &inputs[1], output_type, dims,
+                                  error);
+}
+
+static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                              int32_t input_count, const tfqp_tensor *outputs,
+                              tfqp_op_params *params, tfqp_op_buffers *buffers,
+                              tfqp_error *error) {
+  const tfqp_status s = tfqp_bconv2d_prepare(&options->bconv2d, &inputs[0], &inputs[1],
+                                             &inputs[2], &outputs[0], &params->bconv2d, error);
+  (void)input_count;
+  buffers->table_bytes = s == TFQP_OK ? params->bconv2d.table_bytes : 0;
+  buffers->scratch_bytes = s == TFQP_OK ? params->bconv2d.scratch_bytes : 0;
+  return s;
+}
+
+static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
+                                 int32_t *table, size_t table_bytes, tfqp_error *error) {
+  return tfqp_bconv2d_init_table(&params->bconv2d, (const tfqp_word *)constants[1],
+                                 (const int32_t *)constants[2], table, table_bytes, error);
+}
+
+static void op_eval(const tfqp_op_params *params, const int32_t *table,
+                    const void *const *inputs, void *const *outputs, void *scratch) {
+  conv_eval(&params->bconv2d, table, inputs[0], (const tfqp_word *)inputs[1], outputs[0],
+            scratch);
+}
+
+const tfqp_op tfqp_op_bconv2d = {
+    "TFQP_BCONV2D", 3, 3, 1, (1u << 1) | (1u << 2), input_roles,
+    option_keys, OPTION_COUNT, offsetof(tfqp_bconv2d_options, present),
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

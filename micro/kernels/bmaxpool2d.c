@@ -5,21 +5,21 @@
 #include <string.h>
 
 #include "tfqp/flexbuffer.h"
+#include "tfqp/op.h"
 
-#define OPTION_COUNT 6
+/* The options of TFQP_BMAXPOOL2D, once: order = the TFQP_BMAXPOOL2D_* bit order. */
+#define KEY(field) {#field, offsetof(tfqp_bmaxpool2d_options, field)}
+static const tfqp_option_key option_keys[] = {KEY(channels),      KEY(filter_height),
+                                              KEY(filter_width),  KEY(stride_height),
+                                              KEY(stride_width),  KEY(padding)};
+#undef KEY
+#define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
 tfqp_status tfqp_bmaxpool2d_parse_options(const uint8_t *buffer, size_t length,
                                           tfqp_bmaxpool2d_options *options,
                                           tfqp_error *error) {
-  const tfqp_option_field fields[OPTION_COUNT] = {
-      {"channels", &options->channels},
-      {"filter_height", &options->filter_height},
-      {"filter_width", &options->filter_width},
-      {"stride_height", &options->stride_height},
-      {"stride_width", &options->stride_width},
-      {"padding", &options->padding}};
-  return tfqp_flex_read_op_options(buffer, length, fields, OPTION_COUNT,
-                                   TFQP_BMAXPOOL2D_REQUIRED, &options->present, error);
+  return tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
+                                    TFQP_BMAXPOOL2D_REQUIRED, options, &options->present, error);
 }
 
 /* The window options of TFQP_BMAXPOOL2D (o not NULL): no dilation. */
@@ -92,8 +92,8 @@ tfqp_status tfqp_bmaxpool2d_prepare(const tfqp_bmaxpool2d_options *options,
   }
 }
 
-void tfqp_bmaxpool2d_eval(const tfqp_bmaxpool2d_params *p, const tfqp_word *input,
-                          tfqp_word *output) {
+static inline void pool_eval(const tfqp_bmaxpool2d_params *p, const tfqp_word *input,
+                             tfqp_word *output) {
   const int32_t words = p->words;
   const size_t row_words = (size_t)p->cols.in * words;
   const size_t image_words = (size_t)p->rows.in * row_words;
@@ -110,10 +110,16 @@ void tfqp_bmaxpool2d_eval(const tfqp_bmaxpool2d_params *p, const tfqp_word *inpu
             output + (((size_t)n * p->rows.out + oy) * p->cols.out + ox) * words;
         int32_t kx0, kx1;
         tfqp_window_axis_taps(&p->cols, ox, &kx0, &kx1);
-        for (w = 0; w < words; ++w) out[w] = 0xFFFFFFFFu;
+        /* every window has an in-image position (TFLite's padding): start
+         * from the first one */
+        {
+          const tfqp_word *first = image + (size_t)(iy0 + ky0) * row_words +
+                                   (size_t)(ix0 + kx0) * words;
+          for (w = 0; w < words; ++w) out[w] = first[w];
+        }
         for (ky = ky0; ky < ky1; ++ky) {
           const tfqp_word *row = image + (size_t)(iy0 + ky) * row_words;
-          for (kx = kx0; kx < kx1; ++kx) {
+          for (kx = ky == ky0 ? kx0 + 1 : kx0; kx < kx1; ++kx) {
             const tfqp_word *a = row + (size_t)(ix0 + kx) * words;
             for (w = 0; w < words; ++w) out[w] &= a[w];
           }
@@ -123,3 +129,49 @@ void tfqp_bmaxpool2d_eval(const tfqp_bmaxpool2d_params *p, const tfqp_word *inpu
     }
   }
 }
+
+void tfqp_bmaxpool2d_eval(const tfqp_bmaxpool2d_params *p, const tfqp_word *input,
+                          tfqp_word *output) {
+  pool_eval(p, input, output);
+}
+
+/* ------------------------------------------------------------- op table row */
+
+static const char *const input_roles[] = {"input"};
+
+static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
+                            tfqp_error *error) {
+  return tfqp_bmaxpool2d_parse_options(buffer, length, &options->bmaxpool2d, error);
+}
+
+static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                                  int32_t input_count, tfqp_type output_type, int32_t *rank,
+                                  int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  (void)input_count;
+  (void)output_type; /* prepare checks the output's type */
+  *rank = 4;
+  return tfqp_bmaxpool2d_output_dims(&options->bmaxpool2d, &inputs[0], dims, error);
+}
+
+static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                              int32_t input_count, const tfqp_tensor *outputs,
+                              tfqp_op_params *params, tfqp_op_buffers *buffers,
+                              tfqp_error *error) {
+  (void)input_count;
+  buffers->table_bytes = 0;
+  buffers->scratch_bytes = 0;
+  return tfqp_bmaxpool2d_prepare(&options->bmaxpool2d, &inputs[0], &outputs[0],
+                                 &params->bmaxpool2d, error);
+}
+
+static void op_eval(const tfqp_op_params *params, const int32_t *table,
+                    const void *const *inputs, void *const *outputs, void *scratch) {
+  (void)table;
+  (void)scratch;
+  pool_eval(&params->bmaxpool2d, (const tfqp_word *)inputs[0], (tfqp_word *)outputs[0]);
+}
+
+const tfqp_op tfqp_op_bmaxpool2d = {
+    "TFQP_BMAXPOOL2D", 1, 1, 1, 0u, input_roles,
+    option_keys, OPTION_COUNT, offsetof(tfqp_bmaxpool2d_options, present),
+    op_parse, op_output_dims, op_prepare, NULL, op_eval};

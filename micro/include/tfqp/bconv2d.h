@@ -110,6 +110,9 @@ typedef struct {
   int32_t padded_channels; /* Cout rounded up to the kernel's channel block */
   int32_t table_base;      /* word offset of the per-region sums in the table */
   int32_t table_filter;    /* word offset of the repacked filter (vector builds) */
+  int32_t arm;             /* Cortex-M builds: eval runs the Cortex-M kernels */
+  int32_t arm_height;      /* Cortex-M kernels: the explicitly padded image's */
+  int32_t arm_width;       /*   height and width (0: the input is used as it is) */
   size_t table_bytes;      /* persistent table for tfqp_bconv2d_init_table */
   size_t scratch_bytes;    /* scratch for tfqp_bconv2d_eval: int8 input, or
                               packed input with Cin % 32 != 0; else 0 */
