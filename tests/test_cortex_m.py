@@ -124,11 +124,23 @@ def test_vectors_cover_every_op_format_and_geometry(cases):
     assert {o["filter_height"] for o in options} >= {1, 3, 5}
     assert {o["stride_height"] for o in options} == {1, 2, 3}
     assert {o["dilation_width_factor"] for o in options} == {1, 2, 3}
-    assert {(o["padding"], o["pad_value"]) for o in options} == {(0, 0), (0, 1), (1, 0)}
+    assert {(o["padding"], o["pad_value"]) for o in options} >= {(0, 0), (0, 1), (1, 0)}
     assert max(c.input.shape[0] for c in conv) > 1  # batch
     fc = [c for c in cases if c.op == "TFQP_BFULLY_CONNECTED" and c.expected_error is None]
     assert {c.filter.shape[1] * 32 >= 1024 for c in fc} == {True, False}
     assert sum(c.expected_error is not None for c in cases) >= 5
+    # the variants added with the op table: or_mask max-pools, int32 value outputs of
+    # the binary ops, the int8-input ops with both outputs, binarize of int8 and int32
+    valid = [c for c in cases if c.expected_error is None]
+    assert any(c.op == "TFQP_BMAXPOOL2D" and len(c.inputs) == 2 for c in valid)
+    for op in ("TFQP_BCONV2D", "TFQP_BFULLY_CONNECTED", "TFQP_CONV2D_INT8",
+               "TFQP_FULLY_CONNECTED_INT8"):
+        outputs = {kernel_vectors.kernels.parse_options(op, c.options).get("int32_output", 0)
+                   for c in valid if c.op == op}
+        assert outputs == {0, 1}, op
+    assert {c.input.dtype.name for c in valid if c.op == "TFQP_BINARIZE"} == {"int8", "int32"}
+    assert {c.op for c in cases if c.expected_error} >= {
+        "TFQP_BMAXPOOL2D", "TFQP_CONV2D_INT8", "TFQP_BINARIZE"}
     # int8 outputs are informative: not everything clamped
     int8_outputs = np.concatenate([c.output.ravel() for c in conv if c.output.dtype == np.int8])
     assert len(np.unique(int8_outputs)) > 200

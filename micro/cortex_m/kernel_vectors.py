@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+from flatbuffers import flexbuffers
 
 from tfq_plus.converters import _tfqp_kernels as kernels
 from tfq_plus.converters import packing
@@ -150,6 +151,13 @@ def conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 
         dilation_width_factor=dilation[1], padding=padding, pad_value=pad_value,
     )
     taps = kh * kw * cin
+    if output_kind == "values":
+        options = with_options(packing.bconv2d_options(**geometry), int32_output=1)
+        transform = random_value_transform(rng, cout)
+        out = run_host("TFQP_BCONV2D", [x, filt, transform], options, np.int32,
+                       input_zero_point=input_zero_point)
+        return KernelCase(name, "TFQP_BCONV2D", [x, filt, transform], out, options,
+                          input_zero_point)
     if output_kind == "int8":
         p, n, zero_point, act_min, act_max = _int8_output_options(rng, index)
         transform = random_int8_transform(rng, cout, taps, p, n)
@@ -175,6 +183,13 @@ def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="in
         input_zero_point = 0
         x = random_packed(rng, (batch,), cin)
     weights = packing.pack_filter(rng.choice(np.array([-1, 1]), size=(cout, cin)))
+    if output_kind == "values":
+        options = with_options(packing.bfully_connected_options(channels_in=cin), int32_output=1)
+        transform = random_value_transform(rng, cout)
+        out = run_host("TFQP_BFULLY_CONNECTED", [x, weights, transform], options, np.int32,
+                       input_zero_point=input_zero_point)
+        return KernelCase(name, "TFQP_BFULLY_CONNECTED", [x, weights, transform], out, options,
+                          input_zero_point)
     if output_kind == "int8":
         p, n, zero_point, act_min, act_max = _int8_output_options(rng, index)
         transform = random_int8_transform(rng, cout, cin, p, n)
@@ -192,12 +207,93 @@ def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="in
                       input_zero_point, zero_point)
 
 
-def maxpool_case(rng, name, *, batch, height, width, channels, kh, kw, stride, padding):
-    x = random_packed(rng, (batch, height, width), channels, garbage_padding=False)
+def maxpool_case(rng, name, *, batch, height, width, channels, kh, kw, stride, padding,
+                 or_mask=False):
+    x = random_packed(rng, (batch, height, width), channels, garbage_padding=or_mask)
     options = packing.bmaxpool2d_options(channels=channels, filter_height=kh, filter_width=kw,
                                          stride_height=stride[0], stride_width=stride[1],
                                          padding=padding)
-    return KernelCase(name, "TFQP_BMAXPOOL2D", [x], kernels.bmaxpool2d(x, options), options)
+    if not or_mask:
+        return KernelCase(name, "TFQP_BMAXPOOL2D", [x], kernels.bmaxpool2d(x, options), options)
+    mask = random_packed(rng, (), channels, garbage_padding=False)
+    inputs = [x, mask]
+    return KernelCase(name, "TFQP_BMAXPOOL2D", inputs,
+                      run_host("TFQP_BMAXPOOL2D", inputs, options, np.int32), options)
+
+
+# ----------------------------------------------------------------------------- newer ops
+
+
+def with_options(options: bytes, **extra) -> bytes:
+    """The flexbuffer map ``options`` with ``extra`` integer keys added."""
+    values = flexbuffers.Loads(options) if options else {}
+    values.update(extra)
+    return bytes(flexbuffers.Dumps({key: int(value) for key, value in values.items()}))
+
+
+def random_value_transform(rng, cout):
+    """int32 value-output rows (multiplier, shift in [0, 40], bias), saturating ones too."""
+    multiplier = rng.integers(-5000, 5001, size=cout)
+    multiplier[::4] = rng.integers(INT32_MIN, INT32_MAX, size=len(multiplier[::4]),
+                                   dtype=np.int64)
+    shift = rng.integers(0, 41, size=cout)
+    bias = rng.integers(-1000, 1001, size=cout)
+    bias[1::5] = rng.integers(INT32_MIN, INT32_MAX, size=len(bias[1::5]), dtype=np.int64)
+    return np.stack([multiplier, shift, bias], axis=1).astype(np.int32)
+
+
+def int8_conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 1),
+                   dilation=(1, 1), padding="same", output_kind="packed") -> KernelCase:
+    """A TFQP_CONV2D_INT8 call on random data, run on the host."""
+    zero_point = int(rng.integers(-128, 128))
+    x = rng.integers(-128, 128, size=(batch, height, width, cin)).astype(np.int8)
+    weights = rng.integers(-127, 128, size=(cout, kh, kw, cin)).astype(np.int8)
+    options = dict(channels_in=cin, filter_height=kh, filter_width=kw, stride_height=stride[0],
+                   stride_width=stride[1], dilation_height_factor=dilation[0],
+                   dilation_width_factor=dilation[1],
+                   padding=packing.PADDING_SAME if padding == "same" else packing.PADDING_VALID)
+    return _int8_op_case(rng, name, "TFQP_CONV2D_INT8", x, weights, options, zero_point,
+                         kh * kw * cin, output_kind)
+
+
+def int8_fc_case(rng, name, *, batch, cin, cout, output_kind="packed") -> KernelCase:
+    """A TFQP_FULLY_CONNECTED_INT8 call on random data, run on the host."""
+    zero_point = int(rng.integers(-128, 128))
+    x = rng.integers(-128, 128, size=(batch, cin)).astype(np.int8)
+    weights = rng.integers(-127, 128, size=(cout, cin)).astype(np.int8)
+    return _int8_op_case(rng, name, "TFQP_FULLY_CONNECTED_INT8", x, weights,
+                         dict(channels_in=cin), zero_point, cin, output_kind)
+
+
+def _int8_op_case(rng, name, op, x, weights, options, zero_point, taps, output_kind):
+    cout = weights.shape[0]
+    if output_kind == "values":
+        options = dict(options, int32_output=1)
+        transform = random_value_transform(rng, cout)
+    else:
+        spread = int(np.sqrt(taps) * 128 * 60)
+        transform = np.stack([rng.choice(np.array([-1, 1]), size=cout),
+                              rng.integers(-spread, spread + 1, size=cout)],
+                             axis=1).astype(np.int32)
+    encoded = with_options(b"", **options)
+    inputs = [x, weights, transform]
+    out = run_host(op, inputs, encoded, np.int32, input_zero_point=zero_point)
+    return KernelCase(name, op, inputs, out, encoded, zero_point)
+
+
+def binarize_case(rng, name, *, shape, int32_input):
+    """A TFQP_BINARIZE call (int8 with a zero point, or int32 values), run on the host."""
+    if int32_input:
+        zero_point = 0
+        x = rng.integers(INT32_MIN, INT32_MAX, size=shape, dtype=np.int64).astype(np.int32)
+        x.reshape(-1)[::7] = 0
+        x.reshape(-1)[1::11] = -1
+    else:
+        zero_point = int(rng.integers(-128, 128))
+        x = random_int8(rng, shape, zero_point)
+    return KernelCase(name, "TFQP_BINARIZE", [x],
+                      run_host("TFQP_BINARIZE", [x], b"", np.int32,
+                               input_zero_point=zero_point), b"", zero_point)
 
 
 def pack_case(rng, name, *, shape, zero_point):
@@ -290,6 +386,48 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
         cases.append(maxpool_case(rng, f"maxpool {k}x{k} s{s} {padding} c{channels}",
                                   batch=1 + i % 2, height=7, width=6, channels=channels,
                                   kh=k, kw=k, stride=(s, s), padding=padding))
+    for i, (k, s, padding, channels) in enumerate(itertools.product(
+            [2, 3], [1, 2], ["same", "valid"], [1, 33, 70])):
+        cases.append(maxpool_case(rng, f"maxpool or_mask {k}x{k} s{s} {padding} c{channels}",
+                                  batch=1 + i % 2, height=7, width=6, channels=channels,
+                                  kh=k, kw=k, stride=(s, s), padding=padding, or_mask=True))
+    # int32 value output of the binary ops (small images: the vectors share 2 MB with
+    # the Cortex-M55's constants)
+    for i, (k, d, padding, pad_value) in enumerate(itertools.product(
+            [1, 3], [1, 2], ["same", "valid"], [0, 1])):
+        cin, cout = [1, 33, 64, 70][i % 4], [1, 5, 9, 37][i % 4]
+        input_kind = ["int8", "packed"][i % 2]
+        cases.append(conv_case(
+            rng, f"conv values k{k} d{d} {padding} pad{pad_value} {input_kind} cin{cin} cout{cout}",
+            batch=1 + i % 2, height=5, width=5, cin=cin, cout=cout, kh=k, kw=k,
+            stride=(1 + i % 2, 1), dilation=(d, d), padding=padding, pad_value=pad_value,
+            input_kind=input_kind, output_kind="values"))
+    for i, cin in enumerate([1, 33, 64, 300]):
+        for input_kind in ["int8", "packed"]:
+            cases.append(fc_case(rng, f"fc values cin{cin} {input_kind}", batch=1 + i % 3,
+                                 cin=cin, cout=[3, 40, 64, 7][i], input_kind=input_kind,
+                                 output_kind="values"))
+    # int8-input ops, packed and value outputs
+    for i, (k, s, d, padding) in enumerate(itertools.product([1, 3], [1, 2], [1, 2],
+                                                              ["same", "valid"])):
+        cin, cout = [1, 3, 8, 17, 32][i % 5], [1, 5, 32, 33, 40][i % 5]
+        for output_kind in ["packed", "values"]:
+            cases.append(int8_conv_case(
+                rng, f"conv int8 k{k} s{s} d{d} {padding} ->{output_kind} cin{cin} cout{cout}",
+                batch=1, height=5 + i % 2, width=5, cin=cin, cout=cout, kh=k, kw=k,
+                stride=(s, s), dilation=(d, d), padding=padding, output_kind=output_kind))
+    cases.append(int8_conv_case(rng, "conv int8 3x5 s2x1 d1x2 same ->packed", batch=2,
+                                height=7, width=8, cin=12, cout=70, kh=3, kw=5, stride=(2, 1),
+                                dilation=(1, 2), output_kind="packed"))
+    for i, cin in enumerate([1, 16, 100, 1024]):
+        for output_kind in ["packed", "values"]:
+            cases.append(int8_fc_case(rng, f"fc int8 cin{cin} ->{output_kind}", batch=1 + i % 3,
+                                      cin=cin, cout=[1, 33, 64, 5][i], output_kind=output_kind))
+    for shape, int32_input in [((40,), False), ((2, 33), True), ((1, 3, 4, 70), False),
+                               ((2, 2, 2, 32), True), ((3, 1, 5), False)]:
+        cases.append(binarize_case(rng, f"binarize {'int32' if int32_input else 'int8'} "
+                                        f"{'x'.join(map(str, shape))}", shape=shape,
+                                   int32_input=int32_input))
     for channels in [1, 31, 32, 33, 64, 65, 300]:
         zero_point = int(rng.integers(-30, 31))
         cases.append(pack_case(rng, f"pack c{channels} zp{zero_point}", shape=(2, 3, channels),
@@ -317,6 +455,36 @@ def rejected_cases(rng) -> List[KernelCase]:
         rejected(conv, "reject transform shape", transform=conv.transform[:, :2].copy()),
         rejected(fc, "reject fc weights shape", filter=fc.filter[:, :1].copy()),
         rejected(fc, "reject fc int8 output without options", output=np.zeros((2, 6), np.int8)),
+    ] + rejected_new_op_cases(rng)
+
+
+def rejected_new_op_cases(rng) -> List[KernelCase]:
+    """Malformed calls of the ops and variants added with the op table."""
+    pool = maxpool_case(rng, "maxpool base", batch=1, height=4, width=4, channels=40, kh=2, kw=2,
+                        stride=(2, 2), padding="valid", or_mask=True)
+    bad_mask = pool.inputs[1].copy()
+    bad_mask.view(np.uint32)[-1] |= np.uint32(1 << 31)  # a padding bit set
+    conv8 = int8_conv_case(rng, "conv int8 base", batch=1, height=5, width=5, cin=4, cout=6,
+                           kh=3, kw=3, output_kind="values")
+    bad_weights = conv8.inputs[1].copy()
+    bad_weights[1, 1, 1, 1] = -128
+    bad_shift = conv8.inputs[2].copy()
+    bad_shift[2, 1] = 41
+    values = conv_case(rng, "conv values base", batch=1, height=5, width=5, cin=40, cout=5,
+                       kh=3, kw=3, output_kind="values")
+    binarize = binarize_case(rng, "binarize base", shape=(2, 40), int32_input=False)
+    return [
+        rejected(pool, "reject or_mask padding bits", inputs=[pool.input, bad_mask]),
+        rejected(pool, "reject or_mask shape", inputs=[pool.input, pool.inputs[1][:1].copy()]),
+        rejected(conv8, "reject int8 weight -128", filter=bad_weights),
+        rejected(conv8, "reject value shift 41", transform=bad_shift),
+        rejected(conv8, "reject int8 conv packed transform for values",
+                 transform=conv8.inputs[2][:, :2].copy()),
+        rejected(values, "reject binary values transform [Cout, 4]",
+                 transform=np.zeros((5, 4), np.int32)),
+        rejected(binarize, "reject binarize option key", options=with_options(b"", channels=40)),
+        rejected(binarize, "reject binarize two inputs",
+                 inputs=[binarize.input, binarize.input]),
     ]
 
 

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "binary_output.h"
+#include "value_output.h"
 #include "tfqp/flexbuffer.h"
 #include "tfqp/op.h"
 #include "xnor_arm.h"
@@ -38,7 +39,7 @@ static const tfqp_option_key option_keys[] = {
     KEY(stride_height), KEY(stride_width),           KEY(dilation_height_factor),
     KEY(dilation_width_factor), KEY(padding),        KEY(pad_value),
     KEY(input_pos),     KEY(input_neg),              KEY(act_min),
-    KEY(act_max)};
+    KEY(act_max),       KEY(int32_output)};
 #undef KEY
 #define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
@@ -81,7 +82,9 @@ static tfqp_status check_input_side(const tfqp_bconv2d_options *o,
   if ((s = tfqp_check_option_range(o->channels_in, 1, INT32_MAX, "must be >= 1", "channels_in",
                                    error)) ||
       (s = tfqp_window_options_check(&window, error)) ||
-      (s = tfqp_check_option_range(o->pad_value, 0, 1, "must be 0 or 1", "pad_value", error))) {
+      (s = tfqp_check_option_range(o->pad_value, 0, 1, "must be 0 or 1", "pad_value", error)) ||
+      (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
+                                   error))) {
     return s;
   }
   words = TFQP_WORDS(o->channels_in);
@@ -106,6 +109,7 @@ static tfqp_status check_input_side(const tfqp_bconv2d_options *o,
   if (s != TFQP_OK) return s;
   p->io.channels_out = filter->dims[0];
   p->io.output_words = TFQP_WORDS(p->io.channels_out);
+  p->io.output_values = o->int32_output;
   p->filter_words = o->filter_height * o->filter_width * words;
   p->taps = (int32_t)taps;
   p->pad_value = o->pad_value;
@@ -146,10 +150,11 @@ static int64_t arm_padded_width(const tfqp_bconv2d_params *p) {
   return arm_padded_height(p) > 0 ? arm_span(&p->cols) : 0;
 }
 
-/* Whether this build runs the Cortex-M kernels for these parameters. */
+/* Whether this build runs the Cortex-M kernels for these parameters (not for
+ * int32 value output: every build runs the portable counting for it). */
 static int arm_path(const tfqp_bconv2d_params *p) {
 #if TFQP_HAVE_ARM_DSP
-  return tfqp_arm_supported(p->taps);
+  return tfqp_arm_supported(p->taps) && !p->io.output_values;
 #else
   (void)p;
   return 0;
@@ -292,7 +297,7 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
         }
 #endif
         if (p->pad_value == 1) padded_ps = filter_popcount(p, f, 0, kh, 0, kw) - ps;
-        if (p->io.output_packed) {
+        if (p->io.output_packed || p->io.output_values) {
           /* D = valid - 2 * (x + padded_ps) */
           region[co] = p->pad_value == 1 ? p->taps - 2 * padded_ps : n;
         } else {
@@ -316,6 +321,99 @@ typedef struct {
   int32_t iy0, ix0;       /* input position of tap (0, 0), may be negative */
   int32_t ky0, ky1, kx0, kx1;
 } window;
+
+/* The portable counting, in every build: the portable path's kernels and the
+ * int32 value output's. */
+
+/* acc[k] += popcount over the window of input XOR filter f + k * filter_words */
+static inline void window_counts4(const tfqp_bconv2d_params *p, const window *w,
+                                  const tfqp_word *f, uint32_t acc[4]) {
+  const int32_t words = p->io.input_words;
+  const size_t row_words = (size_t)p->cols.in * words;
+  const size_t stride = (size_t)p->filter_words;
+  const int32_t kw = p->cols.filter;
+  const int32_t dh = p->rows.dilation;
+  const int32_t dw = p->cols.dilation;
+  int32_t ky, kx;
+  for (ky = w->ky0; ky < w->ky1; ++ky) {
+    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
+    const tfqp_word *frow = f + (size_t)ky * kw * words;
+    if (dw == 1) {
+      tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + w->kx0) * words,
+                             frow + (size_t)w->kx0 * words, stride,
+                             (w->kx1 - w->kx0) * words, acc);
+    } else {
+      for (kx = w->kx0; kx < w->kx1; ++kx) {
+        tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + kx * dw) * words,
+                               frow + (size_t)kx * words, stride, words, acc);
+      }
+    }
+  }
+}
+
+static inline uint32_t window_counts1(const tfqp_bconv2d_params *p,
+                                      const window *w, const tfqp_word *f) {
+  const int32_t words = p->io.input_words;
+  const size_t row_words = (size_t)p->cols.in * words;
+  const int32_t kw = p->cols.filter;
+  const int32_t dh = p->rows.dilation;
+  const int32_t dw = p->cols.dilation;
+  uint32_t acc = 0;
+  int32_t ky, kx;
+  for (ky = w->ky0; ky < w->ky1; ++ky) {
+    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
+    const tfqp_word *frow = f + (size_t)ky * kw * words;
+    for (kx = w->kx0; kx < w->kx1; ++kx) {
+      acc += tfqp_xor_popcount_run1(row + (size_t)(w->ix0 + kx * dw) * words,
+                                    frow + (size_t)kx * words, words);
+    }
+  }
+  return acc;
+}
+
+/* int32 value output, every build: the portable counting over the packed
+ * input (clean padding bits) and the original filter; D = base - 2x. */
+static void conv_values(const tfqp_bconv2d_params *p, const int32_t *table,
+                        const tfqp_word *packed, const tfqp_word *filter, int32_t *output) {
+  const size_t image_words = (size_t)p->rows.in * p->cols.in * p->io.input_words;
+  const int32_t cout = p->io.channels_out;
+  const int32_t cpad = p->padded_channels;
+  const int32_t *multiplier = table;
+  const int32_t *shift = table + cpad;
+  const int32_t *bias = table + 2 * cpad;
+  int32_t n, oy, ox, co, k;
+  window w;
+  for (n = 0; n < p->io.batch; ++n) {
+    w.image = packed + (size_t)n * image_words;
+    for (oy = 0; oy < p->rows.out; ++oy) {
+      const int32_t *base_rows =
+          table + p->table_base +
+          (size_t)tfqp_window_axis_class(&p->rows, oy) * p->col_classes * cpad;
+      w.iy0 = oy * p->rows.stride - p->rows.pad_before;
+      tfqp_window_axis_taps(&p->rows, oy, &w.ky0, &w.ky1);
+      for (ox = 0; ox < p->cols.out; ++ox) {
+        const int32_t *base = base_rows + (size_t)tfqp_window_axis_class(&p->cols, ox) * cpad;
+        int32_t *out = output + (((size_t)n * p->rows.out + oy) * p->cols.out + ox) * cout;
+        w.ix0 = ox * p->cols.stride - p->cols.pad_before;
+        tfqp_window_axis_taps(&p->cols, ox, &w.kx0, &w.kx1);
+        for (co = 0; co + 4 <= cout; co += 4) {
+          uint32_t acc[4] = {0, 0, 0, 0};
+          window_counts4(p, &w, filter + (size_t)co * p->filter_words, acc);
+          for (k = 0; k < 4; ++k) {
+            const int32_t c = co + k;
+            out[c] = tfqp_value_output((int64_t)base[c] - 2 * (int64_t)acc[k], multiplier[c],
+                                       shift[c], bias[c]);
+          }
+        }
+        for (; co < cout; ++co) {
+          const uint32_t x = window_counts1(p, &w, filter + (size_t)co * p->filter_words);
+          out[co] = tfqp_value_output((int64_t)base[co] - 2 * (int64_t)x, multiplier[co],
+                                      shift[co], bias[co]);
+        }
+      }
+    }
+  }
+}
 
 #if TFQP_HAVE_AVX2
 
@@ -405,52 +503,6 @@ static void conv_rows(const tfqp_bconv2d_params *p, const int32_t *table,
 }
 
 #else /* portable path: blocks of four channels, 32- or 64-bit words */
-
-/* acc[k] += popcount over the window of input XOR filter f + k * filter_words */
-static inline void window_counts4(const tfqp_bconv2d_params *p, const window *w,
-                                  const tfqp_word *f, uint32_t acc[4]) {
-  const int32_t words = p->io.input_words;
-  const size_t row_words = (size_t)p->cols.in * words;
-  const size_t stride = (size_t)p->filter_words;
-  const int32_t kw = p->cols.filter;
-  const int32_t dh = p->rows.dilation;
-  const int32_t dw = p->cols.dilation;
-  int32_t ky, kx;
-  for (ky = w->ky0; ky < w->ky1; ++ky) {
-    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
-    const tfqp_word *frow = f + (size_t)ky * kw * words;
-    if (dw == 1) {
-      tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + w->kx0) * words,
-                             frow + (size_t)w->kx0 * words, stride,
-                             (w->kx1 - w->kx0) * words, acc);
-    } else {
-      for (kx = w->kx0; kx < w->kx1; ++kx) {
-        tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + kx * dw) * words,
-                               frow + (size_t)kx * words, stride, words, acc);
-      }
-    }
-  }
-}
-
-static inline uint32_t window_counts1(const tfqp_bconv2d_params *p,
-                                      const window *w, const tfqp_word *f) {
-  const int32_t words = p->io.input_words;
-  const size_t row_words = (size_t)p->cols.in * words;
-  const int32_t kw = p->cols.filter;
-  const int32_t dh = p->rows.dilation;
-  const int32_t dw = p->cols.dilation;
-  uint32_t acc = 0;
-  int32_t ky, kx;
-  for (ky = w->ky0; ky < w->ky1; ++ky) {
-    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
-    const tfqp_word *frow = f + (size_t)ky * kw * words;
-    for (kx = w->kx0; kx < w->kx1; ++kx) {
-      acc += tfqp_xor_popcount_run1(row + (size_t)(w->ix0 + kx * dw) * words,
-                                    frow + (size_t)kx * words, words);
-    }
-  }
-  return acc;
-}
 
 static void pixel_int8(const tfqp_bconv2d_params *p, const window *w,
                        const tfqp_word *filter, const int32_t *table,
@@ -666,6 +718,10 @@ static inline void conv_eval(const tfqp_bconv2d_params *p, const int32_t *table,
   const tfqp_word *packed =
       tfqp_binary_op_packed_input(&p->io, p->mask_input, input, pixels, &free_scratch);
   int32_t n, oy;
+  if (p->io.output_values) {
+    conv_values(p, table, packed, filter, (int32_t *)output);
+    return;
+  }
 #if TFQP_HAVE_AVX2
   (void)filter;
   tfqp_avx2_split(packed, p->io.batch * image_words, free_scratch);

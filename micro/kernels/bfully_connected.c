@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "binary_output.h"
+#include "value_output.h"
 #include "tfqp/flexbuffer.h"
 #include "tfqp/op.h"
 #include "xnor_arm.h"
@@ -16,7 +17,7 @@
 /* The options of TFQP_BFULLY_CONNECTED, once: order = the TFQP_BFC_* bit order. */
 #define KEY(field) {#field, offsetof(tfqp_bfully_connected_options, field)}
 static const tfqp_option_key option_keys[] = {KEY(channels_in), KEY(input_pos), KEY(input_neg),
-                                              KEY(act_min), KEY(act_max)};
+                                              KEY(act_min),     KEY(act_max),   KEY(int32_output)};
 #undef KEY
 #define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
@@ -46,7 +47,9 @@ static tfqp_status check_input_side(const tfqp_bfully_connected_options *o,
                      "channels_in", 0);
   }
   if ((s = tfqp_check_option_range(o->channels_in, 1, (1 << 30) - 1, "must be in [1, 2^30)",
-                                   "channels_in", error))) {
+                                   "channels_in", error)) ||
+      (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
+                                   error))) {
     return s;
   }
   words = TFQP_WORDS(o->channels_in);
@@ -59,6 +62,7 @@ static tfqp_status check_input_side(const tfqp_bfully_connected_options *o,
   }
   p->io.channels_out = weights->dims[0];
   p->io.output_words = TFQP_WORDS(p->io.channels_out);
+  p->io.output_values = o->int32_output;
   p->mask_input = p->io.input_packed && (o->channels_in % TFQP_WORD_BITS) != 0;
   return TFQP_OK;
 }
@@ -79,7 +83,7 @@ tfqp_status tfqp_bfully_connected_output_dims(
  * output's table entries differ: accumulator starts instead of D at x = 0. */
 static int arm_path(const tfqp_bfully_connected_params *p) {
 #if TFQP_HAVE_ARM_DSP
-  return tfqp_arm_supported(p->io.channels_in);
+  return tfqp_arm_supported(p->io.channels_in) && !p->io.output_values;
 #else
   (void)p;
   return 0;
@@ -140,7 +144,7 @@ tfqp_status tfqp_bfully_connected_init_table(
     const tfqp_word *row = weights + (size_t)co * words;
     int32_t ps = 0;
     for (w = 0; w < words; ++w) ps += (int32_t)tfqp_popcount32(row[w]);
-    base[co] = p->io.output_packed
+    base[co] = (p->io.output_packed || p->io.output_values)
                    ? p->io.channels_in
                    : tfqp_binary_base_int8(transform + (size_t)co * TFQP_TRANSFORM_INT8_COLUMNS,
                                            p->io.input_pos, p->io.input_neg, p->io.channels_in, ps,
@@ -156,6 +160,26 @@ tfqp_status tfqp_bfully_connected_init_table(
   tfqp_avx2_repack(weights, cout, cpad, words, (tfqp_word *)(table + p->table_weights));
 #endif
   return TFQP_OK;
+}
+
+/* int32 value output, every build: portable counting over the packed input and
+ * the original weights; D = Cin - 2x. */
+static void fc_values(const tfqp_bfully_connected_params *p, const int32_t *table,
+                      const tfqp_word *packed, const tfqp_word *weights, int32_t *output) {
+  const int32_t cout = p->io.channels_out;
+  const int32_t cpad = p->padded_channels;
+  const int32_t words = p->io.input_words;
+  const int32_t *base = table + p->table_base;
+  int32_t n, co;
+  for (n = 0; n < p->io.batch; ++n) {
+    const tfqp_word *a = packed + (size_t)n * words;
+    int32_t *out = output + (size_t)n * cout;
+    for (co = 0; co < cout; ++co) {
+      const uint32_t x = tfqp_xor_popcount_run1(a, weights + (size_t)co * words, words);
+      out[co] = tfqp_value_output((int64_t)base[co] - 2 * (int64_t)x, table[co], table[cpad + co],
+                                  table[2 * cpad + co]);
+    }
+  }
 }
 
 #if TFQP_HAVE_AVX2
@@ -231,6 +255,10 @@ static inline void fc_eval(const tfqp_bfully_connected_params *p, const int32_t 
   const tfqp_word *packed =
       tfqp_binary_op_packed_input(&p->io, p->mask_input, input, p->io.batch, &free_scratch);
   int32_t n;
+  if (p->io.output_values) {
+    fc_values(p, table, packed, weights, (int32_t *)output);
+    return;
+  }
 #if TFQP_HAVE_AVX2
   (void)weights;
   tfqp_avx2_split(packed, (size_t)p->io.batch * p->io.input_words, free_scratch);

@@ -8,11 +8,17 @@
 extern const tfqp_op tfqp_op_bconv2d;
 extern const tfqp_op tfqp_op_bfully_connected;
 extern const tfqp_op tfqp_op_bmaxpool2d;
+extern const tfqp_op tfqp_op_binarize;
+extern const tfqp_op tfqp_op_conv2d_int8;
+extern const tfqp_op tfqp_op_fully_connected_int8;
 
 const tfqp_op *const tfqp_ops[] = {
     &tfqp_op_bconv2d,
     &tfqp_op_bfully_connected,
     &tfqp_op_bmaxpool2d,
+    &tfqp_op_binarize,
+    &tfqp_op_conv2d_int8,
+    &tfqp_op_fully_connected_int8,
 };
 
 const int32_t tfqp_op_count = (int32_t)(sizeof tfqp_ops / sizeof tfqp_ops[0]);

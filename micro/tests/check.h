@@ -42,5 +42,6 @@ void test_flexbuffer(void);
 void test_validation(void);
 void test_kernels(void);
 void test_op_table(void);
+void test_new_ops(void);
 
 #endif /* TFQP_TESTS_CHECK_H_ */

@@ -16,9 +16,13 @@ typedef struct {
 } expected_row;
 
 static const expected_row expected_rows[] = {
-    {"TFQP_BCONV2D", 3, 3, 0x6u, {"input", "filter", "transform"}, 13, "channels_in"},
-    {"TFQP_BFULLY_CONNECTED", 3, 3, 0x6u, {"input", "weights", "transform"}, 5, "channels_in"},
-    {"TFQP_BMAXPOOL2D", 1, 1, 0x0u, {"input"}, 6, "channels"},
+    {"TFQP_BCONV2D", 3, 3, 0x6u, {"input", "filter", "transform"}, 14, "channels_in"},
+    {"TFQP_BFULLY_CONNECTED", 3, 3, 0x6u, {"input", "weights", "transform"}, 6, "channels_in"},
+    {"TFQP_BMAXPOOL2D", 1, 2, 0x2u, {"input", "or_mask"}, 6, "channels"},
+    {"TFQP_BINARIZE", 1, 1, 0x0u, {"input"}, 0, NULL},
+    {"TFQP_CONV2D_INT8", 3, 3, 0x6u, {"input", "weights", "transform"}, 9, "channels_in"},
+    {"TFQP_FULLY_CONNECTED_INT8", 3, 3, 0x6u, {"input", "weights", "transform"}, 2,
+     "channels_in"},
 };
 
 #define EXPECTED_COUNT ((int32_t)(sizeof expected_rows / sizeof expected_rows[0]))
@@ -63,7 +67,7 @@ static void test_row_metadata(void) {
     CHECK_EQ(op->constant_inputs >> op->max_inputs, 0);
     for (j = 0; j < op->max_inputs; ++j) CHECK(strcmp(op->input_roles[j], x->roles[j]) == 0);
     CHECK_EQ(op->option_count, x->option_count);
-    CHECK(strcmp(op->option_keys[0].key, x->first_key) == 0);
+    if (x->first_key != NULL) CHECK(strcmp(op->option_keys[0].key, x->first_key) == 0);
     for (j = 0; j < op->option_count; ++j) {
       CHECK(op->option_keys[j].offset + sizeof(int32_t) <= sizeof(tfqp_op_options));
       CHECK(op->option_keys[j].offset != op->present_offset);

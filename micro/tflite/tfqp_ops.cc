@@ -214,6 +214,11 @@ TfLiteRegistration* Register_TFQP_BFULLY_CONNECTED() {
   return Registration(kBFullyConnectedName);
 }
 TfLiteRegistration* Register_TFQP_BMAXPOOL2D() { return Registration(kBMaxPool2DName); }
+TfLiteRegistration* Register_TFQP_BINARIZE() { return Registration(kBinarizeName); }
+TfLiteRegistration* Register_TFQP_CONV2D_INT8() { return Registration(kConv2DInt8Name); }
+TfLiteRegistration* Register_TFQP_FULLY_CONNECTED_INT8() {
+  return Registration(kFullyConnectedInt8Name);
+}
 
 TfLiteStatus RegisterOps(::tflite::MutableOpResolver* resolver) {
   if (resolver == nullptr) return kTfLiteError;

@@ -217,5 +217,10 @@ TFLMRegistration* Register_TFQP_BFULLY_CONNECTED() {
   return Registration(kBFullyConnectedName);
 }
 TFLMRegistration* Register_TFQP_BMAXPOOL2D() { return Registration(kBMaxPool2DName); }
+TFLMRegistration* Register_TFQP_BINARIZE() { return Registration(kBinarizeName); }
+TFLMRegistration* Register_TFQP_CONV2D_INT8() { return Registration(kConv2DInt8Name); }
+TFLMRegistration* Register_TFQP_FULLY_CONNECTED_INT8() {
+  return Registration(kFullyConnectedInt8Name);
+}
 
 }  // namespace tfqp

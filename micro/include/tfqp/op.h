@@ -31,8 +31,11 @@
 
 #include "tfqp/bconv2d.h"
 #include "tfqp/bfully_connected.h"
+#include "tfqp/binarize.h"
 #include "tfqp/bmaxpool2d.h"
+#include "tfqp/conv2d_int8.h"
 #include "tfqp/flexbuffer.h"
+#include "tfqp/fully_connected_int8.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
 
@@ -45,13 +48,16 @@ extern "C" {
 
 /* Rows of tfqp_ops[] (a compile-time constant: the adapters size their
  * registrations with it). */
-#define TFQP_OP_COUNT 3
+#define TFQP_OP_COUNT 6
 
 /* The parsed options of any op (each op reads its own member). */
 typedef union {
   tfqp_bconv2d_options bconv2d;
   tfqp_bfully_connected_options bfully_connected;
   tfqp_bmaxpool2d_options bmaxpool2d;
+  tfqp_binarize_options binarize;
+  tfqp_conv2d_int8_options conv2d_int8;
+  tfqp_fully_connected_int8_options fully_connected_int8;
 } tfqp_op_options;
 
 /* The prepared parameters of any op. */
@@ -59,6 +65,9 @@ typedef union {
   tfqp_bconv2d_params bconv2d;
   tfqp_bfully_connected_params bfully_connected;
   tfqp_bmaxpool2d_params bmaxpool2d;
+  tfqp_binarize_params binarize;
+  tfqp_conv2d_int8_params conv2d_int8;
+  tfqp_fully_connected_int8_params fully_connected_int8;
 } tfqp_op_params;
 
 /* What prepare says the op needs beyond its tensors. */

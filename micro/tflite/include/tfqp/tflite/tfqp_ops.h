@@ -40,11 +40,17 @@ namespace tflite {
 constexpr const char kBConv2DName[] = "TFQP_BCONV2D";
 constexpr const char kBFullyConnectedName[] = "TFQP_BFULLY_CONNECTED";
 constexpr const char kBMaxPool2DName[] = "TFQP_BMAXPOOL2D";
+constexpr const char kBinarizeName[] = "TFQP_BINARIZE";
+constexpr const char kConv2DInt8Name[] = "TFQP_CONV2D_INT8";
+constexpr const char kFullyConnectedInt8Name[] = "TFQP_FULLY_CONNECTED_INT8";
 
 // Registrations for MutableOpResolver::AddCustom (static storage).
 TfLiteRegistration* Register_TFQP_BCONV2D();
 TfLiteRegistration* Register_TFQP_BFULLY_CONNECTED();
 TfLiteRegistration* Register_TFQP_BMAXPOOL2D();
+TfLiteRegistration* Register_TFQP_BINARIZE();
+TfLiteRegistration* Register_TFQP_CONV2D_INT8();
+TfLiteRegistration* Register_TFQP_FULLY_CONNECTED_INT8();
 
 // The registration of the op named `name` ("TFQP_BCONV2D"), or nullptr.
 TfLiteRegistration* Registration(const char* name);

@@ -40,6 +40,9 @@ namespace tfqp {
 constexpr const char kBConv2DName[] = "TFQP_BCONV2D";
 constexpr const char kBFullyConnectedName[] = "TFQP_BFULLY_CONNECTED";
 constexpr const char kBMaxPool2DName[] = "TFQP_BMAXPOOL2D";
+constexpr const char kBinarizeName[] = "TFQP_BINARIZE";
+constexpr const char kConv2DInt8Name[] = "TFQP_CONV2D_INT8";
+constexpr const char kFullyConnectedInt8Name[] = "TFQP_FULLY_CONNECTED_INT8";
 
 // Number of ops RegisterOps adds (count them in the resolver's N): the rows of
 // the C op table.
@@ -49,6 +52,9 @@ constexpr unsigned int kOpCount = TFQP_OP_COUNT;
 TFLMRegistration* Register_TFQP_BCONV2D();
 TFLMRegistration* Register_TFQP_BFULLY_CONNECTED();
 TFLMRegistration* Register_TFQP_BMAXPOOL2D();
+TFLMRegistration* Register_TFQP_BINARIZE();
+TFLMRegistration* Register_TFQP_CONV2D_INT8();
+TFLMRegistration* Register_TFQP_FULLY_CONNECTED_INT8();
 
 // The registration of the op named `name` ("TFQP_BCONV2D"), or nullptr.
 TFLMRegistration* Registration(const char* name);
