@@ -22,7 +22,9 @@ the kernel's object files at -O2 (for the TFQP ops: validation, table set-up and
 eval, with the shared output transform binary_output.o).
 
 Adding a layer is one row in LAYERS; adding a kernel is one row in KERNELS (a builder
-that makes its data and expected output) plus its case in bench_main.c.
+that makes its data and expected output). TFQP ops run through the C op table in
+bench_main.c (set-up with the row's parse / prepare / init_table, the measured call is
+the row's eval); only baselines need their own case there.
 """
 
 import argparse
@@ -136,15 +138,17 @@ def _requant_rows(rng, count, taps):
 # ----------------------------------------------------------------------------- builders
 
 
+BENCH_OP, BENCH_PACK, BENCH_INT8_CONV2D, BENCH_INT8_DEPTHWISE, BENCH_INT8_FC = 1, 4, 5, 6, 7
+
+
 class BenchCase(NamedTuple):
-    kind: int  # bench_kind of bench_layer.h
-    input: np.ndarray
+    kind: int  # bench_kind of bench_layer.h (BENCH_OP: an op of the C op table)
+    inputs: list  # the op's inputs in order (baselines: input, filter)
     output: np.ndarray  # expected
     macs: int  # work units the per-MAC column divides by
     unit: str
     options: bytes = b""
-    filter: Optional[np.ndarray] = None
-    transform: Optional[np.ndarray] = None
+    op: str = ""  # BENCH_OP: the op's name
     input_zero_point: int = 0
     output_zero_point: int = 0
     int8: tuple = ()  # bench_int8_conv_params fields
@@ -159,8 +163,8 @@ def build_bconv2d(rng, layer):
     case = kernel_vectors.conv_case(rng, layer.name, batch=1, height=h, width=w, cin=cin,
                                     cout=cout, kh=k, kw=k, input_kind=layer.arg("input"),
                                     output_kind=layer.arg("output"), index=1)
-    return BenchCase(1, case.input, case.output, h * w * cout * k * k * cin, "binary MAC",
-                     case.options, case.filter, case.transform, case.input_zero_point,
+    return BenchCase(BENCH_OP, case.inputs, case.output, h * w * cout * k * k * cin,
+                     "binary MAC", case.options, case.op, case.input_zero_point,
                      case.output_zero_point)
 
 
@@ -169,22 +173,23 @@ def build_bfully_connected(rng, layer):
     case = kernel_vectors.fc_case(rng, layer.name, batch=1, cin=cin, cout=cout,
                                   input_kind=layer.arg("input"), output_kind=layer.arg("output"),
                                   index=1)
-    return BenchCase(2, case.input, case.output, cin * cout, "binary MAC", case.options,
-                     case.filter, case.transform, case.input_zero_point, case.output_zero_point)
+    return BenchCase(BENCH_OP, case.inputs, case.output, cin * cout, "binary MAC", case.options,
+                     case.op, case.input_zero_point, case.output_zero_point)
 
 
 def build_bmaxpool2d(rng, layer):
     h, w, c, k, s = (layer.arg(key) for key in ("height", "width", "channels", "k", "stride"))
     case = kernel_vectors.maxpool_case(rng, layer.name, batch=1, height=h, width=w, channels=c,
                                        kh=k, kw=k, stride=(s, s), padding="valid")
-    return BenchCase(3, case.input, case.output, int(np.prod(case.output.shape[:3])) * c,
-                     "output value", case.options)
+    return BenchCase(BENCH_OP, case.inputs, case.output, int(np.prod(case.output.shape[:3])) * c,
+                     "output value", case.options, case.op)
 
 
 def build_pack(rng, layer):
     h, w, c = layer.arg("height"), layer.arg("width"), layer.arg("channels")
     case = kernel_vectors.pack_case(rng, layer.name, shape=(1, h, w, c), zero_point=3)
-    return BenchCase(4, case.input, case.output, h * w * c, "input value", pack_zero_point=3)
+    return BenchCase(BENCH_PACK, case.inputs, case.output, h * w * c, "input value",
+                     pack_zero_point=3)
 
 
 def _int8_conv(rng, layer, depthwise):
@@ -202,9 +207,10 @@ def _int8_conv(rng, layer, depthwise):
     expected = int8_conv_reference(x[0], weights, bias, multiplier, shift, zp_in, zp_out, pad,
                                    depthwise)[None]
     params = (h, w, cin, h, w, cout, k, k, 1, 1, pad[0], pad[1], -zp_in, zp_out, -128, 127)
-    return BenchCase(6 if depthwise else 5, x, expected, h * w * cout * taps, "int8 MAC",
-                     filter=weights, input_zero_point=zp_in, output_zero_point=zp_out,
-                     int8=params, bias=bias, multiplier=multiplier, shift=shift)
+    return BenchCase(BENCH_INT8_DEPTHWISE if depthwise else BENCH_INT8_CONV2D, [x, weights],
+                     expected, h * w * cout * taps, "int8 MAC", input_zero_point=zp_in,
+                     output_zero_point=zp_out, int8=params, bias=bias, multiplier=multiplier,
+                     shift=shift)
 
 
 def build_int8_fully_connected(rng, layer):
@@ -218,7 +224,7 @@ def build_int8_fully_connected(rng, layer):
     expected = np.clip(multiply_by_quantized_multiplier(acc, multiplier, shift) + zp_out,
                        -128, 127).astype(np.int8)
     params = (1, 1, cin, 1, 1, cout, 1, 1, 1, 1, 0, 0, -zp_in, zp_out, -128, 127)
-    return BenchCase(7, x, expected, cin * cout, "int8 MAC", filter=weights,
+    return BenchCase(BENCH_INT8_FC, [x, weights], expected, cin * cout, "int8 MAC",
                      input_zero_point=zp_in, output_zero_point=zp_out, int8=params, bias=bias,
                      multiplier=multiplier, shift=shift)
 
@@ -254,20 +260,19 @@ def write_layers_c_source(layers: List[Layer], cases: List[BenchCase], path: Pat
     blob = kernel_vectors.DataBlob("bench_data")
     rows: List[str] = []
     for layer, case in zip(layers, cases):
-        options = f"(const uint8_t *){blob.add(case.options)}, {len(case.options)}u" \
-            if case.options else "0, 0u"
         vectors = ["0" if getattr(case, field) is None else
                    "(const int32_t *)" + blob.add(np.ascontiguousarray(getattr(case, field),
                                                                        "<i4").tobytes())
                    for field in ("bias", "multiplier", "shift")]
-        tensors = [kernel_vectors.c_tensor(blob, array, zero_point, f"{layer.name}: {role}")
-                   for role, array, zero_point in (
-                       ("input", case.input, case.input_zero_point), ("filter", case.filter, 0),
-                       ("transform", case.transform, 0),
-                       ("output", case.output, case.output_zero_point))]
         int8 = "{" + ", ".join(str(v) for v in (case.int8 or (0,) * 16)) + "}"
-        rows.append(f"  {{{kernel_vectors.c_string(layer.name)}, {case.kind}, {options},\n   "
-                    + ",\n   ".join(tensors)
+        rows.append(f"  {{{kernel_vectors.c_string(layer.name)}, {case.kind}, "
+                    f"{kernel_vectors.c_string(case.op)}, "
+                    f"{kernel_vectors.c_options(blob, case.options)},\n   "
+                    + kernel_vectors.c_inputs(blob, case.inputs, case.input_zero_point,
+                                              layer.name)
+                    + ",\n   " + kernel_vectors.c_tensor(blob, case.output,
+                                                         case.output_zero_point,
+                                                         f"{layer.name}: output")
                     + f",\n   {int8}, {', '.join(vectors)}, {case.pack_zero_point}}}")
     data_path = path.with_name(path.name + ".bin")
     blob.write(data_path)

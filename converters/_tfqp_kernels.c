@@ -14,6 +14,7 @@
 
 #include <string.h>
 
+#include "tfqp/op.h"
 #include "tfqp/tfqp.h"
 
 /* --- helpers -------------------------------------------------------------- */
@@ -224,7 +225,31 @@ static PyObject *py_unpack(PyObject *self, PyObject *args, PyObject *kwargs) {
   return out;
 }
 
-/* --- options ---------------------------------------------------------------- */
+/* --- the op table ------------------------------------------------------------- */
+
+/* "'A', 'B' or 'C'": the names of every op, for the unknown-op error. */
+static void op_names(char *text, size_t size) {
+  size_t used = 0;
+  int32_t i;
+  text[0] = '\0';
+  for (i = 0; i < tfqp_op_count && used + 1 < size; ++i) {
+    const char *separator = i == 0 ? "" : (i + 1 == tfqp_op_count ? " or " : ", ");
+    int n = PyOS_snprintf(text + used, size - used, "%s'%s'", separator, tfqp_ops[i]->name);
+    if (n < 0) break;
+    used += (size_t)n;
+  }
+}
+
+/* The row named `name`, or NULL with a ValueError naming every op. */
+static const tfqp_op *find_op(const char *name) {
+  const tfqp_op *op = tfqp_find_op(name, strlen(name));
+  if (op == NULL) {
+    char names[512];
+    op_names(names, sizeof names);
+    PyErr_Format(PyExc_ValueError, "op must be %s, got '%s'", names, name);
+  }
+  return op;
+}
 
 static int add_int(PyObject *dict, const char *key, int32_t value) {
   PyObject *v = PyLong_FromLong(value);
@@ -236,159 +261,234 @@ static int add_int(PyObject *dict, const char *key, int32_t value) {
 }
 
 static PyObject *py_parse_options(PyObject *self, PyObject *args) {
-  const char *op;
+  const char *name;
   PyObject *options;
+  const tfqp_op *op;
   Py_buffer ov;
+  tfqp_op_options parsed;
   tfqp_error error;
-  tfqp_status status;
   PyObject *dict;
+  uint32_t present;
+  int32_t i;
   (void)self;
-  if (!PyArg_ParseTuple(args, "sO:parse_options", &op, &options)) return NULL;
+  if (!PyArg_ParseTuple(args, "sO:parse_options", &name, &options)) return NULL;
   if (!get_options(options, &ov)) return NULL;
-  dict = PyDict_New();
-  if (dict == NULL) {
+  if ((op = find_op(name)) == NULL) {
     PyBuffer_Release(&ov);
     return NULL;
   }
-#define ADD(flag, key, value) \
-  if ((present & (flag)) && add_int(dict, key, value) != 0) goto fail;
-  if (strcmp(op, "TFQP_BCONV2D") == 0) {
-    tfqp_bconv2d_options o;
-    uint32_t present;
-    status = tfqp_bconv2d_parse_options((const uint8_t *)ov.buf, (size_t)ov.len, &o, &error);
-    if (status != TFQP_OK) goto tfqp_fail_;
-    present = o.present;
-    ADD(TFQP_BCONV2D_CHANNELS_IN, "channels_in", o.channels_in)
-    ADD(TFQP_BCONV2D_FILTER_HEIGHT, "filter_height", o.filter_height)
-    ADD(TFQP_BCONV2D_FILTER_WIDTH, "filter_width", o.filter_width)
-    ADD(TFQP_BCONV2D_STRIDE_HEIGHT, "stride_height", o.stride_height)
-    ADD(TFQP_BCONV2D_STRIDE_WIDTH, "stride_width", o.stride_width)
-    ADD(TFQP_BCONV2D_DILATION_HEIGHT, "dilation_height_factor", o.dilation_height_factor)
-    ADD(TFQP_BCONV2D_DILATION_WIDTH, "dilation_width_factor", o.dilation_width_factor)
-    ADD(TFQP_BCONV2D_PADDING, "padding", o.padding)
-    ADD(TFQP_BCONV2D_PAD_VALUE, "pad_value", o.pad_value)
-    ADD(TFQP_BCONV2D_INPUT_POS, "input_pos", o.input_pos)
-    ADD(TFQP_BCONV2D_INPUT_NEG, "input_neg", o.input_neg)
-    ADD(TFQP_BCONV2D_ACT_MIN, "act_min", o.act_min)
-    ADD(TFQP_BCONV2D_ACT_MAX, "act_max", o.act_max)
-  } else if (strcmp(op, "TFQP_BFULLY_CONNECTED") == 0) {
-    tfqp_bfully_connected_options o;
-    uint32_t present;
-    status = tfqp_bfully_connected_parse_options((const uint8_t *)ov.buf, (size_t)ov.len, &o,
-                                                 &error);
-    if (status != TFQP_OK) goto tfqp_fail_;
-    present = o.present;
-    ADD(TFQP_BFC_CHANNELS_IN, "channels_in", o.channels_in)
-    ADD(TFQP_BFC_INPUT_POS, "input_pos", o.input_pos)
-    ADD(TFQP_BFC_INPUT_NEG, "input_neg", o.input_neg)
-    ADD(TFQP_BFC_ACT_MIN, "act_min", o.act_min)
-    ADD(TFQP_BFC_ACT_MAX, "act_max", o.act_max)
-  } else if (strcmp(op, "TFQP_BMAXPOOL2D") == 0) {
-    tfqp_bmaxpool2d_options o;
-    uint32_t present;
-    status = tfqp_bmaxpool2d_parse_options((const uint8_t *)ov.buf, (size_t)ov.len, &o, &error);
-    if (status != TFQP_OK) goto tfqp_fail_;
-    present = o.present;
-    ADD(TFQP_BMAXPOOL2D_CHANNELS, "channels", o.channels)
-    ADD(TFQP_BMAXPOOL2D_FILTER_HEIGHT, "filter_height", o.filter_height)
-    ADD(TFQP_BMAXPOOL2D_FILTER_WIDTH, "filter_width", o.filter_width)
-    ADD(TFQP_BMAXPOOL2D_STRIDE_HEIGHT, "stride_height", o.stride_height)
-    ADD(TFQP_BMAXPOOL2D_STRIDE_WIDTH, "stride_width", o.stride_width)
-    ADD(TFQP_BMAXPOOL2D_PADDING, "padding", o.padding)
-  } else {
-    PyErr_Format(PyExc_ValueError,
-                 "op must be 'TFQP_BCONV2D', 'TFQP_BFULLY_CONNECTED' or 'TFQP_BMAXPOOL2D', got "
-                 "'%s'",
-                 op);
-    goto fail;
+  if (op->parse((const uint8_t *)ov.buf, (size_t)ov.len, &parsed, &error) != TFQP_OK) {
+    PyBuffer_Release(&ov);
+    return raise_tfqp(op->name, &error);
   }
-#undef ADD
   PyBuffer_Release(&ov);
+  dict = PyDict_New();
+  if (dict == NULL) return NULL;
+  present = tfqp_op_options_present(op, &parsed);
+  for (i = 0; i < op->option_count; ++i) {
+    if ((present & (1u << i)) &&
+        add_int(dict, op->option_keys[i].key, tfqp_op_option_value(op, &parsed, i)) != 0) {
+      Py_DECREF(dict);
+      return NULL;
+    }
+  }
   return dict;
-tfqp_fail_:
-  raise_tfqp(op, &error);
-fail:
-  PyBuffer_Release(&ov);
-  Py_DECREF(dict);
-  return NULL;
 }
 
-/* --- binary conv / fully connected: prepared ops ----------------------------- */
+static PyObject *int_tuple(int32_t count, const int32_t *values) {
+  PyObject *t = PyTuple_New(count);
+  int32_t i;
+  if (t == NULL) return NULL;
+  for (i = 0; i < count; ++i) {
+    PyObject *v = PyLong_FromLong(values[i]);
+    if (v == NULL) {
+      Py_DECREF(t);
+      return NULL;
+    }
+    PyTuple_SET_ITEM(t, i, v);
+  }
+  return t;
+}
 
-/* A TFQP_BCONV2D or TFQP_BFULLY_CONNECTED prepared once (options parsed, tensors
- * validated, table built, buffers allocated), then called on inputs of the
- * prepared shape: the life cycle of the op in TFLite Micro. */
+static PyObject *py_ops(PyObject *self, PyObject *unused) {
+  PyObject *list = PyList_New(0);
+  int32_t i, j;
+  (void)self;
+  (void)unused;
+  if (list == NULL) return NULL;
+  for (i = 0; i < tfqp_op_count; ++i) {
+    const tfqp_op *op = tfqp_ops[i];
+    int32_t constants[TFQP_OP_MAX_INPUTS], constant_count = 0;
+    PyObject *roles = PyTuple_New(op->max_inputs);
+    PyObject *keys = PyTuple_New(op->option_count);
+    PyObject *entry = NULL;
+    if (roles == NULL || keys == NULL) goto fail;
+    for (j = 0; j < op->max_inputs; ++j) {
+      PyObject *role = PyUnicode_FromString(op->input_roles[j]);
+      if (role == NULL) goto fail;
+      PyTuple_SET_ITEM(roles, j, role);
+      if (op->constant_inputs & (1u << j)) constants[constant_count++] = j;
+    }
+    for (j = 0; j < op->option_count; ++j) {
+      PyObject *key = PyUnicode_FromString(op->option_keys[j].key);
+      if (key == NULL) goto fail;
+      PyTuple_SET_ITEM(keys, j, key);
+    }
+    entry = Py_BuildValue("{s:s,s:i,s:i,s:i,s:N,s:O,s:O}", "name", op->name, "min_inputs",
+                          (int)op->min_inputs, "max_inputs", (int)op->max_inputs, "outputs",
+                          (int)op->outputs, "constant_inputs",
+                          int_tuple(constant_count, constants), "input_roles", roles,
+                          "option_keys", keys);
+    Py_DECREF(roles);
+    Py_DECREF(keys);
+    if (entry == NULL || PyList_Append(list, entry) != 0) {
+      Py_XDECREF(entry);
+      Py_DECREF(list);
+      return NULL;
+    }
+    Py_DECREF(entry);
+    continue;
+  fail:
+    Py_XDECREF(roles);
+    Py_XDECREF(keys);
+    Py_DECREF(list);
+    return NULL;
+  }
+  return list;
+}
+
+/* --- prepared ops --------------------------------------------------------------- */
+
+/* Any TFQP op prepared once (options parsed, tensors validated, table built,
+ * buffers allocated, constant inputs copied), then called on new values of its
+ * non-constant inputs, of the prepared shape: the op's life cycle in TFLite
+ * Micro, through the op table. */
 typedef struct {
   PyObject_HEAD
-  int fully_connected;
-  tfqp_bconv2d_params conv;
-  tfqp_bfully_connected_params fc;
-  tfqp_tensor input;
+  const tfqp_op *op;
+  tfqp_op_params params;
+  int32_t input_count;
+  tfqp_tensor inputs[TFQP_OP_MAX_INPUTS]; /* as prepared */
+  void *constants[TFQP_OP_MAX_INPUTS];   /* private copies of the constant inputs */
   int output_rank;
-  int32_t output_dims[4];
+  int32_t output_dims[TFQP_MAX_RANK];
   tfqp_type output_type;
-  void *filter; /* private copy of the packed filter */
+  size_t table_bytes;
+  size_t scratch_bytes;
   void *table;
   void *scratch;
 } PreparedOp;
 
 static void prepared_dealloc(PreparedOp *self) {
-  PyMem_Free(self->filter);
+  int32_t i;
+  for (i = 0; i < TFQP_OP_MAX_INPUTS; ++i) PyMem_Free(self->constants[i]);
   PyMem_Free(self->table);
   PyMem_Free(self->scratch);
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static const char *op_name(const PreparedOp *self) {
-  return self->fully_connected ? "TFQP_BFULLY_CONNECTED" : "TFQP_BCONV2D";
+static PyObject *dims_tuple(int rank, const int32_t *dims) { return int_tuple(rank, dims); }
+
+static int is_constant(const PreparedOp *self, int32_t i) {
+  return (self->op->constant_inputs >> i) & 1u;
 }
 
-static PyObject *dims_tuple(int rank, const int32_t *dims) {
-  PyObject *t = PyTuple_New(rank);
-  int i;
-  if (t == NULL) return NULL;
-  for (i = 0; i < rank; ++i) PyTuple_SET_ITEM(t, i, PyLong_FromLong(dims[i]));
-  return t;
+/* Evaluates the op on `values[i]` for its non-constant inputs (in order);
+ * returns the new output array. */
+static PyObject *prepared_run(PreparedOp *self, PyObject *const *values, Py_ssize_t count) {
+  Py_buffer views[TFQP_OP_MAX_INPUTS], outv;
+  const void *ins[TFQP_OP_MAX_INPUTS];
+  void *outs[TFQP_OP_MAX_OUTPUTS];
+  int have[TFQP_OP_MAX_INPUTS] = {0};
+  PyObject *out = NULL;
+  tfqp_tensor t, out_t;
+  Py_ssize_t used = 0;
+  int32_t i, k;
+  for (i = 0; i < self->input_count; ++i) {
+    const tfqp_tensor *expected = &self->inputs[i];
+    const char *role = self->op->input_roles[i];
+    int same;
+    if (is_constant(self, i)) {
+      ins[i] = self->constants[i];
+      continue;
+    }
+    if (used >= count) {
+      PyErr_Format(PyExc_TypeError, "%s: missing %s", self->op->name, role);
+      goto done;
+    }
+    if (!get_tensor(values[used++], role, 0, &views[i], &t, expected->zero_point)) goto done;
+    have[i] = 1;
+    same = t.type == expected->type && t.rank == expected->rank && t.bytes == expected->bytes;
+    for (k = 0; same && k < t.rank; ++k) same = t.dims[k] == expected->dims[k];
+    if (!same) {
+      PyObject *shape = dims_tuple(expected->rank, expected->dims);
+      PyErr_Format(PyExc_ValueError,
+                   "%s: %s must be %s with shape %R as prepared, got format '%s' and rank %d",
+                   self->op->name, role, expected->type == TFQP_TYPE_INT8 ? "int8" : "int32",
+                   shape, views[i].format ? views[i].format : "B", views[i].ndim);
+      Py_XDECREF(shape);
+      goto done;
+    }
+    ins[i] = views[i].buf;
+  }
+  if (used != count) {
+    PyErr_Format(PyExc_TypeError, "%s: takes %zd non-constant inputs, got %zd", self->op->name,
+                 used, count);
+    goto done;
+  }
+  out = new_array(self->output_rank, self->output_dims, self->output_type);
+  if (out == NULL) goto done;
+  if (!get_tensor(out, "output", 1, &outv, &out_t, 0)) {
+    Py_CLEAR(out);
+    goto done;
+  }
+  outs[0] = outv.buf;
+  Py_BEGIN_ALLOW_THREADS
+  self->op->eval(&self->params, (const int32_t *)self->table, ins, outs, self->scratch);
+  Py_END_ALLOW_THREADS
+  PyBuffer_Release(&outv);
+done:
+  for (i = 0; i < self->input_count; ++i) {
+    if (have[i]) PyBuffer_Release(&views[i]);
+  }
+  return out;
 }
 
 static PyObject *prepared_call(PreparedOp *self, PyObject *args, PyObject *kwargs) {
-  static char *keywords[] = {"input", NULL};
-  PyObject *input, *out = NULL;
-  Py_buffer in, outv;
-  tfqp_tensor t, out_t;
-  int i, same;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:__call__", keywords, &input)) return NULL;
-  if (!get_tensor(input, "input", 0, &in, &t, self->input.zero_point)) return NULL;
-  same = t.type == self->input.type && t.rank == self->input.rank && t.bytes == self->input.bytes;
-  for (i = 0; same && i < t.rank; ++i) same = t.dims[i] == self->input.dims[i];
-  if (!same) {
-    PyObject *expected = dims_tuple(self->input.rank, self->input.dims);
-    PyErr_Format(PyExc_ValueError,
-                 "%s: input must be %s with shape %R as prepared, got format '%s' and rank %d",
-                 op_name(self), self->input.type == TFQP_TYPE_INT8 ? "int8" : "int32", expected,
-                 in.format ? in.format : "B", in.ndim);
-    Py_XDECREF(expected);
-    PyBuffer_Release(&in);
-    return NULL;
+  PyObject *values[TFQP_OP_MAX_INPUTS];
+  Py_ssize_t count = PyTuple_GET_SIZE(args), i;
+  int32_t j;
+  if (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0) {
+    if (count > TFQP_OP_MAX_INPUTS) count = TFQP_OP_MAX_INPUTS + 1;
+    for (i = 0; i < count && i < TFQP_OP_MAX_INPUTS; ++i) values[i] = PyTuple_GET_ITEM(args, i);
+    if (count > TFQP_OP_MAX_INPUTS) {
+      PyErr_Format(PyExc_TypeError, "%s: too many inputs", self->op->name);
+      return NULL;
+    }
+    return prepared_run(self, values, count);
   }
-  out = new_array(self->output_rank, self->output_dims, self->output_type);
-  if (out == NULL || !get_tensor(out, "output", 1, &outv, &out_t, 0)) {
-    Py_XDECREF(out);
-    PyBuffer_Release(&in);
-    return NULL;
+  /* keywords: the non-constant inputs by role ("input"), after the positional ones */
+  {
+    Py_ssize_t given = PyDict_GET_SIZE(kwargs), taken = 0, n = 0;
+    for (j = 0; j < self->input_count; ++j) {
+      if (is_constant(self, j)) continue;
+      if (n < count) {
+        values[n] = PyTuple_GET_ITEM(args, n);
+      } else {
+        PyObject *v = PyDict_GetItemString(kwargs, self->op->input_roles[j]);
+        if (v == NULL) break;
+        values[n] = v;
+        ++taken;
+      }
+      ++n;
+    }
+    if (taken != given || count > n) {
+      PyErr_Format(PyExc_TypeError, "%s: unexpected arguments (inputs are passed by position "
+                   "or by role)", self->op->name);
+      return NULL;
+    }
+    return prepared_run(self, values, n);
   }
-  Py_BEGIN_ALLOW_THREADS
-  if (self->fully_connected) {
-    tfqp_bfully_connected_eval(&self->fc, (const int32_t *)self->table, in.buf,
-                               (const tfqp_word *)self->filter, outv.buf, self->scratch);
-  } else {
-    tfqp_bconv2d_eval(&self->conv, (const int32_t *)self->table, in.buf,
-                      (const tfqp_word *)self->filter, outv.buf, self->scratch);
-  }
-  Py_END_ALLOW_THREADS
-  PyBuffer_Release(&outv);
-  PyBuffer_Release(&in);
-  return out;
 }
 
 static PyObject *prepared_output_shape(PreparedOp *self, void *closure) {
@@ -398,22 +498,27 @@ static PyObject *prepared_output_shape(PreparedOp *self, void *closure) {
 
 static PyObject *prepared_input_shape(PreparedOp *self, void *closure) {
   (void)closure;
-  return dims_tuple(self->input.rank, self->input.dims);
+  return dims_tuple(self->inputs[0].rank, self->inputs[0].dims);
 }
 
 static PyObject *prepared_table_bytes(PreparedOp *self, void *closure) {
   (void)closure;
-  return PyLong_FromSize_t(self->fully_connected ? self->fc.table_bytes : self->conv.table_bytes);
+  return PyLong_FromSize_t(self->table_bytes);
 }
 
 static PyObject *prepared_scratch_bytes(PreparedOp *self, void *closure) {
   (void)closure;
-  return PyLong_FromSize_t(self->fully_connected ? self->fc.scratch_bytes
-                                                 : self->conv.scratch_bytes);
+  return PyLong_FromSize_t(self->scratch_bytes);
+}
+
+static PyObject *prepared_op_name(PreparedOp *self, void *closure) {
+  (void)closure;
+  return PyUnicode_FromString(self->op->name);
 }
 
 static PyGetSetDef prepared_getset[] = {
-    {"input_shape", (getter)prepared_input_shape, NULL, "shape every input must have", NULL},
+    {"op", (getter)prepared_op_name, NULL, "the op's name (\"TFQP_BCONV2D\")", NULL},
+    {"input_shape", (getter)prepared_input_shape, NULL, "shape every input 0 must have", NULL},
     {"output_shape", (getter)prepared_output_shape, NULL, "shape of the outputs", NULL},
     {"table_bytes", (getter)prepared_table_bytes, NULL,
      "bytes of the persistent table (per-channel constants, border sums, repacked filter)",
@@ -428,193 +533,242 @@ static PyTypeObject PreparedOpType = {
     0,                  /* itemsize */
 };
 
-/* The output array prepare_op's calls will allocate, as the kernels see it. */
-static void describe_output(const PreparedOp *self, long output_zero_point, tfqp_tensor *output) {
-  size_t count = 1;
-  int i;
-  for (i = 0; i < self->output_rank; ++i) count *= (size_t)self->output_dims[i];
-  tfqp_tensor_init(output, self->output_type, self->output_rank, self->output_dims,
-                   count * (self->output_type == TFQP_TYPE_INT32 ? 4 : 1),
-                   (int32_t)output_zero_point);
+/* The life cycle up to eval: arity, tensors (input 0 with input_zp), options,
+ * output_dims, prepare, private copies of the constant inputs, init_table.
+ * Errors: a ValueError with the op's message. */
+static PreparedOp *prepare_core(const tfqp_op *op, PyObject *const *inputs, Py_ssize_t count,
+                                PyObject *options, tfqp_type output_type, long input_zp,
+                                long output_zp) {
+  Py_buffer views[TFQP_OP_MAX_INPUTS], ov;
+  int have[TFQP_OP_MAX_INPUTS] = {0}, have_o = 0;
+  tfqp_tensor descs[TFQP_OP_MAX_INPUTS], output;
+  tfqp_op_options parsed;
+  tfqp_op_buffers buffers;
+  tfqp_error error;
+  tfqp_status status;
+  PreparedOp *self = NULL, *result = NULL;
+  int32_t i, rank = 0;
+  size_t elements = 1;
+  if (tfqp_op_check_arity(op, (int32_t)(count > INT32_MAX ? INT32_MAX : count), 1, &error) !=
+      TFQP_OK) {
+    raise_tfqp(op->name, &error);
+    return NULL;
+  }
+  for (i = 0; i < (int32_t)count; ++i) {
+    if (!(have[i] = get_tensor(inputs[i], op->input_roles[i], 0, &views[i], &descs[i],
+                               i == 0 ? (int32_t)input_zp : 0))) {
+      goto done;
+    }
+  }
+  if (!(have_o = get_options(options, &ov))) goto done;
+  self = PyObject_New(PreparedOp, &PreparedOpType);
+  if (self == NULL) goto done;
+  self->op = op;
+  self->input_count = (int32_t)count;
+  self->table = self->scratch = NULL;
+  for (i = 0; i < TFQP_OP_MAX_INPUTS; ++i) self->constants[i] = NULL;
+  for (i = 0; i < (int32_t)count; ++i) self->inputs[i] = descs[i];
+  self->output_type = output_type;
+  status = op->parse((const uint8_t *)ov.buf, (size_t)ov.len, &parsed, &error);
+  if (status == TFQP_OK) {
+    status = op->output_dims(&parsed, self->inputs, self->input_count, output_type, &rank,
+                             self->output_dims, &error);
+  }
+  if (status == TFQP_OK) {
+    self->output_rank = rank;
+    for (i = 0; i < rank; ++i) elements *= (size_t)self->output_dims[i];
+    tfqp_tensor_init(&output, output_type, rank, self->output_dims,
+                     elements * (output_type == TFQP_TYPE_INT32 ? 4 : 1), (int32_t)output_zp);
+    status = op->prepare(&parsed, self->inputs, self->input_count, &output, &self->params,
+                         &buffers, &error);
+  }
+  if (status != TFQP_OK) {
+    raise_tfqp(op->name, &error);
+    goto done;
+  }
+  self->table_bytes = buffers.table_bytes;
+  self->scratch_bytes = buffers.scratch_bytes;
+  for (i = 0; i < (int32_t)count; ++i) {
+    if (!is_constant(self, i)) continue;
+    self->constants[i] = PyMem_Malloc(views[i].len > 0 ? (size_t)views[i].len : 1);
+    if (self->constants[i] == NULL) {
+      PyErr_NoMemory();
+      goto done;
+    }
+    memcpy(self->constants[i], views[i].buf, (size_t)views[i].len);
+  }
+  self->table = PyMem_Malloc(self->table_bytes > 0 ? self->table_bytes : 1);
+  self->scratch = PyMem_Malloc(self->scratch_bytes > 0 ? self->scratch_bytes : 1);
+  if (self->table == NULL || self->scratch == NULL) {
+    PyErr_NoMemory();
+    goto done;
+  }
+  if (self->table_bytes > 0 &&
+      op->init_table(&self->params, (const void *const *)self->constants,
+                     (int32_t *)self->table, self->table_bytes, &error) != TFQP_OK) {
+    raise_tfqp(op->name, &error);
+    goto done;
+  }
+  result = self;
+  self = NULL;
+done:
+  Py_XDECREF(self);
+  for (i = 0; i < (int32_t)count; ++i) {
+    if (have[i]) PyBuffer_Release(&views[i]);
+  }
+  if (have_o) PyBuffer_Release(&ov);
+  return result;
 }
 
-/* Shared by prepare_bconv2d / prepare_bfully_connected. */
-static PyObject *prepare_op(int fully_connected, PyObject *args, PyObject *kwargs) {
+/* Runs a freshly prepared op on the non-constant ones of `inputs`. */
+static PyObject *run_prepared(PreparedOp *op, PyObject *const *inputs, Py_ssize_t count) {
+  PyObject *values[TFQP_OP_MAX_INPUTS];
+  Py_ssize_t n = 0;
+  int32_t i;
+  PyObject *result;
+  if (op == NULL) return NULL;
+  for (i = 0; i < (int32_t)count; ++i) {
+    if (!is_constant(op, i)) values[n++] = inputs[i];
+  }
+  result = prepared_run(op, values, n);
+  Py_DECREF(op);
+  return result;
+}
+
+/* output_type: "int8" / "int32", a numpy dtype or scalar type. */
+static int parse_output_type(PyObject *obj, tfqp_type *type) {
+  PyObject *numpy, *dtype = NULL, *name = NULL;
+  const char *text;
+  *type = TFQP_TYPE_OTHER;
+  numpy = PyImport_ImportModule("numpy");
+  if (numpy != NULL) {
+    dtype = PyObject_CallMethod(numpy, "dtype", "O", obj);
+    Py_DECREF(numpy);
+  }
+  if (dtype != NULL) name = PyObject_GetAttrString(dtype, "name");
+  Py_XDECREF(dtype);
+  if (name != NULL && (text = PyUnicode_AsUTF8(name)) != NULL) {
+    if (strcmp(text, "int8") == 0) *type = TFQP_TYPE_INT8;
+    if (strcmp(text, "int32") == 0) *type = TFQP_TYPE_INT32;
+  }
+  Py_XDECREF(name);
+  PyErr_Clear();
+  if (*type == TFQP_TYPE_OTHER) {
+    PyErr_Format(PyExc_ValueError, "output_type must be int8 or int32, got %R", obj);
+    return 0;
+  }
+  return 1;
+}
+
+/* Arguments of prepare() / run(): op, inputs (a sequence), options, *,
+ * output_type, input_zero_point=0, output_zero_point=0. */
+static PreparedOp *generic_prepare(PyObject *args, PyObject *kwargs, const char *format) {
+  static char *keywords[] = {"op",          "inputs",           "options", "output_type",
+                             "input_zero_point", "output_zero_point", NULL};
+  const char *name;
+  PyObject *inputs, *options, *type_obj, *sequence;
+  long input_zp = 0, output_zp = 0;
+  const tfqp_op *op;
+  tfqp_type output_type;
+  PreparedOp *prepared;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, format, keywords, &name, &inputs, &options,
+                                   &type_obj, &input_zp, &output_zp)) {
+    return NULL;
+  }
+  if ((op = find_op(name)) == NULL || !parse_output_type(type_obj, &output_type) ||
+      !check_zero_point(input_zp, "input_zero_point") ||
+      !check_zero_point(output_zp, "output_zero_point")) {
+    return NULL;
+  }
+  sequence = PySequence_Fast(inputs, "inputs must be a sequence of arrays");
+  if (sequence == NULL) return NULL;
+  prepared = prepare_core(op, PySequence_Fast_ITEMS(sequence), PySequence_Fast_GET_SIZE(sequence),
+                          options, output_type, input_zp, output_zp);
+  Py_DECREF(sequence);
+  return prepared;
+}
+
+static PyObject *py_prepare(PyObject *self, PyObject *args, PyObject *kwargs) {
+  (void)self;
+  return (PyObject *)generic_prepare(args, kwargs, "sOO|$Oll:prepare");
+}
+
+static PyObject *py_run(PyObject *self, PyObject *args, PyObject *kwargs) {
+  PreparedOp *op;
+  PyObject *sequence, *result;
+  (void)self;
+  op = generic_prepare(args, kwargs, "sOO|$Oll:run");
+  if (op == NULL) return NULL;
+  sequence = PySequence_Fast(PyTuple_GET_ITEM(args, 1), "inputs must be a sequence of arrays");
+  if (sequence == NULL) {
+    Py_DECREF(op);
+    return NULL;
+  }
+  result = run_prepared(op, PySequence_Fast_ITEMS(sequence), PySequence_Fast_GET_SIZE(sequence));
+  Py_DECREF(sequence);
+  return result;
+}
+
+/* --- the binary ops' own functions (through the table) --------------------------- */
+
+/* prepare_bconv2d / prepare_bfully_connected and the one-shot bconv2d /
+ * bfully_connected: their historical signatures over the generic path. */
+static PreparedOp *binary_prepare(const char *name, int fully_connected, PyObject *args,
+                                  PyObject *kwargs, PyObject **input) {
   static char *conv_keywords[] = {"input",           "filter",           "transform",
                                   "options",         "input_zero_point", "output_zero_point",
                                   "packed_output",   NULL};
   static char *fc_keywords[] = {"input",           "weights",          "transform",
                                 "options",         "input_zero_point", "output_zero_point",
                                 "packed_output",   NULL};
-  const char *op = fully_connected ? "TFQP_BFULLY_CONNECTED" : "TFQP_BCONV2D";
-  PyObject *input, *filter, *transform, *options;
+  PyObject *inputs[3], *options;
   long input_zp = 0, output_zp = 0;
   int packed_output = 0;
-  Py_buffer in, fv, tv, ov;
-  int have_in = 0, have_f = 0, have_t = 0, have_o = 0;
-  tfqp_tensor in_t, f_t, t_t, out_t;
-  tfqp_error error;
-  tfqp_status status;
-  PreparedOp *self = NULL;
-  PyObject *result = NULL;
-  size_t table_bytes, scratch_bytes;
+  const tfqp_op *op;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs,
                                    fully_connected ? "OOOO|$llp:prepare_bfully_connected"
                                                    : "OOOO|$llp:prepare_bconv2d",
-                                   fully_connected ? fc_keywords : conv_keywords, &input, &filter,
-                                   &transform, &options, &input_zp, &output_zp, &packed_output)) {
+                                   fully_connected ? fc_keywords : conv_keywords, &inputs[0],
+                                   &inputs[1], &inputs[2], &options, &input_zp, &output_zp,
+                                   &packed_output)) {
     return NULL;
   }
   if (!check_zero_point(input_zp, "input_zero_point") ||
-      !check_zero_point(output_zp, "output_zero_point")) {
+      !check_zero_point(output_zp, "output_zero_point") || (op = find_op(name)) == NULL) {
     return NULL;
   }
-  if (!(have_in = get_tensor(input, "input", 0, &in, &in_t, (int32_t)input_zp))) goto done;
-  if (!(have_f = get_tensor(filter, fully_connected ? "weights" : "filter", 0, &fv, &f_t, 0)))
-    goto done;
-  if (!(have_t = get_tensor(transform, "transform", 0, &tv, &t_t, 0))) goto done;
-  if (!(have_o = get_options(options, &ov))) goto done;
-  self = PyObject_New(PreparedOp, &PreparedOpType);
-  if (self == NULL) goto done;
-  self->fully_connected = fully_connected;
-  self->filter = self->table = self->scratch = NULL;
-  self->input = in_t;
-  self->output_type = packed_output ? TFQP_TYPE_INT32 : TFQP_TYPE_INT8;
-  if (fully_connected) {
-    tfqp_bfully_connected_options o;
-    self->output_rank = 2;
-    status = tfqp_bfully_connected_parse_options((const uint8_t *)ov.buf, (size_t)ov.len, &o,
-                                                 &error);
-    if (status == TFQP_OK) {
-      status = tfqp_bfully_connected_output_dims(&o, &in_t, &f_t, self->output_type,
-                                                 self->output_dims, &error);
-    }
-    if (status == TFQP_OK) {
-      describe_output(self, output_zp, &out_t);
-      status = tfqp_bfully_connected_prepare(&o, &in_t, &f_t, &t_t, &out_t, &self->fc, &error);
-    }
-    table_bytes = self->fc.table_bytes;
-    scratch_bytes = self->fc.scratch_bytes;
-  } else {
-    tfqp_bconv2d_options o;
-    self->output_rank = 4;
-    status = tfqp_bconv2d_parse_options((const uint8_t *)ov.buf, (size_t)ov.len, &o, &error);
-    if (status == TFQP_OK) {
-      status = tfqp_bconv2d_output_dims(&o, &in_t, &f_t, self->output_type, self->output_dims,
-                                        &error);
-    }
-    if (status == TFQP_OK) {
-      describe_output(self, output_zp, &out_t);
-      status = tfqp_bconv2d_prepare(&o, &in_t, &f_t, &t_t, &out_t, &self->conv, &error);
-    }
-    table_bytes = self->conv.table_bytes;
-    scratch_bytes = self->conv.scratch_bytes;
-  }
-  if (status != TFQP_OK) {
-    raise_tfqp(op, &error);
-    goto done;
-  }
-  self->filter = PyMem_Malloc((size_t)fv.len > 0 ? (size_t)fv.len : 1);
-  self->table = PyMem_Malloc(table_bytes > 0 ? table_bytes : 1);
-  self->scratch = PyMem_Malloc(scratch_bytes > 0 ? scratch_bytes : 1);
-  if (self->filter == NULL || self->table == NULL || self->scratch == NULL) {
-    PyErr_NoMemory();
-    goto done;
-  }
-  memcpy(self->filter, fv.buf, (size_t)fv.len);
-  status = fully_connected
-               ? tfqp_bfully_connected_init_table(&self->fc, (const tfqp_word *)self->filter,
-                                                  (const int32_t *)tv.buf, (int32_t *)self->table,
-                                                  table_bytes, &error)
-               : tfqp_bconv2d_init_table(&self->conv, (const tfqp_word *)self->filter,
-                                         (const int32_t *)tv.buf, (int32_t *)self->table,
-                                         table_bytes, &error);
-  if (status != TFQP_OK) {
-    raise_tfqp(op, &error);
-    goto done;
-  }
-  result = (PyObject *)self;
-  self = NULL;
-done:
-  Py_XDECREF(self);
-  if (have_in) PyBuffer_Release(&in);
-  if (have_f) PyBuffer_Release(&fv);
-  if (have_t) PyBuffer_Release(&tv);
-  if (have_o) PyBuffer_Release(&ov);
-  return result;
+  *input = inputs[0];
+  return prepare_core(op, inputs, 3, options, packed_output ? TFQP_TYPE_INT32 : TFQP_TYPE_INT8,
+                      input_zp, output_zp);
 }
 
-/* One-shot call: prepare, then run on the same input. */
-static PyObject *run_once(int fully_connected, PyObject *args, PyObject *kwargs) {
-  PyObject *op = prepare_op(fully_connected, args, kwargs);
-  PyObject *result;
-  if (op == NULL) return NULL;
-  result = PyObject_CallOneArg(op, PyTuple_GET_ITEM(args, 0));
-  Py_DECREF(op);
-  return result;
-}
-
-/* The module functions of binary op `name`: prepare_<name> (a PreparedOp) and
- * the one-shot <name>. */
-#define BINARY_OP_FUNCTIONS(name, fully_connected)                                       \
+#define BINARY_OP_FUNCTIONS(name, op_name, fully_connected)                              \
   static PyObject *py_prepare_##name(PyObject *self, PyObject *args, PyObject *kwargs) { \
+    PyObject *input;                                                                     \
     (void)self;                                                                          \
-    return prepare_op(fully_connected, args, kwargs);                                    \
+    return (PyObject *)binary_prepare(op_name, fully_connected, args, kwargs, &input);   \
   }                                                                                      \
   static PyObject *py_##name(PyObject *self, PyObject *args, PyObject *kwargs) {         \
+    PyObject *input = NULL;                                                              \
+    PreparedOp *op = binary_prepare(op_name, fully_connected, args, kwargs, &input);     \
     (void)self;                                                                          \
-    return run_once(fully_connected, args, kwargs);                                      \
+    return run_prepared(op, &input, 1);                                                  \
   }
 
-BINARY_OP_FUNCTIONS(bconv2d, 0)
-BINARY_OP_FUNCTIONS(bfully_connected, 1)
+BINARY_OP_FUNCTIONS(bconv2d, "TFQP_BCONV2D", 0)
+BINARY_OP_FUNCTIONS(bfully_connected, "TFQP_BFULLY_CONNECTED", 1)
 #undef BINARY_OP_FUNCTIONS
 
 static PyObject *py_bmaxpool2d(PyObject *self, PyObject *args, PyObject *kwargs) {
   static char *keywords[] = {"input", "options", NULL};
-  static const char *op = "TFQP_BMAXPOOL2D";
   PyObject *input, *options;
-  Py_buffer in, ov, outv;
-  tfqp_tensor in_t, out_t;
-  tfqp_bmaxpool2d_options o;
-  tfqp_bmaxpool2d_params p;
-  tfqp_error error;
-  int32_t dims[4];
-  PyObject *out = NULL;
-  PyObject *result = NULL;
+  const tfqp_op *op;
   (void)self;
   if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:bmaxpool2d", keywords, &input, &options)) {
     return NULL;
   }
-  if (!get_tensor(input, "input", 0, &in, &in_t, 0)) return NULL;
-  if (!get_options(options, &ov)) {
-    PyBuffer_Release(&in);
-    return NULL;
-  }
-  if (tfqp_bmaxpool2d_parse_options((const uint8_t *)ov.buf, (size_t)ov.len, &o, &error) !=
-          TFQP_OK ||
-      tfqp_bmaxpool2d_output_dims(&o, &in_t, dims, &error) != TFQP_OK) {
-    raise_tfqp(op, &error);
-    goto done;
-  }
-  out = new_array(4, dims, TFQP_TYPE_INT32);
-  if (out == NULL) goto done;
-  if (!get_tensor(out, "output", 1, &outv, &out_t, 0)) goto done;
-  if (tfqp_bmaxpool2d_prepare(&o, &in_t, &out_t, &p, &error) != TFQP_OK) {
-    raise_tfqp(op, &error);
-  } else {
-    Py_BEGIN_ALLOW_THREADS
-    tfqp_bmaxpool2d_eval(&p, (const tfqp_word *)in.buf, (tfqp_word *)outv.buf);
-    Py_END_ALLOW_THREADS
-    result = out;
-    Py_INCREF(result);
-  }
-  PyBuffer_Release(&outv);
-done:
-  Py_XDECREF(out);
-  PyBuffer_Release(&ov);
-  PyBuffer_Release(&in);
-  return result;
+  if ((op = find_op("TFQP_BMAXPOOL2D")) == NULL) return NULL;
+  return run_prepared(prepare_core(op, &input, 1, options, TFQP_TYPE_INT32, 0, 0), &input, 1);
 }
 
 static PyObject *py_kernel_variant(PyObject *self, PyObject *unused) {
@@ -636,8 +790,8 @@ static PyMethodDef methods[] = {
      "bit 1 -> negative; padding bits are ignored."},
     {"parse_options", py_parse_options, METH_VARARGS,
      "parse_options(op, options) -> dict\n\n"
-     "Parses custom options (flexbuffer bytes) of op 'TFQP_BCONV2D', 'TFQP_BFULLY_CONNECTED' or\n"
-     "'TFQP_BMAXPOOL2D' with the C reader the kernels use; returns the keys given.\n"
+     "Parses custom options (flexbuffer bytes) of any op of the table (see ops()) with the C\n"
+     "reader the kernels use; returns the keys given.\n"
      "Raises ValueError for malformed buffers, unknown/duplicate/missing keys, non-integers."},
     {"bconv2d", (PyCFunction)(void (*)(void))py_bconv2d, METH_VARARGS | METH_KEYWORDS,
      "bconv2d(input, filter, transform, options, *, input_zero_point=0, output_zero_point=0,\n"
@@ -667,6 +821,24 @@ static PyMethodDef methods[] = {
     {"bmaxpool2d", (PyCFunction)(void (*)(void))py_bmaxpool2d, METH_VARARGS | METH_KEYWORDS,
      "bmaxpool2d(input, options) -> packed int32 array\n\n"
      "TFQP_BMAXPOOL2D (micro/include/tfqp/bmaxpool2d.h) on packed int32 [N,H,W,ceil(C/32)]."},
+    {"prepare", (PyCFunction)(void (*)(void))py_prepare, METH_VARARGS | METH_KEYWORDS,
+     "prepare(op, inputs, options, *, output_type, input_zero_point=0, output_zero_point=0)\n"
+     "    -> PreparedOp\n\n"
+     "Any TFQP op of the C op table (see ops()): validates and prepares it once. op: its name;\n"
+     "inputs: a sequence of C-contiguous int8/int32 arrays in the op's input order (input 0 an\n"
+     "int8 tensor with zero point input_zero_point, or int32); options: flexbuffer bytes;\n"
+     "output_type: 'int8' or 'int32' (or the numpy dtype); output_zero_point: an int8 output's.\n"
+     "The constant inputs are copied; call the result on new values of the non-constant\n"
+     "inputs (same shape and dtype): op(input) -> array. Raises ValueError with the C\n"
+     "validator's message."},
+    {"run", (PyCFunction)(void (*)(void))py_run, METH_VARARGS | METH_KEYWORDS,
+     "run(op, inputs, options, *, output_type, input_zero_point=0, output_zero_point=0)\n"
+     "    -> array\n\n"
+     "prepare(...) and one call on the same inputs."},
+    {"ops", py_ops, METH_NOARGS,
+     "ops() -> list of dict\n\n"
+     "Every op of the C op table: name, min_inputs, max_inputs, outputs, constant_inputs\n"
+     "(indices), input_roles, option_keys (in the order of the op's options struct)."},
     {"kernel_variant", py_kernel_variant, METH_NOARGS,
      "kernel_variant() -> str: the compile-time kernel path of this build."},
     {NULL, NULL, 0, NULL}};
@@ -682,7 +854,7 @@ PyMODINIT_FUNC PyInit__tfqp_kernels(void) {
   PreparedOpType.tp_call = (ternaryfunc)prepared_call;
   PreparedOpType.tp_flags = Py_TPFLAGS_DEFAULT;
   PreparedOpType.tp_doc =
-      "A prepared TFQP_BCONV2D / TFQP_BFULLY_CONNECTED: op(input) -> output array.";
+      "A prepared TFQP op: op(input) -> output array (the op's non-constant inputs).";
   PreparedOpType.tp_getset = prepared_getset;
   if (PyType_Ready(&PreparedOpType) < 0) return NULL;
   m = PyModule_Create(&module);

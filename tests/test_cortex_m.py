@@ -111,24 +111,36 @@ def test_vectors_cover_every_op_format_and_geometry(cases):
     """The suite is what the on-target runs claim to check, including every TFQP op of
     a trained, converted model on two real test images."""
     model = [c for c in cases if c.name.startswith(("mnist op", "digits op"))]
-    assert {c.op for c in model} == {"bconv2d", "bmaxpool2d", "bfully_connected"}
+    assert {c.op for c in model} == {"TFQP_BCONV2D", "TFQP_BMAXPOOL2D", "TFQP_BFULLY_CONNECTED"}
     assert len(model) == 2 * 5  # five TFQP ops, two images
     assert {(c.input.dtype.name, c.output.dtype.name) for c in model} >= {
         ("int8", "int32"), ("int32", "int32"), ("int32", "int8")}
     ops = {case.op for case in cases}
-    assert ops == {"bconv2d", "bfully_connected", "bmaxpool2d", "pack", "unpack"}
-    conv = [c for c in cases if c.op == "bconv2d" and c.expected_error is None]
+    assert ops == {op["name"] for op in kernel_vectors.kernels.ops()} | {"pack", "unpack"}
+    conv = [c for c in cases if c.op == "TFQP_BCONV2D" and c.expected_error is None]
     formats = {(c.input.dtype.name, c.output.dtype.name) for c in conv}
     assert formats == {(i, o) for i in ("int8", "int32") for o in ("int8", "int32")}
     options = [kernel_vectors.kernels.parse_options("TFQP_BCONV2D", c.options) for c in conv]
     assert {o["filter_height"] for o in options} >= {1, 3, 5}
     assert {o["stride_height"] for o in options} == {1, 2, 3}
     assert {o["dilation_width_factor"] for o in options} == {1, 2, 3}
-    assert {(o["padding"], o["pad_value"]) for o in options} == {(0, 0), (0, 1), (1, 0)}
+    assert {(o["padding"], o["pad_value"]) for o in options} >= {(0, 0), (0, 1), (1, 0)}
     assert max(c.input.shape[0] for c in conv) > 1  # batch
-    fc = [c for c in cases if c.op == "bfully_connected" and c.expected_error is None]
+    fc = [c for c in cases if c.op == "TFQP_BFULLY_CONNECTED" and c.expected_error is None]
     assert {c.filter.shape[1] * 32 >= 1024 for c in fc} == {True, False}
     assert sum(c.expected_error is not None for c in cases) >= 5
+    # the variants added with the op table: or_mask max-pools, int32 value outputs of
+    # the binary ops, the int8-input ops with both outputs, binarize of int8 and int32
+    valid = [c for c in cases if c.expected_error is None]
+    assert any(c.op == "TFQP_BMAXPOOL2D" and len(c.inputs) == 2 for c in valid)
+    for op in ("TFQP_BCONV2D", "TFQP_BFULLY_CONNECTED", "TFQP_CONV2D_INT8",
+               "TFQP_FULLY_CONNECTED_INT8"):
+        outputs = {kernel_vectors.kernels.parse_options(op, c.options).get("int32_output", 0)
+                   for c in valid if c.op == op}
+        assert outputs == {0, 1}, op
+    assert {c.input.dtype.name for c in valid if c.op == "TFQP_BINARIZE"} == {"int8", "int32"}
+    assert {c.op for c in cases if c.expected_error} >= {
+        "TFQP_BMAXPOOL2D", "TFQP_CONV2D_INT8", "TFQP_BINARIZE"}
     # int8 outputs are informative: not everything clamped
     int8_outputs = np.concatenate([c.output.ravel() for c in conv if c.output.dtype == np.int8])
     assert len(np.unique(int8_outputs)) > 200
@@ -193,9 +205,9 @@ def test_fault_exits_nonzero(build_root, tmp_path):
     source = tmp_path / "crash.c"
     source.write_text(
         '#include "kernel_test_case.h"\n'
-        "const kernel_test_case kernel_test_cases[1] = {{\"crash\", KERNEL_CASE_PACK, 0, 0,\n"
-        "  {TFQP_TYPE_INT8, 1, {4, 0, 0, 0}, 0, (const void *)0x3FFFFFF0, 4},\n"
-        "  {0}, {0}, {TFQP_TYPE_INT32, 1, {1, 0, 0, 0}, 0, (const void *)0x3FFFFFF0, 4},\n"
+        "const kernel_test_case kernel_test_cases[1] = {{\"crash\", \"pack\", 0, 0, 1,\n"
+        "  {{TFQP_TYPE_INT8, 1, {4, 0, 0, 0, 0, 0}, 0, (const void *)0x3FFFFFF0, 4}},\n"
+        "  {TFQP_TYPE_INT32, 1, {1, 0, 0, 0, 0, 0}, 0, (const void *)0x3FFFFFF0, 4},\n"
         "  {0, 0, 0}, 0}};\n"
         "const uint32_t kernel_test_case_count = 1;\n")
     result = _build_and_run("m4", source, build_root, "crash")

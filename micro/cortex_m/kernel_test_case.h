@@ -4,30 +4,23 @@
  * custom options (the same flexbuffer bytes a .tflite file carries) and the
  * output bytes of the host build of the same kernels
  * (tfq_plus.converters._tfqp_kernels). The target image runs each case through
- * the same path as the host extension and the TFLM adapters
- * (parse_options -> output_dims -> prepare -> init_table -> eval) and compares
- * every output byte.
+ * the op table (tfqp/op.h), as the host extension and the TFLM adapters do
+ * (arity -> parse -> output_dims -> prepare -> init_table -> eval), and
+ * compares every output byte.
  */
 #ifndef TFQP_CORTEX_M_KERNEL_TEST_CASE_H_
 #define TFQP_CORTEX_M_KERNEL_TEST_CASE_H_
 
 #include <stdint.h>
 
+#include "tfqp/op.h"
 #include "tfqp/tensor.h"
-
-typedef enum {
-  KERNEL_CASE_BCONV2D = 1,
-  KERNEL_CASE_BFULLY_CONNECTED = 2,
-  KERNEL_CASE_BMAXPOOL2D = 3,
-  KERNEL_CASE_PACK = 4,   /* tfqp_pack_int8 */
-  KERNEL_CASE_UNPACK = 5  /* tfqp_unpack_int8 */
-} kernel_case_op;
 
 /* A tensor as the host extension describes it (tfqp_tensor) plus its data. */
 typedef struct {
   tfqp_type type;
   int32_t rank;
-  int32_t dims[4];
+  int32_t dims[TFQP_MAX_RANK];
   int32_t zero_point;
   const void *data; /* output: the expected bytes */
   uint32_t bytes;
@@ -35,10 +28,14 @@ typedef struct {
 
 typedef struct {
   const char *name;
-  kernel_case_op op;
-  const uint8_t *options; /* flexbuffer map (conv, fc, maxpool) */
+  /* an op of the C op table ("TFQP_BCONV2D", found with tfqp_find_op), or the
+   * packing utilities "pack" (tfqp_pack_int8) and "unpack" (tfqp_unpack_int8) */
+  const char *op;
+  const uint8_t *options; /* the op's flexbuffer custom options */
   uint32_t options_bytes;
-  kernel_case_tensor input, filter, transform, output;
+  uint32_t input_count;
+  kernel_case_tensor inputs[TFQP_OP_MAX_INPUTS];
+  kernel_case_tensor output;
   /* pack: {zero_point}; unpack: {channels, positive, negative} */
   int32_t args[3];
   /* NULL: the op must succeed and produce output.data. Otherwise the op must

@@ -15,6 +15,7 @@
 
 #include "kernel_test_case.h"
 #include "semihosting.h"
+#include "tfqp/op.h"
 #include "tfqp/tfqp.h"
 
 #ifndef KERNEL_TEST_ARENA_BYTES
@@ -147,97 +148,71 @@ static case_result check_output(const kernel_test_case *c, const uint8_t *out) {
   return CASE_PASSED;
 }
 
+/* One op of the table: the life cycle every driver runs. */
+static case_result run_op(const kernel_test_case *c, const tfqp_op *op, allocator *a,
+                          uint8_t *out) {
+  tfqp_tensor inputs[TFQP_OP_MAX_INPUTS], output;
+  const void *data[TFQP_OP_MAX_INPUTS] = {0};
+  const void *constants[TFQP_OP_MAX_INPUTS] = {0};
+  void *outputs[TFQP_OP_MAX_OUTPUTS];
+  tfqp_op_options options;
+  tfqp_op_params params;
+  tfqp_op_buffers buffers;
+  tfqp_error error;
+  int32_t dims[TFQP_MAX_RANK];
+  int32_t rank = 0, i;
+  const int32_t count = (int32_t)c->input_count;
+  void *table, *scratch;
+  if (tfqp_op_check_arity(op, count, 1, &error) != TFQP_OK) {
+    return check_rejection(c, op->name, &error);
+  }
+  for (i = 0; i < count; ++i) {
+    describe(&c->inputs[i], &inputs[i]);
+    data[i] = c->inputs[i].data;
+    if (op->constant_inputs & (1u << i)) constants[i] = data[i];
+  }
+  describe(&c->output, &output);
+  if (op->parse(c->options, c->options_bytes, &options, &error) != TFQP_OK ||
+      op->output_dims(&options, inputs, count, output.type, &rank, dims, &error) != TFQP_OK ||
+      op->prepare(&options, inputs, count, &output, &params, &buffers, &error) != TFQP_OK) {
+    return check_rejection(c, op->name, &error);
+  }
+  if (rank != output.rank || memcmp(dims, output.dims, (size_t)rank * sizeof dims[0]) != 0) {
+    return fail(c, "output_dims differ");
+  }
+  table = allocate(a, buffers.table_bytes);
+  scratch = allocate(a, buffers.scratch_bytes);
+  if (table == NULL || scratch == NULL) return fail(c, "table/scratch do not fit");
+  if (buffers.table_bytes > 0 &&
+      op->init_table(&params, constants, (int32_t *)table, buffers.table_bytes, &error) !=
+          TFQP_OK) {
+    return check_rejection(c, op->name, &error);
+  }
+  outputs[0] = out;
+  op->eval(&params, buffers.table_bytes > 0 ? (const int32_t *)table : NULL, data, outputs,
+           scratch);
+  return check_output(c, out);
+}
+
 static case_result run_case(const kernel_test_case *c) {
   allocator a = {(uint8_t *)arena, (uint8_t *)arena + sizeof arena};
-  tfqp_tensor input, filter, transform, output;
-  tfqp_error error;
+  const tfqp_op *op = tfqp_find_op(c->op, strlen(c->op));
   uint8_t *out = (uint8_t *)allocate(&a, c->output.bytes + GUARD_BYTES);
   if (out == NULL) return fail(c, "output does not fit in KERNEL_TEST_ARENA_BYTES");
   memset(out, POISON, c->output.bytes + GUARD_BYTES);
-  describe(&c->input, &input);
-  describe(&c->filter, &filter);
-  describe(&c->transform, &transform);
-  describe(&c->output, &output);
-  switch (c->op) {
-    case KERNEL_CASE_BCONV2D: {
-      static const char op[] = "TFQP_BCONV2D";
-      tfqp_bconv2d_options o;
-      tfqp_bconv2d_params p;
-      int32_t dims[4];
-      void *table, *scratch;
-      if (tfqp_bconv2d_parse_options(c->options, c->options_bytes, &o, &error) != TFQP_OK ||
-          tfqp_bconv2d_output_dims(&o, &input, &filter, output.type, dims, &error) != TFQP_OK ||
-          tfqp_bconv2d_prepare(&o, &input, &filter, &transform, &output, &p, &error) != TFQP_OK) {
-        return check_rejection(c, op, &error);
-      }
-      if (memcmp(dims, output.dims, sizeof dims) != 0) return fail(c, "output_dims differ");
-      table = allocate(&a, p.table_bytes);
-      scratch = allocate(&a, p.scratch_bytes);
-      if (table == NULL || scratch == NULL) return fail(c, "table/scratch do not fit");
-      if (tfqp_bconv2d_init_table(&p, (const tfqp_word *)c->filter.data,
-                                  (const int32_t *)c->transform.data, (int32_t *)table,
-                                  p.table_bytes, &error) != TFQP_OK) {
-        return check_rejection(c, op, &error);
-      }
-      tfqp_bconv2d_eval(&p, (const int32_t *)table, c->input.data,
-                        (const tfqp_word *)c->filter.data, out, scratch);
-      return check_output(c, out);
-    }
-    case KERNEL_CASE_BFULLY_CONNECTED: {
-      static const char op[] = "TFQP_BFULLY_CONNECTED";
-      tfqp_bfully_connected_options o;
-      tfqp_bfully_connected_params p;
-      int32_t dims[2];
-      void *table, *scratch;
-      if (tfqp_bfully_connected_parse_options(c->options, c->options_bytes, &o, &error) !=
-              TFQP_OK ||
-          tfqp_bfully_connected_output_dims(&o, &input, &filter, output.type, dims, &error) !=
-              TFQP_OK ||
-          tfqp_bfully_connected_prepare(&o, &input, &filter, &transform, &output, &p,
-                                        &error) != TFQP_OK) {
-        return check_rejection(c, op, &error);
-      }
-      if (memcmp(dims, output.dims, sizeof dims) != 0) return fail(c, "output_dims differ");
-      table = allocate(&a, p.table_bytes);
-      scratch = allocate(&a, p.scratch_bytes);
-      if (table == NULL || scratch == NULL) return fail(c, "table/scratch do not fit");
-      if (tfqp_bfully_connected_init_table(&p, (const tfqp_word *)c->filter.data,
-                                           (const int32_t *)c->transform.data,
-                                           (int32_t *)table, p.table_bytes,
-                                           &error) != TFQP_OK) {
-        return check_rejection(c, op, &error);
-      }
-      tfqp_bfully_connected_eval(&p, (const int32_t *)table, c->input.data,
-                                 (const tfqp_word *)c->filter.data, out, scratch);
-      return check_output(c, out);
-    }
-    case KERNEL_CASE_BMAXPOOL2D: {
-      static const char op[] = "TFQP_BMAXPOOL2D";
-      tfqp_bmaxpool2d_options o;
-      tfqp_bmaxpool2d_params p;
-      int32_t dims[4];
-      if (tfqp_bmaxpool2d_parse_options(c->options, c->options_bytes, &o, &error) != TFQP_OK ||
-          tfqp_bmaxpool2d_output_dims(&o, &input, dims, &error) != TFQP_OK ||
-          tfqp_bmaxpool2d_prepare(&o, &input, &output, &p, &error) != TFQP_OK) {
-        return check_rejection(c, op, &error);
-      }
-      if (memcmp(dims, output.dims, sizeof dims) != 0) return fail(c, "output_dims differ");
-      tfqp_bmaxpool2d_eval(&p, (const tfqp_word *)c->input.data, (tfqp_word *)(void *)out);
-      return check_output(c, out);
-    }
-    case KERNEL_CASE_PACK: {
-      const int32_t channels = c->input.dims[c->input.rank - 1];
-      tfqp_pack_int8((const int8_t *)c->input.data, (int32_t)(c->input.bytes / channels),
-                     channels, c->args[0], (tfqp_word *)(void *)out);
-      return check_output(c, out);
-    }
-    case KERNEL_CASE_UNPACK: {
-      const int32_t channels = c->args[0];
-      const int32_t pixels = (int32_t)(c->input.bytes / 4u / TFQP_WORDS(channels));
-      tfqp_unpack_int8((const tfqp_word *)c->input.data, pixels, channels,
-                       (int8_t)c->args[1], (int8_t)c->args[2], (int8_t *)out);
-      return check_output(c, out);
-    }
+  if (op != NULL) return run_op(c, op, &a, out);
+  if (strcmp(c->op, "pack") == 0) {
+    const int32_t channels = c->inputs[0].dims[c->inputs[0].rank - 1];
+    tfqp_pack_int8((const int8_t *)c->inputs[0].data, (int32_t)(c->inputs[0].bytes / channels),
+                   channels, c->args[0], (tfqp_word *)(void *)out);
+    return check_output(c, out);
+  }
+  if (strcmp(c->op, "unpack") == 0) {
+    const int32_t channels = c->args[0];
+    const int32_t pixels = (int32_t)(c->inputs[0].bytes / 4u / TFQP_WORDS(channels));
+    tfqp_unpack_int8((const tfqp_word *)c->inputs[0].data, pixels, channels,
+                     (int8_t)c->args[1], (int8_t)c->args[2], (int8_t *)out);
+    return check_output(c, out);
   }
   return fail(c, "unknown op");
 }

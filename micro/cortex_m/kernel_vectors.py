@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
+from flatbuffers import flexbuffers
 
 from tfq_plus.converters import _tfqp_kernels as kernels
 from tfq_plus.converters import packing
@@ -31,28 +32,53 @@ INT32_MAX = 2**31 - 1
 # tfqp_type values of micro/include/tfqp/tensor.h
 _TYPE_INT8 = 1
 _TYPE_INT32 = 2
-_OPS = {"bconv2d": 1, "bfully_connected": 2, "bmaxpool2d": 3, "pack": 4, "unpack": 5}
+MAX_INPUTS = 4  # TFQP_OP_MAX_INPUTS (micro/include/tfqp/op.h)
+MAX_RANK = 6  # TFQP_MAX_RANK (micro/include/tfqp/tensor.h)
+# the packing utilities, which are no ops of the table
+UTILITIES = ("pack", "unpack")
 
 
 @dataclass
 class KernelCase:
-    """One kernel call and its host result (``expected_error`` when the host rejects it)."""
+    """One kernel call and its host result (``expected_error`` when the host rejects it).
+
+    ``op`` is the name of an op of the C op table (``"TFQP_BCONV2D"``) or one of
+    UTILITIES; ``inputs`` are the op's inputs in order (constant ones included)."""
 
     name: str
     op: str
-    input: np.ndarray
+    inputs: List[np.ndarray]
     output: np.ndarray
     options: bytes = b""
-    filter: Optional[np.ndarray] = None
-    transform: Optional[np.ndarray] = None
     input_zero_point: int = 0
     output_zero_point: int = 0
     args: Tuple[int, ...] = ()
     expected_error: Optional[str] = None
 
     @property
+    def input(self) -> np.ndarray:
+        return self.inputs[0]
+
+    @property
+    def filter(self) -> Optional[np.ndarray]:
+        """Input 1 (a binary op's filter / weights, a max-pool's OR mask)."""
+        return self.inputs[1] if len(self.inputs) > 1 else None
+
+    @property
+    def transform(self) -> Optional[np.ndarray]:
+        return self.inputs[2] if len(self.inputs) > 2 else None
+
+    @property
     def output_packed(self) -> bool:
         return self.output.dtype == np.int32
+
+
+def run_host(op: str, inputs, options: bytes, output_dtype, input_zero_point=0,
+             output_zero_point=0) -> np.ndarray:
+    """The host build's output of ``op`` (through the op table)."""
+    return kernels.run(op, [np.ascontiguousarray(x) for x in inputs], options,
+                       output_type=np.dtype(output_dtype).name,
+                       input_zero_point=input_zero_point, output_zero_point=output_zero_point)
 
 
 # ----------------------------------------------------------------------------- random data
@@ -125,6 +151,13 @@ def conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 
         dilation_width_factor=dilation[1], padding=padding, pad_value=pad_value,
     )
     taps = kh * kw * cin
+    if output_kind == "values":
+        options = with_options(packing.bconv2d_options(**geometry), int32_output=1)
+        transform = random_value_transform(rng, cout)
+        out = run_host("TFQP_BCONV2D", [x, filt, transform], options, np.int32,
+                       input_zero_point=input_zero_point)
+        return KernelCase(name, "TFQP_BCONV2D", [x, filt, transform], out, options,
+                          input_zero_point)
     if output_kind == "int8":
         p, n, zero_point, act_min, act_max = _int8_output_options(rng, index)
         transform = random_int8_transform(rng, cout, taps, p, n)
@@ -136,7 +169,7 @@ def conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 
         options = packing.bconv2d_options(**geometry)
     out = kernels.bconv2d(x, filt, transform, options, input_zero_point=input_zero_point,
                           output_zero_point=zero_point, packed_output=output_kind == "packed")
-    return KernelCase(name, "bconv2d", x, out, options, filt, transform, input_zero_point,
+    return KernelCase(name, "TFQP_BCONV2D", [x, filt, transform], out, options, input_zero_point,
                       zero_point)
 
 
@@ -150,6 +183,13 @@ def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="in
         input_zero_point = 0
         x = random_packed(rng, (batch,), cin)
     weights = packing.pack_filter(rng.choice(np.array([-1, 1]), size=(cout, cin)))
+    if output_kind == "values":
+        options = with_options(packing.bfully_connected_options(channels_in=cin), int32_output=1)
+        transform = random_value_transform(rng, cout)
+        out = run_host("TFQP_BFULLY_CONNECTED", [x, weights, transform], options, np.int32,
+                       input_zero_point=input_zero_point)
+        return KernelCase(name, "TFQP_BFULLY_CONNECTED", [x, weights, transform], out, options,
+                          input_zero_point)
     if output_kind == "int8":
         p, n, zero_point, act_min, act_max = _int8_output_options(rng, index)
         transform = random_int8_transform(rng, cout, cin, p, n)
@@ -163,39 +203,124 @@ def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="in
                                    input_zero_point=input_zero_point,
                                    output_zero_point=zero_point,
                                    packed_output=output_kind == "packed")
-    return KernelCase(name, "bfully_connected", x, out, options, weights, transform,
+    return KernelCase(name, "TFQP_BFULLY_CONNECTED", [x, weights, transform], out, options,
                       input_zero_point, zero_point)
 
 
-def maxpool_case(rng, name, *, batch, height, width, channels, kh, kw, stride, padding):
-    x = random_packed(rng, (batch, height, width), channels, garbage_padding=False)
+def maxpool_case(rng, name, *, batch, height, width, channels, kh, kw, stride, padding,
+                 or_mask=False):
+    x = random_packed(rng, (batch, height, width), channels, garbage_padding=or_mask)
     options = packing.bmaxpool2d_options(channels=channels, filter_height=kh, filter_width=kw,
                                          stride_height=stride[0], stride_width=stride[1],
                                          padding=padding)
-    return KernelCase(name, "bmaxpool2d", x, kernels.bmaxpool2d(x, options), options)
+    if not or_mask:
+        return KernelCase(name, "TFQP_BMAXPOOL2D", [x], kernels.bmaxpool2d(x, options), options)
+    mask = random_packed(rng, (), channels, garbage_padding=False)
+    inputs = [x, mask]
+    return KernelCase(name, "TFQP_BMAXPOOL2D", inputs,
+                      run_host("TFQP_BMAXPOOL2D", inputs, options, np.int32), options)
+
+
+# ----------------------------------------------------------------------------- newer ops
+
+
+def with_options(options: bytes, **extra) -> bytes:
+    """The flexbuffer map ``options`` with ``extra`` integer keys added."""
+    values = flexbuffers.Loads(options) if options else {}
+    values.update(extra)
+    return bytes(flexbuffers.Dumps({key: int(value) for key, value in values.items()}))
+
+
+def random_value_transform(rng, cout):
+    """int32 value-output rows (multiplier, shift in [0, 40], bias), saturating ones too."""
+    multiplier = rng.integers(-5000, 5001, size=cout)
+    multiplier[::4] = rng.integers(INT32_MIN, INT32_MAX, size=len(multiplier[::4]),
+                                   dtype=np.int64)
+    shift = rng.integers(0, 41, size=cout)
+    bias = rng.integers(-1000, 1001, size=cout)
+    bias[1::5] = rng.integers(INT32_MIN, INT32_MAX, size=len(bias[1::5]), dtype=np.int64)
+    return np.stack([multiplier, shift, bias], axis=1).astype(np.int32)
+
+
+def int8_conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 1),
+                   dilation=(1, 1), padding="same", output_kind="packed") -> KernelCase:
+    """A TFQP_CONV2D_INT8 call on random data, run on the host."""
+    zero_point = int(rng.integers(-128, 128))
+    x = rng.integers(-128, 128, size=(batch, height, width, cin)).astype(np.int8)
+    weights = rng.integers(-127, 128, size=(cout, kh, kw, cin)).astype(np.int8)
+    options = dict(channels_in=cin, filter_height=kh, filter_width=kw, stride_height=stride[0],
+                   stride_width=stride[1], dilation_height_factor=dilation[0],
+                   dilation_width_factor=dilation[1],
+                   padding=packing.PADDING_SAME if padding == "same" else packing.PADDING_VALID)
+    return _int8_op_case(rng, name, "TFQP_CONV2D_INT8", x, weights, options, zero_point,
+                         kh * kw * cin, output_kind)
+
+
+def int8_fc_case(rng, name, *, batch, cin, cout, output_kind="packed") -> KernelCase:
+    """A TFQP_FULLY_CONNECTED_INT8 call on random data, run on the host."""
+    zero_point = int(rng.integers(-128, 128))
+    x = rng.integers(-128, 128, size=(batch, cin)).astype(np.int8)
+    weights = rng.integers(-127, 128, size=(cout, cin)).astype(np.int8)
+    return _int8_op_case(rng, name, "TFQP_FULLY_CONNECTED_INT8", x, weights,
+                         dict(channels_in=cin), zero_point, cin, output_kind)
+
+
+def _int8_op_case(rng, name, op, x, weights, options, zero_point, taps, output_kind):
+    cout = weights.shape[0]
+    if output_kind == "values":
+        options = dict(options, int32_output=1)
+        transform = random_value_transform(rng, cout)
+    else:
+        spread = int(np.sqrt(taps) * 128 * 60)
+        transform = np.stack([rng.choice(np.array([-1, 1]), size=cout),
+                              rng.integers(-spread, spread + 1, size=cout)],
+                             axis=1).astype(np.int32)
+    encoded = with_options(b"", **options)
+    inputs = [x, weights, transform]
+    out = run_host(op, inputs, encoded, np.int32, input_zero_point=zero_point)
+    return KernelCase(name, op, inputs, out, encoded, zero_point)
+
+
+def binarize_case(rng, name, *, shape, int32_input):
+    """A TFQP_BINARIZE call (int8 with a zero point, or int32 values), run on the host."""
+    if int32_input:
+        zero_point = 0
+        x = rng.integers(INT32_MIN, INT32_MAX, size=shape, dtype=np.int64).astype(np.int32)
+        x.reshape(-1)[::7] = 0
+        x.reshape(-1)[1::11] = -1
+    else:
+        zero_point = int(rng.integers(-128, 128))
+        x = random_int8(rng, shape, zero_point)
+    return KernelCase(name, "TFQP_BINARIZE", [x],
+                      run_host("TFQP_BINARIZE", [x], b"", np.int32,
+                               input_zero_point=zero_point), b"", zero_point)
 
 
 def pack_case(rng, name, *, shape, zero_point):
     x = random_int8(rng, shape, zero_point)
-    return KernelCase(name, "pack", x, kernels.pack(x, zero_point=zero_point),
+    return KernelCase(name, "pack", [x], kernels.pack(x, zero_point=zero_point),
                       args=(zero_point,))
 
 
 def unpack_case(rng, name, *, pixels, channels, positive, negative):
     x = random_packed(rng, (pixels,), channels)
     out = kernels.unpack(x, channels, positive=positive, negative=negative)
-    return KernelCase(name, "unpack", x, out, args=(channels, positive, negative))
+    return KernelCase(name, "unpack", [x], out, args=(channels, positive, negative))
 
 
 def rejected(case: KernelCase, name: str, **changes) -> KernelCase:
     """``case`` with some inputs replaced, which the host must reject; the output
-    description stays the valid one (the op fails before it writes anything)."""
-    broken = KernelCase(**{**case.__dict__, "name": name, **changes})
-    call = {"bconv2d": kernels.bconv2d, "bfully_connected": kernels.bfully_connected}[case.op]
+    description stays the valid one (the op fails before it writes anything).
+    ``changes``: fields of KernelCase, or inputs by role (``input``, ``filter``,
+    ``transform``: inputs 0, 1, 2; ``inputs`` replaces the list)."""
+    inputs = list(changes.pop("inputs", case.inputs))
+    for index, role in enumerate(("input", "filter", "transform")):
+        if role in changes:
+            inputs[index] = changes.pop(role)
+    broken = KernelCase(**{**case.__dict__, "name": name, "inputs": inputs, **changes})
     try:
-        call(broken.input, broken.filter, broken.transform, broken.options,
-             input_zero_point=broken.input_zero_point,
-             output_zero_point=broken.output_zero_point, packed_output=broken.output_packed)
+        run_host(broken.op, broken.inputs, broken.options, broken.output.dtype,
+                 broken.input_zero_point, broken.output_zero_point)
     except ValueError as error:
         broken.expected_error = str(error)
         return broken
@@ -261,6 +386,48 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
         cases.append(maxpool_case(rng, f"maxpool {k}x{k} s{s} {padding} c{channels}",
                                   batch=1 + i % 2, height=7, width=6, channels=channels,
                                   kh=k, kw=k, stride=(s, s), padding=padding))
+    for i, (k, s, padding, channels) in enumerate(itertools.product(
+            [2, 3], [1, 2], ["same", "valid"], [1, 33, 70])):
+        cases.append(maxpool_case(rng, f"maxpool or_mask {k}x{k} s{s} {padding} c{channels}",
+                                  batch=1 + i % 2, height=7, width=6, channels=channels,
+                                  kh=k, kw=k, stride=(s, s), padding=padding, or_mask=True))
+    # int32 value output of the binary ops (small images: the vectors share 2 MB with
+    # the Cortex-M55's constants)
+    for i, (k, d, padding, pad_value) in enumerate(itertools.product(
+            [1, 3], [1, 2], ["same", "valid"], [0, 1])):
+        cin, cout = [1, 33, 64, 70][i % 4], [1, 5, 9, 37][i % 4]
+        input_kind = ["int8", "packed"][i % 2]
+        cases.append(conv_case(
+            rng, f"conv values k{k} d{d} {padding} pad{pad_value} {input_kind} cin{cin} cout{cout}",
+            batch=1 + i % 2, height=5, width=5, cin=cin, cout=cout, kh=k, kw=k,
+            stride=(1 + i % 2, 1), dilation=(d, d), padding=padding, pad_value=pad_value,
+            input_kind=input_kind, output_kind="values"))
+    for i, cin in enumerate([1, 33, 64, 300]):
+        for input_kind in ["int8", "packed"]:
+            cases.append(fc_case(rng, f"fc values cin{cin} {input_kind}", batch=1 + i % 3,
+                                 cin=cin, cout=[3, 40, 64, 7][i], input_kind=input_kind,
+                                 output_kind="values"))
+    # int8-input ops, packed and value outputs
+    for i, (k, s, d, padding) in enumerate(itertools.product([1, 3], [1, 2], [1, 2],
+                                                              ["same", "valid"])):
+        cin, cout = [1, 3, 8, 17, 32][i % 5], [1, 5, 32, 33, 40][i % 5]
+        for output_kind in ["packed", "values"]:
+            cases.append(int8_conv_case(
+                rng, f"conv int8 k{k} s{s} d{d} {padding} ->{output_kind} cin{cin} cout{cout}",
+                batch=1, height=5 + i % 2, width=5, cin=cin, cout=cout, kh=k, kw=k,
+                stride=(s, s), dilation=(d, d), padding=padding, output_kind=output_kind))
+    cases.append(int8_conv_case(rng, "conv int8 3x5 s2x1 d1x2 same ->packed", batch=2,
+                                height=7, width=8, cin=12, cout=70, kh=3, kw=5, stride=(2, 1),
+                                dilation=(1, 2), output_kind="packed"))
+    for i, cin in enumerate([1, 16, 100, 1024]):
+        for output_kind in ["packed", "values"]:
+            cases.append(int8_fc_case(rng, f"fc int8 cin{cin} ->{output_kind}", batch=1 + i % 3,
+                                      cin=cin, cout=[1, 33, 64, 5][i], output_kind=output_kind))
+    for shape, int32_input in [((40,), False), ((2, 33), True), ((1, 3, 4, 70), False),
+                               ((2, 2, 2, 32), True), ((3, 1, 5), False)]:
+        cases.append(binarize_case(rng, f"binarize {'int32' if int32_input else 'int8'} "
+                                        f"{'x'.join(map(str, shape))}", shape=shape,
+                                   int32_input=int32_input))
     for channels in [1, 31, 32, 33, 64, 65, 300]:
         zero_point = int(rng.integers(-30, 31))
         cases.append(pack_case(rng, f"pack c{channels} zp{zero_point}", shape=(2, 3, channels),
@@ -288,6 +455,36 @@ def rejected_cases(rng) -> List[KernelCase]:
         rejected(conv, "reject transform shape", transform=conv.transform[:, :2].copy()),
         rejected(fc, "reject fc weights shape", filter=fc.filter[:, :1].copy()),
         rejected(fc, "reject fc int8 output without options", output=np.zeros((2, 6), np.int8)),
+    ] + rejected_new_op_cases(rng)
+
+
+def rejected_new_op_cases(rng) -> List[KernelCase]:
+    """Malformed calls of the ops and variants added with the op table."""
+    pool = maxpool_case(rng, "maxpool base", batch=1, height=4, width=4, channels=40, kh=2, kw=2,
+                        stride=(2, 2), padding="valid", or_mask=True)
+    bad_mask = pool.inputs[1].copy()
+    bad_mask.view(np.uint32)[-1] |= np.uint32(1 << 31)  # a padding bit set
+    conv8 = int8_conv_case(rng, "conv int8 base", batch=1, height=5, width=5, cin=4, cout=6,
+                           kh=3, kw=3, output_kind="values")
+    bad_weights = conv8.inputs[1].copy()
+    bad_weights[1, 1, 1, 1] = -128
+    bad_shift = conv8.inputs[2].copy()
+    bad_shift[2, 1] = 41
+    values = conv_case(rng, "conv values base", batch=1, height=5, width=5, cin=40, cout=5,
+                       kh=3, kw=3, output_kind="values")
+    binarize = binarize_case(rng, "binarize base", shape=(2, 40), int32_input=False)
+    return [
+        rejected(pool, "reject or_mask padding bits", inputs=[pool.input, bad_mask]),
+        rejected(pool, "reject or_mask shape", inputs=[pool.input, pool.inputs[1][:1].copy()]),
+        rejected(conv8, "reject int8 weight -128", filter=bad_weights),
+        rejected(conv8, "reject value shift 41", transform=bad_shift),
+        rejected(conv8, "reject int8 conv packed transform for values",
+                 transform=conv8.inputs[2][:, :2].copy()),
+        rejected(values, "reject binary values transform [Cout, 4]",
+                 transform=np.zeros((5, 4), np.int32)),
+        rejected(binarize, "reject binarize option key", options=with_options(b"", channels=40)),
+        rejected(binarize, "reject binarize two inputs",
+                 inputs=[binarize.input, binarize.input]),
     ]
 
 
@@ -330,18 +527,15 @@ def model_cases(deploy: bytes, inputs, prefix: str) -> List[KernelCase]:
         for index, (name, op, activation, output) in enumerate(calls):
             label = f"{prefix} op {index} {name}"
             options = bytes(np.asarray(op.customOptions, dtype=np.uint8))
-            if name == "TFQP_BMAXPOOL2D":
-                cases.append(KernelCase(label, "bmaxpool2d", activation, output, options))
-                continue
             tensors = [interpreter.graph.tensors[t] for t in op.inputs]
             input_q = schema.per_tensor_quantization(tensors[0])
             output_q = schema.per_tensor_quantization(interpreter.graph.tensors[op.outputs[0]])
+            constants = [np.ascontiguousarray(schema.constant(interpreter.model, t))
+                         for t in tensors[1:]]
             cases.append(KernelCase(
-                label, {"TFQP_BCONV2D": "bconv2d", "TFQP_BFULLY_CONNECTED": "bfully_connected"}[name],
-                activation, output, options,
-                np.ascontiguousarray(schema.constant(interpreter.model, tensors[1])),
-                np.ascontiguousarray(schema.constant(interpreter.model, tensors[2])),
-                input_q[1] if input_q else 0, output_q[1] if output_q else 0))
+                label, name, [activation] + constants, output, options,
+                input_q[1] if input_q and activation.dtype == np.int8 else 0,
+                output_q[1] if output_q and output.dtype == np.int8 else 0))
     return cases
 
 
@@ -389,19 +583,46 @@ def c_string(text: str) -> str:
 def c_tensor(blob: DataBlob, array: Optional[np.ndarray], zero_point: int, what: str) -> str:
     """A ``kernel_case_tensor`` initializer whose data goes into ``blob``."""
     if array is None:
-        return "{0, 0, {0, 0, 0, 0}, 0, 0, 0}"
+        return "{0, 0, {0, 0, 0, 0, 0, 0}, 0, 0, 0}"
     if array.dtype == np.int8:
         kind = _TYPE_INT8
     elif array.dtype == np.int32:
         kind = _TYPE_INT32
     else:
         raise ValueError(f"kernel_vectors: {what} has dtype {array.dtype}; int8 or int32 allowed")
-    if array.ndim > 4:
-        raise ValueError(f"kernel_vectors: {what} has rank {array.ndim}; at most 4 allowed")
+    if array.ndim > MAX_RANK:
+        raise ValueError(f"kernel_vectors: {what} has rank {array.ndim}; at most {MAX_RANK} "
+                         "allowed")
     data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-    dims = list(array.shape) + [0] * (4 - array.ndim)
+    dims = list(array.shape) + [0] * (MAX_RANK - array.ndim)
     return (f"{{{kind}, {array.ndim}, {{{', '.join(map(str, dims))}}}, {zero_point}, "
             f"{blob.add(data)}, {len(data)}u}}")
+
+
+def c_inputs(blob: DataBlob, inputs, input_zero_point: int, what: str) -> str:
+    """``input_count, {inputs[TFQP_OP_MAX_INPUTS]}`` of an op call (input 0 carries the
+    int8 zero point)."""
+    if len(inputs) > MAX_INPUTS:
+        raise ValueError(f"kernel_vectors: {what} has {len(inputs)} inputs; at most "
+                         f"{MAX_INPUTS} allowed")
+    tensors = [c_tensor(blob, array, input_zero_point if index == 0 else 0,
+                        f"{what}: input {index}") for index, array in enumerate(inputs)]
+    tensors += [c_tensor(blob, None, 0, what)] * (MAX_INPUTS - len(inputs))
+    return f"{len(inputs)}u, {{" + ",\n    ".join(tensors) + "}"
+
+
+def c_options(blob: DataBlob, options: bytes) -> str:
+    return f"(const uint8_t *){blob.add(options)}, {len(options)}u" if options else "0, 0u"
+
+
+def c_case(blob: DataBlob, case: KernelCase) -> str:
+    """A ``kernel_test_case`` initializer."""
+    args = list(case.args) + [0] * (3 - len(case.args))
+    error = c_string(case.expected_error) if case.expected_error is not None else "0"
+    return (f"  {{{c_string(case.name)}, {c_string(case.op)}, {c_options(blob, case.options)},\n   "
+            + c_inputs(blob, case.inputs, case.input_zero_point, case.name) + ",\n   "
+            + c_tensor(blob, case.output, case.output_zero_point, f"{case.name}: output")
+            + f",\n   {{{', '.join(map(str, args))}}}, {error}}}")
 
 
 def write_c_source(cases: Sequence[KernelCase], path) -> None:
@@ -411,18 +632,7 @@ def write_c_source(cases: Sequence[KernelCase], path) -> None:
     blob = DataBlob("kernel_test_data")
     rows: List[str] = []
     for case in cases:
-        options = f"(const uint8_t *){blob.add(case.options)}, {len(case.options)}u" \
-            if case.options else "0, 0u"
-        args = list(case.args) + [0] * (3 - len(case.args))
-        error = c_string(case.expected_error) if case.expected_error is not None else "0"
-        tensors = [c_tensor(blob, array, zero_point, f"{case.name}: {role}") for role, array,
-                   zero_point in (("input", case.input, case.input_zero_point),
-                                  ("filter", case.filter, 0),
-                                  ("transform", case.transform, 0),
-                                  ("output", case.output, case.output_zero_point))]
-        rows.append(f"  {{{c_string(case.name)}, {_OPS[case.op]}, {options},\n   "
-                    + ",\n   ".join(tensors)
-                    + f",\n   {{{', '.join(map(str, args))}}}, {error}}}")
+        rows.append(c_case(blob, case))
     data_path = path.with_name(path.name + ".bin")
     blob.write(data_path)
     path.write_text(

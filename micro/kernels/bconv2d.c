@@ -25,33 +25,29 @@
 #include <stdint.h>
 
 #include "binary_output.h"
+#include "value_output.h"
 #include "tfqp/flexbuffer.h"
+#include "tfqp/op.h"
 #include "xnor_arm.h"
 #include "xnor_avx2.h"
 #include "xnor_popcount.h"
 
-#define OPTION_COUNT 13
+/* The options of TFQP_BCONV2D, once: order = the TFQP_BCONV2D_* bit order. */
+#define KEY(field) {#field, offsetof(tfqp_bconv2d_options, field)}
+static const tfqp_option_key option_keys[] = {
+    KEY(channels_in),   KEY(filter_height),          KEY(filter_width),
+    KEY(stride_height), KEY(stride_width),           KEY(dilation_height_factor),
+    KEY(dilation_width_factor), KEY(padding),        KEY(pad_value),
+    KEY(input_pos),     KEY(input_neg),              KEY(act_min),
+    KEY(act_max),       KEY(int32_output)};
+#undef KEY
+#define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
 tfqp_status tfqp_bconv2d_parse_options(const uint8_t *buffer, size_t length,
                                        tfqp_bconv2d_options *options,
                                        tfqp_error *error) {
-  /* order = the TFQP_BCONV2D_* bit order */
-  const tfqp_option_field fields[OPTION_COUNT] = {
-      {"channels_in", &options->channels_in},
-      {"filter_height", &options->filter_height},
-      {"filter_width", &options->filter_width},
-      {"stride_height", &options->stride_height},
-      {"stride_width", &options->stride_width},
-      {"dilation_height_factor", &options->dilation_height_factor},
-      {"dilation_width_factor", &options->dilation_width_factor},
-      {"padding", &options->padding},
-      {"pad_value", &options->pad_value},
-      {"input_pos", &options->input_pos},
-      {"input_neg", &options->input_neg},
-      {"act_min", &options->act_min},
-      {"act_max", &options->act_max}};
-  return tfqp_flex_read_op_options(buffer, length, fields, OPTION_COUNT,
-                                   TFQP_BCONV2D_REQUIRED, &options->present, error);
+  return tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
+                                    TFQP_BCONV2D_REQUIRED, options, &options->present, error);
 }
 
 /* The errors of the checks shared with TFQP_BFULLY_CONNECTED. */
@@ -86,7 +82,9 @@ static tfqp_status check_input_side(const tfqp_bconv2d_options *o,
   if ((s = tfqp_check_option_range(o->channels_in, 1, INT32_MAX, "must be >= 1", "channels_in",
                                    error)) ||
       (s = tfqp_window_options_check(&window, error)) ||
-      (s = tfqp_check_option_range(o->pad_value, 0, 1, "must be 0 or 1", "pad_value", error))) {
+      (s = tfqp_check_option_range(o->pad_value, 0, 1, "must be 0 or 1", "pad_value", error)) ||
+      (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
+                                   error))) {
     return s;
   }
   words = TFQP_WORDS(o->channels_in);
@@ -111,6 +109,7 @@ static tfqp_status check_input_side(const tfqp_bconv2d_options *o,
   if (s != TFQP_OK) return s;
   p->io.channels_out = filter->dims[0];
   p->io.output_words = TFQP_WORDS(p->io.channels_out);
+  p->io.output_values = o->int32_output;
   p->filter_words = o->filter_height * o->filter_width * words;
   p->taps = (int32_t)taps;
   p->pad_value = o->pad_value;
@@ -151,10 +150,11 @@ static int64_t arm_padded_width(const tfqp_bconv2d_params *p) {
   return arm_padded_height(p) > 0 ? arm_span(&p->cols) : 0;
 }
 
-/* Whether this build runs the Cortex-M kernels for these parameters. */
+/* Whether this build runs the Cortex-M kernels for these parameters (not for
+ * int32 value output: every build runs the portable counting for it). */
 static int arm_path(const tfqp_bconv2d_params *p) {
 #if TFQP_HAVE_ARM_DSP
-  return tfqp_arm_supported(p->taps);
+  return tfqp_arm_supported(p->taps) && !p->io.output_values;
 #else
   (void)p;
   return 0;
@@ -206,6 +206,11 @@ tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
   p->padded_channels = layout.padded_channels;
   p->table_base = layout.table_base;
   p->table_filter = layout.table_weights;
+  /* what eval would otherwise recompute on every call (the layout above
+   * bounds the padded image: it fits in the scratch) */
+  p->arm = arm_path(p);
+  p->arm_height = p->arm ? (int32_t)arm_padded_height(p) : 0;
+  p->arm_width = p->arm ? (int32_t)arm_padded_width(p) : 0;
   p->table_bytes = layout.table_bytes;
   p->scratch_bytes = layout.scratch_bytes;
   return TFQP_OK;
@@ -292,7 +297,7 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
         }
 #endif
         if (p->pad_value == 1) padded_ps = filter_popcount(p, f, 0, kh, 0, kw) - ps;
-        if (p->io.output_packed) {
+        if (p->io.output_packed || p->io.output_values) {
           /* D = valid - 2 * (x + padded_ps) */
           region[co] = p->pad_value == 1 ? p->taps - 2 * padded_ps : n;
         } else {
@@ -316,6 +321,99 @@ typedef struct {
   int32_t iy0, ix0;       /* input position of tap (0, 0), may be negative */
   int32_t ky0, ky1, kx0, kx1;
 } window;
+
+/* The portable counting, in every build: the portable path's kernels and the
+ * int32 value output's. */
+
+/* acc[k] += popcount over the window of input XOR filter f + k * filter_words */
+static inline void window_counts4(const tfqp_bconv2d_params *p, const window *w,
+                                  const tfqp_word *f, uint32_t acc[4]) {
+  const int32_t words = p->io.input_words;
+  const size_t row_words = (size_t)p->cols.in * words;
+  const size_t stride = (size_t)p->filter_words;
+  const int32_t kw = p->cols.filter;
+  const int32_t dh = p->rows.dilation;
+  const int32_t dw = p->cols.dilation;
+  int32_t ky, kx;
+  for (ky = w->ky0; ky < w->ky1; ++ky) {
+    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
+    const tfqp_word *frow = f + (size_t)ky * kw * words;
+    if (dw == 1) {
+      tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + w->kx0) * words,
+                             frow + (size_t)w->kx0 * words, stride,
+                             (w->kx1 - w->kx0) * words, acc);
+    } else {
+      for (kx = w->kx0; kx < w->kx1; ++kx) {
+        tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + kx * dw) * words,
+                               frow + (size_t)kx * words, stride, words, acc);
+      }
+    }
+  }
+}
+
+static inline uint32_t window_counts1(const tfqp_bconv2d_params *p,
+                                      const window *w, const tfqp_word *f) {
+  const int32_t words = p->io.input_words;
+  const size_t row_words = (size_t)p->cols.in * words;
+  const int32_t kw = p->cols.filter;
+  const int32_t dh = p->rows.dilation;
+  const int32_t dw = p->cols.dilation;
+  uint32_t acc = 0;
+  int32_t ky, kx;
+  for (ky = w->ky0; ky < w->ky1; ++ky) {
+    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
+    const tfqp_word *frow = f + (size_t)ky * kw * words;
+    for (kx = w->kx0; kx < w->kx1; ++kx) {
+      acc += tfqp_xor_popcount_run1(row + (size_t)(w->ix0 + kx * dw) * words,
+                                    frow + (size_t)kx * words, words);
+    }
+  }
+  return acc;
+}
+
+/* int32 value output, every build: the portable counting over the packed
+ * input (clean padding bits) and the original filter; D = base - 2x. */
+static void conv_values(const tfqp_bconv2d_params *p, const int32_t *table,
+                        const tfqp_word *packed, const tfqp_word *filter, int32_t *output) {
+  const size_t image_words = (size_t)p->rows.in * p->cols.in * p->io.input_words;
+  const int32_t cout = p->io.channels_out;
+  const int32_t cpad = p->padded_channels;
+  const int32_t *multiplier = table;
+  const int32_t *shift = table + cpad;
+  const int32_t *bias = table + 2 * cpad;
+  int32_t n, oy, ox, co, k;
+  window w;
+  for (n = 0; n < p->io.batch; ++n) {
+    w.image = packed + (size_t)n * image_words;
+    for (oy = 0; oy < p->rows.out; ++oy) {
+      const int32_t *base_rows =
+          table + p->table_base +
+          (size_t)tfqp_window_axis_class(&p->rows, oy) * p->col_classes * cpad;
+      w.iy0 = oy * p->rows.stride - p->rows.pad_before;
+      tfqp_window_axis_taps(&p->rows, oy, &w.ky0, &w.ky1);
+      for (ox = 0; ox < p->cols.out; ++ox) {
+        const int32_t *base = base_rows + (size_t)tfqp_window_axis_class(&p->cols, ox) * cpad;
+        int32_t *out = output + (((size_t)n * p->rows.out + oy) * p->cols.out + ox) * cout;
+        w.ix0 = ox * p->cols.stride - p->cols.pad_before;
+        tfqp_window_axis_taps(&p->cols, ox, &w.kx0, &w.kx1);
+        for (co = 0; co + 4 <= cout; co += 4) {
+          uint32_t acc[4] = {0, 0, 0, 0};
+          window_counts4(p, &w, filter + (size_t)co * p->filter_words, acc);
+          for (k = 0; k < 4; ++k) {
+            const int32_t c = co + k;
+            out[c] = tfqp_value_output((int64_t)base[c] - 2 * (int64_t)acc[k], multiplier[c],
+                                       shift[c], bias[c]);
+          }
+        }
+        for (; co < cout; ++co) {
+          const uint32_t x = window_counts1(p, &w, filter + (size_t)co * p->filter_words);
+          out[co] = tfqp_value_output((int64_t)base[co] - 2 * (int64_t)x, multiplier[co],
+                                      shift[co], bias[co]);
+        }
+      }
+    }
+  }
+}
 
 #if TFQP_HAVE_AVX2
 
@@ -405,52 +503,6 @@ static void conv_rows(const tfqp_bconv2d_params *p, const int32_t *table,
 }
 
 #else /* portable path: blocks of four channels, 32- or 64-bit words */
-
-/* acc[k] += popcount over the window of input XOR filter f + k * filter_words */
-static inline void window_counts4(const tfqp_bconv2d_params *p, const window *w,
-                                  const tfqp_word *f, uint32_t acc[4]) {
-  const int32_t words = p->io.input_words;
-  const size_t row_words = (size_t)p->cols.in * words;
-  const size_t stride = (size_t)p->filter_words;
-  const int32_t kw = p->cols.filter;
-  const int32_t dh = p->rows.dilation;
-  const int32_t dw = p->cols.dilation;
-  int32_t ky, kx;
-  for (ky = w->ky0; ky < w->ky1; ++ky) {
-    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
-    const tfqp_word *frow = f + (size_t)ky * kw * words;
-    if (dw == 1) {
-      tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + w->kx0) * words,
-                             frow + (size_t)w->kx0 * words, stride,
-                             (w->kx1 - w->kx0) * words, acc);
-    } else {
-      for (kx = w->kx0; kx < w->kx1; ++kx) {
-        tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + kx * dw) * words,
-                               frow + (size_t)kx * words, stride, words, acc);
-      }
-    }
-  }
-}
-
-static inline uint32_t window_counts1(const tfqp_bconv2d_params *p,
-                                      const window *w, const tfqp_word *f) {
-  const int32_t words = p->io.input_words;
-  const size_t row_words = (size_t)p->cols.in * words;
-  const int32_t kw = p->cols.filter;
-  const int32_t dh = p->rows.dilation;
-  const int32_t dw = p->cols.dilation;
-  uint32_t acc = 0;
-  int32_t ky, kx;
-  for (ky = w->ky0; ky < w->ky1; ++ky) {
-    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
-    const tfqp_word *frow = f + (size_t)ky * kw * words;
-    for (kx = w->kx0; kx < w->kx1; ++kx) {
-      acc += tfqp_xor_popcount_run1(row + (size_t)(w->ix0 + kx * dw) * words,
-                                    frow + (size_t)kx * words, words);
-    }
-  }
-  return acc;
-}
 
 static void pixel_int8(const tfqp_bconv2d_params *p, const window *w,
                        const tfqp_word *filter, const int32_t *table,
@@ -562,8 +614,8 @@ static inline tfqp_word *arm_copy(tfqp_word *dst, const tfqp_word *src, int32_t 
 static void arm_pad_image(const tfqp_bconv2d_params *p, const tfqp_word *image,
                           tfqp_word *padded) {
   const int32_t words = p->io.input_words;
-  const int32_t ph = (int32_t)arm_padded_height(p);
-  const int32_t pw = (int32_t)arm_padded_width(p);
+  const int32_t ph = p->arm_height;
+  const int32_t pw = p->arm_width;
   const int32_t top = p->rows.pad_before;
   const int32_t left = p->cols.pad_before;
   /* the input columns [x0, x1) that land inside the padded width */
@@ -657,15 +709,19 @@ static __attribute__((noinline)) void conv_rows_arm(
 
 #endif /* TFQP_HAVE_AVX2 */
 
-void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
-                       const void *input, const tfqp_word *filter, void *output,
-                       void *scratch) {
+static inline void conv_eval(const tfqp_bconv2d_params *p, const int32_t *table,
+                             const void *input, const tfqp_word *filter, void *output,
+                             void *scratch) {
   const size_t image_words = (size_t)p->rows.in * p->cols.in * p->io.input_words;
   const int32_t pixels = p->io.batch * p->rows.in * p->cols.in;
   tfqp_word *free_scratch = (tfqp_word *)scratch;
   const tfqp_word *packed =
       tfqp_binary_op_packed_input(&p->io, p->mask_input, input, pixels, &free_scratch);
   int32_t n, oy;
+  if (p->io.output_values) {
+    conv_values(p, table, packed, filter, (int32_t *)output);
+    return;
+  }
 #if TFQP_HAVE_AVX2
   (void)filter;
   tfqp_avx2_split(packed, p->io.batch * image_words, free_scratch);
@@ -677,9 +733,8 @@ void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
   }
 #else
 #if TFQP_HAVE_ARM_DSP
-  if (arm_path(p)) {
-    const size_t padded_words =
-        (size_t)arm_padded_height(p) * (size_t)arm_padded_width(p) * p->io.input_words;
+  if (p->arm) {
+    const size_t padded_words = (size_t)p->arm_height * (size_t)p->arm_width * p->io.input_words;
     tfqp_word *padded = free_scratch;
     const tfqp_word **taps = (const tfqp_word **)(void *)(padded + padded_words);
     const uint32_t **starts = (const uint32_t **)(void *)(taps + p->rows.filter * p->cols.filter);
@@ -692,7 +747,7 @@ void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
       if (padded_words > 0) {
         arm_pad_image(p, image, padded);
         image = padded;
-        row_words = (size_t)arm_padded_width(p) * p->io.input_words;
+        row_words = (size_t)p->arm_width * p->io.input_words;
       }
       for (oy = 0; oy < p->rows.out; ++oy) {
         conv_rows_arm(p, table, image, row_words, filter, n, oy, output, taps, starts,
@@ -709,3 +764,56 @@ void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
   }
 #endif
 }
+
+void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
+                       const void *input, const tfqp_word *filter, void *output,
+                       void *scratch) {
+  conv_eval(p, table, input, filter, output, scratch);
+}
+
+/* ------------------------------------------------------------- op table row */
+
+static const char *const input_roles[] = {"input", "filter", "transform"};
+
+static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
+                            tfqp_error *error) {
+  return tfqp_bconv2d_parse_options(buffer, length, &options->bconv2d, error);
+}
+
+static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                                  int32_t input_count, tfqp_type output_type, int32_t *rank,
+                                  int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  (void)input_count;
+  *rank = 4;
+  return tfqp_bconv2d_output_dims(&options->bconv2d, &inputs[0], &inputs[1], output_type, dims,
+                                  error);
+}
+
+static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                              int32_t input_count, const tfqp_tensor *outputs,
+                              tfqp_op_params *params, tfqp_op_buffers *buffers,
+                              tfqp_error *error) {
+  const tfqp_status s = tfqp_bconv2d_prepare(&options->bconv2d, &inputs[0], &inputs[1],
+                                             &inputs[2], &outputs[0], &params->bconv2d, error);
+  (void)input_count;
+  buffers->table_bytes = s == TFQP_OK ? params->bconv2d.table_bytes : 0;
+  buffers->scratch_bytes = s == TFQP_OK ? params->bconv2d.scratch_bytes : 0;
+  return s;
+}
+
+static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
+                                 int32_t *table, size_t table_bytes, tfqp_error *error) {
+  return tfqp_bconv2d_init_table(&params->bconv2d, (const tfqp_word *)constants[1],
+                                 (const int32_t *)constants[2], table, table_bytes, error);
+}
+
+static void op_eval(const tfqp_op_params *params, const int32_t *table,
+                    const void *const *inputs, void *const *outputs, void *scratch) {
+  conv_eval(&params->bconv2d, table, inputs[0], (const tfqp_word *)inputs[1], outputs[0],
+            scratch);
+}
+
+const tfqp_op tfqp_op_bconv2d = {
+    "TFQP_BCONV2D", 3, 3, 1, (1u << 1) | (1u << 2), input_roles,
+    option_keys, OPTION_COUNT, offsetof(tfqp_bconv2d_options, present),
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

@@ -7,24 +7,25 @@
 #include <stdint.h>
 
 #include "binary_output.h"
+#include "value_output.h"
 #include "tfqp/flexbuffer.h"
+#include "tfqp/op.h"
 #include "xnor_arm.h"
 #include "xnor_avx2.h"
 #include "xnor_popcount.h"
 
-#define OPTION_COUNT 5
+/* The options of TFQP_BFULLY_CONNECTED, once: order = the TFQP_BFC_* bit order. */
+#define KEY(field) {#field, offsetof(tfqp_bfully_connected_options, field)}
+static const tfqp_option_key option_keys[] = {KEY(channels_in), KEY(input_pos), KEY(input_neg),
+                                              KEY(act_min),     KEY(act_max),   KEY(int32_output)};
+#undef KEY
+#define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
 tfqp_status tfqp_bfully_connected_parse_options(
     const uint8_t *buffer, size_t length, tfqp_bfully_connected_options *options,
     tfqp_error *error) {
-  const tfqp_option_field fields[OPTION_COUNT] = {
-      {"channels_in", &options->channels_in},
-      {"input_pos", &options->input_pos},
-      {"input_neg", &options->input_neg},
-      {"act_min", &options->act_min},
-      {"act_max", &options->act_max}};
-  return tfqp_flex_read_op_options(buffer, length, fields, OPTION_COUNT, TFQP_BFC_REQUIRED,
-                                   &options->present, error);
+  return tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT, TFQP_BFC_REQUIRED,
+                                    options, &options->present, error);
 }
 
 /* The errors of the checks shared with TFQP_BCONV2D. */
@@ -46,7 +47,9 @@ static tfqp_status check_input_side(const tfqp_bfully_connected_options *o,
                      "channels_in", 0);
   }
   if ((s = tfqp_check_option_range(o->channels_in, 1, (1 << 30) - 1, "must be in [1, 2^30)",
-                                   "channels_in", error))) {
+                                   "channels_in", error)) ||
+      (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
+                                   error))) {
     return s;
   }
   words = TFQP_WORDS(o->channels_in);
@@ -59,6 +62,7 @@ static tfqp_status check_input_side(const tfqp_bfully_connected_options *o,
   }
   p->io.channels_out = weights->dims[0];
   p->io.output_words = TFQP_WORDS(p->io.channels_out);
+  p->io.output_values = o->int32_output;
   p->mask_input = p->io.input_packed && (o->channels_in % TFQP_WORD_BITS) != 0;
   return TFQP_OK;
 }
@@ -79,7 +83,7 @@ tfqp_status tfqp_bfully_connected_output_dims(
  * output's table entries differ: accumulator starts instead of D at x = 0. */
 static int arm_path(const tfqp_bfully_connected_params *p) {
 #if TFQP_HAVE_ARM_DSP
-  return tfqp_arm_supported(p->io.channels_in);
+  return tfqp_arm_supported(p->io.channels_in) && !p->io.output_values;
 #else
   (void)p;
   return 0;
@@ -116,6 +120,7 @@ tfqp_status tfqp_bfully_connected_prepare(
   p->padded_channels = layout.padded_channels;
   p->table_base = layout.table_base;
   p->table_weights = layout.table_weights;
+  p->arm = arm_path(p);
   p->table_bytes = layout.table_bytes;
   p->scratch_bytes = layout.scratch_bytes;
   return TFQP_OK;
@@ -139,7 +144,7 @@ tfqp_status tfqp_bfully_connected_init_table(
     const tfqp_word *row = weights + (size_t)co * words;
     int32_t ps = 0;
     for (w = 0; w < words; ++w) ps += (int32_t)tfqp_popcount32(row[w]);
-    base[co] = p->io.output_packed
+    base[co] = (p->io.output_packed || p->io.output_values)
                    ? p->io.channels_in
                    : tfqp_binary_base_int8(transform + (size_t)co * TFQP_TRANSFORM_INT8_COLUMNS,
                                            p->io.input_pos, p->io.input_neg, p->io.channels_in, ps,
@@ -155,6 +160,26 @@ tfqp_status tfqp_bfully_connected_init_table(
   tfqp_avx2_repack(weights, cout, cpad, words, (tfqp_word *)(table + p->table_weights));
 #endif
   return TFQP_OK;
+}
+
+/* int32 value output, every build: portable counting over the packed input and
+ * the original weights; D = Cin - 2x. */
+static void fc_values(const tfqp_bfully_connected_params *p, const int32_t *table,
+                      const tfqp_word *packed, const tfqp_word *weights, int32_t *output) {
+  const int32_t cout = p->io.channels_out;
+  const int32_t cpad = p->padded_channels;
+  const int32_t words = p->io.input_words;
+  const int32_t *base = table + p->table_base;
+  int32_t n, co;
+  for (n = 0; n < p->io.batch; ++n) {
+    const tfqp_word *a = packed + (size_t)n * words;
+    int32_t *out = output + (size_t)n * cout;
+    for (co = 0; co < cout; ++co) {
+      const uint32_t x = tfqp_xor_popcount_run1(a, weights + (size_t)co * words, words);
+      out[co] = tfqp_value_output((int64_t)base[co] - 2 * (int64_t)x, table[co], table[cpad + co],
+                                  table[2 * cpad + co]);
+    }
+  }
 }
 
 #if TFQP_HAVE_AVX2
@@ -223,14 +248,17 @@ static void fc_row(const tfqp_bfully_connected_params *p, const int32_t *table,
 
 #endif /* TFQP_HAVE_AVX2 */
 
-void tfqp_bfully_connected_eval(const tfqp_bfully_connected_params *p,
-                                const int32_t *table, const void *input,
-                                const tfqp_word *weights, void *output,
-                                void *scratch) {
+static inline void fc_eval(const tfqp_bfully_connected_params *p, const int32_t *table,
+                           const void *input, const tfqp_word *weights, void *output,
+                           void *scratch) {
   tfqp_word *free_scratch = (tfqp_word *)scratch;
   const tfqp_word *packed =
       tfqp_binary_op_packed_input(&p->io, p->mask_input, input, p->io.batch, &free_scratch);
   int32_t n;
+  if (p->io.output_values) {
+    fc_values(p, table, packed, weights, (int32_t *)output);
+    return;
+  }
 #if TFQP_HAVE_AVX2
   (void)weights;
   tfqp_avx2_split(packed, (size_t)p->io.batch * p->io.input_words, free_scratch);
@@ -239,7 +267,7 @@ void tfqp_bfully_connected_eval(const tfqp_bfully_connected_params *p,
   }
 #else
 #if TFQP_HAVE_ARM_DSP
-  if (arm_path(p)) {
+  if (p->arm) {
     for (n = 0; n < p->io.batch; ++n) {
       /* x: the counts of every channel (int8 output) */
       tfqp_arm_outputs(packed + (size_t)n * p->io.input_words, weights, p->io.input_words, &p->io,
@@ -254,3 +282,60 @@ void tfqp_bfully_connected_eval(const tfqp_bfully_connected_params *p,
   }
 #endif
 }
+
+void tfqp_bfully_connected_eval(const tfqp_bfully_connected_params *p,
+                                const int32_t *table, const void *input,
+                                const tfqp_word *weights, void *output,
+                                void *scratch) {
+  fc_eval(p, table, input, weights, output, scratch);
+}
+
+/* ------------------------------------------------------------- op table row */
+
+static const char *const input_roles[] = {"input", "weights", "transform"};
+
+static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
+                            tfqp_error *error) {
+  return tfqp_bfully_connected_parse_options(buffer, length, &options->bfully_connected, error);
+}
+
+static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                                  int32_t input_count, tfqp_type output_type, int32_t *rank,
+                                  int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  (void)input_count;
+  *rank = 2;
+  return tfqp_bfully_connected_output_dims(&options->bfully_connected, &inputs[0], &inputs[1],
+                                           output_type, dims, error);
+}
+
+static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                              int32_t input_count, const tfqp_tensor *outputs,
+                              tfqp_op_params *params, tfqp_op_buffers *buffers,
+                              tfqp_error *error) {
+  const tfqp_status s =
+      tfqp_bfully_connected_prepare(&options->bfully_connected, &inputs[0], &inputs[1],
+                                    &inputs[2], &outputs[0], &params->bfully_connected, error);
+  (void)input_count;
+  buffers->table_bytes = s == TFQP_OK ? params->bfully_connected.table_bytes : 0;
+  buffers->scratch_bytes = s == TFQP_OK ? params->bfully_connected.scratch_bytes : 0;
+  return s;
+}
+
+static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
+                                 int32_t *table, size_t table_bytes, tfqp_error *error) {
+  return tfqp_bfully_connected_init_table(&params->bfully_connected,
+                                          (const tfqp_word *)constants[1],
+                                          (const int32_t *)constants[2], table, table_bytes,
+                                          error);
+}
+
+static void op_eval(const tfqp_op_params *params, const int32_t *table,
+                    const void *const *inputs, void *const *outputs, void *scratch) {
+  fc_eval(&params->bfully_connected, table, inputs[0], (const tfqp_word *)inputs[1], outputs[0],
+          scratch);
+}
+
+const tfqp_op tfqp_op_bfully_connected = {
+    "TFQP_BFULLY_CONNECTED", 3, 3, 1, (1u << 1) | (1u << 2), input_roles,
+    option_keys, OPTION_COUNT, offsetof(tfqp_bfully_connected_options, present),
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

@@ -4,6 +4,7 @@
 
 #include "binary_output.h"
 #include "tfqp/packing.h"
+#include "value_output.h"
 
 static tfqp_status check_zero_point(const tfqp_tensor *tensor, const char *role,
                                     tfqp_error *error) {
@@ -46,7 +47,12 @@ tfqp_status tfqp_binary_op_check_input(const tfqp_tensor *input, int32_t rank,
   return TFQP_OK;
 }
 
-static tfqp_status check_output_type(tfqp_type output_type, tfqp_error *error) {
+static tfqp_status check_output_type(const tfqp_binary_io *io, tfqp_type output_type,
+                                     tfqp_error *error) {
+  if (io->output_values && output_type != TFQP_TYPE_INT32) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE, "int32_output 1 needs an int32 output",
+                     "output", output_type);
+  }
   if (output_type != TFQP_TYPE_INT8 && output_type != TFQP_TYPE_INT32) {
     return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE, "output must be int8 or packed int32",
                      "output", output_type);
@@ -54,15 +60,16 @@ static tfqp_status check_output_type(tfqp_type output_type, tfqp_error *error) {
   return TFQP_OK;
 }
 
-/* The output's last dim for its type (int8 or packed int32). */
+/* The output's last dim for its type (int8, packed int32 or int32 values). */
 static int32_t output_depth(const tfqp_binary_io *io, tfqp_type output_type) {
-  return output_type == TFQP_TYPE_INT8 ? io->channels_out : io->output_words;
+  return (output_type == TFQP_TYPE_INT8 || io->output_values) ? io->channels_out
+                                                              : io->output_words;
 }
 
 tfqp_status tfqp_binary_op_output_dims(const tfqp_binary_io *io, tfqp_type output_type,
                                        int32_t rank, const int32_t *outer, int32_t *dims,
                                        tfqp_error *error) {
-  const tfqp_status s = check_output_type(output_type, error);
+  const tfqp_status s = check_output_type(io, output_type, error);
   int32_t axis;
   if (s != TFQP_OK) return s;
   for (axis = 0; axis < rank - 1; ++axis) dims[axis] = outer[axis];
@@ -81,9 +88,9 @@ tfqp_status tfqp_binary_op_check_output(const tfqp_binary_op_names *names,
   if (transform == NULL || output == NULL) {
     return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", names->op, 0);
   }
-  if ((s = check_output_type(output->type, error)) != TFQP_OK) return s;
-  packed = output->type == TFQP_TYPE_INT32;
-  if (!packed && given != options->int8_bits) {
+  if ((s = check_output_type(io, output->type, error)) != TFQP_OK) return s;
+  packed = output->type == TFQP_TYPE_INT32 && !io->output_values;
+  if (!packed && !io->output_values && given != options->int8_bits) {
     return tfqp_fail(error, TFQP_ERROR_OPTIONS,
                      "int8 output needs options input_pos, input_neg, act_min, act_max",
                      names->options, (int64_t)options->present);
@@ -102,22 +109,27 @@ tfqp_status tfqp_binary_op_check_output(const tfqp_binary_op_names *names,
   }
   if ((s = tfqp_tensor_check_output(output, output->type, rank, outer,
                                     output_depth(io, output->type),
-                                    packed ? names->packed_depth : names->int8_depth,
+                                    io->output_values ? names->values_depth
+                                    : packed          ? names->packed_depth
+                                                      : names->int8_depth,
                                     error)) ||
-      (!packed && (s = check_zero_point(output, "output", error))) ||
+      (!packed && !io->output_values && (s = check_zero_point(output, "output", error))) ||
       (s = tfqp_tensor_check(transform, "transform", TFQP_TYPE_INT32, 2, error)) ||
       (s = tfqp_tensor_check_dim(transform, 0, io->channels_out, names->transform_rows,
                                  "transform", error)) ||
-      (s = tfqp_tensor_check_dim(transform, 1,
-                                 packed ? TFQP_TRANSFORM_PACKED_COLUMNS
-                                        : TFQP_TRANSFORM_INT8_COLUMNS,
-                                 packed ? "transform must be [Cout, 2] for packed output"
-                                        : "transform must be [Cout, 4] for int8 output",
-                                 "transform", error))) {
+      (s = tfqp_tensor_check_dim(
+           transform, 1,
+           io->output_values ? TFQP_TRANSFORM_VALUE_COLUMNS
+           : packed          ? TFQP_TRANSFORM_PACKED_COLUMNS
+                             : TFQP_TRANSFORM_INT8_COLUMNS,
+           io->output_values ? "transform must be [Cout, 3] for int32 value output"
+           : packed          ? "transform must be [Cout, 2] for packed output"
+                             : "transform must be [Cout, 4] for int8 output",
+           "transform", error))) {
     return s;
   }
   io->output_packed = packed;
-  io->output_zero_point = packed ? 0 : output->zero_point;
+  io->output_zero_point = (packed || io->output_values) ? 0 : output->zero_point;
   io->input_pos = options->input_pos;
   io->input_neg = options->input_neg;
   io->act_min = options->act_min;
@@ -130,8 +142,9 @@ int tfqp_binary_op_layout(const tfqp_binary_io *io, int32_t mask_input, uint64_t
                           tfqp_binary_layout *layout) {
   const int64_t padded = tfqp_padded_channels(io->channels_out);
   const uint64_t channel_words =
-      (uint64_t)padded * (io->output_packed ? TFQP_PACKED_CHANNEL_FIELDS
-                                            : TFQP_INT8_CHANNEL_FIELDS);
+      (uint64_t)padded * (io->output_values   ? TFQP_VALUE_CHANNEL_FIELDS
+                          : io->output_packed ? TFQP_PACKED_CHANNEL_FIELDS
+                                              : TFQP_INT8_CHANNEL_FIELDS);
   const uint64_t base_words = regions * (uint64_t)padded;
   /* vector builds: the weights in nibble-split form (2 words per word) */
   const uint64_t repacked_words = TFQP_HAVE_AVX2 ? (uint64_t)padded * weight_words * 2 : 0;
@@ -176,6 +189,11 @@ tfqp_status tfqp_binary_op_init_channels(const tfqp_binary_op_names *names,
                          (int64_t)row);
       }
     }
+  }
+  if (io->output_values) {
+    /* |D| <= K */
+    return tfqp_value_table(transform, io->channels_out,
+                            (int32_t)tfqp_padded_channels(io->channels_out), taps, table, error);
   }
   return tfqp_binary_channel_table(transform, io->channels_out,
                                    (int32_t)tfqp_padded_channels(io->channels_out),

@@ -258,3 +258,19 @@ tfqp_status tfqp_flex_read_op_options(const uint8_t *buffer, size_t length,
   }
   return TFQP_OK;
 }
+
+tfqp_status tfqp_flex_read_option_keys(const uint8_t *buffer, size_t length,
+                                       const tfqp_option_key *keys, int32_t count,
+                                       uint32_t required, void *options,
+                                       uint32_t *present, tfqp_error *error) {
+  tfqp_option_field fields[32];
+  int32_t i;
+  if (count < 0 || count > 32) {
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "more than 32 option keys", "options", count);
+  }
+  for (i = 0; i < count; ++i) {
+    fields[i].key = keys[i].key;
+    fields[i].value = (int32_t *)(void *)((unsigned char *)options + keys[i].offset);
+  }
+  return tfqp_flex_read_op_options(buffer, length, fields, count, required, present, error);
+}

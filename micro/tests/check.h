@@ -41,5 +41,7 @@ int32_t test_random_range(int32_t low, int32_t high); /* inclusive */
 void test_flexbuffer(void);
 void test_validation(void);
 void test_kernels(void);
+void test_op_table(void);
+void test_new_ops(void);
 
 #endif /* TFQP_TESTS_CHECK_H_ */

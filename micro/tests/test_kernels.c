@@ -27,10 +27,11 @@ static int8_t in_int8[MAX_IN_BYTES];
 static tfqp_word in_packed[MAX_IN_BYTES / 8 + 64];
 static int8_t filter_signs[MAX_COUT * MAX_K * MAX_K * MAX_CIN];
 static tfqp_word filter_packed[MAX_FILTER_WORDS];
-static int32_t transform[MAX_COUT * 4];
+static int32_t transform[MAX_COUT * 4 + 4];
 static int32_t table[MAX_TABLE_WORDS];
 static tfqp_word scratch[MAX_IN_BYTES / 8 + 64];
 static int8_t out_int8[MAX_OUT];
+static int32_t out_values[MAX_OUT];
 static tfqp_word out_packed[MAX_OUT / 8 + 64];
 
 static void set(tfqp_tensor *t, tfqp_type type, int32_t rank, const int32_t *dims, int32_t zp) {
@@ -104,7 +105,35 @@ static void ref_axis(int32_t in, int32_t k, int32_t s, int32_t d, int32_t paddin
 typedef struct {
   int32_t batch, h, w, cin, cout, kh, kw, sh, sw, dh, dw, padding, pad_value;
   int32_t packed_in, packed_out, zp_in, zp_out, p, n, act_min, act_max;
+  int32_t values_out; /* int32_output 1: int32 values, transform [Cout, 3] */
 } conv_config;
+
+/* The int32 value output by its definition, with floor division instead of a
+ * shift: saturate(B + floor((M * D + 2^(s-1)) / 2^s)). */
+static int32_t ref_value(int64_t d, const int32_t *row) {
+  const int64_t divisor = (int64_t)1 << row[1];
+  const int64_t numerator = (int64_t)row[0] * d + (row[1] > 0 ? divisor / 2 : 0);
+  int64_t quotient = numerator / divisor;
+  int64_t v;
+  if (numerator % divisor != 0 && numerator < 0) --quotient; /* floor */
+  v = quotient + row[2];
+  return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+}
+
+/* Rows (M, s, B) that make values of every size, saturated ones included. */
+static void fill_value_transform(int32_t cout, int32_t taps) {
+  int32_t co;
+  for (co = 0; co < cout; ++co) {
+    int32_t *row = transform + 3 * co;
+    const int32_t kind = test_random_range(0, 3);
+    row[1] = test_random_range(0, 40);
+    /* |M| * K < 2^62 holds for any int32 M when K < 2^31 */
+    row[0] = kind == 0 ? (int32_t)test_random() : test_random_range(-100000, 100000);
+    if (kind == 3) row[0] = INT32_MIN;
+    row[2] = kind == 1 ? (int32_t)test_random() : test_random_range(-1000, 1000);
+    (void)taps;
+  }
+}
 
 /* D and S of output (b, oy, ox, co) by definition, tap by tap. */
 static void ref_conv_sums(const conv_config *c, int32_t b, int32_t oy, int32_t ox, int32_t co,
@@ -158,6 +187,10 @@ static long run_conv(const conv_config *c) {
   o.act_min = c->act_min;
   o.act_max = c->act_max;
   o.present = TFQP_BCONV2D_REQUIRED | (c->packed_out ? 0u : (uint32_t)TFQP_BCONV2D_INT8_OUTPUT);
+  if (c->values_out) {
+    o.int32_output = 1;
+    o.present = TFQP_BCONV2D_REQUIRED | TFQP_BCONV2D_INT32_OUTPUT_KEY;
+  }
   dims[0] = c->batch;
   dims[1] = c->h;
   dims[2] = c->w;
@@ -169,13 +202,14 @@ static long run_conv(const conv_config *c) {
   dims[3] = in_words;
   set(&filter, TFQP_TYPE_INT32, 4, dims, 0);
   dims[0] = c->cout;
-  dims[1] = c->packed_out ? 2 : 4;
+  dims[1] = c->values_out ? 3 : c->packed_out ? 2 : 4;
   set(&tr, TFQP_TYPE_INT32, 2, dims, 0);
   dims[0] = c->batch;
   dims[1] = oh;
   dims[2] = ow;
-  dims[3] = c->packed_out ? TFQP_WORDS(c->cout) : c->cout;
-  set(&output, c->packed_out ? TFQP_TYPE_INT32 : TFQP_TYPE_INT8, 4, dims, c->zp_out);
+  dims[3] = c->packed_out && !c->values_out ? TFQP_WORDS(c->cout) : c->cout;
+  set(&output, c->packed_out || c->values_out ? TFQP_TYPE_INT32 : TFQP_TYPE_INT8, 4, dims,
+      c->values_out ? 0 : c->zp_out);
 
   pack_signs(filter_signs, c->cout * c->kh * c->kw, c->cin, 0, filter_packed);
   pack_signs(in_signs, pixels, c->cin, 1, in_packed);
@@ -183,7 +217,11 @@ static long run_conv(const conv_config *c) {
   CHECK(p.table_bytes <= sizeof table && p.scratch_bytes <= sizeof scratch);
   CHECK_EQ(tfqp_bconv2d_init_table(&p, filter_packed, transform, table, sizeof table, &e), TFQP_OK);
   tfqp_bconv2d_eval(&p, table, c->packed_in ? (const void *)in_packed : (const void *)in_int8,
-                    filter_packed, c->packed_out ? (void *)out_packed : (void *)out_int8, scratch);
+                    filter_packed,
+                    c->values_out   ? (void *)out_values
+                    : c->packed_out ? (void *)out_packed
+                                    : (void *)out_int8,
+                    scratch);
   for (b = 0; b < c->batch; ++b) {
     for (y = 0; y < oh; ++y) {
       for (x = 0; x < ow; ++x) {
@@ -191,7 +229,9 @@ static long run_conv(const conv_config *c) {
         for (co = 0; co < c->cout; ++co) {
           int64_t d, s;
           ref_conv_sums(c, b, y, x, co, pt, pl, &d, &s);
-          if (c->packed_out) {
+          if (c->values_out) {
+            mismatches += out_values[pixel * c->cout + co] != ref_value(d, transform + 3 * co);
+          } else if (c->packed_out) {
             const int32_t *row = transform + 2 * co;
             const uint32_t bit = (uint32_t)(row[0] * d < row[1]);
             const tfqp_word word = out_packed[pixel * TFQP_WORDS(c->cout) + co / 32];
@@ -202,14 +242,16 @@ static long run_conv(const conv_config *c) {
                                    c->act_max);
           }
         }
-        if (c->packed_out && c->cout % 32) {
+        if (c->packed_out && !c->values_out && c->cout % 32) {
           const tfqp_word last = out_packed[pixel * TFQP_WORDS(c->cout) + TFQP_WORDS(c->cout) - 1];
           mismatches += (last & ~((1u << (c->cout % 32)) - 1u)) != 0; /* padding bits 0 */
         }
       }
     }
   }
-  if (c->packed_out) {
+  if (c->values_out) {
+    digest_bytes(out_values, (size_t)c->batch * oh * ow * c->cout * 4);
+  } else if (c->packed_out) {
     digest_bytes(out_packed, (size_t)c->batch * oh * ow * TFQP_WORDS(c->cout) * 4);
   } else {
     digest_bytes(out_int8, (size_t)c->batch * oh * ow * c->cout);
@@ -288,6 +330,101 @@ static void test_conv_random(void) {
     mismatches += run_conv(&c);
   }
   CHECK_EQ(mismatches, 0);
+}
+
+/* int32 value output (int32_output 1) on random geometries and formats. */
+static void test_conv_values_random(void) {
+  int32_t i;
+  long mismatches = 0;
+  for (i = 0; i < 150; ++i) {
+    conv_config c;
+    int32_t j, count;
+    memset(&c, 0, sizeof c);
+    c.values_out = 1;
+    c.batch = test_random_range(1, MAX_BATCH);
+    c.h = test_random_range(1, MAX_SIZE);
+    c.w = test_random_range(1, MAX_SIZE);
+    c.cin = (i % 4 == 0) ? 32 * test_random_range(1, 3) : test_random_range(1, MAX_CIN);
+    c.cout = test_random_range(1, MAX_COUT);
+    c.kh = test_random_range(1, MAX_K);
+    c.kw = test_random_range(1, MAX_K);
+    c.sh = test_random_range(1, 3);
+    c.sw = test_random_range(1, 3);
+    c.dh = test_random_range(1, 3);
+    c.dw = (i % 3 == 0) ? 1 : test_random_range(1, 3);
+    c.padding = (i % 5 == 0) ? TFQP_PADDING_VALID : TFQP_PADDING_SAME;
+    c.pad_value = test_random_range(0, 1);
+    c.packed_in = i % 2;
+    c.zp_in = test_random_range(-20, 20);
+    if (c.padding == TFQP_PADDING_VALID &&
+        ((c.kh - 1) * c.dh + 1 > c.h || (c.kw - 1) * c.dw + 1 > c.w)) {
+      c.padding = TFQP_PADDING_SAME;
+    }
+    count = c.batch * c.h * c.w * c.cin;
+    for (j = 0; j < count; ++j) {
+      int32_t q = test_random_range(-128, 127);
+      if (test_random() % 10 == 0) q = c.zp_in;
+      in_int8[j] = (int8_t)q;
+      in_signs[j] = (int8_t)(c.packed_in ? ((test_random() & 1) ? 1 : -1) : (q < c.zp_in ? -1 : 1));
+    }
+    count = c.cout * c.kh * c.kw * c.cin;
+    for (j = 0; j < count; ++j) filter_signs[j] = (int8_t)((test_random() & 1) ? 1 : -1);
+    fill_value_transform(c.cout, c.kh * c.kw * c.cin);
+    mismatches += run_conv(&c);
+  }
+  CHECK_EQ(mismatches, 0);
+}
+
+/* Value-transform validation: shift in [0, 40], |M| * K < 2^62. */
+static void test_values_validation(void) {
+  tfqp_bconv2d_options o;
+  tfqp_tensor input, filter, tr, output;
+  tfqp_bconv2d_params p;
+  tfqp_error e;
+  int32_t dims[4] = {1, 4, 4, 1};
+  memset(&o, 0, sizeof o);
+  o.channels_in = 32;
+  o.filter_height = o.filter_width = 1;
+  o.stride_height = o.stride_width = 1;
+  o.dilation_height_factor = o.dilation_width_factor = 1;
+  o.int32_output = 1;
+  o.present = TFQP_BCONV2D_REQUIRED | TFQP_BCONV2D_INT32_OUTPUT_KEY;
+  set(&input, TFQP_TYPE_INT32, 4, dims, 0);
+  {
+    const int32_t f[4] = {2, 1, 1, 1}, t[2] = {2, 3}, out[4] = {1, 4, 4, 2};
+    set(&filter, TFQP_TYPE_INT32, 4, f, 0);
+    set(&tr, TFQP_TYPE_INT32, 2, t, 0);
+    set(&output, TFQP_TYPE_INT32, 4, out, 0);
+  }
+  CHECK_EQ(tfqp_bconv2d_prepare(&o, &input, &filter, &tr, &output, &p, &e), TFQP_OK);
+  memset(filter_packed, 0, 8);
+  transform[0] = 5; transform[1] = 40; transform[2] = 0;
+  transform[3] = INT32_MIN; transform[4] = 0; transform[5] = 7;
+  CHECK_EQ(tfqp_bconv2d_init_table(&p, filter_packed, transform, table, sizeof table, &e), TFQP_OK);
+  transform[1] = 41;
+  CHECK_EQ(tfqp_bconv2d_init_table(&p, filter_packed, transform, table, sizeof table, &e),
+           TFQP_ERROR_TENSOR_DATA);
+  CHECK_EQ(e.value, 41);
+  transform[1] = -1;
+  CHECK_EQ(tfqp_bconv2d_init_table(&p, filter_packed, transform, table, sizeof table, &e),
+           TFQP_ERROR_TENSOR_DATA);
+  /* the output must be int32 of depth Cout, the transform [Cout, 3] */
+  output.type = TFQP_TYPE_INT8;
+  output.bytes = 32;
+  CHECK_EQ(tfqp_bconv2d_prepare(&o, &input, &filter, &tr, &output, &p, &e), TFQP_ERROR_TENSOR_TYPE);
+  {
+    const int32_t words[4] = {1, 4, 4, 1}, out[4] = {1, 4, 4, 2}, t2[2] = {2, 2};
+    set(&output, TFQP_TYPE_INT32, 4, words, 0); /* the packed depth */
+    CHECK_EQ(tfqp_bconv2d_prepare(&o, &input, &filter, &tr, &output, &p, &e),
+             TFQP_ERROR_TENSOR_SHAPE);
+    set(&output, TFQP_TYPE_INT32, 4, out, 0);
+    set(&tr, TFQP_TYPE_INT32, 2, t2, 0);
+    CHECK_EQ(tfqp_bconv2d_prepare(&o, &input, &filter, &tr, &output, &p, &e),
+             TFQP_ERROR_TENSOR_SHAPE);
+  }
+  o.int32_output = 2;
+  CHECK_EQ(tfqp_bconv2d_prepare(&o, &input, &filter, &tr, &output, &p, &e),
+           TFQP_ERROR_OPTION_VALUE);
 }
 
 /* 3x3 image, 3x3 filter of +1, W = 1: with multiplier 2^30 and shift 1 the
@@ -417,6 +554,69 @@ static long run_fc(int32_t batch, int32_t cin, int32_t cout, int packed_in, int 
   digest_bytes(packed_out ? (const void *)out_packed : (const void *)out_int8,
                packed_out ? (size_t)batch * TFQP_WORDS(cout) * 4 : (size_t)batch * cout);
   return mismatches;
+}
+
+/* TFQP_BFULLY_CONNECTED with int32_output 1. */
+static long run_fc_values(int32_t batch, int32_t cin, int32_t cout, int packed_in,
+                          int32_t zp_in) {
+  tfqp_bfully_connected_options o;
+  tfqp_tensor input, weights, tr, output;
+  tfqp_bfully_connected_params prm;
+  tfqp_error e;
+  int32_t dims[2], b, co, ci;
+  long mismatches = 0;
+  memset(&o, 0, sizeof o);
+  o.channels_in = cin;
+  o.int32_output = 1;
+  o.present = TFQP_BFC_REQUIRED | TFQP_BFC_INT32_OUTPUT_KEY;
+  dims[0] = batch;
+  dims[1] = packed_in ? TFQP_WORDS(cin) : cin;
+  set(&input, packed_in ? TFQP_TYPE_INT32 : TFQP_TYPE_INT8, 2, dims, zp_in);
+  dims[0] = cout;
+  dims[1] = TFQP_WORDS(cin);
+  set(&weights, TFQP_TYPE_INT32, 2, dims, 0);
+  dims[1] = 3;
+  set(&tr, TFQP_TYPE_INT32, 2, dims, 0);
+  dims[0] = batch;
+  dims[1] = cout;
+  set(&output, TFQP_TYPE_INT32, 2, dims, 0);
+  pack_signs(filter_signs, cout, cin, 0, filter_packed);
+  pack_signs(in_signs, batch, cin, 1, in_packed);
+  CHECK_EQ(tfqp_bfully_connected_prepare(&o, &input, &weights, &tr, &output, &prm, &e), TFQP_OK);
+  CHECK_EQ(tfqp_bfully_connected_init_table(&prm, filter_packed, transform, table, sizeof table, &e),
+           TFQP_OK);
+  tfqp_bfully_connected_eval(&prm, table, packed_in ? (const void *)in_packed : (const void *)in_int8,
+                             filter_packed, out_values, scratch);
+  for (b = 0; b < batch; ++b) {
+    for (co = 0; co < cout; ++co) {
+      int64_t d = 0;
+      for (ci = 0; ci < cin; ++ci) d += filter_signs[co * cin + ci] * in_signs[b * cin + ci];
+      mismatches += out_values[b * cout + co] != ref_value(d, transform + 3 * co);
+    }
+  }
+  digest_bytes(out_values, (size_t)batch * cout * 4);
+  return mismatches;
+}
+
+static void test_fc_values(void) {
+  long mismatches = 0;
+  int32_t i, j;
+  for (i = 0; i < 100; ++i) {
+    const int32_t batch = test_random_range(1, 3);
+    const int32_t cin = (i % 3 == 0) ? 32 * test_random_range(1, 3) : test_random_range(1, MAX_CIN);
+    const int32_t cout = test_random_range(1, MAX_COUT);
+    const int packed_in = i % 2;
+    const int32_t zp_in = test_random_range(-5, 5);
+    for (j = 0; j < batch * cin; ++j) {
+      const int32_t q = test_random_range(-128, 127);
+      in_int8[j] = (int8_t)q;
+      in_signs[j] = (int8_t)(packed_in ? ((test_random() & 1) ? 1 : -1) : (q < zp_in ? -1 : 1));
+    }
+    for (j = 0; j < cout * cin; ++j) filter_signs[j] = (int8_t)((test_random() & 1) ? 1 : -1);
+    fill_value_transform(cout, cin);
+    mismatches += run_fc_values(batch, cin, cout, packed_in, zp_in);
+  }
+  CHECK_EQ(mismatches, 0);
 }
 
 static void test_fc(void) {
@@ -605,7 +805,10 @@ void test_kernels(void) {
   test_packing();
   test_conv_by_hand();
   test_conv_random();
+  test_conv_values_random();
+  test_values_validation();
   test_fc();
+  test_fc_values();
   test_requantize_edges();
   test_maxpool();
 }

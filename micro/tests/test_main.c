@@ -36,6 +36,8 @@ int main(void) {
   test_flexbuffer();
   test_validation();
   test_kernels();
+  test_op_table();
+  test_new_ops();
   printf("digest: %08lx%08lx\n", (unsigned long)(digest >> 32),
          (unsigned long)(digest & 0xFFFFFFFFu));
   printf("%ld checks, %ld failed\n", tfqp_test_checks, tfqp_test_failures);

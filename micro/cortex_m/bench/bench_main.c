@@ -6,8 +6,9 @@
  *   4 marks   bench_count_loop_check(COUNT_LOOP_N): the counter's validation
  *   2 marks   an empty measurement: mark(); mark();
  *   per layer, twice: mark(); <one kernel call>; mark();
- * The kernel's set-up (options, prepare, tables) runs before the first mark;
- * what lies between the marks is the eval call alone. After each call the
+ * The kernel's set-up (TFQP ops: through the op table, arity, parse,
+ * output_dims, prepare, init_table) runs before the first mark; what lies
+ * between the marks is the call alone (TFQP ops: the row's eval). After each call the
  * output is compared with the expected bytes.
  *
  * Output (semihosting): "layer <i> <name>: ok|FAIL ..." per layer.
@@ -18,6 +19,7 @@
 
 #include "bench_layer.h"
 #include "semihosting.h"
+#include "tfqp/op.h"
 #include "tfqp/tfqp.h"
 
 #ifndef BENCH_ARENA_BYTES
@@ -56,112 +58,87 @@ static int report(uint32_t index, const bench_layer *layer, const char *problem)
     bench_mark();      \
   } while (0)
 
-static int run_layer(uint32_t index, const bench_layer *l) {
+/* An op of the C op table: set-up through the table (not measured), then the
+ * row's eval between the marks. */
+static int run_op_layer(uint32_t index, const bench_layer *l) {
   uint8_t *out = (uint8_t *)arena;
   uint8_t *next = out + ((l->output.bytes + 15u) & ~15u);
   uint8_t *const end = (uint8_t *)arena + sizeof arena;
-  tfqp_tensor input, filter, transform, output;
+  const tfqp_op *op = tfqp_find_op(l->op, strlen(l->op));
+  tfqp_tensor inputs[TFQP_OP_MAX_INPUTS], output;
+  const void *data[TFQP_OP_MAX_INPUTS] = {0};
+  const void *constants[TFQP_OP_MAX_INPUTS] = {0};
+  void *outputs[TFQP_OP_MAX_OUTPUTS];
+  tfqp_op_options options;
+  tfqp_op_params params;
+  tfqp_op_buffers buffers;
   tfqp_error error;
+  int32_t i, rank, dims[TFQP_MAX_RANK];
+  const int32_t count = (int32_t)l->input_count;
   int rep;
-  union {
-    tfqp_bconv2d_params conv;
-    tfqp_bfully_connected_params fc;
-    tfqp_bmaxpool2d_params pool;
-  } params;
-  void *table = NULL;
-  void *scratch = next;
-  describe(&l->input, &input);
-  describe(&l->filter, &filter);
-  describe(&l->transform, &transform);
+  int32_t *table = NULL;
+  void *scratch;
+  if (op == NULL) return report(index, l, "unknown op");
+  for (i = 0; i < count; ++i) {
+    describe(&l->inputs[i], &inputs[i]);
+    data[i] = l->inputs[i].data;
+    if (op->constant_inputs & (1u << i)) constants[i] = data[i];
+  }
   describe(&l->output, &output);
-  switch (l->kind) { /* set-up, not measured */
-    case BENCH_BCONV2D: {
-      tfqp_bconv2d_options o;
-      if (tfqp_bconv2d_parse_options(l->options, l->options_bytes, &o, &error) != TFQP_OK ||
-          tfqp_bconv2d_prepare(&o, &input, &filter, &transform, &output, &params.conv,
-                               &error) != TFQP_OK) {
-        return report(index, l, error.message);
-      }
-      table = next;
-      scratch = next + ((params.conv.table_bytes + 15u) & ~15u);
-      if ((uint8_t *)scratch + params.conv.scratch_bytes > end) {
-        return report(index, l, "arena too small");
-      }
-      if (tfqp_bconv2d_init_table(&params.conv, (const tfqp_word *)l->filter.data,
-                                  (const int32_t *)l->transform.data, (int32_t *)table,
-                                  params.conv.table_bytes, &error) != TFQP_OK) {
-        return report(index, l, error.message);
-      }
-      break;
-    }
-    case BENCH_BFULLY_CONNECTED: {
-      tfqp_bfully_connected_options o;
-      if (tfqp_bfully_connected_parse_options(l->options, l->options_bytes, &o, &error) !=
-              TFQP_OK ||
-          tfqp_bfully_connected_prepare(&o, &input, &filter, &transform, &output, &params.fc,
-                                        &error) != TFQP_OK) {
-        return report(index, l, error.message);
-      }
-      table = next;
-      scratch = next + ((params.fc.table_bytes + 15u) & ~15u);
-      if ((uint8_t *)scratch + params.fc.scratch_bytes > end) {
-        return report(index, l, "arena too small");
-      }
-      if (tfqp_bfully_connected_init_table(&params.fc, (const tfqp_word *)l->filter.data,
-                                           (const int32_t *)l->transform.data,
-                                           (int32_t *)table, params.fc.table_bytes,
-                                           &error) != TFQP_OK) {
-        return report(index, l, error.message);
-      }
-      break;
-    }
-    case BENCH_BMAXPOOL2D: {
-      tfqp_bmaxpool2d_options o;
-      if (tfqp_bmaxpool2d_parse_options(l->options, l->options_bytes, &o, &error) != TFQP_OK ||
-          tfqp_bmaxpool2d_prepare(&o, &input, &output, &params.pool, &error) != TFQP_OK) {
-        return report(index, l, error.message);
-      }
-      break;
-    }
-    default:
-      break;
+  outputs[0] = out;
+  if (tfqp_op_check_arity(op, count, 1, &error) != TFQP_OK ||
+      op->parse(l->options, l->options_bytes, &options, &error) != TFQP_OK ||
+      op->output_dims(&options, inputs, count, output.type, &rank, dims, &error) != TFQP_OK ||
+      op->prepare(&options, inputs, count, &output, &params, &buffers, &error) != TFQP_OK) {
+    return report(index, l, error.message);
+  }
+  if (buffers.table_bytes > 0) table = (int32_t *)(void *)next;
+  scratch = next + ((buffers.table_bytes + 15u) & ~15u);
+  if ((uint8_t *)scratch + buffers.scratch_bytes > end) return report(index, l, "arena too small");
+  if (table != NULL &&
+      op->init_table(&params, constants, table, buffers.table_bytes, &error) != TFQP_OK) {
+    return report(index, l, error.message);
   }
   for (rep = 0; rep < 2; ++rep) {
     memset(out, 0xA5, l->output.bytes);
+    MEASURED(op->eval(&params, table, data, outputs, scratch));
+    if (memcmp(out, l->output.data, l->output.bytes) != 0) {
+      return report(index, l, "output differs from the expected bytes");
+    }
+  }
+  return report(index, l, NULL);
+}
+
+/* The packing utility and the int8 baselines, called directly. */
+static int run_layer(uint32_t index, const bench_layer *l) {
+  uint8_t *out = (uint8_t *)arena;
+  uint8_t *next = out + ((l->output.bytes + 15u) & ~15u);
+  void *scratch = next;
+  int rep;
+  if (l->kind == BENCH_OP) return run_op_layer(index, l);
+  for (rep = 0; rep < 2; ++rep) {
+    memset(out, 0xA5, l->output.bytes);
     switch (l->kind) {
-      case BENCH_BCONV2D:
-        MEASURED(tfqp_bconv2d_eval(&params.conv, (const int32_t *)table, l->input.data,
-                                   (const tfqp_word *)l->filter.data, out, scratch));
-        break;
-      case BENCH_BFULLY_CONNECTED:
-        MEASURED(tfqp_bfully_connected_eval(&params.fc, (const int32_t *)table, l->input.data,
-                                            (const tfqp_word *)l->filter.data, out,
-                                            scratch));
-        break;
-      case BENCH_BMAXPOOL2D:
-        MEASURED(tfqp_bmaxpool2d_eval(&params.pool, (const tfqp_word *)l->input.data,
-                                      (tfqp_word *)(void *)out));
-        break;
       case BENCH_PACK: {
-        const int32_t channels = l->input.dims[l->input.rank - 1];
-        MEASURED(tfqp_pack_int8((const int8_t *)l->input.data,
-                                (int32_t)(l->input.bytes / (uint32_t)channels), channels,
+        const int32_t channels = l->inputs[0].dims[l->inputs[0].rank - 1];
+        MEASURED(tfqp_pack_int8((const int8_t *)l->inputs[0].data,
+                                (int32_t)(l->inputs[0].bytes / (uint32_t)channels), channels,
                                 l->pack_zero_point, (tfqp_word *)(void *)out));
         break;
       }
       case BENCH_INT8_CONV2D:
-        MEASURED(bench_int8_conv2d(&l->int8, (const int8_t *)l->input.data,
-                                   (const int8_t *)l->filter.data, l->bias, l->multiplier,
+        MEASURED(bench_int8_conv2d(&l->int8, (const int8_t *)l->inputs[0].data,
+                                   (const int8_t *)l->inputs[1].data, l->bias, l->multiplier,
                                    l->shift, (int8_t *)out, (int16_t *)scratch));
         break;
       case BENCH_INT8_DEPTHWISE:
-        MEASURED(bench_int8_depthwise_conv2d(&l->int8, (const int8_t *)l->input.data,
-                                             (const int8_t *)l->filter.data, l->bias,
+        MEASURED(bench_int8_depthwise_conv2d(&l->int8, (const int8_t *)l->inputs[0].data,
+                                             (const int8_t *)l->inputs[1].data, l->bias,
                                              l->multiplier, l->shift, (int8_t *)out));
         break;
       case BENCH_INT8_FULLY_CONNECTED:
-        MEASURED(bench_int8_fully_connected(&l->int8, (const int8_t *)l->input.data,
-                                            (const int8_t *)l->filter.data, l->bias,
+        MEASURED(bench_int8_fully_connected(&l->int8, (const int8_t *)l->inputs[0].data,
+                                            (const int8_t *)l->inputs[1].data, l->bias,
                                             l->multiplier, l->shift, (int8_t *)out,
                                             (int16_t *)scratch));
         break;

@@ -6,9 +6,12 @@
  *   input 1   packed filter int32 [Cout, KH, KW, ceil(Cin/32)] (formats.h)
  *   input 2   per-channel transform int32: [Cout, 4] rows (W, bias, multiplier,
  *             shift) for int8 output, [Cout, 2] rows (direction, threshold) for
- *             packed output
- *   output 0  int8 [N, OH, OW, Cout] or packed int32 [N, OH, OW, ceil(Cout/32)]
- *   Input and output formats are given by the tensor types (INT8 / INT32).
+ *             packed output, [Cout, 3] rows (multiplier M, shift s, bias B) for
+ *             int32 value output
+ *   output 0  int8 [N, OH, OW, Cout] or packed int32 [N, OH, OW, ceil(Cout/32)],
+ *             or with int32_output 1 int32 values [N, OH, OW, Cout]
+ *   Input and output formats are given by the tensor types (INT8 / INT32) and
+ *   int32_output.
  *
  * Custom options (FlexBuffers map of integers)
  *   channels_in, filter_height, filter_width, stride_height, stride_width,
@@ -16,7 +19,9 @@
  *   padding (0 = SAME, 1 = VALID, TFLite's output size and padding split),
  *   pad_value (0 or 1; it only matters with SAME),
  *   int8 output only: input_pos (P), input_neg (N) in [-255, 255],
- *   act_min <= act_max in [-128, 127].
+ *   act_min <= act_max in [-128, 127];
+ *   int32_output (0 or 1, default 0): 1 makes the INT32 output hold values,
+ *   not packed bits.
  *   Unknown or duplicate keys are rejected.
  *
  * Arithmetic, for output (n, y, x, co), over the taps (ky, kx, ci):
@@ -29,6 +34,10 @@
  *     out = clamp(zp_out + MultiplyByQuantizedMultiplier(acc, multiplier, shift),
  *                 act_min, act_max)                       (tfqp/requantize.h)
  *   packed output: bit = 1 iff direction * D < threshold, direction in {+1, -1}.
+ *   int32 value output: value = saturate_int32(B + ((M * D + (s > 0 ? 2^(s-1)
+ *     : 0)) >> s)) in int64, >> the floor shift (arithmetic, two's complement),
+ *     s in [0, 40], |M| * K < 2^62 (checked by init_table). Every build runs
+ *     the portable counting kernel for it.
  *
  * Use
  *   1. tfqp_bconv2d_parse_options (or fill tfqp_bconv2d_options directly);
@@ -76,6 +85,7 @@ enum {
   TFQP_BCONV2D_INPUT_NEG = 1u << 10,
   TFQP_BCONV2D_ACT_MIN = 1u << 11,
   TFQP_BCONV2D_ACT_MAX = 1u << 12,
+  TFQP_BCONV2D_INT32_OUTPUT_KEY = 1u << 13,
   TFQP_BCONV2D_REQUIRED = (1u << 9) - 1u,
   TFQP_BCONV2D_INT8_OUTPUT = (1u << 13) - (1u << 9)
 };
@@ -94,6 +104,7 @@ typedef struct {
   int32_t input_neg; /* N */
   int32_t act_min;
   int32_t act_max;
+  int32_t int32_output; /* 0 or 1 */
   uint32_t present;  /* TFQP_BCONV2D_* bits of the options given */
 } tfqp_bconv2d_options;
 
@@ -110,6 +121,9 @@ typedef struct {
   int32_t padded_channels; /* Cout rounded up to the kernel's channel block */
   int32_t table_base;      /* word offset of the per-region sums in the table */
   int32_t table_filter;    /* word offset of the repacked filter (vector builds) */
+  int32_t arm;             /* Cortex-M builds: eval runs the Cortex-M kernels */
+  int32_t arm_height;      /* Cortex-M kernels: the explicitly padded image's */
+  int32_t arm_width;       /*   height and width (0: the input is used as it is) */
   size_t table_bytes;      /* persistent table for tfqp_bconv2d_init_table */
   size_t scratch_bytes;    /* scratch for tfqp_bconv2d_eval: int8 input, or
                               packed input with Cin % 32 != 0; else 0 */
@@ -138,8 +152,8 @@ tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *options,
 
 /* Validates filter padding bits (must be 0) and transform rows (shift in
  * [-31, 31]; direction +-1; no possible int32 accumulator overflow:
- * |W| * max(|P|, |N|) * K + |bias| <= 2^31 - 1 and |W * (P - N)| <= 2^31 - 1),
- * then fills `table`. */
+ * |W| * max(|P|, |N|) * K + |bias| <= 2^31 - 1 and |W * (P - N)| <= 2^31 - 1;
+ * int32 value output: shift in [0, 40], |M| * K < 2^62), then fills `table`. */
 tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *params,
                                     const tfqp_word *filter,
                                     const int32_t *transform, int32_t *table,

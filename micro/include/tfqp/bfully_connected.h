@@ -6,12 +6,15 @@
  *   input 1   packed weights int32 [Cout, ceil(Cin/32)] (formats.h)
  *   input 2   per-channel transform int32: [Cout, 4] rows (W, bias, multiplier,
  *             shift) for int8 output, [Cout, 2] rows (direction, threshold) for
- *             packed output
- *   output 0  int8 [N, Cout] or packed int32 [N, ceil(Cout/32)]
+ *             packed output, [Cout, 3] rows (multiplier, shift, bias) for int32
+ *             value output
+ *   output 0  int8 [N, Cout] or packed int32 [N, ceil(Cout/32)], or with
+ *             int32_output 1 int32 values [N, Cout]
  *
  * Custom options (FlexBuffers map of integers): channels_in (>= 1); int8 output
  * only: input_pos (P), input_neg (N) in [-255, 255], act_min <= act_max in
- * [-128, 127]. Unknown or duplicate keys are rejected.
+ * [-128, 127]; int32_output (0 or 1, default 0). Unknown or duplicate keys are
+ * rejected.
  *
  * Arithmetic: as TFQP_BCONV2D (tfqp/bconv2d.h) with K = Cin taps, all valid.
  * Use: parse_options, prepare, init_table (table of params.table_bytes bytes),
@@ -40,6 +43,7 @@ enum {
   TFQP_BFC_INPUT_NEG = 1u << 2,
   TFQP_BFC_ACT_MIN = 1u << 3,
   TFQP_BFC_ACT_MAX = 1u << 4,
+  TFQP_BFC_INT32_OUTPUT_KEY = 1u << 5,
   TFQP_BFC_REQUIRED = 1u << 0,
   TFQP_BFC_INT8_OUTPUT = (1u << 5) - (1u << 1)
 };
@@ -50,6 +54,7 @@ typedef struct {
   int32_t input_neg;
   int32_t act_min;
   int32_t act_max;
+  int32_t int32_output; /* 0 or 1 */
   uint32_t present; /* TFQP_BFC_* bits of the options given */
 } tfqp_bfully_connected_options;
 
@@ -59,6 +64,7 @@ typedef struct {
   int32_t padded_channels; /* Cout rounded up to the kernel's channel block */
   int32_t table_base;      /* word offset of the per-channel sums in the table */
   int32_t table_weights;   /* word offset of the repacked weights (vector builds) */
+  int32_t arm;             /* Cortex-M builds: eval runs the Cortex-M kernels */
   size_t table_bytes;      /* persistent table for init_table */
   size_t scratch_bytes;    /* scratch for eval: int8 input or packed input with
                               Cin % 32 != 0; else 0 */

@@ -5,9 +5,11 @@
  *              or packed int32 words (formats.h); last axis Cin or ceil(Cin/32)
  *   weights    packed int32 rows of ceil(Cin/32) words, padding bits 0
  *   transform  int32 [Cout, 4] (W, bias, multiplier, shift) for int8 output,
- *              [Cout, 2] (direction, threshold) for packed output
+ *              [Cout, 2] (direction, threshold) for packed output,
+ *              [Cout, 3] (multiplier, shift, bias) for int32 value output
  *   output     int8, requantized with the int8-output options (input_pos P,
- *              input_neg N, act_min, act_max), or packed int32 bits
+ *              input_neg N, act_min, act_max), or packed int32 bits, or (option
+ *              int32_output 1) int32 values of D
  *
  * Each op validates its own options and geometry and calls the checks below
  * where its contract reports their errors; they never read tensor data except
@@ -37,7 +39,8 @@ typedef struct {
   uint32_t last_word_mask;   /* TFQP_LAST_WORD_MASK(Cin) */
   int32_t channels_out;
   int32_t output_words;      /* ceil(Cout / 32) */
-  int32_t output_packed;     /* packed int32 output, else int8 */
+  int32_t output_packed;     /* packed int32 output, else int8 or values */
+  int32_t output_values;     /* int32 value output (option int32_output 1) */
   int32_t output_zero_point; /* int8 output; 0 for packed output */
   int32_t input_pos;         /* P */
   int32_t input_neg;         /* N */
@@ -62,6 +65,7 @@ typedef struct {
   const char *options;        /* missing int8-output options: "bconv2d options" */
   const char *int8_depth;     /* the int8 output's depth rule */
   const char *packed_depth;   /* the packed output's depth rule */
+  const char *values_depth;   /* the int32 value output's depth rule */
   const char *transform_rows; /* the transform's dim 0 rule */
   const char *weights;        /* the weights tensor's role: "filter" */
   const char *padding_bits;   /* the weights' padding bits rule */
@@ -74,6 +78,7 @@ typedef struct {
    op " options",                                                          \
    "int8 output depth must equal " weights " dim 0",                       \
    "packed output depth must equal ceil(" weights " dim 0 / 32)",          \
+   "int32 value output depth must equal " weights " dim 0",                \
    "transform dim 0 must equal " weights " dim 0",                         \
    weights,                                                                \
    weights " padding bits (channels >= channels_in) must be 0"}
@@ -85,9 +90,10 @@ tfqp_status tfqp_binary_op_check_input(const tfqp_tensor *input, int32_t rank,
                                        int32_t channels_in, tfqp_binary_io *io,
                                        tfqp_error *error);
 
-/* output_dims, once io's sizes are known: the output type must be int8 or
- * packed int32; dims = outer[0 .. rank-1) (batch, then height and width),
- * then the depth for that type. */
+/* output_dims, once io's sizes and io->output_values are known: the output
+ * type must be int8 or packed int32 (int32 with int32_output 1); dims =
+ * outer[0 .. rank-1) (batch, then height and width), then the depth for that
+ * type. */
 tfqp_status tfqp_binary_op_output_dims(const tfqp_binary_io *io, tfqp_type output_type,
                                        int32_t rank, const int32_t *outer, int32_t *dims,
                                        tfqp_error *error);

@@ -81,6 +81,22 @@ tfqp_status tfqp_flex_read_op_options(const uint8_t *buffer, size_t length,
                                       int32_t count, uint32_t required,
                                       uint32_t *present, tfqp_error *error);
 
+/* One integer option of an op, as the op's options struct holds it: the key
+ * and the byte offset of its int32_t field. An op lists its keys once (in the
+ * order of its present bits); its parse and the host extension's
+ * parse_options both read that list. */
+typedef struct {
+  const char *key;
+  size_t offset;
+} tfqp_option_key;
+
+/* tfqp_flex_read_op_options on the int32_t fields at `options` + keys[i].offset
+ * (count <= 32). */
+tfqp_status tfqp_flex_read_option_keys(const uint8_t *buffer, size_t length,
+                                       const tfqp_option_key *keys, int32_t count,
+                                       uint32_t required, void *options,
+                                       uint32_t *present, tfqp_error *error);
+
 #ifdef __cplusplus
 }
 #endif

@@ -15,7 +15,13 @@
  *                safe for these tensors
  *
  * Adding an op is its kernel file (with its own typed API and a row
- * `const tfqp_op tfqp_op_<name>`) plus one line in kernels/op_table.c.
+ * `const tfqp_op tfqp_op_<name>`), one line in kernels/op_table.c, and its
+ * members in the two unions below (TFQP_OP_COUNT counts the rows).
+ *
+ * Callers check the input and output counts first (tfqp_op_check_arity): the
+ * row functions may assume min_inputs <= input_count <= max_inputs. They call
+ * init_table iff prepare asked for a table (table_bytes > 0): an op whose
+ * constant inputs need validating asks for one.
  */
 #ifndef TFQP_OP_H_
 #define TFQP_OP_H_
@@ -25,7 +31,11 @@
 
 #include "tfqp/bconv2d.h"
 #include "tfqp/bfully_connected.h"
+#include "tfqp/binarize.h"
 #include "tfqp/bmaxpool2d.h"
+#include "tfqp/conv2d_int8.h"
+#include "tfqp/flexbuffer.h"
+#include "tfqp/fully_connected_int8.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
 
@@ -36,11 +46,18 @@ extern "C" {
 #define TFQP_OP_MAX_INPUTS 4
 #define TFQP_OP_MAX_OUTPUTS 1
 
+/* Rows of tfqp_ops[] (a compile-time constant: the adapters size their
+ * registrations with it). */
+#define TFQP_OP_COUNT 6
+
 /* The parsed options of any op (each op reads its own member). */
 typedef union {
   tfqp_bconv2d_options bconv2d;
   tfqp_bfully_connected_options bfully_connected;
   tfqp_bmaxpool2d_options bmaxpool2d;
+  tfqp_binarize_options binarize;
+  tfqp_conv2d_int8_options conv2d_int8;
+  tfqp_fully_connected_int8_options fully_connected_int8;
 } tfqp_op_options;
 
 /* The prepared parameters of any op. */
@@ -48,6 +65,9 @@ typedef union {
   tfqp_bconv2d_params bconv2d;
   tfqp_bfully_connected_params bfully_connected;
   tfqp_bmaxpool2d_params bmaxpool2d;
+  tfqp_binarize_params binarize;
+  tfqp_conv2d_int8_params conv2d_int8;
+  tfqp_fully_connected_int8_params fully_connected_int8;
 } tfqp_op_params;
 
 /* What prepare says the op needs beyond its tensors. */
@@ -63,6 +83,14 @@ typedef struct {
   int32_t outputs;
   uint32_t constant_inputs;  /* bit i: input i must be a constant of the model */
   const char *const *input_roles; /* max_inputs names for errors: "input", "filter" */
+  /* The op's option keys, once: key and offset of its int32_t field in the
+   * op's options struct (the member of tfqp_op_options, at offset 0), in the
+   * order of the struct's present bits; present_offset locates that uint32_t.
+   * parse reads these keys; tfqp_op_option_value / the host extension's
+   * parse_options turn any op's options into key/value pairs with them. */
+  const tfqp_option_key *option_keys;
+  int32_t option_count;
+  size_t present_offset;
   /* buffer may be NULL with length 0 (no options). */
   tfqp_status (*parse)(const uint8_t *buffer, size_t length, tfqp_op_options *options,
                        tfqp_error *error);
@@ -89,6 +117,16 @@ extern const int32_t tfqp_op_count;
 /* The op whose name is `name` (length bytes, not NUL-terminated necessarily),
  * or NULL. */
 const tfqp_op *tfqp_find_op(const char *name, size_t length);
+
+/* Fails with TFQP_ERROR_ARGUMENT "wrong number of inputs" (name "inputs") or
+ * "wrong number of outputs" (name "outputs"), the value the count given,
+ * unless min_inputs <= inputs <= max_inputs and outputs == op->outputs. */
+tfqp_status tfqp_op_check_arity(const tfqp_op *op, int32_t inputs, int32_t outputs,
+                                tfqp_error *error);
+
+/* The present bits of parsed options, and option key i's value. */
+uint32_t tfqp_op_options_present(const tfqp_op *op, const tfqp_op_options *options);
+int32_t tfqp_op_option_value(const tfqp_op *op, const tfqp_op_options *options, int32_t key);
 
 #ifdef __cplusplus
 }

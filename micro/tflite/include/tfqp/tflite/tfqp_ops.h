@@ -12,16 +12,16 @@
 //   ctypes.CDLL("libtfqp_tflite.so", mode=ctypes.RTLD_GLOBAL)
 //   tf.lite.Interpreter(model_content=..., custom_op_registerers=["TfqpRegisterOps"])
 //
-// The kernels are thin TfLiteRegistrations around the portable C core
-// (micro/include/tfqp, micro/kernels), as the TFLite Micro adapters are:
-//   init     parses the flexbuffer custom options (a parse error is kept and
-//            reported by prepare);
-//   prepare  validates the tensors (tfqp_*_prepare), resizes the output to the
-//            shape the options give, requires the filter/weights and transform
-//            to be constant, builds the precomputed table from them
-//            (tfqp_*_init_table) and sizes the scratch as a temporary tensor in
-//            the interpreter's arena;
-//   invoke   calls tfqp_*_eval.
+// The kernels are thin TfLiteRegistrations: ONE generic init / prepare /
+// invoke over a row of the C op table (tfqp/op.h), as the TFLite Micro adapters:
+//   init     parses the flexbuffer custom options (row.parse; a parse error is
+//            kept and reported by prepare);
+//   prepare  checks the input/output counts, resizes the output to the shape
+//            the options give (row.output_dims), validates the tensors
+//            (row.prepare), requires the row's constant inputs to be constant,
+//            builds the precomputed table from them (row.init_table) and sizes
+//            the scratch as a temporary tensor in the interpreter's arena;
+//   invoke   calls row.eval.
 // Errors go through TF_LITE_KERNEL_LOG as
 //   "TFQP_BCONV2D: <rule> (<name> = <value>) [<status>]".
 #ifndef TFQP_TFLITE_TFQP_OPS_H_
@@ -40,13 +40,25 @@ namespace tflite {
 constexpr const char kBConv2DName[] = "TFQP_BCONV2D";
 constexpr const char kBFullyConnectedName[] = "TFQP_BFULLY_CONNECTED";
 constexpr const char kBMaxPool2DName[] = "TFQP_BMAXPOOL2D";
+constexpr const char kBinarizeName[] = "TFQP_BINARIZE";
+constexpr const char kConv2DInt8Name[] = "TFQP_CONV2D_INT8";
+constexpr const char kFullyConnectedInt8Name[] = "TFQP_FULLY_CONNECTED_INT8";
 
 // Registrations for MutableOpResolver::AddCustom (static storage).
 TfLiteRegistration* Register_TFQP_BCONV2D();
 TfLiteRegistration* Register_TFQP_BFULLY_CONNECTED();
 TfLiteRegistration* Register_TFQP_BMAXPOOL2D();
+TfLiteRegistration* Register_TFQP_BINARIZE();
+TfLiteRegistration* Register_TFQP_CONV2D_INT8();
+TfLiteRegistration* Register_TFQP_FULLY_CONNECTED_INT8();
 
-// Adds the three TFQP ops (version 1) to `resolver`; kTfLiteError if it is null.
+// The registration of the op named `name` ("TFQP_BCONV2D"), or nullptr.
+TfLiteRegistration* Registration(const char* name);
+// The registration of row `index` of the C op table (tfqp_ops[]), or nullptr.
+TfLiteRegistration* RegistrationAt(int index);
+
+// Adds every TFQP op of the table (version 1) to `resolver`; kTfLiteError if
+// it is null.
 TfLiteStatus RegisterOps(::tflite::MutableOpResolver* resolver);
 
 }  // namespace tflite

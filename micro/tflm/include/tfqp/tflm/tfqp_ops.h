@@ -2,24 +2,27 @@
 //
 //   #include "tfqp/tflm/tfqp_ops.h"
 //
-//   tflite::MicroMutableOpResolver<8> resolver;   // builtin ops + 3 TFQP ops
+//   tflite::MicroMutableOpResolver<kBuiltins + tfqp::kOpCount> resolver;
 //   resolver.AddConv2D();  ...
 //   if (tfqp::RegisterOps(&resolver) != kTfLiteOk) { ... }
 //
 // or op by op (what tfq_plus.converters.write_c_array emits):
 //   resolver.AddCustom("TFQP_BCONV2D", tfqp::Register_TFQP_BCONV2D());
 //
-// The adapters are thin: option parsing, validation and arithmetic live in the
-// portable C core (micro/include/tfqp, micro/kernels). Per op:
-//   Init     parses the flexbuffer custom options (tfqp_*_parse_options) into a
-//            persistent buffer; a parse error is kept and reported by Prepare;
-//   Prepare  validates every tensor against the options (tfqp_*_prepare: types,
-//            shapes, byte sizes, zero points), requires the filter/weights and
-//            transform to be constant, allocates the op's precomputed table with
-//            AllocatePersistentBuffer and fills it (tfqp_*_init_table: validates
+// The adapters are thin: ONE generic Init / Prepare / Eval over a row of the C op
+// table (tfqp/op.h: parse, output_dims, prepare, init_table, eval); option
+// parsing, validation and arithmetic live in the portable C core
+// (micro/include/tfqp, micro/kernels). Per op:
+//   Init     parses the flexbuffer custom options (row.parse) into a persistent
+//            buffer; a parse error is kept and reported by Prepare;
+//   Prepare  checks the input/output counts (row arity), validates every tensor
+//            against the options (row.prepare: types, shapes, byte sizes, zero
+//            points), requires the row's constant inputs (filter/weights,
+//            transform, mask) to be constant, allocates the op's precomputed table
+//            with AllocatePersistentBuffer and fills it (row.init_table: validates
 //            the constant data), and requests the scratch with
 //            RequestScratchBufferInArena;
-//   Eval     only calls tfqp_*_eval. No heap use after Init, no allocation in Eval.
+//   Eval     only calls row.eval. No heap use after Init, no allocation in Eval.
 // Errors go through MicroPrintf as
 //   "TFQP_BCONV2D: <rule> (<name> = <value>) [<status>]"
 // and fail AllocateTensors with kTfLiteError.
@@ -29,6 +32,7 @@
 #include "tensorflow/lite/c/common.h"
 #include "tensorflow/lite/micro/micro_common.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+#include "tfqp/op.h"
 
 namespace tfqp {
 
@@ -36,25 +40,38 @@ namespace tfqp {
 constexpr const char kBConv2DName[] = "TFQP_BCONV2D";
 constexpr const char kBFullyConnectedName[] = "TFQP_BFULLY_CONNECTED";
 constexpr const char kBMaxPool2DName[] = "TFQP_BMAXPOOL2D";
+constexpr const char kBinarizeName[] = "TFQP_BINARIZE";
+constexpr const char kConv2DInt8Name[] = "TFQP_CONV2D_INT8";
+constexpr const char kFullyConnectedInt8Name[] = "TFQP_FULLY_CONNECTED_INT8";
 
-// Number of ops RegisterOps adds (count them in the resolver's N).
-constexpr unsigned int kOpCount = 3;
+// Number of ops RegisterOps adds (count them in the resolver's N): the rows of
+// the C op table.
+constexpr unsigned int kOpCount = TFQP_OP_COUNT;
 
 // Registrations for MicroMutableOpResolver::AddCustom (static storage).
 TFLMRegistration* Register_TFQP_BCONV2D();
 TFLMRegistration* Register_TFQP_BFULLY_CONNECTED();
 TFLMRegistration* Register_TFQP_BMAXPOOL2D();
+TFLMRegistration* Register_TFQP_BINARIZE();
+TFLMRegistration* Register_TFQP_CONV2D_INT8();
+TFLMRegistration* Register_TFQP_FULLY_CONNECTED_INT8();
 
-// Adds the three TFQP ops. Fails (kTfLiteError, reported by the resolver) when
-// the resolver has fewer than kOpCount free slots or one of them is present.
+// The registration of the op named `name` ("TFQP_BCONV2D"), or nullptr.
+TFLMRegistration* Registration(const char* name);
+// The registration of row `index` of tfqp_ops[], or nullptr.
+TFLMRegistration* RegistrationAt(int index);
+
+// Adds every TFQP op of the table. Fails (kTfLiteError, reported by the
+// resolver) when the resolver has fewer than kOpCount free slots or one of
+// them is present.
 template <unsigned int tOpCount>
 TfLiteStatus RegisterOps(tflite::MicroMutableOpResolver<tOpCount>* resolver) {
   if (resolver == nullptr) return kTfLiteError;
-  TfLiteStatus status = resolver->AddCustom(kBConv2DName, Register_TFQP_BCONV2D());
-  if (status != kTfLiteOk) return status;
-  status = resolver->AddCustom(kBFullyConnectedName, Register_TFQP_BFULLY_CONNECTED());
-  if (status != kTfLiteOk) return status;
-  return resolver->AddCustom(kBMaxPool2DName, Register_TFQP_BMAXPOOL2D());
+  for (int i = 0; i < static_cast<int>(kOpCount); ++i) {
+    const TfLiteStatus status = resolver->AddCustom(tfqp_ops[i]->name, RegistrationAt(i));
+    if (status != kTfLiteOk) return status;
+  }
+  return kTfLiteOk;
 }
 
 }  // namespace tfqp

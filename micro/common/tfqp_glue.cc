@@ -1,0 +1,87 @@
+// The adapters' shared glue (tfqp_glue.h).
+#include "tfqp_glue.h"
+
+namespace tfqp {
+namespace glue {
+
+void MakeErrorText(const char* op, const tfqp_error& error, ErrorText* text) {
+  text->op = op;
+  text->message = error.message != nullptr ? error.message : "error";
+  text->name = error.name != nullptr ? error.name : "?";
+  text->status = tfqp_status_name(error.status);
+  char digits[sizeof text->value];
+  char* p = digits + sizeof digits - 1;
+  uint64_t magnitude = error.value < 0 ? 0u - static_cast<uint64_t>(error.value)
+                                       : static_cast<uint64_t>(error.value);
+  *p = '\0';
+  do {
+    *--p = static_cast<char>('0' + magnitude % 10u);
+    magnitude /= 10u;
+  } while (magnitude != 0u);
+  if (error.value < 0) *--p = '-';
+  size_t i = 0;
+  for (; p[i] != '\0'; ++i) text->value[i] = p[i];
+  text->value[i] = '\0';
+}
+
+void ParseOptions(const tfqp_op& op, const char* buffer, size_t length, OpState* state) {
+  state->op = &op;
+  state->input_count = 0;
+  state->options_error.status = TFQP_OK;
+  op.parse(reinterpret_cast<const uint8_t*>(buffer), buffer == nullptr ? 0 : length,
+           &state->options, &state->options_error);
+}
+
+tfqp_status CheckArity(const tfqp_op& op, const TfLiteNode* node, tfqp_error* error) {
+  const int32_t inputs = node->inputs == nullptr ? 0 : node->inputs->size;
+  const int32_t outputs = node->outputs == nullptr ? 0 : node->outputs->size;
+  return tfqp_op_check_arity(&op, inputs, outputs, error);
+}
+
+tfqp_status Describe(const TfLiteTensor* tensor, const char* role, tfqp_tensor* out,
+                     tfqp_error* error) {
+  tfqp_type type = TFQP_TYPE_OTHER;
+  if (tensor->type == kTfLiteInt8) type = TFQP_TYPE_INT8;
+  if (tensor->type == kTfLiteInt32) type = TFQP_TYPE_INT32;
+  int32_t dims[TFQP_MAX_RANK] = {};
+  int32_t rank = 0;
+  if (tensor->dims != nullptr) {
+    rank = tensor->dims->size;
+    for (int32_t i = 0; i < rank && i < TFQP_MAX_RANK; ++i) dims[i] = tensor->dims->data[i];
+  }
+  int32_t zero_point = 0;
+  if (type == TFQP_TYPE_INT8) {
+    if (tensor->quantization.type == kTfLiteAffineQuantization &&
+        tensor->quantization.params != nullptr) {
+      const auto* affine =
+          static_cast<const TfLiteAffineQuantization*>(tensor->quantization.params);
+      if (affine->zero_point != nullptr && affine->zero_point->size != 1) {
+        return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
+                         "int8 activations must be per-tensor quantized (zero points)", role,
+                         affine->zero_point->size);
+      }
+    }
+    zero_point = tensor->params.zero_point;
+  }
+  tfqp_tensor_init(out, type, rank, dims, tensor->bytes, zero_point);
+  return TFQP_OK;
+}
+
+tfqp_status CheckConstant(const TfLiteTensor* tensor, const char* role, tfqp_error* error) {
+  if (tensor->allocation_type != kTfLiteMmapRo || tensor->data.data == nullptr) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                     "must be a constant tensor of the model (value: its allocation type)", role,
+                     tensor->allocation_type);
+  }
+  const uintptr_t alignment = tensor->type == kTfLiteInt32 ? sizeof(int32_t) : 1;
+  const uintptr_t address = reinterpret_cast<uintptr_t>(tensor->data.data);
+  if (address % alignment != 0) {
+    return tfqp_fail(error, TFQP_ERROR_BUFFER,
+                     "constant data must be 4-byte aligned in the flatbuffer (misaligned by)",
+                     role, static_cast<int64_t>(address % alignment));
+  }
+  return TFQP_OK;
+}
+
+}  // namespace glue
+}  // namespace tfqp

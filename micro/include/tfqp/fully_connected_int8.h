@@ -1,0 +1,84 @@
+/* TFQP_FULLY_CONNECTED_INT8: int8 fully-connected layer with a packed sign
+ * output or an int32 value output (no int8 output: builtin FULLY_CONNECTED
+ * does that).
+ *
+ * Tensors
+ *   input 0   int8 [N, Cin], per-tensor zero point zp_in
+ *   input 1   constant int8 weights [Cout, Cin], symmetric, in [-127, 127]
+ *   input 2   constant int32 transform: [Cout, 2] (direction, threshold) for
+ *             packed output, [Cout, 3] (multiplier M, shift s, bias B) for
+ *             int32 value output
+ *   output 0  int32: packed bits [N, ceil(Cout/32)], or with int32_output 1
+ *             values [N, Cout]
+ *
+ * Custom options (FlexBuffers map of integers): channels_in (>= 1, <= 66311),
+ * int32_output (0 or 1, default 0). Unknown or duplicate keys are rejected.
+ *
+ * Arithmetic: as TFQP_CONV2D_INT8 (tfqp/conv2d_int8.h) with K = Cin taps, all
+ * valid: A = sum of (q - zp_in) * w.
+ */
+#ifndef TFQP_FULLY_CONNECTED_INT8_H_
+#define TFQP_FULLY_CONNECTED_INT8_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tfqp/formats.h"
+#include "tfqp/status.h"
+#include "tfqp/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+  TFQP_FC_INT8_REQUIRED = 1u << 0,
+  TFQP_FC_INT8_INT32_OUTPUT = 1u << 1
+};
+
+typedef struct {
+  int32_t channels_in;
+  int32_t int32_output;
+  uint32_t present;
+} tfqp_fully_connected_int8_options;
+
+typedef struct {
+  int32_t batch;
+  int32_t channels_in;
+  int32_t channels_out;
+  int32_t input_zero_point;
+  int32_t int32_output;
+  int32_t output_depth;
+  size_t table_bytes;
+} tfqp_fully_connected_int8_params;
+
+tfqp_status tfqp_fully_connected_int8_parse_options(const uint8_t *buffer, size_t length,
+                                                    tfqp_fully_connected_int8_options *options,
+                                                    tfqp_error *error);
+
+tfqp_status tfqp_fully_connected_int8_output_dims(
+    const tfqp_fully_connected_int8_options *options, const tfqp_tensor *input,
+    const tfqp_tensor *weights, int32_t dims[2], tfqp_error *error);
+
+tfqp_status tfqp_fully_connected_int8_prepare(const tfqp_fully_connected_int8_options *options,
+                                              const tfqp_tensor *input,
+                                              const tfqp_tensor *weights,
+                                              const tfqp_tensor *transform,
+                                              const tfqp_tensor *output,
+                                              tfqp_fully_connected_int8_params *params,
+                                              tfqp_error *error);
+
+tfqp_status tfqp_fully_connected_int8_init_table(const tfqp_fully_connected_int8_params *params,
+                                                 const int8_t *weights,
+                                                 const int32_t *transform, int32_t *table,
+                                                 size_t table_bytes, tfqp_error *error);
+
+void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *params,
+                                    const int32_t *table, const int8_t *input,
+                                    const int8_t *weights, void *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TFQP_FULLY_CONNECTED_INT8_H_ */

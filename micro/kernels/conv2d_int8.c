@@ -1,0 +1,240 @@
+/* TFQP_CONV2D_INT8: validation, table and the portable kernel (contract in
+ * tfqp/conv2d_int8.h). The kernel walks the valid taps of each output pixel
+ * directly (no im2col); with dilation_width 1 the taps of a filter row are one
+ * contiguous run of KW * Cin values in both the input and the weights. */
+#include "tfqp/conv2d_int8.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "int8_op.h"
+#include "tfqp/flexbuffer.h"
+#include "tfqp/op.h"
+
+#define KEY(field) {#field, offsetof(tfqp_conv2d_int8_options, field)}
+static const tfqp_option_key option_keys[] = {
+    KEY(channels_in),   KEY(filter_height), KEY(filter_width),
+    KEY(stride_height), KEY(stride_width),  KEY(dilation_height_factor),
+    KEY(dilation_width_factor), KEY(padding), KEY(int32_output)};
+#undef KEY
+#define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
+
+tfqp_status tfqp_conv2d_int8_parse_options(const uint8_t *buffer, size_t length,
+                                           tfqp_conv2d_int8_options *options,
+                                           tfqp_error *error) {
+  return tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
+                                    TFQP_CONV2D_INT8_REQUIRED, options, &options->present, error);
+}
+
+static tfqp_status check_input_side(const tfqp_conv2d_int8_options *o, const tfqp_tensor *input,
+                                    const tfqp_tensor *weights, tfqp_conv2d_int8_params *p,
+                                    tfqp_error *error) {
+  tfqp_window_options window;
+  tfqp_status s;
+  int64_t taps;
+  if (o == NULL || input == NULL || weights == NULL || p == NULL) {
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "conv2d_int8", 0);
+  }
+  if ((o->present & TFQP_CONV2D_INT8_REQUIRED) != TFQP_CONV2D_INT8_REQUIRED) {
+    return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing",
+                     "conv2d_int8 options", (int64_t)o->present);
+  }
+  window.filter_height = o->filter_height;
+  window.filter_width = o->filter_width;
+  window.stride_height = o->stride_height;
+  window.stride_width = o->stride_width;
+  window.dilation_height = o->dilation_height_factor;
+  window.dilation_width = o->dilation_width_factor;
+  window.padding = o->padding;
+  if ((s = tfqp_check_option_range(o->channels_in, 1, INT32_MAX, "must be >= 1", "channels_in",
+                                   error)) ||
+      (s = tfqp_window_options_check(&window, error)) ||
+      (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
+                                   error))) {
+    return s;
+  }
+  taps = (int64_t)o->filter_height * o->filter_width * o->channels_in;
+  if (taps > TFQP_INT8_OP_MAX_TAPS) {
+    return tfqp_fail(error, TFQP_ERROR_OPTION_VALUE,
+                     "filter_height * filter_width * channels_in must be <= 66311 "
+                     "(K * 255 * 127 < 2^31)",
+                     "channels_in", taps);
+  }
+  if ((s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, 4, error)) ||
+      (s = tfqp_tensor_check_dim(input, 3, o->channels_in,
+                                 "int8 input depth must equal channels_in", "input", error)) ||
+      (s = tfqp_tensor_check(weights, "weights", TFQP_TYPE_INT8, 4, error)) ||
+      (s = tfqp_tensor_check_dim(weights, 1, o->filter_height,
+                                 "weights dim 1 must equal filter_height", "weights", error)) ||
+      (s = tfqp_tensor_check_dim(weights, 2, o->filter_width,
+                                 "weights dim 2 must equal filter_width", "weights", error)) ||
+      (s = tfqp_tensor_check_dim(weights, 3, o->channels_in,
+                                 "weights dim 3 must equal channels_in", "weights", error))) {
+    return s;
+  }
+  if (input->zero_point < -128 || input->zero_point > 127) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA, "int8 zero point must be in [-128, 127]",
+                     "input", input->zero_point);
+  }
+  if ((s = tfqp_window_init(&window, input->dims[1], input->dims[2], &p->rows, &p->cols,
+                            error))) {
+    return s;
+  }
+  p->batch = input->dims[0];
+  p->channels_in = o->channels_in;
+  p->channels_out = weights->dims[0];
+  p->input_zero_point = input->zero_point;
+  p->int32_output = o->int32_output;
+  p->taps = (int32_t)taps;
+  p->output_depth = p->int32_output ? p->channels_out : TFQP_WORDS(p->channels_out);
+  p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->channels_out);
+  return TFQP_OK;
+}
+
+tfqp_status tfqp_conv2d_int8_output_dims(const tfqp_conv2d_int8_options *options,
+                                         const tfqp_tensor *input, const tfqp_tensor *weights,
+                                         int32_t dims[4], tfqp_error *error) {
+  tfqp_conv2d_int8_params p;
+  tfqp_status s;
+  memset(&p, 0, sizeof p);
+  if ((s = check_input_side(options, input, weights, &p, error)) != TFQP_OK) return s;
+  dims[0] = p.batch;
+  dims[1] = p.rows.out;
+  dims[2] = p.cols.out;
+  dims[3] = p.output_depth;
+  return TFQP_OK;
+}
+
+tfqp_status tfqp_conv2d_int8_prepare(const tfqp_conv2d_int8_options *options,
+                                     const tfqp_tensor *input, const tfqp_tensor *weights,
+                                     const tfqp_tensor *transform, const tfqp_tensor *output,
+                                     tfqp_conv2d_int8_params *p, tfqp_error *error) {
+  tfqp_status s;
+  if ((s = check_input_side(options, input, weights, p, error)) != TFQP_OK) return s;
+  {
+    const int32_t outer[3] = {p->batch, p->rows.out, p->cols.out};
+    return tfqp_int8_op_check_output(p->int32_output, output, transform, 4, outer,
+                                     p->channels_out, "weights", error);
+  }
+}
+
+tfqp_status tfqp_conv2d_int8_init_table(const tfqp_conv2d_int8_params *p, const int8_t *weights,
+                                        const int32_t *transform, int32_t *table,
+                                        size_t table_bytes, tfqp_error *error) {
+  return tfqp_int8_op_init_table(p->int32_output, weights,
+                                 (size_t)p->channels_out * (size_t)p->taps, transform,
+                                 p->channels_out, p->taps, table, table_bytes, p->table_bytes,
+                                 error);
+}
+
+/* sum over n values of (q - zp) * w, exact in int32 (n * 255 * 127 < 2^31) */
+static inline int32_t dot(const int8_t *q, const int8_t *w, int32_t n, int32_t zp) {
+  int32_t acc = 0, i;
+  for (i = 0; i < n; ++i) acc += ((int32_t)q[i] - zp) * (int32_t)w[i];
+  return acc;
+}
+
+void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *table,
+                           const int8_t *input, const int8_t *weights, void *output) {
+  const int32_t cin = p->channels_in;
+  const int32_t cout = p->channels_out;
+  const int32_t kw = p->cols.filter;
+  const int32_t dh = p->rows.dilation;
+  const int32_t dw = p->cols.dilation;
+  const int32_t zp = p->input_zero_point;
+  const size_t row_values = (size_t)p->cols.in * cin;
+  const size_t image_values = (size_t)p->rows.in * row_values;
+  const size_t filter_values = (size_t)p->taps;
+  int32_t n, oy, ox, co, ky, kx, i;
+  for (n = 0; n < p->batch; ++n) {
+    const int8_t *image = input + (size_t)n * image_values;
+    for (oy = 0; oy < p->rows.out; ++oy) {
+      const int32_t iy0 = oy * p->rows.stride - p->rows.pad_before;
+      int32_t ky0, ky1;
+      tfqp_window_axis_taps(&p->rows, oy, &ky0, &ky1);
+      for (ox = 0; ox < p->cols.out; ++ox) {
+        const int32_t ix0 = ox * p->cols.stride - p->cols.pad_before;
+        const size_t pixel = ((size_t)n * p->rows.out + oy) * p->cols.out + ox;
+        void *out = p->int32_output ? (void *)((int32_t *)output + pixel * cout)
+                                    : (void *)((tfqp_word *)output + pixel * p->output_depth);
+        int32_t kx0, kx1;
+        tfqp_window_axis_taps(&p->cols, ox, &kx0, &kx1);
+        if (!p->int32_output) {
+          for (i = 0; i < p->output_depth; ++i) ((tfqp_word *)out)[i] = 0;
+        }
+        for (co = 0; co < cout; ++co) {
+          const int8_t *f = weights + (size_t)co * filter_values;
+          int32_t acc = 0;
+          for (ky = ky0; ky < ky1; ++ky) {
+            const int8_t *row = image + (size_t)(iy0 + ky * dh) * row_values;
+            const int8_t *frow = f + (size_t)ky * kw * cin;
+            if (dw == 1) {
+              acc += dot(row + (size_t)(ix0 + kx0) * cin, frow + (size_t)kx0 * cin,
+                         (kx1 - kx0) * cin, zp);
+            } else {
+              for (kx = kx0; kx < kx1; ++kx) {
+                acc += dot(row + (size_t)(ix0 + kx * dw) * cin, frow + (size_t)kx * cin, cin,
+                           zp);
+              }
+            }
+          }
+          tfqp_int8_op_output(p->int32_output, table, cout, co, acc, out);
+        }
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------- op table row */
+
+static const char *const input_roles[] = {"input", "weights", "transform"};
+
+static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
+                            tfqp_error *error) {
+  return tfqp_conv2d_int8_parse_options(buffer, length, &options->conv2d_int8, error);
+}
+
+static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                                  int32_t input_count, tfqp_type output_type, int32_t *rank,
+                                  int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  (void)input_count;
+  if (output_type != TFQP_TYPE_INT32) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
+                     "output must be int32 (packed bits, or values with int32_output 1)",
+                     "output", output_type);
+  }
+  *rank = 4;
+  return tfqp_conv2d_int8_output_dims(&options->conv2d_int8, &inputs[0], &inputs[1], dims,
+                                      error);
+}
+
+static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                              int32_t input_count, const tfqp_tensor *outputs,
+                              tfqp_op_params *params, tfqp_op_buffers *buffers,
+                              tfqp_error *error) {
+  const tfqp_status s =
+      tfqp_conv2d_int8_prepare(&options->conv2d_int8, &inputs[0], &inputs[1], &inputs[2],
+                               &outputs[0], &params->conv2d_int8, error);
+  (void)input_count;
+  buffers->table_bytes = s == TFQP_OK ? params->conv2d_int8.table_bytes : 0;
+  buffers->scratch_bytes = 0;
+  return s;
+}
+
+static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
+                                 int32_t *table, size_t table_bytes, tfqp_error *error) {
+  return tfqp_conv2d_int8_init_table(&params->conv2d_int8, (const int8_t *)constants[1],
+                                     (const int32_t *)constants[2], table, table_bytes, error);
+}
+
+static void op_eval(const tfqp_op_params *params, const int32_t *table,
+                    const void *const *inputs, void *const *outputs, void *scratch) {
+  (void)scratch;
+  tfqp_conv2d_int8_eval(&params->conv2d_int8, table, (const int8_t *)inputs[0],
+                        (const int8_t *)inputs[1], outputs[0]);
+}
+
+const tfqp_op tfqp_op_conv2d_int8 = {
+    "TFQP_CONV2D_INT8", 3, 3, 1, (1u << 1) | (1u << 2), input_roles,
+    option_keys, OPTION_COUNT, offsetof(tfqp_conv2d_int8_options, present),
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

@@ -1,0 +1,175 @@
+/* TFQP_FULLY_CONNECTED_INT8: validation, table and the portable kernel
+ * (contract in tfqp/fully_connected_int8.h). */
+#include "tfqp/fully_connected_int8.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "int8_op.h"
+#include "tfqp/flexbuffer.h"
+#include "tfqp/op.h"
+
+#define KEY(field) {#field, offsetof(tfqp_fully_connected_int8_options, field)}
+static const tfqp_option_key option_keys[] = {KEY(channels_in), KEY(int32_output)};
+#undef KEY
+#define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
+
+tfqp_status tfqp_fully_connected_int8_parse_options(const uint8_t *buffer, size_t length,
+                                                    tfqp_fully_connected_int8_options *options,
+                                                    tfqp_error *error) {
+  return tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
+                                    TFQP_FC_INT8_REQUIRED, options, &options->present, error);
+}
+
+static tfqp_status check_input_side(const tfqp_fully_connected_int8_options *o,
+                                    const tfqp_tensor *input, const tfqp_tensor *weights,
+                                    tfqp_fully_connected_int8_params *p, tfqp_error *error) {
+  tfqp_status s;
+  if (o == NULL || input == NULL || weights == NULL || p == NULL) {
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "fully_connected_int8", 0);
+  }
+  if (!(o->present & TFQP_FC_INT8_REQUIRED)) {
+    return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing", "channels_in", 0);
+  }
+  if ((s = tfqp_check_option_range(o->channels_in, 1, TFQP_INT8_OP_MAX_TAPS,
+                                   "must be in [1, 66311] (K * 255 * 127 < 2^31)",
+                                   "channels_in", error)) ||
+      (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
+                                   error)) ||
+      (s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, 2, error)) ||
+      (s = tfqp_tensor_check_dim(input, 1, o->channels_in,
+                                 "int8 input depth must equal channels_in", "input", error)) ||
+      (s = tfqp_tensor_check(weights, "weights", TFQP_TYPE_INT8, 2, error)) ||
+      (s = tfqp_tensor_check_dim(weights, 1, o->channels_in,
+                                 "weights dim 1 must equal channels_in", "weights", error))) {
+    return s;
+  }
+  if (input->zero_point < -128 || input->zero_point > 127) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA, "int8 zero point must be in [-128, 127]",
+                     "input", input->zero_point);
+  }
+  p->batch = input->dims[0];
+  p->channels_in = o->channels_in;
+  p->channels_out = weights->dims[0];
+  p->input_zero_point = input->zero_point;
+  p->int32_output = o->int32_output;
+  p->output_depth = p->int32_output ? p->channels_out : TFQP_WORDS(p->channels_out);
+  p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->channels_out);
+  return TFQP_OK;
+}
+
+tfqp_status tfqp_fully_connected_int8_output_dims(
+    const tfqp_fully_connected_int8_options *options, const tfqp_tensor *input,
+    const tfqp_tensor *weights, int32_t dims[2], tfqp_error *error) {
+  tfqp_fully_connected_int8_params p;
+  tfqp_status s;
+  memset(&p, 0, sizeof p);
+  if ((s = check_input_side(options, input, weights, &p, error)) != TFQP_OK) return s;
+  dims[0] = p.batch;
+  dims[1] = p.output_depth;
+  return TFQP_OK;
+}
+
+tfqp_status tfqp_fully_connected_int8_prepare(const tfqp_fully_connected_int8_options *options,
+                                              const tfqp_tensor *input,
+                                              const tfqp_tensor *weights,
+                                              const tfqp_tensor *transform,
+                                              const tfqp_tensor *output,
+                                              tfqp_fully_connected_int8_params *p,
+                                              tfqp_error *error) {
+  tfqp_status s;
+  if ((s = check_input_side(options, input, weights, p, error)) != TFQP_OK) return s;
+  return tfqp_int8_op_check_output(p->int32_output, output, transform, 2, &p->batch,
+                                   p->channels_out, "weights", error);
+}
+
+tfqp_status tfqp_fully_connected_int8_init_table(const tfqp_fully_connected_int8_params *p,
+                                                 const int8_t *weights,
+                                                 const int32_t *transform, int32_t *table,
+                                                 size_t table_bytes, tfqp_error *error) {
+  return tfqp_int8_op_init_table(p->int32_output, weights,
+                                 (size_t)p->channels_out * (size_t)p->channels_in, transform,
+                                 p->channels_out, p->channels_in, table, table_bytes,
+                                 p->table_bytes, error);
+}
+
+void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
+                                    const int32_t *table, const int8_t *input,
+                                    const int8_t *weights, void *output) {
+  const int32_t cin = p->channels_in;
+  const int32_t cout = p->channels_out;
+  const int32_t zp = p->input_zero_point;
+  int32_t n, co, i;
+  for (n = 0; n < p->batch; ++n) {
+    const int8_t *q = input + (size_t)n * cin;
+    void *out = p->int32_output ? (void *)((int32_t *)output + (size_t)n * cout)
+                                : (void *)((tfqp_word *)output + (size_t)n * p->output_depth);
+    if (!p->int32_output) {
+      for (i = 0; i < p->output_depth; ++i) ((tfqp_word *)out)[i] = 0;
+    }
+    for (co = 0; co < cout; ++co) {
+      const int8_t *w = weights + (size_t)co * cin;
+      int32_t acc = 0;
+      for (i = 0; i < cin; ++i) acc += ((int32_t)q[i] - zp) * (int32_t)w[i];
+      tfqp_int8_op_output(p->int32_output, table, cout, co, acc, out);
+    }
+  }
+}
+
+/* ------------------------------------------------------------- op table row */
+
+static const char *const input_roles[] = {"input", "weights", "transform"};
+
+static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
+                            tfqp_error *error) {
+  return tfqp_fully_connected_int8_parse_options(buffer, length,
+                                                 &options->fully_connected_int8, error);
+}
+
+static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                                  int32_t input_count, tfqp_type output_type, int32_t *rank,
+                                  int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  (void)input_count;
+  if (output_type != TFQP_TYPE_INT32) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
+                     "output must be int32 (packed bits, or values with int32_output 1)",
+                     "output", output_type);
+  }
+  *rank = 2;
+  return tfqp_fully_connected_int8_output_dims(&options->fully_connected_int8, &inputs[0],
+                                               &inputs[1], dims, error);
+}
+
+static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                              int32_t input_count, const tfqp_tensor *outputs,
+                              tfqp_op_params *params, tfqp_op_buffers *buffers,
+                              tfqp_error *error) {
+  const tfqp_status s = tfqp_fully_connected_int8_prepare(
+      &options->fully_connected_int8, &inputs[0], &inputs[1], &inputs[2], &outputs[0],
+      &params->fully_connected_int8, error);
+  (void)input_count;
+  buffers->table_bytes = s == TFQP_OK ? params->fully_connected_int8.table_bytes : 0;
+  buffers->scratch_bytes = 0;
+  return s;
+}
+
+static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
+                                 int32_t *table, size_t table_bytes, tfqp_error *error) {
+  return tfqp_fully_connected_int8_init_table(&params->fully_connected_int8,
+                                              (const int8_t *)constants[1],
+                                              (const int32_t *)constants[2], table, table_bytes,
+                                              error);
+}
+
+static void op_eval(const tfqp_op_params *params, const int32_t *table,
+                    const void *const *inputs, void *const *outputs, void *scratch) {
+  (void)scratch;
+  tfqp_fully_connected_int8_eval(&params->fully_connected_int8, table,
+                                 (const int8_t *)inputs[0], (const int8_t *)inputs[1],
+                                 outputs[0]);
+}
+
+const tfqp_op tfqp_op_fully_connected_int8 = {
+    "TFQP_FULLY_CONNECTED_INT8", 3, 3, 1, (1u << 1) | (1u << 2), input_roles,
+    option_keys, OPTION_COUNT, offsetof(tfqp_fully_connected_int8_options, present),
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

@@ -1,0 +1,79 @@
+/* What the int8-input ops share (see int8_op.h). */
+#include "int8_op.h"
+
+tfqp_status tfqp_int8_op_check_output(int32_t int32_output, const tfqp_tensor *output,
+                                      const tfqp_tensor *transform, int32_t rank,
+                                      const int32_t *outer, int32_t channels_out,
+                                      const char *weights_role, tfqp_error *error) {
+  tfqp_status s;
+  (void)weights_role;
+  if (output == NULL || transform == NULL) {
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "output", 0);
+  }
+  if (output->type != TFQP_TYPE_INT32) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
+                     "output must be int32 (packed bits, or values with int32_output 1)",
+                     "output", output->type);
+  }
+  if ((s = tfqp_tensor_check_output(output, TFQP_TYPE_INT32, rank, outer,
+                                    int32_output ? channels_out : TFQP_WORDS(channels_out),
+                                    int32_output
+                                        ? "int32 value output depth must equal weights dim 0"
+                                        : "packed output depth must equal ceil(weights dim 0 / 32)",
+                                    error)) ||
+      (s = tfqp_tensor_check(transform, "transform", TFQP_TYPE_INT32, 2, error)) ||
+      (s = tfqp_tensor_check_dim(transform, 0, channels_out,
+                                 "transform dim 0 must equal weights dim 0", "transform",
+                                 error)) ||
+      (s = tfqp_tensor_check_dim(transform, 1, int32_output ? TFQP_TRANSFORM_VALUE_COLUMNS : 2,
+                                 int32_output
+                                     ? "transform must be [Cout, 3] for int32 value output"
+                                     : "transform must be [Cout, 2] for packed output",
+                                 "transform", error))) {
+    return s;
+  }
+  return TFQP_OK;
+}
+
+size_t tfqp_int8_op_table_bytes(int32_t int32_output, int32_t channels_out) {
+  return (size_t)(int32_output ? TFQP_VALUE_CHANNEL_FIELDS : 2) * (size_t)channels_out *
+         sizeof(int32_t);
+}
+
+tfqp_status tfqp_int8_op_init_table(int32_t int32_output, const int8_t *weights, size_t count,
+                                    const int32_t *transform, int32_t channels_out, int32_t taps,
+                                    int32_t *table, size_t table_bytes, size_t needed_bytes,
+                                    tfqp_error *error) {
+  size_t i;
+  int32_t co;
+  if (weights == NULL || transform == NULL || table == NULL) {
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "table", 0);
+  }
+  if (table_bytes < needed_bytes || ((uintptr_t)table % sizeof(int32_t)) != 0) {
+    return tfqp_fail(error, TFQP_ERROR_BUFFER,
+                     "table smaller than params.table_bytes or not 4-byte aligned", "table",
+                     (int64_t)table_bytes);
+  }
+  /* symmetric int8 weights: -128 would break the accumulator bound */
+  for (i = 0; i < count; ++i) {
+    if (weights[i] == -128) {
+      return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                       "weights must be in [-127, 127] (value: the flat index)", "weights",
+                       (int64_t)i);
+    }
+  }
+  if (int32_output) {
+    return tfqp_value_table(transform, channels_out, channels_out,
+                            (int64_t)taps * TFQP_INT8_OP_MAX_PRODUCT, table, error);
+  }
+  for (co = 0; co < channels_out; ++co) {
+    const int32_t *row = transform + (size_t)co * 2;
+    if (row[0] != 1 && row[0] != -1) {
+      return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA, "transform direction must be +1 or -1",
+                       "transform[:, 0]", row[0]);
+    }
+    table[co] = row[0];
+    table[channels_out + co] = row[1];
+  }
+  return TFQP_OK;
+}

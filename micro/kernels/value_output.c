@@ -1,0 +1,28 @@
+/* The int32 value output's transform table (see value_output.h). */
+#include "value_output.h"
+
+#include <stddef.h>
+
+tfqp_status tfqp_value_table(const int32_t *transform, int32_t channels, int32_t padded,
+                             int64_t max_abs_acc, int32_t *table, tfqp_error *error) {
+  int32_t co;
+  for (co = 0; co < TFQP_VALUE_CHANNEL_FIELDS * padded; ++co) table[co] = 0;
+  for (co = 0; co < channels; ++co) {
+    const int32_t *row = transform + (size_t)co * TFQP_TRANSFORM_VALUE_COLUMNS;
+    const int64_t m = row[0] < 0 ? -(int64_t)row[0] : (int64_t)row[0];
+    if (row[1] < 0 || row[1] > TFQP_VALUE_SHIFT_MAX) {
+      return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA, "transform shift must be in [0, 40]",
+                       "transform[:, 1]", row[1]);
+    }
+    /* |M| * max|acc| < 2^62, without overflow (|M| <= 2^31, max|acc| < 2^31) */
+    if (max_abs_acc > 0 && m >= (((int64_t)1 << 62) + max_abs_acc - 1) / max_abs_acc) {
+      return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                       "int64 product could overflow: |multiplier| * max|accumulator| >= 2^62",
+                       "transform[:, 0]", row[0]);
+    }
+    table[co] = row[0];
+    table[padded + co] = row[1];
+    table[2 * padded + co] = row[2];
+  }
+  return TFQP_OK;
+}
