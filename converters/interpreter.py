@@ -69,17 +69,42 @@ def _one_op_model(model, op) -> bytes:
     return schema.write(single)
 
 
+def signature_names(model) -> Dict[int, str]:
+    """Tensor index -> its name in the model's first signature (the Keras input /
+    output names), where the model has one."""
+    names: Dict[int, str] = {}
+    for signature in (model.signatureDefs or [])[:1]:
+        for entry in list(signature.inputs or []) + list(signature.outputs or []):
+            name = entry.name.decode() if isinstance(entry.name, bytes) else str(entry.name)
+            names[int(entry.tensorIndex)] = name
+    return names
+
+
 def tensor_details(model, index: int) -> dict:
-    """``tf.lite.Interpreter``-style details of tensor ``index`` of subgraph 0."""
+    """``tf.lite.Interpreter``-style details of tensor ``index`` of subgraph 0, with
+    ``signature_name``: its Keras name where the model has a signature, else None."""
     tensor = model.subgraphs[0].tensors[index]
     quantization = schema.per_tensor_quantization(tensor)
     return {
         "name": schema.tensor_name(tensor),
+        "signature_name": signature_names(model).get(index),
         "index": index,
         "shape": np.asarray(schema.shape(tensor)),
         "dtype": schema.NUMPY_TYPES.get(tensor.type, np.float32),
         "quantization": (float(quantization[0]), int(quantization[1])) if quantization else (0.0, 0),
     }
+
+
+def _signature_order(model, details, which: str) -> List[int]:
+    """Positions of the graph's inputs / outputs in the signature's order (the Keras
+    model's), or the graph's order where the model has no signature."""
+    signatures = model.signatureDefs or []
+    if not signatures:
+        return list(range(len(details)))
+    entries = list(getattr(signatures[0], which) or [])
+    index = {d["index"]: position for position, d in enumerate(details)}
+    order = [index[int(e.tensorIndex)] for e in entries if int(e.tensorIndex) in index]
+    return order if sorted(order) == list(range(len(details))) else list(range(len(details)))
 
 
 class _Step:
@@ -117,6 +142,8 @@ class Interpreter:
         self.keep_tensors = keep_tensors
         self.input_details = [tensor_details(self.model, int(t)) for t in self.graph.inputs]
         self.output_details = [tensor_details(self.model, int(t)) for t in self.graph.outputs]
+        self.input_order = _signature_order(self.model, self.input_details, "inputs")
+        self.output_order = _signature_order(self.model, self.output_details, "outputs")
         self._values: Dict[int, np.ndarray] = {}
         self.steps: List[_Step] = []
         for index, op in enumerate(self.graph.operators):
@@ -201,17 +228,27 @@ class Interpreter:
         """Outputs for a batch of inputs, like ``keras.Model.predict``.
 
         Args:
-            x: float array [n, ...] (a list of arrays for several inputs), in the range
-                the Keras model takes; quantized to the model's input types. With
-                ``raw=True``, already in the model's input types.
+            x: float array [n, ...]; for several inputs a list in the Keras model's
+                input order (the model's signature) or a dict by input name. In the
+                range the Keras model takes: quantized to the model's input types.
+                With ``raw=True``, already in the model's input types.
 
         Returns:
-            float32 array [n, ...] of output 0 (a list for several outputs),
-            dequantized; with ``raw=True`` the output codes.
+            float32 array [n, ...] (a list in the Keras model's output order for
+            several outputs), dequantized; with ``raw=True`` the output codes.
         """
-        arrays = list(x) if isinstance(x, (list, tuple)) else [x]
-        if len(arrays) != len(self.input_details):
-            raise ValueError(f"Interpreter.predict: the model has {len(self.input_details)} inputs, got {len(arrays)}")
+        if isinstance(x, dict):
+            names = [self.input_details[i]["signature_name"] for i in self.input_order]
+            missing = sorted(set(names) - set(x))
+            if missing or None in names:
+                raise ValueError(f"Interpreter.predict: inputs by name need {names}; missing {missing}")
+            x = [x[name] for name in names]
+        ordered = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(ordered) != len(self.input_details):
+            raise ValueError(f"Interpreter.predict: the model has {len(self.input_details)} inputs, got {len(ordered)}")
+        arrays = [None] * len(ordered)
+        for array, position in zip(ordered, self.input_order):
+            arrays[position] = array
         count = len(arrays[0])
         if any(len(a) != count for a in arrays):
             raise ValueError("Interpreter.predict: every input needs the same number of samples")
@@ -224,4 +261,5 @@ class Interpreter:
         stacked = [np.stack(o) for o in outputs]
         if not raw:
             stacked = [self.dequantize(o, i) for i, o in enumerate(stacked)]
+        stacked = [stacked[position] for position in self.output_order]
         return stacked[0] if len(stacked) == 1 else stacked

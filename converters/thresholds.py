@@ -200,7 +200,9 @@ def _int8_row(a: float, b: float, taps: int, scale: float):
 
 def int32_transform(a: np.ndarray, b: np.ndarray, stream_scale: float, max_accumulator: int):
     """Rows (M, s, B) with value = B + ((M * acc + 2^(s-1)) >> s) = (a * acc + b) /
-    stream_scale to within one unit for |acc| <= max_accumulator."""
+    stream_scale to within 1 + |acc| / 2^(s+1) units (B and the result rounded, M
+    rounded to 2^-s; s as large as keeps |M| < 2^31, so the last term is about
+    |value| / 2^32) for |acc| <= max_accumulator."""
     rows = []
     for ac, bc in zip(a.tolist(), b.tolist()):
         slope = ac / stream_scale

@@ -46,6 +46,9 @@ from tfq_plus.converters.tflite_arithmetic import quantize_values
 # may fall on either side.
 TIE_TOLERANCE = 2.0**-16
 
+# samples per chunk: both models run chunk by chunk, so memory stays bounded
+CHUNK = 250
+
 # the checks of int8 / int32 outputs of ``keras signs`` ops
 KERAS_VALUES_INT8 = "keras int8"
 KERAS_VALUES_INT32 = "keras int32"
@@ -253,20 +256,25 @@ def verify(model, deploy: bytes, samples, *, labels=None, reference: Optional[by
     interpreter = Interpreter(deploy, keep_tensors=True)
     arrays, labels = _check_arguments(samples, labels, min_argmax_agreement, max_error_lsb,
                                       len(interpreter.input_details))
-    for array, details in zip(arrays, interpreter.input_details):
-        if tuple(array.shape[1:]) != tuple(details["shape"][1:]):
-            raise ValueError(
-                f"verify: samples of shape {array.shape[1:]} do not fit model input {details['name']!r} "
-                f"of shape {tuple(details['shape'][1:])}"
-            )
     plans = make_plans(model)
     model_ir = interpreter.model
     graph = model_ir.subgraphs[0]
     views = [OpView(model_ir, i) for i, op in enumerate(graph.operators)
              if is_tfqp(schema.op_name(model_ir, op))]
     weights_checked = _check_weights(views, plans)
+    # the samples in the deploy model's input order (Keras order is the signature's)
+    graph_arrays = [None] * len(arrays)
+    for array, position in zip(arrays, interpreter.input_order):
+        graph_arrays[position] = array
+    for array, details in zip(graph_arrays, interpreter.input_details):
+        if tuple(array.shape[1:]) != tuple(details["shape"][1:]):
+            raise ValueError(
+                f"verify: samples of shape {array.shape[1:]} do not fit model input {details['name']!r} "
+                f"of shape {tuple(details['shape'][1:])}"
+            )
 
-    # Run the deploy model, keeping what the checks read.
+    # Run both models chunk by chunk (memory stays bounded on 10,000 samples),
+    # keeping what the checks read.
     watched = set()
     for view in views:
         watched.update(int(t) for t in view.op.inputs if t >= 0)
@@ -274,40 +282,42 @@ def verify(model, deploy: bytes, samples, *, labels=None, reference: Optional[by
     for index, tensor in enumerate(graph.tensors):
         if parse_tensor_name(schema.tensor_name(tensor)) is not None:
             watched.add(index)
-    kept: Dict[int, List[np.ndarray]] = {t: [] for t in watched}
-    outputs = [[] for _ in interpreter.output_details]
-    quantized = [interpreter.quantize(a, i) for i, a in enumerate(arrays)]
-    count = len(arrays[0])
-    for sample in range(count):
-        try:
-            result = interpreter.invoke([q[sample:sample + 1] for q in quantized])
-        except ValueError as error:
-            raise VerificationError(f"the deploy model fails on sample {sample}: {error}") from error
-        for store, value in zip(outputs, result):
-            store.append(value)
-        for tensor in watched:
-            if schema.constant(model_ir, graph.tensors[tensor]) is None:
-                kept[tensor].append(interpreter.tensor(tensor))
-    values = {t: np.concatenate(v) for t, v in kept.items() if v}
-    deploy_outputs = [np.concatenate(o) for o in outputs]
-
-    names = set()
+    watched = {t for t in watched if schema.constant(model_ir, graph.tensors[t]) is None}
     layer_names = {layer.name for layer in model.layers}
-    for index, tensor in enumerate(graph.tensors):
-        parsed = parse_tensor_name(schema.tensor_name(tensor))
-        if parsed is not None and parsed[0] in layer_names:
-            names.add(parsed[0])
-    keras = _probe(model, sorted(names), arrays)
-
-    op_checks = [_check_op(view, plans, values) for view in views]
-    sign_checks = _check_signs(graph, plans, values, keras)
-    keras_outputs = [keras[f"__output_{i}"] for i in range(len(deploy_outputs))]
-    deploy_checks = _check_outputs(interpreter, keras_outputs, deploy_outputs, labels, dequantize=True)
+    names = sorted({parsed[0] for parsed in (parse_tensor_name(schema.tensor_name(t)) for t in graph.tensors)
+                    if parsed is not None and parsed[0] in layer_names})
+    quantized = [interpreter.quantize(a, i) for i, a in enumerate(graph_arrays)]
+    count = len(arrays[0])
+    op_checks: List[OpCheck] = []
+    sign_checks: List[SignCheck] = []
+    outputs = [[] for _ in interpreter.output_details]
+    keras_outputs = [[] for _ in interpreter.output_details]
+    for start in range(0, count, CHUNK):
+        stop = min(start + CHUNK, count)
+        kept: Dict[int, List[np.ndarray]] = {t: [] for t in watched}
+        for sample in range(start, stop):
+            try:
+                result = interpreter.invoke([q[sample:sample + 1] for q in quantized])
+            except ValueError as error:
+                raise VerificationError(f"the deploy model fails on sample {sample}: {error}") from error
+            for store, value in zip(outputs, result):
+                store.append(value)
+            for tensor in watched:
+                kept[tensor].append(interpreter.tensor(tensor))
+        values = {t: np.concatenate(v) for t, v in kept.items() if v}
+        keras = _probe(model, names, [a[start:stop] for a in arrays])
+        for store, index in zip(keras_outputs, range(len(keras_outputs))):
+            store.append(keras[f"__output_{index}"])
+        op_checks = _merge(op_checks, [_check_op(view, plans, values) for view in views])
+        sign_checks = _merge(sign_checks, _check_signs(graph, plans, values, keras))
+    deploy_outputs = [np.concatenate(o) for o in outputs]
+    keras_outputs = [np.concatenate(o) for o in keras_outputs]
+    deploy_checks = _check_outputs(interpreter, keras_outputs, deploy_outputs, labels)
     reference_checks = None
     if reference is not None:
-        reference_outputs = _run_reference(reference, arrays)
-        reference_checks = _check_outputs(_Details(reference), keras_outputs, reference_outputs, labels,
-                                          dequantize=True)
+        details = _Details(reference)
+        reference_outputs = _run_reference(reference, arrays, details)
+        reference_checks = _check_outputs(details, keras_outputs, reference_outputs, labels)
     keras_accuracy = None
     if labels is not None:
         keras_accuracy = float(np.mean(np.argmax(keras_outputs[0].reshape(count, -1), 1) == labels))
@@ -333,6 +343,32 @@ def verify(model, deploy: bytes, samples, *, labels=None, reference: Optional[by
             f"(max_error_lsb allows {max_error_lsb})\n{report}"
         )
     return report
+
+
+def _merge(total: list, chunk: list) -> list:
+    """Per-op / per-tensor counts of two chunks added (max errors kept)."""
+    if not total:
+        return chunk
+    merged = []
+    for a, b in zip(total, chunk):
+        fields = a._asdict()
+        for key in ("compared", "differing", "ties", "bits"):
+            if key in fields:
+                fields[key] = getattr(a, key) + getattr(b, key)
+        if "detail" in fields and b.detail != a.detail:
+            fields["detail"] = _worse(a.detail, b.detail)
+        merged.append(type(a)(**fields))
+    return merged
+
+
+def _worse(a: str, b: str) -> str:
+    """Of two details "... max error X unit", the one with the larger X."""
+    def error(text):
+        try:
+            return float(text.split("max error ")[1].split()[0])
+        except (IndexError, ValueError):
+            return -1.0
+    return a if error(a) >= error(b) else b
 
 
 def _plan_of_weights(view: OpView, plans: P.Plans) -> P.LayerPlan:
@@ -524,13 +560,17 @@ def _check_signs(graph, plans: P.Plans, values, keras) -> List[SignCheck]:
 
 
 class _Details:
-    """Output details of a builtin-only model (for dequantizing its outputs)."""
+    """Input / output details and signature orders of a builtin-only model."""
 
     def __init__(self, flatbuffer: bytes):
-        from tfq_plus.converters.interpreter import tensor_details
+        from tfq_plus.converters.interpreter import _signature_order, tensor_details
 
         model = schema.read(flatbuffer)
-        self.output_details = [tensor_details(model, int(t)) for t in model.subgraphs[0].outputs]
+        graph = model.subgraphs[0]
+        self.input_details = [tensor_details(model, int(t)) for t in graph.inputs]
+        self.output_details = [tensor_details(model, int(t)) for t in graph.outputs]
+        self.input_order = _signature_order(model, self.input_details, "inputs")
+        self.output_order = _signature_order(model, self.output_details, "outputs")
 
     def dequantize(self, values, position: int = 0):
         details = self.output_details[position]
@@ -540,13 +580,17 @@ class _Details:
         return ((np.asarray(values, np.float64) - zero_point) * scale).astype(np.float32)
 
 
-def _run_reference(flatbuffer: bytes, arrays) -> List[np.ndarray]:
+def _run_reference(flatbuffer: bytes, arrays, order: "_Details") -> List[np.ndarray]:
+    """The reference's raw outputs (graph order) for Keras-ordered float inputs."""
     try:
         micro = MicroInterpreter(flatbuffer)
     except ValueError as error:
         raise VerificationError(f"the reference model: {error}") from error
+    graph_arrays = [None] * len(arrays)
+    for array, position in zip(arrays, order.input_order):
+        graph_arrays[position] = array
     quantized = []
-    for array, details in zip(arrays, micro.inputs):
+    for array, details in zip(graph_arrays, micro.inputs):
         if details["dtype"] == np.float32:
             quantized.append(array)
         else:
@@ -560,18 +604,21 @@ def _run_reference(flatbuffer: bytes, arrays) -> List[np.ndarray]:
     return [np.concatenate(o) for o in outputs]
 
 
-def _check_outputs(source, keras_outputs, outputs, labels, dequantize: bool) -> List[OutputCheck]:
+def _check_outputs(source, keras_outputs, outputs, labels) -> List[OutputCheck]:
+    """Per Keras output (Keras order), the model's matching output (by signature)."""
     checks = []
-    for position, (keras, raw) in enumerate(zip(keras_outputs, outputs)):
+    for keras_position, keras in enumerate(keras_outputs):
+        position = source.output_order[keras_position]
+        raw = outputs[position]
         details = source.output_details[position]
-        real = source.dequantize(raw, position).astype(np.float64) if dequantize else raw
+        real = source.dequantize(raw, position).astype(np.float64)
         lsb = 1.0 if details["dtype"] == np.float32 else float(details["quantization"][0])
         flat_keras = np.asarray(keras, np.float64).reshape(len(keras), -1)
         flat = real.reshape(len(real), -1)
         error = np.abs(flat_keras - flat) / lsb
         agreement = float(np.mean(np.argmax(flat_keras, 1) == np.argmax(flat, 1)))
         accuracy = None
-        if labels is not None and position == 0:
+        if labels is not None and keras_position == 0:
             accuracy = float(np.mean(np.argmax(flat, 1) == labels))
-        checks.append(OutputCheck(details["name"], agreement, float(error.max()), float(error.mean()), accuracy))
+        checks.append(OutputCheck(details.get("signature_name") or details["name"], agreement, float(error.max()), float(error.mean()), accuracy))
     return checks

@@ -11,7 +11,8 @@ from tensorflow.lite.python import schema_py_generated as fb
 from test_converter_models import converted
 
 from tfq_plus.converters import write_c_array
-from tfq_plus.converters.emit import MICRO_BUILTINS, TFQP_REGISTRATIONS, used_ops
+from tfq_plus.converters.emit import MICRO_BUILTINS, used_ops
+from tfq_plus.converters.ops import REGISTRY
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_sources_compile_against_the_resolver_api(written, tmp_path):
     methods = "\n".join(f"  TfLiteStatus {m}();" for m in sorted(set(MICRO_BUILTINS.values())))
     (include / "tensorflow/lite/micro/micro_mutable_op_resolver.h").write_text(FAKE_RESOLVER % methods)
     registrations = "\n".join(
-        f"TFLMRegistration* {expression.split('::')[1].rstrip('()')}();" for expression in TFQP_REGISTRATIONS.values()
+        f"TFLMRegistration* Register_{name}();" for name in REGISTRY
     )
     (include / "tfqp/tflm/tfqp_ops.h").write_text(FAKE_TFQP % registrations)
     main = tmp_path / "main.cc"

@@ -1,19 +1,15 @@
-"""verify(): both invariants, and clear failures on a corrupted deploy model."""
+"""verify(): the deploy model against the Keras model, and clear failures."""
 
+import larq as lq
 import numpy as np
 import pytest
-from tensorflow.lite.python import schema_py_generated as fb
+import tensorflow as tf
 from tensorflow.lite.tools import flatbuffer_utils
 
-from test_converter_models import converted, samples
+from test_converter_models import BINARY, converted, samples
 
 from tfq_plus import converters
-from tfq_plus.converters.host_interpreter import HostInterpreter
-
-
-@pytest.fixture(scope="module")
-def mixed():
-    return converted("mixed")
+from tfq_plus.converters import Interpreter, tflite_schema as schema
 
 
 @pytest.fixture(scope="module")
@@ -21,126 +17,128 @@ def pool_bn():
     return converted("pool_bn")
 
 
-def test_verify_is_bit_exact_per_op_and_reports_both_invariants(mixed):
-    report = converters.verify(mixed.model, mixed.deploy, mixed.reference, samples(mixed.model, 6, seed=9),
+@pytest.fixture(scope="module")
+def mixed():
+    return converted("mixed")
+
+
+def test_verify_checks_weights_every_op_and_every_sign(pool_bn):
+    x = samples(pool_bn.model, 20, seed=9)
+    report = converters.verify(pool_bn.model, pool_bn.deploy, x, reference=pool_bn.reference,
                                min_argmax_agreement=None)
-    ops = [c.op for c in report.ops]
-    assert ops.count("TFQP_BCONV2D") == 3 and ops.count("TFQP_BFULLY_CONNECTED") == 2
-    assert "TFQP_BMAXPOOL2D" in ops
-    assert all(c.elements > 0 for c in report.ops)
-    packed = [c for c in report.ops if c.check == "packed, bit-exact with reference signs"]
-    assert {c.op for c in packed} == {"TFQP_BCONV2D", "TFQP_BMAXPOOL2D", "TFQP_BFULLY_CONNECTED"}
-    assert report.samples == 6
-    assert 0.0 <= report.argmax_agreement <= 1.0 and report.max_error_lsb >= 0
-    assert "invariant 2" in str(report) and "invariant 1" in str(report)
+    assert report.samples == 20
+    assert report.weights_checked == 4
+    policies = {c.op: c.policy for c in report.ops}
+    assert policies["TFQP_BCONV2D"] == "keras signs" and policies["TFQP_BMAXPOOL2D"] == "boolean"
+    assert all(c.differing == 0 for c in report.ops if c.exact)
+    assert all(c.compared > 0 for c in report.ops)
+    # the binary layers are exact; the float stem (rounded kernel) may flip signs
+    binary = [s for s in report.signs if s.layer not in ("conv2d_1", "conv2d")]
+    assert binary and report.compared_signs > 0
+    assert report.reference is not None and 0.0 <= report.reference_argmax_agreement <= 1.0
+    text = str(report)
+    assert "each TFQP op on its own input" in text and "Keras ~ deploy" in text and "Keras ~ reference" in text
 
 
-def test_deploy_runs_end_to_end_on_the_host(pool_bn):
-    """The fully packed model: deploy gives the reference's output bytes (checked by
-    verify), so it agrees with Keras exactly as well as the reference does."""
-    x = samples(pool_bn.model, 12, seed=4)
-    report = converters.verify(pool_bn.model, pool_bn.deploy, pool_bn.reference, x, min_argmax_agreement=None)
-    assert report.deploy_argmax_agreement == report.argmax_agreement
-    assert report.deploy_max_error_lsb == report.max_error_lsb
-    host = HostInterpreter(pool_bn.deploy)
-    out = host.run(np.zeros(pool_bn.model.input_shape[1:], np.int8))
-    assert out.shape == (10,) and out.dtype == np.int8
-
-
-def _tamper(deploy: bytes, op_name: str, edit) -> tuple:
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(deploy))
-    graph = model.subgraphs[0]
-    for index, op in enumerate(graph.operators):
-        code = model.operatorCodes[op.opcodeIndex]
-        if code.customCode is not None and code.customCode.decode() == op_name and edit(model, graph, op):
-            return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), index
-    raise AssertionError(f"no {op_name} op to tamper with")
-
-
-def _shift_int8_bias(model, graph, op):
-    output = graph.tensors[op.outputs[0]]
-    if output.type != fb.TensorType.INT8:
-        return False
-    transform = graph.tensors[op.inputs[2]]
-    data = np.frombuffer(bytes(model.buffers[transform.buffer].data), np.int32).reshape(transform.shape).copy()
-    data[0, 1] += 1 << 20  # bias of channel 0
-    model.buffers[transform.buffer].data = np.frombuffer(data.tobytes(), np.uint8)
-    return True
-
-
-def _flip_threshold_direction(model, graph, op):
-    output = graph.tensors[op.outputs[0]]
-    if output.type != fb.TensorType.INT32:
-        return False
-    transform = graph.tensors[op.inputs[2]]
-    data = np.frombuffer(bytes(model.buffers[transform.buffer].data), np.int32).reshape(transform.shape).copy()
-    data[:, 0] = -data[:, 0]
-    model.buffers[transform.buffer].data = np.frombuffer(data.tobytes(), np.uint8)
-    return True
-
-
-def _shift_thresholds_by_two(model, graph, op):
-    """Every non-constant threshold + 2 (D moves in steps of 2): the smallest change
-    that flips bits, like the former real-valued sign where the reference rounds to zp."""
-    output = graph.tensors[op.outputs[0]]
-    if output.type != fb.TensorType.INT32:
-        return False
-    transform = graph.tensors[op.inputs[2]]
-    data = np.frombuffer(bytes(model.buffers[transform.buffer].data), np.int32).reshape(transform.shape).copy()
-    data[np.abs(data[:, 1]) < 1 << 20, 1] += 2
-    model.buffers[transform.buffer].data = np.frombuffer(data.tobytes(), np.uint8)
-    return True
-
-
-def _corrupt_options(model, graph, op):
-    op.customOptions = np.frombuffer(b"\x00" * 5, np.uint8)
-    return True
-
-
-@pytest.mark.parametrize(
-    "op_name, edit, message",
-    [
-        ("TFQP_BFULLY_CONNECTED", _shift_int8_bias, r"differs from the reference on sample 0: max difference \d+"),
-        ("TFQP_BCONV2D", _flip_threshold_direction, r"differs from the reference's signs on sample 0: \d+ of \d+ bits"),
-        ("TFQP_BCONV2D", _shift_thresholds_by_two, r"differs from the reference's signs on sample \d+: \d+ of \d+ bits"),
-        ("TFQP_BCONV2D", _corrupt_options, "the C kernel rejected the op"),
-    ],
-)
-def test_verify_names_the_op_that_differs(mixed, op_name, edit, message):
-    tampered, index = _tamper(mixed.deploy, op_name, edit)
-    with pytest.raises(converters.VerificationError, match=message) as error:
-        converters.verify(mixed.model, tampered, mixed.reference, samples(mixed.model, 2), min_argmax_agreement=None)
-    assert f"deploy op {index} ({op_name}" in str(error.value)
-
-
-def _shift_builtin_conv_bias(deploy: bytes) -> bytes:
-    """The float stem's CONV_2D (a builtin op, not checked per op) with its bias moved."""
+def _edit(deploy: bytes, op_name: str, edit) -> bytes:
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(deploy))
     graph = model.subgraphs[0]
     for op in graph.operators:
-        if model.operatorCodes[op.opcodeIndex].customCode is None and len(op.inputs) > 2:
-            bias = graph.tensors[op.inputs[2]]
-            data = np.frombuffer(bytes(model.buffers[bias.buffer].data), np.int32).copy()
-            data += 1 << 16
-            model.buffers[bias.buffer].data = np.frombuffer(data.tobytes(), np.uint8)
+        if schema.op_name(model, op) == op_name and edit(model, graph, op):
             return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-    raise AssertionError("no builtin op with a bias")
+    raise AssertionError(f"no {op_name} op to edit")
 
 
-def test_verify_checks_the_deploy_output_end_to_end(pool_bn):
-    """Every TFQP op still matches on the reference's inputs; the deploy model's own
-    output does not."""
-    tampered = _shift_builtin_conv_bias(pool_bn.deploy)
-    with pytest.raises(converters.VerificationError, match="the deploy model's output differs from the reference's"):
-        converters.verify(None, tampered, pool_bn.reference, samples(pool_bn.model, 2))
+def _flip_weight_bit(model, graph, op):
+    buffer = model.buffers[graph.tensors[op.inputs[1]].buffer]
+    data = np.array(buffer.data, dtype=np.uint8)
+    data[5] ^= 0x10
+    buffer.data = data
+    return True
 
 
-def test_verify_rejects_a_deploy_model_of_another_reference(mixed, pool_bn):
-    with pytest.raises((converters.VerificationError, ValueError)):
-        converters.verify(None, pool_bn.deploy, mixed.reference, samples(mixed.model, 1))
+def _shift_threshold(model, graph, op):
+    tensor = graph.tensors[op.inputs[2]]
+    if tuple(tensor.shape)[1] != 2:
+        return False
+    buffer = model.buffers[tensor.buffer]
+    rows = np.frombuffer(bytes(np.array(buffer.data, dtype=np.uint8)), dtype="<i4").reshape(-1, 2).copy()
+    rows[:, 1] += 6  # every threshold moves by 6 accumulator steps
+    buffer.data = np.frombuffer(rows.astype("<i4").tobytes(), dtype=np.uint8)
+    return True
 
 
-def test_invariant_one_bound_raises(pool_bn):
-    with pytest.raises(converters.VerificationError, match="LSB"):
-        converters.verify(pool_bn.model, pool_bn.deploy, pool_bn.reference, samples(pool_bn.model, 3),
-                          min_argmax_agreement=None, max_error_lsb=-1.0)
+def test_one_flipped_weight_bit_fails_on_ten_samples(pool_bn):
+    broken = _edit(pool_bn.deploy, "TFQP_BCONV2D", _flip_weight_bit)
+    with pytest.raises(converters.VerificationError, match=r"TFQP_BCONV2D, Keras layer .*weights are not the Keras kernel: 1 weights differ"):
+        converters.verify(pool_bn.model, broken, samples(pool_bn.model, 10), min_argmax_agreement=None)
+
+
+def test_a_wrong_threshold_fails_naming_the_op_and_layer(pool_bn):
+    broken = _edit(pool_bn.deploy, "TFQP_BFULLY_CONNECTED", _shift_threshold)
+    with pytest.raises(converters.VerificationError,
+                       match=r"deploy op \d+ \(TFQP_BFULLY_CONNECTED, Keras layer 'quant_dense.*'\) does not compute"):
+        converters.verify(pool_bn.model, broken, samples(pool_bn.model, 30), min_argmax_agreement=None)
+
+
+def test_a_deploy_model_of_another_keras_model_is_rejected(pool_bn, mixed):
+    with pytest.raises(converters.VerificationError, match="is the deploy model a conversion of this Keras model"):
+        converters.verify(pool_bn.model, mixed.deploy, samples(pool_bn.model, 2), min_argmax_agreement=None)
+
+
+def test_agreement_bound_and_arguments(pool_bn):
+    x = samples(pool_bn.model, 8)
+    report = converters.verify(pool_bn.model, pool_bn.deploy, x, min_argmax_agreement=None)
+    assert report.reference is None
+    with pytest.raises(ValueError, match=r"min_argmax_agreement must be a fraction in \[0, 1\].*95"):
+        converters.verify(pool_bn.model, pool_bn.deploy, x, min_argmax_agreement=95)
+    with pytest.raises(ValueError, match="3 labels for 8 samples"):
+        converters.verify(pool_bn.model, pool_bn.deploy, x, labels=[1, 2, 3])
+    with pytest.raises(ValueError, match="do not fit model input"):
+        converters.verify(pool_bn.model, pool_bn.deploy, np.zeros((2, 5, 5, 1), np.float32))
+    with pytest.raises(ValueError, match=r"samples must be an array \[n, \.\.\.\]"):
+        converters.verify(pool_bn.model, pool_bn.deploy, np.zeros((0, 12, 12, 1), np.float32))
+
+
+def test_missing_the_bound_names_the_option(pool_bn):
+    """A bound no conversion meets (more than 100 % is impossible, so use a model
+    whose deploy output is compared with a different Keras output: its own
+    agreement below 1.0 on random data)."""
+    x = samples(pool_bn.model, 40, seed=3)
+    report = converters.verify(pool_bn.model, pool_bn.deploy, x, min_argmax_agreement=None)
+    if report.argmax_agreement < 1.0:
+        with pytest.raises(converters.VerificationError, match=r"min_argmax_agreement \(--min-agreement\) requires 100.00 %"):
+            converters.verify(pool_bn.model, pool_bn.deploy, x, min_argmax_agreement=1.0)
+    else:  # every sample agrees: the bound holds at 1.0
+        assert converters.verify(pool_bn.model, pool_bn.deploy, x, min_argmax_agreement=1.0).argmax_agreement == 1.0
+
+
+def two_in_two_out():
+    """Two image inputs, each binarized by a binary conv, joined, and two heads."""
+    a = tf.keras.Input((6, 6, 2), name="left")
+    b = tf.keras.Input((6, 6, 2), name="right")
+    x = lq.layers.QuantConv2D(8, 3, padding="same", pad_values=1.0, **BINARY)(a)
+    y = lq.layers.QuantConv2D(8, 3, padding="same", pad_values=1.0, **BINARY)(b)
+    x = tf.keras.layers.BatchNormalization()(x)
+    y = tf.keras.layers.BatchNormalization()(y)
+    joined = tf.keras.layers.Concatenate()([x, y])
+    z = lq.layers.QuantConv2D(8, 3, **BINARY)(joined)
+    z = tf.keras.layers.Flatten()(z)
+    first = tf.keras.layers.Dense(4, name="first")(z)
+    second = tf.keras.layers.Dense(3, name="second")(z)
+    return tf.keras.Model([a, b], [first, second])
+
+
+def test_multi_input_multi_output_models_verify_and_run():
+    model = two_in_two_out()
+    rng = np.random.default_rng(2)
+    data = [rng.uniform(-1, 1, (24, 6, 6, 2)).astype(np.float32) for _ in range(2)]
+    deploy, reference = converters.convert_with_reference(model, representative_dataset=data)
+    report = converters.verify(model, deploy, [d[:10] for d in data], reference=reference,
+                               labels=rng.integers(0, 4, 10), min_argmax_agreement=None)
+    assert [c.name for c in report.deploy] == ["first", "second"]  # the Keras model's order
+    assert len(report.deploy) == 2 and len(report.reference) == 2
+    outputs = Interpreter(deploy).predict([d[:3] for d in data])
+    assert [o.shape for o in outputs] == [(3, 4), (3, 3)]
+    with pytest.raises(ValueError, match="the model has 2 inputs, got 1 sample arrays"):
+        converters.verify(model, deploy, data[0], min_argmax_agreement=None)

@@ -11,6 +11,7 @@ extern const tfqp_op tfqp_op_bmaxpool2d;
 extern const tfqp_op tfqp_op_binarize;
 extern const tfqp_op tfqp_op_conv2d_int8;
 extern const tfqp_op tfqp_op_fully_connected_int8;
+extern const tfqp_op tfqp_op_unpack;
 
 const tfqp_op *const tfqp_ops[] = {
     &tfqp_op_bconv2d,
@@ -19,6 +20,7 @@ const tfqp_op *const tfqp_ops[] = {
     &tfqp_op_binarize,
     &tfqp_op_conv2d_int8,
     &tfqp_op_fully_connected_int8,
+    &tfqp_op_unpack,
 };
 
 const int32_t tfqp_op_count = (int32_t)(sizeof tfqp_ops / sizeof tfqp_ops[0]);

@@ -484,6 +484,85 @@ static void test_binarize(void) {
   }
 }
 
+/* TFQP_UNPACK: every bit of a packed tensor (padding bits set on purpose: they
+ * must be ignored) becomes the positive or negative code. */
+static void test_unpack(void) {
+  const tfqp_op *op = op_named("TFQP_UNPACK");
+  long mismatches = 0;
+  int32_t i;
+  for (i = 0; i < 80; ++i) {
+    tfqp_op_options o;
+    tfqp_tensor t, output;
+    tfqp_error e;
+    const void *data[1];
+    const int32_t rank = test_random_range(1, 4);
+    int32_t dims[4], pixels = 1, channels, words, k, c;
+    for (k = 0; k < rank; ++k) dims[k] = test_random_range(1, 4);
+    channels = test_random_range(1, 100);
+    words = TFQP_WORDS(channels);
+    dims[rank - 1] = words;
+    for (k = 0; k < rank - 1; ++k) pixels *= dims[k];
+    for (k = 0; k < pixels * words; ++k) in32[k] = (int32_t)test_random();
+    memset(&o, 0, sizeof o);
+    o.unpack.channels = channels;
+    o.unpack.positive = test_random_range(-128, 127);
+    o.unpack.negative = test_random_range(-128, 127);
+    o.unpack.present = TFQP_UNPACK_REQUIRED;
+    set(&t, TFQP_TYPE_INT32, rank, dims, 0);
+    data[0] = in32;
+    dims[rank - 1] = channels;
+    set(&output, TFQP_TYPE_INT8, rank, dims, 0);
+    CHECK_EQ(run(op, &o, &t, 1, data, &output, signs, &e), TFQP_OK);
+    for (k = 0; k < pixels; ++k) {
+      for (c = 0; c < channels; ++c) {
+        const uint32_t word = (uint32_t)in32[(size_t)k * words + c / 32];
+        const int8_t expected =
+            (int8_t)(((word >> (c % 32)) & 1u) ? o.unpack.negative : o.unpack.positive);
+        mismatches += signs[(size_t)k * channels + c] != expected;
+      }
+    }
+    digest_bytes(signs, output.bytes);
+    /* a packed input of the wrong depth, an output of the wrong type */
+    dims[rank - 1] = words + 1;
+    set(&t, TFQP_TYPE_INT32, rank, dims, 0);
+    dims[rank - 1] = channels;
+    CHECK_EQ(op->prepare(&o, &t, 1, &output, (tfqp_op_params *)(void *)table,
+                         (tfqp_op_buffers *)(void *)(table + 512), &e),
+             TFQP_ERROR_TENSOR_SHAPE);
+    dims[rank - 1] = words;
+    set(&t, TFQP_TYPE_INT32, rank, dims, 0);
+    dims[rank - 1] = channels;
+    set(&output, TFQP_TYPE_INT32, rank, dims, 0);
+    CHECK_EQ(op->prepare(&o, &t, 1, &output, (tfqp_op_params *)(void *)table,
+                         (tfqp_op_buffers *)(void *)(table + 512), &e),
+             TFQP_ERROR_TENSOR_TYPE);
+  }
+  CHECK_EQ(mismatches, 0);
+  {
+    tfqp_op_options o;
+    tfqp_tensor t;
+    tfqp_error e;
+    const int32_t dims[2] = {1, 1};
+    int32_t rank, out_dims[TFQP_MAX_RANK];
+    memset(&o, 0, sizeof o);
+    set(&t, TFQP_TYPE_INT32, 2, dims, 0);
+    o.unpack.channels = 5;
+    o.unpack.positive = 1;
+    o.unpack.negative = 200; /* not an int8 code */
+    o.unpack.present = TFQP_UNPACK_REQUIRED;
+    CHECK_EQ(op->output_dims(&o, &t, 1, TFQP_TYPE_INT8, &rank, out_dims, &e),
+             TFQP_ERROR_OPTION_VALUE);
+    CHECK(strcmp(e.name, "negative") == 0 && e.value == 200);
+    o.unpack.negative = -1;
+    o.unpack.present = TFQP_UNPACK_REQUIRED & ~2u; /* positive missing */
+    CHECK_EQ(op->output_dims(&o, &t, 1, TFQP_TYPE_INT8, &rank, out_dims, &e), TFQP_ERROR_OPTIONS);
+    o.unpack.present = TFQP_UNPACK_REQUIRED;
+    o.unpack.channels = 33; /* 2 words, the input has 1 */
+    CHECK_EQ(op->output_dims(&o, &t, 1, TFQP_TYPE_INT8, &rank, out_dims, &e),
+             TFQP_ERROR_TENSOR_SHAPE);
+  }
+}
+
 /* The value output's overflow bound: |M| * max|acc| < 2^62. */
 static void test_value_bound(void) {
   int32_t row[3] = {INT32_MIN, 0, 0}, t[3];
@@ -508,5 +587,6 @@ void test_new_ops(void) {
   test_conv2d_int8_validation();
   test_fully_connected_int8();
   test_binarize();
+  test_unpack();
   test_value_bound();
 }

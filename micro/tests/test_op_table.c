@@ -23,6 +23,7 @@ static const expected_row expected_rows[] = {
     {"TFQP_CONV2D_INT8", 3, 3, 0x6u, {"input", "weights", "transform"}, 9, "channels_in"},
     {"TFQP_FULLY_CONNECTED_INT8", 3, 3, 0x6u, {"input", "weights", "transform"}, 2,
      "channels_in"},
+    {"TFQP_UNPACK", 1, 1, 0x0u, {"input"}, 3, "channels"},
 };
 
 #define EXPECTED_COUNT ((int32_t)(sizeof expected_rows / sizeof expected_rows[0]))

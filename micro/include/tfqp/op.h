@@ -38,6 +38,7 @@
 #include "tfqp/fully_connected_int8.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
+#include "tfqp/unpack.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,7 +49,7 @@ extern "C" {
 
 /* Rows of tfqp_ops[] (a compile-time constant: the adapters size their
  * registrations with it). */
-#define TFQP_OP_COUNT 6
+#define TFQP_OP_COUNT 7
 
 /* The parsed options of any op (each op reads its own member). */
 typedef union {
@@ -58,6 +59,7 @@ typedef union {
   tfqp_binarize_options binarize;
   tfqp_conv2d_int8_options conv2d_int8;
   tfqp_fully_connected_int8_options fully_connected_int8;
+  tfqp_unpack_options unpack;
 } tfqp_op_options;
 
 /* The prepared parameters of any op. */
@@ -68,6 +70,7 @@ typedef union {
   tfqp_binarize_params binarize;
   tfqp_conv2d_int8_params conv2d_int8;
   tfqp_fully_connected_int8_params fully_connected_int8;
+  tfqp_unpack_params unpack;
 } tfqp_op_params;
 
 /* What prepare says the op needs beyond its tensors. */

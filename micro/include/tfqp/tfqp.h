@@ -17,5 +17,6 @@
 #include "tfqp/requantize.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
+#include "tfqp/unpack.h"
 
 #endif /* TFQP_TFQP_H_ */
