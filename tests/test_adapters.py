@@ -219,6 +219,97 @@ def dense_chain_model(seed=1):
     return TfqpModel(b.build([x], [y2]), (3, 100), expected)
 
 
+def _options(**values) -> bytes:
+    from flatbuffers import flexbuffers
+
+    return bytes(flexbuffers.Dumps({key: int(value) for key, value in values.items()}))
+
+
+def _value_transform(rng, channels):
+    """[Cout, 3] rows (multiplier, shift, bias) of the int32 value output."""
+    return np.stack([rng.integers(-3000, 3000, channels), rng.integers(0, 12, channels),
+                     rng.integers(-500, 500, channels)], axis=1).astype(np.int32)
+
+
+def new_ops_model(seed=2):
+    """The ops and variants added with the C op table, chained:
+    int8 [1,8,8,8] (zp -5) -> CONV2D_INT8 3x3 SAME -> int32 values 16 -> BINARIZE ->
+    packed 16 -> BMAXPOOL2D 2x2/2 with an or_mask -> packed 16 -> BCONV2D 3x3
+    int32_output -> int32 values 5; outputs: the pooled bits and the values."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.tensor([1, 8, 8, 8], np.int8, zero_point=-5, scale=0.1)
+    w1 = rng.integers(-127, 128, (16, 3, 3, 8)).astype(np.int8)
+    t1 = _value_transform(rng, 16)
+    o1 = _options(channels_in=8, filter_height=3, filter_width=3, stride_height=1,
+                  stride_width=1, dilation_height_factor=1, dilation_width_factor=1, padding=0,
+                  int32_output=1)
+    y1 = b.tensor([1, 8, 8, 16], np.int32)
+    b.custom("TFQP_CONV2D_INT8", [x, b.tensor(w1.shape, np.int8, data=w1),
+                                  b.tensor(t1.shape, np.int32, data=t1)], [y1], o1)
+    y2 = b.tensor([1, 8, 8, 1], np.int32)
+    b.custom("TFQP_BINARIZE", [y1], [y2], b"")
+    mask = packing.pack_bits(rng.random(16) < 0.5)
+    o3 = packing.bmaxpool2d_options(channels=16, filter_height=2, filter_width=2,
+                                    stride_height=2, stride_width=2)
+    y3 = b.tensor([1, 4, 4, 1], np.int32)
+    b.custom("TFQP_BMAXPOOL2D", [y2, b.tensor(mask.shape, np.int32, data=mask)], [y3], o3)
+    f4, t4 = random_filter(rng, (5, 3, 3, 16)), _value_transform(rng, 5)
+    o4 = _options(channels_in=16, filter_height=3, filter_width=3, stride_height=1,
+                  stride_width=1, dilation_height_factor=1, dilation_width_factor=1, padding=0,
+                  pad_value=1, int32_output=1)
+    y4 = b.tensor([1, 4, 4, 5], np.int32)
+    b.custom("TFQP_BCONV2D", [y3, b.tensor(f4.shape, np.int32, data=f4),
+                              b.tensor(t4.shape, np.int32, data=t4)], [y4], o4)
+
+    def expected(inputs):
+        outputs = b""
+        for sample in inputs:
+            v1 = kernels.run("TFQP_CONV2D_INT8", [np.ascontiguousarray(sample), w1, t1], o1,
+                             output_type="int32", input_zero_point=-5)
+            v2 = kernels.run("TFQP_BINARIZE", [v1], b"", output_type="int32")
+            v3 = kernels.run("TFQP_BMAXPOOL2D", [v2, mask], o3, output_type="int32")
+            v4 = kernels.run("TFQP_BCONV2D", [v3, f4, t4], o4, output_type="int32")
+            outputs += v3.tobytes() + v4.tobytes()
+        return outputs
+
+    return TfqpModel(b.build([x], [y3, y4]), (1, 8, 8, 8), expected)
+
+
+def new_dense_model(seed=3):
+    """int8 [2,50] (zp 7) -> FULLY_CONNECTED_INT8 -> packed 40 -> BFULLY_CONNECTED
+    int32_output -> int32 values 6."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.tensor([2, 50], np.int8, zero_point=7, scale=0.2)
+    w1 = rng.integers(-127, 128, (40, 50)).astype(np.int8)
+    t1 = np.stack([rng.choice([-1, 1], 40), rng.integers(-3000, 3000, 40)],
+                  axis=1).astype(np.int32)
+    o1 = _options(channels_in=50)
+    y1 = b.tensor([2, 2], np.int32)
+    b.custom("TFQP_FULLY_CONNECTED_INT8", [x, b.tensor(w1.shape, np.int8, data=w1),
+                                           b.tensor(t1.shape, np.int32, data=t1)], [y1], o1)
+    w2, t2 = random_filter(rng, (6, 40)), _value_transform(rng, 6)
+    o2 = _options(channels_in=40, int32_output=1)
+    y2 = b.tensor([2, 6], np.int32)
+    b.custom("TFQP_BFULLY_CONNECTED", [y1, b.tensor(w2.shape, np.int32, data=w2),
+                                       b.tensor(t2.shape, np.int32, data=t2)], [y2], o2)
+
+    def expected(inputs):
+        outputs = b""
+        for sample in inputs:
+            v1 = kernels.run("TFQP_FULLY_CONNECTED_INT8", [np.ascontiguousarray(sample), w1, t1],
+                             o1, output_type="int32", input_zero_point=7)
+            outputs += kernels.run("TFQP_BFULLY_CONNECTED", [v1, w2, t2], o2,
+                                   output_type="int32").tobytes()
+        return outputs
+
+    return TfqpModel(b.build([x], [y2]), (2, 50), expected)
+
+
+MODELS = [conv_chain_model, dense_chain_model, new_ops_model, new_dense_model]
+
+
 def random_inputs(shape, count, seed):
     return np.random.default_rng(seed).integers(-128, 128, (count,) + tuple(shape), dtype=np.int8)
 
@@ -259,6 +350,15 @@ def pad_value_out_of_range(model):
     op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(options)), dtype=np.uint8)
 
 
+def mask_with_padding_bits(model):
+    """The new-ops model's or_mask (16 channels) with a padding bit set."""
+    graph = model.subgraphs[0]
+    mask = graph.tensors[graph.operators[2].inputs[1]]
+    data = np.frombuffer(bytes(model.buffers[mask.buffer].data), np.uint32).copy()
+    data[0] |= np.uint32(1 << 20)
+    model.buffers[mask.buffer].data = np.frombuffer(data.astype("<u4").tobytes(), np.uint8)
+
+
 def filter_as_graph_input(model):
     graph = model.subgraphs[0]
     graph.tensors[graph.operators[0].inputs[1]].buffer = 0
@@ -271,6 +371,10 @@ CORRUPTIONS = [
     (pad_value_out_of_range, "TFQP_BCONV2D", "must be 0 or 1 (pad_value = 2)"),
     (options_with_channels_in(41), "TFQP_BCONV2D", "int8 input depth must equal channels_in"),
     (filter_as_graph_input, "TFQP_BCONV2D", "must be a constant tensor"),
+]
+# (edit, op, text) on new_ops_model
+NEW_OP_CORRUPTIONS = [
+    (mask_with_padding_bits, "TFQP_BMAXPOOL2D", "or_mask padding bits"),
 ]
 # TFLite Micro cannot resize tensors: an output shape that contradicts the options is
 # rejected (TFLite resizes the output instead).
@@ -340,7 +444,7 @@ def run_tflm(runner, flatbuffer, inputs, tmp_path):
 
 
 @needs_tflm
-@pytest.mark.parametrize("build", [conv_chain_model, dense_chain_model])
+@pytest.mark.parametrize("build", MODELS)
 def test_tflm_runs_tfqp_models_like_the_host_kernels(runners, build, tmp_path):
     model = build()
     inputs = random_inputs(model.input_shape, 16, seed=3)
@@ -371,6 +475,19 @@ def test_tflm_rejects_corrupted_models_with_the_portable_message(runners, edit, 
     model = conv_chain_model()
     flatbuffer = corrupted(model.flatbuffer, edit)
     # AllocateTensors fails before any input is read
+    inputs = random_inputs(model.input_shape, 1, seed=0)
+    for runner in runners:
+        result, _ = run_tflm(runner, flatbuffer, inputs, tmp_path)
+        assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+        assert f"{op}: " in result.stderr and message in result.stderr, result.stderr
+
+
+@needs_tflm
+@pytest.mark.parametrize("edit, op, message", NEW_OP_CORRUPTIONS,
+                         ids=[c[0].__name__ for c in NEW_OP_CORRUPTIONS])
+def test_tflm_rejects_corrupted_new_op_models(runners, edit, op, message, tmp_path):
+    model = new_ops_model()
+    flatbuffer = corrupted(model.flatbuffer, edit)
     inputs = random_inputs(model.input_shape, 1, seed=0)
     for runner in runners:
         result, _ = run_tflm(runner, flatbuffer, inputs, tmp_path)
@@ -466,7 +583,7 @@ def run_tflite(interpreter, inputs) -> bytes:
 
 
 @needs_tflite
-@pytest.mark.parametrize("build", [conv_chain_model, dense_chain_model])
+@pytest.mark.parametrize("build", MODELS)
 def test_tflite_runs_tfqp_models_like_the_host_kernels(registerers, build):
     model = build()
     inputs = random_inputs(model.input_shape, 8, seed=4)

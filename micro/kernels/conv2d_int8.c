@@ -1,7 +1,8 @@
 /* TFQP_CONV2D_INT8: validation, table and the portable kernel (contract in
  * tfqp/conv2d_int8.h). The kernel walks the valid taps of each output pixel
  * directly (no im2col); with dilation_width 1 the taps of a filter row are one
- * contiguous run of KW * Cin values in both the input and the weights. */
+ * contiguous run of KW * Cin values in both the input and the weights, summed
+ * by tfqp_int8_dot (AVX2 on hosts that have it; the same integers). */
 #include "tfqp/conv2d_int8.h"
 
 #include <stddef.h>
@@ -127,13 +128,6 @@ tfqp_status tfqp_conv2d_int8_init_table(const tfqp_conv2d_int8_params *p, const 
                                  error);
 }
 
-/* sum over n values of (q - zp) * w, exact in int32 (n * 255 * 127 < 2^31) */
-static inline int32_t dot(const int8_t *q, const int8_t *w, int32_t n, int32_t zp) {
-  int32_t acc = 0, i;
-  for (i = 0; i < n; ++i) acc += ((int32_t)q[i] - zp) * (int32_t)w[i];
-  return acc;
-}
-
 void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *table,
                            const int8_t *input, const int8_t *weights, void *output) {
   const int32_t cin = p->channels_in;
@@ -169,12 +163,12 @@ void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *tabl
             const int8_t *row = image + (size_t)(iy0 + ky * dh) * row_values;
             const int8_t *frow = f + (size_t)ky * kw * cin;
             if (dw == 1) {
-              acc += dot(row + (size_t)(ix0 + kx0) * cin, frow + (size_t)kx0 * cin,
-                         (kx1 - kx0) * cin, zp);
+              acc += tfqp_int8_dot(row + (size_t)(ix0 + kx0) * cin, frow + (size_t)kx0 * cin,
+                                   (kx1 - kx0) * cin, zp);
             } else {
               for (kx = kx0; kx < kx1; ++kx) {
-                acc += dot(row + (size_t)(ix0 + kx * dw) * cin, frow + (size_t)kx * cin, cin,
-                           zp);
+                acc += tfqp_int8_dot(row + (size_t)(ix0 + kx * dw) * cin,
+                                     frow + (size_t)kx * cin, cin, zp);
               }
             }
           }

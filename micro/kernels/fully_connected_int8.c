@@ -109,9 +109,7 @@ void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
     }
     for (co = 0; co < cout; ++co) {
       const int8_t *w = weights + (size_t)co * cin;
-      int32_t acc = 0;
-      for (i = 0; i < cin; ++i) acc += ((int32_t)q[i] - zp) * (int32_t)w[i];
-      tfqp_int8_op_output(p->int32_output, table, cout, co, acc, out);
+      tfqp_int8_op_output(p->int32_output, table, cout, co, tfqp_int8_dot(q, w, cin, zp), out);
     }
   }
 }
