@@ -34,6 +34,7 @@ static tfqp_type buffer_type(const Py_buffer *view) {
   if (format[0] == '\0' || format[1] != '\0') return TFQP_TYPE_OTHER;
   if (view->itemsize == 1 && format[0] == 'b') return TFQP_TYPE_INT8;
   if (view->itemsize == 4 && (format[0] == 'i' || format[0] == 'l')) return TFQP_TYPE_INT32;
+  if (view->itemsize == 2 && format[0] == 'h') return TFQP_TYPE_INT16;
   return TFQP_TYPE_OTHER;
 }
 

@@ -4,18 +4,21 @@ A quantizer's trained values form a grid (``tfq_plus.quantizers.grid.QuantGrid``
 tfq_plus quantizers describe theirs with ``deploy_grid(latent)``; larq's quantizers
 do not, so ``LARQ_GRIDS`` below describes them once. The grid's ``kind`` then selects
 the deploy form in ``KERNEL_FORMS`` (weights) or ``ACTIVATION_FORMS`` (a layer's
-input quantizer, or a quantizer used as a layer). Export and rewrite only ever ask
-this module; adding a quantizer means describing its grid, never editing the rewrite.
+input quantizer, or a quantizer used as a layer). Planning (``planning``) and export
+only ever ask this module; adding a quantizer means describing its grid, never
+editing the rewrite.
 
-Deploy forms of this converter (the binary path):
+Deploy forms:
 
-- ``FLOAT``: no quantizer; the stock converter's int8 quantization applies.
-- ``BIT_PACKED``: binary weights ``{-scale, +scale}`` per output channel: the
-  kernel is materialized as ``scale * sign(w)``; the stock converter folds
-  BatchNorm into it, so the int8 reference keeps ``+-W`` per channel, which the
-  rewrite packs to 1 bit per weight (``TFQP_BCONV2D`` / ``TFQP_BFULLY_CONNECTED``).
+- ``FLOAT``: no quantizer: the stock converter's int8 quantization applies; before
+  a sign the kernel is rounded by the converter (``planning.rounded_grid``).
+- ``BIT_PACKED``: binary weights ``{-scale, +scale}`` per output channel: codes
+  +-1 and the scale (``TFQP_BCONV2D`` / ``TFQP_BFULLY_CONNECTED`` pack them to 1
+  bit; on real-valued inputs ``TFQP_CONV2D_INT8`` holds them as int8).
 - ``BINARIZE``: binary activations ``{-1, +1}``, ``sign(0) = +1``: exported as
   builtin int8 ops that TFLite Micro has (see ``export.BinarizeActivations``).
+- ``INT_CODES``: an 8-bit symmetric uniform kernel: its int8 codes (a layer before
+  a sign deploys them exactly; elsewhere the stock converter quantizes it).
 
 Every other grid kind raises ``ValueError`` naming the layer, the quantizer and why.
 """
@@ -31,6 +34,7 @@ from tfq_plus.quantizers.base import QuantizerBase
 FLOAT = "float"
 BIT_PACKED = "bit_packed"
 BINARIZE = "binarize"
+INT_CODES = "int_codes"
 
 
 class Unsupported(NamedTuple):
@@ -45,8 +49,16 @@ KERNEL_FORMS: Dict[str, object] = {
     grids.TERNARY: Unsupported("ternary kernels (shift kernels) not yet supported"),
     grids.POWER_OF_TWO: Unsupported("shift kernels not yet supported"),
     grids.SHIFT_SUM: Unsupported("shift kernels not yet supported"),
-    grids.UNIFORM: Unsupported("uniform k-bit kernels not yet supported"),
+    grids.UNIFORM: INT_CODES,  # 8-bit symmetric only, see UNIFORM_KERNEL_RULE
 }
+
+# A uniform kernel deploys as int8 codes when symmetric with 8 bits (a stem whose
+# training saw the int8 grid it deploys on); narrower grids need packed sub-byte
+# storage, not written yet.
+UNIFORM_KERNEL_RULE = Unsupported(
+    "uniform kernels deploy when symmetric with 8 bits (int8 codes); k-bit uniform kernels "
+    "with k < 8 are not yet supported"
+)
 
 # Activations: grid kind -> deploy form.
 ACTIVATION_FORMS: Dict[str, object] = {
@@ -159,12 +171,20 @@ def _form(table, layer_name: str, role: str, quantizer, latent) -> DeployForm:
     form = table.get(quant_grid.kind)
     if form is None:
         form = Unsupported(f"grid kind {quant_grid.kind!r} is unknown to the converter")
+    if form == INT_CODES and not (quant_grid.bits == 8 and _symmetric(quant_grid)):
+        form = UNIFORM_KERNEL_RULE
     if isinstance(form, Unsupported):
         raise ValueError(
             f"layer {layer_name!r}: {role} {quantizer_name(quantizer)} "
             f"({quant_grid.kind} grid, {quant_grid.bits} bits): {form.reason}"
         )
     return DeployForm(form, quant_grid)
+
+
+def _symmetric(quant_grid) -> bool:
+    low = np.asarray(quant_grid.range_min, np.float64)
+    high = np.asarray(quant_grid.range_max, np.float64)
+    return bool(np.allclose(low, -high, rtol=1e-6))
 
 
 def kernel_form(layer_name: str, quantizer, latent) -> DeployForm:

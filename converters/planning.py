@@ -195,16 +195,57 @@ def _to_tflite_layout(kernel: np.ndarray, op: str) -> np.ndarray:
     return np.transpose(kernel, (3, 0, 1, 2)) if op == "conv2d" else np.transpose(kernel)
 
 
-def int8_grid(values: np.ndarray) -> P.KernelGrid:
-    """A float kernel (TFLite layout) rounded to int8 per output channel the way
-    TFLite quantizes weights: symmetric, scale max|w| / 127, round half away."""
+# A float kernel before a sign is rounded to int16 codes, not int8: the first
+# layer of a BNN (where this happens) has few weights, and 2^8 times finer codes
+# make the signs it computes differ from Keras's 2^8 times less often (measured on
+# the MNIST demo's float stem: 93,570 of 251 M first-layer signs flipped with int8
+# codes). The codes stop where the accumulator could leave int32: sum |w| * 255
+# < 2^31 per channel (``TFQP_CONV2D_INT8``'s bound).
+ROUNDED_MAX_CODE = 32767
+
+
+def rounded_grid(values: np.ndarray) -> P.KernelGrid:
+    """A float kernel (TFLite layout) rounded symmetrically per output channel to
+    integer codes up to ROUNDED_MAX_CODE (fewer where a channel's taps would let
+    the int32 accumulator overflow), round half away from zero."""
     flat = values.reshape(values.shape[0], -1).astype(np.float64)
     magnitude = np.abs(flat).max(axis=1)
-    scale = np.where(magnitude > 0, magnitude / 127.0, 1.0)
+    taps = flat.shape[1]
+    # sum |codes| <= taps * max code; keep 255 * that below 2^31
+    max_code = min(ROUNDED_MAX_CODE, (2**31 - 1) // (255 * taps))
+    if max_code < 127:
+        raise ValueError(
+            f"a float kernel of {taps} taps per output channel is too large for an exact int32 "
+            "accumulator of int8 inputs (at most 66311 taps)"
+        )
+    scale = np.where(magnitude > 0, magnitude / max_code, 1.0)
     ratio = flat / scale[:, None]
     codes = np.sign(ratio) * np.floor(np.abs(ratio) + 0.5)
-    codes = np.clip(codes, -127, 127).astype(np.int32).reshape(values.shape)
-    return P.KernelGrid(P.INT8_KERNEL, codes, scale, exact=False)
+    codes = np.clip(codes, -max_code, max_code).astype(np.int32).reshape(values.shape)
+    return P.KernelGrid(P.ROUNDED_KERNEL, codes, scale, exact=False)
+
+
+def uniform_grid(layer_name: str, values: np.ndarray, grid) -> P.KernelGrid:
+    """A symmetric uniform kernel (<= 8 bits) on its trained grid: codes = w / step."""
+    bits = int(grid.bits)
+    steps = np.broadcast_to(np.asarray(grid.scale, np.float64).reshape(-1), (values.shape[0],)) \
+        if np.size(grid.scale) > 1 else np.full(values.shape[0], float(np.asarray(grid.scale)))
+    low = np.asarray(grid.range_min, np.float64).reshape(-1)
+    high = np.asarray(grid.range_max, np.float64).reshape(-1)
+    if bits > 8 or not np.allclose(low, -high, rtol=1e-6):
+        raise ValueError(
+            f"layer {layer_name!r}: uniform kernels deploy here when symmetric with at most 8 "
+            f"bits (got {bits} bits, range [{low.min():g}, {high.max():g}]); use "
+            "Uniform(bits<=8, symmetric=True)"
+        )
+    flat = values.reshape(values.shape[0], -1).astype(np.float64)
+    ratio = flat / steps[:, None]
+    codes = np.floor(ratio + 0.5)
+    if np.max(np.abs(ratio - codes)) > 1e-3:
+        raise ValueError(f"layer {layer_name!r}: the kernel's values are not on its uniform grid")
+    limit = 2 ** (bits - 1) - 1
+    codes = np.clip(codes, -limit, limit).astype(np.int32).reshape(values.shape)
+    return P.KernelGrid(P.UNIFORM_KERNEL, codes, steps, exact=True)
 
 
 def binary_grid(layer_name: str, values: np.ndarray) -> P.KernelGrid:
@@ -228,10 +269,12 @@ def kernel_grid(layer, op: str) -> P.KernelGrid:
     quantizer = getattr(inner, "kernel_quantizer", None)
     form = deploy_table.kernel_form(inner.name, quantizer, latent)
     if form.form == deploy_table.FLOAT:
-        return int8_grid(_to_tflite_layout(latent, op))
+        return rounded_grid(_to_tflite_layout(latent, op))
     quantized = np.asarray(quantizer(tf.constant(latent)).numpy(), dtype=np.float32)
     if form.form == deploy_table.BIT_PACKED:
         return binary_grid(inner.name, _to_tflite_layout(quantized, op))
+    if form.form == deploy_table.INT_CODES:
+        return uniform_grid(inner.name, _to_tflite_layout(quantized, op), form.grid)
     raise ValueError(f"layer {inner.name!r}: kernel deploy form {form.form!r} has no TFQP op")
 
 

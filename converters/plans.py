@@ -34,7 +34,8 @@ FLATTEN = "flatten"
 
 # Kernel grids.
 BINARY_KERNEL = "binary"  # codes +-1, a scale per output channel (trained grid)
-INT8_KERNEL = "int8"  # codes in [-127, 127] (a float kernel the converter rounded)
+UNIFORM_KERNEL = "uniform"  # symmetric k-bit codes, k <= 8, a step per channel (trained grid)
+ROUNDED_KERNEL = "rounded"  # int16 codes of a float kernel the converter rounded
 
 
 @dataclass

@@ -39,7 +39,16 @@ def test_convert_verify_report_round_trip(tmp_path, capsys):
     assert cli.main(["verify", str(model_path), str(deploy), str(reference), "--samples", str(data),
                      "--count", "4", "--min-agreement", "0"]) == 0
     out = capsys.readouterr().out
-    assert "tfq-plus verify: OK" in out and "accuracy: Keras 100.00 %" in out
+    assert "tfq-plus verify: OK" in out and "Keras accuracy 100.00 %" in out
+    assert "Keras ~ reference" in out  # the optional reference, for comparison
+
+    # without a reference; a percentage where a fraction is meant is refused
+    assert cli.main(["verify", str(model_path), str(deploy), "--samples", str(data), "--count", "4",
+                     "--min-agreement", "0"]) == 0
+    assert "Keras ~ reference" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["verify", str(model_path), str(deploy), "--samples", str(data), "--min-agreement", "95"])
+    assert "must be a fraction from 0 to 1 (0.99 means 99 %), got 95" in capsys.readouterr().err
 
     assert cli.main(["report", str(deploy), "--reference", str(reference)]) == 0
     assert "TFQP_BCONV2D" in capsys.readouterr().out

@@ -56,20 +56,38 @@ def test_reference_has_no_sign_and_only_micro_builtins(mixed):
     assert {"GREATER_EQUAL", "SELECT_V2", "PADV2"} <= set(names)
 
 
-def test_deploy_has_one_tfqp_op_per_binary_layer_and_no_float_between(mixed):
+def test_deploy_has_one_tfqp_op_per_planned_layer_and_no_float_between(mixed):
     names, model = op_names(mixed.deploy)
-    binary = converters.binary_layers(mixed.model)
-    tfqp = [n for n in names if n in ("TFQP_BCONV2D", "TFQP_BFULLY_CONNECTED")]
-    assert len(tfqp) == len(binary) == 5
+    plans = converters.plan(mixed.model)
+    layers = [n for n in names if n in ("TFQP_BCONV2D", "TFQP_BFULLY_CONNECTED", "TFQP_CONV2D_INT8")]
+    assert len(layers) == len(plans) == 6
     assert names.count("TFQP_BFULLY_CONNECTED") == 2
     assert "TFQP_BMAXPOOL2D" in names
     assert not {"SIGN", "GREATER_EQUAL", "SELECT_V2", "PADV2", "QUANTIZE", "DEQUANTIZE"} & set(names)
     graph = model.subgraphs[0]
     float_tensors = [t.name for t in graph.tensors if t.type == fb.TensorType.FLOAT32]
     assert float_tensors == []
-    # the first and last binary layers: int8 in from the float stem, int8 out to the head
-    assert names[0] == "CONV_2D" and names[1] == "TFQP_BCONV2D"
+    # the float stem's output is binarized: it becomes an int8-input TFQP op with a
+    # packed output, then the binary layers; int8 out of the last one to the head
+    assert names[0] == "TFQP_CONV2D_INT8" and names[1] == "TFQP_BCONV2D"
     assert graph.tensors[graph.operators[-1].outputs[0]].type == fb.TensorType.INT8
+
+
+def test_binary_inputs_of_a_float_kernel_are_unpacked_exact_signs():
+    """A layer on binarized inputs with a float kernel (XNOR-Net's classifier) stays
+    a builtin op; the signs it reads are the packed exact ones, unpacked to int8."""
+    inputs = tf.keras.Input((6, 6, 3))
+    x = lq.layers.QuantConv2D(8, 3, padding="same", kernel_quantizer="ste_sign", use_bias=False)(inputs)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.Flatten()(x)
+    outputs = lq.layers.QuantDense(5, input_quantizer="ste_sign")(x)  # float kernel on signs
+    model = tf.keras.Model(inputs, outputs)
+    data = samples(model, 16)
+    deploy = converters.convert_keras_model(model, representative_dataset=data)
+    names, _ = op_names(deploy)
+    assert names == ["TFQP_CONV2D_INT8", "RESHAPE", "TFQP_UNPACK", "FULLY_CONNECTED"]
+    report = converters.verify(model, deploy, data, min_argmax_agreement=None)
+    assert all(c.differing == 0 for c in report.ops)
 
 
 def test_binary_weights_are_packed_one_bit_each(mixed):
@@ -119,6 +137,8 @@ def test_target_micro_rejects_ops_tflite_micro_lacks():
 
 
 def test_binary_layer_after_a_standalone_quantizer_layer():
+    """The model input binarized by a quantizer layer: its int8 codes are binarized
+    inside the op (q < zero point), the one sign source with no accumulator."""
     inputs = tf.keras.Input((6, 6, 4))
     x = lq.quantizers.SteSign()(inputs)
     x = lq.layers.QuantConv2D(8, 3, kernel_quantizer="ste_sign", use_bias=False)(x)

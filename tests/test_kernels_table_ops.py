@@ -70,12 +70,13 @@ def random_value_transform(rng, cout):
 # ----------------------------------------------------------------------------- the table
 
 EXPECTED_OPS = {
-    "TFQP_BCONV2D": (3, 3, (1, 2), ("input", "filter", "transform")),
-    "TFQP_BFULLY_CONNECTED": (3, 3, (1, 2), ("input", "weights", "transform")),
+    "TFQP_BCONV2D": (3, 4, (1, 2), ("input", "filter", "transform", "residual")),
+    "TFQP_BFULLY_CONNECTED": (3, 4, (1, 2), ("input", "weights", "transform", "residual")),
     "TFQP_BMAXPOOL2D": (1, 2, (1,), ("input", "or_mask")),
     "TFQP_BINARIZE": (1, 1, (), ("input",)),
-    "TFQP_CONV2D_INT8": (3, 3, (1, 2), ("input", "weights", "transform")),
-    "TFQP_FULLY_CONNECTED_INT8": (3, 3, (1, 2), ("input", "weights", "transform")),
+    "TFQP_CONV2D_INT8": (3, 4, (1, 2), ("input", "weights", "transform", "residual")),
+    "TFQP_FULLY_CONNECTED_INT8": (3, 4, (1, 2), ("input", "weights", "transform", "residual")),
+    "TFQP_UNPACK": (1, 1, (), ("input",)),
 }
 
 
@@ -101,7 +102,7 @@ def test_ops_describe_every_row():
             else:
                 assert parsed == {key: 1}
     with pytest.raises(ValueError, match="op must be 'TFQP_BCONV2D', .* or "
-                                         "'TFQP_FULLY_CONNECTED_INT8', got 'TFQP_NONE'"):
+                                         "'TFQP_UNPACK', got 'TFQP_NONE'"):
         kernels.parse_options("TFQP_NONE", b"")
 
 
@@ -443,3 +444,78 @@ def test_binarize_validation():
     prepared = kernels.prepare("TFQP_BINARIZE", [x], b"", output_type="int32",
                                input_zero_point=-3)
     assert prepared.output_shape == (2, 2) and prepared.table_bytes == 0
+
+
+# --- int16 weights, residual inputs, unpack: the C kernels against tfqp_numpy ---------
+
+
+def test_int8_ops_with_int16_weights_and_a_residual_equal_numpy():
+    import tfqp_numpy
+    from tfq_plus.converters.ops import int8_layers
+
+    rng = np.random.default_rng(41)
+    for case in range(12):
+        conv = case % 2 == 0
+        cin, cout = int(rng.integers(1, 20)), int(rng.integers(1, 40))
+        zp = int(rng.integers(-128, 128))
+        if conv:
+            x = rng.integers(-128, 128, (2, 7, 6, cin)).astype(np.int8)
+            w = rng.integers(-3000, 3001, (cout, 3, 2, cin)).astype(np.int16)
+            o = dict(channels_in=cin, filter_height=3, filter_width=2, stride_height=1 + case % 3,
+                     stride_width=1, dilation_height_factor=1, dilation_width_factor=1 + case % 2,
+                     padding=case % 4 // 2, int32_output=1)
+            spec = int8_layers.CONV2D_INT8
+        else:
+            x = rng.integers(-128, 128, (3, cin)).astype(np.int8)
+            w = rng.integers(-30000, 30001, (cout, cin)).astype(np.int16)
+            o = dict(channels_in=cin, int32_output=1)
+            spec = int8_layers.FULLY_CONNECTED_INT8
+        transform = np.stack([rng.integers(-(2**20), 2**20, cout), rng.integers(0, 30, cout),
+                              rng.integers(-1000, 1000, cout)], 1).astype(np.int32)
+        reference = tfqp_numpy.conv2d_int8 if conv else tfqp_numpy.fully_connected_int8
+        expected_plain = reference(x, w, transform, o, input_zero_point=zp, output_kind="int32")
+        residual = rng.integers(-(2**31), 2**31, expected_plain.shape, dtype=np.int64).astype(np.int32)
+        expected = reference(x, w, transform, o, input_zero_point=zp, output_kind="int32", residual=residual)
+        options = spec.encode(**o)
+        got = kernels.run(spec.name, [x, w, transform, residual], options, output_type="int32",
+                          input_zero_point=zp)
+        np.testing.assert_array_equal(got, expected)
+        plain = kernels.run(spec.name, [x, w, transform], options, output_type="int32", input_zero_point=zp)
+        np.testing.assert_array_equal(plain, expected_plain)
+
+
+def test_binary_ops_with_a_residual_equal_numpy():
+    import tfqp_numpy
+    from tfq_plus.converters.ops import binary
+
+    rng = np.random.default_rng(42)
+    x = packing.pack_bits(rng.random((2, 5, 5, 40)) < 0.5)
+    filt = packing.pack_filter(rng.choice([-1, 1], (9, 3, 3, 40)))
+    transform = np.stack([rng.integers(-(2**20), 2**20, 9), rng.integers(0, 20, 9),
+                          rng.integers(-100, 100, 9)], 1).astype(np.int32)
+    o = dict(channels_in=40, filter_height=3, filter_width=3, stride_height=1, stride_width=1,
+             dilation_height_factor=1, dilation_width_factor=1, padding=0, pad_value=1, int32_output=1)
+    residual = rng.integers(-(2**31), 2**31, (2, 5, 5, 9), dtype=np.int64).astype(np.int32)
+    expected = tfqp_numpy.bconv2d(x, filt, transform, o, output_kind="int32", residual=residual)
+    got = kernels.run("TFQP_BCONV2D", [x, filt, transform, residual], binary.BCONV2D.encode(**o),
+                      output_type="int32")
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="residual input needs the int32 value output"):
+        o["int32_output"] = 0
+        packed_transform = np.stack([np.ones(9), np.zeros(9)], 1).astype(np.int32)
+        kernels.run("TFQP_BCONV2D", [x, filt, packed_transform, residual], binary.BCONV2D.encode(**o),
+                    output_type="int32")
+
+
+def test_unpack_equals_numpy_and_rejects_bad_options():
+    import tfqp_numpy
+    from tfq_plus.converters.ops import signs
+
+    rng = np.random.default_rng(43)
+    words = rng.integers(-(2**31), 2**31, (3, 4, 2), dtype=np.int64).astype(np.int32)
+    o = dict(channels=45, positive=101, negative=-7)
+    got = kernels.run("TFQP_UNPACK", [words], signs.UNPACK.encode(**o), output_type="int8")
+    np.testing.assert_array_equal(got, tfqp_numpy.unpack(words, o))
+    with pytest.raises(ValueError, match=r"packed input depth must equal \(channels/group\) \* ceil\(group/32\)"):
+        kernels.run("TFQP_UNPACK", [words], signs.UNPACK.encode(channels=80, positive=1, negative=-1),
+                    output_type="int8")

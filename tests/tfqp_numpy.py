@@ -60,10 +60,10 @@ def _output(acc, transform, options, output_kind, zero_point=0, residual=None, d
     if output_kind == "int32":
         m, s, b = (transform[:, i].astype(np.int64) for i in range(3))
         rounding = np.where(s > 0, np.left_shift(1, np.maximum(s - 1, 0)), 0)
-        v = b + ((m * acc + rounding) >> s)
-        if residual is not None:
-            v = v + residual.astype(np.int64)
-        return np.clip(v, INT32_MIN, INT32_MAX).astype(np.int32)
+        v = np.clip(b + ((m * acc + rounding) >> s), INT32_MIN, INT32_MAX)
+        if residual is not None:  # saturate, add, saturate again (value_output.h)
+            v = np.clip(v + residual.astype(np.int64), INT32_MIN, INT32_MAX)
+        return v.astype(np.int32)
     raise ValueError(output_kind)
 
 
@@ -145,4 +145,8 @@ def binarize(x, zero_point=0):
 
 
 def unpack(x, options):
-    return packing.unpack_activations(x, options["channels"], options["positive"], options["negative"])
+    group = options.get("group", options["channels"])
+    words = -(-group // 32)
+    groups = x.reshape(x.shape[:-1] + (options["channels"] // group, words))
+    values = packing.unpack_activations(groups, group, options["positive"], options["negative"])
+    return values.reshape(x.shape[:-1] + (options["channels"],))

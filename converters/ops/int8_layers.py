@@ -81,9 +81,12 @@ FULLY_CONNECTED_INT8 = register(OpSpec(
 ))
 
 
-def pack_weights(codes: np.ndarray) -> np.ndarray:
-    """int8 weights are stored as they are (TFLite layout)."""
+def pack_weights(codes: np.ndarray, wide: bool = False) -> np.ndarray:
+    """The weights as stored (TFLite layout): int8 codes in [-127, 127], or int16
+    (``wide``: a float kernel rounded finely; the C op bounds sum |w| * 255 < 2^31
+    per channel)."""
     codes = np.asarray(codes)
-    if codes.min(initial=0) < -127 or codes.max(initial=0) > 127:
-        raise ValueError("int8 weight codes must be in [-127, 127]")
-    return codes.astype(np.int8)
+    limit = 32767 if wide else 127
+    if codes.min(initial=0) < -limit or codes.max(initial=0) > limit:
+        raise ValueError(f"weight codes must be in [-{limit}, {limit}]")
+    return codes.astype(np.int16 if wide else np.int8)

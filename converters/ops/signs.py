@@ -4,7 +4,8 @@ TFQP_BINARIZE packs the signs of int8 values (bit = q < zero point) or of int32
 stream values (bit = v < 0): the signs of a residual stream, computed from exact
 integers. TFQP_UNPACK writes packed signs as the int8 codes of +1 / -1 a builtin op
 reads (the stock model's SELECT_V2 output), so builtin layers on binarized inputs
-see Keras's signs.
+see Keras's signs; ``group`` says how many channels share packed words (a
+flatten of packed pixels keeps each pixel's words).
 """
 
 import numpy as np
@@ -28,6 +29,7 @@ UNPACK = register(OpSpec(
         Option("channels", 1, INT32_MAX),
         Option("positive", -128, 127),
         Option("negative", -128, 127),
+        Option("group", 1, INT32_MAX, required=False),
     ),
     policy=BOOLEAN,
 ))
@@ -38,5 +40,10 @@ def binarize_reference(values: np.ndarray, zero_point: int) -> np.ndarray:
 
 
 def unpack_reference(view: OpView, packed: np.ndarray) -> np.ndarray:
+    """Each group of ``group`` channels is packed on its own words."""
     o = view.options
-    return packing.unpack_activations(packed, o["channels"], o["positive"], o["negative"])
+    group = o.get("group", o["channels"])
+    words = -(-group // 32)
+    groups = packed.reshape(packed.shape[:-1] + (o["channels"] // group, words))
+    values = packing.unpack_activations(groups, group, o["positive"], o["negative"])
+    return values.reshape(packed.shape[:-1] + (o["channels"],))

@@ -106,5 +106,6 @@ class Context:
     def constant(self, name: str, data: np.ndarray) -> int:
         data = np.ascontiguousarray(data)
         tensor_type = {np.dtype(np.int32): schema.TensorType.INT32,
+                       np.dtype(np.int16): schema.TensorType.INT16,
                        np.dtype(np.int8): schema.TensorType.INT8}[data.dtype]
         return self.graph.add_tensor(name, list(data.shape), tensor_type, data=data)

@@ -49,7 +49,8 @@ def apply(ctx: Context, plan: P.LayerPlan) -> None:
     else:
         spec = int8_layers.CONV2D_INT8
         options = conv_options(plan, channels_in)
-    weights = ctx.constant(f"tfqp/{plan.name}/weights", int8_layers.pack_weights(codes))
+    weights = ctx.constant(f"tfqp/{plan.name}/weights",
+                           int8_layers.pack_weights(codes, wide=plan.kernel.kind == P.ROUNDED_KERNEL))
     low, high = accumulator_range(codes, zero_point)
     unit = np.float64(np.float32(scale)) * plan.kernel.scale
     emit(ctx, plan, anchor, spec, input_tensor, weights, options, Accumulator(unit, low, high))

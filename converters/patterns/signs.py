@@ -70,8 +70,10 @@ def unpack_for_builtins(ctx: Context) -> None:
                 raise ValueError(f"layer {consumer!r}: its +-1 tensor is not int8 in the stock model")
             positive, negative = _sign_codes(g, select)
             channels = int(g.shape(target)[-1])
+            layout = ctx.padded_flatten.get(packed)
             op = g.custom_op(sign_ops.UNPACK.name, [packed], [target], sign_ops.UNPACK.encode(
-                channels=channels, positive=positive, negative=negative))
+                channels=channels, positive=positive, negative=negative,
+                group=layout.channels if layout is not None else None))
             g.replace(select, [op])
 
 

@@ -43,6 +43,7 @@ tfqp_status Describe(const TfLiteTensor* tensor, const char* role, tfqp_tensor* 
   tfqp_type type = TFQP_TYPE_OTHER;
   if (tensor->type == kTfLiteInt8) type = TFQP_TYPE_INT8;
   if (tensor->type == kTfLiteInt32) type = TFQP_TYPE_INT32;
+  if (tensor->type == kTfLiteInt16) type = TFQP_TYPE_INT16;
   int32_t dims[TFQP_MAX_RANK] = {};
   int32_t rank = 0;
   if (tensor->dims != nullptr) {

@@ -773,7 +773,7 @@ void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
 
 /* ------------------------------------------------------------- op table row */
 
-static const char *const input_roles[] = {"input", "filter", "transform"};
+static const char *const input_roles[] = {"input", "filter", "transform", "residual"};
 
 static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
                             tfqp_error *error) {
@@ -795,10 +795,18 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                               tfqp_error *error) {
   const tfqp_status s = tfqp_bconv2d_prepare(&options->bconv2d, &inputs[0], &inputs[1],
                                              &inputs[2], &outputs[0], &params->bconv2d, error);
-  (void)input_count;
-  buffers->table_bytes = s == TFQP_OK ? params->bconv2d.table_bytes : 0;
-  buffers->scratch_bytes = s == TFQP_OK ? params->bconv2d.scratch_bytes : 0;
-  return s;
+  tfqp_binary_io *io = &params->bconv2d.io;
+  if (s != TFQP_OK) return s;
+  if (input_count == 4) {
+    const tfqp_status r =
+        tfqp_value_check_residual(io->output_values, &inputs[3], &outputs[0], error);
+    if (r != TFQP_OK) return r;
+  }
+  io->residual = input_count == 4;
+  io->output_count = outputs[0].bytes / sizeof(int32_t);
+  buffers->table_bytes = params->bconv2d.table_bytes;
+  buffers->scratch_bytes = params->bconv2d.scratch_bytes;
+  return TFQP_OK;
 }
 
 static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
@@ -811,9 +819,13 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
   conv_eval(&params->bconv2d, table, inputs[0], (const tfqp_word *)inputs[1], outputs[0],
             scratch);
+  if (params->bconv2d.io.residual) {
+    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3],
+                            params->bconv2d.io.output_count);
+  }
 }
 
 const tfqp_op tfqp_op_bconv2d = {
-    "TFQP_BCONV2D", 3, 3, 1, (1u << 1) | (1u << 2), input_roles,
+    "TFQP_BCONV2D", 3, 4, 1, (1u << 1) | (1u << 2), input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_bconv2d_options, present),
     op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

@@ -292,7 +292,7 @@ void tfqp_bfully_connected_eval(const tfqp_bfully_connected_params *p,
 
 /* ------------------------------------------------------------- op table row */
 
-static const char *const input_roles[] = {"input", "weights", "transform"};
+static const char *const input_roles[] = {"input", "weights", "transform", "residual"};
 
 static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
                             tfqp_error *error) {
@@ -315,10 +315,18 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
   const tfqp_status s =
       tfqp_bfully_connected_prepare(&options->bfully_connected, &inputs[0], &inputs[1],
                                     &inputs[2], &outputs[0], &params->bfully_connected, error);
-  (void)input_count;
-  buffers->table_bytes = s == TFQP_OK ? params->bfully_connected.table_bytes : 0;
-  buffers->scratch_bytes = s == TFQP_OK ? params->bfully_connected.scratch_bytes : 0;
-  return s;
+  tfqp_binary_io *io = &params->bfully_connected.io;
+  if (s != TFQP_OK) return s;
+  if (input_count == 4) {
+    const tfqp_status r =
+        tfqp_value_check_residual(io->output_values, &inputs[3], &outputs[0], error);
+    if (r != TFQP_OK) return r;
+  }
+  io->residual = input_count == 4;
+  io->output_count = outputs[0].bytes / sizeof(int32_t);
+  buffers->table_bytes = params->bfully_connected.table_bytes;
+  buffers->scratch_bytes = params->bfully_connected.scratch_bytes;
+  return TFQP_OK;
 }
 
 static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
@@ -333,9 +341,13 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
   fc_eval(&params->bfully_connected, table, inputs[0], (const tfqp_word *)inputs[1], outputs[0],
           scratch);
+  if (params->bfully_connected.io.residual) {
+    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3],
+                            params->bfully_connected.io.output_count);
+  }
 }
 
 const tfqp_op tfqp_op_bfully_connected = {
-    "TFQP_BFULLY_CONNECTED", 3, 3, 1, (1u << 1) | (1u << 2), input_roles,
+    "TFQP_BFULLY_CONNECTED", 3, 4, 1, (1u << 1) | (1u << 2), input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_bfully_connected_options, present),
     op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

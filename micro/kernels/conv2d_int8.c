@@ -64,7 +64,7 @@ static tfqp_status check_input_side(const tfqp_conv2d_int8_options *o, const tfq
   if ((s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, 4, error)) ||
       (s = tfqp_tensor_check_dim(input, 3, o->channels_in,
                                  "int8 input depth must equal channels_in", "input", error)) ||
-      (s = tfqp_tensor_check(weights, "weights", TFQP_TYPE_INT8, 4, error)) ||
+      (s = tfqp_int8_op_check_weights(weights, 4, &p->weights_int16, error)) ||
       (s = tfqp_tensor_check_dim(weights, 1, o->filter_height,
                                  "weights dim 1 must equal filter_height", "weights", error)) ||
       (s = tfqp_tensor_check_dim(weights, 2, o->filter_width,
@@ -119,17 +119,16 @@ tfqp_status tfqp_conv2d_int8_prepare(const tfqp_conv2d_int8_options *options,
   }
 }
 
-tfqp_status tfqp_conv2d_int8_init_table(const tfqp_conv2d_int8_params *p, const int8_t *weights,
+tfqp_status tfqp_conv2d_int8_init_table(const tfqp_conv2d_int8_params *p, const void *weights,
                                         const int32_t *transform, int32_t *table,
                                         size_t table_bytes, tfqp_error *error) {
-  return tfqp_int8_op_init_table(p->int32_output, weights,
-                                 (size_t)p->channels_out * (size_t)p->taps, transform,
+  return tfqp_int8_op_init_table(p->int32_output, weights, p->weights_int16, transform,
                                  p->channels_out, p->taps, table, table_bytes, p->table_bytes,
                                  error);
 }
 
 void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *table,
-                           const int8_t *input, const int8_t *weights, void *output) {
+                           const int8_t *input, const void *weights, void *output) {
   const int32_t cin = p->channels_in;
   const int32_t cout = p->channels_out;
   const int32_t kw = p->cols.filter;
@@ -157,19 +156,18 @@ void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *tabl
           for (i = 0; i < p->output_depth; ++i) ((tfqp_word *)out)[i] = 0;
         }
         for (co = 0; co < cout; ++co) {
-          const int8_t *f = weights + (size_t)co * filter_values;
+          const size_t f = (size_t)co * filter_values;
           int32_t acc = 0;
           for (ky = ky0; ky < ky1; ++ky) {
             const int8_t *row = image + (size_t)(iy0 + ky * dh) * row_values;
-            const int8_t *frow = f + (size_t)ky * kw * cin;
-            if (dw == 1) {
-              acc += tfqp_int8_dot(row + (size_t)(ix0 + kx0) * cin, frow + (size_t)kx0 * cin,
-                                   (kx1 - kx0) * cin, zp);
-            } else {
-              for (kx = kx0; kx < kx1; ++kx) {
-                acc += tfqp_int8_dot(row + (size_t)(ix0 + kx * dw) * cin,
-                                     frow + (size_t)kx * cin, cin, zp);
-              }
+            const size_t frow = f + (size_t)ky * kw * cin;
+            for (kx = kx0; kx < kx1; kx += (dw == 1 ? kx1 - kx0 : 1)) {
+              /* dilation 1: the row's valid taps are one run of KW' * Cin values */
+              const int32_t run = dw == 1 ? (kx1 - kx0) * cin : cin;
+              const int8_t *q = row + (size_t)(ix0 + kx * dw) * cin;
+              const size_t at = frow + (size_t)kx * cin;
+              acc += p->weights_int16 ? tfqp_int16_dot(q, (const int16_t *)weights + at, run, zp)
+                                      : tfqp_int8_dot(q, (const int8_t *)weights + at, run, zp);
             }
           }
           tfqp_int8_op_output(p->int32_output, table, cout, co, acc, out);
@@ -181,7 +179,7 @@ void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *tabl
 
 /* ------------------------------------------------------------- op table row */
 
-static const char *const input_roles[] = {"input", "weights", "transform"};
+static const char *const input_roles[] = {"input", "weights", "transform", "residual"};
 
 static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
                             tfqp_error *error) {
@@ -206,29 +204,39 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                               int32_t input_count, const tfqp_tensor *outputs,
                               tfqp_op_params *params, tfqp_op_buffers *buffers,
                               tfqp_error *error) {
-  const tfqp_status s =
-      tfqp_conv2d_int8_prepare(&options->conv2d_int8, &inputs[0], &inputs[1], &inputs[2],
-                               &outputs[0], &params->conv2d_int8, error);
-  (void)input_count;
-  buffers->table_bytes = s == TFQP_OK ? params->conv2d_int8.table_bytes : 0;
+  tfqp_conv2d_int8_params *p = &params->conv2d_int8;
+  tfqp_status s = tfqp_conv2d_int8_prepare(&options->conv2d_int8, &inputs[0], &inputs[1],
+                                           &inputs[2], &outputs[0], p, error);
+  if (s != TFQP_OK) return s;
+  if (input_count == 4 &&
+      (s = tfqp_value_check_residual(p->int32_output, &inputs[3], &outputs[0], error))) {
+    return s;
+  }
+  p->residual = input_count == 4;
+  p->output_count = outputs[0].bytes / sizeof(int32_t);
+  buffers->table_bytes = p->table_bytes;
   buffers->scratch_bytes = 0;
-  return s;
+  return TFQP_OK;
 }
 
 static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
                                  int32_t *table, size_t table_bytes, tfqp_error *error) {
-  return tfqp_conv2d_int8_init_table(&params->conv2d_int8, (const int8_t *)constants[1],
+  return tfqp_conv2d_int8_init_table(&params->conv2d_int8, constants[1],
                                      (const int32_t *)constants[2], table, table_bytes, error);
 }
 
 static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
   (void)scratch;
-  tfqp_conv2d_int8_eval(&params->conv2d_int8, table, (const int8_t *)inputs[0],
-                        (const int8_t *)inputs[1], outputs[0]);
+  tfqp_conv2d_int8_eval(&params->conv2d_int8, table, (const int8_t *)inputs[0], inputs[1],
+                        outputs[0]);
+  if (params->conv2d_int8.residual) {
+    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3],
+                            params->conv2d_int8.output_count);
+  }
 }
 
 const tfqp_op tfqp_op_conv2d_int8 = {
-    "TFQP_CONV2D_INT8", 3, 3, 1, (1u << 1) | (1u << 2), input_roles,
+    "TFQP_CONV2D_INT8", 3, 4, 1, (1u << 1) | (1u << 2), input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_conv2d_int8_options, present),
     op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

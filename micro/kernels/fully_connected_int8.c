@@ -39,7 +39,7 @@ static tfqp_status check_input_side(const tfqp_fully_connected_int8_options *o,
       (s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, 2, error)) ||
       (s = tfqp_tensor_check_dim(input, 1, o->channels_in,
                                  "int8 input depth must equal channels_in", "input", error)) ||
-      (s = tfqp_tensor_check(weights, "weights", TFQP_TYPE_INT8, 2, error)) ||
+      (s = tfqp_int8_op_check_weights(weights, 2, &p->weights_int16, error)) ||
       (s = tfqp_tensor_check_dim(weights, 1, o->channels_in,
                                  "weights dim 1 must equal channels_in", "weights", error))) {
     return s;
@@ -84,18 +84,17 @@ tfqp_status tfqp_fully_connected_int8_prepare(const tfqp_fully_connected_int8_op
 }
 
 tfqp_status tfqp_fully_connected_int8_init_table(const tfqp_fully_connected_int8_params *p,
-                                                 const int8_t *weights,
+                                                 const void *weights,
                                                  const int32_t *transform, int32_t *table,
                                                  size_t table_bytes, tfqp_error *error) {
-  return tfqp_int8_op_init_table(p->int32_output, weights,
-                                 (size_t)p->channels_out * (size_t)p->channels_in, transform,
+  return tfqp_int8_op_init_table(p->int32_output, weights, p->weights_int16, transform,
                                  p->channels_out, p->channels_in, table, table_bytes,
                                  p->table_bytes, error);
 }
 
 void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
                                     const int32_t *table, const int8_t *input,
-                                    const int8_t *weights, void *output) {
+                                    const void *weights, void *output) {
   const int32_t cin = p->channels_in;
   const int32_t cout = p->channels_out;
   const int32_t zp = p->input_zero_point;
@@ -108,15 +107,18 @@ void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
       for (i = 0; i < p->output_depth; ++i) ((tfqp_word *)out)[i] = 0;
     }
     for (co = 0; co < cout; ++co) {
-      const int8_t *w = weights + (size_t)co * cin;
-      tfqp_int8_op_output(p->int32_output, table, cout, co, tfqp_int8_dot(q, w, cin, zp), out);
+      const size_t at = (size_t)co * cin;
+      const int32_t acc = p->weights_int16
+                              ? tfqp_int16_dot(q, (const int16_t *)weights + at, cin, zp)
+                              : tfqp_int8_dot(q, (const int8_t *)weights + at, cin, zp);
+      tfqp_int8_op_output(p->int32_output, table, cout, co, acc, out);
     }
   }
 }
 
 /* ------------------------------------------------------------- op table row */
 
-static const char *const input_roles[] = {"input", "weights", "transform"};
+static const char *const input_roles[] = {"input", "weights", "transform", "residual"};
 
 static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
                             tfqp_error *error) {
@@ -142,19 +144,25 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                               int32_t input_count, const tfqp_tensor *outputs,
                               tfqp_op_params *params, tfqp_op_buffers *buffers,
                               tfqp_error *error) {
-  const tfqp_status s = tfqp_fully_connected_int8_prepare(
-      &options->fully_connected_int8, &inputs[0], &inputs[1], &inputs[2], &outputs[0],
-      &params->fully_connected_int8, error);
-  (void)input_count;
-  buffers->table_bytes = s == TFQP_OK ? params->fully_connected_int8.table_bytes : 0;
+  tfqp_fully_connected_int8_params *p = &params->fully_connected_int8;
+  tfqp_status s = tfqp_fully_connected_int8_prepare(&options->fully_connected_int8, &inputs[0],
+                                                    &inputs[1], &inputs[2], &outputs[0], p, error);
+  if (s != TFQP_OK) return s;
+  if (input_count == 4 &&
+      (s = tfqp_value_check_residual(p->int32_output, &inputs[3], &outputs[0], error))) {
+    return s;
+  }
+  p->residual = input_count == 4;
+  p->output_count = outputs[0].bytes / sizeof(int32_t);
+  buffers->table_bytes = p->table_bytes;
   buffers->scratch_bytes = 0;
-  return s;
+  return TFQP_OK;
 }
 
 static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
                                  int32_t *table, size_t table_bytes, tfqp_error *error) {
   return tfqp_fully_connected_int8_init_table(&params->fully_connected_int8,
-                                              (const int8_t *)constants[1],
+                                              constants[1],
                                               (const int32_t *)constants[2], table, table_bytes,
                                               error);
 }
@@ -163,11 +171,14 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
   (void)scratch;
   tfqp_fully_connected_int8_eval(&params->fully_connected_int8, table,
-                                 (const int8_t *)inputs[0], (const int8_t *)inputs[1],
-                                 outputs[0]);
+                                 (const int8_t *)inputs[0], inputs[1], outputs[0]);
+  if (params->fully_connected_int8.residual) {
+    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3],
+                            params->fully_connected_int8.output_count);
+  }
 }
 
 const tfqp_op tfqp_op_fully_connected_int8 = {
-    "TFQP_FULLY_CONNECTED_INT8", 3, 3, 1, (1u << 1) | (1u << 2), input_roles,
+    "TFQP_FULLY_CONNECTED_INT8", 3, 4, 1, (1u << 1) | (1u << 2), input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_fully_connected_int8_options, present),
     op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

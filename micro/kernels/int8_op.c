@@ -40,10 +40,23 @@ size_t tfqp_int8_op_table_bytes(int32_t int32_output, int32_t channels_out) {
          sizeof(int32_t);
 }
 
-tfqp_status tfqp_int8_op_init_table(int32_t int32_output, const int8_t *weights, size_t count,
-                                    const int32_t *transform, int32_t channels_out, int32_t taps,
-                                    int32_t *table, size_t table_bytes, size_t needed_bytes,
-                                    tfqp_error *error) {
+tfqp_status tfqp_int8_op_check_weights(const tfqp_tensor *weights, int32_t rank,
+                                       int32_t *is_int16, tfqp_error *error) {
+  if (weights == NULL) return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "tensor missing", "weights", 0);
+  if (weights->type != TFQP_TYPE_INT8 && weights->type != TFQP_TYPE_INT16) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE, "weights must be int8 or int16", "weights",
+                     weights->type);
+  }
+  *is_int16 = weights->type == TFQP_TYPE_INT16;
+  return tfqp_tensor_check(weights, "weights", weights->type, rank, error);
+}
+
+tfqp_status tfqp_int8_op_init_table(int32_t int32_output, const void *weights,
+                                    int32_t weights_int16, const int32_t *transform,
+                                    int32_t channels_out, int32_t taps, int32_t *table,
+                                    size_t table_bytes, size_t needed_bytes, tfqp_error *error) {
+  const size_t count = (size_t)channels_out * (size_t)taps;
+  int64_t max_abs_acc = (int64_t)taps * TFQP_INT8_OP_MAX_PRODUCT;
   size_t i;
   int32_t co;
   if (weights == NULL || transform == NULL || table == NULL) {
@@ -54,17 +67,37 @@ tfqp_status tfqp_int8_op_init_table(int32_t int32_output, const int8_t *weights,
                      "table smaller than params.table_bytes or not 4-byte aligned", "table",
                      (int64_t)table_bytes);
   }
-  /* symmetric int8 weights: -128 would break the accumulator bound */
-  for (i = 0; i < count; ++i) {
-    if (weights[i] == -128) {
-      return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
-                       "weights must be in [-127, 127] (value: the flat index)", "weights",
-                       (int64_t)i);
+  if (!weights_int16) {
+    /* symmetric int8 weights: -128 would break the accumulator bound */
+    const int8_t *w = (const int8_t *)weights;
+    for (i = 0; i < count; ++i) {
+      if (w[i] == -128) {
+        return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                         "weights must be in [-127, 127] (value: the flat index)", "weights",
+                         (int64_t)i);
+      }
+    }
+  } else {
+    /* every partial sum of a channel is bounded by 255 * sum |w| */
+    const int16_t *w = (const int16_t *)weights;
+    max_abs_acc = 0;
+    for (co = 0; co < channels_out; ++co) {
+      int64_t sum = 0;
+      for (i = 0; i < (size_t)taps; ++i) {
+        const int32_t v = w[(size_t)co * (size_t)taps + i];
+        sum += v < 0 ? -(int64_t)v : (int64_t)v;
+      }
+      if (sum * 255 > INT32_MAX) {
+        return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                         "int16 weights: sum |w| * 255 over a channel must be < 2^31 (value: "
+                         "the channel)",
+                         "weights", co);
+      }
+      if (sum * 255 > max_abs_acc) max_abs_acc = sum * 255;
     }
   }
   if (int32_output) {
-    return tfqp_value_table(transform, channels_out, channels_out,
-                            (int64_t)taps * TFQP_INT8_OP_MAX_PRODUCT, table, error);
+    return tfqp_value_table(transform, channels_out, channels_out, max_abs_acc, table, error);
   }
   for (co = 0; co < channels_out; ++co) {
     const int32_t *row = transform + (size_t)co * 2;

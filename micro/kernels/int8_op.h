@@ -35,11 +35,17 @@ tfqp_status tfqp_int8_op_check_output(int32_t int32_output, const tfqp_tensor *o
 /* Table bytes for Cout channels. */
 size_t tfqp_int8_op_table_bytes(int32_t int32_output, int32_t channels_out);
 
-/* Checks the weights ([-127, 127]) and the transform rows, fills the table. */
-tfqp_status tfqp_int8_op_init_table(int32_t int32_output, const int8_t *weights, size_t count,
-                                    const int32_t *transform, int32_t channels_out, int32_t taps,
-                                    int32_t *table, size_t table_bytes, size_t needed_bytes,
-                                    tfqp_error *error);
+/* The weights tensor: int8 or int16, rank `rank`, then the op checks its dims;
+ * *is_int16 tells which. */
+tfqp_status tfqp_int8_op_check_weights(const tfqp_tensor *weights, int32_t rank,
+                                       int32_t *is_int16, tfqp_error *error);
+
+/* Checks the weights (int8: in [-127, 127]; int16: sum |w| * 255 < 2^31 over
+ * each channel's `taps` weights) and the transform rows, fills the table. */
+tfqp_status tfqp_int8_op_init_table(int32_t int32_output, const void *weights,
+                                    int32_t weights_int16, const int32_t *transform,
+                                    int32_t channels_out, int32_t taps, int32_t *table,
+                                    size_t table_bytes, size_t needed_bytes, tfqp_error *error);
 
 /* sum over n values of (q - zp) * w, exact in int32 when n * 255 * 127 < 2^31
  * (every partial sum is a sum of some of those products). AVX2 builds: 16
@@ -58,6 +64,34 @@ static inline int32_t tfqp_int8_dot(const int8_t *q, const int8_t *w, int32_t n,
           zero_point);
       const __m256i b =
           _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w + i)));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(a, b));
+    }
+    half = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    half = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0x4E));
+    half = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0xB1));
+    acc = _mm_cvtsi128_si32(half);
+  }
+#endif
+  for (; i < n; ++i) acc += ((int32_t)q[i] - zp) * (int32_t)w[i];
+  return acc;
+}
+
+/* As tfqp_int8_dot with int16 weights: exact in int32 when sum |w| * 255 <
+ * 2^31 (init_table checks it per channel). AVX2 builds: 16 values at a time,
+ * products summed in pairs by _mm256_madd_epi16 (each pair <= 2 * 255 * 32768
+ * < 2^31) into int32 lanes: the same integer. */
+static inline int32_t tfqp_int16_dot(const int8_t *q, const int16_t *w, int32_t n, int32_t zp) {
+  int32_t acc = 0, i = 0;
+#if TFQP_HAVE_AVX2
+  if (n >= 16) {
+    const __m256i zero_point = _mm256_set1_epi16((short)zp);
+    __m256i sum = _mm256_setzero_si256();
+    __m128i half;
+    for (; i + 16 <= n; i += 16) {
+      const __m256i a = _mm256_sub_epi16(
+          _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + i))),
+          zero_point);
+      const __m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(w + i));
       sum = _mm256_add_epi32(sum, _mm256_madd_epi16(a, b));
     }
     half = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));

@@ -5,6 +5,7 @@ static size_t element_size(tfqp_type type) {
   switch (type) {
     case TFQP_TYPE_INT8: return 1;
     case TFQP_TYPE_INT32: return 4;
+    case TFQP_TYPE_INT16: return 2;
     case TFQP_TYPE_OTHER: break;
   }
   return 0;
@@ -31,8 +32,9 @@ tfqp_status tfqp_tensor_check(const tfqp_tensor *tensor, const char *role,
   }
   if (tensor->type != type) {
     return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
-                     type == TFQP_TYPE_INT8 ? "tensor must be int8"
-                                            : "tensor must be int32",
+                     type == TFQP_TYPE_INT8    ? "tensor must be int8"
+                     : type == TFQP_TYPE_INT16 ? "tensor must be int16"
+                                               : "tensor must be int32",
                      role, (int64_t)tensor->type);
   }
   if (tensor->rank != rank) {

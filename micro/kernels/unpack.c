@@ -9,7 +9,8 @@
 #include "tfqp/packing.h"
 
 #define KEY(field) {#field, offsetof(tfqp_unpack_options, field)}
-static const tfqp_option_key option_keys[] = {KEY(channels), KEY(positive), KEY(negative)};
+static const tfqp_option_key option_keys[] = {KEY(channels), KEY(positive), KEY(negative),
+                                              KEY(group)};
 #undef KEY
 #define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
@@ -17,6 +18,10 @@ tfqp_status tfqp_unpack_parse_options(const uint8_t *buffer, size_t length,
                                       tfqp_unpack_options *options, tfqp_error *error) {
   return tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
                                     TFQP_UNPACK_REQUIRED, options, &options->present, error);
+}
+
+static int32_t group_of(const tfqp_unpack_options *o) {
+  return (o->present & TFQP_UNPACK_GROUP) ? o->group : o->channels;
 }
 
 static tfqp_status check_input(const tfqp_unpack_options *o, const tfqp_tensor *input,
@@ -31,6 +36,9 @@ static tfqp_status check_input(const tfqp_unpack_options *o, const tfqp_tensor *
   }
   if ((s = tfqp_check_option_range(o->channels, 1, INT32_MAX, "must be >= 1", "channels",
                                    error)) ||
+      ((o->present & TFQP_UNPACK_GROUP) &&
+       (s = tfqp_check_option_range(o->group, 1, o->channels, "must be in [1, channels]", "group",
+                                    error))) ||
       (s = tfqp_check_option_range(o->positive, -128, 127, "must be in [-128, 127]", "positive",
                                    error)) ||
       (s = tfqp_check_option_range(o->negative, -128, 127, "must be in [-128, 127]", "negative",
@@ -45,10 +53,15 @@ static tfqp_status check_input(const tfqp_unpack_options *o, const tfqp_tensor *
     return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE, "input rank must be in [1, 6]", "input",
                      input->rank);
   }
+  if ((o->present & TFQP_UNPACK_GROUP) && o->channels % o->group != 0) {
+    return tfqp_fail(error, TFQP_ERROR_OPTION_VALUE, "must divide channels", "group", o->group);
+  }
   if ((s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT32, input->rank, error)) ||
-      (s = tfqp_tensor_check_dim(input, input->rank - 1, TFQP_WORDS(o->channels),
-                                 "packed input depth must equal ceil(channels/32)", "input",
-                                 error))) {
+      (s = tfqp_tensor_check_dim(input, input->rank - 1,
+                                 (o->channels / group_of(o)) * TFQP_WORDS(group_of(o)),
+                                 "packed input depth must equal (channels/group) * "
+                                 "ceil(group/32)",
+                                 "input", error))) {
     return s;
   }
   return TFQP_OK;
@@ -87,8 +100,9 @@ tfqp_status tfqp_unpack_prepare(const tfqp_unpack_options *options, const tfqp_t
                                  "int8 output depth must equal channels", "output", error))) {
     return s;
   }
-  p->pixels = (int32_t)pixels;
-  p->channels = options->channels;
+  /* every group is a pixel of the packed format: pixels * C / group of them */
+  p->pixels = (int32_t)(pixels * (options->channels / group_of(options)));
+  p->channels = group_of(options);
   p->positive = (int8_t)options->positive;
   p->negative = (int8_t)options->negative;
   return TFQP_OK;

@@ -26,3 +26,33 @@ tfqp_status tfqp_value_table(const int32_t *transform, int32_t channels, int32_t
   }
   return TFQP_OK;
 }
+
+void tfqp_value_add_residual(int32_t *output, const int32_t *residual, size_t count) {
+  size_t i;
+  for (i = 0; i < count; ++i) {
+    const int64_t v = (int64_t)output[i] + (int64_t)residual[i];
+    output[i] = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+  }
+}
+
+tfqp_status tfqp_value_check_residual(int32_t value_output, const tfqp_tensor *residual,
+                                      const tfqp_tensor *output, tfqp_error *error) {
+  tfqp_status s;
+  int32_t i;
+  if (residual == NULL) return TFQP_OK;
+  if (!value_output) {
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT,
+                     "a residual input needs the int32 value output (int32_output 1)", "residual",
+                     0);
+  }
+  if ((s = tfqp_tensor_check(residual, "residual", TFQP_TYPE_INT32, output->rank, error))) {
+    return s;
+  }
+  for (i = 0; i < output->rank; ++i) {
+    if ((s = tfqp_tensor_check_dim(residual, i, output->dims[i],
+                                   "residual dims must equal the output's", "residual", error))) {
+      return s;
+    }
+  }
+  return TFQP_OK;
+}

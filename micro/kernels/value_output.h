@@ -10,6 +10,12 @@
  * (C99 leaves >> of a negative value implementation-defined; every compiler
  * these kernels target shifts arithmetically, as TFLite assumes too.)
  *
+ * Residual (optional input 3 of these ops, int32 values shaped like the output):
+ * added after the value is computed and saturated, saturating again:
+ *   output = saturate_int32(value + residual)
+ * (a residual stream's shortcut, fused into the layer that computes the other
+ * operand of the Add).
+ *
  * Table: the rows' three fields per channel, channels padded to the op's
  * block: multiplier[cpad], shift[cpad], bias[cpad].
  */
@@ -18,7 +24,10 @@
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "tfqp/status.h"
+#include "tfqp/tensor.h"
 
 #define TFQP_TRANSFORM_VALUE_COLUMNS 3 /* multiplier, shift, bias */
 #define TFQP_VALUE_CHANNEL_FIELDS 3
@@ -30,6 +39,14 @@ static inline int32_t tfqp_value_output(int64_t acc, int32_t multiplier, int32_t
   const int64_t v = (((int64_t)multiplier * acc + rounding) >> shift) + bias;
   return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
 }
+
+/* output[i] = saturate_int32(output[i] + residual[i]) for `count` values. */
+void tfqp_value_add_residual(int32_t *output, const int32_t *residual, size_t count);
+
+/* prepare: a residual input (int32, the output's rank and dims) is allowed only
+ * with the int32 value output. */
+tfqp_status tfqp_value_check_residual(int32_t value_output, const tfqp_tensor *residual,
+                                      const tfqp_tensor *output, tfqp_error *error);
 
 /* Checks every row (shift in [0, TFQP_VALUE_SHIFT_MAX]; |M| * max_abs_acc <
  * 2^62) and writes the table's three fields (channels [channels, padded) 0). */

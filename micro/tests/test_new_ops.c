@@ -13,12 +13,14 @@
 #include "tfqp/op.h"
 #include "value_output.h"
 
-#define MAX_VALUES 20000
+#define MAX_VALUES 30000 /* >= 40 * 4 * 4 * 40 weights */
 #define MAX_COUT 40
 
 static int8_t in8[MAX_VALUES];
 static int32_t in32[MAX_VALUES];
 static int8_t weights[MAX_VALUES];
+static int16_t weights16[MAX_VALUES];
+static int32_t residual[MAX_VALUES];
 static int32_t transform[MAX_COUT * 3];
 static int32_t table[4096];
 static int32_t out[MAX_VALUES];
@@ -28,7 +30,8 @@ static void set(tfqp_tensor *t, tfqp_type type, int32_t rank, const int32_t *dim
   size_t count = 1;
   int32_t i;
   for (i = 0; i < rank; ++i) count *= (size_t)dims[i];
-  tfqp_tensor_init(t, type, rank, dims, count * (type == TFQP_TYPE_INT8 ? 1 : 4), zp);
+  tfqp_tensor_init(t, type, rank, dims,
+                   count * (type == TFQP_TYPE_INT8 ? 1 : type == TFQP_TYPE_INT16 ? 2 : 4), zp);
 }
 
 static const tfqp_op *op_named(const char *name) { return tfqp_find_op(name, strlen(name)); }
@@ -206,6 +209,24 @@ static void fill_transform(int32_t cout, int values, int64_t spread) {
   }
 }
 
+/* saturate(saturate(value) + residual) */
+static int32_t ref_residual(int32_t value, int32_t add) {
+  const int64_t v = (int64_t)value + add;
+  return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+}
+
+/* Compares the output element of channel co with the reference of A (plus the
+ * residual `add` of the value output, when `with_residual`). */
+static long check_output_residual(int values, const void *pixel, int32_t co, int64_t a,
+                                  int with_residual, int32_t add) {
+  if (values) {
+    const int32_t v = ref_value(a, transform + 3 * co);
+    return ((const int32_t *)pixel)[co] != (with_residual ? ref_residual(v, add) : v);
+  }
+  return ((((const tfqp_word *)pixel)[co / 32] >> (co % 32)) & 1u) !=
+         (uint32_t)(transform[2 * co] * a < transform[2 * co + 1]);
+}
+
 /* Compares the output element of channel co with the reference of A. */
 static long check_int8_output(int values, const void *pixel, int32_t co, int64_t a) {
   if (values) return ((const int32_t *)pixel)[co] != ref_value(a, transform + 3 * co);
@@ -220,10 +241,13 @@ static void test_conv2d_int8(void) {
   for (i = 0; i < 200; ++i) {
     tfqp_op_options o;
     tfqp_conv2d_int8_options *c = &o.conv2d_int8;
-    tfqp_tensor t[3], output;
+    tfqp_tensor t[4], output;
     tfqp_error e;
-    const void *data[3] = {in8, weights, transform};
+    const int wide = i % 3 == 1; /* int16 weights */
     const int values = i % 2;
+    const int with_residual = values && i % 4 == 1;
+    const void *data[4] = {in8, wide ? (const void *)weights16 : (const void *)weights, transform,
+                           residual};
     const int32_t batch = test_random_range(1, 2), h = test_random_range(1, 8),
                   w = test_random_range(1, 8), cin = test_random_range(1, 40),
                   cout = test_random_range(1, MAX_COUT), zp = test_random_range(-128, 127);
@@ -249,6 +273,12 @@ static void test_conv2d_int8(void) {
     }
     for (k = 0; k < cout * c->filter_height * c->filter_width * cin; ++k) {
       weights[k] = (int8_t)(i % 9 == 0 ? (k % 3 ? 127 : -127) : test_random_range(-127, 127));
+      /* int16: large magnitudes, bounded so sum |w| * 255 < 2^31 per channel */
+      weights16[k] = (int16_t)(k % 5 == 0 ? (k % 2 ? 32767 : -32768)
+                                          : test_random_range(-20000, 20000));
+    }
+    for (k = 0; k < MAX_VALUES; ++k) {
+      residual[k] = k % 13 == 0 ? (k % 2 ? INT32_MAX : INT32_MIN) : (int32_t)test_random() / 4;
     }
     fill_transform(cout, values, 3000);
     ref_axis(h, c->filter_height, c->stride_height, c->dilation_height_factor, c->padding, &oh,
@@ -258,12 +288,30 @@ static void test_conv2d_int8(void) {
     dims[0] = batch; dims[1] = h; dims[2] = w; dims[3] = cin;
     set(&t[0], TFQP_TYPE_INT8, 4, dims, zp);
     dims[0] = cout; dims[1] = c->filter_height; dims[2] = c->filter_width;
-    set(&t[1], TFQP_TYPE_INT8, 4, dims, 0);
+    set(&t[1], wide ? TFQP_TYPE_INT16 : TFQP_TYPE_INT8, 4, dims, 0);
     dims[1] = values ? 3 : 2;
     set(&t[2], TFQP_TYPE_INT32, 2, dims, 0);
     dims[0] = batch; dims[1] = oh; dims[2] = ow; dims[3] = depth;
     set(&output, TFQP_TYPE_INT32, 4, dims, 0);
-    CHECK_EQ(run(op, &o, t, 3, data, &output, out, &e), TFQP_OK);
+    set(&t[3], TFQP_TYPE_INT32, 4, dims, 0);
+    if (wide) {
+      /* a channel whose sum |w| * 255 reaches 2^31 is refused by init_table */
+      const int32_t taps = c->filter_height * c->filter_width * cin;
+      int64_t worst = 0;
+      for (co = 0; co < cout; ++co) {
+        int64_t sum = 0;
+        for (k = 0; k < taps; ++k) {
+          const int32_t v = weights16[(size_t)co * taps + k];
+          sum += v < 0 ? -v : v;
+        }
+        if (sum > worst) worst = sum;
+      }
+      if (worst * 255 > INT32_MAX) {
+        CHECK_EQ(run(op, &o, t, 3, data, &output, out, &e), TFQP_ERROR_TENSOR_DATA);
+        continue;
+      }
+    }
+    CHECK_EQ(run(op, &o, t, with_residual ? 4 : 3, data, &output, out, &e), TFQP_OK);
     for (b = 0; b < batch; ++b) {
       for (y = 0; y < oh; ++y) {
         for (x = 0; x < ow; ++x) {
@@ -281,14 +329,15 @@ static void test_conv2d_int8(void) {
                 for (ci = 0; ci < cin; ++ci) {
                   /* the image padded with the zero point */
                   const int32_t q = inside ? in8[(((size_t)b * h + iy) * w + ix) * cin + ci] : zp;
-                  const int32_t wt =
-                      weights[(((size_t)co * c->filter_height + ky) * c->filter_width + kx) *
-                                  cin + ci];
+                  const size_t at =
+                      (((size_t)co * c->filter_height + ky) * c->filter_width + kx) * cin + ci;
+                  const int32_t wt = wide ? weights16[at] : weights[at];
                   a += (int64_t)(q - zp) * wt;
                 }
               }
             }
-            mismatches += check_int8_output(values, px, co, a);
+            mismatches +=
+                check_output_residual(values, px, co, a, with_residual, residual[pixel * cout + co]);
           }
           if (!values && cout % 32) {
             mismatches += (((const tfqp_word *)px)[depth - 1] & ~TFQP_LAST_WORD_MASK(cout)) != 0;
@@ -297,6 +346,14 @@ static void test_conv2d_int8(void) {
       }
     }
     digest_bytes(out, output.bytes);
+    /* a residual needs the value output and the output's shape */
+    if (!values) CHECK_EQ(run(op, &o, t, 4, data, &output, out, &e), TFQP_ERROR_ARGUMENT);
+    if (values) {
+      dims[3] = depth + 1;
+      set(&t[3], TFQP_TYPE_INT32, 4, dims, 0);
+      CHECK_EQ(run(op, &o, t, 4, data, &output, out, &e), TFQP_ERROR_TENSOR_SHAPE);
+    }
+    if (wide) continue;
     /* weights -128 and transform rows out of range are rejected by init_table */
     weights[0] = -128;
     CHECK_EQ(run(op, &o, t, 3, data, &output, out, &e), TFQP_ERROR_TENSOR_DATA);
@@ -560,6 +617,36 @@ static void test_unpack(void) {
     o.unpack.channels = 33; /* 2 words, the input has 1 */
     CHECK_EQ(op->output_dims(&o, &t, 1, TFQP_TYPE_INT8, &rank, out_dims, &e),
              TFQP_ERROR_TENSOR_SHAPE);
+    o.unpack.channels = 6;
+    o.unpack.group = 4; /* does not divide 6 */
+    o.unpack.present = TFQP_UNPACK_REQUIRED | TFQP_UNPACK_GROUP;
+    CHECK_EQ(op->output_dims(&o, &t, 1, TFQP_TYPE_INT8, &rank, out_dims, &e),
+             TFQP_ERROR_OPTION_VALUE);
+    CHECK(strcmp(e.name, "group") == 0);
+  }
+  {
+    /* groups: 3 pixels of 5 channels flattened, one word each */
+    tfqp_op_options o;
+    tfqp_tensor t, output;
+    tfqp_error e;
+    const int32_t in_dims[2] = {2, 3}, out_dims[2] = {2, 15};
+    const void *data[1];
+    int32_t k;
+    memset(&o, 0, sizeof o);
+    o.unpack.channels = 15;
+    o.unpack.group = 5;
+    o.unpack.positive = 9;
+    o.unpack.negative = -9;
+    o.unpack.present = TFQP_UNPACK_REQUIRED | TFQP_UNPACK_GROUP;
+    for (k = 0; k < 6; ++k) in32[k] = (int32_t)(0x5A5A5A40u | (uint32_t)k); /* high bits ignored */
+    set(&t, TFQP_TYPE_INT32, 2, in_dims, 0);
+    set(&output, TFQP_TYPE_INT8, 2, out_dims, 0);
+    data[0] = in32;
+    CHECK_EQ(run(op, &o, &t, 1, data, &output, signs, &e), TFQP_OK);
+    for (k = 0; k < 30; ++k) {
+      const uint32_t word = (uint32_t)in32[k / 5];
+      CHECK_EQ(signs[k], ((word >> (k % 5)) & 1u) ? -9 : 9);
+    }
   }
 }
 

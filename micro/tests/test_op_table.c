@@ -16,14 +16,16 @@ typedef struct {
 } expected_row;
 
 static const expected_row expected_rows[] = {
-    {"TFQP_BCONV2D", 3, 3, 0x6u, {"input", "filter", "transform"}, 14, "channels_in"},
-    {"TFQP_BFULLY_CONNECTED", 3, 3, 0x6u, {"input", "weights", "transform"}, 6, "channels_in"},
+    {"TFQP_BCONV2D", 3, 4, 0x6u, {"input", "filter", "transform", "residual"}, 14, "channels_in"},
+    {"TFQP_BFULLY_CONNECTED", 3, 4, 0x6u, {"input", "weights", "transform", "residual"}, 6,
+     "channels_in"},
     {"TFQP_BMAXPOOL2D", 1, 2, 0x2u, {"input", "or_mask"}, 6, "channels"},
     {"TFQP_BINARIZE", 1, 1, 0x0u, {"input"}, 0, NULL},
-    {"TFQP_CONV2D_INT8", 3, 3, 0x6u, {"input", "weights", "transform"}, 9, "channels_in"},
-    {"TFQP_FULLY_CONNECTED_INT8", 3, 3, 0x6u, {"input", "weights", "transform"}, 2,
+    {"TFQP_CONV2D_INT8", 3, 4, 0x6u, {"input", "weights", "transform", "residual"}, 9,
      "channels_in"},
-    {"TFQP_UNPACK", 1, 1, 0x0u, {"input"}, 3, "channels"},
+    {"TFQP_FULLY_CONNECTED_INT8", 3, 4, 0x6u, {"input", "weights", "transform", "residual"}, 2,
+     "channels_in"},
+    {"TFQP_UNPACK", 1, 1, 0x0u, {"input"}, 4, "channels"},
 };
 
 #define EXPECTED_COUNT ((int32_t)(sizeof expected_rows / sizeof expected_rows[0]))

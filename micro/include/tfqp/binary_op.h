@@ -41,6 +41,8 @@ typedef struct {
   int32_t output_words;      /* ceil(Cout / 32) */
   int32_t output_packed;     /* packed int32 output, else int8 or values */
   int32_t output_values;     /* int32 value output (option int32_output 1) */
+  int32_t residual;          /* value output plus input 3 (value_output.h) */
+  size_t output_count;       /* output elements (the residual's) */
   int32_t output_zero_point; /* int8 output; 0 for packed output */
   int32_t input_pos;         /* P */
   int32_t input_neg;         /* N */

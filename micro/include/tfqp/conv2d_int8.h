@@ -3,11 +3,15 @@
  *
  * Tensors
  *   input 0   int8 [N, H, W, Cin], per-tensor zero point zp_in
- *   input 1   constant int8 weights OHWI [Cout, KH, KW, Cin], symmetric (zero
- *             point 0), every weight in [-127, 127] (checked by init_table)
+ *   input 1   constant weights OHWI [Cout, KH, KW, Cin], symmetric (zero point
+ *             0): int8 in [-127, 127], or int16 (a float kernel the converter
+ *             rounded finely) with sum |w| * 255 < 2^31 over each output
+ *             channel's taps (both checked by init_table)
  *   input 2   constant int32 transform: [Cout, 2] rows (direction, threshold)
  *             for packed output, [Cout, 3] rows (multiplier M, shift s, bias B)
  *             for int32 value output
+ *   input 3   optional, int32_output 1 only: residual int32 values [N, OH, OW,
+ *             Cout], added to the values (value_output.h)
  *   output 0  int32: packed bits [N, OH, OW, ceil(Cout/32)] (formats.h), or with
  *             int32_output 1 values [N, OH, OW, Cout]
  *
@@ -20,7 +24,8 @@
  *
  * Arithmetic, output (n, y, x, co):
  *   A = sum over the taps (ky, kx, ci) inside the image of (q - zp_in) * w,
- *   exact in int32: K = KH * KW * Cin <= 66311, so |A| <= K * 255 * 127 < 2^31.
+ *   exact in int32: K = KH * KW * Cin <= 66311, so |A| <= K * 255 * 127 < 2^31
+ *   with int8 weights; int16 weights are bounded per channel by init_table.
  *   packed output: bit = 1 iff direction * A < threshold, direction in {+1, -1};
  *   int32 value output: value = saturate_int32(B + ((M * A + (s > 0 ? 2^(s-1)
  *     : 0)) >> s)) in int64, >> the floor (arithmetic) shift, s in [0, 40].
@@ -69,6 +74,9 @@ typedef struct {
   int32_t int32_output;
   int32_t taps;     /* K */
   int32_t output_depth; /* Cout or ceil(Cout/32) */
+  int32_t weights_int16; /* int16 weights, else int8 */
+  int32_t residual;      /* int32 values plus input 3 */
+  size_t output_count;   /* output elements */
   tfqp_window_axis rows;
   tfqp_window_axis cols;
   size_t table_bytes;
@@ -89,11 +97,11 @@ tfqp_status tfqp_conv2d_int8_prepare(const tfqp_conv2d_int8_options *options,
                                      tfqp_conv2d_int8_params *params, tfqp_error *error);
 
 tfqp_status tfqp_conv2d_int8_init_table(const tfqp_conv2d_int8_params *params,
-                                        const int8_t *weights, const int32_t *transform,
+                                        const void *weights, const int32_t *transform,
                                         int32_t *table, size_t table_bytes, tfqp_error *error);
 
 void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *params, const int32_t *table,
-                           const int8_t *input, const int8_t *weights, void *output);
+                           const int8_t *input, const void *weights, void *output);
 
 #ifdef __cplusplus
 }

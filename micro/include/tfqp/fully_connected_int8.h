@@ -4,10 +4,12 @@
  *
  * Tensors
  *   input 0   int8 [N, Cin], per-tensor zero point zp_in
- *   input 1   constant int8 weights [Cout, Cin], symmetric, in [-127, 127]
+ *   input 1   constant weights [Cout, Cin], symmetric: int8 in [-127, 127] or
+ *             int16 with sum |w| * 255 < 2^31 per output channel
  *   input 2   constant int32 transform: [Cout, 2] (direction, threshold) for
  *             packed output, [Cout, 3] (multiplier M, shift s, bias B) for
  *             int32 value output
+ *   input 3   optional, int32_output 1 only: residual int32 values [N, Cout]
  *   output 0  int32: packed bits [N, ceil(Cout/32)], or with int32_output 1
  *             values [N, Cout]
  *
@@ -49,6 +51,9 @@ typedef struct {
   int32_t input_zero_point;
   int32_t int32_output;
   int32_t output_depth;
+  int32_t weights_int16; /* int16 weights, else int8 */
+  int32_t residual;      /* int32 values plus input 3 */
+  size_t output_count;   /* output elements */
   size_t table_bytes;
 } tfqp_fully_connected_int8_params;
 
@@ -69,13 +74,13 @@ tfqp_status tfqp_fully_connected_int8_prepare(const tfqp_fully_connected_int8_op
                                               tfqp_error *error);
 
 tfqp_status tfqp_fully_connected_int8_init_table(const tfqp_fully_connected_int8_params *params,
-                                                 const int8_t *weights,
+                                                 const void *weights,
                                                  const int32_t *transform, int32_t *table,
                                                  size_t table_bytes, tfqp_error *error);
 
 void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *params,
                                     const int32_t *table, const int8_t *input,
-                                    const int8_t *weights, void *output);
+                                    const void *weights, void *output);
 
 #ifdef __cplusplus
 }

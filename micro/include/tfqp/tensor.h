@@ -19,7 +19,8 @@ extern "C" {
 typedef enum {
   TFQP_TYPE_OTHER = 0, /* any element type the TFQP ops do not accept */
   TFQP_TYPE_INT8 = 1,  /* int8 activations */
-  TFQP_TYPE_INT32 = 2  /* bit-packed words, per-channel transforms */
+  TFQP_TYPE_INT32 = 2, /* bit-packed words, per-channel transforms, int32 values */
+  TFQP_TYPE_INT16 = 3  /* int16 weights (a float kernel the converter rounded) */
 } tfqp_type;
 
 typedef struct {

@@ -1,14 +1,17 @@
 /* TFQP_UNPACK: packed signs as the int8 codes of +1 / -1 a builtin op reads.
  *
  * Tensors
- *   input 0   packed int32 [..., ceil(C/32)] (formats.h; padding bits ignored)
+ *   input 0   packed int32 [..., G * ceil(group/32)] (formats.h; padding bits
+ *             ignored): G = C / group groups of `group` channels, each packed
+ *             on its own words (a flatten of packed pixels keeps each pixel's
+ *             words: group = the pixel's channels)
  *   output 0  int8 [..., C], the input's other dims unchanged: bit 0 -> positive,
  *             bit 1 -> negative
  *
  * Custom options (FlexBuffers map of integers): channels (C >= 1), positive and
  * negative (int8 codes in [-128, 127]: the output tensor's quantization of +1
- * and -1, e.g. 127 and -127 for scale 1/127). Unknown or duplicate keys are
- * rejected.
+ * and -1, e.g. 127 and -127 for scale 1/127), group (optional, default C; must
+ * divide C). Unknown or duplicate keys are rejected.
  *
  * No table, no scratch. A deploy model writes with it the stock model's int8
  * +-1 tensor that builtin layers on binarized inputs read (a layer with a float
@@ -28,18 +31,19 @@
 extern "C" {
 #endif
 
-enum { TFQP_UNPACK_REQUIRED = (1u << 3) - 1u };
+enum { TFQP_UNPACK_REQUIRED = (1u << 3) - 1u, TFQP_UNPACK_GROUP = 1u << 3 };
 
 typedef struct {
   int32_t channels;
   int32_t positive;
   int32_t negative;
+  int32_t group; /* channels per packed group (0: not given, = channels) */
   uint32_t present;
 } tfqp_unpack_options;
 
 typedef struct {
-  int32_t pixels;   /* elements of the output / C */
-  int32_t channels; /* C */
+  int32_t pixels;   /* elements of the output / group */
+  int32_t channels; /* group */
   int8_t positive;
   int8_t negative;
 } tfqp_unpack_params;
