@@ -38,14 +38,14 @@ def bnn(input_shape, classes, name="bnn"):
     return tf.keras.Model(inputs, outputs, name=name)
 
 
-def bireal(input_shape, classes, name="bireal"):
+def bireal(input_shape, classes, name="bireal", width=32):
     """Bi-Real Net style: real-valued shortcuts around binary convolutions, whose
     sums are binarized again (a residual stream)."""
     inputs = tf.keras.Input(input_shape)
-    x = lq.layers.QuantConv2D(32, 3, strides=2, padding="same", **BINARY_KERNEL)(inputs)
+    x = lq.layers.QuantConv2D(width, 3, strides=2, padding="same", **BINARY_KERNEL)(inputs)
     x = tf.keras.layers.BatchNormalization(momentum=0.9)(x)
     for _ in range(2):
-        y = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, **BINARY)(x)
+        y = lq.layers.QuantConv2D(width, 3, padding="same", pad_values=1.0, **BINARY)(x)
         y = tf.keras.layers.BatchNormalization(momentum=0.9)(y)
         x = tf.keras.layers.Add()([x, y])
     x = lq.layers.QuantConv2D(64, 3, strides=2, padding="same", pad_values=1.0, **BINARY)(x)

@@ -76,12 +76,31 @@ def _trained_binary_mnist():
     return data, deploy
 
 
+def _trained_bireal():
+    """A Bi-Real-style model (shortcuts binarized again: int32 streams, TFQP_BINARIZE)
+    trained for one short epoch, and its deploy model."""
+    import tensorflow as tf
+
+    from bnn_models import bireal
+    from tfq_plus import converters, datasets
+
+    data = datasets.load("auto")
+    tf.keras.utils.set_random_seed(0)
+    model = bireal(data.input_shape, data.num_classes, width=8)  # small: the M55 image's 2 MB
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.x_train[:2000], data.y_train[:2000], batch_size=100, epochs=1, verbose=0)
+    return data, converters.convert_keras_model(model, representative_dataset=data.x_train[:32])
+
+
 @pytest.fixture(scope="module")
 def cases():
     data, deploy = _trained_binary_mnist()
     inputs = kernel_vectors.quantize_input(deploy, data.x_test[:2])
+    _, bireal = _trained_bireal()
     return (kernel_vectors.random_cases(seed=0)
-            + kernel_vectors.model_cases(deploy, inputs, prefix=data.name))
+            + kernel_vectors.model_cases(deploy, inputs, prefix=data.name)
+            + kernel_vectors.model_cases(bireal, kernel_vectors.quantize_input(bireal, data.x_test[:1]),
+                                         prefix="bireal"))
 
 
 @pytest.fixture(scope="module")
@@ -111,10 +130,15 @@ def test_vectors_cover_every_op_format_and_geometry(cases):
     """The suite is what the on-target runs claim to check, including every TFQP op of
     a trained, converted model on two real test images."""
     model = [c for c in cases if c.name.startswith(("mnist op", "digits op"))]
-    assert {c.op for c in model} == {"TFQP_BCONV2D", "TFQP_BMAXPOOL2D", "TFQP_BFULLY_CONNECTED"}
-    assert len(model) == 2 * 5  # five TFQP ops, two images
+    assert {c.op for c in model} == {"TFQP_CONV2D_INT8", "TFQP_BCONV2D", "TFQP_BMAXPOOL2D",
+                                     "TFQP_BFULLY_CONNECTED"}
+    assert len(model) == 2 * 6  # six TFQP ops, two images
     assert {(c.input.dtype.name, c.output.dtype.name) for c in model} >= {
         ("int8", "int32"), ("int32", "int32"), ("int32", "int8")}
+    assert any(c.filter.dtype == np.int16 for c in model if c.op == "TFQP_CONV2D_INT8")  # float stem
+    bireal = [c for c in cases if c.name.startswith("bireal op")]
+    assert {c.op for c in bireal} >= {"TFQP_CONV2D_INT8", "TFQP_BINARIZE", "TFQP_BCONV2D"}
+    assert any(len(c.inputs) == 4 for c in bireal)  # a residual input
     ops = {case.op for case in cases}
     assert ops == {op["name"] for op in kernel_vectors.kernels.ops()} | {"pack", "unpack"}
     conv = [c for c in cases if c.op == "TFQP_BCONV2D" and c.expected_error is None]

@@ -32,6 +32,7 @@ INT32_MAX = 2**31 - 1
 # tfqp_type values of micro/include/tfqp/tensor.h
 _TYPE_INT8 = 1
 _TYPE_INT32 = 2
+_TYPE_INT16 = 3
 MAX_INPUTS = 4  # TFQP_OP_MAX_INPUTS (micro/include/tfqp/op.h)
 MAX_RANK = 6  # TFQP_MAX_RANK (micro/include/tfqp/tensor.h)
 # the packing utilities, which are no ops of the table
@@ -242,30 +243,51 @@ def random_value_transform(rng, cout):
     return np.stack([multiplier, shift, bias], axis=1).astype(np.int32)
 
 
+def random_weights(rng, shape, wide: bool) -> np.ndarray:
+    """int8 codes in [-127, 127], or int16 codes bounded so sum |w| * 255 < 2^31
+    per output channel (the int8-input ops' rule)."""
+    if not wide:
+        return rng.integers(-127, 128, size=shape).astype(np.int8)
+    taps = int(np.prod(shape[1:]))
+    limit = min(32767, (2**31 - 1) // (255 * taps))
+    return rng.integers(-limit, limit + 1, size=shape).astype(np.int16)
+
+
 def int8_conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 1),
-                   dilation=(1, 1), padding="same", output_kind="packed") -> KernelCase:
-    """A TFQP_CONV2D_INT8 call on random data, run on the host."""
+                   dilation=(1, 1), padding="same", output_kind="packed", wide=False,
+                   residual=False) -> KernelCase:
+    """A TFQP_CONV2D_INT8 call on random data, run on the host (int16 weights with
+    ``wide``; a residual input with ``residual``, value outputs only)."""
     zero_point = int(rng.integers(-128, 128))
     x = rng.integers(-128, 128, size=(batch, height, width, cin)).astype(np.int8)
-    weights = rng.integers(-127, 128, size=(cout, kh, kw, cin)).astype(np.int8)
+    weights = random_weights(rng, (cout, kh, kw, cin), wide)
     options = dict(channels_in=cin, filter_height=kh, filter_width=kw, stride_height=stride[0],
                    stride_width=stride[1], dilation_height_factor=dilation[0],
                    dilation_width_factor=dilation[1],
                    padding=packing.PADDING_SAME if padding == "same" else packing.PADDING_VALID)
     return _int8_op_case(rng, name, "TFQP_CONV2D_INT8", x, weights, options, zero_point,
-                         kh * kw * cin, output_kind)
+                         kh * kw * cin, output_kind, residual)
 
 
-def int8_fc_case(rng, name, *, batch, cin, cout, output_kind="packed") -> KernelCase:
+def int8_fc_case(rng, name, *, batch, cin, cout, output_kind="packed", wide=False,
+                 residual=False) -> KernelCase:
     """A TFQP_FULLY_CONNECTED_INT8 call on random data, run on the host."""
     zero_point = int(rng.integers(-128, 128))
     x = rng.integers(-128, 128, size=(batch, cin)).astype(np.int8)
-    weights = rng.integers(-127, 128, size=(cout, cin)).astype(np.int8)
+    weights = random_weights(rng, (cout, cin), wide)
     return _int8_op_case(rng, name, "TFQP_FULLY_CONNECTED_INT8", x, weights,
-                         dict(channels_in=cin), zero_point, cin, output_kind)
+                         dict(channels_in=cin), zero_point, cin, output_kind, residual)
 
 
-def _int8_op_case(rng, name, op, x, weights, options, zero_point, taps, output_kind):
+def random_residual(rng, shape) -> np.ndarray:
+    """int32 residual values, some at the int32 ends (the sums saturate)."""
+    values = rng.integers(INT32_MIN, INT32_MAX, size=shape, dtype=np.int64)
+    values.reshape(-1)[::3] //= 2**16
+    return values.astype(np.int32)
+
+
+def _int8_op_case(rng, name, op, x, weights, options, zero_point, taps, output_kind,
+                  residual=False):
     cout = weights.shape[0]
     if output_kind == "values":
         options = dict(options, int32_output=1)
@@ -277,8 +299,22 @@ def _int8_op_case(rng, name, op, x, weights, options, zero_point, taps, output_k
                              axis=1).astype(np.int32)
     encoded = with_options(b"", **options)
     inputs = [x, weights, transform]
+    if residual:
+        shape = run_host(op, inputs, encoded, np.int32, input_zero_point=zero_point).shape
+        inputs.append(random_residual(rng, shape))
     out = run_host(op, inputs, encoded, np.int32, input_zero_point=zero_point)
     return KernelCase(name, op, inputs, out, encoded, zero_point)
+
+
+def unpack_op_case(rng, name, *, pixels, channels, group=None) -> KernelCase:
+    """A TFQP_UNPACK call: packed signs (groups of ``group`` channels) -> int8 codes."""
+    group = group or channels
+    x = random_packed(rng, (pixels, channels // group), group).reshape(pixels, -1)
+    options = with_options(b"", channels=channels, positive=int(rng.integers(-128, 128)),
+                           negative=int(rng.integers(-128, 128)),
+                           **({"group": group} if group != channels else {}))
+    return KernelCase(name, "TFQP_UNPACK", [x], run_host("TFQP_UNPACK", [x], options, np.int8),
+                      options)
 
 
 def binarize_case(rng, name, *, shape, int32_input):
@@ -306,6 +342,13 @@ def unpack_case(rng, name, *, pixels, channels, positive, negative):
     x = random_packed(rng, (pixels,), channels)
     out = kernels.unpack(x, channels, positive=positive, negative=negative)
     return KernelCase(name, "unpack", [x], out, args=(channels, positive, negative))
+
+
+def with_residual(rng, case: KernelCase) -> KernelCase:
+    """``case`` (a value output) with a residual input added, rerun on the host."""
+    inputs = list(case.inputs) + [random_residual(rng, case.output.shape)]
+    output = run_host(case.op, inputs, case.options, np.int32, case.input_zero_point)
+    return KernelCase(case.name, case.op, inputs, output, case.options, case.input_zero_point)
 
 
 def rejected(case: KernelCase, name: str, **changes) -> KernelCase:
@@ -423,6 +466,25 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
         for output_kind in ["packed", "values"]:
             cases.append(int8_fc_case(rng, f"fc int8 cin{cin} ->{output_kind}", batch=1 + i % 3,
                                       cin=cin, cout=[1, 33, 64, 5][i], output_kind=output_kind))
+    # int16 weights (a float kernel rounded by the converter) and residual inputs
+    for i, output_kind in enumerate(["packed", "values", "values"]):
+        cases.append(int8_conv_case(
+            rng, f"conv int16 3x3 ->{output_kind}{' residual' if i == 2 else ''}", batch=1,
+            height=6, width=5, cin=[1, 3, 8][i], cout=[32, 9, 12][i], kh=3, kw=3,
+            stride=(1 + i % 2, 1), output_kind=output_kind, wide=True, residual=i == 2))
+        cases.append(int8_fc_case(rng, f"fc int16 ->{output_kind}{' residual' if i == 2 else ''}",
+                                  batch=2, cin=[7, 64, 90][i], cout=[3, 33, 8][i],
+                                  output_kind=output_kind, wide=True, residual=i == 2))
+    cases.append(int8_conv_case(rng, "conv int8 ->values residual", batch=2, height=4, width=4,
+                                cin=5, cout=7, kh=3, kw=3, output_kind="values", residual=True))
+    cases.append(with_residual(rng, conv_case(
+        rng, "conv values residual", batch=1, height=5, width=5, cin=33, cout=9, kh=3, kw=3,
+        padding="same", pad_value=1, input_kind="packed", output_kind="values")))
+    cases.append(with_residual(rng, fc_case(rng, "fc values residual", batch=2, cin=70, cout=5,
+                                            input_kind="packed", output_kind="values")))
+    for pixels, channels, group in [(3, 40, None), (2, 45, 5), (1, 96, 32), (4, 33, 33)]:
+        cases.append(unpack_op_case(rng, f"unpack op c{channels} g{group}", pixels=pixels,
+                                    channels=channels, group=group))
     for shape, int32_input in [((40,), False), ((2, 33), True), ((1, 3, 4, 70), False),
                                ((2, 2, 2, 32), True), ((3, 1, 5), False)]:
         cases.append(binarize_case(rng, f"binarize {'int32' if int32_input else 'int8'} "
@@ -473,6 +535,9 @@ def rejected_new_op_cases(rng) -> List[KernelCase]:
     values = conv_case(rng, "conv values base", batch=1, height=5, width=5, cin=40, cout=5,
                        kh=3, kw=3, output_kind="values")
     binarize = binarize_case(rng, "binarize base", shape=(2, 40), int32_input=False)
+    packed8 = int8_conv_case(rng, "conv int8 packed base", batch=1, height=5, width=5, cin=4,
+                             cout=6, kh=3, kw=3, output_kind="packed")
+    unpack = unpack_op_case(rng, "unpack base", pixels=2, channels=45, group=5)
     return [
         rejected(pool, "reject or_mask padding bits", inputs=[pool.input, bad_mask]),
         rejected(pool, "reject or_mask shape", inputs=[pool.input, pool.inputs[1][:1].copy()]),
@@ -485,6 +550,12 @@ def rejected_new_op_cases(rng) -> List[KernelCase]:
         rejected(binarize, "reject binarize option key", options=with_options(b"", channels=40)),
         rejected(binarize, "reject binarize two inputs",
                  inputs=[binarize.input, binarize.input]),
+        rejected(conv8, "reject residual shape",
+                 inputs=list(conv8.inputs) + [np.zeros((1, 5, 5, 5), np.int32)]),
+        rejected(packed8, "reject residual with packed output",
+                 inputs=list(packed8.inputs) + [np.zeros((1, 5, 5, 6), np.int32)]),
+        rejected(unpack, "reject unpack group", options=with_options(
+            b"", channels=45, positive=1, negative=-1, group=4)),
     ]
 
 
@@ -505,36 +576,36 @@ def quantize_input(flatbuffer: bytes, samples) -> np.ndarray:
 
 def model_cases(deploy: bytes, inputs, prefix: str) -> List[KernelCase]:
     """Every TFQP op call of a deploy model on real inputs (int8 codes, one sample per
-    row): the op's weights, transform and options from the flatbuffer, the activation
-    it receives when the whole model runs on the host (builtin ops in TFLite's
-    reference kernels, TFQP ops in the host build), and the host output."""
+    row): the op's constant inputs and options from the flatbuffer, the tensors it
+    receives when the whole model runs on the host (``Interpreter``: builtin ops in
+    TFLite Micro, TFQP ops in the host build), and the host output."""
     from tfq_plus.converters import tflite_schema as schema
-    from tfq_plus.converters.host_interpreter import HostInterpreter
+    from tfq_plus.converters.interpreter import Interpreter
+    from tfq_plus.converters.ops.registry import is_tfqp
 
-    calls = []
-
-    class Recording(HostInterpreter):
-        def _tfqp(self, name, op, values):
-            output = super()._tfqp(name, op, values)
-            calls.append((name, op, np.ascontiguousarray(values[int(op.inputs[0])]), output))
-            return output
-
-    interpreter = Recording(deploy)
+    interpreter = Interpreter(deploy, keep_tensors=True)
+    model = interpreter.model
+    graph = model.subgraphs[0]
+    ops = [op for op in graph.operators if is_tfqp(schema.op_name(model, op))]
     cases: List[KernelCase] = []
     for sample in inputs:
-        calls.clear()
-        interpreter.run(sample)
-        for index, (name, op, activation, output) in enumerate(calls):
+        interpreter.invoke([np.asarray(sample)[None]])
+        for index, op in enumerate(ops):
+            name = schema.op_name(model, op)
             label = f"{prefix} op {index} {name}"
-            options = bytes(np.asarray(op.customOptions, dtype=np.uint8))
-            tensors = [interpreter.graph.tensors[t] for t in op.inputs]
+            options = bytes(np.asarray(op.customOptions if op.customOptions is not None else [],
+                                       dtype=np.uint8))
+            tensors = [graph.tensors[t] for t in op.inputs]
+            arrays = []
+            for t, tensor in zip(op.inputs, tensors):
+                data = schema.constant(model, tensor)
+                arrays.append(np.ascontiguousarray(data if data is not None else interpreter.tensor(int(t))))
+            output = np.ascontiguousarray(interpreter.tensor(int(op.outputs[0])))
             input_q = schema.per_tensor_quantization(tensors[0])
-            output_q = schema.per_tensor_quantization(interpreter.graph.tensors[op.outputs[0]])
-            constants = [np.ascontiguousarray(schema.constant(interpreter.model, t))
-                         for t in tensors[1:]]
+            output_q = schema.per_tensor_quantization(graph.tensors[op.outputs[0]])
             cases.append(KernelCase(
-                label, name, [activation] + constants, output, options,
-                input_q[1] if input_q and activation.dtype == np.int8 else 0,
+                label, name, arrays, output, options,
+                input_q[1] if input_q and arrays[0].dtype == np.int8 else 0,
                 output_q[1] if output_q and output.dtype == np.int8 else 0))
     return cases
 
@@ -588,8 +659,10 @@ def c_tensor(blob: DataBlob, array: Optional[np.ndarray], zero_point: int, what:
         kind = _TYPE_INT8
     elif array.dtype == np.int32:
         kind = _TYPE_INT32
+    elif array.dtype == np.int16:
+        kind = _TYPE_INT16
     else:
-        raise ValueError(f"kernel_vectors: {what} has dtype {array.dtype}; int8 or int32 allowed")
+        raise ValueError(f"kernel_vectors: {what} has dtype {array.dtype}; int8, int16 or int32 allowed")
     if array.ndim > MAX_RANK:
         raise ValueError(f"kernel_vectors: {what} has rank {array.ndim}; at most {MAX_RANK} "
                          "allowed")
