@@ -1,11 +1,14 @@
 /* tfq_plus.converters._tfqp_kernels: the host build of micro/kernels on numpy
  * arrays, for verify() and host benchmarks.
  *
- * Every op call goes through the same path as the TFLM/TFLite adapters: the
- * custom options bytes are parsed by the C flexbuffer reader, the tensors are
- * described (type, shape, byte size, zero point) and validated by the op's
+ * Every op call goes through the C op table (micro/include/tfqp/op.h), the
+ * path the TFLM/TFLite adapters take: the row's arity, the custom options bytes
+ * parsed by the row (the C flexbuffer reader), the tensors described (type,
+ * shape, byte size, zero point) and validated by the row's output_dims and
  * prepare, the constant tensors by init_table, then eval runs (without the
- * GIL). Arrays are read through the buffer protocol (no numpy headers needed
+ * GIL). prepare() / run() / ops() are generic; bconv2d, bfully_connected,
+ * bmaxpool2d and prepare_bconv2d / prepare_bfully_connected keep their
+ * signatures as wrappers, parse_options reads any row's option keys. Arrays are read through the buffer protocol (no numpy headers needed
  * at build time); they must be C-contiguous int8 or int32. Results are new
  * numpy arrays.
  */
