@@ -378,15 +378,28 @@ typedef struct {
   tfqp_type output_type;
   size_t table_bytes;
   size_t scratch_bytes;
-  void *table;
-  void *scratch;
+  void *table;   /* cache-line aligned into table_block */
+  void *scratch; /* cache-line aligned into scratch_block */
+  void *table_block;
+  void *scratch_block;
 } PreparedOp;
+
+/* Table and scratch start on a cache line (64 bytes): the vector kernels' data
+ * then never depends on where the allocator happened to put it. */
+#define BUFFER_ALIGNMENT 64
+
+static void *aligned_block(size_t bytes, void **block) {
+  *block = PyMem_Malloc((bytes > 0 ? bytes : 1) + BUFFER_ALIGNMENT - 1);
+  if (*block == NULL) return NULL;
+  return (void *)(((uintptr_t)*block + BUFFER_ALIGNMENT - 1) &
+                  ~(uintptr_t)(BUFFER_ALIGNMENT - 1));
+}
 
 static void prepared_dealloc(PreparedOp *self) {
   int32_t i;
   for (i = 0; i < TFQP_OP_MAX_INPUTS; ++i) PyMem_Free(self->constants[i]);
-  PyMem_Free(self->table);
-  PyMem_Free(self->scratch);
+  PyMem_Free(self->table_block);
+  PyMem_Free(self->scratch_block);
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -568,7 +581,7 @@ static PreparedOp *prepare_core(const tfqp_op *op, PyObject *const *inputs, Py_s
   if (self == NULL) goto done;
   self->op = op;
   self->input_count = (int32_t)count;
-  self->table = self->scratch = NULL;
+  self->table = self->scratch = self->table_block = self->scratch_block = NULL;
   for (i = 0; i < TFQP_OP_MAX_INPUTS; ++i) self->constants[i] = NULL;
   for (i = 0; i < (int32_t)count; ++i) self->inputs[i] = descs[i];
   self->output_type = output_type;
@@ -600,8 +613,8 @@ static PreparedOp *prepare_core(const tfqp_op *op, PyObject *const *inputs, Py_s
     }
     memcpy(self->constants[i], views[i].buf, (size_t)views[i].len);
   }
-  self->table = PyMem_Malloc(self->table_bytes > 0 ? self->table_bytes : 1);
-  self->scratch = PyMem_Malloc(self->scratch_bytes > 0 ? self->scratch_bytes : 1);
+  self->table = aligned_block(self->table_bytes, &self->table_block);
+  self->scratch = aligned_block(self->scratch_bytes, &self->scratch_block);
   if (self->table == NULL || self->scratch == NULL) {
     PyErr_NoMemory();
     goto done;
