@@ -1,11 +1,14 @@
 /* tfq_plus.converters._tfqp_kernels: the host build of micro/kernels on numpy
  * arrays, for verify() and host benchmarks.
  *
- * Every op call goes through the same path as the TFLM/TFLite adapters: the
- * custom options bytes are parsed by the C flexbuffer reader, the tensors are
- * described (type, shape, byte size, zero point) and validated by the op's
+ * Every op call goes through the C op table (micro/include/tfqp/op.h), the
+ * path the TFLM/TFLite adapters take: the row's arity, the custom options bytes
+ * parsed by the row (the C flexbuffer reader), the tensors described (type,
+ * shape, byte size, zero point) and validated by the row's output_dims and
  * prepare, the constant tensors by init_table, then eval runs (without the
- * GIL). Arrays are read through the buffer protocol (no numpy headers needed
+ * GIL). prepare() / run() / ops() are generic; bconv2d, bfully_connected,
+ * bmaxpool2d and prepare_bconv2d / prepare_bfully_connected keep their
+ * signatures as wrappers, parse_options reads any row's option keys. Arrays are read through the buffer protocol (no numpy headers needed
  * at build time); they must be C-contiguous int8 or int32. Results are new
  * numpy arrays.
  */
@@ -376,15 +379,28 @@ typedef struct {
   tfqp_type output_type;
   size_t table_bytes;
   size_t scratch_bytes;
-  void *table;
-  void *scratch;
+  void *table;   /* cache-line aligned into table_block */
+  void *scratch; /* cache-line aligned into scratch_block */
+  void *table_block;
+  void *scratch_block;
 } PreparedOp;
+
+/* Table and scratch start on a cache line (64 bytes): the vector kernels' data
+ * then never depends on where the allocator happened to put it. */
+#define BUFFER_ALIGNMENT 64
+
+static void *aligned_block(size_t bytes, void **block) {
+  *block = PyMem_Malloc((bytes > 0 ? bytes : 1) + BUFFER_ALIGNMENT - 1);
+  if (*block == NULL) return NULL;
+  return (void *)(((uintptr_t)*block + BUFFER_ALIGNMENT - 1) &
+                  ~(uintptr_t)(BUFFER_ALIGNMENT - 1));
+}
 
 static void prepared_dealloc(PreparedOp *self) {
   int32_t i;
   for (i = 0; i < TFQP_OP_MAX_INPUTS; ++i) PyMem_Free(self->constants[i]);
-  PyMem_Free(self->table);
-  PyMem_Free(self->scratch);
+  PyMem_Free(self->table_block);
+  PyMem_Free(self->scratch_block);
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -566,7 +582,7 @@ static PreparedOp *prepare_core(const tfqp_op *op, PyObject *const *inputs, Py_s
   if (self == NULL) goto done;
   self->op = op;
   self->input_count = (int32_t)count;
-  self->table = self->scratch = NULL;
+  self->table = self->scratch = self->table_block = self->scratch_block = NULL;
   for (i = 0; i < TFQP_OP_MAX_INPUTS; ++i) self->constants[i] = NULL;
   for (i = 0; i < (int32_t)count; ++i) self->inputs[i] = descs[i];
   self->output_type = output_type;
@@ -598,8 +614,8 @@ static PreparedOp *prepare_core(const tfqp_op *op, PyObject *const *inputs, Py_s
     }
     memcpy(self->constants[i], views[i].buf, (size_t)views[i].len);
   }
-  self->table = PyMem_Malloc(self->table_bytes > 0 ? self->table_bytes : 1);
-  self->scratch = PyMem_Malloc(self->scratch_bytes > 0 ? self->scratch_bytes : 1);
+  self->table = aligned_block(self->table_bytes, &self->table_block);
+  self->scratch = aligned_block(self->scratch_bytes, &self->scratch_block);
   if (self->table == NULL || self->scratch == NULL) {
     PyErr_NoMemory();
     goto done;

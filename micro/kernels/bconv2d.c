@@ -209,6 +209,8 @@ tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
   /* what eval would otherwise recompute on every call (the layout above
    * bounds the padded image: it fits in the scratch) */
   p->arm = arm_path(p);
+  p->image_words = (size_t)p->rows.in * (size_t)p->cols.in * (size_t)p->io.input_words;
+  p->pixels = p->io.batch * p->rows.in * p->cols.in; /* < 2^31: the input's elements */
   p->arm_height = p->arm ? (int32_t)arm_padded_height(p) : 0;
   p->arm_width = p->arm ? (int32_t)arm_padded_width(p) : 0;
   p->table_bytes = layout.table_bytes;
@@ -322,49 +324,20 @@ typedef struct {
   int32_t ky0, ky1, kx0, kx1;
 } window;
 
-/* The portable counting, in every build: the portable path's kernels and the
- * int32 value output's. */
-
-/* acc[k] += popcount over the window of input XOR filter f + k * filter_words */
-static inline void window_counts4(const tfqp_bconv2d_params *p, const window *w,
-                                  const tfqp_word *f, uint32_t acc[4]) {
+/* popcount over the window of input XOR filter f, tap by tap (the int32 value
+ * output's counting, in every build; the portable path's own kernels below
+ * count four channels at once) */
+static uint32_t value_counts(const tfqp_bconv2d_params *p, const window *w,
+                             const tfqp_word *f) {
   const int32_t words = p->io.input_words;
   const size_t row_words = (size_t)p->cols.in * words;
-  const size_t stride = (size_t)p->filter_words;
-  const int32_t kw = p->cols.filter;
-  const int32_t dh = p->rows.dilation;
-  const int32_t dw = p->cols.dilation;
-  int32_t ky, kx;
-  for (ky = w->ky0; ky < w->ky1; ++ky) {
-    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
-    const tfqp_word *frow = f + (size_t)ky * kw * words;
-    if (dw == 1) {
-      tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + w->kx0) * words,
-                             frow + (size_t)w->kx0 * words, stride,
-                             (w->kx1 - w->kx0) * words, acc);
-    } else {
-      for (kx = w->kx0; kx < w->kx1; ++kx) {
-        tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + kx * dw) * words,
-                               frow + (size_t)kx * words, stride, words, acc);
-      }
-    }
-  }
-}
-
-static inline uint32_t window_counts1(const tfqp_bconv2d_params *p,
-                                      const window *w, const tfqp_word *f) {
-  const int32_t words = p->io.input_words;
-  const size_t row_words = (size_t)p->cols.in * words;
-  const int32_t kw = p->cols.filter;
-  const int32_t dh = p->rows.dilation;
-  const int32_t dw = p->cols.dilation;
   uint32_t acc = 0;
   int32_t ky, kx;
   for (ky = w->ky0; ky < w->ky1; ++ky) {
-    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
-    const tfqp_word *frow = f + (size_t)ky * kw * words;
+    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * p->rows.dilation) * row_words;
+    const tfqp_word *frow = f + (size_t)ky * p->cols.filter * words;
     for (kx = w->kx0; kx < w->kx1; ++kx) {
-      acc += tfqp_xor_popcount_run1(row + (size_t)(w->ix0 + kx * dw) * words,
+      acc += tfqp_xor_popcount_run1(row + (size_t)(w->ix0 + kx * p->cols.dilation) * words,
                                     frow + (size_t)kx * words, words);
     }
   }
@@ -373,15 +346,19 @@ static inline uint32_t window_counts1(const tfqp_bconv2d_params *p,
 
 /* int32 value output, every build: the portable counting over the packed
  * input (clean padding bits) and the original filter; D = base - 2x. */
-static void conv_values(const tfqp_bconv2d_params *p, const int32_t *table,
-                        const tfqp_word *packed, const tfqp_word *filter, int32_t *output) {
+static TFQP_NOINLINE void conv_values(const tfqp_bconv2d_params *p, const int32_t *table,
+                                      const void *input, const tfqp_word *filter,
+                                      int32_t *output, void *scratch) {
   const size_t image_words = (size_t)p->rows.in * p->cols.in * p->io.input_words;
+  tfqp_word *free_scratch = (tfqp_word *)scratch;
+  const tfqp_word *packed = tfqp_binary_op_packed_input(
+      &p->io, p->mask_input, input, p->io.batch * p->rows.in * p->cols.in, &free_scratch);
   const int32_t cout = p->io.channels_out;
   const int32_t cpad = p->padded_channels;
   const int32_t *multiplier = table;
   const int32_t *shift = table + cpad;
   const int32_t *bias = table + 2 * cpad;
-  int32_t n, oy, ox, co, k;
+  int32_t n, oy, ox, co;
   window w;
   for (n = 0; n < p->io.batch; ++n) {
     w.image = packed + (size_t)n * image_words;
@@ -396,17 +373,8 @@ static void conv_values(const tfqp_bconv2d_params *p, const int32_t *table,
         int32_t *out = output + (((size_t)n * p->rows.out + oy) * p->cols.out + ox) * cout;
         w.ix0 = ox * p->cols.stride - p->cols.pad_before;
         tfqp_window_axis_taps(&p->cols, ox, &w.kx0, &w.kx1);
-        for (co = 0; co + 4 <= cout; co += 4) {
-          uint32_t acc[4] = {0, 0, 0, 0};
-          window_counts4(p, &w, filter + (size_t)co * p->filter_words, acc);
-          for (k = 0; k < 4; ++k) {
-            const int32_t c = co + k;
-            out[c] = tfqp_value_output((int64_t)base[c] - 2 * (int64_t)acc[k], multiplier[c],
-                                       shift[c], bias[c]);
-          }
-        }
-        for (; co < cout; ++co) {
-          const uint32_t x = window_counts1(p, &w, filter + (size_t)co * p->filter_words);
+        for (co = 0; co < cout; ++co) {
+          const uint32_t x = value_counts(p, &w, filter + (size_t)co * p->filter_words);
           out[co] = tfqp_value_output((int64_t)base[co] - 2 * (int64_t)x, multiplier[co],
                                       shift[co], bias[co]);
         }
@@ -503,6 +471,52 @@ static void conv_rows(const tfqp_bconv2d_params *p, const int32_t *table,
 }
 
 #else /* portable path: blocks of four channels, 32- or 64-bit words */
+
+/* acc[k] += popcount over the window of input XOR filter f + k * filter_words */
+static inline void window_counts4(const tfqp_bconv2d_params *p, const window *w,
+                                  const tfqp_word *f, uint32_t acc[4]) {
+  const int32_t words = p->io.input_words;
+  const size_t row_words = (size_t)p->cols.in * words;
+  const size_t stride = (size_t)p->filter_words;
+  const int32_t kw = p->cols.filter;
+  const int32_t dh = p->rows.dilation;
+  const int32_t dw = p->cols.dilation;
+  int32_t ky, kx;
+  for (ky = w->ky0; ky < w->ky1; ++ky) {
+    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
+    const tfqp_word *frow = f + (size_t)ky * kw * words;
+    if (dw == 1) {
+      tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + w->kx0) * words,
+                             frow + (size_t)w->kx0 * words, stride,
+                             (w->kx1 - w->kx0) * words, acc);
+    } else {
+      for (kx = w->kx0; kx < w->kx1; ++kx) {
+        tfqp_xor_popcount_run4(row + (size_t)(w->ix0 + kx * dw) * words,
+                               frow + (size_t)kx * words, stride, words, acc);
+      }
+    }
+  }
+}
+
+static inline uint32_t window_counts1(const tfqp_bconv2d_params *p,
+                                      const window *w, const tfqp_word *f) {
+  const int32_t words = p->io.input_words;
+  const size_t row_words = (size_t)p->cols.in * words;
+  const int32_t kw = p->cols.filter;
+  const int32_t dh = p->rows.dilation;
+  const int32_t dw = p->cols.dilation;
+  uint32_t acc = 0;
+  int32_t ky, kx;
+  for (ky = w->ky0; ky < w->ky1; ++ky) {
+    const tfqp_word *row = w->image + (size_t)(w->iy0 + ky * dh) * row_words;
+    const tfqp_word *frow = f + (size_t)ky * kw * words;
+    for (kx = w->kx0; kx < w->kx1; ++kx) {
+      acc += tfqp_xor_popcount_run1(row + (size_t)(w->ix0 + kx * dw) * words,
+                                    frow + (size_t)kx * words, words);
+    }
+  }
+  return acc;
+}
 
 static void pixel_int8(const tfqp_bconv2d_params *p, const window *w,
                        const tfqp_word *filter, const int32_t *table,
@@ -709,19 +723,16 @@ static __attribute__((noinline)) void conv_rows_arm(
 
 #endif /* TFQP_HAVE_AVX2 */
 
-static inline void conv_eval(const tfqp_bconv2d_params *p, const int32_t *table,
-                             const void *input, const tfqp_word *filter, void *output,
-                             void *scratch) {
-  const size_t image_words = (size_t)p->rows.in * p->cols.in * p->io.input_words;
-  const int32_t pixels = p->io.batch * p->rows.in * p->cols.in;
+/* Packed and int8 outputs, for the typed API and the op table row: one
+ * function, so that the compiler inlines the per-row kernels into it as into a
+ * single caller. */
+static void conv_eval(const tfqp_bconv2d_params *p, const int32_t *table, const void *input,
+                      const tfqp_word *filter, void *output, void *scratch) {
+  const size_t image_words = p->image_words;
   tfqp_word *free_scratch = (tfqp_word *)scratch;
   const tfqp_word *packed =
-      tfqp_binary_op_packed_input(&p->io, p->mask_input, input, pixels, &free_scratch);
+      tfqp_binary_op_packed_input(&p->io, p->mask_input, input, p->pixels, &free_scratch);
   int32_t n, oy;
-  if (p->io.output_values) {
-    conv_values(p, table, packed, filter, (int32_t *)output);
-    return;
-  }
 #if TFQP_HAVE_AVX2
   (void)filter;
   tfqp_avx2_split(packed, p->io.batch * image_words, free_scratch);
@@ -768,7 +779,11 @@ static inline void conv_eval(const tfqp_bconv2d_params *p, const int32_t *table,
 void tfqp_bconv2d_eval(const tfqp_bconv2d_params *p, const int32_t *table,
                        const void *input, const tfqp_word *filter, void *output,
                        void *scratch) {
-  conv_eval(p, table, input, filter, output, scratch);
+  if (p->io.output_values) {
+    conv_values(p, table, input, filter, (int32_t *)output, scratch);
+  } else {
+    conv_eval(p, table, input, filter, output, scratch);
+  }
 }
 
 /* ------------------------------------------------------------- op table row */
@@ -817,6 +832,11 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
 
 static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
+  if (params->bconv2d.io.output_values) {
+    conv_values(&params->bconv2d, table, inputs[0], (const tfqp_word *)inputs[1],
+                (int32_t *)outputs[0], scratch);
+    return;
+  }
   conv_eval(&params->bconv2d, table, inputs[0], (const tfqp_word *)inputs[1], outputs[0],
             scratch);
   if (params->bconv2d.io.residual) {

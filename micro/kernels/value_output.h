@@ -29,6 +29,14 @@
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
 
+/* Keeps a cold path (the value output) out of the hot eval it is called from,
+ * so that it does not change how the compiler builds the hot loops. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TFQP_NOINLINE __attribute__((noinline))
+#else
+#define TFQP_NOINLINE
+#endif
+
 #define TFQP_TRANSFORM_VALUE_COLUMNS 3 /* multiplier, shift, bias */
 #define TFQP_VALUE_CHANNEL_FIELDS 3
 #define TFQP_VALUE_SHIFT_MAX 40

@@ -122,6 +122,8 @@ typedef struct {
   int32_t table_base;      /* word offset of the per-region sums in the table */
   int32_t table_filter;    /* word offset of the repacked filter (vector builds) */
   int32_t arm;             /* Cortex-M builds: eval runs the Cortex-M kernels */
+  int32_t pixels;          /* N * H * W of the input */
+  size_t image_words;      /* H * W * ceil(Cin/32): one packed input image */
   int32_t arm_height;      /* Cortex-M kernels: the explicitly padded image's */
   int32_t arm_width;       /*   height and width (0: the input is used as it is) */
   size_t table_bytes;      /* persistent table for tfqp_bconv2d_init_table */
