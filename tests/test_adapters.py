@@ -386,21 +386,21 @@ TFLM_CORRUPTIONS = CORRUPTIONS + [
 # --- converter deploy models -------------------------------------------------------
 
 
+CONVERTER_MODELS = ["mixed", "pool_bn", "bireal", "signs_float"]
+
+
 def converter_model(name):
-    """A converter deploy model and the HostInterpreter's outputs on int8 samples."""
+    """A converter deploy model (every TFQP op: int16 and int8 weights, packed and
+    int8 outputs, residual streams, unpack) and the Interpreter's raw outputs on
+    int8 samples."""
     from test_converter_models import converted, samples
 
-    from tfq_plus.converters.host_interpreter import HostInterpreter
+    from tfq_plus.converters import Interpreter
 
     result = converted(name)
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(result.deploy))
-    graph = model.subgraphs[0]
-    tensor = graph.tensors[graph.inputs[0]]
-    scale, zero_point = tensor.quantization.scale[0], tensor.quantization.zeroPoint[0]
-    x = samples(result.model, 12, seed=7)
-    q = np.clip(np.round(x / scale) + zero_point, -128, 127).astype(np.int8)
-    host = HostInterpreter(result.deploy)
-    expected = np.stack([host.run(sample) for sample in q])
+    interpreter = Interpreter(result.deploy)
+    q = interpreter.quantize(samples(result.model, 12, seed=7))
+    expected = interpreter.predict(q, raw=True)
     return result.deploy, q, expected
 
 
@@ -458,7 +458,7 @@ def test_tflm_runs_tfqp_models_like_the_host_kernels(runners, build, tmp_path):
 
 
 @needs_tflm
-@pytest.mark.parametrize("name", ["mixed", "pool_bn"])
+@pytest.mark.parametrize("name", CONVERTER_MODELS)
 def test_tflm_runs_converter_deploy_models_like_the_host_interpreter(runners, name, tmp_path):
     deploy, inputs, expected = converter_model(name)
     for runner in runners:
@@ -496,11 +496,12 @@ def test_tflm_rejects_corrupted_new_op_models(runners, edit, op, message, tmp_pa
 
 
 @needs_tflm
-def test_tflm_op_resolver_emitted_by_the_converter_compiles(tmp_path):
+@pytest.mark.parametrize("name", CONVERTER_MODELS)
+def test_tflm_op_resolver_emitted_by_the_converter_compiles(name, tmp_path):
     """write_c_array's resolver header compiles against the TFLM adapters' header."""
     from tfq_plus.converters import write_c_array
 
-    deploy, _, _ = converter_model("pool_bn")
+    deploy, _, _ = converter_model(name)
     write_c_array(deploy, tmp_path, "bnn")
     main = tmp_path / "main.cc"
     main.write_text(
@@ -608,7 +609,7 @@ def test_tflite_resizes_outputs_with_the_input_batch(registerers):
 
 
 @needs_tflite
-@pytest.mark.parametrize("name", ["mixed", "pool_bn"])
+@pytest.mark.parametrize("name", CONVERTER_MODELS)
 def test_tflite_runs_converter_deploy_models_like_the_host_interpreter(registerers, name):
     deploy, inputs, expected = converter_model(name)
     for path, registerer in registerers:

@@ -97,10 +97,32 @@ class Converted:
         )
 
 
+def bireal_model():
+    """Residual int32 streams: Bi-Real shortcuts whose sums are binarized again."""
+    from bnn_models import bireal
+
+    tf.keras.utils.set_random_seed(5)
+    return randomize_batch_norms(bireal((10, 10, 2), 4, width=8), seed=5, negative_gamma=True)
+
+
+def signs_float_model():
+    """A float-kernel layer on binarized inputs (XNOR-Net's classifier): the signs are
+    unpacked for it (TFQP_UNPACK), here from a flatten of 8 channels (groups)."""
+    inputs = tf.keras.Input((6, 6, 3))
+    x = lq.layers.QuantConv2D(8, 3, padding="same", kernel_quantizer="ste_sign", use_bias=False,
+                              kernel_initializer=tf.keras.initializers.RandomUniform(-1, 1, seed=9))(inputs)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.Flatten()(x)
+    outputs = lq.layers.QuantDense(5, input_quantizer="ste_sign",
+                                   kernel_initializer=tf.keras.initializers.RandomUniform(-1, 1, seed=10))(x)
+    return randomize_batch_norms(tf.keras.Model(inputs, outputs, name="signs_float"), seed=6)
+
+
 @functools.lru_cache(maxsize=None)
 def converted(builder: str) -> Converted:
     """Converted models shared by the test modules of one session."""
-    return Converted({"mixed": mixed_model, "pool_bn": pool_then_batch_norm_model}[builder]())
+    return Converted({"mixed": mixed_model, "pool_bn": pool_then_batch_norm_model, "bireal": bireal_model,
+                      "signs_float": signs_float_model}[builder]())
 
 
 # --- export -------------------------------------------------------------------------

@@ -835,14 +835,14 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
   if (params->bconv2d.io.output_values) {
     conv_values(&params->bconv2d, table, inputs[0], (const tfqp_word *)inputs[1],
                 (int32_t *)outputs[0], scratch);
+    if (params->bconv2d.io.residual) {
+      tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3],
+                              params->bconv2d.io.output_count);
+    }
     return;
   }
   conv_eval(&params->bconv2d, table, inputs[0], (const tfqp_word *)inputs[1], outputs[0],
             scratch);
-  if (params->bconv2d.io.residual) {
-    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3],
-                            params->bconv2d.io.output_count);
-  }
 }
 
 const tfqp_op tfqp_op_bconv2d = {

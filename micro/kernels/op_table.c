@@ -1,27 +1,17 @@
 /* The C op table (tfqp/op.h): one row per TFQP op, defined in the op's
- * kernel file, listed here. */
+ * kernel file, listed by TFQP_OP_LIST. */
 #include "tfqp/op.h"
 
 #include <stddef.h>
 #include <string.h>
 
-extern const tfqp_op tfqp_op_bconv2d;
-extern const tfqp_op tfqp_op_bfully_connected;
-extern const tfqp_op tfqp_op_bmaxpool2d;
-extern const tfqp_op tfqp_op_binarize;
-extern const tfqp_op tfqp_op_conv2d_int8;
-extern const tfqp_op tfqp_op_fully_connected_int8;
-extern const tfqp_op tfqp_op_unpack;
+#define TFQP_DECLARE_ROW(row, name) extern const tfqp_op tfqp_op_##row;
+TFQP_OP_LIST(TFQP_DECLARE_ROW)
+#undef TFQP_DECLARE_ROW
 
-const tfqp_op *const tfqp_ops[] = {
-    &tfqp_op_bconv2d,
-    &tfqp_op_bfully_connected,
-    &tfqp_op_bmaxpool2d,
-    &tfqp_op_binarize,
-    &tfqp_op_conv2d_int8,
-    &tfqp_op_fully_connected_int8,
-    &tfqp_op_unpack,
-};
+#define TFQP_LIST_ROW(row, name) &tfqp_op_##row,
+const tfqp_op *const tfqp_ops[] = {TFQP_OP_LIST(TFQP_LIST_ROW)};
+#undef TFQP_LIST_ROW
 
 const int32_t tfqp_op_count = (int32_t)(sizeof tfqp_ops / sizeof tfqp_ops[0]);
 

@@ -209,16 +209,10 @@ TfLiteRegistration* Registration(const char* name) {
   return nullptr;
 }
 
-TfLiteRegistration* Register_TFQP_BCONV2D() { return Registration(kBConv2DName); }
-TfLiteRegistration* Register_TFQP_BFULLY_CONNECTED() {
-  return Registration(kBFullyConnectedName);
-}
-TfLiteRegistration* Register_TFQP_BMAXPOOL2D() { return Registration(kBMaxPool2DName); }
-TfLiteRegistration* Register_TFQP_BINARIZE() { return Registration(kBinarizeName); }
-TfLiteRegistration* Register_TFQP_CONV2D_INT8() { return Registration(kConv2DInt8Name); }
-TfLiteRegistration* Register_TFQP_FULLY_CONNECTED_INT8() {
-  return Registration(kFullyConnectedInt8Name);
-}
+#define TFQP_DEFINE_REGISTER(row, name) \
+  TfLiteRegistration* Register_TFQP_##name() { return Registration("TFQP_" #name); }
+TFQP_OP_LIST(TFQP_DEFINE_REGISTER)
+#undef TFQP_DEFINE_REGISTER
 
 TfLiteStatus RegisterOps(::tflite::MutableOpResolver* resolver) {
   if (resolver == nullptr) return kTfLiteError;

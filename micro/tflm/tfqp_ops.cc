@@ -212,15 +212,9 @@ TFLMRegistration* Registration(const char* name) {
   return nullptr;
 }
 
-TFLMRegistration* Register_TFQP_BCONV2D() { return Registration(kBConv2DName); }
-TFLMRegistration* Register_TFQP_BFULLY_CONNECTED() {
-  return Registration(kBFullyConnectedName);
-}
-TFLMRegistration* Register_TFQP_BMAXPOOL2D() { return Registration(kBMaxPool2DName); }
-TFLMRegistration* Register_TFQP_BINARIZE() { return Registration(kBinarizeName); }
-TFLMRegistration* Register_TFQP_CONV2D_INT8() { return Registration(kConv2DInt8Name); }
-TFLMRegistration* Register_TFQP_FULLY_CONNECTED_INT8() {
-  return Registration(kFullyConnectedInt8Name);
-}
+#define TFQP_DEFINE_REGISTER(row, name) \
+  TFLMRegistration* Register_TFQP_##name() { return Registration("TFQP_" #name); }
+TFQP_OP_LIST(TFQP_DEFINE_REGISTER)
+#undef TFQP_DEFINE_REGISTER
 
 }  // namespace tfqp

@@ -15,8 +15,8 @@
  *                safe for these tensors
  *
  * Adding an op is its kernel file (with its own typed API and a row
- * `const tfqp_op tfqp_op_<name>`), one line in kernels/op_table.c, and its
- * members in the two unions below (TFQP_OP_COUNT counts the rows).
+ * `const tfqp_op tfqp_op_<name>`), one line in TFQP_OP_LIST below, and its
+ * members in the two unions below.
  *
  * Callers check the input and output counts first (tfqp_op_check_arity): the
  * row functions may assume min_inputs <= input_count <= max_inputs. They call
@@ -47,9 +47,23 @@ extern "C" {
 #define TFQP_OP_MAX_INPUTS 4
 #define TFQP_OP_MAX_OUTPUTS 1
 
-/* Rows of tfqp_ops[] (a compile-time constant: the adapters size their
+/* Every TFQP op, once: X(row, NAME) for the row `tfqp_op_<row>` its kernel file
+ * defines and the custom code "TFQP_<NAME>". kernels/op_table.c builds tfqp_ops[]
+ * from this list and the adapters their Register_TFQP_<NAME>(); adding an op is
+ * its kernel file, one line here and its members in the two unions below. */
+#define TFQP_OP_LIST(X)                   \
+  X(bconv2d, BCONV2D)                     \
+  X(bfully_connected, BFULLY_CONNECTED)   \
+  X(bmaxpool2d, BMAXPOOL2D)               \
+  X(binarize, BINARIZE)                   \
+  X(conv2d_int8, CONV2D_INT8)             \
+  X(fully_connected_int8, FULLY_CONNECTED_INT8) \
+  X(unpack, UNPACK)
+
+/* Rows of tfqp_ops[], a compile-time constant (the adapters size their
  * registrations with it). */
-#define TFQP_OP_COUNT 7
+#define TFQP_OP_COUNT_ONE(row, name) +1
+#define TFQP_OP_COUNT (0 TFQP_OP_LIST(TFQP_OP_COUNT_ONE))
 
 /* The parsed options of any op (each op reads its own member). */
 typedef union {

@@ -36,21 +36,11 @@ class MutableOpResolver;
 namespace tfqp {
 namespace tflite {
 
-// Custom op codes, as the converter writes them into the flatbuffer.
-constexpr const char kBConv2DName[] = "TFQP_BCONV2D";
-constexpr const char kBFullyConnectedName[] = "TFQP_BFULLY_CONNECTED";
-constexpr const char kBMaxPool2DName[] = "TFQP_BMAXPOOL2D";
-constexpr const char kBinarizeName[] = "TFQP_BINARIZE";
-constexpr const char kConv2DInt8Name[] = "TFQP_CONV2D_INT8";
-constexpr const char kFullyConnectedInt8Name[] = "TFQP_FULLY_CONNECTED_INT8";
-
-// Registrations for MutableOpResolver::AddCustom (static storage).
-TfLiteRegistration* Register_TFQP_BCONV2D();
-TfLiteRegistration* Register_TFQP_BFULLY_CONNECTED();
-TfLiteRegistration* Register_TFQP_BMAXPOOL2D();
-TfLiteRegistration* Register_TFQP_BINARIZE();
-TfLiteRegistration* Register_TFQP_CONV2D_INT8();
-TfLiteRegistration* Register_TFQP_FULLY_CONNECTED_INT8();
+// Registrations for AddCustom (static storage), one per op of the C op table:
+// Register_TFQP_BCONV2D(), Register_TFQP_UNPACK(), ... (TFQP_OP_LIST in tfqp/op.h).
+#define TFQP_DECLARE_REGISTER(row, name) TfLiteRegistration* Register_TFQP_##name();
+TFQP_OP_LIST(TFQP_DECLARE_REGISTER)
+#undef TFQP_DECLARE_REGISTER
 
 // The registration of the op named `name` ("TFQP_BCONV2D"), or nullptr.
 TfLiteRegistration* Registration(const char* name);

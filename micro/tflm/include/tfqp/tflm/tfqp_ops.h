@@ -36,25 +36,15 @@
 
 namespace tfqp {
 
-// Custom op codes, as the converter writes them into the flatbuffer.
-constexpr const char kBConv2DName[] = "TFQP_BCONV2D";
-constexpr const char kBFullyConnectedName[] = "TFQP_BFULLY_CONNECTED";
-constexpr const char kBMaxPool2DName[] = "TFQP_BMAXPOOL2D";
-constexpr const char kBinarizeName[] = "TFQP_BINARIZE";
-constexpr const char kConv2DInt8Name[] = "TFQP_CONV2D_INT8";
-constexpr const char kFullyConnectedInt8Name[] = "TFQP_FULLY_CONNECTED_INT8";
-
 // Number of ops RegisterOps adds (count them in the resolver's N): the rows of
 // the C op table.
 constexpr unsigned int kOpCount = TFQP_OP_COUNT;
 
-// Registrations for MicroMutableOpResolver::AddCustom (static storage).
-TFLMRegistration* Register_TFQP_BCONV2D();
-TFLMRegistration* Register_TFQP_BFULLY_CONNECTED();
-TFLMRegistration* Register_TFQP_BMAXPOOL2D();
-TFLMRegistration* Register_TFQP_BINARIZE();
-TFLMRegistration* Register_TFQP_CONV2D_INT8();
-TFLMRegistration* Register_TFQP_FULLY_CONNECTED_INT8();
+// Registrations for AddCustom (static storage), one per op of the C op table:
+// Register_TFQP_BCONV2D(), Register_TFQP_UNPACK(), ... (TFQP_OP_LIST in tfqp/op.h).
+#define TFQP_DECLARE_REGISTER(row, name) TFLMRegistration* Register_TFQP_##name();
+TFQP_OP_LIST(TFQP_DECLARE_REGISTER)
+#undef TFQP_DECLARE_REGISTER
 
 // The registration of the op named `name` ("TFQP_BCONV2D"), or nullptr.
 TFLMRegistration* Registration(const char* name);
