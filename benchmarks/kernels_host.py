@@ -46,6 +46,7 @@ from dataclasses import dataclass
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tfq_plus  # noqa: E402,F401  (selects Keras 2 before TensorFlow)
+from tfq_plus.converters.ops import BCONV2D, BFULLY_CONNECTED, BMAXPOOL2D  # noqa: F401
 
 import numpy as np  # noqa: E402
 
@@ -113,17 +114,17 @@ def tfqp_contenders(layer: Layer, rng, kernels=None, label="tfqp"):
     taps = cin if layer.kind == "dense" else 9 * cin
     if layer.kind == "dense":
         weights = packing.pack_filter(rng.choice([-1, 1], (cout, cin)))
-        int8_options = packing.bfully_connected_options(
+        int8_options = BFULLY_CONNECTED.encode(
             channels_in=cin, input_pos=INPUT_POS, input_neg=INPUT_NEG, act_min=-128, act_max=127)
-        packed_options = packing.bfully_connected_options(channels_in=cin)
+        packed_options = BFULLY_CONNECTED.encode(channels_in=cin)
         prepare = kernels.prepare_bfully_connected
     else:
         weights = packing.pack_filter(rng.choice([-1, 1], (cout, 3, 3, cin)))
         common = dict(channels_in=cin, filter_height=3, filter_width=3, padding="same",
                       pad_value=1)
-        int8_options = packing.bconv2d_options(**common, input_pos=INPUT_POS,
+        int8_options = BCONV2D.encode(**common, input_pos=INPUT_POS,
                                                input_neg=INPUT_NEG, act_min=-128, act_max=127)
-        packed_options = packing.bconv2d_options(**common)
+        packed_options = BCONV2D.encode(**common)
         prepare = kernels.prepare_bconv2d
     shift = -int(np.log2(127 * 128 * taps)) + 8
     int8_transform = np.stack([

@@ -13,15 +13,13 @@ C and Python sides are cross-tested in ``tests/test_packing.py``):
   inputs); conv filters OHWI ``[Cout, KH, KW, ceil(Cin/32)]``; fully-connected
   weights ``[Cout, ceil(Cin/32)]``. Packing always runs along the last axis.
 
-The option encoders produce the flexbuffer maps the C kernels parse
-(``micro/include/tfqp/bconv2d.h``, ``bfully_connected.h``, ``bmaxpool2d.h``), after
-checking every value against the same ranges the C validation enforces.
+The ops' custom options are encoded by their registry entries (``ops``), not here:
+this module is the packed format only.
 """
 
 import numbers
 
 import numpy as np
-from flatbuffers import flexbuffers
 
 from tfq_plus.quantizers.arguments import check_int_range
 
@@ -120,117 +118,3 @@ def pack_filter(weights) -> np.ndarray:
 def unpack_filter(packed, channels_in: int) -> np.ndarray:
     """Packed filter -> int8 signs (+1 / -1) with ``channels_in`` on the last axis."""
     return unpack_activations(packed, channels_in)
-
-
-def _padding_code(owner: str, padding) -> int:
-    codes = {"same": PADDING_SAME, "valid": PADDING_VALID, PADDING_SAME: PADDING_SAME,
-             PADDING_VALID: PADDING_VALID}
-    key = padding.lower() if isinstance(padding, str) else padding
-    if isinstance(key, bool) or key not in codes:
-        raise ValueError(
-            f"{owner}: `padding` must be 'same' (0) or 'valid' (1), got {padding!r}"
-        )
-    return codes[key]
-
-
-def _int8_output_options(owner: str, input_pos, input_neg, act_min, act_max) -> dict:
-    given = [v is not None for v in (input_pos, input_neg, act_min, act_max)]
-    if not any(given):
-        return {}
-    if not all(given):
-        raise ValueError(
-            f"{owner}: int8 output needs all of input_pos, input_neg, act_min, act_max; got "
-            f"input_pos={input_pos!r}, input_neg={input_neg!r}, act_min={act_min!r}, "
-            f"act_max={act_max!r}"
-        )
-    options = {
-        "input_pos": check_int_range(owner, "input_pos", input_pos, -255, 255),
-        "input_neg": check_int_range(owner, "input_neg", input_neg, -255, 255),
-        "act_min": check_int_range(owner, "act_min", act_min, -128, 127),
-    }
-    options["act_max"] = check_int_range(owner, "act_max", act_max, options["act_min"], 127)
-    return options
-
-
-def _encode(options: dict) -> bytes:
-    return bytes(flexbuffers.Dumps({key: int(value) for key, value in options.items()}))
-
-
-def bconv2d_options(
-    *,
-    channels_in: int,
-    filter_height: int,
-    filter_width: int,
-    stride_height: int = 1,
-    stride_width: int = 1,
-    dilation_height_factor: int = 1,
-    dilation_width_factor: int = 1,
-    padding="same",
-    pad_value: int = 0,
-    input_pos=None,
-    input_neg=None,
-    act_min=None,
-    act_max=None,
-) -> bytes:
-    """Custom options of ``TFQP_BCONV2D``.
-
-    ``input_pos``/``input_neg`` (P, N: the int8 input codes minus zero point of +1 / -1
-    in the reference model) and ``act_min``/``act_max`` are given for int8 output
-    and omitted for packed output."""
-    owner = "bconv2d_options"
-    options = {
-        "channels_in": check_int_range(owner, "channels_in", channels_in, 1, _INT32_MAX),
-        "filter_height": check_int_range(owner, "filter_height", filter_height, 1, _INT32_MAX),
-        "filter_width": check_int_range(owner, "filter_width", filter_width, 1, _INT32_MAX),
-        "stride_height": check_int_range(owner, "stride_height", stride_height, 1, _INT32_MAX),
-        "stride_width": check_int_range(owner, "stride_width", stride_width, 1, _INT32_MAX),
-        "dilation_height_factor": check_int_range(
-            owner, "dilation_height_factor", dilation_height_factor, 1, _INT32_MAX
-        ),
-        "dilation_width_factor": check_int_range(
-            owner, "dilation_width_factor", dilation_width_factor, 1, _INT32_MAX
-        ),
-        "padding": _padding_code(owner, padding),
-        "pad_value": check_int_range(owner, "pad_value", pad_value, 0, 1),
-    }
-    taps = filter_height * filter_width * channels_in
-    if taps >= 2**30:
-        raise ValueError(
-            f"{owner}: filter_height * filter_width * channels_in must be < 2^30, got {taps}"
-        )
-    options.update(_int8_output_options(owner, input_pos, input_neg, act_min, act_max))
-    return _encode(options)
-
-
-def bfully_connected_options(
-    *, channels_in: int, input_pos=None, input_neg=None, act_min=None, act_max=None
-) -> bytes:
-    """Custom options of ``TFQP_BFULLY_CONNECTED`` (int8-output keys as in
-    :func:`bconv2d_options`)."""
-    owner = "bfully_connected_options"
-    options = {"channels_in": check_int_range(owner, "channels_in", channels_in, 1, 2**30 - 1)}
-    options.update(_int8_output_options(owner, input_pos, input_neg, act_min, act_max))
-    return _encode(options)
-
-
-def bmaxpool2d_options(
-    *,
-    channels: int,
-    filter_height: int,
-    filter_width: int,
-    stride_height: int = 1,
-    stride_width: int = 1,
-    padding="valid",
-) -> bytes:
-    """Custom options of ``TFQP_BMAXPOOL2D``."""
-    owner = "bmaxpool2d_options"
-    return _encode(
-        {
-            "channels": check_int_range(owner, "channels", channels, 1, _INT32_MAX),
-            "filter_height": check_int_range(owner, "filter_height", filter_height, 1, _INT32_MAX),
-            "filter_width": check_int_range(owner, "filter_width", filter_width, 1, _INT32_MAX),
-            "stride_height": check_int_range(owner, "stride_height", stride_height, 1, _INT32_MAX),
-            "stride_width": check_int_range(owner, "stride_width", stride_width, 1, _INT32_MAX),
-            "padding": _padding_code(owner, padding),
-        }
-    )

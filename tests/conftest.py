@@ -70,3 +70,17 @@ def mirrored_strategy(logical_cpus):
     strategy = tf.distribute.MirroredStrategy(logical_cpus)
     assert strategy.num_replicas_in_sync == LOGICAL_CPUS
     return strategy
+
+
+# Every scope starts from the same random state (Python, numpy, TensorFlow): Keras
+# initialises kernels from the global generators, so a model built in a test or a
+# fixture is the same on every run and in every test order. (Autouse fixtures run
+# before the other fixtures of their scope.)
+@pytest.fixture(scope="module", autouse=True)
+def _seed_module():
+    tf.keras.utils.set_random_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _seed_test():
+    tf.keras.utils.set_random_seed(0)

@@ -30,6 +30,7 @@ from tensorflow.lite.python import schema_py_generated as fb
 from tensorflow.lite.tools import flatbuffer_utils
 
 from tfq_plus.converters import _tfqp_kernels as kernels
+from tfq_plus.converters.ops import BCONV2D, BFULLY_CONNECTED, BMAXPOOL2D  # noqa: F401
 from tfq_plus.converters import packing
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -148,21 +149,21 @@ def conv_chain_model(seed=0):
     layers = []
 
     f1, t1 = random_filter(rng, (64, 3, 3, 40)), packed_transform(rng, 64, 360)
-    o1 = packing.bconv2d_options(channels_in=40, filter_height=3, filter_width=3, padding="same",
+    o1 = BCONV2D.encode(channels_in=40, filter_height=3, filter_width=3, padding="same",
                                  pad_value=1)
     y1 = b.tensor([1, 9, 9, 2], np.int32)
     b.custom("TFQP_BCONV2D", [x, b.tensor(f1.shape, np.int32, data=f1),
                               b.tensor(t1.shape, np.int32, data=t1)], [y1], o1)
     layers.append(lambda v: kernels.bconv2d(v, f1, t1, o1, input_zero_point=-1, packed_output=True))
 
-    o2 = packing.bmaxpool2d_options(channels=64, filter_height=2, filter_width=2, stride_height=2,
+    o2 = BMAXPOOL2D.encode(channels=64, filter_height=2, filter_width=2, stride_height=2,
                                     stride_width=2, padding="same")
     y2 = b.tensor([1, 5, 5, 2], np.int32)
     b.custom("TFQP_BMAXPOOL2D", [y1], [y2], o2)
     layers.append(lambda v: kernels.bmaxpool2d(v, o2))
 
     f3, t3 = random_filter(rng, (33, 3, 3, 64)), int8_transform(rng, 33, 576)
-    o3 = packing.bconv2d_options(channels_in=64, filter_height=3, filter_width=3,
+    o3 = BCONV2D.encode(channels_in=64, filter_height=3, filter_width=3,
                                  dilation_height_factor=2, dilation_width_factor=2, padding="same",
                                  pad_value=0, input_pos=P, input_neg=N, act_min=-128, act_max=127)
     y3 = b.tensor([1, 5, 5, 33], np.int8, zero_point=3, scale=0.05)
@@ -171,7 +172,7 @@ def conv_chain_model(seed=0):
     layers.append(lambda v: kernels.bconv2d(v, f3, t3, o3, output_zero_point=3))
 
     f4, t4 = random_filter(rng, (20, 3, 3, 33)), packed_transform(rng, 20, 297)
-    o4 = packing.bconv2d_options(channels_in=33, filter_height=3, filter_width=3, stride_height=2,
+    o4 = BCONV2D.encode(channels_in=33, filter_height=3, filter_width=3, stride_height=2,
                                  stride_width=2, padding="valid")
     y4 = b.tensor([1, 2, 2, 1], np.int32)
     b.custom("TFQP_BCONV2D", [y3, b.tensor(f4.shape, np.int32, data=f4),
@@ -197,12 +198,12 @@ def dense_chain_model(seed=1):
     b = ModelBuilder()
     x = b.tensor([3, 100], np.int8, zero_point=5, scale=0.1)
     w1, t1 = random_filter(rng, (70, 100)), packed_transform(rng, 70, 100)
-    o1 = packing.bfully_connected_options(channels_in=100)
+    o1 = BFULLY_CONNECTED.encode(channels_in=100)
     y1 = b.tensor([3, 3], np.int32)
     b.custom("TFQP_BFULLY_CONNECTED", [x, b.tensor(w1.shape, np.int32, data=w1),
                                        b.tensor(t1.shape, np.int32, data=t1)], [y1], o1)
     w2, t2 = random_filter(rng, (10, 70)), int8_transform(rng, 10, 70)
-    o2 = packing.bfully_connected_options(channels_in=70, input_pos=P, input_neg=N, act_min=-100,
+    o2 = BFULLY_CONNECTED.encode(channels_in=70, input_pos=P, input_neg=N, act_min=-100,
                                           act_max=90)
     y2 = b.tensor([3, 10], np.int8, zero_point=-4, scale=0.3)
     b.custom("TFQP_BFULLY_CONNECTED", [y1, b.tensor(w2.shape, np.int32, data=w2),
@@ -250,7 +251,7 @@ def new_ops_model(seed=2):
     y2 = b.tensor([1, 8, 8, 1], np.int32)
     b.custom("TFQP_BINARIZE", [y1], [y2], b"")
     mask = packing.pack_bits(rng.random(16) < 0.5)
-    o3 = packing.bmaxpool2d_options(channels=16, filter_height=2, filter_width=2,
+    o3 = BMAXPOOL2D.encode(channels=16, filter_height=2, filter_width=2,
                                     stride_height=2, stride_width=2)
     y3 = b.tensor([1, 4, 4, 1], np.int32)
     b.custom("TFQP_BMAXPOOL2D", [y2, b.tensor(mask.shape, np.int32, data=mask)], [y3], o3)
@@ -334,7 +335,7 @@ def wrong_output_height(model):
 def options_with_channels_in(channels):
     def edit(model):
         op = model.subgraphs[0].operators[0]
-        options = packing.bconv2d_options(channels_in=channels, filter_height=3, filter_width=3,
+        options = BCONV2D.encode(channels_in=channels, filter_height=3, filter_width=3,
                                           padding="same", pad_value=1)
         op.customOptions = np.frombuffer(options, dtype=np.uint8)
     return edit

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tfq_plus.converters import _tfqp_kernels as kernels
+from tfq_plus.converters.ops import BCONV2D, BFULLY_CONNECTED, BMAXPOOL2D  # noqa: F401
 from tfq_plus.converters import packing
 
 INT32_MIN = -(2**31)
@@ -179,7 +180,7 @@ def test_bconv2d_matches_reference(kernel, stride, dilation, padding, pad_value,
         transform = random_int8_transform(rng, cout, taps, p, n)
         out_zero_point = int(rng.integers(-10, 11))
         act_min, act_max = (-128, 127) if case % 2 else (out_zero_point, 120)
-        options = packing.bconv2d_options(
+        options = BCONV2D.encode(
             **common, input_pos=p, input_neg=n, act_min=act_min, act_max=act_max
         )
         expected = reference_int8(d, s, transform, p, n, out_zero_point, act_min, act_max)
@@ -193,7 +194,7 @@ def test_bconv2d_matches_reference(kernel, stride, dilation, padding, pad_value,
             assert len(np.unique(expected)) >= min(4, len(np.unique(d)))
     else:
         transform = random_packed_transform(rng, cout, taps)
-        options = packing.bconv2d_options(**common)
+        options = BCONV2D.encode(**common)
         got = kernels.bconv2d(
             x, packing.pack_filter(weights), transform, options,
             input_zero_point=zero_point, packed_output=True,
@@ -220,7 +221,7 @@ def test_bconv2d_rectangular_and_mixed_geometry():
         d, s = reference_sums(signs, weights, (sh, sw), (dh, dw), padding, pad_value)
         p, n = 127, -128
         transform = random_int8_transform(rng, cout, kh * kw * cin, p, n)
-        options = packing.bconv2d_options(
+        options = BCONV2D.encode(
             channels_in=cin, filter_height=kh, filter_width=kw, stride_height=sh,
             stride_width=sw, dilation_height_factor=dh, dilation_width_factor=dw,
             padding=padding, pad_value=pad_value, input_pos=p, input_neg=n,
@@ -238,7 +239,7 @@ def test_bconv2d_tiny_image_with_empty_windows():
     d, s = reference_sums(signs, weights, (1, 1), (3, 3), "same", 0)
     assert np.any(s == 0) and np.any(d == 0)
     transform = np.array([[5, 7, 2**30, 1], [-3, -9, 2**30 + 5, 0], [1, 0, 2**31 - 1, 2]], np.int32)
-    options = packing.bconv2d_options(
+    options = BCONV2D.encode(
         channels_in=5, filter_height=2, filter_width=2, dilation_height_factor=3,
         dilation_width_factor=3, input_pos=3, input_neg=-2, act_min=-128, act_max=127,
     )
@@ -267,7 +268,7 @@ def test_bfully_connected_matches_reference(cin, input_kind, output_kind):
     if output_kind == "int8":
         p, n = int(rng.integers(0, 256)), int(rng.integers(-255, 0))
         transform = random_int8_transform(rng, cout, cin, p, n)
-        options = packing.bfully_connected_options(
+        options = BFULLY_CONNECTED.encode(
             channels_in=cin, input_pos=p, input_neg=n, act_min=-100, act_max=127
         )
         got = kernels.bfully_connected(
@@ -277,7 +278,7 @@ def test_bfully_connected_matches_reference(cin, input_kind, output_kind):
         np.testing.assert_array_equal(got, reference_int8(d, s, transform, p, n, 4, -100, 127))
     else:
         transform = random_packed_transform(rng, cout, cin)
-        options = packing.bfully_connected_options(channels_in=cin)
+        options = BFULLY_CONNECTED.encode(channels_in=cin)
         got = kernels.bfully_connected(
             x, packing.pack_filter(weights), transform, options,
             input_zero_point=zero_point, packed_output=True,
@@ -301,7 +302,7 @@ def test_requantization_edge_cases():
                                            rng.integers(-31, 32, 2000)], axis=1)])
     cout = len(rows)
     transform = np.stack([np.zeros(cout), rows[:, 0], rows[:, 1], rows[:, 2]], axis=1).astype(np.int32)
-    options = packing.bfully_connected_options(
+    options = BFULLY_CONNECTED.encode(
         channels_in=1, input_pos=1, input_neg=-1, act_min=-128, act_max=127
     )
     x = np.zeros((1, 1), np.int8)
@@ -336,7 +337,7 @@ def test_bmaxpool2d_matches_reference(channels, kernel, stride, padding):
     # mostly -1 so that the AND of the bits is often 1
     signs = np.where(rng.random(signs.shape) < 0.8, -1, signs)
     x = packing.pack_bits(signs < 0)
-    options = packing.bmaxpool2d_options(
+    options = BMAXPOOL2D.encode(
         channels=channels, filter_height=kernel, filter_width=kernel, stride_height=stride,
         stride_width=stride, padding=padding,
     )
@@ -349,7 +350,7 @@ def test_bmaxpool2d_matches_reference(channels, kernel, stride, padding):
 def test_bmaxpool2d_masks_input_padding_bits():
     rng = np.random.default_rng(5)
     x, signs = random_packed_input(rng, (1, 4, 4, 33))
-    options = packing.bmaxpool2d_options(channels=33, filter_height=2, filter_width=2, stride_height=2,
+    options = BMAXPOOL2D.encode(channels=33, filter_height=2, filter_width=2, stride_height=2,
                                          stride_width=2)
     got = kernels.bmaxpool2d(x, options).view(np.uint32)
     assert not (got[..., -1] & np.uint32(0xFFFFFFFE)).any()
@@ -365,7 +366,7 @@ def _conv_call(**overrides):
         input=np.zeros((1, 5, 5, 40), np.int8),
         filter=np.zeros((8, 3, 3, 2), np.int32),
         transform=np.zeros((8, 4), np.int32),
-        options=packing.bconv2d_options(channels_in=40, filter_height=3, filter_width=3, input_pos=1,
+        options=BCONV2D.encode(channels_in=40, filter_height=3, filter_width=3, input_pos=1,
                                         input_neg=-1, act_min=-128, act_max=127),
     )
     args.update(overrides)
@@ -386,10 +387,10 @@ def _conv_call(**overrides):
         (dict(transform=np.array([[0, 0, 0, 32]] * 8, np.int32)), "shift must be in [-31, 31]"),
         (dict(transform=np.array([[127, 2**31 - 1000, 0, 0]] * 8, np.int32)), "could overflow"),
         (dict(filter=np.full((8, 3, 3, 2), 1 << 9, np.int32)), "filter padding bits"),
-        (dict(options=packing.bconv2d_options(channels_in=40, filter_height=3, filter_width=3)),
+        (dict(options=BCONV2D.encode(channels_in=40, filter_height=3, filter_width=3)),
          "int8 output needs options"),
         (dict(options=b"\x00\x01\x02"), "malformed options"),
-        (dict(options=packing.bmaxpool2d_options(channels=40, filter_height=2, filter_width=2)),
+        (dict(options=BMAXPOOL2D.encode(channels=40, filter_height=2, filter_width=2)),
          "unknown option key"),
     ],
 )
@@ -403,20 +404,20 @@ def test_packed_output_rejects_bad_direction():
         kernels.bconv2d(
             np.zeros((1, 4, 4, 1), np.int32), np.zeros((3, 1, 1, 1), np.int32),
             np.array([[1, 0], [0, 0], [-1, 0]], np.int32),
-            packing.bconv2d_options(channels_in=32, filter_height=1, filter_width=1),
+            BCONV2D.encode(channels_in=32, filter_height=1, filter_width=1),
             packed_output=True,
         )
 
 
 def test_option_encoders_reject_bad_values():
     with pytest.raises(ValueError, match="pad_value"):
-        packing.bconv2d_options(channels_in=3, filter_height=3, filter_width=3, pad_value=2)
+        BCONV2D.encode(channels_in=3, filter_height=3, filter_width=3, pad_value=2)
     with pytest.raises(ValueError, match="padding"):
-        packing.bconv2d_options(channels_in=3, filter_height=3, filter_width=3, padding="full")
+        BCONV2D.encode(channels_in=3, filter_height=3, filter_width=3, padding="full")
     with pytest.raises(ValueError, match="needs all of"):
-        packing.bfully_connected_options(channels_in=3, input_pos=1)
+        BFULLY_CONNECTED.encode(channels_in=3, input_pos=1)
     with pytest.raises(ValueError, match="act_max"):
-        packing.bfully_connected_options(channels_in=3, input_pos=1, input_neg=-1, act_min=5, act_max=4)
+        BFULLY_CONNECTED.encode(channels_in=3, input_pos=1, input_neg=-1, act_min=5, act_max=4)
 
 
 # ----------------------------------------------------------------------------- TFLite
@@ -551,7 +552,7 @@ def test_int8_output_equals_tflite_builtin_ops(tflite_binary_model, resolver_nam
                 spec = CONV_SPECS[cout]
                 kh, kw = (spec["kernel_size"],) * 2 if isinstance(spec["kernel_size"], int) else spec["kernel_size"]
                 sh, sw = (spec["strides"],) * 2 if isinstance(spec["strides"], int) else spec["strides"]
-                options = packing.bconv2d_options(
+                options = BCONV2D.encode(
                     channels_in=40, filter_height=kh, filter_width=kw, stride_height=sh, stride_width=sw,
                     dilation_height_factor=spec["dilation_rate"], dilation_width_factor=spec["dilation_rate"],
                     padding=spec["padding"], input_pos=p, input_neg=n,
@@ -560,7 +561,7 @@ def test_int8_output_equals_tflite_builtin_ops(tflite_binary_model, resolver_nam
                 got = kernels.bconv2d(x, packed, transform, options, input_zero_point=zp_in,
                                       output_zero_point=out_zp)
             else:
-                options = packing.bfully_connected_options(
+                options = BFULLY_CONNECTED.encode(
                     channels_in=9 * 10 * 40, input_pos=p, input_neg=n, act_min=-128, act_max=127
                 )
                 got = kernels.bfully_connected(x.reshape(1, -1), packed, transform, options,
@@ -581,7 +582,7 @@ def test_prepared_op_runs_many_inputs_like_one_shot_calls():
     weights = rng.choice(np.array([-1, 1]), size=(19, 3, 3, 45))
     packed_filter = packing.pack_filter(weights)
     transform = random_int8_transform(rng, 19, 9 * 45, 100, -100)
-    options = packing.bconv2d_options(channels_in=45, filter_height=3, filter_width=3, stride_width=2,
+    options = BCONV2D.encode(channels_in=45, filter_height=3, filter_width=3, stride_width=2,
                                       input_pos=100, input_neg=-100, act_min=-128, act_max=127)
     op = kernels.prepare_bconv2d(x0, packed_filter, transform, options, output_zero_point=2)
     assert op.input_shape == (2, 6, 7, 2) and op.output_shape == (2, 6, 4, 19)
@@ -598,7 +599,7 @@ def test_prepared_op_runs_many_inputs_like_one_shot_calls():
     fc = kernels.prepare_bfully_connected(
         np.zeros((1, 64), np.int8), packing.pack_filter(np.ones((5, 64))),
         np.tile(np.array([[1, 0]], np.int32), (5, 1)),
-        packing.bfully_connected_options(channels_in=64), packed_output=True,
+        BFULLY_CONNECTED.encode(channels_in=64), packed_output=True,
     )
     assert fc.output_shape == (1, 1) and fc.scratch_bytes >= 8  # int8 input packed
     got = fc(np.full((1, 64), -3, np.int8))  # all -1 against all +1 weights: D = -64 < 0

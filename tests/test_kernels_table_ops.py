@@ -31,6 +31,7 @@ from test_kernels_binary import (
     reference_sums,
 )
 from tfq_plus.converters import _tfqp_kernels as kernels
+from tfq_plus.converters.ops import BCONV2D, BFULLY_CONNECTED, BMAXPOOL2D  # noqa: F401
 from tfq_plus.converters import packing
 
 
@@ -111,7 +112,7 @@ def test_generic_run_equals_the_ops_own_functions():
     x, _ = random_int8_input(rng, (2, 6, 7, 40), 3)
     filt = packing.pack_filter(rng.choice([-1, 1], (9, 3, 3, 40)))
     transform = np.stack([rng.choice([-1, 1], 9), rng.integers(-50, 50, 9)], 1).astype(np.int32)
-    conv = packing.bconv2d_options(channels_in=40, filter_height=3, filter_width=3)
+    conv = BCONV2D.encode(channels_in=40, filter_height=3, filter_width=3)
     old = kernels.bconv2d(x, filt, transform, conv, input_zero_point=3, packed_output=True)
     new = kernels.run("TFQP_BCONV2D", [x, filt, transform], conv, output_type="int32",
                       input_zero_point=3)
@@ -121,7 +122,7 @@ def test_generic_run_equals_the_ops_own_functions():
     assert prepared.op == "TFQP_BCONV2D" and prepared.output_shape == old.shape
     np.testing.assert_array_equal(prepared(x), old)
     np.testing.assert_array_equal(prepared(input=x), old)
-    pool = packing.bmaxpool2d_options(channels=64, filter_height=2, filter_width=2,
+    pool = BMAXPOOL2D.encode(channels=64, filter_height=2, filter_width=2,
                                       stride_height=2, stride_width=2)
     packed, _ = random_packed_input(rng, (1, 4, 4, 64))
     np.testing.assert_array_equal(
@@ -146,7 +147,7 @@ def test_bmaxpool2d_or_mask_matches_reference(channels, kernel, stride, padding)
     x, signs = random_packed_input(rng, (2, 7, 6, channels))  # garbage padding bits
     mask_bits = rng.random(channels) < 0.5
     mask = packing.pack_bits(mask_bits)
-    encoded = packing.bmaxpool2d_options(channels=channels, filter_height=kernel,
+    encoded = BMAXPOOL2D.encode(channels=channels, filter_height=kernel,
                                          filter_width=kernel, stride_height=stride,
                                          stride_width=stride, padding=padding)
     got = kernels.run("TFQP_BMAXPOOL2D", [x, mask], encoded, output_type="int32")
@@ -175,7 +176,7 @@ def _min_is_negative(signs, kernel, stride, padding):
 
 def test_bmaxpool2d_or_mask_validation():
     x = np.zeros((1, 4, 4, 2), np.int32)
-    encoded = packing.bmaxpool2d_options(channels=40, filter_height=2, filter_width=2,
+    encoded = BMAXPOOL2D.encode(channels=40, filter_height=2, filter_width=2,
                                          stride_height=2, stride_width=2)
     mask = np.array([0, 1 << 8], np.int32)  # channel 40 is padding
     with pytest.raises(ValueError, match=r"TFQP_BMAXPOOL2D: or_mask padding bits \(bits of "
@@ -209,7 +210,7 @@ def test_bconv2d_int32_output_matches_reference(kernel, stride, dilation, paddin
     d, _ = reference_sums(signs, weights, (stride, stride), (dilation, dilation), padding,
                           pad_value)
     transform = random_value_transform(rng, cout)
-    encoded = with_options(packing.bconv2d_options(
+    encoded = with_options(BCONV2D.encode(
         channels_in=cin, filter_height=kernel, filter_width=kernel, stride_height=stride,
         stride_width=stride, dilation_height_factor=dilation, dilation_width_factor=dilation,
         padding=padding, pad_value=pad_value), int32_output=1)
@@ -277,7 +278,7 @@ def test_int32_output_validation():
     with pytest.raises(ValueError, match=r"must be 0 or 1 \(int32_output = -1\)"):
         kernels.run("TFQP_BCONV2D", [np.zeros((1, 2, 2, 1), np.int32),
                                      np.zeros((2, 1, 1, 1), np.int32), good],
-                    with_options(packing.bconv2d_options(channels_in=32, filter_height=1,
+                    with_options(BCONV2D.encode(channels_in=32, filter_height=1,
                                                          filter_width=1), int32_output=-1),
                     output_type="int32")
 
@@ -519,3 +520,18 @@ def test_unpack_equals_numpy_and_rejects_bad_options():
     with pytest.raises(ValueError, match=r"packed input depth must equal \(channels/group\) \* ceil\(group/32\)"):
         kernels.run("TFQP_UNPACK", [words], signs.UNPACK.encode(channels=80, positive=1, negative=-1),
                     output_type="int8")
+
+
+def test_python_registry_mirrors_the_c_op_table():
+    """One registry per language, the same ops: names, arity, constant inputs, input
+    roles and option keys of every OpSpec equal the C row's."""
+    from tfq_plus.converters.ops import REGISTRY
+
+    rows = {op["name"]: op for op in kernels.ops()}
+    assert set(REGISTRY) == set(rows)
+    for name, spec in REGISTRY.items():
+        row = rows[name]
+        assert tuple(spec.inputs) == tuple(row["input_roles"]), name
+        assert (len(spec.inputs) - spec.optional_inputs, len(spec.inputs)) == (row["min_inputs"], row["max_inputs"])
+        assert tuple(spec.constant_inputs) == tuple(row["constant_inputs"]), name
+        assert tuple(o.key for o in spec.options) == tuple(row["option_keys"]), name

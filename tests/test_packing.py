@@ -13,6 +13,7 @@ import pytest
 from flatbuffers import flexbuffers
 
 from tfq_plus.converters import _tfqp_kernels as kernels
+from tfq_plus.converters.ops import BCONV2D, BFULLY_CONNECTED, BMAXPOOL2D  # noqa: F401
 from tfq_plus.converters import packing
 
 CHANNELS = [1, 31, 32, 33, 64, 65, 300]
@@ -155,32 +156,32 @@ def test_c_parser_reads_python_encoded_options():
     for _ in range(200):
         conv, int8, pool = _random_options(rng)
         for options, expected in [
-            (packing.bconv2d_options(**conv), conv),
-            (packing.bconv2d_options(**conv, **int8), {**conv, **int8}),
+            (BCONV2D.encode(**conv), conv),
+            (BCONV2D.encode(**conv, **int8), {**conv, **int8}),
         ]:
             assert kernels.parse_options("TFQP_BCONV2D", options) == expected
             assert flexbuffers.Loads(options) == expected  # the encoder's own reading
         fc = dict(channels_in=conv["channels_in"])
-        assert kernels.parse_options("TFQP_BFULLY_CONNECTED", packing.bfully_connected_options(**fc)) == fc
+        assert kernels.parse_options("TFQP_BFULLY_CONNECTED", BFULLY_CONNECTED.encode(**fc)) == fc
         assert kernels.parse_options(
-            "TFQP_BFULLY_CONNECTED", packing.bfully_connected_options(**fc, **int8)
+            "TFQP_BFULLY_CONNECTED", BFULLY_CONNECTED.encode(**fc, **int8)
         ) == {**fc, **int8}
-        assert kernels.parse_options("TFQP_BMAXPOOL2D", packing.bmaxpool2d_options(**pool)) == pool
+        assert kernels.parse_options("TFQP_BMAXPOOL2D", BMAXPOOL2D.encode(**pool)) == pool
 
 
 def test_option_encoding_is_deterministic_and_names_padding():
-    a = packing.bconv2d_options(channels_in=64, filter_height=3, filter_width=3, padding="valid")
-    b = packing.bconv2d_options(channels_in=64, filter_height=3, filter_width=3, padding=1)
+    a = BCONV2D.encode(channels_in=64, filter_height=3, filter_width=3, padding="valid")
+    b = BCONV2D.encode(channels_in=64, filter_height=3, filter_width=3, padding=1)
     assert a == b and isinstance(a, bytes)
     assert kernels.parse_options("TFQP_BCONV2D", a)["padding"] == packing.PADDING_VALID
     assert kernels.parse_options(
         "TFQP_BMAXPOOL2D",
-        packing.bmaxpool2d_options(channels=3, filter_height=2, filter_width=2, padding="SAME"),
+        BMAXPOOL2D.encode(channels=3, filter_height=2, filter_width=2, padding="SAME"),
     )["padding"] == packing.PADDING_SAME
 
 
 def test_c_parser_rejects_malformed_and_foreign_options():
-    good = packing.bfully_connected_options(channels_in=300)
+    good = BFULLY_CONNECTED.encode(channels_in=300)
     for bad in [b"", good[:-1], good[:5], bytes(len(good)), good[:-2] + b"\x05\x01"]:
         with pytest.raises(ValueError, match="TFQP_BFULLY_CONNECTED"):
             kernels.parse_options("TFQP_BFULLY_CONNECTED", bad)

@@ -15,14 +15,15 @@ from tfq_plus.converters.ops.registry import (
     INT32_MAX, KERAS_SIGNS, Option, OpSpec, OpView, register,
 )
 
+PADDING_NAMES = (("same", 0), ("valid", 1))
 _WINDOW = (
     Option("filter_height", 1, INT32_MAX),
     Option("filter_width", 1, INT32_MAX),
-    Option("stride_height", 1, INT32_MAX),
-    Option("stride_width", 1, INT32_MAX),
-    Option("dilation_height_factor", 1, INT32_MAX),
-    Option("dilation_width_factor", 1, INT32_MAX),
-    Option("padding", 0, 1),
+    Option("stride_height", 1, INT32_MAX, default=1),
+    Option("stride_width", 1, INT32_MAX, default=1),
+    Option("dilation_height_factor", 1, INT32_MAX, default=1),
+    Option("dilation_width_factor", 1, INT32_MAX, default=1),
+    Option("padding", 0, 1, default=0, names=PADDING_NAMES),
 )
 _INT8_OUTPUT = (
     Option("input_pos", -255, 255, required=False),
@@ -72,8 +73,9 @@ def _unpack(view: OpView) -> np.ndarray:
 BCONV2D = register(OpSpec(
     name="TFQP_BCONV2D",
     summary="binary 2-D convolution (XNOR-popcount)",
-    inputs=("input", "filter", "transform"),
-    options=(Option("channels_in", 1, INT32_MAX),) + _WINDOW + (Option("pad_value", 0, 1),)
+    inputs=("input", "filter", "transform", "residual"),
+    optional_inputs=1,
+    options=(Option("channels_in", 1, INT32_MAX),) + _WINDOW + (Option("pad_value", 0, 1, default=0),)
     + _INT8_OUTPUT + _INT32_OUTPUT,
     constant_inputs=(1, 2),
     weights_input=1,
@@ -87,7 +89,8 @@ BCONV2D = register(OpSpec(
 BFULLY_CONNECTED = register(OpSpec(
     name="TFQP_BFULLY_CONNECTED",
     summary="binary fully-connected layer (XNOR-popcount)",
-    inputs=("input", "weights", "transform"),
+    inputs=("input", "weights", "transform", "residual"),
+    optional_inputs=1,
     options=(Option("channels_in", 1, 2**30 - 1),) + _INT8_OUTPUT + _INT32_OUTPUT,
     constant_inputs=(1, 2),
     weights_input=1,

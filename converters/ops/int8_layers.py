@@ -13,6 +13,7 @@ int8 value.
 
 import numpy as np
 
+from tfq_plus.converters.ops.binary import PADDING_NAMES
 from tfq_plus.converters.ops.registry import (
     INT32_MAX, KERAS_SIGNS, Option, OpSpec, OpView, register,
 )
@@ -23,11 +24,11 @@ MAX_TAPS = (2**31 - 1) // (255 * 127)
 _WINDOW = (
     Option("filter_height", 1, INT32_MAX),
     Option("filter_width", 1, INT32_MAX),
-    Option("stride_height", 1, INT32_MAX),
-    Option("stride_width", 1, INT32_MAX),
-    Option("dilation_height_factor", 1, INT32_MAX),
-    Option("dilation_width_factor", 1, INT32_MAX),
-    Option("padding", 0, 1),
+    Option("stride_height", 1, INT32_MAX, default=1),
+    Option("stride_width", 1, INT32_MAX, default=1),
+    Option("dilation_height_factor", 1, INT32_MAX, default=1),
+    Option("dilation_width_factor", 1, INT32_MAX, default=1),
+    Option("padding", 0, 1, default=0, names=PADDING_NAMES),
 )
 
 
@@ -56,7 +57,8 @@ def _unpack(view: OpView) -> np.ndarray:
 CONV2D_INT8 = register(OpSpec(
     name="TFQP_CONV2D_INT8",
     summary="int8 2-D convolution with packed-sign or int32 output",
-    inputs=("input", "filter", "transform"),
+    inputs=("input", "weights", "transform", "residual"),
+    optional_inputs=1,
     options=(Option("channels_in", 1, MAX_TAPS),) + _WINDOW + (Option("int32_output", 0, 1, required=False),),
     constant_inputs=(1, 2),
     weights_input=1,
@@ -70,7 +72,8 @@ CONV2D_INT8 = register(OpSpec(
 FULLY_CONNECTED_INT8 = register(OpSpec(
     name="TFQP_FULLY_CONNECTED_INT8",
     summary="int8 fully-connected layer with packed-sign or int32 output",
-    inputs=("input", "weights", "transform"),
+    inputs=("input", "weights", "transform", "residual"),
+    optional_inputs=1,
     options=(Option("channels_in", 1, MAX_TAPS), Option("int32_output", 0, 1, required=False)),
     constant_inputs=(1, 2),
     weights_input=1,

@@ -32,12 +32,18 @@ BOOLEAN = "boolean"  # a format conversion / pool: exact against its numpy defin
 
 @dataclass(frozen=True)
 class Option:
-    """One integer option of an op's flexbuffer map."""
+    """One integer option of an op's flexbuffer map.
+
+    ``default``: what the encoder writes when the caller leaves it out (the C parser
+    still requires it where ``required``). ``names``: strings the encoder accepts
+    for values ("same" / "valid" for padding)."""
 
     key: str
     low: int
     high: int
     required: bool = True
+    default: Optional[int] = None
+    names: Tuple[Tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,11 +72,21 @@ class OpSpec:
             raise ValueError(f"{self.name}: unknown options {unknown} (known: {list(known)})")
         checked = {}
         for option in self.options:
-            if option.key not in values or values[option.key] is None:
+            value = values.get(option.key)
+            if value is None:
+                value = option.default
+            if value is None:
                 if option.required:
                     raise ValueError(f"{self.name}: option {option.key!r} is required")
                 continue
-            value = values[option.key]
+            if isinstance(value, str) and option.names:
+                names = dict(option.names)
+                if value.lower() not in names:
+                    raise ValueError(
+                        f"{self.name}: option {option.key!r} must be one of {sorted(names)} "
+                        f"(or {option.low} to {option.high}), got {value!r}"
+                    )
+                value = names[value.lower()]
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
                 raise ValueError(f"{self.name}: option {option.key!r} must be an integer, got {value!r}")
             if not option.low <= int(value) <= option.high:

@@ -24,6 +24,7 @@ import numpy as np
 from flatbuffers import flexbuffers
 
 from tfq_plus.converters import _tfqp_kernels as kernels
+from tfq_plus.converters.ops import BCONV2D, BFULLY_CONNECTED, BMAXPOOL2D  # noqa: F401
 from tfq_plus.converters import packing
 
 INT32_MIN = -(2**31)
@@ -153,7 +154,7 @@ def conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 
     )
     taps = kh * kw * cin
     if output_kind == "values":
-        options = with_options(packing.bconv2d_options(**geometry), int32_output=1)
+        options = with_options(BCONV2D.encode(**geometry), int32_output=1)
         transform = random_value_transform(rng, cout)
         out = run_host("TFQP_BCONV2D", [x, filt, transform], options, np.int32,
                        input_zero_point=input_zero_point)
@@ -162,12 +163,12 @@ def conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 
     if output_kind == "int8":
         p, n, zero_point, act_min, act_max = _int8_output_options(rng, index)
         transform = random_int8_transform(rng, cout, taps, p, n)
-        options = packing.bconv2d_options(**geometry, input_pos=p, input_neg=n,
+        options = BCONV2D.encode(**geometry, input_pos=p, input_neg=n,
                                           act_min=act_min, act_max=act_max)
     else:
         zero_point = 0
         transform = random_packed_transform(rng, cout, taps)
-        options = packing.bconv2d_options(**geometry)
+        options = BCONV2D.encode(**geometry)
     out = kernels.bconv2d(x, filt, transform, options, input_zero_point=input_zero_point,
                           output_zero_point=zero_point, packed_output=output_kind == "packed")
     return KernelCase(name, "TFQP_BCONV2D", [x, filt, transform], out, options, input_zero_point,
@@ -185,7 +186,7 @@ def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="in
         x = random_packed(rng, (batch,), cin)
     weights = packing.pack_filter(rng.choice(np.array([-1, 1]), size=(cout, cin)))
     if output_kind == "values":
-        options = with_options(packing.bfully_connected_options(channels_in=cin), int32_output=1)
+        options = with_options(BFULLY_CONNECTED.encode(channels_in=cin), int32_output=1)
         transform = random_value_transform(rng, cout)
         out = run_host("TFQP_BFULLY_CONNECTED", [x, weights, transform], options, np.int32,
                        input_zero_point=input_zero_point)
@@ -194,12 +195,12 @@ def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="in
     if output_kind == "int8":
         p, n, zero_point, act_min, act_max = _int8_output_options(rng, index)
         transform = random_int8_transform(rng, cout, cin, p, n)
-        options = packing.bfully_connected_options(channels_in=cin, input_pos=p, input_neg=n,
+        options = BFULLY_CONNECTED.encode(channels_in=cin, input_pos=p, input_neg=n,
                                                    act_min=act_min, act_max=act_max)
     else:
         zero_point = 0
         transform = random_packed_transform(rng, cout, cin)
-        options = packing.bfully_connected_options(channels_in=cin)
+        options = BFULLY_CONNECTED.encode(channels_in=cin)
     out = kernels.bfully_connected(x, weights, transform, options,
                                    input_zero_point=input_zero_point,
                                    output_zero_point=zero_point,
@@ -211,7 +212,7 @@ def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="in
 def maxpool_case(rng, name, *, batch, height, width, channels, kh, kw, stride, padding,
                  or_mask=False):
     x = random_packed(rng, (batch, height, width), channels, garbage_padding=or_mask)
-    options = packing.bmaxpool2d_options(channels=channels, filter_height=kh, filter_width=kw,
+    options = BMAXPOOL2D.encode(channels=channels, filter_height=kh, filter_width=kw,
                                          stride_height=stride[0], stride_width=stride[1],
                                          padding=padding)
     if not or_mask:
