@@ -620,6 +620,43 @@ def test_tflite_runs_converter_deploy_models_like_the_host_interpreter(registere
 
 
 @needs_tflite
+@pytest.mark.parametrize("name", CONVERTER_MODELS)
+def test_tflite_default_kernels_give_the_same_signs_and_tfqp_outputs(registerers, name):
+    """Stock tf.lite with its default kernels (XNNPACK / optimized builtins): every
+    TFQP op's output, signs included, is byte-identical with the Interpreter's (and
+    TFLite Micro's): no sign depends on a runtime's int8 rounding. Builtin int8 ops
+    after them follow each runtime's own rounding; where the model ends in a TFQP op,
+    the outputs are identical too."""
+    from tfq_plus.converters import Interpreter
+    from tfq_plus.converters import tflite_schema as schema
+    from tfq_plus.converters.ops.registry import is_tfqp
+    from tensorflow.lite.python.interpreter import InterpreterWithCustomOps
+
+    deploy, inputs, expected = converter_model(name)
+    model = schema.read(deploy)
+    graph = model.subgraphs[0]
+    tfqp_outputs = [int(op.outputs[0]) for op in graph.operators if is_tfqp(schema.op_name(model, op))]
+    ends_in_tfqp = int(graph.outputs[0]) in tfqp_outputs
+    host = Interpreter(deploy, keep_tensors=True)
+    for path, registerer in registerers:
+        interpreter = InterpreterWithCustomOps(model_content=deploy, custom_op_registerers=[registerer],
+                                               experimental_preserve_all_tensors=True)
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        for sample in inputs:
+            interpreter.set_tensor(detail["index"], sample[None])
+            interpreter.invoke()
+            host.invoke([sample[None]])
+            for tensor in tfqp_outputs:
+                assert_same_bytes(interpreter.get_tensor(tensor).tobytes(), host.tensor(tensor).tobytes(),
+                                  f"{path}: tensor {tensor}")
+            if ends_in_tfqp:
+                output = interpreter.get_output_details()[0]["index"]
+                assert_same_bytes(interpreter.get_tensor(output).tobytes(),
+                                  host.tensor(int(graph.outputs[0])).tobytes(), path)
+
+
+@needs_tflite
 @pytest.mark.parametrize("edit, op, message", CORRUPTIONS, ids=[c[0].__name__ for c in CORRUPTIONS])
 def test_tflite_rejects_corrupted_models_with_the_portable_message(registerers, edit, op,
                                                                     message):

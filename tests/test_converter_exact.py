@@ -70,3 +70,33 @@ def test_a_float_stem_flips_only_what_its_rounded_kernel_causes_and_verify_repor
     assert all(c.differing == 0 for c in report.ops if c.exact)
     flips = report.signs[0].differing + report.signs[0].ties
     assert flips <= report.signs[0].bits * 1e-5, report.signs[0]
+
+
+def test_an_8_bit_uniform_stem_trained_on_its_deploy_grid_is_exact():
+    """The README's fix for a float stem: an 8-bit symmetric Uniform kernel quantizer,
+    so training sees the int8 codes the op deploys; then its signs are exact too."""
+    import larq as lq
+    import tensorflow as tf
+
+    from bnn_models import BINARY, train
+    from tfq_plus import quantizers as tq
+
+    data = _data("mnist")
+    tf.keras.utils.set_random_seed(0)
+    inputs = tf.keras.Input(data.input_shape)
+    x = lq.layers.QuantConv2D(16, 3, padding="same", use_bias=False,
+                              kernel_quantizer=tq.Uniform(bits=8, symmetric=True, per_channel=True))(inputs)
+    x = tf.keras.layers.MaxPool2D(2)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(data.num_classes, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    model = train(tf.keras.Model(inputs, tf.keras.layers.Activation("softmax")(x)), data, samples=5000)
+    stem = next(iter(converters.plan(model)))
+    assert (stem.kernel.kind, stem.kernel.exact) == ("uniform", True)
+    assert int(abs(stem.kernel.codes).max()) <= 127
+    deploy = converters.convert_keras_model(model, representative_dataset=data.x_train[:200])
+    report = converters.verify(model, deploy, data.x_test[:300], min_argmax_agreement=0.99)
+    assert report.differing_signs == 0 and report.sign_ties == 0

@@ -28,6 +28,7 @@
 #define TFQP_TFLITE_TFQP_OPS_H_
 
 #include "tensorflow/lite/c/common.h"
+#include "tfqp/op.h"
 
 namespace tflite {
 class MutableOpResolver;
