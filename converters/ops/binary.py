@@ -12,19 +12,9 @@ import numpy as np
 
 from tfq_plus.converters import packing
 from tfq_plus.converters.ops.registry import (
-    INT32_MAX, KERAS_SIGNS, Option, OpSpec, OpView, register,
+    INT32_MAX, KERAS_SIGNS, WINDOW_OPTIONS, Option, OpSpec, OpView, register,
 )
 
-PADDING_NAMES = (("same", 0), ("valid", 1))
-_WINDOW = (
-    Option("filter_height", 1, INT32_MAX),
-    Option("filter_width", 1, INT32_MAX),
-    Option("stride_height", 1, INT32_MAX, default=1),
-    Option("stride_width", 1, INT32_MAX, default=1),
-    Option("dilation_height_factor", 1, INT32_MAX, default=1),
-    Option("dilation_width_factor", 1, INT32_MAX, default=1),
-    Option("padding", 0, 1, default=0, names=PADDING_NAMES),
-)
 _INT8_OUTPUT = (
     Option("input_pos", -255, 255, required=False),
     Option("input_neg", -255, 255, required=False),
@@ -75,7 +65,7 @@ BCONV2D = register(OpSpec(
     summary="binary 2-D convolution (XNOR-popcount)",
     inputs=("input", "filter", "transform", "residual"),
     optional_inputs=1,
-    options=(Option("channels_in", 1, INT32_MAX),) + _WINDOW + (Option("pad_value", 0, 1, default=0),)
+    options=(Option("channels_in", 1, INT32_MAX),) + WINDOW_OPTIONS + (Option("pad_value", 0, 1, default=0),)
     + _INT8_OUTPUT + _INT32_OUTPUT,
     constant_inputs=(1, 2),
     weights_input=1,

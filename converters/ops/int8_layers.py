@@ -13,23 +13,13 @@ int8 value.
 
 import numpy as np
 
-from tfq_plus.converters.ops.binary import PADDING_NAMES
 from tfq_plus.converters.ops.registry import (
-    INT32_MAX, KERAS_SIGNS, Option, OpSpec, OpView, register,
+    KERAS_SIGNS, WINDOW_OPTIONS, Option, OpSpec, OpView, register,
 )
 
 # K * 255 * 127 < 2^31: the accumulator never overflows
 MAX_TAPS = (2**31 - 1) // (255 * 127)
 
-_WINDOW = (
-    Option("filter_height", 1, INT32_MAX),
-    Option("filter_width", 1, INT32_MAX),
-    Option("stride_height", 1, INT32_MAX, default=1),
-    Option("stride_width", 1, INT32_MAX, default=1),
-    Option("dilation_height_factor", 1, INT32_MAX, default=1),
-    Option("dilation_width_factor", 1, INT32_MAX, default=1),
-    Option("padding", 0, 1, default=0, names=PADDING_NAMES),
-)
 
 
 def _check_conv(values):
@@ -59,7 +49,7 @@ CONV2D_INT8 = register(OpSpec(
     summary="int8 2-D convolution with packed-sign or int32 output",
     inputs=("input", "weights", "transform", "residual"),
     optional_inputs=1,
-    options=(Option("channels_in", 1, MAX_TAPS),) + _WINDOW + (Option("int32_output", 0, 1, required=False),),
+    options=(Option("channels_in", 1, MAX_TAPS),) + WINDOW_OPTIONS + (Option("int32_output", 0, 1, required=False),),
     constant_inputs=(1, 2),
     weights_input=1,
     policy=KERAS_SIGNS,

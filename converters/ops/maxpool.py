@@ -9,7 +9,9 @@ a decreasing per-channel function (a BatchNormalization with a negative multipli
 import numpy as np
 
 from tfq_plus.converters import packing
-from tfq_plus.converters.ops.registry import INT32_MAX, BOOLEAN, Option, OpSpec, OpView, register
+from tfq_plus.converters.ops.registry import (
+    BOOLEAN, INT32_MAX, PADDING_NAMES, Option, OpSpec, OpView, register,
+)
 
 BMAXPOOL2D = register(OpSpec(
     name="TFQP_BMAXPOOL2D",
@@ -22,7 +24,7 @@ BMAXPOOL2D = register(OpSpec(
         Option("filter_width", 1, INT32_MAX),
         Option("stride_height", 1, INT32_MAX, default=1),
         Option("stride_width", 1, INT32_MAX, default=1),
-        Option("padding", 0, 1, default=1, names=(("same", 0), ("valid", 1))),
+        Option("padding", 0, 1, default=1, names=PADDING_NAMES),
     ),
     constant_inputs=(1,),
     policy=BOOLEAN,

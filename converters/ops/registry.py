@@ -143,6 +143,18 @@ class OpView:
         return self.tensor(0, output=True).type
 
 
+# The window options the convolutions share (TFLite's geometry: padding 0 SAME, 1 VALID).
+PADDING_NAMES = (("same", 0), ("valid", 1))
+WINDOW_OPTIONS = (
+    Option("filter_height", 1, INT32_MAX),
+    Option("filter_width", 1, INT32_MAX),
+    Option("stride_height", 1, INT32_MAX, default=1),
+    Option("stride_width", 1, INT32_MAX, default=1),
+    Option("dilation_height_factor", 1, INT32_MAX, default=1),
+    Option("dilation_width_factor", 1, INT32_MAX, default=1),
+    Option("padding", 0, 1, default=0, names=PADDING_NAMES),
+)
+
 REGISTRY: Dict[str, OpSpec] = {}
 
 

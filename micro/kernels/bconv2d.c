@@ -812,13 +812,12 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                                              &inputs[2], &outputs[0], &params->bconv2d, error);
   tfqp_binary_io *io = &params->bconv2d.io;
   if (s != TFQP_OK) return s;
-  if (input_count == 4) {
-    const tfqp_status r =
-        tfqp_value_check_residual(io->output_values, &inputs[3], &outputs[0], error);
+  {
+    const tfqp_status r = tfqp_value_prepare_residual(io->output_values, inputs, input_count,
+                                                      &outputs[0], &io->residual,
+                                                      &io->output_count, error);
     if (r != TFQP_OK) return r;
   }
-  io->residual = input_count == 4;
-  io->output_count = outputs[0].bytes / sizeof(int32_t);
   buffers->table_bytes = params->bconv2d.table_bytes;
   buffers->scratch_bytes = params->bconv2d.scratch_bytes;
   return TFQP_OK;

@@ -317,13 +317,12 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                                     &inputs[2], &outputs[0], &params->bfully_connected, error);
   tfqp_binary_io *io = &params->bfully_connected.io;
   if (s != TFQP_OK) return s;
-  if (input_count == 4) {
-    const tfqp_status r =
-        tfqp_value_check_residual(io->output_values, &inputs[3], &outputs[0], error);
+  {
+    const tfqp_status r = tfqp_value_prepare_residual(io->output_values, inputs, input_count,
+                                                      &outputs[0], &io->residual,
+                                                      &io->output_count, error);
     if (r != TFQP_OK) return r;
   }
-  io->residual = input_count == 4;
-  io->output_count = outputs[0].bytes / sizeof(int32_t);
   buffers->table_bytes = params->bfully_connected.table_bytes;
   buffers->scratch_bytes = params->bfully_connected.scratch_bytes;
   return TFQP_OK;

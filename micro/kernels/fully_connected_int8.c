@@ -147,13 +147,11 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
   tfqp_fully_connected_int8_params *p = &params->fully_connected_int8;
   tfqp_status s = tfqp_fully_connected_int8_prepare(&options->fully_connected_int8, &inputs[0],
                                                     &inputs[1], &inputs[2], &outputs[0], p, error);
-  if (s != TFQP_OK) return s;
-  if (input_count == 4 &&
-      (s = tfqp_value_check_residual(p->int32_output, &inputs[3], &outputs[0], error))) {
+  if (s != TFQP_OK ||
+      (s = tfqp_value_prepare_residual(p->int32_output, inputs, input_count, &outputs[0],
+                                       &p->residual, &p->output_count, error))) {
     return s;
   }
-  p->residual = input_count == 4;
-  p->output_count = outputs[0].bytes / sizeof(int32_t);
   buffers->table_bytes = p->table_bytes;
   buffers->scratch_bytes = 0;
   return TFQP_OK;

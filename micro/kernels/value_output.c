@@ -35,10 +35,15 @@ void tfqp_value_add_residual(int32_t *output, const int32_t *residual, size_t co
   }
 }
 
-tfqp_status tfqp_value_check_residual(int32_t value_output, const tfqp_tensor *residual,
-                                      const tfqp_tensor *output, tfqp_error *error) {
+tfqp_status tfqp_value_prepare_residual(int32_t value_output, const tfqp_tensor *inputs,
+                                        int32_t input_count, const tfqp_tensor *output,
+                                        int32_t *residual_given, size_t *output_count,
+                                        tfqp_error *error) {
+  const tfqp_tensor *residual = input_count == 4 ? &inputs[3] : NULL;
   tfqp_status s;
   int32_t i;
+  *residual_given = residual != NULL;
+  *output_count = output->bytes / sizeof(int32_t);
   if (residual == NULL) return TFQP_OK;
   if (!value_output) {
     return tfqp_fail(error, TFQP_ERROR_ARGUMENT,

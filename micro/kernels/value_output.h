@@ -51,10 +51,13 @@ static inline int32_t tfqp_value_output(int64_t acc, int32_t multiplier, int32_t
 /* output[i] = saturate_int32(output[i] + residual[i]) for `count` values. */
 void tfqp_value_add_residual(int32_t *output, const int32_t *residual, size_t count);
 
-/* prepare: a residual input (int32, the output's rank and dims) is allowed only
- * with the int32 value output. */
-tfqp_status tfqp_value_check_residual(int32_t value_output, const tfqp_tensor *residual,
-                                      const tfqp_tensor *output, tfqp_error *error);
+/* prepare, after the op's own checks: input 3, when input_count is 4, is a
+ * residual (int32, the output's rank and dims), allowed only with the int32 value
+ * output. Sets *residual (0 / 1) and *output_count (the output's elements). */
+tfqp_status tfqp_value_prepare_residual(int32_t value_output, const tfqp_tensor *inputs,
+                                        int32_t input_count, const tfqp_tensor *output,
+                                        int32_t *residual, size_t *output_count,
+                                        tfqp_error *error);
 
 /* Checks every row (shift in [0, TFQP_VALUE_SHIFT_MAX]; |M| * max_abs_acc <
  * 2^62) and writes the table's three fields (channels [channels, padded) 0). */
