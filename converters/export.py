@@ -1,4 +1,5 @@
-"""Export: a trained Keras model -> an equivalent model of standard Keras/TF ops.
+"""Export: a trained Keras model -> an equivalent model of standard Keras/TF ops, and
+the plans of the layers that deploy as TFQP ops (``planning``).
 
 The stock ``TFLiteConverter`` knows nothing of larq's ``Quant*`` layers' training
 machinery (latent weights, straight-through gradients). ``export`` clones the model
@@ -11,17 +12,18 @@ quantizer in a form the converter turns into builtin int8 ops:
       ->  BinarizeActivations  ->  tf.pad(..., constant_values=+1)  ->
           Conv2D(padding="valid", kernel = quantized kernel)
 
-BatchNormalization layers stay: the stock converter folds them into the preceding
-convolution (with +-1 kernels the folded int8 weights stay +-W per channel, which is
-how the rewrite recognises binary layers). A ``MaxPool2D -> BatchNormalization`` with
-positive multipliers (larq's usual block order) is computed in the equal order
-BatchNorm -> MaxPool (``AffineThenMaxPool``) so the BatchNorm folds too. Convolutions
-go through ``tf.nn.conv2d`` so dilated ones stay one CONV_2D. Pruning wrappers
-(TFMOT) are stripped with their masks applied. What a quantizer deploys to comes
-from ``deploy_table``.
+The clone computes exactly what the Keras model computes in float (the sign
+included); the stock converter makes the reference model from it (the baseline),
+and the rewrite finds each planned layer's ops there by the layer's name. A
+``MaxPool2D -> BatchNormalization`` with positive multipliers (larq's usual block
+order) is computed in the equal order BatchNorm -> MaxPool (``AffineThenMaxPool``,
+exact in float32: a non-decreasing function commutes with max) so the stock
+converter folds the BatchNorm. Convolutions go through ``tf.nn.conv2d`` so dilated
+ones stay one CONV_2D. Pruning wrappers (TFMOT) are stripped with their masks
+applied. What a quantizer deploys to comes from ``deploy_table``.
 
-Supported larq layers: QuantConv2D, QuantDense (TFQP ops when input and kernel are
-binary), QuantDepthwiseConv2D (int8 ops); others raise ValueError naming the layer.
+Supported larq layers: QuantConv2D, QuantDense, QuantDepthwiseConv2D (int8 ops);
+others raise ValueError naming the layer.
 """
 
 from typing import Dict, List, NamedTuple, Optional
