@@ -118,11 +118,36 @@ def signs_float_model():
     return randomize_batch_norms(tf.keras.Model(inputs, outputs, name="signs_float"), seed=6)
 
 
+def dense_first_model():
+    """Dense layers on the int8 input (TFQP_FULLY_CONNECTED_INT8): a binary kernel
+    (int8 weights) and a float kernel before a sign (int16 weights), each into a
+    binary dense, then builtin CONCATENATION, MUL, ADD (the last BatchNorm) and
+    SOFTMAX."""
+    tf.keras.utils.set_random_seed(3)
+    inputs = tf.keras.Input((20,))
+    binary_kernel = lq.layers.QuantDense(16, kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
+                                         use_bias=False)(inputs)
+    binary_kernel = tf.keras.layers.BatchNormalization()(binary_kernel)
+    float_kernel = tf.keras.layers.Dense(12)(inputs)
+    float_kernel = tf.keras.layers.BatchNormalization()(float_kernel)
+    x = tf.keras.layers.Concatenate()([lq.layers.QuantDense(8, **BINARY)(binary_kernel),
+                                       lq.layers.QuantDense(8, **BINARY)(float_kernel)])
+    x = tf.keras.layers.BatchNormalization()(x)
+    outputs = tf.keras.layers.Activation("softmax")(x)
+    return randomize_batch_norms(tf.keras.Model(inputs, outputs, name="dense_first"), seed=3,
+                                 negative_gamma=True)
+
+
+MODEL_BUILDERS = {"mixed": mixed_model, "pool_bn": pool_then_batch_norm_model, "bireal": bireal_model,
+                  "signs_float": signs_float_model, "dense_first": dense_first_model}
+
+
 @functools.lru_cache(maxsize=None)
 def converted(builder: str) -> Converted:
-    """Converted models shared by the test modules of one session."""
-    return Converted({"mixed": mixed_model, "pool_bn": pool_then_batch_norm_model, "bireal": bireal_model,
-                      "signs_float": signs_float_model}[builder]())
+    """Converted models shared by the test modules of one session (built from seed 0
+    whichever test asks first, so the same bytes in every test order and process)."""
+    tf.keras.utils.set_random_seed(0)
+    return Converted(MODEL_BUILDERS[builder]())
 
 
 # --- export -------------------------------------------------------------------------
