@@ -23,6 +23,8 @@ from tfq_plus.converters.deploy_table import activation_form, deploy_grid, kerne
 from tfq_plus.converters.emit import write_c_array
 from tfq_plus.converters.export import BinarizeActivations, export
 from tfq_plus.converters.interpreter import Interpreter
+from tfq_plus.converters.model_check import check_model
+from tfq_plus.converters.model_error import ModelError
 from tfq_plus.converters.report import ModelReport, report
 from tfq_plus.converters.verify import VerificationError, VerifyReport, verify
 
@@ -100,10 +102,12 @@ def plan(model):
 __all__ = [
     "BinarizeActivations",
     "Interpreter",
+    "ModelError",
     "ModelReport",
     "VerificationError",
     "VerifyReport",
     "activation_form",
+    "check_model",
     "convert_keras_model",
     "convert_with_reference",
     "deploy_grid",

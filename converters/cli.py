@@ -147,6 +147,9 @@ def verify(args) -> int:
     except converters.VerificationError as error:
         print(f"tfq-plus verify: FAILED\n{error}", file=sys.stderr)
         return 1
+    except converters.ModelError as error:
+        print(f"tfq-plus verify: {error}", file=sys.stderr)
+        return 1
     print(result)
     print("tfq-plus verify: OK")
     return 0

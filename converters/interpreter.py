@@ -18,8 +18,10 @@ import numpy as np
 
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
+from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME, check_model
+from tfq_plus.converters.model_error import TFQP_KERNEL, ModelError
 from tfq_plus.converters.ops import host
-from tfq_plus.converters.ops.registry import OpView, is_tfqp
+from tfq_plus.converters.ops.registry import OpView
 from tfq_plus.converters.tflite_arithmetic import quantize_values
 
 
@@ -121,7 +123,8 @@ class Interpreter:
     their C kernels.
 
     Args:
-        flatbuffer: the model (bytes).
+        flatbuffer: the model: bytes, bytearray, memoryview, or the path of a
+            .tflite file. It is checked first (``model_check``).
         keep_tensors: keep every tensor of the last run, readable with ``tensor``.
 
     Attributes:
@@ -130,14 +133,14 @@ class Interpreter:
             ``tf.lite.Interpreter`` gives them.
 
     Raises:
-        ValueError: a model with more than one subgraph, a custom op that is not a
-            TFQP op, or an op TFLite Micro or the TFQP kernels reject (their message).
+        ModelError: a malformed model or one tfq-plus cannot run (a ValueError
+            naming the tensor or op): more than one subgraph, a custom op that is
+            not a TFQP op, an op TFLite Micro or the TFQP kernels reject, ...
+        TypeError: ``flatbuffer`` is neither bytes-like nor a path.
     """
 
-    def __init__(self, flatbuffer: bytes, *, keep_tensors: bool = False):
-        self.model = schema.read(bytes(flatbuffer))
-        if len(self.model.subgraphs) != 1:
-            raise ValueError(f"Interpreter: models with one subgraph only, got {len(self.model.subgraphs)}")
+    def __init__(self, flatbuffer, *, keep_tensors: bool = False):
+        self.model = check_model(flatbuffer, argument="Interpreter: model", runtime=TFLITE_MICRO_RUNTIME).model
         self.graph = self.model.subgraphs[0]
         self.keep_tensors = keep_tensors
         self.input_details = [tensor_details(self.model, int(t)) for t in self.graph.inputs]
@@ -152,14 +155,12 @@ class Interpreter:
                       if t >= 0 and schema.constant(self.model, self.graph.tensors[t]) is None]
             step = _Step(name, op, inputs, [int(t) for t in op.outputs])
             if schema.is_custom(self.model, op):
-                if not is_tfqp(name):
-                    raise ValueError(f"Interpreter: op {index} is custom op {name!r}, not a TFQP op")
                 step.view = OpView(self.model, index)
             else:
                 try:
                     micro = MicroInterpreter(_one_op_model(self.model, op))
-                except ValueError as error:
-                    raise ValueError(f"Interpreter: op {index} ({name}): {error}") from error
+                except ModelError as error:
+                    raise ModelError(f"Interpreter: op {index} ({name}): {error}", error.check) from error
                 step.run = micro.invoke
             self.steps.append(step)
 
@@ -167,7 +168,7 @@ class Interpreter:
         try:
             prepared = host.prepare(step.view, inputs)
         except ValueError as error:
-            raise ValueError(f"Interpreter: op {step.view.index} ({step.name}): {error}") from error
+            raise ModelError(f"Interpreter: op {step.view.index} ({step.name}): {error}", TFQP_KERNEL) from error
         step.run = lambda arrays, prepared=prepared: [prepared(arrays)]
 
     def invoke(self, inputs: Sequence[np.ndarray]) -> List[np.ndarray]:

@@ -8,7 +8,9 @@ requantization differently from TFLite Micro's — gemmlowp's doubling high mult
 and rounding shift — and gives 1 LSB more or less on rounding ties.)
 
 TFLite Micro reports errors on stderr, not in its exceptions, so loading and the
-first ``invoke`` capture stderr and raise ``ValueError`` with that text.
+first ``invoke`` capture stderr and raise ``ModelError`` (a ValueError) with that
+text. TFLite Micro trusts the flatbuffer: give it models that passed
+``model_check`` (their ``runtime_bytes``), never bytes straight from a user.
 """
 
 import contextlib
@@ -19,6 +21,7 @@ from typing import Iterator, List, Sequence
 import numpy as np
 
 from tfq_plus.converters import tflite_schema as schema
+from tfq_plus.converters.model_error import TFLITE_MICRO, ModelError
 
 # TFLite Micro allocates every tensor in one arena; this is plenty for the models
 # it can hold, and only address space until used.
@@ -64,7 +67,7 @@ class MicroInterpreter:
             ``invoke`` (``tensor``); otherwise TFLite Micro reuses their memory.
 
     Raises:
-        ValueError: TFLite Micro cannot load or run the model (e.g. it has custom
+        ModelError: TFLite Micro cannot load or run the model (e.g. it has custom
             ops), with TFLite Micro's own message.
     """
 
@@ -92,7 +95,8 @@ class MicroInterpreter:
                 # Allocation errors surface at the first invoke.
                 self.invoke([np.zeros(d["shape"], dtype=d["dtype"]) for d in self.inputs])
         except RuntimeError as error:
-            raise ValueError(f"TFLite Micro cannot run the model: {error}; {''.join(text).strip()}") from error
+            raise ModelError(f"TFLite Micro cannot run the model: {error}; {''.join(text).strip()}",
+                             TFLITE_MICRO) from error
         self.input, self.output = self.inputs[0], self.outputs[0]
 
     def invoke(self, inputs: Sequence[np.ndarray]) -> List[np.ndarray]:

@@ -21,6 +21,8 @@ import numpy as np
 
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
+from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME, check_model
+from tfq_plus.converters.model_error import MODEL, ModelError
 from tfq_plus.converters.ops.registry import REGISTRY, OpView
 from tfq_plus.converters.tflite_schema import BuiltinOperator as Op
 
@@ -130,29 +132,56 @@ def _activation_peak(graph) -> int:
     return peak
 
 
-def measure_arena(flatbuffer: bytes) -> int:
+def measure_arena(flatbuffer) -> int:
     """Tensor-arena bytes TFLite Micro allocates for the model (one invoke on zeros).
 
+    Args:
+        flatbuffer: a builtin-only model (bytes-like, a path or a CheckedModel).
+
     Raises:
-        ValueError: the model has custom ops or ops TFLite Micro cannot run.
+        ModelError: the model is malformed, has custom ops or ops TFLite Micro
+            cannot run.
     """
-    text = MicroInterpreter(flatbuffer).print_allocations()
+    checked = check_model(flatbuffer, runtime=TFLITE_MICRO_RUNTIME)
+    _require_builtin_only(checked)
+    try:
+        text = MicroInterpreter(checked.runtime_bytes).print_allocations()
+    except ModelError as error:
+        raise ModelError(f"{checked.label}: {error}", error.check) from error
     match = re.search(r"Arena allocation total (\d+) bytes", text)
     if match is None:
         raise ValueError(f"TFLite Micro printed no arena total: {text.strip()!r}")
     return int(match.group(1))
 
 
-def report(flatbuffer: bytes, *, reference: Optional[bytes] = None, measure: bool = True) -> ModelReport:
+def _require_builtin_only(checked):
+    """A reference model holds builtin ops only (TFLite Micro runs it)."""
+    model = checked.model
+    for index, op in enumerate(model.subgraphs[0].operators):
+        if schema.is_custom(model, op):
+            raise ModelError(
+                f"{checked.label}: op {index} is the custom op {schema.op_name(model, op)}, but a reference "
+                "model has builtin ops only (convert_with_reference's second model, --reference-out); were "
+                "the deploy and reference models swapped?", MODEL)
+
+
+def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
     """Per-op table and totals of ``flatbuffer`` (deploy or reference model).
 
     Args:
-        reference: the reference model of a deploy model, to measure the arena on
-            (TFLite Micro cannot load TFQP ops).
+        flatbuffer: the model: bytes, bytearray, memoryview or the path of a
+            .tflite file.
+        reference: the reference model of a deploy model (same types), to measure
+            the arena on (TFLite Micro cannot load TFQP ops).
         measure: run TFLite Micro to measure the arena.
+
+    Raises:
+        ModelError: a malformed model (or reference), naming the tensor or op and
+            what is wrong; a reference with TFQP ops.
+        TypeError: a model neither bytes-like nor a path.
     """
-    flatbuffer = bytes(flatbuffer)
-    model = schema.read(flatbuffer)
+    checked = check_model(flatbuffer, argument="model")
+    model = checked.model
     graph = model.subgraphs[0]
     rows = []
     counted_buffers = set()
@@ -180,12 +209,13 @@ def report(flatbuffer: bytes, *, reference: Optional[bytes] = None, measure: boo
     arena, source = None, "not requested"
     if measure:
         if not has_custom:
-            arena, source = measure_arena(flatbuffer), "this model"
+            arena, source = measure_arena(checked), "this model"
         elif reference is not None:
-            arena, source = measure_arena(reference), "the reference model (upper bound)"
+            arena = measure_arena(check_model(reference, argument="reference"))
+            source = "the reference model (upper bound)"
         else:
             source = "the model has TFQP ops, which TFLite Micro's Python interpreter cannot load; pass reference="
     return ModelReport(
-        rows, len(flatbuffer), weight_total, sum(r.binary_macs for r in rows),
+        rows, len(checked.data), weight_total, sum(r.binary_macs for r in rows),
         sum(r.int8_macs for r in rows), _activation_peak(graph), arena, source,
     )

@@ -60,13 +60,13 @@ def op_name(model: fb.ModelT, op: fb.OperatorT) -> str:
     """Builtin op name (CONV_2D, ...) or the custom code of a custom op."""
     if is_custom(model, op):
         code = model.operatorCodes[op.opcodeIndex].customCode
-        return code.decode() if isinstance(code, bytes) else str(code)
+        return code.decode(errors="replace") if isinstance(code, bytes) else str(code)
     return BUILTIN_NAMES.get(builtin_code(model, op), f"BUILTIN_{builtin_code(model, op)}")
 
 
 def tensor_name(tensor: fb.TensorT) -> str:
     name = tensor.name
-    return name.decode() if isinstance(name, bytes) else (name or "")
+    return name.decode(errors="replace") if isinstance(name, bytes) else (name or "")
 
 
 def shape(tensor: fb.TensorT) -> List[int]:

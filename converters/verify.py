@@ -36,6 +36,8 @@ from tfq_plus.converters import plans as P
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.interpreter import Interpreter
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
+from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME, check_model
+from tfq_plus.converters.model_error import MODEL, ModelError
 from tfq_plus.converters.ops import maxpool, signs as sign_ops
 from tfq_plus.converters.ops.registry import BOOLEAN, KERAS_SIGNS, OpView, is_tfqp
 from tfq_plus.converters.patterns.context import SIGNS, VALUES, parse_tensor_name
@@ -228,19 +230,20 @@ def _ties(values: np.ndarray) -> np.ndarray:
 # --- the checks ------------------------------------------------------------------
 
 
-def verify(model, deploy: bytes, samples, *, labels=None, reference: Optional[bytes] = None,
+def verify(model, deploy, samples, *, labels=None, reference=None,
            min_argmax_agreement: Optional[float] = 0.99,
            max_error_lsb: Optional[float] = None) -> VerifyReport:
     """Check the deploy model against the Keras model on ``samples``.
 
     Args:
         model: the Keras model that was converted.
-        deploy: the deploy flatbuffer (``convert_keras_model``).
+        deploy: the deploy flatbuffer (``convert_keras_model``): bytes, bytearray,
+            memoryview or the path of a .tflite file.
         samples: float inputs [n, ...] of the Keras model (a list of arrays for
             several inputs), in the range it was trained on.
         labels: optional int labels [n]: accuracies are reported.
-        reference: optional reference flatbuffer (``custom_ops=False``): Keras vs
-            reference is reported beside Keras vs deploy.
+        reference: optional reference flatbuffer (``custom_ops=False``, same types
+            as ``deploy``): Keras vs reference is reported beside Keras vs deploy.
         min_argmax_agreement: fail if Keras and the deploy model agree on the argmax
             of output 0 on fewer than this fraction of samples (None: report only).
         max_error_lsb: fail if Keras and deploy outputs differ by more output LSBs.
@@ -248,12 +251,17 @@ def verify(model, deploy: bytes, samples, *, labels=None, reference: Optional[by
     Raises:
         VerificationError: naming the op, layer, tensor and difference: weights that
             differ from the Keras kernel, a TFQP op that does not compute what its
-            Keras layer computes on its own input, or a bound missed.
+            Keras layer computes on its own input, inputs or outputs other than the
+            Keras model's, or a bound missed.
+        ModelError: a malformed deploy or reference model (naming the tensor or op),
+            or the two passed in swapped order.
         ValueError: malformed arguments.
     """
     from tfq_plus.converters.planning import plan as make_plans
 
+    deploy, reference = _checked_models(deploy, reference)
     interpreter = Interpreter(deploy, keep_tensors=True)
+    _check_interface("deploy", model, interpreter)
     arrays, labels = _check_arguments(samples, labels, min_argmax_agreement, max_error_lsb,
                                       len(interpreter.input_details))
     plans = make_plans(model)
@@ -315,8 +323,9 @@ def verify(model, deploy: bytes, samples, *, labels=None, reference: Optional[by
     deploy_checks = _check_outputs(interpreter, keras_outputs, deploy_outputs, labels)
     reference_checks = None
     if reference is not None:
-        details = _Details(reference)
-        reference_outputs = _run_reference(reference, arrays, details)
+        details = _Details(reference.model)
+        _check_interface("reference", model, details)
+        reference_outputs = _run_reference(reference.runtime_bytes, arrays, details)
         reference_checks = _check_outputs(details, keras_outputs, reference_outputs, labels)
     keras_accuracy = None
     if labels is not None:
@@ -343,6 +352,46 @@ def verify(model, deploy: bytes, samples, *, labels=None, reference: Optional[by
             f"(max_error_lsb allows {max_error_lsb})\n{report}"
         )
     return report
+
+
+def _checked_models(deploy, reference):
+    """The deploy and reference models checked (``model_check``): a reference of
+    builtin ops only, and a deploy model that is not the reference of the two."""
+    deploy = check_model(deploy, argument="deploy", runtime=TFLITE_MICRO_RUNTIME)
+    if reference is None:
+        return deploy, None
+    reference = check_model(reference, argument="reference", runtime=TFLITE_MICRO_RUNTIME)
+    tfqp_ops = {label: [i for i, op in enumerate(checked.model.subgraphs[0].operators)
+                        if schema.is_custom(checked.model, op)]
+                for label, checked in (("deploy", deploy), ("reference", reference))}
+    if tfqp_ops["reference"]:
+        swapped = "" if tfqp_ops["deploy"] else (
+            "; the deploy model has none: deploy and reference were passed in swapped order (verify(model, "
+            "deploy, samples, reference=reference); on the command line DEPLOY before REFERENCE)")
+        raise ModelError(f"{reference.label}: has {len(tfqp_ops['reference'])} TFQP ops, but the reference model "
+                         f"has builtin ops only{swapped}", MODEL)
+    return deploy, reference
+
+
+def _check_interface(which: str, model, source):
+    """The flatbuffer's inputs and outputs (in the signature's order) are the Keras
+    model's, one sample at a time."""
+    ends = (("input", model.inputs, source.input_details, source.input_order),
+            ("output", model.outputs, source.output_details, source.output_order))
+    for kind, keras, details, order in ends:
+        if len(keras) != len(details):
+            raise VerificationError(f"the {which} model has {len(details)} {kind}s, the Keras model "
+                                    f"{len(keras)}: is the {which} model a conversion of this Keras model?")
+        for position, tensor in enumerate(keras):
+            shape = [int(d) for d in details[order[position]]["shape"]]
+            expected = list(tensor.shape[1:])
+            fits = shape[:1] == [1] and len(shape) == len(expected) + 1 and all(
+                d is None or d == got for d, got in zip(expected, shape[1:]))
+            if not fits:
+                raise VerificationError(
+                    f"the {which} model's {kind} {details[order[position]]['name']!r} has shape {shape}; the Keras "
+                    f"model's {kind} {position}, one sample at a time, {[1] + expected}: is the {which} model a "
+                    "conversion of this Keras model?")
 
 
 def _merge(total: list, chunk: list) -> list:
@@ -562,10 +611,9 @@ def _check_signs(graph, plans: P.Plans, values, keras) -> List[SignCheck]:
 class _Details:
     """Input / output details and signature orders of a builtin-only model."""
 
-    def __init__(self, flatbuffer: bytes):
+    def __init__(self, model):
         from tfq_plus.converters.interpreter import _signature_order, tensor_details
 
-        model = schema.read(flatbuffer)
         graph = model.subgraphs[0]
         self.input_details = [tensor_details(model, int(t)) for t in graph.inputs]
         self.output_details = [tensor_details(model, int(t)) for t in graph.outputs]
@@ -584,8 +632,8 @@ def _run_reference(flatbuffer: bytes, arrays, order: "_Details") -> List[np.ndar
     """The reference's raw outputs (graph order) for Keras-ordered float inputs."""
     try:
         micro = MicroInterpreter(flatbuffer)
-    except ValueError as error:
-        raise VerificationError(f"the reference model: {error}") from error
+    except ModelError as error:
+        raise ModelError(f"reference: {error}", error.check) from error
     graph_arrays = [None] * len(arrays)
     for array, position in zip(arrays, order.input_order):
         graph_arrays[position] = array

@@ -5,7 +5,7 @@ import pytest
 
 from test_converter_models import converted, samples
 
-from tfq_plus.converters import Interpreter
+from tfq_plus.converters import Interpreter, ModelError
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
 
 
@@ -80,5 +80,6 @@ def test_unknown_custom_ops_are_refused():
         if code.customCode:
             code.customCode = b"NOT_OURS"
             break
-    with pytest.raises(ValueError, match="custom op 'NOT_OURS', not a TFQP op"):
+    with pytest.raises(ModelError, match=r"op 0 \(NOT_OURS\) is a custom op that is not a TFQP op") as error:
         Interpreter(schema.write(model))
+    assert error.value.check == "operators"

@@ -27,9 +27,9 @@ def _zero_point(tensor) -> int:
     return int(quantization[1]) if quantization else 0
 
 
-def prepare(view: OpView, example_inputs: List[np.ndarray]) -> Callable[[List[np.ndarray]], np.ndarray]:
-    """A callable running ``view``'s op on its non-constant inputs (list, in input
-    order), prepared once for inputs shaped like ``example_inputs``."""
+def prepare_op(view: OpView, example_inputs: List[np.ndarray]):
+    """``view``'s op prepared by the C op table (``_tfqp_kernels.PreparedOp``) for
+    non-constant inputs shaped like ``example_inputs`` (in input order)."""
     op_spec = spec(view.name)
     k = kernels()
     options = bytes(np.asarray(view.op.customOptions if view.op.customOptions is not None else [],
@@ -49,9 +49,15 @@ def prepare(view: OpView, example_inputs: List[np.ndarray]) -> Callable[[List[np
     output_type = {schema.TensorType.INT8: "int8", schema.TensorType.INT32: "int32"}.get(output.type)
     if output_type is None:
         raise ValueError(f"{view.name}: output type {output.type} is not int8 or int32")
-    prepared = k.prepare(op_spec.name, arrays, options, output_type=output_type,
-                         input_zero_point=_zero_point(view.tensor(0)),
-                         output_zero_point=_zero_point(output))
+    return k.prepare(op_spec.name, arrays, options, output_type=output_type,
+                     input_zero_point=_zero_point(view.tensor(0)),
+                     output_zero_point=_zero_point(output))
+
+
+def prepare(view: OpView, example_inputs: List[np.ndarray]) -> Callable[[List[np.ndarray]], np.ndarray]:
+    """A callable running ``view``'s op on its non-constant inputs (list, in input
+    order), prepared once for inputs shaped like ``example_inputs``."""
+    prepared = prepare_op(view, example_inputs)
 
     def run(inputs: List[np.ndarray]) -> np.ndarray:
         return prepared(*[np.ascontiguousarray(value) for value in inputs])
