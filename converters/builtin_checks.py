@@ -23,7 +23,9 @@ Options = schema.BuiltinOptions
 TensorType = schema.TensorType
 Activation = schema.ActivationFunctionType
 
-# filter sizes, strides and dilation factors: TFLite Micro computes with them in int
+# Strides, dilation factors and dilated filter extents (of builtin and TFQP ops):
+# far beyond any image model, and small enough that a kernel's index arithmetic
+# on them (positions, paddings, extents added and multiplied) never leaves int32.
 MAX_WINDOW = 1 << 16
 # the activations TFLite Micro's fused-activation code implements
 FUSED_ACTIVATIONS = (Activation.NONE, Activation.RELU, Activation.RELU_N1_TO_1, Activation.RELU6)
@@ -141,12 +143,25 @@ def broadcast_to_output(op: BuiltinOp):
         op.fail(f"input shapes {shapes} broadcast to {result}, but the output is {op.shape(0, True)}")
 
 
-def _window(op: BuiltinOp, names: Dict[str, str]):
-    """Filter sizes, strides, dilations from 1 to MAX_WINDOW; padding SAME / VALID."""
-    for label, field in names.items():
-        value = getattr(op.options, field)
-        if not 1 <= value <= MAX_WINDOW:
-            op.fail(f"{label} {value}: must be from 1 to {MAX_WINDOW}")
+def window_problem(axis: str, filter_size: int, stride: int, dilation: int) -> Optional[str]:
+    """What is wrong with one axis of a window (None: nothing): filter size, stride
+    and dilation >= 1; stride, dilation and the dilated filter extent at most
+    MAX_WINDOW, so that every index a kernel computes from them fits an int32."""
+    if min(filter_size, stride, dilation) < 1:
+        return f"{axis} filter {filter_size}, stride {stride}, dilation {dilation}: each must be >= 1"
+    extent = (filter_size - 1) * dilation + 1
+    if max(stride, dilation, extent) > MAX_WINDOW:
+        return (f"{axis} stride {stride}, dilation {dilation}, dilated filter extent {extent}: each must be at "
+                f"most {MAX_WINDOW}")
+    return None
+
+
+def _window(op: BuiltinOp, filter_hw, stride_hw, dilation_hw):
+    """Both axes within window_problem's bounds; padding SAME / VALID."""
+    for axis, filter_size, stride, dilation in zip(("height", "width"), filter_hw, stride_hw, dilation_hw):
+        problem = window_problem(axis, filter_size, stride, dilation)
+        if problem:
+            op.fail(problem)
     if op.options.padding not in (schema.Padding.SAME, schema.Padding.VALID):
         op.fail(f"padding {op.options.padding}: must be SAME (0) or VALID (1)")
 
@@ -159,6 +174,8 @@ def _output_size(size: int, filter_size: int, stride: int, dilation: int, paddin
 
 
 def _check_spatial(op: BuiltinOp, filter_hw, stride_hw, dilation_hw, channels: int):
+    """The window's bounds, and the output shape it gives."""
+    _window(op, filter_hw, stride_hw, dilation_hw)
     shape, output = op.shape(0), op.shape(0, True)
     if len(shape) != 4:
         op.fail(f"{op.describe(0)} has shape {shape}; it must be [batch, height, width, channels]")
@@ -208,40 +225,38 @@ def _value_types(op: BuiltinOp, allowed=(TensorType.INT8, TensorType.INT16, Tens
 # --- the ops ----------------------------------------------------------------------
 
 
-def check_conv(op: BuiltinOp):
+def _convolution_input(op: BuiltinOp, quantized_dimension: int):
+    """CONV_2D's and DEPTHWISE_CONV_2D's input and weights; (filter shape, input
+    channels)."""
     _require_inputs(op, 2)
     _value_types(op)
+    _weights(op, 1, 4, quantized_dimension)
+    return op.shape(1), (op.shape(0)[-1] if op.shape(0) else 0)
+
+
+def _convolution_output(op: BuiltinOp, filter_shape, channels_out: int):
     options = op.options
-    _window(op, {"stride_h": "strideH", "stride_w": "strideW", "dilation_h": "dilationHFactor",
-                 "dilation_w": "dilationWFactor"})
-    _weights(op, 1, 4, 0)
-    filter_shape = op.shape(1)
-    channels = op.shape(0)[-1] if op.shape(0) else 0
-    if filter_shape[3] < 1 or channels % filter_shape[3] or filter_shape[0] % (channels // filter_shape[3] or 1):
+    _check_spatial(op, filter_shape[1:3], (options.strideH, options.strideW),
+                   (options.dilationHFactor, options.dilationWFactor), channels_out)
+    _bias(op, 2, channels_out)
+
+
+def check_conv(op: BuiltinOp):
+    filter_shape, channels = _convolution_input(op, 0)
+    if channels % filter_shape[3] or filter_shape[0] % (channels // filter_shape[3] or 1):
         op.fail(f"{op.describe(1)} has shape {filter_shape} ([out, height, width, in]) for {channels} input "
                 "channels: in must divide the input channels, and the groups the output channels")
-    _check_spatial(op, filter_shape[1:3], (options.strideH, options.strideW),
-                   (options.dilationHFactor, options.dilationWFactor), filter_shape[0])
-    _bias(op, 2, filter_shape[0])
+    _convolution_output(op, filter_shape, filter_shape[0])
 
 
 def check_depthwise_conv(op: BuiltinOp):
-    _require_inputs(op, 2)
-    _value_types(op)
-    options = op.options
-    _window(op, {"stride_h": "strideH", "stride_w": "strideW", "dilation_h": "dilationHFactor",
-                 "dilation_w": "dilationWFactor"})
-    _weights(op, 1, 4, 3)
-    filter_shape = op.shape(1)
-    channels = op.shape(0)[-1] if op.shape(0) else 0
+    filter_shape, channels = _convolution_input(op, 3)
     multiplier = filter_shape[3] // max(channels, 1)
     if filter_shape[0] != 1 or multiplier < 1 or filter_shape[3] != channels * multiplier \
-            or options.depthMultiplier not in (0, multiplier):
+            or op.options.depthMultiplier not in (0, multiplier):
         op.fail(f"{op.describe(1)} has shape {filter_shape} for {channels} input channels and depth "
-                f"multiplier {options.depthMultiplier}: expected [1, height, width, channels x multiplier]")
-    _check_spatial(op, filter_shape[1:3], (options.strideH, options.strideW),
-                   (options.dilationHFactor, options.dilationWFactor), filter_shape[3])
-    _bias(op, 2, filter_shape[3])
+                f"multiplier {op.options.depthMultiplier}: expected [1, height, width, channels x multiplier]")
+    _convolution_output(op, filter_shape, filter_shape[3])
 
 
 def check_fully_connected(op: BuiltinOp):
@@ -263,8 +278,6 @@ def check_fully_connected(op: BuiltinOp):
 def check_pool(op: BuiltinOp):
     _value_types(op)
     options = op.options
-    _window(op, {"filter_h": "filterHeight", "filter_w": "filterWidth", "stride_h": "strideH",
-                 "stride_w": "strideW"})
     shape = op.shape(0)
     _check_spatial(op, (options.filterHeight, options.filterWidth), (options.strideH, options.strideW), (1, 1),
                    shape[-1] if shape else 0)

@@ -23,11 +23,12 @@ step and whose message names the tensor or op (index and name) and what is wrong
    a constant or the output of an earlier op, written once, outputs produced;
 8. operators: op codes in range; builtin ops by their rules (``builtin_checks``:
    arity, types, options, shapes), and with ``runtime=TFLITE_MICRO_RUNTIME`` no
-   builtin op without a rule; TFQP ops by the registry (arity, which inputs are constants,
-   options parsed by the C parser and by Python alike, then the registry's ranges
-   and rules), then by the C op table itself: parse, output_dims, prepare and
-   init_table on the op's tensors (the C side is the authority), whose output shape
-   must be the model's.
+   builtin op without a rule; TFQP ops by the registry (arity, which inputs are
+   constants, options parsed by the C parser and by Python alike, then the
+   registry's ranges and rules, windows within the builtin ops' bounds, values
+   quantized), then by the C op table itself: parse, output_dims, prepare and
+   init_table on the op's tensors (the C side is the authority), whose output
+   shape must be the model's.
 
 ``CheckedModel.runtime_bytes`` is the checked object tree written again: what the
 runtimes are given, so they read exactly what was checked.
@@ -352,8 +353,22 @@ def _check_tfqp_op(model, graph, index: int):
             raise ModelError(f"{where}: its {role} (input {position}, {describe_tensor(graph, t)}) must be "
                              f"{need}", OPERATORS)
     options = _check_tfqp_options(model, graph, index, spec)
+    _check_tfqp_window(where, options)
     _check_tfqp_values_quantized(model, graph, index, options)
     _check_in_the_kernel(OpView(model, index, graph), options)
+
+
+def _check_tfqp_window(where: str, options: Dict[str, int]):
+    """A TFQP op's window within the bounds of builtin ops' (``window_problem``)."""
+    from tfq_plus.converters.builtin_checks import window_problem
+
+    if "filter_height" not in options:
+        return
+    for axis in ("height", "width"):
+        problem = window_problem(axis, options[f"filter_{axis}"], options.get(f"stride_{axis}", 1),
+                                 options.get(f"dilation_{axis}_factor", 1))
+        if problem:
+            raise ModelError(f"{where}: {problem}", TFQP_OPTIONS)
 
 
 def _check_tfqp_values_quantized(model, graph, index: int, options: Dict[str, int]):

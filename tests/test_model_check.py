@@ -21,6 +21,9 @@ from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME
 
 
+DENSE_WEIGHTS = r"tfqp/quant_dense(_\d+)?/weights"
+
+
 @pytest.fixture(scope="module")
 def pool_bn():
     return converted("pool_bn")
@@ -32,9 +35,11 @@ def edited(flatbuffer: bytes, edit) -> bytes:
     return schema.write(model)
 
 
-def tensor_named(graph, fragment: str) -> int:
-    matches = [i for i, t in enumerate(graph.tensors) if fragment in schema.tensor_name(t)]
-    assert matches, fragment
+def tensor_named(graph, pattern: str) -> int:
+    """The first tensor whose name matches (Keras numbers layer names per session:
+    quant_dense, quant_dense_3, ...)."""
+    matches = [i for i, t in enumerate(graph.tensors) if re.search(pattern, schema.tensor_name(t))]
+    assert matches, pattern
     return matches[0]
 
 
@@ -110,7 +115,7 @@ def test_verify_says_when_deploy_and_reference_are_swapped(pool_bn, tmp_path, ca
 
 
 def _buffer_one_past_the_end(model, graph):
-    graph.tensors[tensor_named(graph, "quant_dense/weights")].buffer = len(model.buffers)
+    graph.tensors[tensor_named(graph, DENSE_WEIGHTS)].buffer = len(model.buffers)
 
 
 def _empty_zero_points(model, graph):
@@ -135,7 +140,7 @@ def _negative_dimension(model, graph):
 
 
 def _weights_one_byte_short(model, graph):
-    buffer = model.buffers[graph.tensors[tensor_named(graph, "quant_dense/weights")].buffer]
+    buffer = model.buffers[graph.tensors[tensor_named(graph, DENSE_WEIGHTS)].buffer]
     buffer.data = buffer.data[:-1]
 
 
@@ -206,14 +211,14 @@ def _sparse_tensor(model, graph):
 
 
 EDITS = [
-    (_buffer_one_past_the_end, "tensors", r"tensor \d+ 'tfqp/quant_dense/weights': buffer index (\d+), but the "
-                                          r"model has \1 buffers"),
-    (_empty_zero_points, "quantization", r"tensor 0 'serving_default_input_1:0': 1 scales but 0 zero points"),
+    (_buffer_one_past_the_end, "tensors", r"tensor \d+ 'tfqp/quant_dense(_\d+)?/weights': buffer index (?P<n>\d+), "
+                                          r"but the model has (?P=n) buffers"),
+    (_empty_zero_points, "quantization", r"tensor 0 'serving_default_input_\d+:0': 1 scales but 0 zero points"),
     (_negative_scale, "quantization", r"tensor 0 .*: scale -0\.5: scales must be finite and > 0"),
     (_zero_point_outside_int8, "quantization", r"zero point 300 outside \[-128, 127\], the range of INT8"),
     (_per_channel_scales_of_another_length, "quantization", r"3 scales: one, or one per channel of dimension 0"),
     (_negative_dimension, "tensors", r"tensor 0 .*: shape \[1, -12, 12, 1\]: at most 6 dimensions, each >= 1"),
-    (_weights_one_byte_short, "tensors", r"'tfqp/quant_dense/weights': its buffer \d+ holds 575 bytes; INT32 "
+    (_weights_one_byte_short, "tensors", r"'tfqp/quant_dense(_\d+)?/weights': its buffer \d+ holds 575 bytes; INT32 "
                                          r"\[16, 9\] needs 576"),
     (_unsupported_type, "tensors", r"tensor 0 .*: type FLOAT16 is not supported"),
     (_opcode_index_out_of_range, "operators", r"op 1: opcode index \d+; the model has \d+ operator codes"),
@@ -273,6 +278,26 @@ def test_the_tflite_micro_crashes_of_the_issue_are_refused_before_tflite_micro(p
             verify(pool_bn.model, pool_bn.deploy, x, reference=reference)
         with pytest.raises(ModelError, match=f"^model: .*{message}"):
             report(reference)
+
+
+def test_the_dilation_overflow_of_the_issue_is_refused_before_the_kernel(pool_bn):
+    """TFQP_BCONV2D with filter height 2 and dilation 2^31 - 2 (SAME padding): the
+    C kernel's prepare accepted it and eval read out of bounds (SIGSEGV); the
+    window's bounds refuse it first."""
+    def dilated(model, graph):
+        op = graph.operators[op_named(model, graph, "TFQP_BCONV2D")]
+        options = flexbuffers.Loads(bytes(op.customOptions))
+        options.update(filter_height=2, dilation_height_factor=2**31 - 2, padding=0)
+        op.customOptions = np.frombuffer(bytes(flexbuffers.Dumps(options)), np.uint8)
+        weights = graph.tensors[int(op.inputs[1])]
+        weights.shape = np.asarray([weights.shape[0], 2] + list(weights.shape[2:]), np.int32)
+        buffer = model.buffers[weights.buffer]
+        buffer.data = np.asarray(buffer.data)[:4 * int(np.prod(weights.shape))]
+
+    with pytest.raises(ModelError, match=r"op 1 \(TFQP_BCONV2D\): height stride 1, dilation 2147483646, dilated "
+                                         r"filter extent 2147483647: each must be at most 65536") as error:
+        Interpreter(edited(pool_bn.deploy, dilated))
+    assert error.value.check == "TFQP options"
 
 
 def test_every_truncation_and_many_bit_flips_are_clean(pool_bn):
