@@ -57,6 +57,8 @@ MAX_RANK = 6  # TFLite Micro's and the TFQP kernels' (TFQP_MAX_RANK)
 # Far beyond any microcontroller, small enough that no byte count of a tensor
 # overflows int32 in a kernel, and that the host allocates it without trouble.
 MAX_TENSOR_BYTES = 1 << 28
+# flatbuffers address their contents with 32-bit offsets
+MAX_FLATBUFFER_BYTES = 1 << 31
 
 ELEMENT_BYTES = {
     TensorType.INT8: 1, TensorType.UINT8: 1, TensorType.BOOL: 1, TensorType.INT16: 2,
@@ -111,6 +113,9 @@ def model_bytes(source, argument: str = "model"):
                              "convert the Keras model first", FORMAT)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{argument}: no file {path!r}")
+        if os.path.getsize(path) > MAX_FLATBUFFER_BYTES:
+            raise ModelError(f"{argument} {path!r} holds {os.path.getsize(path)} bytes; a flatbuffer holds at most "
+                             f"{MAX_FLATBUFFER_BYTES} (2 GiB)", FORMAT)
         with open(path, "rb") as stream:
             return stream.read(), f"{argument} {path!r}"
     raise TypeError(
