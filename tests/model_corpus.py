@@ -188,7 +188,7 @@ def _signal_name(returncode: int) -> str:
 def _run_range(directory: pathlib.Path, jobs: List[tuple], start: int, stop: int, python: str,
                log, outcomes: Dict[int, Outcome]):
     """Runs jobs [start, stop) in workers, a new worker after each death."""
-    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONFAULTHANDLER="")
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     script = pathlib.Path(__file__).resolve()
     while start < stop:
         process = subprocess.Popen(
