@@ -106,8 +106,10 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
 def plan(model):
     """What each layer of ``model`` deploys to (``plans.Plans``: one ``LayerPlan``
     per layer that becomes a TFQP op)."""
+    from tfq_plus.converters.export import check_keras_model
     from tfq_plus.converters.planning import plan as _plan
 
+    check_keras_model(model)
     return _plan(model)
 
 

@@ -26,6 +26,7 @@ Supported larq layers: QuantConv2D, QuantDense, QuantDepthwiseConv2D (int8 ops);
 others raise ValueError naming the layer.
 """
 
+import os
 from typing import Dict, List, NamedTuple, Optional
 
 import larq as lq
@@ -387,7 +388,20 @@ def _exported_weights(layer, weights):
     return result
 
 
-def _export_model(model):
+def check_keras_model(model):
+    """Raise ValueError unless ``model`` is a built Sequential or functional tf_keras
+    model, naming what it is instead."""
+    if isinstance(model, (str, os.PathLike)):
+        raise ValueError(
+            f"export: model is a path ({os.fspath(model)!r}); load it first: "
+            "tf.keras.models.load_model(path, compile=False) after import tfq_plus"
+        )
+    if type(model).__module__.startswith("keras."):
+        raise ValueError(
+            f"export: model is a Keras 3 model ({type(model).__name__}); the converter takes tf_keras "
+            "(Keras 2) models: build and train it with tf.keras after import tfq_plus, which selects "
+            "Keras 2"
+        )
     if not isinstance(model, tf.keras.Model):
         raise ValueError(f"export: expected a tf_keras Model, got {type(model).__name__}")
     if not (isinstance(model, tf.keras.Sequential) or getattr(model, "_is_graph_network", False)):
@@ -397,6 +411,10 @@ def _export_model(model):
         )
     if not model.built:
         raise ValueError(f"export: model {model.name!r} is not built; call it or give it an Input")
+
+
+def _export_model(model):
+    check_keras_model(model)
     exporter = _Exporter(model)
     exported = tf.keras.models.clone_model(model, clone_function=exporter)
     for layer, weights in exporter.pending:
@@ -423,5 +441,6 @@ def export_and_plan(model):
     layer that deploys as a TFQP op (``plans.Plans``)."""
     from tfq_plus.converters.planning import plan
 
+    check_keras_model(model)
     plans = plan(model)
     return _export_model(model), plans
