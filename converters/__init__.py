@@ -19,6 +19,7 @@ from typing import Optional
 
 import tensorflow as tf
 
+from tfq_plus.converters.calibration import CalibrationData, CalibrationDataError, CalibrationDataWarning
 from tfq_plus.converters.deploy_table import activation_form, deploy_grid, kernel_form
 from tfq_plus.converters.emit import write_c_array
 from tfq_plus.converters.export import BinarizeActivations, export
@@ -26,6 +27,7 @@ from tfq_plus.converters.interpreter import Interpreter
 from tfq_plus.converters.model_check import check_model
 from tfq_plus.converters.model_error import ModelError
 from tfq_plus.converters.report import ModelReport, report
+from tfq_plus.converters.unsupported import UnsupportedLayerError
 from tfq_plus.converters.verify import VerificationError, VerifyReport, verify
 
 
@@ -36,10 +38,14 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
 
     Args:
         model: a Sequential or functional tf_keras model; it is cloned, never changed.
-        representative_dataset: calibration inputs for the float layers: an array of
-            input samples [n, ...] (fed one at a time, in order), a list of arrays
-            (one per model input), or a callable yielding ``[batch]`` lists as the
-            stock converter expects. Required.
+        representative_dataset: calibration inputs for the float layers, as the
+            model saw them in training: an array of input samples [n, ...] (fed one
+            at a time, in order), a list of arrays (one per model input), a callable
+            yielding batches (an array, a list with one array per input, or a dict
+            input name -> array), or a ``tf.data.Dataset`` of such batches. Required.
+            Data that does not look like training inputs (integer or raw 8-bit
+            pixel values, float64, constant) warns with ``CalibrationDataWarning``
+            (see ``calibration``).
         custom_ops: True: the deploy model (planned layers as TFQP ops). False: the
             reference model (the stock converter's builtin int8 ops only).
         target: "micro" (every builtin op must be one TFLite Micro has) or "tflite".
@@ -49,6 +55,11 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
         The flatbuffer bytes; the same model and data give identical bytes.
 
     Raises:
+        CalibrationDataError: no / empty calibration data, a batch that does not fit
+            the model's inputs, NaN or infinite values.
+        UnsupportedLayerError: a layer the stock converter cannot lower (an LSTM, a
+            custom layer with ops TFLite lacks), naming the layer and its class;
+            TensorFlow's error is the ``__cause__``.
         ValueError: a layer or quantizer without a deploy form (naming the layer and
             why), a planned layer the rewrite could not place, or an op TFLite Micro
             lacks with target="micro".
@@ -72,21 +83,24 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     # (the package's `export` / `verify` / `report` names are the functions, so the
     # modules are imported by their members)
     from tfq_plus.converters.export import export_and_plan
-    from tfq_plus.converters.reference import convert_reference, representative_samples
+    from tfq_plus.converters.reference import convert_reference
     from tfq_plus.converters.rewrite import rewrite
     from tfq_plus.converters.streams import calibrate_streams
+    from tfq_plus.converters.unsupported import check_one_subgraph
 
     exported, plans = export_and_plan(model)
+    calibration = CalibrationData(exported, representative_dataset)
     reference_model = convert_reference(
-        exported, representative_dataset, target=target,
+        exported, calibration, target=target,
         inference_input_type=inference_input_type,
         inference_output_type=inference_output_type,
     )
     if not custom_ops:
         return None, reference_model
+    check_one_subgraph(reference_model, exported)
     scales = {}
     if plans.streams:
-        scales = calibrate_streams(model, plans, representative_samples(exported, representative_dataset))
+        scales = calibrate_streams(model, plans, calibration.samples())
     result = rewrite(reference_model, plans, model_name=exported.name, stream_scales=scales)
     return result.flatbuffer, reference_model
 
@@ -94,16 +108,21 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
 def plan(model):
     """What each layer of ``model`` deploys to (``plans.Plans``: one ``LayerPlan``
     per layer that becomes a TFQP op)."""
+    from tfq_plus.converters.export import check_keras_model
     from tfq_plus.converters.planning import plan as _plan
 
+    check_keras_model(model)
     return _plan(model)
 
 
 __all__ = [
     "BinarizeActivations",
+    "CalibrationDataError",
+    "CalibrationDataWarning",
     "Interpreter",
     "ModelError",
     "ModelReport",
+    "UnsupportedLayerError",
     "VerificationError",
     "VerifyReport",
     "activation_form",

@@ -205,6 +205,13 @@ def write_c_array(flatbuffer: bytes, out_dir, name: str) -> List[str]:
         The paths written.
     """
     _check_name(name)
+    if isinstance(flatbuffer, (str, os.PathLike)):
+        raise ValueError(
+            f"write_c_array: flatbuffer is a path ({os.fspath(flatbuffer)!r}); pass the model's "
+            "bytes (open(path, 'rb').read() or what convert_keras_model returned)"
+        )
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"write_c_array: out_dir {os.fspath(out_dir)!r} is a file; give a directory")
     flatbuffer = bytes(flatbuffer)
     resolver = op_resolver_header(flatbuffer, name)
     os.makedirs(out_dir, exist_ok=True)

@@ -26,6 +26,7 @@ Supported larq layers: QuantConv2D, QuantDense, QuantDepthwiseConv2D (int8 ops);
 others raise ValueError naming the layer.
 """
 
+import os
 from typing import Dict, List, NamedTuple, Optional
 
 import larq as lq
@@ -33,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfq_plus.converters import deploy_table
+from tfq_plus.converters.unsupported import UnsupportedLayerError, brief, describe
 
 # The int8 grid of binarized activations: fake-quant range [-128/127, 1] gives
 # scale 1/127 and zero point 0, so -1 and +1 are exactly -127 and +127.
@@ -249,6 +251,38 @@ def _check_layer_options(layer, kind: _QuantLayerKind):
         raise ValueError(f"layer {layer.name!r}: grouped convolutions (groups={layer.groups}) are not supported")
 
 
+def _rebuilt(layer, cls, get_config):
+    """``cls.from_config(get_config())``, the clone of ``layer``; a layer that cannot
+    be rebuilt from its config (a custom layer without ``get_config``, a lambda
+    activation) raises ValueError naming it."""
+    try:
+        return cls.from_config(get_config())
+    except Exception as error:  # whatever the layer's own get_config / __init__ raise
+        raise UnsupportedLayerError(
+            f"layer {describe([layer])} cannot be cloned for conversion: rebuilding it "
+            f"from its config failed ({type(error).__name__}: {brief(str(error))}); "
+            "the converter never changes the user's model, so it converts a clone: a custom "
+            "layer needs a get_config() returning its constructor arguments, and activations "
+            "must be named Keras activations or registered functions, not lambdas",
+            [layer],
+        ) from error
+
+
+def _check_no_nested_quant_layers(layer):
+    """A layer other than a model holding larq layers in its own ``call`` (a custom
+    block): the converter would lower their training ops (sign with straight-through
+    gradients) as float ops instead of deploying them."""
+    nested = [inner for inner in layer.submodules if isinstance(inner, lq.layers_base.BaseLayer)]
+    if nested:
+        raise UnsupportedLayerError(
+            f"layer {describe([layer])} holds larq layers {describe(nested)} inside its own "
+            "call(); the converter deploys larq layers that are nodes of the model's layer "
+            "graph: build the block with the functional API (or as a nested "
+            "tf.keras.Model) instead of a custom layer",
+            [layer],
+        )
+
+
 class _Exporter:
     """clone_model's clone function plus the weights to load once layers are built."""
 
@@ -282,7 +316,8 @@ class _Exporter:
             return self._export_quantizer_layer(layer)
         if type(layer) is tf.keras.layers.Conv2D:
             return self._export_conv2d(layer)
-        clone = layer.__class__.from_config(layer.get_config())
+        _check_no_nested_quant_layers(layer)
+        clone = _rebuilt(layer, layer.__class__, layer.get_config)
         self.pending.append((clone, layer.get_weights()))
         return clone
 
@@ -327,7 +362,7 @@ class _Exporter:
             # the quantized pad value instead (sign(pad_values) for binary inputs).
             pad_value = float(np.where(pad_values >= 0, 1.0, -1.0)) if binarize else float(pad_values)
             config["padding"] = "valid"
-        inner = kind.standard.from_config(config)
+        inner = _rebuilt(layer, kind.standard, lambda: config)
         wrapper = ExportedQuantLayer(inner, binarize, pad_value, name=layer.name)
         weights = [kernel] + ([layer.bias.numpy()] if getattr(layer, "use_bias", False) else [])
         self.pending.append((inner, weights))
@@ -353,7 +388,20 @@ def _exported_weights(layer, weights):
     return result
 
 
-def _export_model(model):
+def check_keras_model(model):
+    """Raise ValueError unless ``model`` is a built Sequential or functional tf_keras
+    model, naming what it is instead."""
+    if isinstance(model, (str, os.PathLike)):
+        raise ValueError(
+            f"export: model is a path ({os.fspath(model)!r}); load it first: "
+            "tf.keras.models.load_model(path, compile=False) after import tfq_plus"
+        )
+    if type(model).__module__.startswith("keras."):
+        raise ValueError(
+            f"export: model is a Keras 3 model ({type(model).__name__}); the converter takes tf_keras "
+            "(Keras 2) models: build and train it with tf.keras after import tfq_plus, which selects "
+            "Keras 2"
+        )
     if not isinstance(model, tf.keras.Model):
         raise ValueError(f"export: expected a tf_keras Model, got {type(model).__name__}")
     if not (isinstance(model, tf.keras.Sequential) or getattr(model, "_is_graph_network", False)):
@@ -363,6 +411,10 @@ def _export_model(model):
         )
     if not model.built:
         raise ValueError(f"export: model {model.name!r} is not built; call it or give it an Input")
+
+
+def _export_model(model):
+    check_keras_model(model)
     exporter = _Exporter(model)
     exported = tf.keras.models.clone_model(model, clone_function=exporter)
     for layer, weights in exporter.pending:
@@ -389,5 +441,6 @@ def export_and_plan(model):
     layer that deploys as a TFQP op (``plans.Plans``)."""
     from tfq_plus.converters.planning import plan
 
+    check_keras_model(model)
     plans = plan(model)
     return _export_model(model), plans

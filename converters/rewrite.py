@@ -55,6 +55,13 @@ def rewrite(flatbuffer: bytes, plans: P.Plans, *, model_name: Optional[str] = No
     return RewriteResult(schema.write(model), ctx.replaced, ctx.fallback_signs)
 
 
+def _holds_no_values(model, tensor) -> bool:
+    """A constant, a variable (state TFLite keeps between runs), or a tensor of
+    zero elements: nothing an earlier op has to write."""
+    return (schema.constant(model, tensor) is not None or bool(tensor.isVariable)
+            or 0 in schema.shape(tensor))
+
+
 def check_graph(model) -> None:
     """Every tensor an op reads is a constant, a model input, or written by an
     earlier op; every TFQP op is a known one."""
@@ -66,7 +73,7 @@ def check_graph(model) -> None:
             raise ValueError(f"rewrite: op {index} is an unknown custom op {name!r}")
         for t in op.inputs:
             t = int(t)
-            if t < 0 or t in written or schema.constant(model, graph.tensors[t]) is not None:
+            if t < 0 or t in written or _holds_no_values(model, graph.tensors[t]):
                 continue
             raise ValueError(
                 f"rewrite: op {index} ({name}) reads tensor {schema.tensor_name(graph.tensors[t])!r} "

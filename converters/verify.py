@@ -150,9 +150,13 @@ class VerifyReport(NamedTuple):
 # --- arguments -------------------------------------------------------------------
 
 
-def _check_arguments(samples, labels, min_argmax_agreement, max_error_lsb, input_count):
+def _check_arguments(samples, labels, min_argmax_agreement, max_error_lsb, input_count,
+                     class_count: Optional[int] = None):
     arrays = list(samples) if isinstance(samples, (list, tuple)) else [samples]
-    arrays = [np.asarray(a, dtype=np.float32) for a in arrays]
+    try:
+        arrays = [np.asarray(a, dtype=np.float32) for a in arrays]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"verify: samples must be numeric arrays [n, ...] ({error})") from error
     if len(arrays) != input_count:
         raise ValueError(f"verify: the model has {input_count} inputs, got {len(arrays)} sample arrays")
     count = len(arrays[0]) if arrays[0].ndim >= 1 else 0
@@ -161,10 +165,14 @@ def _check_arguments(samples, labels, min_argmax_agreement, max_error_lsb, input
             "verify: samples must be an array [n, ...] (a list of them for several inputs) with "
             f"n >= 1 and the same n for every input, got shapes {[a.shape for a in arrays]}"
         )
+    for index, array in enumerate(arrays):
+        if not np.all(np.isfinite(array)):
+            raise ValueError(
+                f"verify: samples (input {index}) hold {int(np.sum(~np.isfinite(array)))} NaN or "
+                "infinite values; neither model has a defined output for them: drop those samples"
+            )
     if labels is not None:
-        labels = np.asarray(labels).reshape(-1)
-        if len(labels) != count:
-            raise ValueError(f"verify: {len(labels)} labels for {count} samples")
+        labels = _check_labels(labels, count, class_count)
     if min_argmax_agreement is not None:
         if isinstance(min_argmax_agreement, bool) or not isinstance(min_argmax_agreement, (int, float)) \
                 or not 0.0 <= float(min_argmax_agreement) <= 1.0:
@@ -172,9 +180,50 @@ def _check_arguments(samples, labels, min_argmax_agreement, max_error_lsb, input
                 "verify: min_argmax_agreement must be a fraction in [0, 1] (e.g. 0.99 for 99 %) or "
                 f"None, got {min_argmax_agreement!r}"
             )
-    if max_error_lsb is not None and not float(max_error_lsb) >= 0:
-        raise ValueError(f"verify: max_error_lsb must be >= 0, got {max_error_lsb!r}")
+    if max_error_lsb is not None and (isinstance(max_error_lsb, bool) or not isinstance(max_error_lsb, (int, float))
+                                      or not 0 <= float(max_error_lsb) < np.inf):
+        raise ValueError(f"verify: max_error_lsb must be a number >= 0 (output LSBs) or None, got {max_error_lsb!r}")
     return arrays, labels
+
+
+def _check_labels(labels, count: int, class_count: Optional[int]) -> np.ndarray:
+    """Labels as int64 class indices [count]: shape [n] or [n, 1], whole numbers in
+    [0, class_count)."""
+    fix = f"labels must hold one class index per sample (shape [{count}], integers"
+    fix += f" 0..{class_count - 1})" if class_count else ")"
+    try:
+        array = np.asarray(labels)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"verify: labels are not an array ({error}); {fix}") from error
+    if array.ndim == 2 and array.shape[1] > 1 and array.shape[0] == count:
+        raise ValueError(
+            f"verify: labels of shape {list(array.shape)} look one-hot; {fix}: pass "
+            "labels.argmax(axis=1)"
+        )
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(f"verify: labels of shape {list(array.shape)}; {fix}")
+    if len(array) != count:
+        raise ValueError(f"verify: {len(array)} labels for {count} samples; {fix}")
+    numeric = np.issubdtype(array.dtype, np.integer) or (
+        np.issubdtype(array.dtype, np.floating) and bool(np.all(np.isfinite(array)))
+        and bool(np.all(array == np.round(array))))
+    if not numeric:
+        raise ValueError(f"verify: labels of dtype {array.dtype} are not whole numbers; {fix}")
+    array = array.astype(np.int64)
+    if class_count and (array.min() < 0 or array.max() >= class_count):
+        raise ValueError(
+            f"verify: labels range over {array.min()}..{array.max()} but output 0 has {class_count} "
+            f"classes; {fix}"
+        )
+    return array
+
+
+def _class_count(model) -> Optional[int]:
+    """The number of values of the Keras model's output 0 (what labels index)."""
+    dims = tuple(model.outputs[0].shape[1:])
+    return int(np.prod(dims)) if dims and all(d is not None for d in dims) else None
 
 
 # --- Keras side ------------------------------------------------------------------
@@ -263,7 +312,7 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
     interpreter = Interpreter(deploy, keep_tensors=True)
     _check_interface("deploy", model, interpreter)
     arrays, labels = _check_arguments(samples, labels, min_argmax_agreement, max_error_lsb,
-                                      len(interpreter.input_details))
+                                      len(interpreter.input_details), _class_count(model))
     plans = make_plans(model)
     model_ir = interpreter.model
     graph = model_ir.subgraphs[0]

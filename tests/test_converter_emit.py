@@ -55,6 +55,16 @@ def test_name_must_be_a_c_identifier(tmp_path):
         write_c_array(converted("mixed").deploy, str(tmp_path), "my-model")
 
 
+def test_a_path_for_the_bytes_or_a_file_for_the_folder_is_named(tmp_path):
+    """Before: "string argument without an encoding" and FileExistsError."""
+    model = tmp_path / "model.tflite"
+    model.write_bytes(converted("mixed").deploy)
+    with pytest.raises(ValueError, match=r"flatbuffer is a path \('.*model.tflite'\); pass the model's bytes"):
+        write_c_array(str(model), str(tmp_path / "c"), "bnn")
+    with pytest.raises(ValueError, match=r"out_dir '.*model.tflite' is a file; give a directory"):
+        write_c_array(model.read_bytes(), str(model), "bnn")
+
+
 FAKE_RESOLVER = """
 #pragma once
 typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;

@@ -284,6 +284,17 @@ def test_binary_dense_needs_flat_input():
         converters.export(model)
 
 
+def test_a_path_or_a_keras_3_model_is_named_with_the_fix():
+    """Before: AttributeError: 'str' object has no attribute 'name'."""
+    import keras
+
+    with pytest.raises(ValueError, match=r"model is a path \('model.h5'\); load it first"):
+        converters.convert_keras_model("model.h5", representative_dataset=np.zeros((2, 3)))
+    inputs = keras.Input((3,))
+    with pytest.raises(ValueError, match=r"model is a Keras 3 model \(Functional\); the converter takes tf_keras"):
+        converters.plan(keras.Model(inputs, keras.layers.Dense(2)(inputs)))
+
+
 def test_subclassed_models_are_rejected():
     class Custom(tf.keras.Model):
         def call(self, x):

@@ -9,6 +9,7 @@ computes is verify's job (test_converter_verify.py, test_converter_exact.py).
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as fb
 
 import tfqp_numpy
@@ -189,3 +190,22 @@ def test_the_graph_check_names_a_tensor_nothing_writes(pool_bn):
     graph.operators = list(graph.operators)[1:]  # drop the first op: its output is unwritten
     with pytest.raises(ValueError, match="reads tensor .* that no earlier op writes"):
         check_graph(model)
+
+
+def test_the_graph_check_takes_empty_constants_and_state_as_written():
+    """A constant of zero elements (the stock converter writes one for tf.math.lgamma)
+    and a variable tensor (an LSTM's state) are read without any op writing them.
+    Before: "op 3 (SUB) reads tensor 'arith.constant' that no earlier op writes"."""
+    inputs = tf.keras.Input((6,))
+    x = tf.keras.layers.Lambda(lambda t: tf.math.lgamma(t))(tf.keras.layers.Dense(6)(inputs))
+    model = tf.keras.Model(inputs, tf.keras.layers.Dense(3)(x))
+    deploy = converters.convert_keras_model(model, representative_dataset=samples(model, 4), target="tflite")
+    tflite = schema.read(deploy)
+    graph = tflite.subgraphs[0]
+    empty = [t for t in graph.tensors if 0 in schema.shape(t)]
+    assert empty and all(schema.constant(tflite, t) is None for t in empty)  # no data, no writer
+    check_graph(tflite)
+    written = graph.operators[0].outputs[0]
+    graph.tensors[written].isVariable = True  # state: read before anything writes it
+    graph.operators = list(graph.operators)[1:]
+    check_graph(tflite)

@@ -100,6 +100,44 @@ def test_agreement_bound_and_arguments(pool_bn):
         converters.verify(pool_bn.model, pool_bn.deploy, np.zeros((0, 12, 12, 1), np.float32))
 
 
+@pytest.mark.parametrize("labels, message", [
+    (lambda y: np.eye(10)[y], r"labels of shape \[8, 10\] look one-hot; labels must hold one class index per "
+     r"sample \(shape \[8\], integers 0..9\): pass labels.argmax\(axis=1\)"),
+    (lambda y: y[:7], r"7 labels for 8 samples; labels must hold one class index per sample \(shape \[8\]"),
+    (lambda y: y + 0.5, "labels of dtype float64 are not whole numbers"),
+    (lambda y: np.array([str(v) for v in y]), "labels of dtype <U1 are not whole numbers"),
+    (lambda y: y + 5, r"labels range over 5..12 but output 0 has 10 classes"),
+    (lambda y: y.reshape(2, 4), r"labels of shape \[2, 4\]; labels must hold one class index per sample"),
+])
+def test_labels_must_be_one_class_index_per_sample(pool_bn, labels, message):
+    """Before: one-hot labels read as "80 labels for 8 samples", and float or string
+    labels were compared with the argmax silently (accuracy 0)."""
+    x = samples(pool_bn.model, 8)
+    y = np.arange(8) % 8
+    with pytest.raises(ValueError, match="verify: " + message):
+        converters.verify(pool_bn.model, pool_bn.deploy, x, labels=labels(y), min_argmax_agreement=None)
+
+
+def test_labels_as_a_column_or_whole_floats_count_as_indices(pool_bn):
+    x = samples(pool_bn.model, 8)
+    y = np.argmax(pool_bn.model.predict(x, verbose=0), axis=1)
+    expected = converters.verify(pool_bn.model, pool_bn.deploy, x, labels=y, min_argmax_agreement=None)
+    assert expected.keras_accuracy == 1.0
+    for form in (y[:, None], y.astype(np.float32), list(y)):
+        report = converters.verify(pool_bn.model, pool_bn.deploy, x, labels=form, min_argmax_agreement=None)
+        assert report.keras_accuracy == 1.0 and report.deploy[0].accuracy == expected.deploy[0].accuracy
+
+
+def test_samples_with_nan_and_a_bad_lsb_bound_are_refused(pool_bn):
+    x = samples(pool_bn.model, 8)
+    x[3, 1, 1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"verify: samples \(input 0\) hold 1 NaN or infinite values"):
+        converters.verify(pool_bn.model, pool_bn.deploy, x, min_argmax_agreement=None)
+    for bound in (-1.0, float("nan"), "2"):
+        with pytest.raises(ValueError, match="max_error_lsb must be a number >= 0"):
+            converters.verify(pool_bn.model, pool_bn.deploy, samples(pool_bn.model, 8), max_error_lsb=bound)
+
+
 def test_missing_the_bound_names_the_option(pool_bn):
     """A bound no conversion meets (more than 100 % is impossible, so use a model
     whose deploy output is compared with a different Keras output: its own
