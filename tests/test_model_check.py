@@ -85,8 +85,9 @@ def test_report_of_a_keras_h5_file_says_what_it_is(pool_bn, tmp_path, capsys):
                                          r"first: tfq-plus convert\), not a \.tflite flatbuffer") as error:
         report(path)
     assert error.value.check == model_error.FORMAT
+    # the command line says it before reading the file as a flatbuffer
     assert cli.main(["report", str(path)]) == 1
-    assert "an HDF5 file (a Keras .h5 model?" in capsys.readouterr().err
+    assert "is a Keras model, not a .tflite flatbuffer (convert it first" in capsys.readouterr().err
 
 
 def test_verify_says_when_deploy_and_reference_are_swapped(pool_bn, tmp_path, capsys):
