@@ -1,6 +1,8 @@
 /* Tensor description checks shared by all ops (see tfqp/tensor.h). */
 #include "tfqp/tensor.h"
 
+#include "tfqp/formats.h"
+
 static size_t element_size(tfqp_type type) {
   switch (type) {
     case TFQP_TYPE_INT8: return 1;
@@ -51,6 +53,10 @@ tfqp_status tfqp_tensor_check(const tfqp_tensor *tensor, const char *role,
       return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
                        "tensor has more than 2^31-1 elements", role, elements);
     }
+  }
+  if (elements * (int64_t)element_size(type) > TFQP_MAX_TENSOR_BYTES) {
+    return tfqp_fail(error, TFQP_ERROR_TOO_LARGE, "tensor larger than 2^28 bytes", role,
+                     elements * (int64_t)element_size(type));
   }
   if ((uint64_t)tensor->bytes != (uint64_t)elements * element_size(type)) {
     return tfqp_fail(error, TFQP_ERROR_TENSOR_BYTES,

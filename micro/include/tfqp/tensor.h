@@ -37,7 +37,8 @@ void tfqp_tensor_init(tfqp_tensor *tensor, tfqp_type type, int32_t rank,
                       const int32_t *dims, size_t bytes, int32_t zero_point);
 
 /* Checks type, rank, that every dim is >= 1, that the element count fits in
- * int32, and that bytes == elements * element size. `role` names the tensor
+ * int32, that the byte size is at most TFQP_MAX_TENSOR_BYTES (formats.h;
+ * TFQP_ERROR_TOO_LARGE) and that bytes == elements * element size. `role` names the tensor
  * in the error ("input", "filter", ...). */
 tfqp_status tfqp_tensor_check(const tfqp_tensor *tensor, const char *role,
                               tfqp_type type, int32_t rank, tfqp_error *error);
