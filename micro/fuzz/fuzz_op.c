@@ -211,6 +211,38 @@ static int64_t out_size(int64_t in, int64_t filter, int64_t stride, int64_t dila
                       : (in >= effective ? (in - effective) / stride + 1 : 0);
 }
 
+/* The window options of a convolution as add_option gave them (channels_in
+ * first; conv 0: a fully connected op, one 1x1 VALID tap). */
+typedef struct {
+  int32_t cin, kh, kw, sh, sw, dh, dw, padding;
+} window_choice;
+
+static window_choice add_window_options(fuzz_input *in, option_list *options, int conv) {
+  window_choice w = {0, 1, 1, 1, 1, 1, 1, 1};
+  w.cin = add_option(in, options, "channels_in", (int32_t)fuzz_range(in, 1, 70));
+  if (conv) {
+    w.kh = add_option(in, options, "filter_height", (int32_t)fuzz_range(in, 1, 4));
+    w.kw = add_option(in, options, "filter_width", (int32_t)fuzz_range(in, 1, 4));
+    w.sh = add_option(in, options, "stride_height", (int32_t)fuzz_range(in, 1, 3));
+    w.sw = add_option(in, options, "stride_width", (int32_t)fuzz_range(in, 1, 3));
+    w.dh = add_option(in, options, "dilation_height_factor", (int32_t)fuzz_range(in, 1, 3));
+    w.dw = add_option(in, options, "dilation_width_factor", (int32_t)fuzz_range(in, 1, 3));
+    w.padding = add_option(in, options, "padding", (int32_t)fuzz_range(in, 0, 1));
+  }
+  return w;
+}
+
+/* The output size of an h x w image (1 where VALID leaves none: prepare then
+ * rejects the case); 0 when the options make tensors too big to build here. */
+static int window_output(const window_choice *c, int64_t h, int64_t w, int64_t *oh, int64_t *ow) {
+  if (c->cin < 1 || c->cin > 4096 || c->kh < 1 || c->kw < 1 || c->kh > 64 || c->kw > 64) return 0;
+  *oh = out_size(h, c->kh, c->sh, c->dh, c->padding);
+  *ow = out_size(w, c->kw, c->sw, c->dw, c->padding);
+  if (*oh < 1) *oh = 1;
+  if (*ow < 1) *ow = 1;
+  return 1;
+}
+
 /* Transform rows of the binary / int8 ops' output kinds (0 int8, 1 packed,
  * 2 values), mostly within the bounds init_table accepts. */
 static void fill_transform(fuzz_input *in, data_source *s, int32_t *rows, int64_t cout,
@@ -250,19 +282,11 @@ static int build_binary(fuzz_input *in, data_source *s, const tfqp_op *op, int c
   const int32_t in_zp = (int32_t)fuzz_range(in, -128, 127);
   const int32_t out_zp = (int32_t)fuzz_range(in, -128, 127);
   const int32_t small_pn = fuzz_one_in(in, 2);
-  int32_t cin, kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, padding = 1, act_min;
-  int64_t oh = 1, ow = 1, taps, words;
-  cin = add_option(in, &options, "channels_in", (int32_t)fuzz_range(in, 1, 70));
-  if (conv) {
-    kh = add_option(in, &options, "filter_height", (int32_t)fuzz_range(in, 1, 4));
-    kw = add_option(in, &options, "filter_width", (int32_t)fuzz_range(in, 1, 4));
-    sh = add_option(in, &options, "stride_height", (int32_t)fuzz_range(in, 1, 3));
-    sw = add_option(in, &options, "stride_width", (int32_t)fuzz_range(in, 1, 3));
-    dh = add_option(in, &options, "dilation_height_factor", (int32_t)fuzz_range(in, 1, 3));
-    dw = add_option(in, &options, "dilation_width_factor", (int32_t)fuzz_range(in, 1, 3));
-    padding = add_option(in, &options, "padding", (int32_t)fuzz_range(in, 0, 1));
-    add_option(in, &options, "pad_value", (int32_t)fuzz_range(in, 0, 1));
-  }
+  const window_choice wc = add_window_options(in, &options, conv);
+  const int32_t cin = wc.cin, kh = wc.kh, kw = wc.kw;
+  int32_t act_min;
+  int64_t oh, ow, taps, words;
+  if (conv) add_option(in, &options, "pad_value", (int32_t)fuzz_range(in, 0, 1));
   if (kind == 0 || fuzz_one_in(in, 8)) {
     add_option(in, &options, "input_pos", (int32_t)(small_pn ? fuzz_range(in, -2, 2)
                                                              : fuzz_range(in, -255, 255)));
@@ -273,15 +297,9 @@ static int build_binary(fuzz_input *in, data_source *s, const tfqp_op *op, int c
   }
   if (kind == 2 || fuzz_one_in(in, 8)) add_option(in, &options, "int32_output", kind == 2);
   if (!parse_options(in, op, &options, &c->options)) return 0;
-  if (cin < 1 || cin > 4096 || kh < 1 || kw < 1 || kh > 64 || kw > 64) return 0; /* too big here */
+  if (!window_output(&wc, h, w, &oh, &ow)) return 0;
   words = (cin + 31) / 32;
   taps = (int64_t)kh * kw * cin;
-  if (conv) {
-    oh = out_size(h, kh, sh, dh, padding);
-    ow = out_size(w, kw, sw, dw, padding);
-    if (oh < 1) oh = 1; /* VALID without output: prepare rejects it */
-    if (ow < 1) ow = 1;
-  }
   c->input_count = residual ? 4 : 3;
   {
     const int64_t in4[4] = {batch, h, w, packed_in ? words : cin};
@@ -390,28 +408,13 @@ static int build_int8(fuzz_input *in, data_source *s, const tfqp_op *op, int con
   const int64_t batch = fuzz_range(in, 1, 2);
   const int64_t h = conv ? fuzz_range(in, 1, 8) : 1, w = conv ? fuzz_range(in, 1, 8) : 1;
   const int64_t cout = fuzz_range(in, 1, 40);
-  int32_t cin, kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, padding = 1;
-  int64_t oh = 1, ow = 1, taps, i;
-  cin = add_option(in, &options, "channels_in", (int32_t)fuzz_range(in, 1, 70));
-  if (conv) {
-    kh = add_option(in, &options, "filter_height", (int32_t)fuzz_range(in, 1, 4));
-    kw = add_option(in, &options, "filter_width", (int32_t)fuzz_range(in, 1, 4));
-    sh = add_option(in, &options, "stride_height", (int32_t)fuzz_range(in, 1, 3));
-    sw = add_option(in, &options, "stride_width", (int32_t)fuzz_range(in, 1, 3));
-    dh = add_option(in, &options, "dilation_height_factor", (int32_t)fuzz_range(in, 1, 3));
-    dw = add_option(in, &options, "dilation_width_factor", (int32_t)fuzz_range(in, 1, 3));
-    padding = add_option(in, &options, "padding", (int32_t)fuzz_range(in, 0, 1));
-  }
+  const window_choice wc = add_window_options(in, &options, conv);
+  const int32_t cin = wc.cin, kh = wc.kh, kw = wc.kw;
+  int64_t oh, ow, taps, i;
   if (values || fuzz_one_in(in, 8)) add_option(in, &options, "int32_output", values);
   if (!parse_options(in, op, &options, &c->options)) return 0;
-  if (cin < 1 || cin > 4096 || kh < 1 || kw < 1 || kh > 64 || kw > 64) return 0;
+  if (!window_output(&wc, h, w, &oh, &ow)) return 0;
   taps = (int64_t)kh * kw * cin;
-  if (conv) {
-    oh = out_size(h, kh, sh, dh, padding);
-    ow = out_size(w, kw, sw, dw, padding);
-    if (oh < 1) oh = 1;
-    if (ow < 1) ow = 1;
-  }
   c->input_count = residual ? 4 : 3;
   {
     const int64_t in4[4] = {batch, h, w, cin}, in2[2] = {batch, cin};
