@@ -32,13 +32,6 @@ tfqp_status tfqp_int8_op_check_output(int32_t int32_output, const tfqp_tensor *o
                                  "transform", error))) {
     return s;
   }
-  /* Cout <= 2^28 (a checked tensor dim): the product fits 64 bits */
-  if ((uint64_t)(int32_output ? TFQP_VALUE_CHANNEL_FIELDS : 2) * (uint64_t)channels_out *
-          sizeof(int32_t) >
-      (uint64_t)TFQP_MAX_BUFFER_BYTES) {
-    return tfqp_fail(error, TFQP_ERROR_TOO_LARGE, "precomputed table larger than 2^28 bytes",
-                     "table", channels_out);
-  }
   return TFQP_OK;
 }
 

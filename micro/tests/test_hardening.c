@@ -207,7 +207,102 @@ static void test_absurd_set_up_work_is_rejected(void) {
   CHECK(r.step != NULL && strcmp(r.step, "prepare") == 0);
 }
 
+/* Beyond the reproducers: every op of the table bounds its window and channel
+ * options (formats.h) before any arithmetic on them. Options all 1 but one,
+ * tensors left empty (options are checked first): the one at its limit passes
+ * the option checks, beyond it fails naming the key. */
+static int is_window_key(const char *key) {
+  return strncmp(key, "filter_", 7) == 0 || strncmp(key, "stride_", 7) == 0 ||
+         strncmp(key, "dilation_", 9) == 0;
+}
+
+static void set_option(const tfqp_op *op, tfqp_op_options *options, int32_t key, int32_t value) {
+  memcpy((unsigned char *)options + op->option_keys[key].offset, &value, sizeof value);
+}
+
+static tfqp_status prepare_with(const tfqp_op *op, int32_t key, int32_t value, tfqp_error *e) {
+  tfqp_op_options options;
+  tfqp_tensor tensors[TFQP_OP_MAX_INPUTS + 1];
+  tfqp_op_params params;
+  tfqp_op_buffers buffers;
+  const uint32_t all = op->option_count == 32 ? 0xFFFFFFFFu : (1u << op->option_count) - 1u;
+  int32_t k;
+  memset(&options, 0, sizeof options);
+  memset(tensors, 0, sizeof tensors);
+  for (k = 0; k < op->option_count; ++k) set_option(op, &options, k, 1);
+  set_option(op, &options, key, value);
+  memcpy((unsigned char *)&options + op->present_offset, &all, sizeof all);
+  memset(e, 0, sizeof *e);
+  return op->prepare(&options, tensors, op->min_inputs, &tensors[TFQP_OP_MAX_INPUTS], &params,
+                     &buffers, e);
+}
+
+static void test_every_op_bounds_its_options(void) {
+  static const int32_t beyond_window[] = {TFQP_MAX_WINDOW + 1, INT32_MAX - 1, INT32_MAX};
+  int32_t i, k, v, bounded = 0;
+  for (i = 0; i < tfqp_op_count; ++i) {
+    const tfqp_op *op = tfqp_ops[i];
+    for (k = 0; k < op->option_count; ++k) {
+      const char *key = op->option_keys[k].key;
+      tfqp_error e;
+      const int window = is_window_key(key);
+      const int channels = strcmp(key, "channels_in") == 0 || strcmp(key, "channels") == 0;
+      if (!window && !channels) continue;
+      ++bounded;
+      for (v = 0; v < 3; ++v) {
+        const int32_t value = window ? beyond_window[v]
+                                     : v == 0 ? TFQP_MAX_CHANNELS + 1 : beyond_window[v];
+        CHECK_EQ(prepare_with(op, k, value, &e), TFQP_ERROR_OPTION_VALUE);
+        CHECK(e.name != NULL && strcmp(e.name, key) == 0);
+      }
+      /* at the limit the option itself passes (the empty tensors fail later) */
+      prepare_with(op, k, window ? TFQP_MAX_WINDOW : 1, &e);
+      CHECK(e.name == NULL || strcmp(e.name, key) != 0);
+    }
+  }
+  /* bconv2d 7, bfully_connected 1, bmaxpool2d 5, conv2d_int8 7, fully_connected_int8 1,
+   * unpack 1 */
+  CHECK_EQ(bounded, 22);
+}
+
+/* Tables beyond TFQP_MAX_BUFFER_BYTES: TFQP_ERROR_TOO_LARGE from prepare, with
+ * tensors that are within their own limit (no data is needed). */
+static void test_tables_beyond_the_limit_are_rejected(void) {
+  op_harness_case c;
+  op_harness_result r;
+  /* TFQP_BFULLY_CONNECTED, 2^24 output channels of one word: 7 * 2^24 table words */
+  memset(&c, 0, sizeof c);
+  c.op = op_named("TFQP_BFULLY_CONNECTED");
+  c.options.bfully_connected.channels_in = 32;
+  c.options.bfully_connected.present = TFQP_BFC_REQUIRED;
+  c.input_count = 3;
+  describe(&c.inputs[0], TFQP_TYPE_INT32, 2, 1, 1, 0, 0, 0);
+  describe(&c.inputs[1], TFQP_TYPE_INT32, 2, 1 << 24, 1, 0, 0, 0);
+  describe(&c.inputs[2], TFQP_TYPE_INT32, 2, 1 << 24, 2, 0, 0, 0);
+  describe(&c.output, TFQP_TYPE_INT32, 2, 1, 1 << 19, 0, 0, 0);
+  r = op_harness_run(&c, NULL);
+  CHECK_EQ(r.status, TFQP_ERROR_TOO_LARGE);
+  CHECK(r.error.name != NULL && strcmp(r.error.name, "table") == 0);
+  /* TFQP_FULLY_CONNECTED_INT8, 2^25 output channels: the [Cout, 3] transform
+   * (and so the table, its copy) beyond TFQP_MAX_TENSOR_BYTES */
+  memset(&c, 0, sizeof c);
+  c.op = op_named("TFQP_FULLY_CONNECTED_INT8");
+  c.options.fully_connected_int8.channels_in = 1;
+  c.options.fully_connected_int8.int32_output = 1;
+  c.options.fully_connected_int8.present = TFQP_FC_INT8_REQUIRED | TFQP_FC_INT8_INT32_OUTPUT;
+  c.input_count = 3;
+  describe(&c.inputs[0], TFQP_TYPE_INT8, 2, 1, 1, 0, 0, 0);
+  describe(&c.inputs[1], TFQP_TYPE_INT8, 2, 1 << 25, 1, 0, 0, 0);
+  describe(&c.inputs[2], TFQP_TYPE_INT32, 2, 1 << 25, 3, 0, 0, 0);
+  describe(&c.output, TFQP_TYPE_INT32, 2, 1, 1 << 25, 0, 0, 0);
+  r = op_harness_run(&c, NULL);
+  CHECK_EQ(r.status, TFQP_ERROR_TOO_LARGE);
+  CHECK(r.error.name != NULL && strcmp(r.error.name, "transform") == 0);
+}
+
 void test_hardening(void) {
+  test_every_op_bounds_its_options();
+  test_tables_beyond_the_limit_are_rejected();
   test_huge_dilation_is_rejected();
   test_largest_dilation_computes_the_contract();
   test_taps_product_of_huge_options_is_rejected();
