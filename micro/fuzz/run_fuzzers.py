@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 HERE = pathlib.Path(__file__).resolve().parent
 MICRO = HERE.parent
@@ -148,7 +148,9 @@ def run(binary: pathlib.Path, target: str, seconds: float, corpus: pathlib.Path,
 
 
 def run_all(build: pathlib.Path, seconds: float, jobs: int = 1, only: Optional[List[str]] = None,
-            seed: int = 1) -> List[Result]:
+            seed: int = 1, done: Optional[Callable[[Result], None]] = None) -> List[Result]:
+    """Every target (or `only`), `jobs` at once; `done` sees each result as its
+    target finishes (a long run's partial results survive an interruption)."""
     make(build)
     names = [t for t in targets(build) if not only or t in only]
     corpora = build / "corpus"
@@ -158,21 +160,31 @@ def run_all(build: pathlib.Path, seconds: float, jobs: int = 1, only: Optional[L
             write_seeds(name, corpus)
 
     def one(name: str) -> Result:
-        return run(build / name, name, seconds, corpora / name.replace("/", "_"),
-                   build / "artifacts", seed)
+        result = run(build / name, name, seconds, corpora / name.replace("/", "_"),
+                     build / "artifacts", seed)
+        if done is not None:
+            done(result)
+        return result
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(one, names))
 
 
+HEADER = f"{'target':34} {'executions':>12} {'cov':>6} {'ft':>7}  crash"
+
+
+def row(r: Result) -> str:
+    return (f"{r.target:34} {r.executions:>12,} {r.coverage:>6} {r.features:>7}  "
+            f"{r.reason if r.crashed else 'none'}")
+
+
+def total(results: List[Result]) -> str:
+    return (f"{'total':34} {sum(r.executions for r in results):>12,}  "
+            f"crashes: {sum(r.crashed for r in results)}")
+
+
 def table(results: List[Result]) -> str:
-    lines = [f"{'target':34} {'executions':>12} {'cov':>6} {'ft':>7}  crash"]
-    for r in results:
-        lines.append(f"{r.target:34} {r.executions:>12,} {r.coverage:>6} {r.features:>7}  "
-                     f"{r.reason if r.crashed else 'none'}")
-    lines.append(f"{'total':34} {sum(r.executions for r in results):>12,}  "
-                 f"crashes: {sum(r.crashed for r in results)}")
-    return "\n".join(lines)
+    return "\n".join([HEADER] + [row(r) for r in results] + [total(results)])
 
 
 def main(argv=None) -> int:
@@ -187,8 +199,10 @@ def main(argv=None) -> int:
     if missing:
         print(f"run_fuzzers: {missing}", file=sys.stderr)
         return 2
-    results = run_all(args.build.resolve(), args.seconds, args.jobs, args.only, args.seed)
-    print(table(results))
+    print(HEADER, flush=True)
+    results = run_all(args.build.resolve(), args.seconds, args.jobs, args.only, args.seed,
+                      done=lambda r: print(row(r), flush=True))
+    print(total(results))
     return 1 if any(r.crashed for r in results) else 0
 
 
