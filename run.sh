@@ -77,6 +77,15 @@ case "$command" in
         apt_install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm || true
       fi
     fi
+    # clang with libFuzzer and the sanitizers for tests/test_fuzz.py, installed and
+    # skipped the same way.
+    if command -v dpkg >/dev/null 2>&1; then
+      if [ "${CI:-}" = true ]; then
+        apt_install clang libclang-rt-14-dev
+      else
+        apt_install clang libclang-rt-14-dev || true
+      fi
+    fi
     exec .venv/bin/python -m pytest "$@" ;;
   *) usage ;;
 esac

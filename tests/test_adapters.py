@@ -366,17 +366,65 @@ def filter_as_graph_input(model):
     graph.inputs = np.append(graph.inputs, graph.operators[0].inputs[1]).astype(np.int32)
 
 
+def _quantize(model, tensor, scales, zero_points, dimension=0):
+    quantization = fb.QuantizationParametersT()
+    quantization.scale = [float(v) for v in scales]
+    quantization.zeroPoint = [int(v) for v in zero_points]
+    quantization.quantizedDimension = dimension
+    model.subgraphs[0].tensors[tensor].quantization = quantization
+
+
+def input_scale_negative(model):
+    _quantize(model, model.subgraphs[0].operators[0].inputs[0], [-2 / 255], [-1])
+
+
+def output_scale_nan(model):
+    _quantize(model, model.subgraphs[0].operators[2].outputs[0], [float("nan")], [3])
+
+
+def input_zero_points_empty(model):
+    _quantize(model, model.subgraphs[0].operators[0].inputs[0], [2 / 255], [])
+
+
+def input_quantized_per_channel(model):
+    _quantize(model, model.subgraphs[0].operators[0].inputs[0], [2 / 255] * 40, [-1] * 40, 3)
+
+
+def output_is_a_constant(model):
+    """The int8 output of the third op given a buffer of the model (read-only data)."""
+    graph = model.subgraphs[0]
+    output = graph.tensors[graph.operators[2].outputs[0]]
+    buffer = fb.BufferT()
+    buffer.data = np.zeros(int(np.prod(output.shape)), np.uint8)
+    model.buffers.append(buffer)
+    output.buffer = len(model.buffers) - 1
+
+
+def weights_zero_point_nonzero(model):
+    """The new-ops model's int8 weights (CONV2D_INT8) quantized with zero point 1."""
+    _quantize(model, model.subgraphs[0].operators[0].inputs[1], [0.01], [1])
+
+
 # (edit, op, text the portable validation reports)
 CORRUPTIONS = [
     (truncate_options, "TFQP_BCONV2D", "malformed options"),
     (pad_value_out_of_range, "TFQP_BCONV2D", "must be 0 or 1 (pad_value = 2)"),
     (options_with_channels_in(41), "TFQP_BCONV2D", "int8 input depth must equal channels_in"),
     (filter_as_graph_input, "TFQP_BCONV2D", "must be a constant tensor"),
+    (input_scale_negative, "TFQP_BCONV2D", "scales must be finite and > 0 (value: the index) (input = 0)"),
+    (output_scale_nan, "TFQP_BCONV2D", "scales must be finite and > 0 (value: the index) (output = 0)"),
+    (input_zero_points_empty, "TFQP_BCONV2D", "int8 activations need per-tensor quantization"),
+    (input_quantized_per_channel, "TFQP_BCONV2D", "int8 activations need per-tensor quantization"),
+    (output_is_a_constant, "TFQP_BCONV2D", "output must not be a constant tensor"),
 ]
 # (edit, op, text) on new_ops_model
 NEW_OP_CORRUPTIONS = [
     (mask_with_padding_bits, "TFQP_BMAXPOOL2D", "or_mask padding bits"),
+    (weights_zero_point_nonzero, "TFQP_CONV2D_INT8", "weights must be symmetric"),
 ]
+# TFLite's model loader itself rejects a zero-point vector shorter than the scales
+# ("QuantizationParam has 0 zero_point values and 1 scale values"), before Prepare.
+TFLITE_CORRUPTIONS = [c for c in CORRUPTIONS if c[0] is not input_zero_points_empty]
 # TFLite Micro cannot resize tensors: an output shape that contradicts the options is
 # rejected (TFLite resizes the output instead).
 TFLM_CORRUPTIONS = CORRUPTIONS + [
@@ -657,7 +705,8 @@ def test_tflite_default_kernels_give_the_same_signs_and_tfqp_outputs(registerers
 
 
 @needs_tflite
-@pytest.mark.parametrize("edit, op, message", CORRUPTIONS, ids=[c[0].__name__ for c in CORRUPTIONS])
+@pytest.mark.parametrize("edit, op, message", TFLITE_CORRUPTIONS,
+                         ids=[c[0].__name__ for c in TFLITE_CORRUPTIONS])
 def test_tflite_rejects_corrupted_models_with_the_portable_message(registerers, edit, op,
                                                                     message):
     flatbuffer = corrupted(conv_chain_model().flatbuffer, edit)

@@ -38,8 +38,27 @@ tfqp_status CheckArity(const tfqp_op& op, const TfLiteNode* node, tfqp_error* er
   return tfqp_op_check_arity(&op, inputs, outputs, error);
 }
 
-tfqp_status Describe(const TfLiteTensor* tensor, const char* role, tfqp_tensor* out,
-                     tfqp_error* error) {
+// The quantization the model gives the tensor (counts 0 when it has none).
+static tfqp_quantization QuantizationOf(const TfLiteTensor* tensor) {
+  tfqp_quantization q = {0, nullptr, 0, nullptr};
+  if (tensor->quantization.type == kTfLiteAffineQuantization &&
+      tensor->quantization.params != nullptr) {
+    const auto* affine =
+        static_cast<const TfLiteAffineQuantization*>(tensor->quantization.params);
+    if (affine->scale != nullptr) {
+      q.scale_count = affine->scale->size;
+      q.scales = affine->scale->data;
+    }
+    if (affine->zero_point != nullptr) {
+      q.zero_point_count = affine->zero_point->size;
+      q.zero_points = affine->zero_point->data;
+    }
+  }
+  return q;
+}
+
+tfqp_status Describe(const TfLiteTensor* tensor, const char* role, bool constant,
+                     tfqp_tensor* out, tfqp_error* error) {
   tfqp_type type = TFQP_TYPE_OTHER;
   if (tensor->type == kTfLiteInt8) type = TFQP_TYPE_INT8;
   if (tensor->type == kTfLiteInt32) type = TFQP_TYPE_INT32;
@@ -50,22 +69,23 @@ tfqp_status Describe(const TfLiteTensor* tensor, const char* role, tfqp_tensor* 
     rank = tensor->dims->size;
     for (int32_t i = 0; i < rank && i < TFQP_MAX_RANK; ++i) dims[i] = tensor->dims->data[i];
   }
+  const tfqp_quantization quantization = QuantizationOf(tensor);
   int32_t zero_point = 0;
-  if (type == TFQP_TYPE_INT8) {
-    if (tensor->quantization.type == kTfLiteAffineQuantization &&
-        tensor->quantization.params != nullptr) {
-      const auto* affine =
-          static_cast<const TfLiteAffineQuantization*>(tensor->quantization.params);
-      if (affine->zero_point != nullptr && affine->zero_point->size != 1) {
-        return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
-                         "int8 activations must be per-tensor quantized (zero points)", role,
-                         affine->zero_point->size);
-      }
-    }
-    zero_point = tensor->params.zero_point;
-  }
+  const tfqp_status s =
+      tfqp_quantization_check(&quantization, type, constant ? 1 : 0, role, &zero_point, error);
+  if (s != TFQP_OK) return s;
   tfqp_tensor_init(out, type, rank, dims, tensor->bytes, zero_point);
   return TFQP_OK;
+}
+
+tfqp_status DescribeOutput(const TfLiteTensor* tensor, tfqp_tensor* out, tfqp_error* error) {
+  if (tensor->allocation_type == kTfLiteMmapRo) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                     "output must not be a constant tensor of the model (value: its allocation "
+                     "type)",
+                     "output", tensor->allocation_type);
+  }
+  return Describe(tensor, "output", false, out, error);
 }
 
 tfqp_status CheckConstant(const TfLiteTensor* tensor, const char* role, tfqp_error* error) {

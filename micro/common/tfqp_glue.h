@@ -48,11 +48,16 @@ void ParseOptions(const tfqp_op& op, const char* buffer, size_t length, OpState*
 // The node's input and output counts against the op's arity.
 tfqp_status CheckArity(const tfqp_op& op, const TfLiteNode* node, tfqp_error* error);
 
-// What the portable validation needs of a tensor: element type (INT8, INT32 or
-// OTHER), dims, byte size, and for int8 tensors the per-tensor zero point
-// (per-channel quantized activations are rejected). `role` names it in errors.
-tfqp_status Describe(const TfLiteTensor* tensor, const char* role, tfqp_tensor* out,
-                     tfqp_error* error);
+// What the portable validation needs of a tensor: element type (INT8, INT16,
+// INT32 or OTHER), dims, byte size, and for int8 activations the zero point,
+// after tfqp_quantization_check (tfqp/tensor.h) of its quantization: `constant`
+// for the op's constant inputs (weights). `role` names it in errors.
+tfqp_status Describe(const TfLiteTensor* tensor, const char* role, bool constant,
+                     tfqp_tensor* out, tfqp_error* error);
+
+// The output: not a constant tensor of the model (eval writes it), then
+// Describe.
+tfqp_status DescribeOutput(const TfLiteTensor* tensor, tfqp_tensor* out, tfqp_error* error);
 
 // A constant input: a constant tensor of the model (kTfLiteMmapRo) with data,
 // aligned for its element type (int32: 4 bytes), as init_table and eval read it.

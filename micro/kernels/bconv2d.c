@@ -79,8 +79,7 @@ static tfqp_status check_input_side(const tfqp_bconv2d_options *o,
                      names.options, (int64_t)o->present);
   }
   window = window_options(o);
-  if ((s = tfqp_check_option_range(o->channels_in, 1, INT32_MAX, "must be >= 1", "channels_in",
-                                   error)) ||
+  if ((s = tfqp_check_channels_option(o->channels_in, "channels_in", error)) ||
       (s = tfqp_window_options_check(&window, error)) ||
       (s = tfqp_check_option_range(o->pad_value, 0, 1, "must be 0 or 1", "pad_value", error)) ||
       (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
@@ -88,6 +87,7 @@ static tfqp_status check_input_side(const tfqp_bconv2d_options *o,
     return s;
   }
   words = TFQP_WORDS(o->channels_in);
+  /* each factor bounded above: at most 2^54 */
   taps = (int64_t)o->filter_height * o->filter_width * o->channels_in;
   if (taps >= ((int64_t)1 << 30)) {
     return tfqp_fail(error, TFQP_ERROR_OPTION_VALUE,
@@ -150,29 +150,40 @@ static int64_t arm_padded_width(const tfqp_bconv2d_params *p) {
   return arm_padded_height(p) > 0 ? arm_span(&p->cols) : 0;
 }
 
-/* Whether this build runs the Cortex-M kernels for these parameters (not for
- * int32 value output: every build runs the portable counting for it). */
-static int arm_path(const tfqp_bconv2d_params *p) {
-#if TFQP_HAVE_ARM_DSP
-  return tfqp_arm_supported(p->taps) && !p->io.output_values;
-#else
-  (void)p;
-  return 0;
-#endif
-}
-
-/* Cortex-M builds: one image with its padding made explicit (zero words), the
- * tap pointers of an output row, one output pixel's gathered window, the
- * accumulator-start pointers of an output row, and the counts of every
- * channel (int8 output). */
-static uint64_t arm_scratch_bytes(const tfqp_bconv2d_params *p) {
-  if (!arm_path(p)) return 0;
-  return ((uint64_t)arm_padded_height(p) * (uint64_t)arm_padded_width(p) *
-              (uint64_t)p->io.input_words +
+/* The Cortex-M path's scratch: one image with its padding made explicit (zero
+ * words), the tap pointers of an output row, one output pixel's gathered
+ * window, the accumulator-start pointers of an output row, and the counts of
+ * every channel (int8 output); UINT64_MAX when the padded image alone has
+ * more than TFQP_MAX_BUFFER_BYTES pixels. (Spans < 2^31, so their product
+ * fits uint64; then pixels <= 2^28 and words <= 2^19: no product overflows.) */
+static uint64_t arm_path_bytes(const tfqp_bconv2d_params *p) {
+  const uint64_t padded_pixels = (uint64_t)arm_padded_height(p) * (uint64_t)arm_padded_width(p);
+  if (padded_pixels > (uint64_t)TFQP_MAX_BUFFER_BYTES) return UINT64_MAX;
+  return (padded_pixels * (uint64_t)p->io.input_words +
           (uint64_t)p->rows.filter * (uint64_t)p->cols.filter + (uint64_t)p->filter_words +
           (uint64_t)p->cols.out * (uint64_t)p->io.output_words +
           (p->io.output_packed ? 0 : (uint64_t)p->io.channels_out)) *
          sizeof(tfqp_word);
+}
+
+/* Whether this build runs the Cortex-M kernels for these parameters (not for
+ * int32 value output: every build runs the portable counting for it; not when
+ * the explicitly padded image would exceed TFQP_MAX_BUFFER_BYTES, e.g. a huge
+ * dilation on a small input: the portable path needs no such copy, so every
+ * build accepts the same layers). */
+static int arm_path(const tfqp_bconv2d_params *p) {
+#if TFQP_HAVE_ARM_DSP
+  return tfqp_arm_supported(p->taps) && !p->io.output_values &&
+         arm_path_bytes(p) <= (uint64_t)TFQP_MAX_BUFFER_BYTES;
+#else
+  (void)p;
+  (void)arm_path_bytes;
+  return 0;
+#endif
+}
+
+static uint64_t arm_scratch_bytes(const tfqp_bconv2d_params *p) {
+  return arm_path(p) ? arm_path_bytes(p) : 0;
 }
 
 tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
@@ -193,15 +204,22 @@ tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
   }
   p->row_classes = tfqp_window_axis_class_count(&p->rows);
   p->col_classes = tfqp_window_axis_class_count(&p->cols);
-  if (!tfqp_binary_op_layout(&p->io, p->mask_input,
-                             (uint64_t)p->row_classes * (uint64_t)p->col_classes,
-                             (uint64_t)p->filter_words,
-                             (uint64_t)p->io.batch * (uint64_t)input->dims[1] *
-                                 (uint64_t)input->dims[2],
-                             arm_scratch_bytes(p), &layout)) {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
-                     "precomputed table or scratch would exceed the address space", "output",
-                     (int64_t)layout.table_words);
+  {
+    const uint64_t regions = (uint64_t)p->row_classes * (uint64_t)p->col_classes;
+    s = tfqp_binary_op_layout(&p->io, p->mask_input, regions, (uint64_t)p->filter_words,
+                              (uint64_t)p->io.batch * (uint64_t)input->dims[1] *
+                                  (uint64_t)input->dims[2],
+                              arm_scratch_bytes(p), &layout, error);
+    if (s != TFQP_OK) return s;
+    /* init_table popcounts at most one filter per region and channel (the
+     * Cortex-M path twice): regions <= 2^26 and Cout < 2^28 after the layout,
+     * so regions * Cout fits uint64 */
+    if (regions * (uint64_t)p->io.channels_out >
+        (uint64_t)TFQP_MAX_INIT_WORK / (uint64_t)p->filter_words) {
+      return tfqp_fail(error, TFQP_ERROR_TOO_LARGE,
+                       "set-up work (border regions * Cout * filter words) above 2^27", "filter",
+                       (int64_t)(regions * (uint64_t)p->io.channels_out));
+    }
   }
   p->padded_channels = layout.padded_channels;
   p->table_base = layout.table_base;

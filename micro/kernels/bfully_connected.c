@@ -46,8 +46,7 @@ static tfqp_status check_input_side(const tfqp_bfully_connected_options *o,
     return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing",
                      "channels_in", 0);
   }
-  if ((s = tfqp_check_option_range(o->channels_in, 1, (1 << 30) - 1, "must be in [1, 2^30)",
-                                   "channels_in", error)) ||
+  if ((s = tfqp_check_channels_option(o->channels_in, "channels_in", error)) ||
       (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
                                    error))) {
     return s;
@@ -107,16 +106,13 @@ tfqp_status tfqp_bfully_connected_prepare(
   }
   /* one region (every tap is valid); Cortex-M builds, int8 output: the count
    * of every channel in the scratch */
-  if (!tfqp_binary_op_layout(&p->io, p->mask_input, 1, (uint64_t)p->io.input_words,
-                             (uint64_t)p->io.batch,
-                             (TFQP_HAVE_ARM_DSP && arm_path(p) && !p->io.output_packed)
-                                 ? (uint64_t)p->io.channels_out * sizeof(uint32_t)
-                                 : 0,
-                             &layout)) {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
-                     "table or scratch size exceeds the address space", "weights",
-                     p->io.channels_out);
-  }
+  s = tfqp_binary_op_layout(&p->io, p->mask_input, 1, (uint64_t)p->io.input_words,
+                            (uint64_t)p->io.batch,
+                            (TFQP_HAVE_ARM_DSP && arm_path(p) && !p->io.output_packed)
+                                ? (uint64_t)p->io.channels_out * sizeof(uint32_t)
+                                : 0,
+                            &layout, error);
+  if (s != TFQP_OK) return s;
   p->padded_channels = layout.padded_channels;
   p->table_base = layout.table_base;
   p->table_weights = layout.table_weights;

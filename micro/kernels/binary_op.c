@@ -2,6 +2,8 @@
  * tfqp/binary_op.h). */
 #include "tfqp/binary_op.h"
 
+#include "tfqp/formats.h"
+
 #include "binary_output.h"
 #include "tfqp/packing.h"
 #include "value_output.h"
@@ -137,33 +139,64 @@ tfqp_status tfqp_binary_op_check_output(const tfqp_binary_op_names *names,
   return TFQP_OK;
 }
 
-int tfqp_binary_op_layout(const tfqp_binary_io *io, int32_t mask_input, uint64_t regions,
-                          uint64_t weight_words, uint64_t input_pixels, uint64_t arm_bytes,
-                          tfqp_binary_layout *layout) {
-  const int64_t padded = tfqp_padded_channels(io->channels_out);
-  const uint64_t channel_words =
-      (uint64_t)padded * (io->output_values   ? TFQP_VALUE_CHANNEL_FIELDS
+/* The largest channel block of any build (binary_output.h): the size limits
+ * are checked on the largest layout any build makes, so that every build
+ * accepts the same layers. */
+#define LARGEST_CHANNEL_BLOCK 16
+
+/* Table words of `channels` channels padded to `block`, with or without the
+ * repacked weights. */
+static uint64_t table_words(const tfqp_binary_io *io, int64_t channels, int64_t block,
+                            uint64_t regions, uint64_t weight_words, int repacked) {
+  const uint64_t padded = (uint64_t)((channels + block - 1) / block * block);
+  const uint64_t fields = io->output_values   ? TFQP_VALUE_CHANNEL_FIELDS
                           : io->output_packed ? TFQP_PACKED_CHANNEL_FIELDS
-                                              : TFQP_INT8_CHANNEL_FIELDS);
-  const uint64_t base_words = regions * (uint64_t)padded;
+                                              : TFQP_INT8_CHANNEL_FIELDS;
   /* vector builds: the weights in nibble-split form (2 words per word) */
-  const uint64_t repacked_words = TFQP_HAVE_AVX2 ? (uint64_t)padded * weight_words * 2 : 0;
-  const uint64_t input_bytes = input_pixels * (uint64_t)io->input_words * sizeof(tfqp_word);
-  /* a clean packed copy of the input (int8 input, or padding bits to clear),
-   * then (vector builds) its nibble-split form */
-  const uint64_t scratch = ((io->input_packed && !mask_input) ? 0 : input_bytes) +
-                           (TFQP_HAVE_AVX2 ? 2 * input_bytes : 0) + arm_bytes;
-  layout->padded_channels = (int32_t)padded;
-  layout->table_base = (int32_t)channel_words;
-  layout->table_weights = (int32_t)(channel_words + base_words);
-  layout->table_words = channel_words + base_words + repacked_words;
-  if (layout->table_words > INT32_MAX ||
-      layout->table_words > SIZE_MAX / sizeof(int32_t) || scratch > SIZE_MAX) {
-    return 0;
+  return padded * (fields + regions + (repacked ? 2 * weight_words : 0));
+}
+
+tfqp_status tfqp_binary_op_layout(const tfqp_binary_io *io, int32_t mask_input, uint64_t regions,
+                                  uint64_t weight_words, uint64_t input_pixels,
+                                  uint64_t arm_bytes, tfqp_binary_layout *layout,
+                                  tfqp_error *error) {
+  const uint64_t limit_words = (uint64_t)TFQP_MAX_BUFFER_BYTES / sizeof(int32_t);
+  const int64_t padded = tfqp_padded_channels(io->channels_out);
+  uint64_t input_bytes, copy_bytes, largest_table, largest_scratch;
+  /* each term alone beyond the limit: the products below then fit uint64
+   * (channels <= 2^28, every term <= 2^26) */
+  if (regions > limit_words || weight_words > limit_words) {
+    return tfqp_fail(error, TFQP_ERROR_TOO_LARGE, "precomputed table larger than 2^28 bytes",
+                     "table", (int64_t)(regions > weight_words ? regions : weight_words));
   }
+  /* input_pixels * input_words <= the input's elements < 2^28 */
+  input_bytes = input_pixels * (uint64_t)io->input_words * sizeof(tfqp_word);
+  copy_bytes = (io->input_packed && !mask_input) ? 0 : input_bytes;
+  /* the largest any build makes: repacked weights, and the input's copy plus
+   * its nibble-split form (2 words per word) */
+  largest_table =
+      table_words(io, io->channels_out, LARGEST_CHANNEL_BLOCK, regions, weight_words, 1) *
+      sizeof(int32_t);
+  largest_scratch = copy_bytes + 2 * input_bytes;
+  if (largest_table > (uint64_t)TFQP_MAX_BUFFER_BYTES) {
+    return tfqp_fail(error, TFQP_ERROR_TOO_LARGE, "precomputed table larger than 2^28 bytes",
+                     "table", (int64_t)largest_table);
+  }
+  if (largest_scratch > (uint64_t)TFQP_MAX_BUFFER_BYTES) {
+    return tfqp_fail(error, TFQP_ERROR_TOO_LARGE, "scratch larger than 2^28 bytes", "scratch",
+                     (int64_t)largest_scratch);
+  }
+  /* this build's layout: at most the largest one, plus the Cortex-M path's
+   * part, which that path bounds by TFQP_MAX_BUFFER_BYTES itself */
+  layout->padded_channels = (int32_t)padded;
+  layout->table_base = (int32_t)table_words(io, io->channels_out, TFQP_CHANNEL_BLOCK, 0, 0, 0);
+  layout->table_weights = (int32_t)table_words(io, io->channels_out, TFQP_CHANNEL_BLOCK, regions,
+                                               0, 0);
+  layout->table_words =
+      table_words(io, io->channels_out, TFQP_CHANNEL_BLOCK, regions, weight_words, TFQP_HAVE_AVX2);
   layout->table_bytes = (size_t)layout->table_words * sizeof(int32_t);
-  layout->scratch_bytes = (size_t)scratch;
-  return 1;
+  layout->scratch_bytes = (size_t)(copy_bytes + (TFQP_HAVE_AVX2 ? 2 * input_bytes : 0) + arm_bytes);
+  return TFQP_OK;
 }
 
 tfqp_status tfqp_binary_op_init_channels(const tfqp_binary_op_names *names,

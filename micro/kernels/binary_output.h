@@ -66,12 +66,15 @@ static inline int8_t tfqp_binary_output_int8(int32_t base, int32_t wpn,
                                              int32_t act_max) {
   const int32_t acc = (int32_t)((uint32_t)base - (uint32_t)wpn * x);
   const int32_t shifted = (int32_t)((uint32_t)acc << left);
+  /* clamp(v + zp, act_min, act_max) = clamp(v, act_min - zp, act_max - zp) + zp,
+   * without the int32 sum v + zp, which wraps for v near -2^31 or 2^31 - 1 */
+  const int32_t low = act_min - zero_point;
+  const int32_t high = act_max - zero_point;
   int32_t v = tfqp_rounding_divide_by_pot(
-                  tfqp_saturating_rounding_doubling_high_mul(shifted, multiplier), right) +
-              zero_point;
-  if (v < act_min) v = act_min;
-  if (v > act_max) v = act_max;
-  return (int8_t)v;
+      tfqp_saturating_rounding_doubling_high_mul(shifted, multiplier), right);
+  if (v < low) v = low;
+  if (v > high) v = high;
+  return (int8_t)(v + zero_point);
 }
 
 /* 1 iff direction * D < threshold, D = dbase - 2x (|D| <= K < 2^30). */

@@ -44,8 +44,7 @@ static tfqp_status check_input_side(const tfqp_bmaxpool2d_options *o,
                      "bmaxpool2d options", (int64_t)o->present);
   }
   window = window_options(o);
-  if ((s = tfqp_check_option_range(o->channels, 1, INT32_MAX, "must be >= 1", "channels",
-                                   error)) ||
+  if ((s = tfqp_check_channels_option(o->channels, "channels", error)) ||
       (s = tfqp_window_options_check(&window, error)) ||
       (s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT32, 4, error)) ||
       (s = tfqp_tensor_check_dim(input, 3, TFQP_WORDS(o->channels),

@@ -47,8 +47,7 @@ static tfqp_status check_input_side(const tfqp_conv2d_int8_options *o, const tfq
   window.dilation_height = o->dilation_height_factor;
   window.dilation_width = o->dilation_width_factor;
   window.padding = o->padding;
-  if ((s = tfqp_check_option_range(o->channels_in, 1, INT32_MAX, "must be >= 1", "channels_in",
-                                   error)) ||
+  if ((s = tfqp_check_channels_option(o->channels_in, "channels_in", error)) ||
       (s = tfqp_window_options_check(&window, error)) ||
       (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
                                    error))) {

@@ -1,6 +1,8 @@
 /* Sliding-window geometry as TFLite computes it (see tfqp/geometry.h). */
 #include "tfqp/geometry.h"
 
+#include "tfqp/formats.h"
+
 tfqp_status tfqp_window_axis_init(tfqp_window_axis *axis, int32_t in,
                                   int32_t filter, int32_t stride,
                                   int32_t dilation, int32_t padding,
@@ -49,18 +51,20 @@ tfqp_status tfqp_window_axis_init(tfqp_window_axis *axis, int32_t in,
 
 tfqp_status tfqp_window_options_check(const tfqp_window_options *window,
                                       tfqp_error *error) {
+  /* TFQP_MAX_WINDOW (formats.h): every window index then fits int32 */
+  static const char *const rule = "must be in [1, 2^15]";
   tfqp_status s;
-  if ((s = tfqp_check_option_range(window->filter_height, 1, INT32_MAX, "must be >= 1",
+  if ((s = tfqp_check_option_range(window->filter_height, 1, TFQP_MAX_WINDOW, rule,
                                    "filter_height", error)) ||
-      (s = tfqp_check_option_range(window->filter_width, 1, INT32_MAX, "must be >= 1",
+      (s = tfqp_check_option_range(window->filter_width, 1, TFQP_MAX_WINDOW, rule,
                                    "filter_width", error)) ||
-      (s = tfqp_check_option_range(window->stride_height, 1, INT32_MAX, "must be >= 1",
+      (s = tfqp_check_option_range(window->stride_height, 1, TFQP_MAX_WINDOW, rule,
                                    "stride_height", error)) ||
-      (s = tfqp_check_option_range(window->stride_width, 1, INT32_MAX, "must be >= 1",
+      (s = tfqp_check_option_range(window->stride_width, 1, TFQP_MAX_WINDOW, rule,
                                    "stride_width", error)) ||
-      (s = tfqp_check_option_range(window->dilation_height, 1, INT32_MAX, "must be >= 1",
+      (s = tfqp_check_option_range(window->dilation_height, 1, TFQP_MAX_WINDOW, rule,
                                    "dilation_height_factor", error)) ||
-      (s = tfqp_check_option_range(window->dilation_width, 1, INT32_MAX, "must be >= 1",
+      (s = tfqp_check_option_range(window->dilation_width, 1, TFQP_MAX_WINDOW, rule,
                                    "dilation_width_factor", error))) {
     return s;
   }

@@ -26,7 +26,8 @@
 #define TFQP_INT8_OP_MAX_PRODUCT (255 * 127)
 
 /* Checks the output (int32, rank `rank`, dims outer[0 .. rank-1) then Cout or
- * ceil(Cout / 32)) and the transform ([Cout, 3] values, [Cout, 2] packed). */
+ * ceil(Cout / 32)) and the transform ([Cout, 3] values, [Cout, 2] packed). The
+ * table is the transform's words: TFQP_MAX_TENSOR_BYTES bounds it too. */
 tfqp_status tfqp_int8_op_check_output(int32_t int32_output, const tfqp_tensor *output,
                                       const tfqp_tensor *transform, int32_t rank,
                                       const int32_t *outer, int32_t channels_out,

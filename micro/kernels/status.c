@@ -3,6 +3,8 @@
 
 #include <stddef.h>
 
+#include "tfqp/formats.h"
+
 tfqp_status tfqp_fail(tfqp_error *error, tfqp_status status, const char *message,
                       const char *name, int64_t value) {
   if (error != NULL) {
@@ -23,6 +25,11 @@ tfqp_status tfqp_check_option_range(int32_t value, int32_t low, int32_t high,
   return TFQP_OK;
 }
 
+tfqp_status tfqp_check_channels_option(int32_t value, const char *name, tfqp_error *error) {
+  return tfqp_check_option_range(value, 1, TFQP_MAX_CHANNELS, "must be in [1, 2^24]", name,
+                                 error);
+}
+
 const char *tfqp_status_name(tfqp_status status) {
   switch (status) {
     case TFQP_OK: return "ok";
@@ -34,6 +41,7 @@ const char *tfqp_status_name(tfqp_status status) {
     case TFQP_ERROR_TENSOR_DATA: return "tensor data out of range";
     case TFQP_ERROR_BUFFER: return "buffer too small or misaligned";
     case TFQP_ERROR_ARGUMENT: return "invalid argument";
+    case TFQP_ERROR_TOO_LARGE: return "beyond the size limits";
   }
   return "unknown status";
 }

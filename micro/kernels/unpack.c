@@ -34,8 +34,7 @@ static tfqp_status check_input(const tfqp_unpack_options *o, const tfqp_tensor *
     return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing", "unpack options",
                      (int64_t)o->present);
   }
-  if ((s = tfqp_check_option_range(o->channels, 1, INT32_MAX, "must be >= 1", "channels",
-                                   error)) ||
+  if ((s = tfqp_check_channels_option(o->channels, "channels", error)) ||
       ((o->present & TFQP_UNPACK_GROUP) &&
        (s = tfqp_check_option_range(o->group, 1, o->channels, "must be in [1, channels]", "group",
                                     error))) ||

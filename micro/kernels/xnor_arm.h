@@ -103,10 +103,11 @@ static inline int8_t tfqp_arm_output_int8(int32_t base, int32_t wpn, uint32_t x,
   mask = (1u << right) - 1u;
   remainder = (uint32_t)v & mask;
   threshold = (mask >> 1) + ((uint32_t)v >> 31);
-  v = (v >> right) + (int32_t)((threshold - remainder) >> 31) + zero_point;
-  if (v < act_min) v = act_min;
-  if (v > act_max) v = act_max;
-  return (int8_t)v;
+  v = (v >> right) + (int32_t)((threshold - remainder) >> 31);
+  /* the clamp before the zero point, as tfqp_binary_output_int8 */
+  if (v < act_min - zero_point) v = act_min - zero_point;
+  if (v > act_max - zero_point) v = act_max - zero_point;
+  return (int8_t)(v + zero_point);
 }
 
 /* The outputs of output pixel `pixel` (a conv pixel, an fc row) from its

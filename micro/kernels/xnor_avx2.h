@@ -137,7 +137,7 @@ static inline __m256i tfqp_avx2_load(const int32_t *p) {
 }
 
 /* clamp(zero_point + MultiplyByQuantizedMultiplier(base - wpn * x, ...)) on
- * eight channels; the per-channel arrays start at channel co. */
+ * eight channels, clamped before the zero point is added (no wrap); the per-channel arrays start at channel co. */
 static inline __m256i tfqp_avx2_output_int8(__m256i x, const int32_t *base, const int32_t *wpn,
                                             const int32_t *multiplier, const int32_t *left,
                                             const int32_t *right, __m256i zero_point,
@@ -165,8 +165,10 @@ static inline __m256i tfqp_avx2_output_int8(__m256i x, const int32_t *base, cons
   threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1),
                                _mm256_cmpgt_epi32(_mm256_setzero_si256(), high));
   v = _mm256_sub_epi32(_mm256_srav_epi32(high, r), _mm256_cmpgt_epi32(remainder, threshold));
-  v = _mm256_add_epi32(v, zero_point);
-  return _mm256_min_epi32(_mm256_max_epi32(v, act_min), act_max);
+  /* the clamp before the zero point, as tfqp_binary_output_int8 (no wrap) */
+  v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_sub_epi32(act_min, zero_point)),
+                       _mm256_sub_epi32(act_max, zero_point));
+  return _mm256_add_epi32(v, zero_point);
 }
 
 /* Stores the low byte of each of the first `count` (<= 8) lanes. */

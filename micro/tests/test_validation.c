@@ -430,7 +430,78 @@ static void test_maxpool_prepare(void) {
   CHECK_EQ(tfqp_bmaxpool2d_prepare(&o, &input, &output, &p, &e), TFQP_ERROR_TENSOR_TYPE);
 }
 
+/* ------------------------------------------------- quantization (adapters) */
+
+static tfqp_status quantization(int32_t scales, float scale, int32_t zero_points, int zero_point,
+                                tfqp_type type, int32_t constant, int32_t *zp_out) {
+  const float scale_values[2] = {scale, scale};
+  const int zero_point_values[2] = {zero_point, zero_point};
+  tfqp_quantization q;
+  tfqp_error e;
+  tfqp_status s;
+  q.scale_count = scales;
+  q.scales = scales > 0 ? scale_values : NULL;
+  q.zero_point_count = zero_points;
+  q.zero_points = zero_points > 0 ? zero_point_values : NULL;
+  memset(&e, 0, sizeof e);
+  s = tfqp_quantization_check(&q, type, constant, "input", zp_out, &e);
+  if (s != TFQP_OK) CHECK(e.status == s && e.message != NULL && strcmp(e.name, "input") == 0);
+  return s;
+}
+
+static void test_quantization_rules(void) {
+  const float inf = 1e38f * 10.0f;
+  volatile float zero = 0.0f;
+  const float nan = zero / zero;
+  int32_t zp = 99;
+  /* int8 activations: per tensor, zero point in range, returned */
+  CHECK_EQ(quantization(1, 0.02f, 1, -7, TFQP_TYPE_INT8, 0, &zp), TFQP_OK);
+  CHECK_EQ(zp, -7);
+  CHECK_EQ(quantization(0, 0, 0, 0, TFQP_TYPE_INT8, 0, &zp), TFQP_ERROR_TENSOR_TYPE); /* none */
+  CHECK_EQ(quantization(1, 0.02f, 0, 0, TFQP_TYPE_INT8, 0, &zp), TFQP_ERROR_TENSOR_TYPE);
+  CHECK_EQ(quantization(2, 0.02f, 2, 0, TFQP_TYPE_INT8, 0, &zp), TFQP_ERROR_TENSOR_TYPE);
+  CHECK_EQ(quantization(1, 0.02f, 1, 128, TFQP_TYPE_INT8, 0, &zp), TFQP_ERROR_TENSOR_TYPE);
+  CHECK_EQ(quantization(1, -0.02f, 1, 0, TFQP_TYPE_INT8, 0, &zp), TFQP_ERROR_TENSOR_TYPE);
+  CHECK_EQ(quantization(1, 0.0f, 1, 0, TFQP_TYPE_INT8, 0, &zp), TFQP_ERROR_TENSOR_TYPE);
+  CHECK_EQ(quantization(1, nan, 1, 0, TFQP_TYPE_INT8, 0, &zp), TFQP_ERROR_TENSOR_TYPE);
+  CHECK_EQ(quantization(1, inf, 1, 0, TFQP_TYPE_INT8, 0, &zp), TFQP_ERROR_TENSOR_TYPE);
+  /* int32 tensors (packed bits, values): quantization optional, sane if given */
+  CHECK_EQ(quantization(0, 0, 0, 0, TFQP_TYPE_INT32, 0, &zp), TFQP_OK);
+  CHECK_EQ(zp, 0);
+  CHECK_EQ(quantization(1, 1.0f, 1, 0, TFQP_TYPE_INT32, 0, &zp), TFQP_OK);
+  CHECK_EQ(quantization(1, -1.0f, 1, 0, TFQP_TYPE_INT32, 0, &zp), TFQP_ERROR_TENSOR_TYPE);
+  CHECK_EQ(quantization(0, 0, 1, 0, TFQP_TYPE_INT32, 0, &zp), TFQP_ERROR_TENSOR_TYPE);
+  CHECK_EQ(quantization(2, 1.0f, 0, 0, TFQP_TYPE_INT32, 1, &zp), TFQP_ERROR_TENSOR_TYPE);
+  /* weights: unquantized, or symmetric (one zero point for all scales allowed) */
+  CHECK_EQ(quantization(0, 0, 0, 0, TFQP_TYPE_INT8, 1, &zp), TFQP_OK);
+  CHECK_EQ(quantization(2, 0.5f, 1, 0, TFQP_TYPE_INT8, 1, &zp), TFQP_OK);
+  CHECK_EQ(quantization(2, 0.5f, 2, 0, TFQP_TYPE_INT16, 1, &zp), TFQP_OK);
+  CHECK_EQ(quantization(2, 0.5f, 2, 3, TFQP_TYPE_INT8, 1, &zp), TFQP_ERROR_TENSOR_TYPE);
+  CHECK_EQ(quantization(1, 0.5f, 1, -1, TFQP_TYPE_INT16, 1, &zp), TFQP_ERROR_TENSOR_TYPE);
+  {
+    tfqp_quantization q = {1, NULL, 0, NULL};
+    tfqp_error e;
+    CHECK_EQ(tfqp_quantization_check(&q, TFQP_TYPE_INT32, 0, "x", &zp, &e),
+             TFQP_ERROR_TENSOR_TYPE);
+  }
+}
+
+/* Every tensor's byte size is bounded by TFQP_MAX_TENSOR_BYTES (formats.h). */
+static void test_tensor_size_limit(void) {
+  tfqp_tensor t;
+  tfqp_error e;
+  set(&t, TFQP_TYPE_INT8, 2, 1 << 14, 1 << 14, 0, 0, 0); /* 2^28 bytes: the limit */
+  CHECK_EQ(tfqp_tensor_check(&t, "input", TFQP_TYPE_INT8, 2, &e), TFQP_OK);
+  set(&t, TFQP_TYPE_INT32, 2, 1 << 14, 1 << 12, 0, 0, 0); /* 2^28 bytes of int32 */
+  CHECK_EQ(tfqp_tensor_check(&t, "input", TFQP_TYPE_INT32, 2, &e), TFQP_OK);
+  set(&t, TFQP_TYPE_INT32, 2, 1 << 14, (1 << 12) + 1, 0, 0, 0);
+  CHECK_EQ(tfqp_tensor_check(&t, "input", TFQP_TYPE_INT32, 2, &e), TFQP_ERROR_TOO_LARGE);
+  CHECK(strcmp(e.name, "input") == 0);
+}
+
 void test_validation(void) {
+  test_quantization_rules();
+  test_tensor_size_limit();
   test_conv_prepare();
   test_conv_output_dims();
   test_conv_init_table();

@@ -96,12 +96,13 @@ TfLiteStatus Prepare(const tfqp_op& op, TfLiteContext* context, TfLiteNode* node
   TfLiteTensor* output = NodeTensor(context, op.name, node->outputs, 0, "output");
   if (output == nullptr) return kTfLiteError;
   for (int32_t i = 0; i < count; ++i) {
-    if (glue::Describe(inputs[i], op.input_roles[i], &in_t[i], &error) != TFQP_OK) {
+    const bool constant = (op.constant_inputs & (1u << i)) != 0;
+    if (glue::Describe(inputs[i], op.input_roles[i], constant, &in_t[i], &error) != TFQP_OK) {
       return Report(context, op.name, error);
     }
   }
   tfqp_tensor out_t;
-  if (glue::Describe(output, "output", &out_t, &error) != TFQP_OK) {
+  if (glue::DescribeOutput(output, &out_t, &error) != TFQP_OK) {
     return Report(context, op.name, error);
   }
   // TFLite may resize inputs (e.g. the batch): the output follows the options.
@@ -112,7 +113,7 @@ TfLiteStatus Prepare(const tfqp_op& op, TfLiteContext* context, TfLiteNode* node
     return Report(context, op.name, error);
   }
   TF_LITE_ENSURE_OK(context, ResizeOutput(context, output, rank, dims));
-  if (glue::Describe(output, "output", &out_t, &error) != TFQP_OK) {
+  if (glue::DescribeOutput(output, &out_t, &error) != TFQP_OK) {
     return Report(context, op.name, error);
   }
   tfqp_op_buffers buffers;

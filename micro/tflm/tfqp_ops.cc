@@ -122,11 +122,12 @@ TfLiteStatus Prepare(const tfqp_op& op, TfLiteContext* context, TfLiteNode* node
   if (output == nullptr) return kTfLiteError;
   tfqp_tensor out_t;
   for (int32_t i = 0; i < count; ++i) {
-    if (glue::Describe(inputs[i], op.input_roles[i], &in_t[i], &error) != TFQP_OK) {
+    const bool constant = (op.constant_inputs & (1u << i)) != 0;
+    if (glue::Describe(inputs[i], op.input_roles[i], constant, &in_t[i], &error) != TFQP_OK) {
       return Report(op.name, error);
     }
   }
-  if (glue::Describe(output, "output", &out_t, &error) != TFQP_OK) return Report(op.name, error);
+  if (glue::DescribeOutput(output, &out_t, &error) != TFQP_OK) return Report(op.name, error);
   // TFLite Micro cannot resize tensors: prepare checks the output's shape.
   tfqp_op_buffers buffers;
   if (op.prepare(&data->state.options, in_t, count, &out_t, &data->state.params, &buffers,

@@ -126,12 +126,16 @@ typedef struct {
  * then (vector builds) the weights repacked, two words per word of a
  * channel's `weight_words`. The scratch: a clean packed copy of the input's
  * `input_pixels` pixels when eval needs one (int8 input, or packed input to
- * mask), then (vector builds) its nibble-split form, then `arm_bytes`.
- * Returns 0 when the table needs more than 2^31-1 words or either does not
- * fit in size_t. */
-int tfqp_binary_op_layout(const tfqp_binary_io *io, int32_t mask_input, uint64_t regions,
-                          uint64_t weight_words, uint64_t input_pixels, uint64_t arm_bytes,
-                          tfqp_binary_layout *layout);
+ * mask), then (vector builds) its nibble-split form, then `arm_bytes` (the
+ * Cortex-M path's own, <= TFQP_MAX_BUFFER_BYTES). Fails with
+ * TFQP_ERROR_TOO_LARGE when the largest layout of any build (channels padded
+ * to 16, repacked weights, split input) needs a table or a scratch of more
+ * than TFQP_MAX_BUFFER_BYTES (formats.h): every build accepts the same
+ * layers, and every offset then fits int32. */
+tfqp_status tfqp_binary_op_layout(const tfqp_binary_io *io, int32_t mask_input, uint64_t regions,
+                                  uint64_t weight_words, uint64_t input_pixels,
+                                  uint64_t arm_bytes, tfqp_binary_layout *layout,
+                                  tfqp_error *error);
 
 /* init_table, before the op's per-region sums: weights, transform and table
  * given; the table at least `needed_bytes` bytes and 4-byte aligned; the

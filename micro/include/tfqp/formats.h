@@ -56,4 +56,59 @@ typedef uint32_t tfqp_word;
        ? 0xFFFFFFFFu                             \
        : ((1u << ((channels) % TFQP_WORD_BITS)) - 1u))
 
+/* Limits
+ *
+ * A deployed model is parsed by firmware that must not crash, so validation
+ * (tfqp_tensor_check, tfqp_window_options_check and every op's prepare and
+ * output_dims) enforces these bounds before any size or index arithmetic.
+ * They are far above any layer that fits a microcontroller, and they make
+ * every index, size and accumulator of the kernels provably fit its type:
+ *
+ *   TFQP_MAX_TENSOR_BYTES  2^28  bytes of any tensor (so < 2^28 elements and
+ *                                every dim <= 2^28). Microcontrollers have a
+ *                                few MiB of SRAM and at most tens of MiB of
+ *                                external memory; hosts run batches far below.
+ *   TFQP_MAX_CHANNELS      2^24  every channel-count option (channels_in,
+ *                                channels; a packed pixel is then <= 2 MiB)
+ *   TFQP_MAX_WINDOW        2^15  filter size, stride and dilation factor of a
+ *                                sliding window, per axis
+ *   TFQP_MAX_BUFFER_BYTES  2^28  the table and the scratch an op asks for, as
+ *                                the portable build lays them out (vector
+ *                                builds add at most twice the weights and the
+ *                                input, still < 2^31 words; the Cortex-M path
+ *                                runs only when its padded image fits too)
+ *   TFQP_MAX_INIT_WORK     2^27  words init_table may popcount (about 0.3 s on
+ *                                a desktop core; realistic layers need < 2^24:
+ *                                a 7x7 SAME conv counts its filter 49 times)
+ *
+ * Why they suffice (in, out: a window axis' input and output sizes; f, s, d:
+ * its filter, stride and dilation; all >= 1):
+ *   - effective filter e = (f - 1) * d + 1 < 2^30.
+ *   - SAME: out = ceil(in / s), so (out - 1) * s < in and the total padding
+ *     (out - 1) * s + e - in < e: pad_before < 2^29. VALID: out = (in - e) / s
+ *     + 1 needs in >= e, and (out - 1) * s <= in - e.
+ *   - so every window start o * s - pad_before (o < out) lies in (-2^29, 2^28),
+ *     and -start + d - 1, start + (f - 1) * d and in - 1 - start all lie in
+ *     (-2^31, 2^31): tfqp_window_axis_taps computes in int32 without overflow;
+ *     a valid tap's position start + k * d is in [0, in).
+ *   - element counts < 2^28: N * H * W, pixel and channel offsets fit int32
+ *     and size_t (kernels form byte offsets in size_t).
+ *   - taps K = KH * KW * Cin <= 2^15 * 2^15 * 2^24 = 2^54 fits int64 when
+ *     computed from bounded options; the binary ops then require K < 2^30
+ *     (counts x <= K fit uint32 and D = n - 2x fits int32), the int8 ops
+ *     K <= 66311 (|A| <= K * 255 * 127 < 2^31).
+ *   - accumulators and requantization: init_table bounds every accumulator by
+ *     2^31 - 1 from the constant data (per op), and the int8 outputs clamp the
+ *     requantized value to [act_min - zp, act_max - zp] before adding the zero
+ *     point zp (both in [-128, 127]), so no sum wraps.
+ *   - table and scratch < 2^28 bytes, init_table work < 2^27 words: set-up
+ *     takes a fraction of a second and fits memory (TFQP_ERROR_TOO_LARGE
+ *     otherwise).
+ */
+#define TFQP_MAX_TENSOR_BYTES ((int64_t)1 << 28)
+#define TFQP_MAX_CHANNELS (1 << 24)
+#define TFQP_MAX_WINDOW (1 << 15)
+#define TFQP_MAX_BUFFER_BYTES ((int64_t)1 << 28)
+#define TFQP_MAX_INIT_WORK ((int64_t)1 << 27)
+
 #endif /* TFQP_FORMATS_H_ */

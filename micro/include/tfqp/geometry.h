@@ -37,7 +37,8 @@ typedef struct {
 } tfqp_window_axis;
 
 /* Fills axis->out, pad_before, border_begin/end from in/filter/stride/dilation
- * (all >= 1, validated by the caller) and padding. `name` names the axis
+ * (in a checked tensor dim, the others checked by tfqp_window_options_check:
+ * see the limits of formats.h) and padding. `name` names the axis
  * ("height"/"width") in the error. Fails if VALID leaves no output or the
  * effective filter does not fit in int32. */
 tfqp_status tfqp_window_axis_init(tfqp_window_axis *axis, int32_t in,
@@ -56,7 +57,8 @@ typedef struct {
   int32_t padding;         /* TFQP_PADDING_SAME / TFQP_PADDING_VALID */
 } tfqp_window_options;
 
-/* Checks filter, stride and dilation sizes >= 1, then the padding; errors
+/* Checks filter, stride and dilation sizes in [1, TFQP_MAX_WINDOW] (formats.h:
+ * the bound that keeps every window index in int32), then the padding; errors
  * name the option as TFQP_BCONV2D's options do ("dilation_height_factor"). */
 tfqp_status tfqp_window_options_check(const tfqp_window_options *window,
                                       tfqp_error *error);

@@ -24,7 +24,8 @@ typedef enum {
   TFQP_ERROR_TENSOR_BYTES = 5, /* byte size does not match the shape */
   TFQP_ERROR_TENSOR_DATA = 6,  /* constant tensor content outside its allowed range */
   TFQP_ERROR_BUFFER = 7,       /* caller-provided table/scratch buffer too small or misaligned */
-  TFQP_ERROR_ARGUMENT = 8      /* NULL pointer or other API misuse */
+  TFQP_ERROR_ARGUMENT = 8,     /* NULL pointer or other API misuse */
+  TFQP_ERROR_TOO_LARGE = 9     /* a tensor, table, scratch or set-up work beyond the limits of formats.h */
 } tfqp_status;
 
 typedef struct {
@@ -43,6 +44,10 @@ tfqp_status tfqp_fail(tfqp_error *error, tfqp_status status, const char *message
 tfqp_status tfqp_check_option_range(int32_t value, int32_t low, int32_t high,
                                     const char *message, const char *name,
                                     tfqp_error *error);
+
+/* tfqp_check_option_range(value, 1, TFQP_MAX_CHANNELS, ...): the rule of every
+ * channel-count option (limits in tfqp/formats.h). */
+tfqp_status tfqp_check_channels_option(int32_t value, const char *name, tfqp_error *error);
 
 /* A short name for a status ("malformed options", ...). */
 const char *tfqp_status_name(tfqp_status status);

@@ -31,13 +31,39 @@ typedef struct {
   int32_t zero_point;          /* int8 tensors: quantization zero point */
 } tfqp_tensor;
 
+/* A tensor's quantization as the model gives it: `scale_count` scales and
+ * `zero_point_count` zero points (an array may be NULL when its count is 0).
+ * The adapters fill it from the tensor's TfLiteAffineQuantization (counts 0
+ * when the tensor has none). */
+typedef struct {
+  int32_t scale_count;
+  const float *scales;
+  int32_t zero_point_count;
+  const int *zero_points; /* TfLiteIntArray's element type */
+} tfqp_quantization;
+
+/* The quantization rules of a tensor of a TFQP op, of element type `type`;
+ * `constant`: a constant input of the op (weights). TFQP_ERROR_TENSOR_TYPE
+ * naming `role` unless:
+ *   - a quantized tensor (any count > 0) has scales, each finite and > 0, and
+ *     as many zero points as scales, or one shared by all (TFLite's form for
+ *     symmetric per-channel weights);
+ *   - an int8 activation (not constant) is quantized per tensor: one scale,
+ *     one zero point, in [-128, 127];
+ *   - int8 / int16 constants, if quantized, are symmetric: every zero point 0
+ *     (the int8 ops multiply the stored values).
+ * *zero_point: the int8 activation's zero point, else 0. */
+tfqp_status tfqp_quantization_check(const tfqp_quantization *q, tfqp_type type, int32_t constant,
+                                    const char *role, int32_t *zero_point, tfqp_error *error);
+
 /* Fills *tensor; copies min(rank, TFQP_MAX_RANK) dims (a larger rank is kept
  * and rejected later by every op). Never fails. */
 void tfqp_tensor_init(tfqp_tensor *tensor, tfqp_type type, int32_t rank,
                       const int32_t *dims, size_t bytes, int32_t zero_point);
 
 /* Checks type, rank, that every dim is >= 1, that the element count fits in
- * int32, and that bytes == elements * element size. `role` names the tensor
+ * int32, that the byte size is at most TFQP_MAX_TENSOR_BYTES (formats.h;
+ * TFQP_ERROR_TOO_LARGE) and that bytes == elements * element size. `role` names the tensor
  * in the error ("input", "filter", ...). */
 tfqp_status tfqp_tensor_check(const tfqp_tensor *tensor, const char *role,
                               tfqp_type type, int32_t rank, tfqp_error *error);

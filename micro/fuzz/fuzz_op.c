@@ -1,0 +1,588 @@
+/* libFuzzer target of one TFQP op (FUZZ_OP, its custom code, set when
+ * compiling) through the C op table: the input becomes option values (mostly
+ * small and consistent, sometimes a raw int32 or a value at a limit of
+ * tfqp/formats.h), encoded as a FlexBuffers map; tensor descriptions that
+ * match them (sometimes one field broken) and tensor data. Then parse ->
+ * output_dims -> prepare -> init_table -> eval on exact-size heap buffers
+ * (op_harness.h, under AddressSanitizer and UndefinedBehaviorSanitizer).
+ *
+ * Aborts on: a failure without its error fields; parsed options that differ
+ * from the encoded ones; an accepted case whose output_dims disagree with the
+ * output; output bytes that differ from the naive reference (reference.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flex_encode.h"
+#include "fuzz_input.h"
+#include "op_harness.h"
+#include "reference.h"
+#include "tfqp/op.h"
+
+#ifndef FUZZ_OP
+#error "compile with -DFUZZ_OP='\"TFQP_<NAME>\"'"
+#endif
+
+/* Bytes any one tensor may take here: keeps every run fast. */
+#define MAX_TENSOR_BYTES (1 << 20)
+#define MAX_OPTIONS 16
+/* Input bytes read as decisions (shapes, options); the rest is tensor data. */
+#define DECISION_BYTES 96
+
+static void fail(const char *what) {
+  fprintf(stderr, "fuzz_op %s: %s\n", FUZZ_OP, what);
+  abort();
+}
+
+/* ---------------------------------------------------------------- options */
+
+typedef struct {
+  flex_entry entries[MAX_OPTIONS];
+  int32_t count;
+} option_list;
+
+/* Values at and around the limits and the types' edges. */
+static int32_t interesting_value(fuzz_input *in) {
+  static const int32_t values[] = {0,          1,         -1,          2,
+                                   31,         32,        33,          255,
+                                   256,        -256,      127,         -129,
+                                   1 << 15,    (1 << 15) + 1, 1 << 24, (1 << 24) + 1,
+                                   1 << 30,    INT32_MAX - 1, INT32_MAX, INT32_MIN};
+  return values[fuzz_range(in, 0, (int64_t)(sizeof values / sizeof values[0]) - 1)];
+}
+
+/* The option `key` with `value`, or (about 1 in 32) an interesting or raw one
+ * instead; returns the value given. */
+static int32_t add_option(fuzz_input *in, option_list *list, const char *key, int32_t value) {
+  flex_entry *e;
+  if (fuzz_one_in(in, 32)) value = fuzz_one_in(in, 2) ? interesting_value(in) : fuzz_raw_int32(in);
+  if (fuzz_one_in(in, 40) || list->count == MAX_OPTIONS) return value; /* left out */
+  e = &list->entries[list->count++];
+  e->key = key;
+  e->value = value;
+  e->type = FLEX_ENCODE_INT;
+  if (fuzz_one_in(in, 16)) e->type = FLEX_ENCODE_INDIRECT_INT;
+  if (value >= 0 && fuzz_one_in(in, 16)) e->type = FLEX_ENCODE_UINT;
+  return value;
+}
+
+/* Encodes the list (sometimes with an unknown key) and parses it with the op's
+ * row; checks that every key given reads back as encoded. Returns 1 when the
+ * options parsed. */
+static int parse_options(fuzz_input *in, const tfqp_op *op, option_list *list,
+                         tfqp_op_options *options) {
+  uint8_t buffer[1024];
+  tfqp_error error;
+  size_t length;
+  int32_t i, k;
+  if (fuzz_one_in(in, 50) && list->count < MAX_OPTIONS) {
+    list->entries[list->count].key = "no_such_option";
+    list->entries[list->count].value = 1;
+    list->entries[list->count].type = FLEX_ENCODE_INT;
+    ++list->count;
+  }
+  length = flex_encode_map(list->entries, list->count, 1u << fuzz_range(in, 0, 3), buffer,
+                           sizeof buffer);
+  if (length == 0) fail("options do not fit the encoder's buffer");
+  memset(&error, 0, sizeof error);
+  if (op->parse(buffer, length, options, &error) != TFQP_OK) {
+    if (error.message == NULL || error.name == NULL) fail("parse failed without an error");
+    return 0;
+  }
+  for (i = 0; i < list->count; ++i) {
+    for (k = 0; k < op->option_count; ++k) {
+      if (strcmp(op->option_keys[k].key, list->entries[i].key) == 0) break;
+    }
+    if (k == op->option_count) fail("an unknown key parsed");
+    if (!(tfqp_op_options_present(op, options) & (1u << k)) ||
+        tfqp_op_option_value(op, options, k) != list->entries[i].value) {
+      fail("a parsed option differs from the encoded one");
+    }
+  }
+  return 1;
+}
+
+/* ---------------------------------------------------------------- tensors */
+
+static size_t element_size(tfqp_type type) {
+  return type == TFQP_TYPE_INT8 ? 1 : type == TFQP_TYPE_INT16 ? 2 : 4;
+}
+
+/* Describes `t` with the dims given; 0 when its byte size is beyond
+ * MAX_TENSOR_BYTES (or a dim is not positive: the case is then not built). */
+static int describe(tfqp_tensor *t, tfqp_type type, int32_t rank, const int64_t *dims,
+                    int32_t zero_point) {
+  int32_t d[TFQP_MAX_RANK];
+  int64_t bytes = (int64_t)element_size(type);
+  int32_t i;
+  for (i = 0; i < rank; ++i) {
+    if (dims[i] < 1 || dims[i] > MAX_TENSOR_BYTES) return 0;
+    bytes *= dims[i];
+    if (bytes > MAX_TENSOR_BYTES) return 0;
+    d[i] = (int32_t)dims[i];
+  }
+  tfqp_tensor_init(t, type, rank, d, (size_t)bytes, zero_point);
+  return 1;
+}
+
+/* Sometimes (1 in 10) breaks one field of one tensor description: the type,
+ * the rank, a dim, the byte size or the zero point. */
+static void break_one_tensor(fuzz_input *in, op_harness_case *c) {
+  tfqp_tensor *t;
+  int32_t which;
+  if (!fuzz_one_in(in, 10)) return;
+  which = (int32_t)fuzz_range(in, 0, c->input_count);
+  t = which == c->input_count ? &c->output : &c->inputs[which];
+  switch (fuzz_range(in, 0, 4)) {
+    case 0: t->type = (tfqp_type)fuzz_range(in, 0, 3); break;
+    case 1: t->rank = (int32_t)fuzz_range(in, -1, TFQP_MAX_RANK + 1); break;
+    case 2:
+      if (t->rank >= 1 && t->rank <= TFQP_MAX_RANK) {
+        t->dims[fuzz_range(in, 0, t->rank - 1)] = (int32_t)fuzz_range(in, -1, 70);
+      }
+      break;
+    case 3: t->bytes = (size_t)fuzz_range(in, 0, 4096); break;
+    default: t->zero_point = interesting_value(in); break;
+  }
+}
+
+/* ------------------------------------------------------------------- data */
+
+typedef struct {
+  const uint8_t *bytes;
+  size_t size, at;
+  uint64_t state;
+} data_source;
+
+/* The fuzzer's remaining bytes, cycled; a fixed xorshift stream after them
+ * (and for inputs that have none left). */
+static uint8_t next_byte(data_source *s) {
+  if (s->at < s->size) return s->bytes[s->at++];
+  s->state ^= s->state << 13;
+  s->state ^= s->state >> 7;
+  s->state ^= s->state << 17;
+  return (uint8_t)s->state;
+}
+
+static void *fill(data_source *s, size_t bytes) {
+  uint8_t *p = (uint8_t *)malloc(bytes > 0 ? bytes : 1);
+  size_t i;
+  if (p == NULL) fail("out of memory");
+  for (i = 0; i < bytes; ++i) p[i] = next_byte(s);
+  return p;
+}
+
+static int32_t next_int(data_source *s, int32_t low, int32_t high) {
+  uint32_t v = 0;
+  int i;
+  for (i = 0; i < 4; ++i) v = (v << 8) | next_byte(s);
+  const uint32_t span = (uint32_t)high - (uint32_t)low; /* modulo 2^32: no overflow */
+  return (int32_t)((int64_t)low + (int64_t)(span == UINT32_MAX ? v : v % (span + 1u)));
+}
+
+/* Clears the padding bits of `rows` packed rows of `channels` channels
+ * (unless `keep`: then init_table must reject them). */
+static void clear_padding(int32_t *words, int64_t rows, int64_t channels, int keep) {
+  const int64_t per_row = (channels + 31) / 32;
+  int64_t r;
+  if (keep || channels % 32 == 0) return;
+  for (r = 0; r < rows; ++r) {
+    words[r * per_row + per_row - 1] &= (int32_t)((1u << (channels % 32)) - 1u);
+  }
+}
+
+/* ------------------------------------------------------------ op builders */
+
+typedef struct {
+  op_harness_case c;
+  void *owned[TFQP_OP_MAX_INPUTS];
+  int64_t work; /* the reference's taps (0: small) */
+} built_case;
+
+/* Reference taps beyond which a case is only validated (prepare, no eval):
+ * keeps every run well under a second. */
+#define MAX_REFERENCE_WORK ((int64_t)1 << 22)
+
+static int64_t out_size(int64_t in, int64_t filter, int64_t stride, int64_t dilation,
+                        int32_t padding) {
+  const int64_t effective = (filter - 1) * dilation + 1;
+  if (stride < 1 || dilation < 1 || filter < 1) return 0;
+  return padding == 0 ? (in + stride - 1) / stride
+                      : (in >= effective ? (in - effective) / stride + 1 : 0);
+}
+
+/* The window options of a convolution as add_option gave them (channels_in
+ * first; conv 0: a fully connected op, one 1x1 VALID tap). */
+typedef struct {
+  int32_t cin, kh, kw, sh, sw, dh, dw, padding;
+} window_choice;
+
+static window_choice add_window_options(fuzz_input *in, option_list *options, int conv) {
+  window_choice w = {0, 1, 1, 1, 1, 1, 1, 1};
+  w.cin = add_option(in, options, "channels_in", (int32_t)fuzz_range(in, 1, 70));
+  if (conv) {
+    w.kh = add_option(in, options, "filter_height", (int32_t)fuzz_range(in, 1, 4));
+    w.kw = add_option(in, options, "filter_width", (int32_t)fuzz_range(in, 1, 4));
+    w.sh = add_option(in, options, "stride_height", (int32_t)fuzz_range(in, 1, 3));
+    w.sw = add_option(in, options, "stride_width", (int32_t)fuzz_range(in, 1, 3));
+    w.dh = add_option(in, options, "dilation_height_factor", (int32_t)fuzz_range(in, 1, 3));
+    w.dw = add_option(in, options, "dilation_width_factor", (int32_t)fuzz_range(in, 1, 3));
+    w.padding = add_option(in, options, "padding", (int32_t)fuzz_range(in, 0, 1));
+  }
+  return w;
+}
+
+/* The output size of an h x w image (1 where VALID leaves none: prepare then
+ * rejects the case); 0 when the options make tensors too big to build here. */
+static int window_output(const window_choice *c, int64_t h, int64_t w, int64_t *oh, int64_t *ow) {
+  if (c->cin < 1 || c->cin > 4096 || c->kh < 1 || c->kw < 1 || c->kh > 64 || c->kw > 64) return 0;
+  *oh = out_size(h, c->kh, c->sh, c->dh, c->padding);
+  *ow = out_size(w, c->kw, c->sw, c->dw, c->padding);
+  if (*oh < 1) *oh = 1;
+  if (*ow < 1) *ow = 1;
+  return 1;
+}
+
+/* Transform rows of the binary / int8 ops' output kinds (0 int8, 1 packed,
+ * 2 values), mostly within the bounds init_table accepts. */
+static void fill_transform(fuzz_input *in, data_source *s, int32_t *rows, int64_t cout,
+                           int kind, int64_t taps) {
+  const int64_t columns = kind == 0 ? 4 : kind == 1 ? 2 : 3;
+  const int wild = fuzz_one_in(in, 8);
+  int64_t co;
+  for (co = 0; co < cout; ++co) {
+    int32_t *row = rows + co * columns;
+    if (kind == 0) {
+      row[0] = next_int(s, -8, 8);
+      row[1] = next_int(s, -5000, 5000);
+      row[2] = next_int(s, 1 << 30, INT32_MAX);
+      row[3] = next_int(s, -31, 31);
+    } else if (kind == 1) {
+      row[0] = next_byte(s) & 1 ? 1 : -1;
+      row[1] = next_int(s, (int32_t)-taps - 2, (int32_t)taps + 2);
+    } else {
+      row[0] = next_int(s, -(1 << 20), 1 << 20);
+      row[1] = next_int(s, 0, 40);
+      row[2] = next_int(s, -100000, 100000);
+    }
+    if (wild) row[next_int(s, 0, (int32_t)columns - 1)] = next_int(s, INT32_MIN, INT32_MAX);
+  }
+}
+
+static int build_binary(fuzz_input *in, data_source *s, const tfqp_op *op, int conv,
+                        built_case *b) {
+  op_harness_case *c = &b->c;
+  option_list options = {{{0, 0, 0}}, 0};
+  const int packed_in = fuzz_one_in(in, 2);
+  const int kind = (int)fuzz_range(in, 0, 2); /* int8, packed, values */
+  const int residual = kind == 2 && fuzz_one_in(in, 2);
+  const int64_t batch = fuzz_range(in, 1, 2);
+  const int64_t h = conv ? fuzz_range(in, 1, 8) : 1, w = conv ? fuzz_range(in, 1, 8) : 1;
+  const int64_t cout = fuzz_range(in, 1, 40);
+  const int32_t in_zp = (int32_t)fuzz_range(in, -128, 127);
+  const int32_t out_zp = (int32_t)fuzz_range(in, -128, 127);
+  const int32_t small_pn = fuzz_one_in(in, 2);
+  const window_choice wc = add_window_options(in, &options, conv);
+  const int32_t cin = wc.cin, kh = wc.kh, kw = wc.kw;
+  int32_t act_min;
+  int64_t oh, ow, taps, words;
+  if (conv) add_option(in, &options, "pad_value", (int32_t)fuzz_range(in, 0, 1));
+  if (kind == 0 || fuzz_one_in(in, 8)) {
+    add_option(in, &options, "input_pos", (int32_t)(small_pn ? fuzz_range(in, -2, 2)
+                                                             : fuzz_range(in, -255, 255)));
+    add_option(in, &options, "input_neg", (int32_t)(small_pn ? fuzz_range(in, -2, 2)
+                                                             : fuzz_range(in, -255, 255)));
+    act_min = add_option(in, &options, "act_min", (int32_t)fuzz_range(in, -128, 127));
+    add_option(in, &options, "act_max", (int32_t)fuzz_range(in, act_min < -128 ? -128 : act_min, 127));
+  }
+  if (kind == 2 || fuzz_one_in(in, 8)) add_option(in, &options, "int32_output", kind == 2);
+  if (!parse_options(in, op, &options, &c->options)) return 0;
+  if (!window_output(&wc, h, w, &oh, &ow)) return 0;
+  words = (cin + 31) / 32;
+  taps = (int64_t)kh * kw * cin;
+  c->input_count = residual ? 4 : 3;
+  {
+    const int64_t in4[4] = {batch, h, w, packed_in ? words : cin};
+    const int64_t in2[2] = {batch, packed_in ? words : cin};
+    const int64_t f4[4] = {cout, kh, kw, words};
+    const int64_t f2[2] = {cout, words};
+    const int64_t t2[2] = {cout, kind == 0 ? 4 : kind == 1 ? 2 : 3};
+    const int64_t depth = kind == 1 ? (cout + 31) / 32 : cout;
+    const int64_t o4[4] = {batch, oh, ow, depth};
+    const int64_t o2[2] = {batch, depth};
+    const tfqp_type out_type = kind == 0 ? TFQP_TYPE_INT8 : TFQP_TYPE_INT32;
+    if (!describe(&c->inputs[0], packed_in ? TFQP_TYPE_INT32 : TFQP_TYPE_INT8, conv ? 4 : 2,
+                  conv ? in4 : in2, packed_in ? 0 : in_zp) ||
+        !describe(&c->inputs[1], TFQP_TYPE_INT32, conv ? 4 : 2, conv ? f4 : f2, 0) ||
+        !describe(&c->inputs[2], TFQP_TYPE_INT32, 2, t2, 0) ||
+        !describe(&c->output, out_type, conv ? 4 : 2, conv ? o4 : o2, kind == 0 ? out_zp : 0) ||
+        (residual && !describe(&c->inputs[3], TFQP_TYPE_INT32, conv ? 4 : 2, conv ? o4 : o2, 0))) {
+      return 0;
+    }
+  }
+  b->work = batch * oh * ow * cout * taps;
+  b->owned[0] = fill(s, c->inputs[0].bytes);
+  b->owned[1] = fill(s, c->inputs[1].bytes);
+  clear_padding((int32_t *)b->owned[1], cout * kh * kw, cin, fuzz_one_in(in, 16));
+  b->owned[2] = fill(s, c->inputs[2].bytes);
+  fill_transform(in, s, (int32_t *)b->owned[2], cout, kind, taps);
+  if (residual) b->owned[3] = fill(s, c->inputs[3].bytes);
+  return 1;
+}
+
+static int build_bmaxpool2d(fuzz_input *in, data_source *s, const tfqp_op *op, built_case *b) {
+  op_harness_case *c = &b->c;
+  option_list options = {{{0, 0, 0}}, 0};
+  const int mask = fuzz_one_in(in, 2);
+  const int64_t batch = fuzz_range(in, 1, 2), h = fuzz_range(in, 1, 9), w = fuzz_range(in, 1, 9);
+  int32_t ch, kh, kw, sh, sw, padding;
+  int64_t words;
+  ch = add_option(in, &options, "channels", (int32_t)fuzz_range(in, 1, 100));
+  kh = add_option(in, &options, "filter_height", (int32_t)fuzz_range(in, 1, 4));
+  kw = add_option(in, &options, "filter_width", (int32_t)fuzz_range(in, 1, 4));
+  sh = add_option(in, &options, "stride_height", (int32_t)fuzz_range(in, 1, 3));
+  sw = add_option(in, &options, "stride_width", (int32_t)fuzz_range(in, 1, 3));
+  padding = add_option(in, &options, "padding", (int32_t)fuzz_range(in, 0, 1));
+  if (!parse_options(in, op, &options, &c->options)) return 0;
+  if (ch < 1 || ch > 4096) return 0;
+  words = (ch + 31) / 32;
+  c->input_count = mask ? 2 : 1;
+  {
+    int64_t oh = out_size(h, kh, sh, 1, padding), ow = out_size(w, kw, sw, 1, padding);
+    const int64_t in4[4] = {batch, h, w, words};
+    const int64_t m1[1] = {words};
+    int64_t o4[4];
+    o4[0] = batch;
+    o4[1] = oh < 1 ? 1 : oh;
+    o4[2] = ow < 1 ? 1 : ow;
+    o4[3] = words;
+    if (!describe(&c->inputs[0], TFQP_TYPE_INT32, 4, in4, 0) ||
+        (mask && !describe(&c->inputs[1], TFQP_TYPE_INT32, 1, m1, 0)) ||
+        !describe(&c->output, TFQP_TYPE_INT32, 4, o4, 0)) {
+      return 0;
+    }
+  }
+  b->owned[0] = fill(s, c->inputs[0].bytes);
+  if (mask) {
+    b->owned[1] = fill(s, c->inputs[1].bytes);
+    clear_padding((int32_t *)b->owned[1], 1, ch, fuzz_one_in(in, 16));
+  }
+  return 1;
+}
+
+/* Dims of rank 1 to 4 with `last` as the last one. */
+static int32_t outer_dims(fuzz_input *in, int64_t *dims, int64_t last) {
+  const int32_t rank = (int32_t)fuzz_range(in, 1, 4);
+  int32_t i;
+  for (i = 0; i < rank - 1; ++i) dims[i] = fuzz_range(in, 1, 4);
+  dims[rank - 1] = last;
+  return rank;
+}
+
+static int build_binarize(fuzz_input *in, data_source *s, const tfqp_op *op, built_case *b) {
+  op_harness_case *c = &b->c;
+  option_list options = {{{0, 0, 0}}, 0};
+  const int int32_input = fuzz_one_in(in, 2);
+  int64_t dims[4];
+  const int32_t rank = outer_dims(in, dims, fuzz_range(in, 1, 100));
+  if (fuzz_one_in(in, 20)) add_option(in, &options, "channels", 1); /* no keys allowed */
+  if (!parse_options(in, op, &options, &c->options)) return 0;
+  c->input_count = 1;
+  if (!describe(&c->inputs[0], int32_input ? TFQP_TYPE_INT32 : TFQP_TYPE_INT8, rank, dims,
+                int32_input ? 0 : (int32_t)fuzz_range(in, -128, 127))) {
+    return 0;
+  }
+  dims[rank - 1] = (dims[rank - 1] + 31) / 32;
+  if (!describe(&c->output, TFQP_TYPE_INT32, rank, dims, 0)) return 0;
+  b->owned[0] = fill(s, c->inputs[0].bytes);
+  return 1;
+}
+
+static int build_int8(fuzz_input *in, data_source *s, const tfqp_op *op, int conv,
+                      built_case *b) {
+  op_harness_case *c = &b->c;
+  option_list options = {{{0, 0, 0}}, 0};
+  const int values = fuzz_one_in(in, 2);
+  const int residual = values && fuzz_one_in(in, 2);
+  const int int16 = fuzz_one_in(in, 3);
+  const int64_t batch = fuzz_range(in, 1, 2);
+  const int64_t h = conv ? fuzz_range(in, 1, 8) : 1, w = conv ? fuzz_range(in, 1, 8) : 1;
+  const int64_t cout = fuzz_range(in, 1, 40);
+  const window_choice wc = add_window_options(in, &options, conv);
+  const int32_t cin = wc.cin, kh = wc.kh, kw = wc.kw;
+  int64_t oh, ow, taps, i;
+  if (values || fuzz_one_in(in, 8)) add_option(in, &options, "int32_output", values);
+  if (!parse_options(in, op, &options, &c->options)) return 0;
+  if (!window_output(&wc, h, w, &oh, &ow)) return 0;
+  taps = (int64_t)kh * kw * cin;
+  c->input_count = residual ? 4 : 3;
+  {
+    const int64_t in4[4] = {batch, h, w, cin}, in2[2] = {batch, cin};
+    const int64_t w4[4] = {cout, kh, kw, cin}, w2[2] = {cout, cin};
+    const int64_t t2[2] = {cout, values ? 3 : 2};
+    const int64_t depth = values ? cout : (cout + 31) / 32;
+    const int64_t o4[4] = {batch, oh, ow, depth}, o2[2] = {batch, depth};
+    const int64_t r4[4] = {batch, oh, ow, cout}, r2[2] = {batch, cout};
+    if (!describe(&c->inputs[0], TFQP_TYPE_INT8, conv ? 4 : 2, conv ? in4 : in2,
+                  (int32_t)fuzz_range(in, -128, 127)) ||
+        !describe(&c->inputs[1], int16 ? TFQP_TYPE_INT16 : TFQP_TYPE_INT8, conv ? 4 : 2,
+                  conv ? w4 : w2, 0) ||
+        !describe(&c->inputs[2], TFQP_TYPE_INT32, 2, t2, 0) ||
+        !describe(&c->output, TFQP_TYPE_INT32, conv ? 4 : 2, conv ? o4 : o2, 0) ||
+        (residual && !describe(&c->inputs[3], TFQP_TYPE_INT32, conv ? 4 : 2, conv ? r4 : r2, 0))) {
+      return 0;
+    }
+  }
+  b->work = batch * oh * ow * cout * taps;
+  b->owned[0] = fill(s, c->inputs[0].bytes);
+  b->owned[1] = fill(s, c->inputs[1].bytes);
+  if (int16 && !fuzz_one_in(in, 8)) {
+    /* mostly within the per-channel bound sum |w| * 255 < 2^31 */
+    int16_t *weights = (int16_t *)b->owned[1];
+    const int32_t bound = (int32_t)((INT32_MAX / 255) / taps);
+    for (i = 0; i < cout * taps; ++i) {
+      weights[i] = (int16_t)next_int(s, -(bound < 32767 ? bound : 32767),
+                                     bound < 32767 ? bound : 32767);
+    }
+  } else if (!int16 && !fuzz_one_in(in, 16)) {
+    int8_t *weights = (int8_t *)b->owned[1];
+    for (i = 0; i < cout * taps; ++i) {
+      if (weights[i] == -128) weights[i] = -127;
+    }
+  }
+  b->owned[2] = fill(s, c->inputs[2].bytes);
+  fill_transform(in, s, (int32_t *)b->owned[2], cout, values ? 2 : 1, taps * 255 * 127);
+  if (residual) b->owned[3] = fill(s, c->inputs[3].bytes);
+  return 1;
+}
+
+static int build_unpack(fuzz_input *in, data_source *s, const tfqp_op *op, built_case *b) {
+  op_harness_case *c = &b->c;
+  option_list options = {{{0, 0, 0}}, 0};
+  const int grouped = fuzz_one_in(in, 2);
+  const int32_t group_size = (int32_t)fuzz_range(in, 1, 70);
+  const int32_t groups = grouped ? (int32_t)fuzz_range(in, 1, 4) : 1;
+  int32_t channels, group, rank;
+  int64_t dims[4];
+  channels = add_option(in, &options, "channels", group_size * groups);
+  add_option(in, &options, "positive", (int32_t)fuzz_range(in, -128, 127));
+  add_option(in, &options, "negative", (int32_t)fuzz_range(in, -128, 127));
+  group = grouped ? add_option(in, &options, "group", group_size) : channels;
+  if (!parse_options(in, op, &options, &c->options)) return 0;
+  if (channels < 1 || channels > 4096 || group < 1) return 0;
+  c->input_count = 1;
+  rank = outer_dims(in, dims, (int64_t)(channels / group) * (((int64_t)group + 31) / 32));
+  if (!describe(&c->inputs[0], TFQP_TYPE_INT32, rank, dims, 0)) return 0;
+  dims[rank - 1] = channels;
+  if (!describe(&c->output, TFQP_TYPE_INT8, rank, dims, 0)) return 0;
+  b->owned[0] = fill(s, c->inputs[0].bytes);
+  return 1;
+}
+
+static int build(fuzz_input *in, data_source *s, const tfqp_op *op, built_case *b) {
+  const char *name = op->name;
+  if (strcmp(name, "TFQP_BCONV2D") == 0) return build_binary(in, s, op, 1, b);
+  if (strcmp(name, "TFQP_BFULLY_CONNECTED") == 0) return build_binary(in, s, op, 0, b);
+  if (strcmp(name, "TFQP_BMAXPOOL2D") == 0) return build_bmaxpool2d(in, s, op, b);
+  if (strcmp(name, "TFQP_BINARIZE") == 0) return build_binarize(in, s, op, b);
+  if (strcmp(name, "TFQP_CONV2D_INT8") == 0) return build_int8(in, s, op, 1, b);
+  if (strcmp(name, "TFQP_FULLY_CONNECTED_INT8") == 0) return build_int8(in, s, op, 0, b);
+  if (strcmp(name, "TFQP_UNPACK") == 0) return build_unpack(in, s, op, b);
+  fail("no case builder for this op");
+  return 0;
+}
+
+/* --------------------------------------------------------------- the run */
+
+/* Cases per outcome; printed at exit when TFQP_FUZZ_STATS is set (how much of
+ * the fuzzing reached eval and the reference comparison). */
+static long cases_built, cases_rejected, cases_compared;
+
+static void print_stats(void) {
+  fprintf(stderr, "fuzz_op %s: %ld cases built, %ld rejected by validation, %ld compared\n",
+          FUZZ_OP, cases_built, cases_rejected, cases_compared);
+}
+
+/* A case too big for the reference: prepare alone, whose failures must come
+ * with their error fields. */
+static void validate_only(const op_harness_case *c) {
+  tfqp_op_params params;
+  tfqp_op_buffers buffers;
+  tfqp_error error;
+  tfqp_status s;
+  memset(&error, 0, sizeof error);
+  s = c->op->prepare(&c->options, c->inputs, c->input_count, &c->output, &params, &buffers,
+                     &error);
+  if (s != TFQP_OK && (error.status != s || error.message == NULL || error.name == NULL)) {
+    fail("prepare failed without its error fields");
+  }
+}
+
+static void check_and_compare(const op_harness_case *c) {
+  void *actual = malloc(c->output.bytes > 0 ? c->output.bytes : 1);
+  void *expected = malloc(c->output.bytes > 0 ? c->output.bytes : 1);
+  op_harness_result r;
+  if (actual == NULL || expected == NULL) fail("out of memory");
+  r = op_harness_run(c, actual);
+  ++cases_built;
+  if (r.status != TFQP_OK) {
+    ++cases_rejected;
+    if (r.error.status != r.status || r.error.message == NULL || r.error.name == NULL) {
+      fail("a step failed without its error fields");
+    }
+  } else {
+    size_t i;
+    if (!op_harness_dims_match(&r, &c->output)) fail("output_dims disagrees with prepare");
+    reference_run(c, expected);
+    ++cases_compared;
+    for (i = 0; i < c->output.bytes; ++i) {
+      if (((const uint8_t *)actual)[i] != ((const uint8_t *)expected)[i]) {
+        fprintf(stderr, "fuzz_op %s: output byte %lu is %d, the reference gives %d\n", FUZZ_OP,
+                (unsigned long)i, ((const uint8_t *)actual)[i], ((const uint8_t *)expected)[i]);
+        fail("output differs from the reference");
+      }
+    }
+  }
+  free(actual);
+  free(expected);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  const tfqp_op *op = tfqp_find_op(FUZZ_OP, strlen(FUZZ_OP));
+  fuzz_input in;
+  data_source source;
+  built_case b;
+  int32_t i;
+  static int started = 0;
+  if (op == NULL) fail("not in the op table");
+  if (!started) {
+    started = 1;
+    if (getenv("TFQP_FUZZ_STATS") != NULL) atexit(print_stats);
+  }
+  in.data = data;
+  in.size = size;
+  in.at = 0;
+  memset(&b, 0, sizeof b);
+  b.c.op = op;
+  /* the first bytes are decisions, the rest tensor data */
+  in.size = size < DECISION_BYTES ? size : DECISION_BYTES;
+  source.bytes = data + in.size;
+  source.size = size - in.size;
+  source.at = 0;
+  source.state = 0x9E3779B97F4A7C15ull;
+  if (build(&in, &source, op, &b)) {
+    for (i = 0; i < b.c.input_count; ++i) b.c.data[i] = b.owned[i];
+    /* a broken description that validation still accepts has the byte size
+     * of the filled buffer (dims of 1 dropped, a zero point changed) */
+    break_one_tensor(&in, &b.c);
+    if (b.work > MAX_REFERENCE_WORK) {
+      validate_only(&b.c);
+    } else {
+      check_and_compare(&b.c);
+    }
+  }
+  for (i = 0; i < TFQP_OP_MAX_INPUTS; ++i) free(b.owned[i]);
+  return 0;
+}
