@@ -26,7 +26,8 @@ Activation = schema.ActivationFunctionType
 # Strides, dilation factors and dilated filter extents (of builtin and TFQP ops):
 # far beyond any image model, and small enough that a kernel's index arithmetic
 # on them (positions, paddings, extents added and multiplied) never leaves int32.
-MAX_WINDOW = 1 << 16
+# The same bound as TFQP_MAX_WINDOW in micro/include/tfqp/formats.h (the C ops').
+MAX_WINDOW = 1 << 15
 # the activations TFLite Micro's fused-activation code implements
 FUSED_ACTIVATIONS = (Activation.NONE, Activation.RELU, Activation.RELU_N1_TO_1, Activation.RELU6)
 QUANTIZED = (TensorType.INT8, TensorType.UINT8, TensorType.INT16)

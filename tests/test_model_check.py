@@ -296,7 +296,7 @@ def test_the_dilation_overflow_of_the_issue_is_refused_before_the_kernel(pool_bn
         buffer.data = np.asarray(buffer.data)[:4 * int(np.prod(weights.shape))]
 
     with pytest.raises(ModelError, match=r"op 1 \(TFQP_BCONV2D\): height stride 1, dilation 2147483646, dilated "
-                                         r"filter extent 2147483647: each must be at most 65536") as error:
+                                         r"filter extent 2147483647: each must be at most 32768") as error:
         Interpreter(edited(pool_bn.deploy, dilated))
     assert error.value.check == "TFQP options"
 
