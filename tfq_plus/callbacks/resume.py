@@ -149,6 +149,9 @@ class ExactBackupAndRestore(tf.keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None):
         self.model.train_function = self._replay.step
         super().on_train_end(logs)
+        # BackupAndRestore deletes the attribute, and the next fit without it then
+        # fails reading it (tf_keras 2.21); None is what fit expects.
+        self.model._training_state = None
 
 
 def check_global_seed():
