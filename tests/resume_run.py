@@ -1,7 +1,7 @@
 """One training run for tests/test_resume.py, in a process of its own.
 
     python tests/resume_run.py OUT.npz [--inq] [--input numpy|dataset]
-        [--backup DIR --callback exact|keras --save-freq epoch|N]
+        [--steps-per-execution N] [--backup DIR --callback exact|keras --save-freq epoch|N]
         [--pause-after-batches N | --pause-at-epoch E]
 
 Trains a small model on the first SAMPLES scikit-learn digits with everything
@@ -10,7 +10,8 @@ Dropout, INQ with the random partition, and a callback drawing from Python's and
 numpy's global generators. It prints ``START epoch step`` at its first batch. With
 a pause option it prints ``PAUSED`` after that many batches (or at the beginning of
 that epoch) and waits to be killed; else it writes every weight, optimizer variable
-and random-layer generator state to OUT.npz.
+and random-layer generator state to OUT.npz. tests/test_resume.py also calls
+``train`` in its own process.
 """
 
 import argparse
@@ -40,7 +41,7 @@ def digits():
     return data.x_train[:SAMPLES], data.y_train[:SAMPLES]
 
 
-def build_model(inq: bool):
+def build_model(inq: bool, steps_per_execution: int = 1):
     def quantizer(bits):
         return INQQuantizer(tq.PowerOfTwo(bits=bits)) if inq else None
 
@@ -48,7 +49,9 @@ def build_model(inq: bool):
         [
             tf.keras.Input((8, 8, 1)),
             tf.keras.layers.Flatten(),
-            lq.layers.QuantDense(24, activation="relu", kernel_quantizer=quantizer(4), name="hidden"),
+            lq.layers.QuantDense(
+                24, activation="relu", kernel_quantizer=quantizer(4), name="hidden"
+            ),
             tf.keras.layers.Dropout(0.3, name="dropout"),
             lq.layers.QuantDense(10, kernel_quantizer=quantizer(3), name="out"),
         ]
@@ -56,6 +59,7 @@ def build_model(inq: bool):
     model.compile(
         tf.keras.optimizers.Adam(0.01),
         tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps_per_execution=steps_per_execution,
     )
     return model
 
@@ -130,34 +134,45 @@ def state_arrays(model):
     return arrays
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
     parser.add_argument("--inq", action="store_true")
     parser.add_argument("--input", choices=("numpy", "dataset"), default="numpy")
+    parser.add_argument("--steps-per-execution", type=int, default=1)
     parser.add_argument("--backup")
     parser.add_argument("--callback", choices=("exact", "keras"), default="exact")
     parser.add_argument("--save-freq", default="epoch")
     parser.add_argument("--pause-after-batches", type=int)
     parser.add_argument("--pause-at-epoch", type=int)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def train(args, strategy=None, extra_callbacks=()):
+    """The run ``args`` describe, under ``strategy`` (default: none); returns the model."""
     tf.keras.backend.experimental.enable_tf_random_generator()
     tf.keras.utils.set_random_seed(SEED)
     x, y = digits()
-    model = build_model(args.inq)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        model = build_model(args.inq, args.steps_per_execution)
     callbacks = []
     if args.backup:
         save_freq = args.save_freq if args.save_freq == "epoch" else int(args.save_freq)
-        backup = ExactBackupAndRestore if args.callback == "exact" else tf.keras.callbacks.BackupAndRestore
+        keras = tf.keras.callbacks.BackupAndRestore
+        backup = ExactBackupAndRestore if args.callback == "exact" else keras
         callbacks.append(backup(args.backup, save_freq=save_freq))
     if args.inq:
         callbacks.append(INQSchedule(SCHEDULE, strategy="random", seed=3))
-    callbacks += [HostJitter(), ReportStart()]
+    callbacks += [HostJitter(), ReportStart(), *extra_callbacks]
     if args.pause_after_batches or args.pause_at_epoch is not None:
         callbacks.append(Pause(args.pause_after_batches, args.pause_at_epoch))
     model.fit(**training_input(args.input, x, y), epochs=EPOCHS, verbose=0, callbacks=callbacks)
-    np.savez(args.out, **state_arrays(model))
+    return model
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    np.savez(args.out, **state_arrays(train(args)))
 
 
 if __name__ == "__main__":

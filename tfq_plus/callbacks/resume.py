@@ -120,6 +120,12 @@ class ExactBackupAndRestore(tf.keras.callbacks.BackupAndRestore):
         self._replay: Optional[InputReplay] = None
 
     def on_train_begin(self, logs=None):
+        strategy = self.model.distribute_strategy
+        if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+            raise ValueError(
+                f"{OWNER}: ParameterServerStrategy is not supported (its workers read the "
+                "input outside fit's training step)"
+            )
         check_global_seed()
         generators = random_layer_generators(self.model)
         super().on_train_begin(logs)  # restores the model, epoch and batch
@@ -141,6 +147,13 @@ class ExactBackupAndRestore(tf.keras.callbacks.BackupAndRestore):
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
         self._replay.epoch_began()
+
+    def on_train_batch_end(self, batch, logs=None):
+        # fit passes the step's last batch here and its first to on_train_batch_begin,
+        # where BackupAndRestore records the batch: with steps_per_execution > 1 a
+        # resume would repeat all but one batch of the step.
+        self._training_state._ckpt_saved_batch.assign(batch)
+        super().on_train_batch_end(batch, logs)
 
     def _backup(self, epoch, batch=0):
         self._state.record(*self._replay.position())
