@@ -123,8 +123,16 @@ def training_input(kind, x, y):
 
 
 def state_arrays(model):
-    """Every weight, optimizer variable and random-layer generator state, in order."""
-    arrays = {f"weight {i:02d} {v.name}": v.numpy() for i, v in enumerate(model.weights)}
+    """Every weight, optimizer variable and random-layer generator state, in order.
+
+    Kernels are read from their latent variables: what the checkpoint holds, and
+    independent of larq's quantized scope (which a larq layer raising in ``call``
+    leaves switched on for the rest of the process).
+    """
+    arrays = {
+        f"weight {i:02d} {v.name}": getattr(v, "latent_variable", v).numpy()
+        for i, v in enumerate(model.weights)
+    }
     # Optimizer variables by position: their names depend on where the optimizer
     # was built ("Adam/m/..." in fit, "m/..." when BackupAndRestore builds it).
     for i, v in enumerate(model.optimizer.variables):
