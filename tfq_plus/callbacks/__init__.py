@@ -10,11 +10,15 @@ strategies carry it like any other weight:
 - ``BitWidthSchedule`` with ``ProgressiveQuantizer``: bit-widths lowered by epoch.
 - ``QuantizationMonitor``: per-layer flip ratio, PACT alpha, LSQ step, INQ frozen
   fraction and sparsity, to TensorBoard and ``logs``.
+- ``ExactBackupAndRestore``: ``BackupAndRestore`` that also saves the random state
+  ``fit`` consumes (Dropout generators, the input's shuffle position), so a run
+  killed with ``shuffle=True`` or Dropout resumes bit-identically.
 """
 
 from tfq_plus.callbacks.inq import INQQuantizer, INQSchedule
 from tfq_plus.callbacks.monitoring import QuantizationMonitor
 from tfq_plus.callbacks.quantized_layers import QuantizedTensor, find_quantized_tensors
+from tfq_plus.callbacks.resume import ExactBackupAndRestore
 from tfq_plus.callbacks.schedules import (
     BitWidthSchedule,
     DelayedQuantizer,
@@ -25,6 +29,7 @@ from tfq_plus.callbacks.schedules import (
 )
 
 __all__ = [
+    "ExactBackupAndRestore",
     "INQQuantizer",
     "INQSchedule",
     "QuantizationMonitor",
