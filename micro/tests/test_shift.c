@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "shift_op.h"
 #include "tfqp/op.h"
 #include "tfqp/packing.h"
 
@@ -858,7 +859,20 @@ static void test_accumulator_bound_edge(void) {
   CHECK_EQ(e.value, 0);
 }
 
+/* The live-word walk's lowest set bit, against a scan, for every single bit
+ * and random words. */
+static void test_lowest_bit(void) {
+  int32_t i, bit;
+  for (i = 0; i < 2000; ++i) {
+    const uint32_t x = i < 32 ? 1u << i : test_random() | 1u << (i % 32);
+    for (bit = 0; !((x >> bit) & 1u); ++bit) {
+    }
+    CHECK_EQ(tfqp_shift_lowest_bit(x), bit);
+  }
+}
+
 void test_shift(void) {
+  test_lowest_bit();
   test_pack_round_trip();
   test_ops_against_reference();
   test_dead_words_are_skipped();
