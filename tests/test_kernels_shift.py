@@ -420,49 +420,20 @@ def test_registry_specs_encode_what_the_c_ops_parse():
 # ----------------------------------------------------------------------------- a deploy model
 
 
-def shift_model(seed=0):
-    """int8 [2,6,6,4] (zp 3) -> SHIFT_CONV2D 3x3 SAME, 4-bit, T 1 -> int8 8 (zp -5)
-    -> SHIFT_DEPTHWISE_CONV2D 3x3 stride 2, multiplier 2, ternary 2-bit, two classes
-    -> int8 [2,3,3,16] (zp 1) -> SHIFT_FULLY_CONNECTED on the rank-4 tensor (rows of
-    144), 5-bit, T 2 -> packed 40."""
-    from test_adapters import ModelBuilder
-
-    rng = np.random.default_rng(seed)
-    b = ModelBuilder()
-    layers = [
-        ("conv", dict(kh=3, kw=3, cin=4, cout=8, bits=4), (2, 6, 6, 8), -5, "int8"),
-        ("depthwise", dict(kh=3, kw=3, cin=8, stride=(2, 2), depth_multiplier=2, bits=2,
-                           classes=2), (2, 3, 3, 16), 1, "int8"),
-        ("dense", dict(cin=144, cout=40, bits=5, terms=2), (2, 2), 0, "packed"),
-    ]
-    tensor = x = b.tensor([2, 6, 6, 4], np.int8, zero_point=3, scale=0.1)
-    steps = []
-    for op, args, shape, zero_point, output in layers:
-        case = kernel_vectors.shift_case(rng, op, op, height=6, width=6, output_kind=output,
-                                         **args)
-        words, table, transform = case.inputs[1:]
-        y = b.tensor(shape, np.int32 if output == "packed" else np.int8,
-                     zero_point=None if output == "packed" else zero_point, scale=0.2)
-        b.custom(case.op, [tensor, b.tensor(words.shape, np.int32, data=words),
-                           b.tensor(table.shape, np.int16, data=table),
-                           b.tensor(transform.shape, np.int32, data=transform)], [y],
-                 case.options)
-        steps.append((case, zero_point))
-        tensor = y
-    return b.build([x], [tensor]), steps
-
-
 def test_interpreter_runs_a_model_of_shift_ops():
     from tfq_plus.converters.interpreter import Interpreter
     from tfq_plus.converters.report import _macs
     from tfq_plus.converters import tflite_schema as schema
 
-    flatbuffer, steps = shift_model()
-    interpreter = Interpreter(flatbuffer, keep_tensors=True)
+    from test_adapters import shift_chain_model, shift_layers
+
+    model, steps = shift_chain_model(), shift_layers()
+    flatbuffer = model.flatbuffer
     x = np.random.default_rng(1).integers(-128, 128, (2, 6, 6, 4)).astype(np.int8)
-    got = interpreter.invoke([x])[0]
+    got = Interpreter(flatbuffer).invoke([x])[0]
+    assert got.tobytes() == model.expected([x])  # the host kernels op by op
     value, zero_point = x, 3
-    for case, output_zero_point in steps:
+    for case, output_zero_point, _ in steps:
         value = REFERENCES[case.op](
             value, *case.inputs[1:], options_of(case.options), input_zero_point=zero_point,
             output_zero_point=output_zero_point,
@@ -471,11 +442,11 @@ def test_interpreter_runs_a_model_of_shift_ops():
     assert got.shape == (2, 2) and got.dtype == np.int32
     np.testing.assert_array_equal(got, value)
     # the registry reads the model: MACs per tap and the decoded integer weights
-    model = schema.read(flatbuffer)
-    views = [OpView(model, i) for i in range(3)]
-    assert [_macs(model, i, model.subgraphs[0]) for i in range(3)] == [
+    parsed = schema.read(flatbuffer)
+    views = [OpView(parsed, i) for i in range(3)]
+    assert [_macs(parsed, i, parsed.subgraphs[0]) for i in range(3)] == [
         (0, 2 * 6 * 6 * 8 * 3 * 3 * 4), (0, 2 * 3 * 3 * 16 * 3 * 3), (0, 2 * 40 * 144)]
-    for view, (case, _) in zip(views, steps):
+    for view, (case, _, _) in zip(views, steps):
         weights = view.spec.unpack_weights(view)
         decoded = kernel_vectors.decoded_weights(
             packing.unpack_codes(case.inputs[1], shift.code_bits(view),
