@@ -44,5 +44,6 @@ void test_kernels(void);
 void test_op_table(void);
 void test_new_ops(void);
 void test_hardening(void);
+void test_shift(void);
 
 #endif /* TFQP_TESTS_CHECK_H_ */

@@ -39,6 +39,7 @@ int main(void) {
   test_op_table();
   test_new_ops();
   test_hardening();
+  test_shift();
   printf("digest: %08lx%08lx\n", (unsigned long)(digest >> 32),
          (unsigned long)(digest & 0xFFFFFFFFu));
   printf("%ld checks, %ld failed\n", tfqp_test_checks, tfqp_test_failures);
