@@ -103,8 +103,7 @@ static tfqp_status check_input_side(const conv_view *v, const tfqp_tensor *input
   if (!v->complete) return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing", op, 0);
   if ((s = tfqp_window_options_check(v->window, error)) ||
       (v->depthwise &&
-       (s = tfqp_check_option_range(v->depth_multiplier, 1, INT32_MAX, "must be >= 1",
-                                    "depth_multiplier", error))) ||
+       (s = tfqp_check_channels_option(v->depth_multiplier, "depth_multiplier", error))) ||
       (s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, 4, error))) {
     return s;
   }

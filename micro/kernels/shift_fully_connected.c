@@ -40,8 +40,7 @@ static tfqp_status check_input_side(const tfqp_shift_fully_connected_options *o,
   if (!(o->present & TFQP_SHIFT_FC_REQUIRED)) {
     return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing", "channels_in", 0);
   }
-  if ((s = tfqp_check_option_range(o->channels_in, 1, INT32_MAX, "must be >= 1", "channels_in",
-                                   error))) {
+  if ((s = tfqp_check_channels_option(o->channels_in, "channels_in", error))) {
     return s;
   }
   if (input->rank < 1 || input->rank > TFQP_MAX_RANK) {

@@ -8,8 +8,8 @@
 
 #include "shift_op.h"
 
-/* Table and scratch must stay addressable with int32 offsets. */
-#define MAX_BUFFER_BYTES ((uint64_t)INT32_MAX)
+/* Table and scratch: the bound of every op (formats.h), far below int32 offsets. */
+#define MAX_BUFFER_BYTES ((uint64_t)TFQP_MAX_BUFFER_BYTES)
 
 static int64_t abs64(int64_t v) { return v < 0 ? -v : v; }
 
@@ -132,10 +132,18 @@ static tfqp_status lay_out_table(tfqp_shift_layer *layer, tfqp_error *error) {
   const uint64_t live = cout * (uint64_t)layer->live_words;
   const uint64_t words = values + fields * cout + live;
   if (words * sizeof(int32_t) > MAX_BUFFER_BYTES) {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
+    return tfqp_fail(error, TFQP_ERROR_TOO_LARGE,
                      "the op's table (code values, channel fields, live-word bitmap) would "
-                     "exceed 2^31 - 1 bytes",
+                     "exceed 2^28 bytes",
                      "codes", (int64_t)words);
+  }
+  /* init_table decodes every code once: bounded like the binary ops' set-up work
+   * (row_codes < 2^31 and channels_out < 2^28, so the product fits uint64) */
+  if (cout * (uint64_t)layer->row_codes > (uint64_t)TFQP_MAX_INIT_WORK) {
+    return tfqp_fail(error, TFQP_ERROR_TOO_LARGE,
+                     "decoding the codes (channels_out * codes per channel) would exceed 2^27 "
+                     "codes of set-up work",
+                     "codes", (int64_t)(cout * (uint64_t)layer->row_codes));
   }
   layer->channels_at = (size_t)values;
   layer->live_at = (size_t)(values + fields * cout);
@@ -183,8 +191,9 @@ tfqp_status tfqp_shift_layer_check_output(tfqp_shift_layer *layer, const tfqp_te
   scratch = (uint64_t)TFQP_SHIFT_PIXEL_BLOCK * (uint64_t)patch_values * sizeof(int16_t);
   scratch = (scratch + 3u) & ~(uint64_t)3u;
   if (patch_values < 1 || scratch > MAX_BUFFER_BYTES) {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
-                     "the input patch of one output position would exceed 2^31 - 1 bytes of "
+    return tfqp_fail(error,
+                     patch_values < 1 ? TFQP_ERROR_TENSOR_SHAPE : TFQP_ERROR_TOO_LARGE,
+                     "the input patch of one output position would exceed 2^28 bytes of "
                      "scratch",
                      "input", patch_values);
   }

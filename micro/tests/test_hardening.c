@@ -17,7 +17,8 @@ static void describe(tfqp_tensor *t, tfqp_type type, int32_t rank, int32_t d0, i
   size_t count = 1;
   int32_t i;
   for (i = 0; i < rank; ++i) count *= (size_t)dims[i];
-  tfqp_tensor_init(t, type, rank, dims, count * (type == TFQP_TYPE_INT8 ? 1 : 4), zero_point);
+  const size_t element_bytes = type == TFQP_TYPE_INT8 ? 1 : type == TFQP_TYPE_INT16 ? 2 : 4;
+  tfqp_tensor_init(t, type, rank, dims, count * element_bytes, zero_point);
 }
 
 /* TFLite's requantization of an int64 accumulator followed by the clamp, in
@@ -246,7 +247,8 @@ static void test_every_op_bounds_its_options(void) {
       const char *key = op->option_keys[k].key;
       tfqp_error e;
       const int window = is_window_key(key);
-      const int channels = strcmp(key, "channels_in") == 0 || strcmp(key, "channels") == 0;
+      const int channels = strcmp(key, "channels_in") == 0 || strcmp(key, "channels") == 0 ||
+                           strcmp(key, "depth_multiplier") == 0;
       if (!window && !channels) continue;
       ++bounded;
       for (v = 0; v < 3; ++v) {
@@ -261,8 +263,8 @@ static void test_every_op_bounds_its_options(void) {
     }
   }
   /* bconv2d 7, bfully_connected 1, bmaxpool2d 5, conv2d_int8 7, fully_connected_int8 1,
-   * unpack 1 */
-  CHECK_EQ(bounded, 22);
+   * unpack 1, shift_conv2d 6, shift_depthwise_conv2d 7, shift_fully_connected 1 */
+  CHECK_EQ(bounded, 36);
 }
 
 /* Tables beyond TFQP_MAX_BUFFER_BYTES: TFQP_ERROR_TOO_LARGE from prepare, with
@@ -298,6 +300,24 @@ static void test_tables_beyond_the_limit_are_rejected(void) {
   r = op_harness_run(&c, NULL);
   CHECK_EQ(r.status, TFQP_ERROR_TOO_LARGE);
   CHECK(r.error.name != NULL && strcmp(r.error.name, "transform") == 0);
+  /* TFQP_SHIFT_FULLY_CONNECTED, 2^20 channels of 1024 one-bit codes: codes of
+   * 2^27 bytes (within the tensor limit), but 2^30 codes to decode in set-up */
+  memset(&c, 0, sizeof c);
+  c.op = op_named("TFQP_SHIFT_FULLY_CONNECTED");
+  c.options.shift_fully_connected.channels_in = 1024;
+  c.options.shift_fully_connected.output.terms = 1;
+  c.options.shift_fully_connected.output.activation_min = -128;
+  c.options.shift_fully_connected.output.activation_max = 127;
+  c.options.shift_fully_connected.present = TFQP_SHIFT_FC_REQUIRED;
+  c.input_count = 4;
+  describe(&c.inputs[0], TFQP_TYPE_INT8, 2, 1, 1024, 0, 0, 0);
+  describe(&c.inputs[1], TFQP_TYPE_INT32, 2, 1 << 20, 32, 0, 0, 0);
+  describe(&c.inputs[2], TFQP_TYPE_INT16, 2, 1, 2, 0, 0, 0);
+  describe(&c.inputs[3], TFQP_TYPE_INT32, 2, 1 << 20, 5, 0, 0, 0);
+  describe(&c.output, TFQP_TYPE_INT8, 2, 1, 1 << 20, 0, 0, 0);
+  r = op_harness_run(&c, NULL);
+  CHECK_EQ(r.status, TFQP_ERROR_TOO_LARGE);
+  CHECK(r.error.name != NULL && strcmp(r.error.name, "codes") == 0);
 }
 
 void test_hardening(void) {
