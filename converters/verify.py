@@ -6,12 +6,14 @@ kernels) and the Keras model on the same samples, and checks:
 
 1. **Weights**: every TFQP op's weights, unpacked, equal the Keras layer's kernel
    codes (the plan export makes from the Keras model): one flipped bit fails, on
-   any number of samples.
+   any number of samples. A shift op's codes, decoded through its code table and
+   times the plan's per-channel scales, equal Keras's quantized kernel exactly.
 2. **Each TFQP op on its own input**, by the policy its registry entry names:
    ``keras signs`` ops (layers) run their Keras layer and folded chain on the very
    input the op received (unpacked signs, dequantized int8) and compare: packed
    bits bit for bit, int8 values within the output's rounding, int32 stream values
-   within the stream's resolution. Where Keras's own float32 value lies within
+   within the stream's resolution (a shift op's int8 values: within one step,
+   its bias being rounded to a unit of its accumulator). Where Keras's own float32 value lies within
    float32 rounding of zero (|v| <= TIE_TOLERANCE x the channel's largest |v|) a
    differing sign is counted as a tie, not a failure. Ops whose kernel the
    converter rounded to int8 (a float kernel Keras never saw on that grid) report
@@ -33,6 +35,7 @@ import tensorflow as tf
 
 from tfq_plus.converters import packing
 from tfq_plus.converters import plans as P
+from tfq_plus.converters import shift_codes
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.interpreter import Interpreter
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
@@ -50,7 +53,8 @@ TIE_TOLERANCE = 2.0**-16
 CHUNK = 250
 
 # the checks of int8 / int32 outputs of ``keras signs`` ops
-KERAS_VALUES_INT8 = "keras int8"
+KERAS_VALUES_INT8 = "keras int8"  # within half an output step
+KERAS_VALUES_SHIFT = "keras int8 1 LSB"  # a shift op's int8 output: within one step
 KERAS_VALUES_INT32 = "keras int32"
 
 
@@ -408,12 +412,60 @@ def _keras_codes(view: OpView, plan: P.LayerPlan, codes: np.ndarray) -> np.ndarr
     return codes
 
 
+def shift_weights(view: OpView) -> np.ndarray:
+    """A shift op's kernel as it computes it: its codes (unpacked) through its code
+    table, per class [C, Cout, K] (integer weights)."""
+    table = np.asarray(view.constant(2), np.int64)
+    bits = int(table.shape[1]).bit_length() - 1
+    terms = int(view.options.get("terms", 1))
+    words = view.constant(1)
+    taps = _shift_taps(view)
+    codes = packing.unpack_codes(words, bits, taps * terms)
+    return shift_codes.decode(codes, table, terms)
+
+
+def _shift_taps(view: OpView) -> int:
+    """K of a shift op: its window times the input channels (conv), its window
+    (depthwise), channels_in (fully connected)."""
+    if "channels_in" in view.options:
+        return int(view.options["channels_in"])
+    window = int(view.options["filter_height"]) * int(view.options["filter_width"])
+    if "depth_multiplier" in view.options or view.name == "TFQP_SHIFT_DEPTHWISE_CONV2D":
+        return window
+    return window * int(view.shape(0)[-1])
+
+
+def _check_shift_weights(view: OpView, plan: P.LayerPlan) -> None:
+    """The op's codes decoded through its table, times the plan's per-(class,
+    channel) scales, equal Keras's quantized kernel exactly (float32)."""
+    expected = plan.kernel.shift
+    weights = shift_weights(view)
+    if weights.shape[0] != expected.scales.shape[0] or weights.shape[1:] != expected.values.shape:
+        raise VerificationError(
+            f"deploy op {view.index} ({view.name}, Keras layer {plan.name!r}): its codes decode to "
+            f"{weights.shape[0]} classes of {weights.shape[1:]} weights; Keras's kernel has "
+            f"{expected.scales.shape[0]} classes of {expected.values.shape}"
+        )
+    values = shift_codes.kernel_values(weights, expected.scales)
+    if not np.array_equal(values, expected.values):
+        differ = values != expected.values
+        channel = int(np.argmax(differ.any(axis=1)))
+        raise VerificationError(
+            f"deploy op {view.index} ({view.name}, Keras layer {plan.name!r}): its weights are not the "
+            f"Keras kernel: {int(np.count_nonzero(differ))} weights differ, first in output channel {channel}"
+        )
+
+
 def _check_weights(views: List[OpView], plans: P.Plans) -> int:
     checked = 0
     for view in views:
         if view.spec is None or view.spec.weights_input is None:
             continue
         plan = _plan_of_weights(view, plans)
+        if plan.kernel.shift is not None:
+            _check_shift_weights(view, plan)
+            checked += 1
+            continue
         codes = _keras_codes(view, plan, view.spec.unpack_weights(view))
         expected = plan.kernel.codes
         if codes.shape != expected.shape or not np.array_equal(codes, expected):
@@ -505,12 +557,16 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
     keras = apply_steps(plan, layer_output, -1, only=folded).astype(np.float64)
     got = (output.astype(np.float64) - zero_point) * float(scale)
     error = np.abs(got - keras) / float(scale)
-    act_min, act_max = view.options.get("act_min", -128), view.options.get("act_max", 127)
+    act_min = view.options.get("act_min", view.options.get("activation_min", -128))
+    act_max = view.options.get("act_max", view.options.get("activation_max", 127))
     clamped = ((output == act_min) & (keras <= got)) | ((output == act_max) & (keras >= got))
     # half an output step, the fixed-point multiply's second rounding, float32's
-    # rounding of Keras's value
-    differ = (error > 0.5 + 2.0**-8 + 2.0**-20 * np.abs(keras) / float(scale)) & ~clamped
-    return OpCheck(view.index, view.name, plan.name, KERAS_VALUES_INT8, int(got.size),
+    # rounding of Keras's value; a shift op's bias is rounded to a unit of its
+    # accumulator too: within one step
+    rounding = 1.0 if plan.family == "shift" else 0.5 + 2.0**-8
+    differ = (error > rounding + 2.0**-20 * np.abs(keras) / float(scale)) & ~clamped
+    policy = KERAS_VALUES_SHIFT if plan.family == "shift" else KERAS_VALUES_INT8
+    return OpCheck(view.index, view.name, plan.name, policy, int(got.size),
                    int(np.count_nonzero(differ)), 0, plan.exact,
                    f"int8 values, max error {float(np.max(np.where(clamped, 0, error))):.3f} LSB")
 

@@ -10,8 +10,9 @@ from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.graph import Graph
 from tfq_plus.converters.tflite_schema import BuiltinOperator as Op
 
-CONV_CODES = (Op.CONV_2D,)
-DENSE_CODES = (Op.FULLY_CONNECTED,)
+# a planned layer's op kind -> the stock op it replaces
+ANCHOR_CODES = {P.CONV2D: (Op.CONV_2D, "CONV_2D"), P.DEPTHWISE: (Op.DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D"),
+                P.DENSE: (Op.FULLY_CONNECTED, "FULLY_CONNECTED")}
 
 # Names of the tensors the rewrite adds: "tfqp/<Keras layer>/<what>".
 SIGNS = "signs"  # packed signs of the chain evaluated at that layer's output
@@ -67,7 +68,8 @@ class Context:
 
     def anchor(self, plan: P.LayerPlan) -> int:
         """The original op of a planned layer: its one CONV_2D / FULLY_CONNECTED."""
-        codes = CONV_CODES if plan.op == "conv2d" else DENSE_CODES
+        code, code_name = ANCHOR_CODES[plan.op]
+        codes = (code,)
         found = self.graph.ops_of(plan.scope, codes)
         if not found:
             # an op writing a model output is named after the output, not the layer:
@@ -78,7 +80,7 @@ class Context:
         if len(found) != 1:
             raise ValueError(
                 f"layer {plan.name!r} was planned as a TFQP op, but the stock model has "
-                f"{len(found)} {'CONV_2D' if plan.op == 'conv2d' else 'FULLY_CONNECTED'} ops "
+                f"{len(found)} {code_name} ops "
                 "named after it (expected one); convert with custom_ops=False to inspect "
                 "the reference model"
             )

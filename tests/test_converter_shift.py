@@ -1,0 +1,214 @@
+"""Shift-family kernels deploy as TFQP_SHIFT_* ops (issue "Shift kernels").
+
+Every family converts on a tiny seeded model (untrained: random latent weights
+and BatchNorm statistics, so every fold is non-trivial): one TFQP shift op per
+quantized layer, its codes equal to Keras's quantized kernel exactly, its int8
+output within one step of the Keras layer on the op's own input, packed outputs
+bit for bit; one flipped code bit fails verify; unsupported combinations raise
+errors naming the layer.
+"""
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfq_plus import converters
+from tfq_plus import quantizers as tq
+from tfq_plus.callbacks import INQQuantizer
+from tfq_plus.converters import plans as P
+from tfq_plus.converters import shift_codes
+from tfq_plus.converters import tflite_schema as schema
+
+SHIFT_OPS = ("TFQP_SHIFT_CONV2D", "TFQP_SHIFT_DEPTHWISE_CONV2D", "TFQP_SHIFT_FULLY_CONNECTED")
+INPUT_SHAPE = (8, 8, 3)
+
+
+def _randomize_batch_norms(model, rng):
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            channels = layer.gamma.shape[0]
+            layer.set_weights([
+                rng.uniform(0.5, 1.5, channels) * rng.choice([-1.0, 1.0], channels, p=[0.2, 0.8]),
+                rng.normal(0.0, 0.3, channels), rng.normal(0.0, 0.3, channels),
+                rng.uniform(0.2, 2.0, channels),
+            ])
+
+
+def _freeze_inq(model):
+    for layer in model.layers:
+        quantizer = getattr(layer, "kernel_quantizer", None)
+        if isinstance(quantizer, INQQuantizer):
+            latent = layer.kernel.latent_variable.numpy()
+            layer.kernel.latent_variable.assign(quantizer.freeze(latent, np.ones(latent.shape, bool)))
+
+
+def _set_ttq_scales(model, positive, negative):
+    for layer in model.layers:
+        quantizer = getattr(layer, "kernel_quantizer", None)
+        if isinstance(quantizer, tq.TTQ):
+            quantizer.positive_scale.assign(positive)
+            quantizer.negative_scale.assign(negative)
+
+
+def build(kernel, *, depthwise=None, binarized_output=False, prune=0.0, seed=0):
+    """conv 3x3 (kernel) -> BN -> ReLU -> max-pool [-> depthwise (depthwise) -> BN
+    -> ReLU] -> flatten -> dense (kernel, bias) -> BN; with ``binarized_output`` the
+    conv's output is binarized by a binary conv instead (packed output)."""
+    tf.keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    inputs = tf.keras.Input(INPUT_SHAPE)
+    x = lq.layers.QuantConv2D(8, 3, padding="same", use_bias=False, kernel_quantizer=kernel(),
+                              name="conv")(inputs)
+    x = tf.keras.layers.BatchNormalization(name="conv_bn")(x)
+    if binarized_output:
+        x = lq.layers.QuantConv2D(8, 3, padding="same", pad_values=1.0, use_bias=False,
+                                  input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+                                  name="binary")(x)
+        x = tf.keras.layers.BatchNormalization(name="binary_bn")(x)
+    else:
+        x = tf.keras.layers.Activation("relu")(x)
+        x = tf.keras.layers.MaxPool2D(2)(x)
+    if depthwise is not None:
+        x = lq.layers.QuantDepthwiseConv2D(3, padding="same", depth_multiplier=2, use_bias=False,
+                                           depthwise_quantizer=depthwise(), name="depthwise")(x)
+        x = tf.keras.layers.BatchNormalization(name="depthwise_bn")(x)
+        x = tf.keras.layers.Activation("relu")(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(6, kernel_quantizer=kernel(), name="fc")(x)
+    outputs = tf.keras.layers.BatchNormalization(name="fc_bn")(x)
+    model = tf.keras.Model(inputs, outputs)
+    _randomize_batch_norms(model, rng)
+    for layer in model.layers:
+        if isinstance(layer, (lq.layers.QuantConv2D, lq.layers.QuantDense)):
+            latent = layer.kernel.latent_variable
+            values = rng.normal(0.0, 0.3, latent.shape)
+            if prune:
+                values[rng.random(latent.shape) < prune] = 0.0
+            latent.assign(values)
+        if isinstance(layer, lq.layers.QuantDense):
+            layer.bias.assign(rng.normal(0.0, 0.2, layer.bias.shape))
+    _freeze_inq(model)
+    return model
+
+
+def samples(count=40, seed=1):
+    return np.random.default_rng(seed).uniform(-1.0, 1.0, (count,) + INPUT_SHAPE).astype(np.float32)
+
+
+FAMILIES = {
+    "po2 4-bit": dict(kernel=lambda: tq.PowerOfTwo(bits=4)),
+    "po2 3-bit per channel": dict(kernel=lambda: tq.PowerOfTwo(bits=3, per_channel=True)),
+    "INQ 4-bit": dict(kernel=lambda: INQQuantizer(tq.PowerOfTwo(bits=4))),
+    "pruned 75% po2": dict(kernel=lambda: tq.PowerOfTwo(bits=4), prune=0.75),
+    "log base 2": dict(kernel=lambda: tq.LogQuantizer(bits=4, base="2")),
+    "log base sqrt2": dict(kernel=lambda: tq.LogQuantizer(bits=4, base="sqrt2")),
+    "ShiftCNN 3-bit x2": dict(kernel=lambda: tq.ShiftQuantizer(bits=3, num_shifts=2)),
+    "TWN": dict(kernel=lambda: lq.quantizers.SteTern(ternary_weight_networks=True)),
+    "TTQ": dict(kernel=lambda: tq.TTQ(threshold=0.3)),
+    "ScaledSign": dict(kernel=lambda: tq.ScaledSign()),
+    "MagnitudeAwareSign": dict(kernel=lambda: lq.quantizers.MagnitudeAwareSign()),
+    "binary depthwise": dict(kernel=lambda: tq.PowerOfTwo(bits=4), depthwise=lambda: "ste_sign"),
+    "po2 depthwise": dict(kernel=lambda: tq.PowerOfTwo(bits=3), depthwise=lambda: tq.PowerOfTwo(bits=4)),
+    "packed output": dict(kernel=lambda: tq.PowerOfTwo(bits=4), binarized_output=True),
+}
+# family -> (code bits of conv, accumulator classes of conv)
+EXPECTED_CODES = {
+    "po2 4-bit": (4, 1), "INQ 4-bit": (4, 1), "log base sqrt2": (4, 2), "ShiftCNN 3-bit x2": (3, 1),
+    "TWN": (2, 1), "TTQ": (2, 2), "ScaledSign": (1, 1), "MagnitudeAwareSign": (1, 1),
+}
+
+
+def _convert(model):
+    return converters.convert_with_reference(model, representative_dataset=samples(64, seed=2))
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_deploys_as_shift_ops_equal_to_keras_per_op(family):
+    options = dict(FAMILIES[family])
+    model = build(**options)
+    if family == "TTQ":
+        _set_ttq_scales(model, 0.7, 1.3)
+    plans = converters.plan(model)
+    shift_layers = [plan.name for plan in plans if plan.family == "shift"]
+    expected_layers = ["conv", "fc"]
+    if options.get("depthwise"):
+        expected_layers.insert(1, "depthwise")
+    assert shift_layers == expected_layers
+    conv = plans.layers["conv"].kernel.shift
+    if family in EXPECTED_CODES:
+        assert (conv.bits, conv.classes) == EXPECTED_CODES[family]
+    if family == "ShiftCNN 3-bit x2":
+        assert conv.terms == 2
+    if family == "pruned 75% po2":
+        zero_codes = np.all(conv.table[:, conv.codes] == 0, axis=0)
+        assert zero_codes.mean() > 0.6
+    deploy, reference = _convert(model)
+    report = converters.verify(model, deploy, samples(), reference=reference, min_argmax_agreement=None)
+    shift_checks = [c for c in report.ops if c.op in SHIFT_OPS]
+    assert [c.layer for c in shift_checks] == expected_layers, report
+    assert all(c.differing == 0 and c.exact for c in report.ops), report
+    assert report.weights_checked == len(report.ops) - sum(c.policy == "boolean" for c in report.ops)
+    for check in shift_checks:
+        assert check.policy == ("keras signs" if options.get("binarized_output") and check.layer == "conv"
+                                else "keras int8 1 LSB")
+
+
+def test_codes_decode_to_the_keras_kernel_exactly_for_sqrt2_and_shift_sums():
+    """The decomposition itself, without conversion: class weights times class
+    scales are Keras's float32 kernel, bit for bit."""
+    for kernel in (lambda: tq.LogQuantizer(bits=5, base="sqrt2"), lambda: tq.ShiftQuantizer(bits=4, num_shifts=3)):
+        model = build(kernel)
+        plan = converters.plan(model).layers["conv"]
+        codes = plan.kernel.shift
+        layer = model.get_layer("conv")
+        keras = layer.kernel_quantizer(layer.kernel.latent_variable).numpy()
+        weights = shift_codes.decode(codes.codes, codes.table, codes.terms)
+        values = shift_codes.kernel_values(weights, codes.scales)
+        assert np.array_equal(values, shift_codes.rows(keras, P.CONV2D))
+        assert np.abs(codes.table).max() <= 2**14 and codes.bits <= 5
+
+
+def _flip_code_bit(deploy: bytes, layer: str) -> bytes:
+    model = schema.read(deploy)
+    graph = model.subgraphs[0]
+    for tensor in graph.tensors:
+        if schema.tensor_name(tensor) == f"tfqp/{layer}/weights":
+            buffer = model.buffers[tensor.buffer]
+            data = np.array(buffer.data, dtype=np.uint8)
+            data[1] ^= 0x01  # code bits of the first word of channel 0
+            buffer.data = data
+            return schema.write(model)
+    raise AssertionError(f"no weights of {layer}")
+
+
+def test_a_flipped_code_bit_fails_verify_naming_the_op_and_layer():
+    model = build(**FAMILIES["po2 4-bit"])
+    deploy, _ = _convert(model)
+    broken = _flip_code_bit(deploy, "conv")
+    with pytest.raises(converters.VerificationError,
+                       match=r"TFQP_SHIFT_CONV2D, Keras layer 'conv'\).*weights are not the Keras kernel: 1 weights differ, "
+                             r"first in output channel 0"):
+        converters.verify(model, broken, samples(4), min_argmax_agreement=None)
+
+
+def test_unsupported_combinations_raise_naming_the_layer():
+    # a shift kernel on binarized inputs
+    inputs = tf.keras.Input(INPUT_SHAPE)
+    x = lq.layers.QuantConv2D(4, 3, input_quantizer="ste_sign", kernel_quantizer=tq.PowerOfTwo(bits=4),
+                              name="signs_po2")(inputs)
+    model = tf.keras.Model(inputs, tf.keras.layers.Flatten()(x))
+    with pytest.raises(ValueError, match=r"layer 'signs_po2': a shift-op kernel on binarized inputs is not supported"):
+        converters.plan(model)
+    # two accumulator classes whose output is binarized next
+    model = build(lambda: tq.LogQuantizer(bits=4, base="sqrt2"), binarized_output=True)
+    with pytest.raises(ValueError, match=r"layer 'conv': its output is binarized next, but its log sqrt2 kernel "
+                                         r"needs two accumulator classes"):
+        converters.plan(model)
+    # levels beyond the code table's range (6-bit power of two: 31 exponents)
+    model = build(lambda: tq.PowerOfTwo(bits=6))
+    layer = model.get_layer("conv")
+    spread = np.ldexp(1.0, -np.arange(layer.kernel.shape.num_elements()) % 31).reshape(layer.kernel.shape)
+    layer.kernel.latent_variable.assign(spread)
+    with pytest.raises(ValueError, match=r"layer 'conv': its levels span 2\^\d+ within a channel"):
+        converters.plan(model)
