@@ -73,10 +73,14 @@ class Context:
         found = self.graph.ops_of(plan.scope, codes)
         if not found:
             # an op writing a model output is named after the output, not the layer:
-            # its input (the layer's binarization) or weights name the layer then
+            # its input (the layer's binarization) or weights name the layer then, or
+            # its folded weights and bias name a BatchNormalization of its chain
+            folded = [step.name for step in plan.steps if step.kind == P.ELEMENTWISE]
             found = [index for index, op in enumerate(self.graph.ops)
                      if self.graph.code(index) in codes
-                     and any(self.graph.names_layer(int(t), plan.scope) for t in list(op.inputs)[:2] if t >= 0)]
+                     and (any(self.graph.names_layer(int(t), plan.scope) for t in list(op.inputs)[:2] if t >= 0)
+                          or any(self.graph.names_layer(int(t), name) for t in list(op.inputs)[1:] if t >= 0
+                                 for name in folded))]
         if len(found) != 1:
             raise ValueError(
                 f"layer {plan.name!r} was planned as a TFQP op, but the stock model has "
