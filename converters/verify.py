@@ -552,8 +552,9 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
         error = float(np.max(np.abs(got - keras) / float(scale))) if got.size else 0.0
         return OpCheck(view.index, view.name, plan.name, KERAS_VALUES_INT32, int(got.size),
                        int(np.count_nonzero(differ)), 0, plan.exact, f"int32 values, max error {error:.1f} units")
+    writes_output = int(view.op.outputs[0]) in [int(t) for t in view.graph.outputs]
     folded = [s for s in plan.chain if s.kind == P.ELEMENTWISE and not s.own_activation
-              and _names(output_tensor, s.name)]
+              and (writes_output or _names(output_tensor, s.name))]
     keras = apply_steps(plan, layer_output, -1, only=folded).astype(np.float64)
     got = (output.astype(np.float64) - zero_point) * float(scale)
     error = np.abs(got - keras) / float(scale)

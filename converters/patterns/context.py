@@ -79,8 +79,9 @@ class Context:
             found = [index for index, op in enumerate(self.graph.ops)
                      if self.graph.code(index) in codes
                      and (any(self.graph.names_layer(int(t), plan.scope) for t in list(op.inputs)[:2] if t >= 0)
-                          or any(self.graph.names_layer(int(t), name) for t in list(op.inputs)[1:] if t >= 0
-                                 for name in folded))]
+                          or int(op.outputs[0]) in self.graph.outputs
+                          and any(self.graph.names_layer(int(t), name) for t in list(op.inputs)[1:] if t >= 0
+                                  for name in folded))]
         if len(found) != 1:
             raise ValueError(
                 f"layer {plan.name!r} was planned as a TFQP op, but the stock model has "

@@ -143,8 +143,11 @@ def int8_target(ctx: Context, plan: P.LayerPlan, anchor: int) -> Int8Target:
     g = ctx.graph
     op = g.ops[anchor]
     stock_output = int(op.outputs[0])
+    # a model output is named after the output, not the layers folded into its op:
+    # writing it, the op computes the whole chain
+    writes_output = stock_output in g.outputs
     folded = [step for step in plan.chain if step.kind == P.ELEMENTWISE
-              and (step.own_activation or g.names_layer(stock_output, step.name, anywhere=True))]
+              and (step.own_activation or writes_output or g.names_layer(stock_output, step.name, anywhere=True))]
     fused = int(getattr(op.builtinOptions, "fusedActivationFunction", 0) or 0)
     affine_steps = [s for s in folded if s.affine is not None]
     other = [s for s in folded if s.affine is None]
