@@ -39,7 +39,7 @@ from tfq_plus.converters import shift_codes
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.interpreter import Interpreter
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
-from tfq_plus.converters.ops import maxpool, signs as sign_ops
+from tfq_plus.converters.ops import maxpool, shift as shift_ops, signs as sign_ops
 from tfq_plus.converters.ops.registry import BOOLEAN, KERAS_SIGNS, OpView, is_tfqp
 from tfq_plus.converters.patterns.context import SIGNS, VALUES, parse_tensor_name
 from tfq_plus.converters.tflite_arithmetic import quantize_values
@@ -412,34 +412,11 @@ def _keras_codes(view: OpView, plan: P.LayerPlan, codes: np.ndarray) -> np.ndarr
     return codes
 
 
-def shift_weights(view: OpView) -> np.ndarray:
-    """A shift op's kernel as it computes it: its codes (unpacked) through its code
-    table, per class [C, Cout, K] (integer weights)."""
-    table = np.asarray(view.constant(2), np.int64)
-    bits = int(table.shape[1]).bit_length() - 1
-    terms = int(view.options.get("terms", 1))
-    words = view.constant(1)
-    taps = _shift_taps(view)
-    codes = packing.unpack_codes(words, bits, taps * terms)
-    return shift_codes.decode(codes, table, terms)
-
-
-def _shift_taps(view: OpView) -> int:
-    """K of a shift op: its window times the input channels (conv), its window
-    (depthwise), channels_in (fully connected)."""
-    if "channels_in" in view.options:
-        return int(view.options["channels_in"])
-    window = int(view.options["filter_height"]) * int(view.options["filter_width"])
-    if "depth_multiplier" in view.options or view.name == "TFQP_SHIFT_DEPTHWISE_CONV2D":
-        return window
-    return window * int(view.shape(0)[-1])
-
-
 def _check_shift_weights(view: OpView, plan: P.LayerPlan) -> None:
     """The op's codes decoded through its table, times the plan's per-(class,
     channel) scales, equal Keras's quantized kernel exactly (float32)."""
     expected = plan.kernel.shift
-    weights = shift_weights(view)
+    weights = shift_ops.class_weights(view)
     if weights.shape[0] != expected.scales.shape[0] or weights.shape[1:] != expected.values.shape:
         raise VerificationError(
             f"deploy op {view.index} ({view.name}, Keras layer {plan.name!r}): its codes decode to "
