@@ -33,6 +33,7 @@ MAX_BITS = 5
 MAX_ENTRY = 2**14  # |table entry| (formats.h)
 ACCUMULATOR_LIMIT = 2**31  # sum_k |w_c[k]| * 255 + |B| < 2^31 per channel and class
 SQRT2 = float(np.float32(np.sqrt(2.0)))  # the multiplier Keras's sqrt(2) grid uses
+STOCK_LEVEL = 127  # a one-class sign kernel's level: the stock int8 filters' +-127
 
 
 class Levels(NamedTuple):
@@ -119,8 +120,10 @@ def _relative_levels(layer, values, classes, exponent, nonzero, base_scales) -> 
 
 def sign_levels(layer: str, values: np.ndarray) -> Levels:
     """{-n, 0, +p} per channel (binary, ternary TWN / SteTern, TTQ): one class with
-    levels +-1 where every channel's p equals its n, else two classes (positive
-    level +1 in class 0, negative level -1 in class 1)."""
+    levels +-127 and scale p / 127 where every channel's p equals its n (the stock
+    int8 reference's per-channel weights of such a channel, so the op can compute
+    its bytes: ``stock_identity``), else two classes (positive level +1 in class 0,
+    negative level -1 in class 1)."""
     values = np.asarray(values, np.float32)
     channels = len(values)
     flat = values.reshape(channels, -1).astype(np.float64)
@@ -142,7 +145,7 @@ def sign_levels(layer: str, values: np.ndarray) -> Levels:
     n = np.where(np.isnan(n), 1.0, n)
     signs = np.sign(flat).astype(np.int64).reshape(values.shape)
     if np.array_equal(p, n):
-        return Levels(signs[..., None], np.zeros_like(signs)[..., None], p[None, :])
+        return Levels(signs[..., None] * STOCK_LEVEL, np.zeros_like(signs)[..., None], p[None, :] / STOCK_LEVEL)
     classes = (signs < 0).astype(np.int64)
     return Levels(signs[..., None], classes[..., None], np.stack([p, n]))
 

@@ -13,12 +13,16 @@ kernels) and the Keras model on the same samples, and checks:
    input the op received (unpacked signs, dequantized int8) and compare: packed
    bits bit for bit, int8 values within the output's rounding, int32 stream values
    within the stream's resolution (a shift op's int8 values: within one step,
-   its bias being rounded to a unit of its accumulator). Where Keras's own float32 value lies within
-   float32 rounding of zero (|v| <= TIE_TOLERANCE x the channel's largest |v|) a
+   its bias being rounded to a unit of its accumulator). Where Keras's own
+   float32 value lies within float32 rounding of zero (|v| <= TIE_TOLERANCE x the channel's largest |v|) a
    differing sign is counted as a tie, not a failure. Ops whose kernel the
    converter rounded to int8 (a float kernel Keras never saw on that grid) report
-   their flips without failing. ``boolean`` ops (max-pool on signs, binarize,
-   unpack) must equal their numpy definition exactly.
+   their flips without failing. Given the reference, a shift op that computes
+   the stock op's arithmetic (its weights held exactly by the stock filter, e.g.
+   a ternary convolution as +-127) must also give the stock op's bytes on the same
+   input (check "stock bytes", the stock op run alone in TFLite Micro).
+   ``boolean`` ops (max-pool on signs, binarize, unpack) must equal their numpy
+   definition exactly.
 3. **Every binarized activation end to end**: each packed tensor of the deploy
    model against the signs of the Keras tensor it stands for, in Keras's own run
    (the headline per layer: how many signs differ, how many of them are ties).
@@ -36,6 +40,7 @@ import tensorflow as tf
 from tfq_plus.converters import packing
 from tfq_plus.converters import plans as P
 from tfq_plus.converters import shift_codes
+from tfq_plus.converters import stock_identity
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.interpreter import Interpreter
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
@@ -56,6 +61,11 @@ CHUNK = 250
 KERAS_VALUES_INT8 = "keras int8"  # within half an output step
 KERAS_VALUES_SHIFT = "keras int8 1 LSB"  # a shift op's int8 output: within one step
 KERAS_VALUES_INT32 = "keras int32"
+# a shift op whose weights the stock reference holds exactly: its output bytes equal
+# the stock op's on the same input (given the reference)
+STOCK_BYTES = "stock bytes"
+SHIFT_OPS = tuple(spec.name for spec in (shift_ops.SHIFT_CONV2D, shift_ops.SHIFT_DEPTHWISE_CONV2D,
+                                         shift_ops.SHIFT_FULLY_CONNECTED))
 
 
 class VerificationError(ValueError):
@@ -266,6 +276,7 @@ def verify(model, deploy: bytes, samples, *, labels=None, reference: Optional[by
     views = [OpView(model_ir, i) for i, op in enumerate(graph.operators)
              if is_tfqp(schema.op_name(model_ir, op))]
     weights_checked = _check_weights(views, plans)
+    twins = _stock_twins(views, plans, reference) if reference is not None else {}
     # the samples in the deploy model's input order (Keras order is the signature's)
     graph_arrays = [None] * len(arrays)
     for array, position in zip(arrays, interpreter.input_order):
@@ -312,7 +323,12 @@ def verify(model, deploy: bytes, samples, *, labels=None, reference: Optional[by
         keras = _probe(model, names, [a[start:stop] for a in arrays])
         for store, index in zip(keras_outputs, range(len(keras_outputs))):
             store.append(keras[f"__output_{index}"])
-        op_checks = _merge(op_checks, [_check_op(view, plans, values) for view in views])
+        chunk_checks = []
+        for view in views:
+            chunk_checks.append(_check_op(view, plans, values))
+            if view.index in twins:
+                chunk_checks.append(_check_stock_bytes(view, twins[view.index], values))
+        op_checks = _merge(op_checks, chunk_checks)
         sign_checks = _merge(sign_checks, _check_signs(graph, plans, values, keras))
     deploy_outputs = [np.concatenate(o) for o in outputs]
     keras_outputs = [np.concatenate(o) for o in keras_outputs]
@@ -547,6 +563,45 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
     return OpCheck(view.index, view.name, plan.name, policy, int(got.size),
                    int(np.count_nonzero(differ)), 0, plan.exact,
                    f"int8 values, max error {float(np.max(np.where(clamped, 0, error))):.3f} LSB")
+
+
+def _stock_twins(views: List[OpView], plans: P.Plans, reference: bytes) -> Dict[int, MicroInterpreter]:
+    """Deploy op index -> TFLite Micro running the reference's op of the same layer
+    alone, for the shift ops that compute the stock op's bytes (``stock_identity``:
+    the stock filter holds their weights and their transform is the stock op's)."""
+    from tfq_plus.converters.graph import Graph
+    from tfq_plus.converters.interpreter import _one_op_model
+    from tfq_plus.converters.patterns.context import Context
+
+    model = schema.read(reference)
+    graph = Graph(model)
+    context = Context(graph, plans, {})
+    twins = {}
+    for view in views:
+        if view.name not in SHIFT_OPS or view.output_type() != schema.TensorType.INT8:
+            continue
+        plan = _plan_of_weights(view, plans)
+        try:
+            anchor = context.anchor(plan)
+        except ValueError:
+            continue
+        weights = shift_ops.class_weights(view)
+        rows = None if len(weights) != 1 else stock_identity.stock_rows(
+            model, model.subgraphs[0], graph.ops[anchor], plan, weights[0])
+        if rows is not None and np.array_equal(rows, view.constant(3)):
+            twins[view.index] = MicroInterpreter(_one_op_model(model, graph.ops[anchor]))
+    return twins
+
+
+def _check_stock_bytes(view: OpView, twin: MicroInterpreter, values) -> OpCheck:
+    """The stock op run alone on the deploy op's own input gives the same bytes."""
+    source = values[int(view.op.inputs[0])]
+    got = values[int(view.op.outputs[0])]
+    expected = np.concatenate([twin.invoke([source[i:i + 1]])[0] for i in range(len(source))])
+    differing = int(np.count_nonzero(got != expected.reshape(got.shape)))
+    layer = schema.tensor_name(view.tensor(1)).split("/")[1]
+    return OpCheck(view.index, view.name, layer, STOCK_BYTES, int(got.size), differing, 0, True,
+                   "byte-identical with the stock op" if not differing else "differs from the stock op's bytes")
 
 
 def _names(tensor, layer: str) -> bool:

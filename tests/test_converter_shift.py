@@ -119,6 +119,11 @@ EXPECTED_CODES = {
 }
 
 
+# family -> the layers whose shift op computes the stock op's bytes
+STOCK_IDENTICAL = {"TWN": ["conv"], "ScaledSign": ["conv"], "MagnitudeAwareSign": ["conv"],
+                   "binary depthwise": ["depthwise"]}
+
+
 def _convert(model):
     return converters.convert_with_reference(model, representative_dataset=samples(64, seed=2))
 
@@ -145,10 +150,15 @@ def test_every_family_deploys_as_shift_ops_equal_to_keras_per_op(family):
         assert zero_codes.mean() > 0.6
     deploy, reference = _convert(model)
     report = converters.verify(model, deploy, samples(), reference=reference, min_argmax_agreement=None)
-    shift_checks = [c for c in report.ops if c.op in SHIFT_OPS]
+    shift_checks = [c for c in report.ops if c.op in SHIFT_OPS and c.policy != "stock bytes"]
     assert [c.layer for c in shift_checks] == expected_layers, report
     assert all(c.differing == 0 and c.exact for c in report.ops), report
-    assert report.weights_checked == len(report.ops) - sum(c.policy == "boolean" for c in report.ops)
+    assert report.weights_checked == len(report.ops) - sum(c.policy in ("boolean", "stock bytes")
+                                                           for c in report.ops)
+    # one-class binary / ternary convolutions hold the stock filters' +-127 exactly:
+    # their bytes equal the stock op's on the same input
+    stock = [c.layer for c in report.ops if c.policy == "stock bytes"]
+    assert stock == STOCK_IDENTICAL.get(family, []), report
     # end to end within the stock model's error (the fc's BatchNorm folded into the op
     # writing the model output, whose tensor is not named after it)
     assert report.deploy[0].mean_error_lsb <= report.reference[0].mean_error_lsb + 1.0, report

@@ -9,7 +9,9 @@ sum_c A_c * s_in * scales[c] (+ bias). The output is
 - int8 values in the stock op's output tensor (its calibrated quantization): the
   layer, the BatchNormalization / bias folded, the stock op's fused activation as
   the clamp, in one transform row (d, B, M0, M1, s) per channel
-  (``thresholds.shift_int8_transform``);
+  (``thresholds.shift_int8_transform``), or the stock op's own bias and multipliers
+  where its filter holds the op's weights exactly (``stock_identity``: the bytes of
+  the stock op);
 - or packed signs (one class only) against thresholds found on Keras's own chain,
   with the chain's max-pools and flatten, as every accumulator op
   (``outputs.emit``).
@@ -20,14 +22,15 @@ import numpy as np
 from tfq_plus.converters import packing
 from tfq_plus.converters import plans as P
 from tfq_plus.converters import shift_codes
+from tfq_plus.converters import stock_identity
 from tfq_plus.converters import thresholds
-from tfq_plus.converters.ops.registry import spec as op_spec
+from tfq_plus.converters.ops import shift as shift_ops
 from tfq_plus.converters.patterns.context import Context
-from tfq_plus.converters.patterns.int8 import accumulator_range
-from tfq_plus.converters.patterns.outputs import Accumulator, emit, int8_target, stock_input
+from tfq_plus.converters.patterns.int8 import accumulator_range, stock_int8_input
+from tfq_plus.converters.patterns.outputs import Accumulator, emit, int8_target
 
-OPS = {P.CONV2D: "TFQP_SHIFT_CONV2D", P.DEPTHWISE: "TFQP_SHIFT_DEPTHWISE_CONV2D",
-       P.DENSE: "TFQP_SHIFT_FULLY_CONNECTED"}
+OPS = {P.CONV2D: shift_ops.SHIFT_CONV2D, P.DEPTHWISE: shift_ops.SHIFT_DEPTHWISE_CONV2D,
+       P.DENSE: shift_ops.SHIFT_FULLY_CONNECTED}
 
 
 def options(plan: P.LayerPlan, channels_in: int) -> dict:
@@ -51,16 +54,9 @@ def options(plan: P.LayerPlan, channels_in: int) -> dict:
 def apply(ctx: Context, plan: P.LayerPlan) -> None:
     g = ctx.graph
     anchor = ctx.anchor(plan)
-    input_tensor = stock_input(ctx, anchor)
-    quantization = g.per_tensor(input_tensor)
-    if quantization is None:
-        raise ValueError(
-            f"layer {plan.name!r}: its input in the stock model is not a per-tensor int8 tensor; "
-            "a shift op (TFQP_SHIFT_*) reads one"
-        )
-    input_scale, zero_point = quantization
+    input_tensor, input_scale, zero_point = stock_int8_input(ctx, plan, anchor)
     codes = plan.kernel.shift
-    spec = op_spec(OPS[plan.op])
+    spec = OPS[plan.op]
     channels_in = int(g.shape(input_tensor)[-1])
     if plan.op == P.DENSE:
         channels_in = codes.taps
@@ -79,11 +75,13 @@ def apply(ctx: Context, plan: P.LayerPlan) -> None:
         emit(ctx, plan, anchor, spec, input_tensor, constants, values, Accumulator(unit[0], low, high))
         return
     target = int8_target(ctx, plan, anchor)
-    try:
-        rows = thresholds.shift_int8_transform(
-            unit * target.slope[None, :], target.offset, np.abs(weights).sum(axis=-1), target.scale)
-    except ValueError as error:
-        raise ValueError(f"layer {plan.name!r}: no int8 output transform: {error}") from None
+    rows = stock_identity.stock_rows(g.model, g.graph, g.ops[anchor], plan, weights[0])
+    if rows is None:
+        try:
+            rows = thresholds.shift_int8_transform(
+                unit * target.slope[None, :], target.offset, np.abs(weights).sum(axis=-1), target.scale)
+        except ValueError as error:
+            raise ValueError(f"layer {plan.name!r}: no int8 output transform: {error}") from None
     transform = ctx.constant(f"tfqp/{plan.name}/transform", rows)
     output = int(g.ops[anchor].outputs[0])
     op = g.custom_op(spec.name, [input_tensor] + constants + [transform], [output],
