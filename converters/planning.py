@@ -10,9 +10,10 @@ Walks the model's layer graph once and decides, per layer:
   (float kernel, or a binary kernel on real inputs) whose output chain ends in a
   binarization: ``TFQP_CONV2D_INT8`` / ``TFQP_FULLY_CONNECTED_INT8``, so no sign is
   ever taken of a builtin op's requantized int8 output;
-- **shift-op layers**: convolutions, depthwise convolutions and dense layers on int8
-  inputs whose kernel is on a shift-family grid (power of two / INQ, log, ShiftCNN
-  sums, ternary), or binary with an int8 output (a binary depthwise always):
+- **shift-op layers**: convolutions, depthwise convolutions and dense layers whose
+  kernel is on a shift-family grid (power of two / INQ, log, ShiftCNN sums,
+  ternary), or binary on int8 inputs with an int8 output (a binary depthwise
+  always), on int8 inputs or on binarized ones (the stock +-1 int8 tensor):
   ``TFQP_SHIFT_CONV2D`` / ``TFQP_SHIFT_DEPTHWISE_CONV2D`` / ``TFQP_SHIFT_FULLY_CONNECTED``
   with codes through a table (``shift_codes``), int8 or packed output;
 - **chains**: from each planned layer's output, the single-consumer layers whose
@@ -433,14 +434,7 @@ class Planner:
         if op == P.DEPTHWISE and form not in (deploy_table.SHIFT_CODES, deploy_table.BIT_PACKED):
             return None  # a float or int8 depthwise kernel: the stock op
         if binarizer is not None:
-            if form == deploy_table.SHIFT_CODES or op == P.DEPTHWISE:
-                raise ValueError(
-                    f"layer {inner.name!r}: a {'depthwise ' if op == P.DEPTHWISE else ''}shift-op kernel "
-                    "on binarized inputs is not supported; shift ops (TFQP_SHIFT_*) read int8 "
-                    "(real-valued) inputs, and binarized inputs deploy with a binary kernel in a "
-                    "Conv2D / Dense layer (TFQP_BCONV2D / TFQP_BFULLY_CONNECTED)"
-                )
-            if form != deploy_table.BIT_PACKED:
+            if form not in (deploy_table.BIT_PACKED, deploy_table.SHIFT_CODES):
                 return None  # signs times a float kernel: a builtin op on unpacked signs
             input_kind = P.SIGNS
         else:
@@ -450,9 +444,12 @@ class Planner:
             input_kind = P.INT8
         chain, end = self._chain(name, op, inner)
         output = self._output_kind(end, chain)
+        # binary kernels: TFQP_BCONV2D / TFQP_BFULLY_CONNECTED on signs, TFQP_CONV2D_INT8 /
+        # TFQP_FULLY_CONNECTED_INT8 before a sign; depthwise ones and int8 outputs of
+        # real inputs are 1-bit shift ops
         shift = form == deploy_table.SHIFT_CODES or (
-            form == deploy_table.BIT_PACKED and input_kind == P.INT8
-            and (op == P.DEPTHWISE or output == P.INT8_VALUES))
+            form == deploy_table.BIT_PACKED
+            and (op == P.DEPTHWISE or (input_kind == P.INT8 and output == P.INT8_VALUES)))
         if input_kind == P.INT8 and output == P.INT8_VALUES and not shift:
             return None  # nothing binarized downstream: the builtin op is what stock has
         if shift and output == P.INT32_VALUES:
@@ -472,6 +469,12 @@ class Planner:
                     "(pad_values=1.0)"
                 )
             pad_value = int(pad)
+        if shift and input_kind == P.SIGNS and op != P.DENSE and inner.padding == "same" \
+                and pad_values_of(layer) != 0.0:
+            raise ValueError(
+                f"layer {inner.name!r}: pad_values={pad_values_of(layer)} with a shift-op kernel on "
+                "binarized inputs is not supported; shift ops pad with 0 (pad_values=0.0)"
+            )
         elif input_kind == P.INT8 and op != P.DENSE and inner.padding == "same" and pad_values_of(layer) != 0.0:
             raise ValueError(
                 f"layer {inner.name!r}: pad_values={pad_values_of(layer)} on a real-valued "

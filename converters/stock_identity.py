@@ -10,8 +10,14 @@ with d = +-1 per channel. The op then takes the stock bias (int32, in accumulato
 units) and TFLite's per-channel multiplier (``PopulateConvolutionQuantizationParams``:
 input scale x filter scale / output scale in double, ``QuantizeMultiplier``).
 
-``twin`` finds the stock op of a deploy op for ``verify``, which runs it (TFLite
-Micro, the op alone) on the deploy op's own input and compares the bytes.
+Only where the stock arithmetic is Keras's too: its bias within one accumulator
+unit of the one the converter derives from the Keras layers, its multipliers
+within rounding (``agrees``). (The stock converter's BatchNorm fold into a
+depthwise convolution on the +-1 output of a binarization was seen to double the
+bias; such a layer keeps the converter's own transform.)
+
+``verify`` finds the stock op of such a deploy op, runs it (TFLite Micro, the op
+alone) on the deploy op's own input and compares the bytes.
 """
 
 from typing import Optional
@@ -71,3 +77,18 @@ def stock_rows(model, graph, op, plan: P.LayerPlan, weights: np.ndarray) -> Opti
         multiplier, shift = quantize_multiplier(effective)
         rows.append((int(d[channel]), int(bias[channel]), multiplier, 0, shift))
     return np.asarray(rows, np.int64).astype(np.int32)
+
+
+def agrees(stock: np.ndarray, rows: np.ndarray) -> bool:
+    """Whether stock rows (d, B, M0, 0, s) compute the converter's own rows' output
+    to within rounding: the same d, B within one unit, the same real multiplier to
+    2^-20 relative."""
+    stock = stock.astype(np.int64)
+    rows = rows.astype(np.int64)
+    if rows.shape != stock.shape or np.any(rows[:, 3] != 0) or np.any(stock[:, 0] != rows[:, 0]):
+        return False
+    if np.any(np.abs(stock[:, 1] - rows[:, 1]) > 1):
+        return False
+    real = stock[:, 2] * np.ldexp(1.0, stock[:, 4].astype(int))
+    ours = rows[:, 2] * np.ldexp(1.0, rows[:, 4].astype(int))
+    return bool(np.all(np.abs(real - ours) <= 2.0**-20 * np.maximum(np.abs(ours), 2.0**-62)))

@@ -495,6 +495,8 @@ def _layer_input(view: OpView, values, plan: P.LayerPlan) -> np.ndarray:
         return np.where(bits, -1.0, 1.0).astype(np.float32)
     scale, zero_point = schema.per_tensor_quantization(tensor)
     real = (data.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+    if plan.input == P.SIGNS:  # the stock +-1 tensor of a binarization (a shift op's input)
+        real = np.where(real < 0, -1.0, 1.0).astype(np.float32)
     return real.reshape((len(real),) + keras_shape)
 
 

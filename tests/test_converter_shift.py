@@ -51,10 +51,15 @@ def _set_ttq_scales(model, positive, negative):
             quantizer.negative_scale.assign(negative)
 
 
-def build(kernel, *, depthwise=None, binarized_output=False, prune=0.0, seed=0):
+def build(kernel, *, depthwise=None, binarized_output=False, prune=0.0, signs_input=(), seed=0):
     """conv 3x3 (kernel) -> BN -> ReLU -> max-pool [-> depthwise (depthwise) -> BN
     -> ReLU] -> flatten -> dense (kernel, bias) -> BN; with ``binarized_output`` the
-    conv's output is binarized by a binary conv instead (packed output)."""
+    conv's output is binarized by a binary conv instead (packed output); the layers
+    named in ``signs_input`` binarize their input (ste_sign)."""
+
+    def inputs_of(name):
+        return dict(input_quantizer="ste_sign") if name in signs_input else {}
+
     tf.keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     inputs = tf.keras.Input(INPUT_SHAPE)
@@ -71,11 +76,12 @@ def build(kernel, *, depthwise=None, binarized_output=False, prune=0.0, seed=0):
         x = tf.keras.layers.MaxPool2D(2)(x)
     if depthwise is not None:
         x = lq.layers.QuantDepthwiseConv2D(3, padding="same", depth_multiplier=2, use_bias=False,
-                                           depthwise_quantizer=depthwise(), name="depthwise")(x)
+                                           depthwise_quantizer=depthwise(), name="depthwise",
+                                           **inputs_of("depthwise"))(x)
         x = tf.keras.layers.BatchNormalization(name="depthwise_bn")(x)
         x = tf.keras.layers.Activation("relu")(x)
     x = tf.keras.layers.Flatten()(x)
-    x = lq.layers.QuantDense(6, kernel_quantizer=kernel(), name="fc")(x)
+    x = lq.layers.QuantDense(6, kernel_quantizer=kernel(), name="fc", **inputs_of("fc"))(x)
     outputs = tf.keras.layers.BatchNormalization(name="fc_bn")(x)
     model = tf.keras.Model(inputs, outputs)
     _randomize_batch_norms(model, rng)
@@ -111,6 +117,12 @@ FAMILIES = {
     "binary depthwise": dict(kernel=lambda: tq.PowerOfTwo(bits=4), depthwise=lambda: "ste_sign"),
     "po2 depthwise": dict(kernel=lambda: tq.PowerOfTwo(bits=3), depthwise=lambda: tq.PowerOfTwo(bits=4)),
     "packed output": dict(kernel=lambda: tq.PowerOfTwo(bits=4), binarized_output=True),
+    # on binarized inputs: the conv's output is packed, unpacked into the stock +-1
+    # tensor the shift op reads
+    "binary depthwise on signs": dict(kernel=lambda: tq.PowerOfTwo(bits=4), depthwise=lambda: "ste_sign",
+                                      signs_input=("depthwise",)),
+    "TWN dense on signs": dict(kernel=lambda: lq.quantizers.SteTern(ternary_weight_networks=True),
+                               signs_input=("fc",)),
 }
 # family -> (code bits of conv, accumulator classes of conv)
 EXPECTED_CODES = {
@@ -122,6 +134,8 @@ EXPECTED_CODES = {
 # family -> the layers whose shift op computes the stock op's bytes
 STOCK_IDENTICAL = {"TWN": ["conv"], "ScaledSign": ["conv"], "MagnitudeAwareSign": ["conv"],
                    "binary depthwise": ["depthwise"]}
+# (a depthwise on the +-1 output of a binarization: the stock converter folds its
+# BatchNorm with a doubled bias, so the op keeps the Keras-derived transform)
 
 
 def _convert(model):
@@ -162,9 +176,12 @@ def test_every_family_deploys_as_shift_ops_equal_to_keras_per_op(family):
     # end to end within the stock model's error (the fc's BatchNorm folded into the op
     # writing the model output, whose tensor is not named after it)
     assert report.deploy[0].mean_error_lsb <= report.reference[0].mean_error_lsb + 1.0, report
+    packed = "conv" if options.get("binarized_output") or options.get("signs_input") else None
     for check in shift_checks:
-        assert check.policy == ("keras signs" if options.get("binarized_output") and check.layer == "conv"
-                                else "keras int8 1 LSB")
+        assert check.policy == ("keras signs" if check.layer == packed else "keras int8 1 LSB")
+    if options.get("signs_input"):  # the shift op's +-1 input comes from the exact packed signs
+        assert "TFQP_UNPACK" in [c.op for c in report.ops]
+        assert report.signs and report.differing_signs == 0
 
 
 def test_codes_decode_to_the_keras_kernel_exactly_for_sqrt2_and_shift_sums():
@@ -206,12 +223,13 @@ def test_a_flipped_code_bit_fails_verify_naming_the_op_and_layer():
 
 
 def test_unsupported_combinations_raise_naming_the_layer():
-    # a shift kernel on binarized inputs
+    # a shift kernel on binarized inputs padded with +1
     inputs = tf.keras.Input(INPUT_SHAPE)
-    x = lq.layers.QuantConv2D(4, 3, input_quantizer="ste_sign", kernel_quantizer=tq.PowerOfTwo(bits=4),
-                              name="signs_po2")(inputs)
+    x = lq.layers.QuantConv2D(4, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign",
+                              kernel_quantizer=tq.PowerOfTwo(bits=4), name="signs_po2")(inputs)
     model = tf.keras.Model(inputs, tf.keras.layers.Flatten()(x))
-    with pytest.raises(ValueError, match=r"layer 'signs_po2': a shift-op kernel on binarized inputs is not supported"):
+    with pytest.raises(ValueError, match=r"layer 'signs_po2': pad_values=1.0 with a shift-op kernel on binarized "
+                                         r"inputs is not supported"):
         converters.plan(model)
     # two accumulator classes whose output is binarized next
     model = build(lambda: tq.LogQuantizer(bits=4, base="sqrt2"), binarized_output=True)

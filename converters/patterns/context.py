@@ -1,7 +1,7 @@
 """What the patterns share while one model is rewritten."""
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -62,6 +62,8 @@ class Context:
     # Keras layer -> the original op after which its deploy tensors exist
     position: Dict[str, int] = field(default_factory=dict)
     padded_flatten: Dict[int, PaddedFlatten] = field(default_factory=dict)
+    # stock int8 +-1 tensors of binarizations that TFQP ops read (shift ops on signs)
+    int8_signs_read: Set[int] = field(default_factory=set)
     # what was done, for the result
     replaced: Dict[str, List[str]] = field(default_factory=dict)  # plan -> op names
     fallback_signs: List[str] = field(default_factory=list)  # layers whose signs come from int8

@@ -1,7 +1,8 @@
 """Layers on int8 values with a shift-family kernel -> TFQP_SHIFT_CONV2D /
 TFQP_SHIFT_DEPTHWISE_CONV2D / TFQP_SHIFT_FULLY_CONNECTED.
 
-The op reads the int8 tensor the stock op reads (scale s_in, zero point zp) and the
+The op reads the int8 tensor the stock op reads (scale s_in, zero point zp; on
+binarized inputs the stock +-1 tensor, +-127 at scale 1/127) and the
 plan's codes through its code table (``plans.ShiftCodes``): per class c the exact
 accumulator A_c = sum (q - zp) * w_c[k]. Keras's layer output is
 sum_c A_c * s_in * scales[c] (+ bias). The output is
@@ -10,8 +11,8 @@ sum_c A_c * s_in * scales[c] (+ bias). The output is
   layer, the BatchNormalization / bias folded, the stock op's fused activation as
   the clamp, in one transform row (d, B, M0, M1, s) per channel
   (``thresholds.shift_int8_transform``), or the stock op's own bias and multipliers
-  where its filter holds the op's weights exactly (``stock_identity``: the bytes of
-  the stock op);
+  where its filter holds the op's weights exactly and they agree with those
+  (``stock_identity``: the bytes of the stock op);
 - or packed signs (one class only) against thresholds found on Keras's own chain,
   with the chain's max-pools and flatten, as every accumulator op
   (``outputs.emit``).
@@ -55,6 +56,10 @@ def apply(ctx: Context, plan: P.LayerPlan) -> None:
     g = ctx.graph
     anchor = ctx.anchor(plan)
     input_tensor, input_scale, zero_point = stock_int8_input(ctx, plan, anchor)
+    if plan.input == P.SIGNS:
+        # the stock +-1 tensor of the binarization: written from exact packed signs
+        # where an earlier TFQP op computes them (``signs.unpack_for_builtins``)
+        ctx.int8_signs_read.add(input_tensor)
     codes = plan.kernel.shift
     spec = OPS[plan.op]
     channels_in = int(g.shape(input_tensor)[-1])
@@ -75,13 +80,14 @@ def apply(ctx: Context, plan: P.LayerPlan) -> None:
         emit(ctx, plan, anchor, spec, input_tensor, constants, values, Accumulator(unit[0], low, high))
         return
     target = int8_target(ctx, plan, anchor)
-    rows = stock_identity.stock_rows(g.model, g.graph, g.ops[anchor], plan, weights[0])
-    if rows is None:
-        try:
-            rows = thresholds.shift_int8_transform(
-                unit * target.slope[None, :], target.offset, np.abs(weights).sum(axis=-1), target.scale)
-        except ValueError as error:
-            raise ValueError(f"layer {plan.name!r}: no int8 output transform: {error}") from None
+    try:
+        rows = thresholds.shift_int8_transform(
+            unit * target.slope[None, :], target.offset, np.abs(weights).sum(axis=-1), target.scale)
+    except ValueError as error:
+        raise ValueError(f"layer {plan.name!r}: no int8 output transform: {error}") from None
+    stock = stock_identity.stock_rows(g.model, g.graph, g.ops[anchor], plan, weights[0])
+    if stock is not None and stock_identity.agrees(stock, rows):
+        rows = stock
     transform = ctx.constant(f"tfqp/{plan.name}/transform", rows)
     output = int(g.ops[anchor].outputs[0])
     op = g.custom_op(spec.name, [input_tensor] + constants + [transform], [output],
