@@ -20,7 +20,7 @@ Deploy forms:
 - ``INT_CODES``: an 8-bit symmetric uniform kernel: its int8 codes (a layer before
   a sign deploys them exactly; elsewhere the stock converter quantizes it).
 - ``SHIFT_CODES``: power-of-two / INQ / log (base 2 or sqrt(2)), ShiftCNN sums and
-  ternary (TWN, TTQ) kernels on int8 inputs: b-bit codes through a code table,
+  ternary (TWN, TTQ) kernels: b-bit codes through a code table,
   ``TFQP_SHIFT_CONV2D`` / ``TFQP_SHIFT_DEPTHWISE_CONV2D`` / ``TFQP_SHIFT_FULLY_CONNECTED``
   (``shift_codes``; binary kernels on int8 inputs with an int8 output, and binary
   depthwise kernels, take the same ops with 1-bit codes).

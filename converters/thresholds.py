@@ -284,9 +284,8 @@ def _shift_row(slopes: np.ndarray, target: float, reach: int):
         # class 0 contributes nothing: V = B carries the constant (scaled by 2^16)
         if len(magnitudes) > 1 and magnitudes[1] != 0:
             raise ValueError("accumulator class 0 has a zero multiplier but class 1 has not")
-        unit = 2.0**-16
-        if reach * unit > 2.0**-8 and magnitudes[0] == 0 and reach:
-            unit = 2.0**-8 / reach
+        # (a tiny slope times the accumulator stays below 2^-8 steps)
+        unit = max(2.0**-31, min(2.0**-16, 2.0**-8 / max(reach, 1)))
     else:
         unit = float(magnitudes[0])
     bias = round_half_away(target / unit)

@@ -51,7 +51,21 @@ def _set_ttq_scales(model, positive, negative):
             quantizer.negative_scale.assign(negative)
 
 
-def build(kernel, *, depthwise=None, binarized_output=False, prune=0.0, signs_input=(), seed=0):
+def _kill_channels(model):
+    """conv: output channel 0 all zero weights, channel 1 a BatchNorm gamma of 0 (the
+    output transforms' constant channels)."""
+    latent = model.get_layer("conv").kernel.latent_variable
+    values = latent.numpy()
+    values[..., 0] = 0.0
+    latent.assign(values)
+    batch_norm = model.get_layer("conv_bn")
+    gamma = batch_norm.gamma.numpy()
+    gamma[1] = 0.0
+    batch_norm.gamma.assign(gamma)
+
+
+def build(kernel, *, depthwise=None, binarized_output=False, prune=0.0, signs_input=(), dead_channels=False,
+          seed=0):
     """conv 3x3 (kernel) -> BN -> ReLU -> max-pool [-> depthwise (depthwise) -> BN
     -> ReLU] -> flatten -> dense (kernel, bias) -> BN; with ``binarized_output`` the
     conv's output is binarized by a binary conv instead (packed output); the layers
@@ -94,6 +108,8 @@ def build(kernel, *, depthwise=None, binarized_output=False, prune=0.0, signs_in
             latent.assign(values)
         if isinstance(layer, lq.layers.QuantDense):
             layer.bias.assign(rng.normal(0.0, 0.2, layer.bias.shape))
+    if dead_channels:
+        _kill_channels(model)
     _freeze_inq(model)
     return model
 
@@ -107,6 +123,7 @@ FAMILIES = {
     "po2 3-bit per channel": dict(kernel=lambda: tq.PowerOfTwo(bits=3, per_channel=True)),
     "INQ 4-bit": dict(kernel=lambda: INQQuantizer(tq.PowerOfTwo(bits=4))),
     "pruned 75% po2": dict(kernel=lambda: tq.PowerOfTwo(bits=4), prune=0.75),
+    "po2 dead channels": dict(kernel=lambda: tq.PowerOfTwo(bits=4), dead_channels=True),
     "log base 2": dict(kernel=lambda: tq.LogQuantizer(bits=4, base="2")),
     "log base sqrt2": dict(kernel=lambda: tq.LogQuantizer(bits=4, base="sqrt2")),
     "ShiftCNN 3-bit x2": dict(kernel=lambda: tq.ShiftQuantizer(bits=3, num_shifts=2)),
