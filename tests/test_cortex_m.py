@@ -280,3 +280,38 @@ def test_counter_agrees_with_single_step_trace(small_bench, tmp_path):
     assert result.returncode == 0, result.output
     assert traced == plugin_counts
     assert all(m.instructions > 100 for m in measurements)
+
+
+# ----------------------------------------------------------------------------- work skipping
+
+
+def test_shift_words_of_zero_codes_cost_no_instructions(build_root, monkeypatch):
+    """Work skipping, counted (not timed): one 4-bit TFQP_SHIFT_CONV2D layer (8x8x32 -> 16,
+    3x3) with none, about 75 % and all of its code words zero. The instructions above
+    the all-zero layer's (gathers, outputs, the live-word scan) grow with the live
+    words only: the 75 %-zero layer costs its live fraction of the dense layer's work,
+    and every output is checked against the host build."""
+    import mcu_cycles
+
+    live = {}
+
+    def build(rng, layer):
+        case = kernel_vectors.shift_case(rng, layer.name, "conv", height=8, width=8, cin=32,
+                                         cout=16, kh=3, kw=3, bits=4,
+                                         dead_words=layer.arg("dead"))
+        live[layer.name] = float(np.mean(case.inputs[1] != 0))  # code 0 is the zero code
+        return mcu_cycles.BenchCase(mcu_cycles.BENCH_OP, case.inputs, case.output,
+                                    8 * 8 * 16 * 3 * 3 * 32, "MAC", case.options, case.op,
+                                    case.input_zero_point, case.output_zero_point)
+
+    monkeypatch.setitem(mcu_cycles.KERNELS, "shift words", mcu_cycles.Kernel(
+        build, ("kernels/shift_conv2d.o", "kernels/shift_op.o", "kernels/shift_layer.o")))
+    layers = [mcu_cycles._layer(f"shift dead {dead}", "shift words", dead=dead)
+              for dead in (0.0, 0.75, 1.0)]
+    dense, pruned, empty = (m.instructions for m in
+                            mcu_cycles.measure(layers, build_root / "m4-shift", runs=1))
+    fraction = live["shift dead 0.75"]
+    assert live["shift dead 0.0"] > 0.99 and live["shift dead 1.0"] == 0.0
+    assert 0.2 < fraction < 0.3
+    assert empty < 0.1 * dense
+    assert abs((pruned - empty) / (dense - empty) - fraction) < 0.03, (dense, pruned, empty)
