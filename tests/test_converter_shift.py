@@ -260,3 +260,40 @@ def test_unsupported_combinations_raise_naming_the_layer():
     layer.kernel.latent_variable.assign(spread)
     with pytest.raises(ValueError, match=r"layer 'conv': its levels span 2\^\d+ within a channel"):
         converters.plan(model)
+
+
+@pytest.mark.parametrize("classes", [1, 2])
+def test_the_int8_transform_is_within_the_output_rounding_of_the_real_map(classes):
+    """thresholds.shift_int8_transform against the real map zp + (sum_c a_c A_c + b) /
+    scale on exact accumulators, through the ops' numpy definition (tfqp_numpy): half
+    a step, the bias rounded to a unit of A_0, and (one class) TFLite's second
+    rounding; a constant channel (a = 0) lands on its value."""
+    import tfqp_numpy
+
+    from tfq_plus.converters import packing, thresholds
+
+    rng = np.random.default_rng(classes)
+    channels, taps, zero_point = 12, 40, -5
+    table = np.zeros((classes, 4), np.int16)
+    table[0, 1], table[classes - 1, 2] = 1, -1
+    table[0, 3] = 4
+    codes = rng.integers(0, 4, (channels, taps)).astype(np.uint8)
+    weights = shift_codes.decode(codes, table, 1)
+    slope = rng.uniform(0.002, 0.05, channels) * rng.choice([-1.0, 1.0], channels)
+    a = np.stack([slope * rng.uniform(0.5, 1.5, channels) for _ in range(classes)]) * 0.1
+    a[:, 0] = 0.0  # a constant channel
+    b = rng.normal(0.0, 1.0, channels)
+    scale = 0.05
+    rows = thresholds.shift_int8_transform(a, b, np.abs(weights).sum(axis=-1), scale)
+    x = rng.integers(-128, 128, (300, taps)).astype(np.int8)
+    got = tfqp_numpy.shift_fully_connected(
+        x, packing.pack_codes(codes, 2), table, rows, dict(channels_in=taps), input_zero_point=3,
+        output_zero_point=zero_point, output_kind="int8").astype(np.float64)
+    accumulators = np.einsum("nk,cok->cno", x.astype(np.int64) - 3, weights)
+    real = zero_point + ((a[:, None, :] * accumulators).sum(axis=0) + b) / scale
+    steps = np.abs(a[0]) / scale
+    second = 0.5 * 2.0 ** -np.maximum(-np.frexp(steps)[1], 0) if classes == 1 else 0.0
+    bound = 0.5 + 0.5 * steps + second + 1e-9
+    error = np.abs(got - np.clip(real, -128, 127))
+    assert np.all(error <= bound[None, :]), (error - bound).max()
+    assert np.all(got[:, 0] == np.clip(np.round(zero_point + b[0] / scale), -128, 127))
