@@ -226,6 +226,8 @@ class Context:
     float_weights: str = ""
     float_model: Optional[tf.keras.Model] = None
     results: Dict[str, Result] = field(default_factory=dict)
+    # row -> the trained model its accuracy was measured on (for --save-models)
+    models: Dict[str, tf.keras.Model] = field(default_factory=dict)
 
     def steps(self, epochs: int) -> int:
         return epochs * math.ceil(len(self.data.x_train) / BATCH)
@@ -271,6 +273,7 @@ def run_float(context, spec):
                 json.dump(dict(epochs=epochs, train_images=len(context.data.x_train),
                                seconds=seconds, step_seconds=step), f)
     context.float_model = model
+    context.models[spec.key] = model
     return epochs, evaluate(context, model), seconds, step, note
 
 
@@ -287,6 +290,7 @@ def run_quantized(quantization):
         model = _from_float(context, spec, quantization, spec.key)
         compile_model(model, spec.learning_rate, context.steps(epochs))
         seconds, step = train(context, model, epochs)
+        context.models[spec.key] = model
         return epochs, evaluate(context, model), seconds, step, ""
 
     return run
@@ -306,6 +310,7 @@ def run_binary_kd(temperature, alpha):
         distiller.compile(optimizer=tf.keras.optimizers.Adam(schedule), metrics=["accuracy"])
         seconds, step = train(context, distiller, epochs)
         compile_model(student, spec.learning_rate, 1)
+        context.models[spec.key] = student
         note = f"T={temperature:g}, alpha={alpha:g}"
         return epochs, evaluate(context, student), seconds, step, note
 
@@ -324,6 +329,7 @@ def run_inq(bits):
         compile_model(model, spec.learning_rate, steps)
         seconds, step = train(context, model, epochs, [schedule])
         frozen = [model.get_layer(n).kernel_quantizer.frozen_fraction() for n in QUANTIZED_LAYERS]
+        context.models[spec.key] = model
         return epochs, evaluate(context, model), seconds, step, f"frozen {min(frozen):.0%}"
 
     return run
@@ -347,6 +353,7 @@ def run_pruned(target, bits):
         sizes = {n: stripped.get_layer(n).kernel.shape.num_elements() for n in QUANTIZED_LAYERS}
         zeros = sum(report[f"{n}/kernel"].quantized * sizes[n] for n in QUANTIZED_LAYERS)
         note = f"{zeros / sum(sizes.values()):.1%} zeros in quantized kernels"
+        context.models[spec.key] = stripped
         return epochs, evaluate(context, stripped), seconds, step, note
 
     return run
@@ -485,6 +492,11 @@ def main(argv=None):
         help="also write the rows' results to PATH as JSON (for --merge)",
     )
     parser.add_argument(
+        "--save-models", default="", metavar="DIR",
+        help="also save each row's trained model (the one evaluated) as DIR/<row>.h5, e.g. for "
+        "benchmarks/shift_agreement.py",
+    )
+    parser.add_argument(
         "--merge", nargs="+", default=[], metavar="PATH",
         help="train nothing: print the table and goals of --save-results files of a split run",
     )
@@ -544,6 +556,9 @@ def main(argv=None):
         estimate += step * row.epochs * full_steps_per_epoch
         timing = f"({seconds:.0f} s, {1000 * step:.0f} ms/step)"
         print(f"{row.label:<20} {100 * accuracy:6.2f} %  {timing}  {note}", flush=True)
+        if args.save_models and row.key in context.models:
+            os.makedirs(args.save_models, exist_ok=True)
+            context.models[row.key].save(os.path.join(args.save_models, f"{row.key}.h5"))
 
     if args.save_results:
         with open(args.save_results, "w") as f:

@@ -19,6 +19,11 @@ Deploy forms:
   builtin int8 ops that TFLite Micro has (see ``export.BinarizeActivations``).
 - ``INT_CODES``: an 8-bit symmetric uniform kernel: its int8 codes (a layer before
   a sign deploys them exactly; elsewhere the stock converter quantizes it).
+- ``SHIFT_CODES``: power-of-two / INQ / log (base 2 or sqrt(2)), ShiftCNN sums and
+  ternary (TWN, TTQ) kernels: b-bit codes through a code table,
+  ``TFQP_SHIFT_CONV2D`` / ``TFQP_SHIFT_DEPTHWISE_CONV2D`` / ``TFQP_SHIFT_FULLY_CONNECTED``
+  (``shift_codes``; binary kernels on int8 inputs with an int8 output, and binary
+  depthwise kernels, take the same ops with 1-bit codes).
 
 Every other grid kind raises ``ValueError`` naming the layer, the quantizer and why.
 """
@@ -35,6 +40,7 @@ FLOAT = "float"
 BIT_PACKED = "bit_packed"
 BINARIZE = "binarize"
 INT_CODES = "int_codes"
+SHIFT_CODES = "shift_codes"
 
 
 class Unsupported(NamedTuple):
@@ -46,9 +52,9 @@ class Unsupported(NamedTuple):
 # Weights: grid kind -> deploy form.
 KERNEL_FORMS: Dict[str, object] = {
     grids.BINARY: BIT_PACKED,
-    grids.TERNARY: Unsupported("ternary kernels (shift kernels) not yet supported"),
-    grids.POWER_OF_TWO: Unsupported("shift kernels not yet supported"),
-    grids.SHIFT_SUM: Unsupported("shift kernels not yet supported"),
+    grids.TERNARY: SHIFT_CODES,
+    grids.POWER_OF_TWO: SHIFT_CODES,
+    grids.SHIFT_SUM: SHIFT_CODES,
     grids.UNIFORM: INT_CODES,  # 8-bit symmetric only, see UNIFORM_KERNEL_RULE
 }
 
@@ -155,7 +161,8 @@ def deploy_grid(quantizer, latent=None) -> Optional[grids.QuantGrid]:
 
 
 class DeployForm(NamedTuple):
-    """What one quantized tensor becomes: ``form`` is FLOAT, BIT_PACKED or BINARIZE."""
+    """What one quantized tensor becomes: ``form`` is FLOAT, BIT_PACKED, BINARIZE, INT_CODES or
+    SHIFT_CODES."""
 
     form: str
     grid: Optional[grids.QuantGrid] = None

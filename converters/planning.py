@@ -10,6 +10,12 @@ Walks the model's layer graph once and decides, per layer:
   (float kernel, or a binary kernel on real inputs) whose output chain ends in a
   binarization: ``TFQP_CONV2D_INT8`` / ``TFQP_FULLY_CONNECTED_INT8``, so no sign is
   ever taken of a builtin op's requantized int8 output;
+- **shift-op layers**: convolutions, depthwise convolutions and dense layers whose
+  kernel is on a shift-family grid (power of two / INQ, log, ShiftCNN sums,
+  ternary), or binary on int8 inputs with an int8 output (a binary depthwise
+  always), on int8 inputs or on binarized ones (the stock +-1 int8 tensor):
+  ``TFQP_SHIFT_CONV2D`` / ``TFQP_SHIFT_DEPTHWISE_CONV2D`` / ``TFQP_SHIFT_FULLY_CONNECTED``
+  with codes through a table (``shift_codes``), int8 or packed output;
 - **chains**: from each planned layer's output, the single-consumer layers whose
   float32 computation the TFQP op folds into its output transform: elementwise
   per-channel layers (BatchNormalization, monotone activations, dropout at
@@ -28,8 +34,10 @@ import tensorflow as tf
 
 from tfq_plus.converters import deploy_table
 from tfq_plus.converters import plans as P
+from tfq_plus.converters import shift_codes
 from tfq_plus.converters.keras_graph import KerasGraph
 from tfq_plus.converters.tflite_arithmetic import round_half_away
+from tfq_plus.quantizers import grid as grids
 
 CONV_LAYERS = (lq.layers.QuantConv2D, tf.keras.layers.Conv2D)
 DENSE_LAYERS = (lq.layers.QuantDense, tf.keras.layers.Dense)
@@ -192,7 +200,7 @@ def _own_activation_step(layer, channels: int) -> Optional[P.ChainStep]:
 
 def _to_tflite_layout(kernel: np.ndarray, op: str) -> np.ndarray:
     """Keras HWIO conv kernel -> OHWI; Keras dense [Cin, Cout] -> [Cout, Cin]."""
-    return np.transpose(kernel, (3, 0, 1, 2)) if op == "conv2d" else np.transpose(kernel)
+    return np.transpose(kernel, (3, 0, 1, 2)) if op == P.CONV2D else np.transpose(kernel)
 
 
 # A float kernel before a sign is rounded to int16 codes, not int8: the first
@@ -262,15 +270,31 @@ def binary_grid(layer_name: str, values: np.ndarray) -> P.KernelGrid:
     return P.KernelGrid(P.BINARY_KERNEL, codes, scale, exact=True)
 
 
-def kernel_grid(layer, op: str) -> P.KernelGrid:
-    """The kernel of a conv / dense layer (larq or plain) as an integer grid."""
+def kernel_parts(layer):
+    """(kernel variable, kernel quantizer) of a conv / depthwise / dense layer."""
     inner = unwrap(layer)
-    latent = latent_weights(layer, inner.kernel)
-    quantizer = getattr(inner, "kernel_quantizer", None)
+    if isinstance(inner, tf.keras.layers.DepthwiseConv2D):
+        return inner.depthwise_kernel, getattr(inner, "depthwise_quantizer", None)
+    return inner.kernel, getattr(inner, "kernel_quantizer", None)
+
+
+def kernel_form(layer) -> deploy_table.DeployForm:
+    variable, quantizer = kernel_parts(layer)
+    return deploy_table.kernel_form(unwrap(layer).name, quantizer, latent_weights(layer, variable))
+
+
+def kernel_grid(layer, op: str, shift: bool = False) -> P.KernelGrid:
+    """The kernel of a conv / depthwise / dense layer (larq or plain) as an integer
+    grid: codes through a table for a shift op (``shift``), else int codes."""
+    inner = unwrap(layer)
+    variable, quantizer = kernel_parts(layer)
+    latent = latent_weights(layer, variable)
     form = deploy_table.kernel_form(inner.name, quantizer, latent)
     if form.form == deploy_table.FLOAT:
         return rounded_grid(_to_tflite_layout(latent, op))
     quantized = np.asarray(quantizer(tf.constant(latent)).numpy(), dtype=np.float32)
+    if shift:
+        return shift_grid(inner.name, quantizer, form.grid, latent, quantized, op)
     if form.form == deploy_table.BIT_PACKED:
         return binary_grid(inner.name, _to_tflite_layout(quantized, op))
     if form.form == deploy_table.INT_CODES:
@@ -278,14 +302,39 @@ def kernel_grid(layer, op: str) -> P.KernelGrid:
     raise ValueError(f"layer {inner.name!r}: kernel deploy form {form.form!r} has no TFQP op")
 
 
+def shift_grid(layer_name: str, quantizer, grid, latent, quantized, op: str) -> P.KernelGrid:
+    """A shift-family kernel (``deploy_table.SHIFT_CODES``, or binary) as codes
+    through a table (``shift_codes``), from Keras's quantized kernel."""
+    values = shift_codes.rows(quantized, op)
+    terms = 1
+    if grid.kind == grids.POWER_OF_TWO:
+        family = "power of two" if float(grid.base) == 2.0 else "log sqrt2"
+        levels = shift_codes.power_of_two_levels(layer_name, values)
+    elif grid.kind in (grids.TERNARY, grids.BINARY):
+        family = grid.kind
+        levels = shift_codes.sign_levels(layer_name, values)
+    elif grid.kind == grids.SHIFT_SUM and hasattr(quantizer, "num_shifts"):
+        family = "shift sum"
+        terms = int(quantizer.num_shifts)
+        levels = shift_codes.shift_sum_levels(layer_name, quantizer, latent, op)
+    else:
+        raise ValueError(
+            f"layer {layer_name!r}: a {grid.kind} kernel of {deploy_table.quantizer_name(quantizer)} has "
+            "no shift-op codes (supported: power-of-two / log, ternary, binary, ShiftQuantizer sums)"
+        )
+    codes = shift_codes.shift_codes(layer_name, family, levels, values, terms)
+    return P.KernelGrid(P.SHIFT_KERNEL, codes.codes, codes.scales[0], exact=True, shift=codes)
+
+
 def geometry(layer, op: str, pad_value: int) -> P.Geometry:
     inner = unwrap(layer)
-    if op == "dense":
+    if op == P.DENSE:
         return P.Geometry()
     kh, kw = inner.kernel_size
     sh, sw = inner.strides
     dh, dw = inner.dilation_rate
-    return P.Geometry(kh, kw, sh, sw, dh, dw, inner.padding, pad_value)
+    multiplier = int(inner.depth_multiplier) if op == P.DEPTHWISE else 1
+    return P.Geometry(kh, kw, sh, sw, dh, dw, inner.padding, pad_value, multiplier)
 
 
 def pad_values_of(layer) -> float:
@@ -370,20 +419,22 @@ class Planner:
 
     def _plan_layer(self, name: str, layer) -> Optional[P.LayerPlan]:
         inner = unwrap(layer)
-        if isinstance(inner, CONV_LAYERS) and not isinstance(inner, tf.keras.layers.DepthwiseConv2D):
-            op = "conv2d"
+        if isinstance(inner, tf.keras.layers.DepthwiseConv2D):
+            op = P.DEPTHWISE
+        elif isinstance(inner, CONV_LAYERS):
+            op = P.CONV2D
         elif isinstance(inner, DENSE_LAYERS):
-            op = "dense"
+            op = P.DENSE
         else:
             return None
         if self.graph.shared(name):
             return None
         binarizer = self.signs_input_layer(name)
-        kernel_form = deploy_table.kernel_form(
-            inner.name, getattr(inner, "kernel_quantizer", None), latent_weights(layer, inner.kernel)
-        ).form
+        form = kernel_form(layer).form
+        if op == P.DEPTHWISE and form not in (deploy_table.SHIFT_CODES, deploy_table.BIT_PACKED):
+            return None  # a float or int8 depthwise kernel: the stock op
         if binarizer is not None:
-            if kernel_form != deploy_table.BIT_PACKED:
+            if form not in (deploy_table.BIT_PACKED, deploy_table.SHIFT_CODES):
                 return None  # signs times a float kernel: a builtin op on unpacked signs
             input_kind = P.SIGNS
         else:
@@ -393,11 +444,23 @@ class Planner:
             input_kind = P.INT8
         chain, end = self._chain(name, op, inner)
         output = self._output_kind(end, chain)
-        if input_kind == P.INT8 and output == P.INT8_VALUES:
+        # binary kernels: TFQP_BCONV2D / TFQP_BFULLY_CONNECTED on signs, TFQP_CONV2D_INT8 /
+        # TFQP_FULLY_CONNECTED_INT8 before a sign; depthwise ones and int8 outputs of
+        # real inputs are 1-bit shift ops
+        shift = form == deploy_table.SHIFT_CODES or (
+            form == deploy_table.BIT_PACKED
+            and (op == P.DEPTHWISE or (input_kind == P.INT8 and output == P.INT8_VALUES)))
+        if input_kind == P.INT8 and output == P.INT8_VALUES and not shift:
             return None  # nothing binarized downstream: the builtin op is what stock has
+        if shift and output == P.INT32_VALUES:
+            raise ValueError(
+                f"layer {inner.name!r}: a shift-op kernel whose output joins a residual stream "
+                "binarized later (int32 stream values) is not supported; shift ops write int8 "
+                "values or packed signs"
+            )
         self._check_layer(inner, op, input_kind)
         pad_value = 0
-        if input_kind == P.SIGNS and op == "conv2d" and inner.padding == "same":
+        if input_kind == P.SIGNS and op == P.CONV2D and inner.padding == "same":
             pad = pad_values_of(layer)
             if pad not in (0.0, 1.0):
                 raise ValueError(
@@ -406,7 +469,13 @@ class Planner:
                     "(pad_values=1.0)"
                 )
             pad_value = int(pad)
-        elif input_kind == P.INT8 and op == "conv2d" and inner.padding == "same" and pad_values_of(layer) != 0.0:
+        if shift and input_kind == P.SIGNS and op != P.DENSE and inner.padding == "same" \
+                and pad_values_of(layer) != 0.0:
+            raise ValueError(
+                f"layer {inner.name!r}: pad_values={pad_values_of(layer)} with a shift-op kernel on "
+                "binarized inputs is not supported; shift ops pad with 0 (pad_values=0.0)"
+            )
+        elif input_kind == P.INT8 and op != P.DENSE and inner.padding == "same" and pad_values_of(layer) != 0.0:
             raise ValueError(
                 f"layer {inner.name!r}: pad_values={pad_values_of(layer)} on a real-valued "
                 "input has no deploy form; use pad_values=0.0"
@@ -422,14 +491,20 @@ class Planner:
         plan = P.LayerPlan(
             name=name, scope=inner.name, layer=layer, op=op, input=input_kind,
             input_layer=input_layer, binarizer=binarizer if input_kind == P.SIGNS else None,
-            kernel=kernel_grid(layer, op), bias=bias,
+            kernel=kernel_grid(layer, op, shift), bias=bias,
             geometry=geometry(layer, op, pad_value), chain=chain, output=output, output_layer=end,
         )
         plan.input_is_model_input = isinstance(self.graph.layers.get(input_layer), tf.keras.layers.InputLayer)
+        if shift and output == P.PACKED and plan.kernel.shift.classes > 1:
+            raise ValueError(
+                f"layer {inner.name!r}: its output is binarized next, but its {plan.kernel.shift.family} "
+                "kernel needs two accumulator classes (two scales), which have no packed-sign output; "
+                "packed outputs need one class (equal ternary scales, or base-2 powers)"
+            )
         return plan
 
     def _check_layer(self, inner, op: str, input_kind: str):
-        if op == "conv2d":
+        if op != P.DENSE:
             if inner.data_format != "channels_last":
                 raise ValueError(
                     f"layer {inner.name!r}: data_format={inner.data_format!r} is not supported; "
@@ -467,9 +542,9 @@ class Planner:
             step = None
             if not flattened:
                 step = elementwise_step(layer, channels, rank)
-                if step is None and op == "conv2d":
+                if step is None and op != P.DENSE:
                     step = max_pool_step(layer, rank)
-            if step is None and rank == 4 and op == "conv2d" and not flattened:
+            if step is None and rank == 4 and op != P.DENSE and not flattened:
                 step = flatten_step(layer, self.output_shape(current))
                 if step is not None:
                     # a flatten only belongs to the chain if signs are taken after it

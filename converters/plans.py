@@ -36,6 +36,50 @@ FLATTEN = "flatten"
 BINARY_KERNEL = "binary"  # codes +-1, a scale per output channel (trained grid)
 UNIFORM_KERNEL = "uniform"  # symmetric k-bit codes, k <= 8, a step per channel (trained grid)
 ROUNDED_KERNEL = "rounded"  # int16 codes of a float kernel the converter rounded
+SHIFT_KERNEL = "shift"  # b-bit codes through a code table (TFQP_SHIFT_* ops, ``ShiftCodes``)
+
+# Op kinds of a planned layer.
+CONV2D = "conv2d"
+DEPTHWISE = "depthwise"
+DENSE = "dense"
+
+
+@dataclass
+class ShiftCodes:
+    """A kernel on a shift-family grid as TFQP_SHIFT_* ops store it (formats.h).
+
+    Per output channel co and tap k (TFLite's tap order: conv (ky, kx, ci), depthwise
+    (ky, kx), dense ci), ``terms`` codes of ``bits`` bits: code t of tap k is
+    ``codes[co, k * terms + t]``. Class c's integer weight of the tap is
+    ``w_c = sum_t table[c, code]``; the Keras kernel's value is
+    ``float32(sum_c w_c * scales[c, co])`` exactly (``shift_codes.decode``).
+
+    Attributes:
+        family: the grid family, for messages and the report ("power of two",
+            "log sqrt2", "shift sum", "ternary", "binary").
+        codes: uint8 [Cout, K * terms].
+        bits: code width b, 1 to 5.
+        terms: codes per weight (ShiftCNN's num_shifts; 1 otherwise).
+        table: int16 [C, 2^bits], C = 1 or 2 accumulator classes.
+        scales: float64 [C, Cout]: each class's value of one integer unit.
+        values: float32 [Cout, K]: the Keras layer's quantized kernel (rows).
+    """
+
+    family: str
+    codes: np.ndarray
+    bits: int
+    terms: int
+    table: np.ndarray
+    scales: np.ndarray
+    values: np.ndarray
+
+    @property
+    def classes(self) -> int:
+        return int(self.table.shape[0])
+
+    @property
+    def taps(self) -> int:
+        return int(self.codes.shape[1]) // self.terms
 
 
 @dataclass
@@ -52,6 +96,7 @@ class KernelGrid:
     codes: np.ndarray
     scale: np.ndarray
     exact: bool
+    shift: Optional[ShiftCodes] = None  # SHIFT_KERNEL: codes, table and class scales
 
     @property
     def channels_out(self) -> int:
@@ -60,6 +105,8 @@ class KernelGrid:
     @property
     def taps(self) -> int:
         """Multiply-accumulates per output value (K)."""
+        if self.shift is not None:
+            return self.shift.taps
         return int(np.prod(self.codes.shape[1:]))
 
 
@@ -96,6 +143,7 @@ class Geometry:
     dilation_width: int = 1
     padding: str = "valid"
     pad_value: int = 0  # signs input with SAME padding: 1 pads with +1, 0 with 0
+    depth_multiplier: int = 1  # depthwise convolutions
 
 
 @dataclass
@@ -108,7 +156,7 @@ class LayerPlan:
         scope: the name the layer has in the exported model, hence in the stock
             model's tensor names (a pruning wrapper's inner layer).
         layer: the Keras layer of the user's model.
-        op: "conv2d" or "dense".
+        op: CONV2D, DEPTHWISE (shift kernels only) or DENSE.
         input: SIGNS or INT8.
         input_layer: the Keras layer whose output the layer reads (before the
             binarization, for signs input).
@@ -136,6 +184,14 @@ class LayerPlan:
     output_layer: str = ""
     input_is_model_input: bool = False
     residual_add: Optional[str] = None  # the AddPlan this layer's op computes
+
+    @property
+    def family(self) -> str:
+        """The rewrite pattern: "shift" (a kernel of codes through a table, int8
+        input), "binary" (signs input) or "int8" (int8 input, int8 codes)."""
+        if self.kernel.kind == SHIFT_KERNEL:
+            return "shift"
+        return "binary" if self.input == SIGNS else "int8"
 
     @property
     def keras_layers(self) -> List[str]:

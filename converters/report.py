@@ -35,6 +35,7 @@ class OpRow(NamedTuple):
     weight_bytes: int
     binary_macs: int
     int8_macs: int
+    check: str = ""  # how verify checks a TFQP op (its registry's verify policy)
 
 
 class ModelReport(NamedTuple):
@@ -48,12 +49,13 @@ class ModelReport(NamedTuple):
     arena_source: str  # what the arena was measured on
 
     def __str__(self):
-        header = f"{'#':>3}  {'op':22s} {'input':18s} {'output':18s} {'weights B':>10} {'binary MACs':>12} {'int8 MACs':>11}"
+        header = (f"{'#':>3}  {'op':22s} {'input':18s} {'output':18s} {'weights B':>10} {'binary MACs':>12} "
+                  f"{'int8 MACs':>11}  verify check")
         lines = [header, "-" * len(header)]
         for r in self.ops:
             lines.append(
                 f"{r.index:3d}  {r.op:22s} {_dims(r.input_shape):18s} {_dims(r.output_shape):18s} "
-                f"{r.weight_bytes:10d} {r.binary_macs:12d} {r.int8_macs:11d}"
+                f"{r.weight_bytes:10d} {r.binary_macs:12d} {r.int8_macs:11d}  {r.check}"
             )
         lines.append("-" * len(header))
         lines.append(f"flash (flatbuffer): {self.flash_bytes} bytes, of which weights {self.weight_bytes} bytes")
@@ -200,10 +202,12 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
                 weight_total += data.nbytes
         binary, int8 = _macs(model, index, graph)
         first_input = next((t for t in op.inputs if t >= 0 and schema.constant(model, graph.tensors[t]) is None), None)
+        spec = REGISTRY.get(schema.op_name(model, op))
         rows.append(OpRow(
             index, schema.op_name(model, op),
             schema.shape(graph.tensors[first_input]) if first_input is not None else [],
             schema.shape(graph.tensors[op.outputs[0]]), weight_bytes, binary, int8,
+            spec.policy if spec is not None else "",
         ))
     has_custom = any(schema.is_custom(model, op) for op in graph.operators)
     arena, source = None, "not requested"

@@ -18,11 +18,11 @@ from tfq_plus.converters import plans as P
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.graph import Graph
 from tfq_plus.converters.ops import REGISTRY
-from tfq_plus.converters.patterns import binary, int8, signs
+from tfq_plus.converters.patterns import binary, int8, shift, signs
 from tfq_plus.converters.patterns.context import Context
 
-# op family -> pattern (the plan's input kind decides the family)
-PATTERNS = {P.SIGNS: binary.apply, P.INT8: int8.apply}
+# op family (``LayerPlan.family``) -> pattern
+PATTERNS = {"binary": binary.apply, "int8": int8.apply, "shift": shift.apply}
 
 
 class RewriteResult(NamedTuple):
@@ -47,7 +47,7 @@ def rewrite(flatbuffer: bytes, plans: P.Plans, *, model_name: Optional[str] = No
     graph = Graph(model, model_name)
     ctx = Context(graph, plans, dict(stream_scales or {}))
     for plan in plans:
-        PATTERNS[plan.input](ctx, plan)
+        PATTERNS[plan.family](ctx, plan)
     signs.unpack_for_builtins(ctx)
     signs.leave_streams(ctx)
     graph.commit()

@@ -45,7 +45,7 @@ def chain_values(plan: P.LayerPlan, y: np.ndarray) -> np.ndarray:
     pixels and are skipped) on per-channel layer outputs ``y`` [n, C]."""
     values = np.asarray(y, dtype=np.float32)
     n, channels = values.shape
-    tensor = tf.constant(values.reshape(1, 1, n, channels) if plan.op == "conv2d" else values)
+    tensor = tf.constant(values.reshape(1, 1, n, channels) if plan.op != P.DENSE else values)
     for step in plan.chain:
         if step.kind == P.ELEMENTWISE:
             tensor = step.function(tensor)
@@ -229,3 +229,85 @@ def int32_values(rows: np.ndarray, accumulators: np.ndarray) -> np.ndarray:
     rounding = np.where(shift > 0, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)), 0)
     values = bias + ((multiplier * acc + rounding) >> shift)
     return np.clip(values, INT32_MIN, INT32_MAX).astype(np.int32)
+
+
+# --- shift ops' int8 output ---------------------------------------------------------
+
+# The C kernels' bound: sum_k |w_c[k]| * 255 + |B| < 2^31 per channel (formats.h).
+SHIFT_BOUND = 2**31 - 1
+
+
+def shift_int8_transform(a: np.ndarray, b: np.ndarray, weight_sums: np.ndarray,
+                         output_scale: float) -> np.ndarray:
+    """Rows (d, B, M0, M1, s) of a TFQP_SHIFT_* op's int8 output (formats.h): with
+    V = d * A_0 + B,
+
+    - one class: out = zp + MultiplyByQuantizedMultiplier(V, M0, s), TFLite's
+      double rounding (M1 = 0);
+    - two classes: out = zp + round((V * M0 + d * A_1 * M1) / 2^s), exact int64,
+
+    equal to zp + (sum_c a[c] * A_c + b) / output_scale within the output's rounding
+    (half a step, plus the bias rounded to a unit of A_0 and the multipliers to
+    2^-31 relative) for every accumulator the weights allow.
+
+    Args:
+        a: float64 [C, Cout]: the real output per unit of each class's accumulator
+            (the classes' signs agree per channel).
+        b: float64 [Cout]: the real output at zero accumulators.
+        weight_sums: int [C, Cout]: sum_k |w_c[k]| (the accumulators' bound / 255).
+        output_scale: the int8 output tensor's scale.
+    """
+    a = np.asarray(a, np.float64)
+    scale = float(np.float32(output_scale))
+    rows = []
+    for channel in range(a.shape[1]):
+        slopes = a[:, channel] / scale
+        target = float(b[channel]) / scale
+        reach = int(np.max(weight_sums[:, channel])) * 255
+        try:
+            rows.append(_shift_row(slopes, target, reach))
+        except ValueError as error:
+            raise ValueError(f"output channel {channel}: {error}") from None
+    return np.asarray(rows, dtype=np.int64).astype(np.int32)
+
+
+def _shift_row(slopes: np.ndarray, target: float, reach: int):
+    signs = np.sign(slopes[slopes != 0])
+    if signs.size and not np.all(signs == signs[0]):
+        raise ValueError("the accumulator classes' output multipliers differ in sign")
+    d = int(signs[0]) if signs.size else 1
+    magnitudes = np.abs(slopes)
+    room = SHIFT_BOUND - reach
+    if room < 0:
+        raise ValueError(f"the accumulator can reach {reach}, beyond the int32 bound")
+    if magnitudes[0] == 0 or quantize_multiplier(magnitudes[0])[0] == 0:
+        # class 0 contributes nothing: V = B carries the constant (scaled by 2^16)
+        if len(magnitudes) > 1 and magnitudes[1] != 0:
+            raise ValueError("accumulator class 0 has a zero multiplier but class 1 has not")
+        # (a tiny slope times the accumulator stays below 2^-8 steps)
+        unit = max(2.0**-31, min(2.0**-16, 2.0**-8 / max(reach, 1)))
+    else:
+        unit = float(magnitudes[0])
+    bias = round_half_away(target / unit)
+    if abs(bias) > room:
+        # fine only where the output saturates for every accumulator
+        if abs(target) - unit * reach - float(np.sum(magnitudes[1:])) * reach <= 256:
+            raise ValueError(
+                f"its bias ({target:.4g} output steps) is too large for the int32 accumulator at "
+                f"{unit:.4g} steps per unit"
+            )
+        bias = int(np.sign(bias)) * room
+    if len(magnitudes) == 1:
+        multiplier, shift = quantize_multiplier(unit)
+        if not -31 <= shift <= 30:
+            raise ValueError(f"output multiplier {unit:.4g} is out of TFLite's range")
+        return (d, bias, multiplier, 0, shift)
+    largest = max(unit, float(magnitudes[1]))
+    shift = 62
+    while shift > 0 and round_half_away(largest * 2.0**shift) >= 2**31:
+        shift -= 1
+    m0 = round_half_away(unit * 2.0**shift)
+    m1 = round_half_away(float(magnitudes[1]) * 2.0**shift)
+    if m0 >= 2**31 or m1 >= 2**31:
+        raise ValueError(f"output multipliers {unit:.4g}, {magnitudes[1]:.4g} are too large")
+    return (d, bias, m0, m1, shift)

@@ -6,17 +6,23 @@ kernels) and the Keras model on the same samples, and checks:
 
 1. **Weights**: every TFQP op's weights, unpacked, equal the Keras layer's kernel
    codes (the plan export makes from the Keras model): one flipped bit fails, on
-   any number of samples.
+   any number of samples. A shift op's codes, decoded through its code table and
+   times the plan's per-channel scales, equal Keras's quantized kernel exactly.
 2. **Each TFQP op on its own input**, by the policy its registry entry names:
    ``keras signs`` ops (layers) run their Keras layer and folded chain on the very
    input the op received (unpacked signs, dequantized int8) and compare: packed
    bits bit for bit, int8 values within the output's rounding, int32 stream values
-   within the stream's resolution. Where Keras's own float32 value lies within
-   float32 rounding of zero (|v| <= TIE_TOLERANCE x the channel's largest |v|) a
+   within the stream's resolution (a shift op's int8 values: within one step,
+   its bias being rounded to a unit of its accumulator). Where Keras's own
+   float32 value lies within float32 rounding of zero (|v| <= TIE_TOLERANCE x the channel's largest |v|) a
    differing sign is counted as a tie, not a failure. Ops whose kernel the
    converter rounded to int8 (a float kernel Keras never saw on that grid) report
-   their flips without failing. ``boolean`` ops (max-pool on signs, binarize,
-   unpack) must equal their numpy definition exactly.
+   their flips without failing. Given the reference, a shift op that computes
+   the stock op's arithmetic (its weights held exactly by the stock filter, e.g.
+   a ternary convolution as +-127) must also give the stock op's bytes on the same
+   input (check "stock bytes", the stock op run alone in TFLite Micro).
+   ``boolean`` ops (max-pool on signs, binarize, unpack) must equal their numpy
+   definition exactly.
 3. **Every binarized activation end to end**: each packed tensor of the deploy
    model against the signs of the Keras tensor it stands for, in Keras's own run
    (the headline per layer: how many signs differ, how many of them are ties).
@@ -33,12 +39,14 @@ import tensorflow as tf
 
 from tfq_plus.converters import packing
 from tfq_plus.converters import plans as P
+from tfq_plus.converters import shift_codes
+from tfq_plus.converters import stock_identity
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.interpreter import Interpreter
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
 from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME, check_model
 from tfq_plus.converters.model_error import MODEL, ModelError
-from tfq_plus.converters.ops import maxpool, signs as sign_ops
+from tfq_plus.converters.ops import maxpool, shift as shift_ops, signs as sign_ops
 from tfq_plus.converters.ops.registry import BOOLEAN, KERAS_SIGNS, OpView, is_tfqp
 from tfq_plus.converters.patterns.context import SIGNS, VALUES, parse_tensor_name
 from tfq_plus.converters.tflite_arithmetic import quantize_values
@@ -52,8 +60,14 @@ TIE_TOLERANCE = 2.0**-16
 CHUNK = 250
 
 # the checks of int8 / int32 outputs of ``keras signs`` ops
-KERAS_VALUES_INT8 = "keras int8"
+KERAS_VALUES_INT8 = "keras int8"  # within half an output step
+KERAS_VALUES_SHIFT = "keras int8 1 LSB"  # a shift op's int8 output: within one step
 KERAS_VALUES_INT32 = "keras int32"
+# a shift op whose weights the stock reference holds exactly: its output bytes equal
+# the stock op's on the same input (given the reference)
+STOCK_BYTES = "stock bytes"
+SHIFT_OPS = tuple(spec.name for spec in (shift_ops.SHIFT_CONV2D, shift_ops.SHIFT_DEPTHWISE_CONV2D,
+                                         shift_ops.SHIFT_FULLY_CONNECTED))
 
 
 class VerificationError(ValueError):
@@ -319,6 +333,7 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
     views = [OpView(model_ir, i) for i, op in enumerate(graph.operators)
              if is_tfqp(schema.op_name(model_ir, op))]
     weights_checked = _check_weights(views, plans)
+    twins = _stock_twins(views, plans, reference) if reference is not None else {}
     # the samples in the deploy model's input order (Keras order is the signature's)
     graph_arrays = [None] * len(arrays)
     for array, position in zip(arrays, interpreter.input_order):
@@ -365,7 +380,12 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
         keras = _probe(model, names, [a[start:stop] for a in arrays])
         for store, index in zip(keras_outputs, range(len(keras_outputs))):
             store.append(keras[f"__output_{index}"])
-        op_checks = _merge(op_checks, [_check_op(view, plans, values) for view in views])
+        chunk_checks = []
+        for view in views:
+            chunk_checks.append(_check_op(view, plans, values))
+            if view.index in twins:
+                chunk_checks.append(_check_stock_bytes(view, twins[view.index], values))
+        op_checks = _merge(op_checks, chunk_checks)
         sign_checks = _merge(sign_checks, _check_signs(graph, plans, values, keras))
     deploy_outputs = [np.concatenate(o) for o in outputs]
     keras_outputs = [np.concatenate(o) for o in keras_outputs]
@@ -506,12 +526,37 @@ def _keras_codes(view: OpView, plan: P.LayerPlan, codes: np.ndarray) -> np.ndarr
     return codes
 
 
+def _check_shift_weights(view: OpView, plan: P.LayerPlan) -> None:
+    """The op's codes decoded through its table, times the plan's per-(class,
+    channel) scales, equal Keras's quantized kernel exactly (float32)."""
+    expected = plan.kernel.shift
+    weights = shift_ops.class_weights(view)
+    if weights.shape[0] != expected.scales.shape[0] or weights.shape[1:] != expected.values.shape:
+        raise VerificationError(
+            f"deploy op {view.index} ({view.name}, Keras layer {plan.name!r}): its codes decode to "
+            f"{weights.shape[0]} classes of {weights.shape[1:]} weights; Keras's kernel has "
+            f"{expected.scales.shape[0]} classes of {expected.values.shape}"
+        )
+    values = shift_codes.kernel_values(weights, expected.scales)
+    if not np.array_equal(values, expected.values):
+        differ = values != expected.values
+        channel = int(np.argmax(differ.any(axis=1)))
+        raise VerificationError(
+            f"deploy op {view.index} ({view.name}, Keras layer {plan.name!r}): its weights are not the "
+            f"Keras kernel: {int(np.count_nonzero(differ))} weights differ, first in output channel {channel}"
+        )
+
+
 def _check_weights(views: List[OpView], plans: P.Plans) -> int:
     checked = 0
     for view in views:
         if view.spec is None or view.spec.weights_input is None:
             continue
         plan = _plan_of_weights(view, plans)
+        if plan.kernel.shift is not None:
+            _check_shift_weights(view, plan)
+            checked += 1
+            continue
         codes = _keras_codes(view, plan, view.spec.unpack_weights(view))
         expected = plan.kernel.codes
         if codes.shape != expected.shape or not np.array_equal(codes, expected):
@@ -548,6 +593,8 @@ def _layer_input(view: OpView, values, plan: P.LayerPlan) -> np.ndarray:
         return np.where(bits, -1.0, 1.0).astype(np.float32)
     scale, zero_point = schema.per_tensor_quantization(tensor)
     real = (data.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+    if plan.input == P.SIGNS:  # the stock +-1 tensor of a binarization (a shift op's input)
+        real = np.where(real < 0, -1.0, 1.0).astype(np.float32)
     return real.reshape((len(real),) + keras_shape)
 
 
@@ -598,19 +645,63 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
         error = float(np.max(np.abs(got - keras) / float(scale))) if got.size else 0.0
         return OpCheck(view.index, view.name, plan.name, KERAS_VALUES_INT32, int(got.size),
                        int(np.count_nonzero(differ)), 0, plan.exact, f"int32 values, max error {error:.1f} units")
+    writes_output = int(view.op.outputs[0]) in [int(t) for t in view.graph.outputs]
     folded = [s for s in plan.chain if s.kind == P.ELEMENTWISE and not s.own_activation
-              and _names(output_tensor, s.name)]
+              and (writes_output or _names(output_tensor, s.name))]
     keras = apply_steps(plan, layer_output, -1, only=folded).astype(np.float64)
     got = (output.astype(np.float64) - zero_point) * float(scale)
     error = np.abs(got - keras) / float(scale)
-    act_min, act_max = view.options.get("act_min", -128), view.options.get("act_max", 127)
+    act_min = view.options.get("act_min", view.options.get("activation_min", -128))
+    act_max = view.options.get("act_max", view.options.get("activation_max", 127))
     clamped = ((output == act_min) & (keras <= got)) | ((output == act_max) & (keras >= got))
     # half an output step, the fixed-point multiply's second rounding, float32's
-    # rounding of Keras's value
-    differ = (error > 0.5 + 2.0**-8 + 2.0**-20 * np.abs(keras) / float(scale)) & ~clamped
-    return OpCheck(view.index, view.name, plan.name, KERAS_VALUES_INT8, int(got.size),
+    # rounding of Keras's value; a shift op's bias is rounded to a unit of its
+    # accumulator too: within one step
+    rounding = 1.0 if plan.family == "shift" else 0.5 + 2.0**-8
+    differ = (error > rounding + 2.0**-20 * np.abs(keras) / float(scale)) & ~clamped
+    policy = KERAS_VALUES_SHIFT if plan.family == "shift" else KERAS_VALUES_INT8
+    return OpCheck(view.index, view.name, plan.name, policy, int(got.size),
                    int(np.count_nonzero(differ)), 0, plan.exact,
                    f"int8 values, max error {float(np.max(np.where(clamped, 0, error))):.3f} LSB")
+
+
+def _stock_twins(views: List[OpView], plans: P.Plans, reference: bytes) -> Dict[int, MicroInterpreter]:
+    """Deploy op index -> TFLite Micro running the reference's op of the same layer
+    alone, for the shift ops that compute the stock op's bytes (``stock_identity``:
+    the stock filter holds their weights and their transform is the stock op's)."""
+    from tfq_plus.converters.graph import Graph
+    from tfq_plus.converters.interpreter import _one_op_model
+    from tfq_plus.converters.patterns.context import Context
+
+    model = schema.read(reference)
+    graph = Graph(model)
+    context = Context(graph, plans, {})
+    twins = {}
+    for view in views:
+        if view.name not in SHIFT_OPS or view.output_type() != schema.TensorType.INT8:
+            continue
+        plan = _plan_of_weights(view, plans)
+        try:
+            anchor = context.anchor(plan)
+        except ValueError:
+            continue
+        weights = shift_ops.class_weights(view)
+        rows = None if len(weights) != 1 else stock_identity.stock_rows(
+            model, model.subgraphs[0], graph.ops[anchor], plan, weights[0])
+        if rows is not None and np.array_equal(rows, view.constant(3)):
+            twins[view.index] = MicroInterpreter(_one_op_model(model, graph.ops[anchor]))
+    return twins
+
+
+def _check_stock_bytes(view: OpView, twin: MicroInterpreter, values) -> OpCheck:
+    """The stock op run alone on the deploy op's own input gives the same bytes."""
+    source = values[int(view.op.inputs[0])]
+    got = values[int(view.op.outputs[0])]
+    expected = np.concatenate([twin.invoke([source[i:i + 1]])[0] for i in range(len(source))])
+    differing = int(np.count_nonzero(got != expected.reshape(got.shape)))
+    layer = schema.tensor_name(view.tensor(1)).split("/")[1]
+    return OpCheck(view.index, view.name, layer, STOCK_BYTES, int(got.size), differing, 0, True,
+                   "byte-identical with the stock op" if not differing else "differs from the stock op's bytes")
 
 
 def _names(tensor, layer: str) -> bool:

@@ -249,15 +249,16 @@ def test_export_never_changes_the_users_model():
 @pytest.mark.parametrize(
     "layer, message",
     [
-        (lambda: lq.layers.QuantConv2D(4, 3, input_quantizer="ste_sign",
+        (lambda: lq.layers.QuantConv2D(4, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign",
                                        kernel_quantizer=tfq_quantizer("PowerOfTwo", bits=4)),
-         "shift kernels not yet supported"),
+         "pad_values=1.0 with a shift-op kernel on binarized inputs is not supported"),
         (lambda: lq.layers.QuantConv2D(4, 3, padding="same", pad_values=-1.0, **BINARY),
          "pad_values=-1.0 has no binary deploy form"),
         (lambda: lq.layers.QuantConv2D(4, 3, input_quantizer="ste_tern", kernel_quantizer="ste_sign"),
          "ternary activations not yet supported"),
-        (lambda: lq.layers.QuantConv2D(4, 3, input_quantizer="ste_sign", kernel_quantizer="ste_tern"),
-         "ternary kernels"),
+        (lambda: lq.layers.QuantConv2D(4, 3, padding="same", pad_values=1.0, input_quantizer="ste_sign",
+                                       kernel_quantizer="ste_tern"),
+         "pad_values=1.0 with a shift-op kernel on binarized inputs is not supported"),
         (lambda: lq.layers.QuantSeparableConv2D(4, 3), "QuantSeparableConv2D is not supported"),
     ],
 )

@@ -89,12 +89,15 @@ def test_a_layer_read_as_a_value_beside_a_sign_keeps_exact_int32_values():
     assert plans.layers[model.layers[1].name].output == P.INT32_VALUES
 
 
-def test_layers_with_nothing_binarized_downstream_stay_builtin():
+def test_layers_with_nothing_binarized_downstream_stay_builtin_but_binary_kernels():
     inputs = tf.keras.Input((6, 6, 2))
-    x = tf.keras.layers.Conv2D(4, 3)(inputs)
-    x = lq.layers.QuantConv2D(4, 3, kernel_quantizer="ste_sign")(x)  # binary kernel, real input
-    model = tf.keras.Model(inputs, tf.keras.layers.Flatten()(x))
-    assert len(converters.plan(model)) == 0
+    x = tf.keras.layers.Conv2D(4, 3)(inputs)  # a float kernel: the stock int8 op
+    binary = lq.layers.QuantConv2D(4, 3, kernel_quantizer="ste_sign")  # binary kernel, real input
+    model = tf.keras.Model(inputs, tf.keras.layers.Flatten()(binary(x)))
+    plans = converters.plan(model)
+    # the binary kernel is 1-bit codes of a shift op, no longer a builtin int8 op
+    assert [(p.name, p.family, p.output, p.kernel.shift.bits) for p in plans] == \
+        [(binary.name, "shift", "int8", 1)]
 
 
 def test_non_monotone_activation_before_a_sign_is_an_error_naming_the_layer():

@@ -1,7 +1,7 @@
 """What the patterns share while one model is rewritten."""
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -10,8 +10,9 @@ from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.graph import Graph
 from tfq_plus.converters.tflite_schema import BuiltinOperator as Op
 
-CONV_CODES = (Op.CONV_2D,)
-DENSE_CODES = (Op.FULLY_CONNECTED,)
+# a planned layer's op kind -> the stock op it replaces
+ANCHOR_CODES = {P.CONV2D: (Op.CONV_2D, "CONV_2D"), P.DEPTHWISE: (Op.DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D"),
+                P.DENSE: (Op.FULLY_CONNECTED, "FULLY_CONNECTED")}
 
 # Names of the tensors the rewrite adds: "tfqp/<Keras layer>/<what>".
 SIGNS = "signs"  # packed signs of the chain evaluated at that layer's output
@@ -61,24 +62,32 @@ class Context:
     # Keras layer -> the original op after which its deploy tensors exist
     position: Dict[str, int] = field(default_factory=dict)
     padded_flatten: Dict[int, PaddedFlatten] = field(default_factory=dict)
+    # stock int8 +-1 tensors of binarizations that TFQP ops read (shift ops on signs)
+    int8_signs_read: Set[int] = field(default_factory=set)
     # what was done, for the result
     replaced: Dict[str, List[str]] = field(default_factory=dict)  # plan -> op names
     fallback_signs: List[str] = field(default_factory=list)  # layers whose signs come from int8
 
     def anchor(self, plan: P.LayerPlan) -> int:
         """The original op of a planned layer: its one CONV_2D / FULLY_CONNECTED."""
-        codes = CONV_CODES if plan.op == "conv2d" else DENSE_CODES
+        code, code_name = ANCHOR_CODES[plan.op]
+        codes = (code,)
         found = self.graph.ops_of(plan.scope, codes)
         if not found:
             # an op writing a model output is named after the output, not the layer:
-            # its input (the layer's binarization) or weights name the layer then
+            # its input (the layer's binarization) or weights name the layer then, or
+            # its folded weights and bias name a BatchNormalization of its chain
+            folded = [step.name for step in plan.steps if step.kind == P.ELEMENTWISE]
             found = [index for index, op in enumerate(self.graph.ops)
                      if self.graph.code(index) in codes
-                     and any(self.graph.names_layer(int(t), plan.scope) for t in list(op.inputs)[:2] if t >= 0)]
+                     and (any(self.graph.names_layer(int(t), plan.scope) for t in list(op.inputs)[:2] if t >= 0)
+                          or int(op.outputs[0]) in self.graph.outputs
+                          and any(self.graph.names_layer(int(t), name) for t in list(op.inputs)[1:] if t >= 0
+                                  for name in folded))]
         if len(found) != 1:
             raise ValueError(
                 f"layer {plan.name!r} was planned as a TFQP op, but the stock model has "
-                f"{len(found)} {'CONV_2D' if plan.op == 'conv2d' else 'FULLY_CONNECTED'} ops "
+                f"{len(found)} {code_name} ops "
                 "named after it (expected one); convert with custom_ops=False to inspect "
                 "the reference model"
             )

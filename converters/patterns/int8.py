@@ -27,17 +27,22 @@ def accumulator_range(codes: np.ndarray, zero_point: int):
     return low, high
 
 
-def apply(ctx: Context, plan: P.LayerPlan) -> None:
-    g = ctx.graph
-    anchor = ctx.anchor(plan)
+def stock_int8_input(ctx: Context, plan: P.LayerPlan, anchor: int):
+    """(tensor, scale, zero point) of the int8 tensor the anchor op reads."""
     input_tensor = stock_input(ctx, anchor)
-    quantization = g.per_tensor(input_tensor)
+    quantization = ctx.graph.per_tensor(input_tensor)
     if quantization is None:
         raise ValueError(
             f"layer {plan.name!r}: its input in the stock model is not a per-tensor int8 "
             "tensor; an int8-input TFQP op needs one"
         )
-    scale, zero_point = quantization
+    return input_tensor, quantization[0], quantization[1]
+
+
+def apply(ctx: Context, plan: P.LayerPlan) -> None:
+    g = ctx.graph
+    anchor = ctx.anchor(plan)
+    input_tensor, scale, zero_point = stock_int8_input(ctx, plan, anchor)
     codes = plan.kernel.codes
     channels_in = int(codes.shape[-1])
     if plan.op == "dense":

@@ -4,7 +4,7 @@ output kind, the output tensor, and the chain's max-pools and flatten on packed
 signs.
 """
 
-from typing import List, Optional
+from typing import List, NamedTuple, Optional
 
 import numpy as np
 
@@ -34,14 +34,15 @@ class Accumulator:
         return int(max(np.abs(self.low).max(), np.abs(self.high).max())) + abs(self.offset)
 
 
-def emit(ctx: Context, plan: P.LayerPlan, anchor: int, spec, input_tensor: int, weights: int,
+def emit(ctx: Context, plan: P.LayerPlan, anchor: int, spec, input_tensor: int, weights,
          options: dict, accumulator: Accumulator) -> None:
     """Replace original op ``anchor`` by ``spec``'s op on (input, weights) computing
-    ``plan``'s output, followed by its chain ops."""
+    ``plan``'s output, followed by its chain ops (``weights``: one constant tensor,
+    or a list of them)."""
     g = ctx.graph
     stock_output = int(g.ops[anchor].outputs[0])
     dims = g.shape(stock_output)
-    inputs = [input_tensor, weights]
+    inputs = [input_tensor] + (list(weights) if isinstance(weights, (list, tuple)) else [weights])
     after: List = []
     if plan.output == P.PACKED:
         sign = thresholds.sign_transform(plan, accumulator.unit, accumulator.low, accumulator.high)
@@ -113,14 +114,40 @@ def _shift_rows(rows: np.ndarray, offset: int) -> np.ndarray:
 
 
 def _int8_rows(ctx: Context, plan: P.LayerPlan, anchor: int, accumulator: Accumulator):
-    """An int8 output written into the stock tensor of the anchor op: the layer and
-    the chain steps the stock converter folded into that op (named in its output),
-    rounded to that tensor's grid."""
+    """An int8 output written into the stock tensor of the anchor op (see
+    ``int8_target``), as the binary ops' transform rows."""
+    target = int8_target(ctx, plan, anchor)
+    a = accumulator.unit * target.slope
+    b = target.offset - a * accumulator.offset
+    rows = thresholds.int8_transform(a, b, accumulator.bound, target.scale)
+    return rows, target.act_min, target.act_max
+
+
+class Int8Target(NamedTuple):
+    """The stock int8 output an op writes: the real output is slope * (the layer's
+    output without bias) + offset, per channel, rounded to (scale, zero_point) and
+    clamped to [act_min, act_max]."""
+
+    slope: np.ndarray
+    offset: np.ndarray
+    scale: float
+    zero_point: int
+    act_min: int
+    act_max: int
+
+
+def int8_target(ctx: Context, plan: P.LayerPlan, anchor: int) -> Int8Target:
+    """The stock output tensor of the anchor op and the chain steps the stock
+    converter folded into that op (named in its output): affine layers, and one
+    final fused activation as the clamp."""
     g = ctx.graph
     op = g.ops[anchor]
     stock_output = int(op.outputs[0])
+    # a model output is named after the output, not the layers folded into its op:
+    # writing it, the op computes the whole chain
+    writes_output = stock_output in g.outputs
     folded = [step for step in plan.chain if step.kind == P.ELEMENTWISE
-              and (step.own_activation or g.names_layer(stock_output, step.name, anywhere=True))]
+              and (step.own_activation or writes_output or g.names_layer(stock_output, step.name, anywhere=True))]
     fused = int(getattr(op.builtinOptions, "fusedActivationFunction", 0) or 0)
     affine_steps = [s for s in folded if s.affine is not None]
     other = [s for s in folded if s.affine is None]
@@ -133,11 +160,9 @@ def _int8_rows(ctx: Context, plan: P.LayerPlan, anchor: int, accumulator: Accumu
     if quantization is None:
         raise ValueError(f"layer {plan.name!r}: its stock output is not a per-tensor int8 tensor")
     scale, zero_point = quantization
-    a, b = thresholds.affine_map(plan, accumulator.unit, affine_steps)
-    b = b - a * accumulator.offset
+    slope, offset = thresholds.affine_map(plan, np.ones(plan.kernel.channels_out), affine_steps)
     act_min, act_max = activation_range(fused, scale, zero_point)
-    rows = thresholds.int8_transform(a, b, accumulator.bound, float(scale))
-    return rows, act_min, act_max
+    return Int8Target(slope, offset, float(scale), int(zero_point), act_min, act_max)
 
 
 def chain_ops(ctx: Context, plan: P.LayerPlan, packed: int, dims: List[int],

@@ -5,7 +5,8 @@
   binarizes it;
 - ``unpack_for_builtins``: TFQP_UNPACK of packed signs into the stock model's
   int8 +-1 tensor wherever a builtin op (a layer not planned as a TFQP op, e.g. a
-  float-kernel layer on binarized inputs) reads them, so it sees Keras's signs;
+  float-kernel layer on binarized inputs) or a shift op reads them, so it sees
+  Keras's signs;
 - ``leave_streams``: QUANTIZE of an int32 stream into the stock int8 tensor a
   builtin op reads.
 """
@@ -61,7 +62,8 @@ def unpack_for_builtins(ctx: Context) -> None:
                 continue
             _, select = found
             target = int(g.ops[select].outputs[0])
-            if not any(not g.replaced(r) for r in g.readers.get(target, [])) and target not in g.outputs:
+            if not any(not g.replaced(r) for r in g.readers.get(target, [])) and target not in g.outputs \
+                    and target not in ctx.int8_signs_read:
                 continue
             packed = ctx.signs.get(source)
             if packed is None:
