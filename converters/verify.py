@@ -665,7 +665,7 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
                    f"int8 values, max error {float(np.max(np.where(clamped, 0, error))):.3f} LSB")
 
 
-def _stock_twins(views: List[OpView], plans: P.Plans, reference: bytes) -> Dict[int, MicroInterpreter]:
+def _stock_twins(views: List[OpView], plans: P.Plans, reference) -> Dict[int, MicroInterpreter]:
     """Deploy op index -> TFLite Micro running the reference's op of the same layer
     alone, for the shift ops that compute the stock op's bytes (``stock_identity``:
     the stock filter holds their weights and their transform is the stock op's)."""
@@ -673,7 +673,7 @@ def _stock_twins(views: List[OpView], plans: P.Plans, reference: bytes) -> Dict[
     from tfq_plus.converters.interpreter import _one_op_model
     from tfq_plus.converters.patterns.context import Context
 
-    model = schema.read(reference)
+    model = schema.read(reference.data)  # a tree of its own: Graph and Context index it
     graph = Graph(model)
     context = Context(graph, plans, {})
     twins = {}

@@ -28,7 +28,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional
 import numpy as np
 
 SEED = 12
-BASES = ("mixed", "pool_bn", "bireal", "signs_float", "dense_first")
+BASES = ("mixed", "pool_bn", "bireal", "signs_float", "dense_first", "shift")
 DEPLOY, REFERENCE = "deploy", "reference"
 
 # mutants per base model: (byte-level kind, count) and schema edits per kind
@@ -367,11 +367,12 @@ def edit_window(model, rng):
         options["padding"] = 0
         weights = graph.tensors[int(op.inputs[1])]
         shape = schema.shape(weights)
-        shape[1 if axis == "height" else 2] = 2
-        weights.shape = np.asarray(shape, np.int32)
-        buffer = model.buffers[weights.buffer]
-        size = int(np.prod(shape)) * np.dtype(schema.NUMPY_TYPES[weights.type]).itemsize
-        buffer.data = np.resize(np.asarray(buffer.data, np.uint8), size)
+        if len(shape) == 4:  # OHWI filters; a shift op's codes [Cout, words] keep their shape
+            shape[1 if axis == "height" else 2] = 2
+            weights.shape = np.asarray(shape, np.int32)
+            buffer = model.buffers[weights.buffer]
+            size = int(np.prod(shape)) * np.dtype(schema.NUMPY_TYPES[weights.type]).itemsize
+            buffer.data = np.resize(np.asarray(buffer.data, np.uint8), size)
     else:
         options[f"filter_{axis}"] = int(_pick(rng, [INT32_MAX, (1 << 16) + 1]))
         options[f"stride_{axis}"] = int(_pick(rng, [INT32_MAX, 1]))

@@ -138,8 +138,45 @@ def dense_first_model():
                                  negative_gamma=True)
 
 
+def shift_model():
+    """Shift ops of three families on int8 activations: a 4-bit power-of-two conv
+    (TFQP_SHIFT_CONV2D) whose output a binary conv binarizes (packed output), a
+    3-bit power-of-two depthwise conv with depth multiplier 2, and a TTQ dense with
+    two trained scales (two accumulator classes)."""
+    from tfq_plus import quantizers as tq
+
+    tf.keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(7)
+    inputs = tf.keras.Input((8, 8, 2))
+    x = lq.layers.QuantConv2D(8, 3, padding="same", use_bias=False, kernel_quantizer=tq.PowerOfTwo(bits=4))(inputs)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantConv2D(8, 3, padding="same", pad_values=1.0, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.Activation("relu")(x)
+    x = tf.keras.layers.MaxPool2D(2)(x)
+    x = lq.layers.QuantDepthwiseConv2D(3, padding="same", depth_multiplier=2, use_bias=False,
+                                       depthwise_quantizer=tq.PowerOfTwo(bits=3))(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.Activation("relu")(x)
+    x = tf.keras.layers.Flatten()(x)
+    ttq = tq.TTQ(threshold=0.3)
+    x = lq.layers.QuantDense(5, kernel_quantizer=ttq)(x)
+    outputs = tf.keras.layers.BatchNormalization()(x)
+    model = tf.keras.Model(inputs, outputs, name="shift")
+    ttq.positive_scale.assign(0.7)
+    ttq.negative_scale.assign(1.3)
+    for layer in model.layers:
+        latent = getattr(getattr(layer, "kernel", None), "latent_variable", None)
+        if latent is None:
+            latent = getattr(getattr(layer, "depthwise_kernel", None), "latent_variable", None)
+        if latent is not None:
+            latent.assign(rng.normal(0.0, 0.3, latent.shape))
+    return randomize_batch_norms(model, seed=7, negative_gamma=True)
+
+
+
 MODEL_BUILDERS = {"mixed": mixed_model, "pool_bn": pool_then_batch_norm_model, "bireal": bireal_model,
-                  "signs_float": signs_float_model, "dense_first": dense_first_model}
+                  "signs_float": signs_float_model, "dense_first": dense_first_model, "shift": shift_model}
 
 
 @functools.lru_cache(maxsize=None)
