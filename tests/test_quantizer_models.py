@@ -78,7 +78,7 @@ CASES = [
     Case("lsq", None, "lsq",
          lambda axis: tq.LSQ(bits=3, signed=True, per_channel=True, axis=axis),
          lambda: tq.LSQ(bits=3), False),
-    Case("uniform", "uniform", None,
+    Case("uniform", "uniform_quantizer", None,
          lambda axis: tq.Uniform(bits=4, symmetric=True, per_channel=True, axis=axis),
          lambda: tq.Uniform(bits=6, symmetric=False, ranges="moving_average", momentum=0.9),
          True),
@@ -95,7 +95,9 @@ VARIANTS = ["alias", "configured"]
 def test_every_registered_alias_is_covered():
     # A quantizer added to the package without a case here fails this test.
     covered = {case.kernel for case in CASES} | {case.inputs for case in CASES}
-    assert set(tq.ALIASES) <= covered, sorted(set(tq.ALIASES) - covered)
+    # "uniform" is Uniform's short name for tfq_plus.quantizers.get only (not a Keras
+    # custom object: see test_uniform_short_alias_is_tfq_plus_get_only)
+    assert set(tq.ALIASES) - {"uniform"} <= covered, sorted(set(tq.ALIASES) - covered)
 
 
 def _quantizers(case: Case, variant: str):

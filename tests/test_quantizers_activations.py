@@ -651,7 +651,7 @@ def test_get_config_round_trips(quantizer):
     assert restored.precision == quantizer.precision == config["bits"]
 
 
-@pytest.mark.parametrize("alias, cls", [("pact", PACT), ("lsq", LSQ), ("uniform", Uniform)])
+@pytest.mark.parametrize("alias, cls", [("pact", PACT), ("lsq", LSQ), ("uniform_quantizer", Uniform)])
 def test_aliases_resolve(alias, cls):
     assert isinstance(tfq_plus.quantizers.get(alias), cls)
     assert isinstance(lq.quantizers.get(alias), cls)
@@ -659,6 +659,14 @@ def test_aliases_resolve(alias, cls):
     assert isinstance(layer.input_quantizer, cls) and isinstance(layer.kernel_quantizer, cls)
     y = layer(tf.constant(_random((1, 5, 5, 2), seed=1)))
     assert y.shape == (1, 3, 3, 2) and np.all(np.isfinite(y.numpy()))
+
+
+def test_uniform_short_alias_is_tfq_plus_get_only():
+    assert isinstance(tfq_plus.quantizers.get("uniform"), Uniform)
+    # Keras's own "uniform" (RandomUniform, Embedding's default initializer) is untouched
+    assert isinstance(tf.keras.initializers.get("uniform"), tf.keras.initializers.RandomUniform)
+    embedding = tf.keras.layers.Embedding(10, 4)
+    assert embedding(tf.constant([[1, 2]])).shape == (1, 2, 4)
 
 
 def test_quantizer_variables_are_tracked_by_the_larq_layer():

@@ -12,7 +12,7 @@ from tfq_plus.quantizers.arguments import (
     check_fraction,
     check_int_range,
 )
-from tfq_plus.quantizers.base import QuantizerBase, register
+from tfq_plus.quantizers.base import ALIASES, QuantizerBase, register
 
 __all__ = ["Uniform"]
 
@@ -21,7 +21,7 @@ __all__ = ["Uniform"]
 MIN_RANGE_WIDTH = 1e-6
 
 
-@register("uniform")
+@register("uniform_quantizer")
 class Uniform(QuantizerBase):
     r"""k-bit uniform fake quantization, as TensorFlow / TFLite quantize tensors.
 
@@ -255,3 +255,9 @@ class Uniform(QuantizerBase):
             "ranges": self.ranges,
             "momentum": self.momentum,
         }
+
+
+# "uniform" for tfq_plus.quantizers.get only: as a Keras custom object it would
+# shadow Keras's own "uniform" (the RandomUniform initializer, the default of
+# Embedding), so larq layers take "uniform_quantizer" (as larq's "dorefa_quantizer").
+ALIASES["uniform"] = Uniform
