@@ -92,15 +92,48 @@ def _trained_bireal():
     return data, converters.convert_keras_model(model, representative_dataset=data.x_train[:32])
 
 
+def _trained_shift():
+    """A small shift network (4-bit power-of-two conv, 3-bit power-of-two depthwise,
+    TTQ dense) trained for one short epoch on real data, and its deploy model: one
+    TFQP shift op per layer (small tensors: the vectors share the M55 image's 2 MB)."""
+    import larq as lq
+    import tensorflow as tf
+
+    from tfq_plus import converters, datasets
+    from tfq_plus import quantizers as tq
+
+    data = datasets.load("auto")
+    tf.keras.utils.set_random_seed(0)
+    inputs = tf.keras.Input(data.input_shape)
+    x = lq.layers.QuantConv2D(8, 3, strides=2, padding="same", use_bias=False,
+                              kernel_quantizer=tq.PowerOfTwo(bits=4))(inputs)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.Activation("relu")(x)
+    x = lq.layers.QuantDepthwiseConv2D(3, strides=2, padding="same", use_bias=False,
+                                       depthwise_quantizer=tq.PowerOfTwo(bits=3))(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = tf.keras.layers.Activation("relu")(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(data.num_classes, kernel_quantizer=tq.TTQ(threshold=0.05))(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    model = tf.keras.Model(inputs, tf.keras.layers.Activation("softmax")(x))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.x_train[:2000], data.y_train[:2000], batch_size=100, epochs=1, verbose=0)
+    return data, converters.convert_keras_model(model, representative_dataset=data.x_train[:32])
+
+
 @pytest.fixture(scope="module")
 def cases():
     data, deploy = _trained_binary_mnist()
     inputs = kernel_vectors.quantize_input(deploy, data.x_test[:2])
     _, bireal = _trained_bireal()
+    _, shift = _trained_shift()
     return (kernel_vectors.random_cases(seed=0)
             + kernel_vectors.model_cases(deploy, inputs, prefix=data.name)
             + kernel_vectors.model_cases(bireal, kernel_vectors.quantize_input(bireal, data.x_test[:1]),
-                                         prefix="bireal"))
+                                         prefix="bireal")
+            + kernel_vectors.model_cases(shift, kernel_vectors.quantize_input(shift, data.x_test[:1]),
+                                         prefix="shift"))
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +172,11 @@ def test_vectors_cover_every_op_format_and_geometry(cases):
     bireal = [c for c in cases if c.name.startswith("bireal op")]
     assert {c.op for c in bireal} >= {"TFQP_CONV2D_INT8", "TFQP_BINARIZE", "TFQP_BCONV2D"}
     assert any(len(c.inputs) == 4 for c in bireal)  # a residual input
+    # every shift op of the trained shift network (TTQ: two accumulator classes)
+    shift = [c for c in cases if c.name.startswith("shift op")]
+    assert [c.op for c in shift] == ["TFQP_SHIFT_CONV2D", "TFQP_SHIFT_DEPTHWISE_CONV2D",
+                                     "TFQP_SHIFT_FULLY_CONNECTED"]
+    assert shift[-1].inputs[2].shape[0] == 2
     ops = {case.op for case in cases}
     assert ops == {op["name"] for op in kernel_vectors.kernels.ops()} | {"pack", "unpack"}
     conv = [c for c in cases if c.op == "TFQP_BCONV2D" and c.expected_error is None]
