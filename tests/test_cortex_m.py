@@ -280,3 +280,48 @@ def test_counter_agrees_with_single_step_trace(small_bench, tmp_path):
     assert result.returncode == 0, result.output
     assert traced == plugin_counts
     assert all(m.instructions > 100 for m in measurements)
+
+
+def test_reachable_code_bytes_follows_the_calls(small_bench):
+    """The CMSIS-NN rows' code bytes: functions a call reaches, callees included."""
+    build, _ = small_bench
+    elf = build / "bench.elf"
+    listing = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True,
+                             text=True, check=True).stdout
+    sizes = {p[3]: int(p[1], 16) for p in map(str.split, listing.splitlines()) if len(p) == 4}
+    fc = qemu_runner.reachable_code_bytes(elf, "bench_int8_fully_connected")
+    graph = qemu_runner.call_graph(elf)
+    assert "bench_int8_fully_connected" in graph["main"]
+    # main (run_layer is inlined) reaches the FC baseline: its reach holds it and its callees
+    assert qemu_runner.reachable_code_bytes(elf, "main") >= (
+        fc + sizes["bench_int8_fully_connected"])
+    assert qemu_runner.reachable_code_bytes(elf, "main",
+                                            exclude=("bench_int8_fully_connected",)) < (
+        qemu_runner.reachable_code_bytes(elf, "main"))
+
+
+def test_cmsis_nn_rows_need_a_cmsis_nn_tree(tmp_path):
+    import mcu_cycles
+
+    layer = mcu_cycles._layer("tiny", "cmsis_nn_fully_connected", cin=8, cout=4)
+    with pytest.raises(ValueError, match="CMSIS-NN source tree"):
+        mcu_cycles.measure([layer], tmp_path / "m4")
+
+
+@pytest.mark.skipif("CMSIS_NN_PATH" not in __import__("os").environ,
+                    reason="CMSIS_NN_PATH (a CMSIS-NN source tree, README) not set")
+def test_cmsis_nn_baselines_equal_the_int8_reference(build_root):
+    """CMSIS-NN's conv / depthwise / FC, built from its sources, give the numpy
+    reference's bytes (the image checks every output) with deterministic counts."""
+    import os
+
+    import mcu_cycles
+
+    layers = [
+        mcu_cycles._layer("c conv", "cmsis_nn_conv2d", height=5, width=6, cin=8, cout=6, k=3),
+        mcu_cycles._layer("c dw", "cmsis_nn_depthwise", height=5, width=4, channels=12, k=3),
+        mcu_cycles._layer("c fc", "cmsis_nn_fully_connected", cin=40, cout=12),
+    ]
+    measurements = mcu_cycles.measure(layers, build_root / "m4_cmsis_nn", runs=2,
+                                      cmsis_nn=Path(os.environ["CMSIS_NN_PATH"]))
+    assert all(m.instructions > 100 and m.text_bytes > 500 for m in measurements)
