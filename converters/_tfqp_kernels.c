@@ -8,7 +8,9 @@
  * prepare, the constant tensors by init_table, then eval runs (without the
  * GIL). prepare() / run() / ops() are generic; bconv2d, bfully_connected,
  * bmaxpool2d and prepare_bconv2d / prepare_bfully_connected keep their
- * signatures as wrappers, parse_options reads any row's option keys. Arrays are read through the buffer protocol (no numpy headers needed
+ * signatures as wrappers, parse_options reads any row's option keys;
+ * pack / unpack and pack_codes / unpack_codes are the formats' C conversions.
+ * Arrays are read through the buffer protocol (no numpy headers needed
  * at build time); they must be C-contiguous int8 or int32. Results are new
  * numpy arrays.
  */
@@ -223,6 +225,110 @@ static PyObject *py_unpack(PyObject *self, PyObject *args, PyObject *kwargs) {
   if (out != NULL) {
     tfqp_unpack_int8((const tfqp_word *)in.buf, pixels, (int32_t)channels, (int8_t)positive,
                      (int8_t)negative, (int8_t *)outv.buf);
+    PyBuffer_Release(&outv);
+  }
+  PyBuffer_Release(&in);
+  return out;
+}
+
+/* --- coded weights (formats.h) ----------------------------------------------------- */
+
+static int check_code_bits(long bits) {
+  if (bits < TFQP_CODE_BITS_MIN || bits > TFQP_CODE_BITS_MAX) {
+    PyErr_Format(PyExc_ValueError, "bits must be in [1, 5], got %ld", bits);
+    return 0;
+  }
+  return 1;
+}
+
+/* numpy.empty((rows, count), dtype="uint8") with a writable view in *view. */
+static PyObject *new_uint8_matrix(int32_t rows, int32_t count, Py_buffer *view) {
+  PyObject *numpy = PyImport_ImportModule("numpy");
+  PyObject *array;
+  if (numpy == NULL) return NULL;
+  array = PyObject_CallMethod(numpy, "empty", "((ii)s)", (int)rows, (int)count, "uint8");
+  Py_DECREF(numpy);
+  if (array != NULL &&
+      PyObject_GetBuffer(array, view, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) != 0) {
+    Py_CLEAR(array);
+  }
+  return array;
+}
+
+static PyObject *py_pack_codes(PyObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"codes", "bits", NULL};
+  PyObject *codes, *out = NULL;
+  long bits;
+  Py_buffer in, outv;
+  int32_t dims[2];
+  Py_ssize_t i;
+  (void)self;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Ol:pack_codes", keywords, &codes, &bits) ||
+      !check_code_bits(bits)) {
+    return NULL;
+  }
+  if (PyObject_GetBuffer(codes, &in, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+    PyErr_Clear();
+    PyErr_SetString(PyExc_ValueError, "codes must be a C-contiguous uint8 array [rows, count]");
+    return NULL;
+  }
+  if (in.ndim != 2 || in.itemsize != 1 || in.format == NULL || strcmp(in.format, "B") != 0 ||
+      in.shape[0] < 1 || in.shape[1] < 1 || in.shape[0] > INT32_MAX || in.shape[1] > INT32_MAX) {
+    PyErr_SetString(PyExc_ValueError,
+                    "codes must be a C-contiguous uint8 array [rows, count], both >= 1");
+    PyBuffer_Release(&in);
+    return NULL;
+  }
+  for (i = 0; i < in.len; ++i) {
+    if (((const uint8_t *)in.buf)[i] >> bits) {
+      PyErr_Format(PyExc_ValueError, "codes must be < 2^%ld, got %d at flat index %zd", bits,
+                   (int)((const uint8_t *)in.buf)[i], i);
+      PyBuffer_Release(&in);
+      return NULL;
+    }
+  }
+  dims[0] = (int32_t)in.shape[0];
+  dims[1] = TFQP_CODE_WORDS((int32_t)in.shape[1], (int32_t)bits);
+  out = new_array_view(2, dims, TFQP_TYPE_INT32, &outv);
+  if (out != NULL) {
+    tfqp_pack_codes((const uint8_t *)in.buf, dims[0], (int32_t)in.shape[1], (int32_t)bits,
+                    (tfqp_word *)outv.buf);
+    PyBuffer_Release(&outv);
+  }
+  PyBuffer_Release(&in);
+  return out;
+}
+
+static PyObject *py_unpack_codes(PyObject *self, PyObject *args, PyObject *kwargs) {
+  static char *keywords[] = {"words", "bits", "count", NULL};
+  PyObject *words, *out = NULL;
+  long bits, count;
+  Py_buffer in, outv;
+  tfqp_tensor t;
+  (void)self;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Oll:unpack_codes", keywords, &words, &bits,
+                                   &count) ||
+      !check_code_bits(bits)) {
+    return NULL;
+  }
+  if (count < 1 || count > INT32_MAX) {
+    PyErr_Format(PyExc_ValueError, "count must be in [1, 2^31 - 1], got %ld", count);
+    return NULL;
+  }
+  if (!get_tensor(words, "words", 0, &in, &t, 0)) return NULL;
+  if (t.type != TFQP_TYPE_INT32 || t.rank != 2 ||
+      t.dims[1] != TFQP_CODE_WORDS((int32_t)count, (int32_t)bits)) {
+    PyErr_Format(PyExc_ValueError,
+                 "words must be an int32 array [rows, ceil(count / floor(32 / bits))] = "
+                 "[rows, %d]",
+                 (int)TFQP_CODE_WORDS((int32_t)count, (int32_t)bits));
+    PyBuffer_Release(&in);
+    return NULL;
+  }
+  out = new_uint8_matrix(t.dims[0], (int32_t)count, &outv);
+  if (out != NULL) {
+    tfqp_unpack_codes((const tfqp_word *)in.buf, t.dims[0], (int32_t)count, (int32_t)bits,
+                      (uint8_t *)outv.buf);
     PyBuffer_Release(&outv);
   }
   PyBuffer_Release(&in);
@@ -805,6 +911,15 @@ static PyMethodDef methods[] = {
      "unpack(packed, channels, positive=1, negative=-1) -> int8 array\n\n"
      "Unpacks int32 words [..., ceil(channels/32)] into [..., channels]: bit 0 -> positive,\n"
      "bit 1 -> negative; padding bits are ignored."},
+    {"pack_codes", (PyCFunction)(void (*)(void))py_pack_codes, METH_VARARGS | METH_KEYWORDS,
+     "pack_codes(codes, bits) -> int32 array\n\n"
+     "Packs uint8 codes [rows, count] (each < 2^bits, bits in 1..5) into rows of\n"
+     "ceil(count / floor(32 / bits)) words (micro/include/tfqp/formats.h, coded weights)."},
+    {"unpack_codes", (PyCFunction)(void (*)(void))py_unpack_codes,
+     METH_VARARGS | METH_KEYWORDS,
+     "unpack_codes(words, bits, count) -> uint8 array\n\n"
+     "Unpacks int32 words [rows, ceil(count / floor(32 / bits))] into codes [rows, count];\n"
+     "padding bits are ignored."},
     {"parse_options", py_parse_options, METH_VARARGS,
      "parse_options(op, options) -> dict\n\n"
      "Parses custom options (flexbuffer bytes) of any op of the table (see ops()) with the C\n"

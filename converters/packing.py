@@ -1,7 +1,8 @@
-"""Bit-packing of binary tensors and the custom options of the binary TFQP ops.
+"""Bit-packing of binary tensors, and the coded weights of the shift ops.
 
-Mirrors ``micro/include/tfqp/formats.h`` (the one definition of the format; the
-C and Python sides are cross-tested in ``tests/test_packing.py``):
+Mirrors ``micro/include/tfqp/formats.h`` (the one definition of the formats; the
+C and Python sides are cross-tested in ``tests/test_packing.py`` and, for coded
+weights, ``tests/test_kernels_shift.py``):
 
 - Packed data is stored in 32-bit words (TFLite ``INT32`` tensors). Channel ``c``
   of a pixel lives in word ``c // 32``, bit ``c % 32`` (bit 0 = least significant).
@@ -13,8 +14,13 @@ C and Python sides are cross-tested in ``tests/test_packing.py``):
   inputs); conv filters OHWI ``[Cout, KH, KW, ceil(Cin/32)]``; fully-connected
   weights ``[Cout, ceil(Cin/32)]``. Packing always runs along the last axis.
 
+Coded weights (:func:`pack_codes`): unsigned ``bits``-bit codes, ``bits`` in 1..5,
+``floor(32 / bits)`` per 32-bit word, code ``j`` of a word in bits ``[j*bits, j*bits
++ bits)``; every row (output channel) starts on a word and takes ``ceil(count /
+floor(32 / bits))`` words; unused bits are 0.
+
 The ops' custom options are encoded by their registry entries (``ops``), not here:
-this module is the packed format only.
+this module is the packed formats only.
 """
 
 import numbers
@@ -118,3 +124,76 @@ def pack_filter(weights) -> np.ndarray:
 def unpack_filter(packed, channels_in: int) -> np.ndarray:
     """Packed filter -> int8 signs (+1 / -1) with ``channels_in`` on the last axis."""
     return unpack_activations(packed, channels_in)
+
+
+CODE_BITS = (1, 2, 3, 4, 5)
+
+
+def _check_code_bits(function: str, bits) -> int:
+    bits = check_int_range(function, "bits", bits, 1, 5)
+    return bits
+
+
+def codes_per_word(bits: int) -> int:
+    """``floor(32 / bits)``: 32, 16, 10, 8, 6 codes for 1..5 bits."""
+    return WORD_BITS // _check_code_bits("codes_per_word", bits)
+
+
+def code_words(count: int, bits: int) -> int:
+    """Words of a row of ``count`` codes: ``ceil(count / floor(32 / bits))``."""
+    count = check_int_range("code_words", "count", count, 1, _INT32_MAX)
+    return -(-count // codes_per_word(bits))
+
+
+def pack_codes(codes, bits: int) -> np.ndarray:
+    """Packs codes ``uint8 [Cout, R]`` (each ``< 2^bits``) into int32 ``[Cout, W_row]``."""
+    bits = _check_code_bits("pack_codes", bits)
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[0] < 1 or codes.shape[1] < 1:
+        raise ValueError(f"pack_codes: codes must be a 2-D array [Cout, R] with Cout, R >= 1, "
+                         f"got shape {codes.shape}")
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise ValueError(f"pack_codes: codes must be integers, got {codes.dtype}")
+    outside = (codes < 0) | (codes >= 1 << bits)
+    if outside.any():
+        row, position = (int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(f"pack_codes: codes must be in [0, {(1 << bits) - 1}] for {bits}-bit "
+                         f"codes, got {int(codes[row, position])} in row {row} at code "
+                         f"{position}")
+    per_word = codes_per_word(bits)
+    rows, count = codes.shape
+    words = code_words(count, bits)
+    padded = np.zeros((rows, words * per_word), dtype=np.uint32)
+    padded[:, :count] = codes
+    shifts = np.arange(per_word, dtype=np.uint32) * np.uint32(bits)
+    fields = padded.reshape(rows, words, per_word) << shifts
+    return np.bitwise_or.reduce(fields, axis=-1).astype(np.uint32).view(np.int32)
+
+
+def unpack_codes(words, bits: int, count: int) -> np.ndarray:
+    """Inverse of :func:`pack_codes`: ``uint8 [Cout, count]``. The padding bits of
+    every word must be 0 (the format's rule; the C ops reject them too)."""
+    bits = _check_code_bits("unpack_codes", bits)
+    row_words = code_words(count, bits)
+    words = np.asarray(words)
+    if words.dtype not in (np.int32, np.uint32):
+        raise ValueError(f"unpack_codes: words must be int32 or uint32, got {words.dtype}")
+    if words.ndim != 2 or words.shape[1] != row_words:
+        raise ValueError(f"unpack_codes: words must be [Cout, ceil({count} / {codes_per_word(bits)})]"
+                         f" = [Cout, {row_words}], got shape {words.shape}")
+    per_word = codes_per_word(bits)
+    unsigned = words.view(np.uint32)
+    shifts = np.arange(per_word, dtype=np.uint32) * np.uint32(bits)
+    fields = (unsigned[..., None] >> shifts) & np.uint32((1 << bits) - 1)
+    codes = fields.reshape(len(words), row_words * per_word)
+    used = np.zeros(row_words * per_word, dtype=bool)
+    used[:count] = True
+    repacked = np.bitwise_or.reduce(
+        (codes * used).reshape(len(words), row_words, per_word) << shifts, axis=-1)
+    stray = repacked.astype(np.uint32) != unsigned
+    if stray.any():
+        row, word = (int(i) for i in np.argwhere(stray)[0])
+        raise ValueError(f"unpack_codes: padding bits must be 0 (bits above the word's last code, "
+                         f"or codes past {count} in a row's last word): row {row}, word {word} is "
+                         f"{int(unsigned[row, word]):#010x}")
+    return codes[:, :count].astype(np.uint8)

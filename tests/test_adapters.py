@@ -69,7 +69,8 @@ class ModelBuilder:
         tensor = fb.TensorT()
         tensor.name = f"t{len(self.graph.tensors)}".encode()
         tensor.shape = np.asarray(shape, dtype=np.int32)
-        tensor.type = {np.int8: fb.TensorType.INT8, np.int32: fb.TensorType.INT32}[dtype]
+        tensor.type = {np.int8: fb.TensorType.INT8, np.int16: fb.TensorType.INT16,
+                       np.int32: fb.TensorType.INT32}[dtype]
         tensor.buffer = 0
         if data is not None:
             buffer = fb.BufferT()

@@ -77,6 +77,9 @@ EXPECTED_OPS = {
     "TFQP_BINARIZE": (1, 1, (), ("input",)),
     "TFQP_CONV2D_INT8": (3, 4, (1, 2), ("input", "weights", "transform", "residual")),
     "TFQP_FULLY_CONNECTED_INT8": (3, 4, (1, 2), ("input", "weights", "transform", "residual")),
+    "TFQP_SHIFT_CONV2D": (4, 4, (1, 2, 3), ("input", "codes", "code_table", "transform")),
+    "TFQP_SHIFT_DEPTHWISE_CONV2D": (4, 4, (1, 2, 3), ("input", "codes", "code_table", "transform")),
+    "TFQP_SHIFT_FULLY_CONNECTED": (4, 4, (1, 2, 3), ("input", "codes", "code_table", "transform")),
     "TFQP_UNPACK": (1, 1, (), ("input",)),
 }
 

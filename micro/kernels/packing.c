@@ -97,3 +97,29 @@ void tfqp_mask_packed(const tfqp_word *input, int32_t pixels, int32_t channels,
     out[words - 1] = in[words - 1] & mask;
   }
 }
+
+void tfqp_pack_codes(const uint8_t *codes, int32_t rows, int32_t count, int32_t bits,
+                     tfqp_word *output) {
+  const int32_t per_word = TFQP_CODES_PER_WORD(bits);
+  const int32_t words = TFQP_CODE_WORDS(count, bits);
+  int32_t r, i;
+  for (r = 0; r < rows; ++r) {
+    const uint8_t *in = codes + (size_t)r * (size_t)count;
+    tfqp_word *out = output + (size_t)r * (size_t)words;
+    for (i = 0; i < words; ++i) out[i] = 0;
+    for (i = 0; i < count; ++i) {
+      out[i / per_word] |= ((uint32_t)in[i] & TFQP_CODE_MASK(bits)) << ((i % per_word) * bits);
+    }
+  }
+}
+
+void tfqp_unpack_codes(const tfqp_word *words, int32_t rows, int32_t count, int32_t bits,
+                       uint8_t *codes) {
+  const int32_t row_words = TFQP_CODE_WORDS(count, bits);
+  int32_t r, i;
+  for (r = 0; r < rows; ++r) {
+    const tfqp_word *row = words + (size_t)r * (size_t)row_words;
+    uint8_t *out = codes + (size_t)r * (size_t)count;
+    for (i = 0; i < count; ++i) out[i] = (uint8_t)tfqp_code_at(row, i, bits);
+  }
+}

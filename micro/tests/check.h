@@ -43,5 +43,6 @@ void test_validation(void);
 void test_kernels(void);
 void test_op_table(void);
 void test_new_ops(void);
+void test_shift(void);
 
 #endif /* TFQP_TESTS_CHECK_H_ */

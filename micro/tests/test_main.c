@@ -38,6 +38,7 @@ int main(void) {
   test_kernels();
   test_op_table();
   test_new_ops();
+  test_shift();
   printf("digest: %08lx%08lx\n", (unsigned long)(digest >> 32),
          (unsigned long)(digest & 0xFFFFFFFFu));
   printf("%ld checks, %ld failed\n", tfqp_test_checks, tfqp_test_failures);

@@ -25,6 +25,12 @@ static const expected_row expected_rows[] = {
      "channels_in"},
     {"TFQP_FULLY_CONNECTED_INT8", 3, 4, 0x6u, {"input", "weights", "transform", "residual"}, 2,
      "channels_in"},
+    {"TFQP_SHIFT_CONV2D", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"}, 10,
+     "filter_height"},
+    {"TFQP_SHIFT_DEPTHWISE_CONV2D", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"},
+     11, "filter_height"},
+    {"TFQP_SHIFT_FULLY_CONNECTED", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"}, 4,
+     "channels_in"},
     {"TFQP_UNPACK", 1, 1, 0x0u, {"input"}, 4, "channels"},
 };
 

@@ -36,6 +36,9 @@
 #include "tfqp/conv2d_int8.h"
 #include "tfqp/flexbuffer.h"
 #include "tfqp/fully_connected_int8.h"
+#include "tfqp/shift_conv2d.h"
+#include "tfqp/shift_depthwise_conv2d.h"
+#include "tfqp/shift_fully_connected.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
 #include "tfqp/unpack.h"
@@ -58,6 +61,9 @@ extern "C" {
   X(binarize, BINARIZE)                   \
   X(conv2d_int8, CONV2D_INT8)             \
   X(fully_connected_int8, FULLY_CONNECTED_INT8) \
+  X(shift_conv2d, SHIFT_CONV2D)           \
+  X(shift_depthwise_conv2d, SHIFT_DEPTHWISE_CONV2D) \
+  X(shift_fully_connected, SHIFT_FULLY_CONNECTED) \
   X(unpack, UNPACK)
 
 /* Rows of tfqp_ops[], a compile-time constant (the adapters size their
@@ -73,6 +79,9 @@ typedef union {
   tfqp_binarize_options binarize;
   tfqp_conv2d_int8_options conv2d_int8;
   tfqp_fully_connected_int8_options fully_connected_int8;
+  tfqp_shift_conv2d_options shift_conv2d;
+  tfqp_shift_depthwise_conv2d_options shift_depthwise_conv2d;
+  tfqp_shift_fully_connected_options shift_fully_connected;
   tfqp_unpack_options unpack;
 } tfqp_op_options;
 
@@ -84,6 +93,8 @@ typedef union {
   tfqp_binarize_params binarize;
   tfqp_conv2d_int8_params conv2d_int8;
   tfqp_fully_connected_int8_params fully_connected_int8;
+  tfqp_shift_conv2d_params shift_conv2d; /* also TFQP_SHIFT_DEPTHWISE_CONV2D's */
+  tfqp_shift_fully_connected_params shift_fully_connected;
   tfqp_unpack_params unpack;
 } tfqp_op_params;
 

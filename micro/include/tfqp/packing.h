@@ -1,4 +1,5 @@
-/* Conversions between int8 activations and the packed format of formats.h. */
+/* Conversions between int8 activations and the packed format of formats.h, and
+ * between codes and the coded-weights format. */
 #ifndef TFQP_PACKING_H_
 #define TFQP_PACKING_H_
 
@@ -25,6 +26,17 @@ void tfqp_unpack_int8(const tfqp_word *input, int32_t pixels, int32_t channels,
  * bits of each row's last word. */
 void tfqp_mask_packed(const tfqp_word *input, int32_t pixels, int32_t channels,
                       tfqp_word *output);
+
+/* Packs `rows` rows of `count` codes (count >= 1, bits in 1..5, every code
+ * < 2^bits) into rows of TFQP_CODE_WORDS(count, bits) words (formats.h,
+ * "Coded weights"); padding bits 0. */
+void tfqp_pack_codes(const uint8_t *codes, int32_t rows, int32_t count, int32_t bits,
+                     tfqp_word *output);
+
+/* Unpacks `rows` rows of TFQP_CODE_WORDS(count, bits) words into `count` codes
+ * per row (count >= 1, bits in 1..5). Padding bits are ignored. */
+void tfqp_unpack_codes(const tfqp_word *words, int32_t rows, int32_t count, int32_t bits,
+                       uint8_t *codes);
 
 #ifdef __cplusplus
 }

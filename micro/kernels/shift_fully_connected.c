@@ -1,0 +1,170 @@
+/* TFQP_SHIFT_FULLY_CONNECTED: validation and the patch gather (contract in
+ * tfqp/shift_fully_connected.h): the patch of row n is its Cin values minus
+ * the zero point. The compute is shift_op.h's. */
+#include "tfqp/shift_fully_connected.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "shift_op.h"
+#include "tfqp/flexbuffer.h"
+#include "tfqp/op.h"
+
+static const tfqp_option_key option_keys[] = {
+    {"channels_in", offsetof(tfqp_shift_fully_connected_options, channels_in)},
+    {"terms", offsetof(tfqp_shift_fully_connected_options, output.terms)},
+    {"activation_min", offsetof(tfqp_shift_fully_connected_options, output.activation_min)},
+    {"activation_max", offsetof(tfqp_shift_fully_connected_options, output.activation_max)}};
+#define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
+
+tfqp_status tfqp_shift_fully_connected_parse_options(
+    const uint8_t *buffer, size_t length, tfqp_shift_fully_connected_options *options,
+    tfqp_error *error) {
+  const tfqp_status s =
+      tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
+                                 TFQP_SHIFT_FC_REQUIRED, options, &options->present, error);
+  if (s == TFQP_OK) tfqp_shift_output_defaults(&options->output, options->present, 1);
+  return s;
+}
+
+static tfqp_status check_input_side(const tfqp_shift_fully_connected_options *o,
+                                    const tfqp_tensor *input, const tfqp_tensor *codes,
+                                    const tfqp_tensor *code_table, tfqp_type output_type,
+                                    tfqp_shift_fully_connected_params *p, tfqp_error *error) {
+  int64_t elements = 1;
+  int32_t i;
+  tfqp_status s;
+  if (o == NULL || input == NULL || p == NULL) {
+    return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "shift_fully_connected", 0);
+  }
+  if (!(o->present & TFQP_SHIFT_FC_REQUIRED)) {
+    return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing", "channels_in", 0);
+  }
+  if ((s = tfqp_check_option_range(o->channels_in, 1, INT32_MAX, "must be >= 1", "channels_in",
+                                   error))) {
+    return s;
+  }
+  if (input->rank < 1 || input->rank > TFQP_MAX_RANK) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE, "input rank must be in [1, 6]", "input",
+                     input->rank);
+  }
+  if ((s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, input->rank, error))) return s;
+  for (i = 0; i < input->rank; ++i) elements *= input->dims[i]; /* < 2^31: checked */
+  if (elements % o->channels_in != 0) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
+                     "input elements must be a multiple of channels_in (rows of Cin values)",
+                     "input", elements);
+  }
+  if ((s = tfqp_shift_layer_check_codes(&p->layer, &o->output, o->channels_in, input, codes,
+                                        code_table, output_type, error))) {
+    return s;
+  }
+  p->batch = (int32_t)(elements / o->channels_in);
+  p->channels_in = o->channels_in;
+  return TFQP_OK;
+}
+
+tfqp_status tfqp_shift_fully_connected_output_dims(
+    const tfqp_shift_fully_connected_options *options, const tfqp_tensor *input,
+    const tfqp_tensor *codes, const tfqp_tensor *code_table, tfqp_type output_type,
+    int32_t dims[2], tfqp_error *error) {
+  tfqp_shift_fully_connected_params p;
+  tfqp_status s;
+  memset(&p, 0, sizeof p);
+  if ((s = check_input_side(options, input, codes, code_table, output_type, &p, error))) {
+    return s;
+  }
+  dims[0] = p.batch;
+  dims[1] = p.layer.output_depth;
+  return TFQP_OK;
+}
+
+tfqp_status tfqp_shift_fully_connected_prepare(
+    const tfqp_shift_fully_connected_options *options, const tfqp_tensor *input,
+    const tfqp_tensor *codes, const tfqp_tensor *code_table, const tfqp_tensor *transform,
+    const tfqp_tensor *output, tfqp_shift_fully_connected_params *p, tfqp_error *error) {
+  tfqp_status s;
+  if (output == NULL) return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "output", 0);
+  if ((s = check_input_side(options, input, codes, code_table, output->type, p, error))) {
+    return s;
+  }
+  return tfqp_shift_layer_check_output(&p->layer, transform, output, 2, &p->batch, p->batch,
+                                       p->channels_in, 0, 1, error);
+}
+
+tfqp_status tfqp_shift_fully_connected_init_table(
+    const tfqp_shift_fully_connected_params *params, const tfqp_word *codes,
+    const int16_t *code_table, const int32_t *transform, int32_t *table, size_t table_bytes,
+    tfqp_error *error) {
+  return tfqp_shift_layer_init_table(&params->layer, codes, code_table, transform, table,
+                                     table_bytes, error);
+}
+
+static void gather_row(const void *params, const int8_t *input, int32_t row, int16_t *patch) {
+  const tfqp_shift_fully_connected_params *p = (const tfqp_shift_fully_connected_params *)params;
+  const int8_t *q = input + (size_t)row * (size_t)p->channels_in;
+  const int32_t zp = p->layer.input_zero_point;
+  int32_t ci;
+  for (ci = 0; ci < p->channels_in; ++ci) patch[ci] = (int16_t)(q[ci] - zp);
+}
+
+void tfqp_shift_fully_connected_eval(const tfqp_shift_fully_connected_params *params,
+                                     const int32_t *table, const int8_t *input,
+                                     const tfqp_word *codes, void *scratch, void *output) {
+  tfqp_shift_eval(&params->layer, table, codes, params, gather_row, input, scratch, output);
+}
+
+/* ------------------------------------------------------------- op table row */
+
+static const char *const input_roles[] = {"input", "codes", "code_table", "transform"};
+
+static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
+                            tfqp_error *error) {
+  return tfqp_shift_fully_connected_parse_options(buffer, length,
+                                                  &options->shift_fully_connected, error);
+}
+
+static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                                  int32_t input_count, tfqp_type output_type, int32_t *rank,
+                                  int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  (void)input_count;
+  *rank = 2;
+  return tfqp_shift_fully_connected_output_dims(&options->shift_fully_connected, &inputs[0],
+                                                &inputs[1], &inputs[2], output_type, dims,
+                                                error);
+}
+
+static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
+                              int32_t input_count, const tfqp_tensor *outputs,
+                              tfqp_op_params *params, tfqp_op_buffers *buffers,
+                              tfqp_error *error) {
+  tfqp_shift_fully_connected_params *p = &params->shift_fully_connected;
+  const tfqp_status s = tfqp_shift_fully_connected_prepare(
+      &options->shift_fully_connected, &inputs[0], &inputs[1], &inputs[2], &inputs[3],
+      &outputs[0], p, error);
+  (void)input_count;
+  if (s == TFQP_OK) {
+    buffers->table_bytes = p->layer.table_bytes;
+    buffers->scratch_bytes = p->layer.scratch_bytes;
+  }
+  return s;
+}
+
+static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
+                                 int32_t *table, size_t table_bytes, tfqp_error *error) {
+  return tfqp_shift_fully_connected_init_table(
+      &params->shift_fully_connected, (const tfqp_word *)constants[1],
+      (const int16_t *)constants[2], (const int32_t *)constants[3], table, table_bytes, error);
+}
+
+static void op_eval(const tfqp_op_params *params, const int32_t *table,
+                    const void *const *inputs, void *const *outputs, void *scratch) {
+  tfqp_shift_fully_connected_eval(&params->shift_fully_connected, table,
+                                  (const int8_t *)inputs[0], (const tfqp_word *)inputs[1],
+                                  scratch, outputs[0]);
+}
+
+const tfqp_op tfqp_op_shift_fully_connected = {
+    "TFQP_SHIFT_FULLY_CONNECTED", 4, 4, 1, (1u << 1) | (1u << 2) | (1u << 3), input_roles,
+    option_keys, OPTION_COUNT, offsetof(tfqp_shift_fully_connected_options, present),
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

@@ -1,0 +1,869 @@
+/* The shift ops (TFQP_SHIFT_CONV2D, TFQP_SHIFT_DEPTHWISE_CONV2D,
+ * TFQP_SHIFT_FULLY_CONNECTED) through their op table rows, against a per-tap
+ * reference written from the contract (tfqp/shift_layer.h, formats.h):
+ * every weight decoded from its codes and the code table, every output the
+ * sum over the taps inside the image, then the output transform with
+ * TFLite's rounding written out (round half away from zero, twice) and the
+ * two-class transform by division. Each op runs on buffers of exactly the
+ * sizes its tensors and prepare give (heap copies: AddressSanitizer sees any
+ * access outside them).
+ *
+ * Also: the codes' pack / unpack round trip, validation (options, shapes,
+ * constant data) and work skipping: words whose codes all decode to 0 are
+ * marked dead in the table and never read (eval with garbage in them gives
+ * the same bytes). Every output goes into the digest. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "tfqp/op.h"
+#include "tfqp/packing.h"
+
+enum { CONV, DEPTHWISE, FULLY_CONNECTED };
+
+typedef struct {
+  int32_t op;
+  int32_t batch, height, width, cin, cout;
+  int32_t kh, kw, sh, sw, dh, dw, padding, dm;
+  int32_t bits, terms, classes, packed;
+  int32_t zp_in, zp_out, act_min, act_max, act_given;
+} shift_case;
+
+#define MAX_INPUT 20000
+#define MAX_CODES 40000
+#define MAX_COUT 70
+#define MAX_OUTPUT 20000
+
+static int8_t input[MAX_INPUT];
+static uint8_t codes[MAX_CODES];
+static uint8_t unpacked[MAX_CODES];
+static tfqp_word words[MAX_CODES];
+static int16_t values[2 * 32];
+static int32_t transform[MAX_COUT * 5];
+static int64_t weight[2][MAX_INPUT]; /* w_c[co * K + k] */
+static uint8_t expected[MAX_OUTPUT];
+static uint8_t got[MAX_OUTPUT];
+
+static const char *const op_names[] = {"TFQP_SHIFT_CONV2D", "TFQP_SHIFT_DEPTHWISE_CONV2D",
+                                       "TFQP_SHIFT_FULLY_CONNECTED"};
+
+static const tfqp_op *op_of(const shift_case *c) {
+  return tfqp_find_op(op_names[c->op], strlen(op_names[c->op]));
+}
+
+static int32_t taps_of(const shift_case *c) {
+  if (c->op == FULLY_CONNECTED) return c->cin;
+  return c->kh * c->kw * (c->op == CONV ? c->cin : 1);
+}
+
+static int32_t row_words(const shift_case *c) {
+  const int32_t per_word = 32 / c->bits;
+  return (taps_of(c) * c->terms + per_word - 1) / per_word;
+}
+
+/* TFLite's output size and padding before, SAME (0) or VALID (1). */
+static void axis(int32_t in, int32_t k, int32_t s, int32_t d, int32_t padding, int32_t *out,
+                 int32_t *before) {
+  const int32_t effective = (k - 1) * d + 1;
+  int32_t total;
+  *out = padding == 0 ? (in + s - 1) / s : (in - effective) / s + 1;
+  total = (*out - 1) * s + effective - in;
+  *before = total > 0 ? total / 2 : 0;
+}
+
+static void fill_options(const shift_case *c, tfqp_op_options *o) {
+  tfqp_shift_output_options output;
+  output.terms = c->terms;
+  output.activation_min = c->act_min;
+  output.activation_max = c->act_max;
+  output.activation_given = c->act_given;
+  memset(o, 0, sizeof *o);
+  if (c->op == FULLY_CONNECTED) {
+    o->shift_fully_connected.channels_in = c->cin;
+    o->shift_fully_connected.output = output;
+    o->shift_fully_connected.present = TFQP_SHIFT_FC_REQUIRED;
+  } else if (c->op == CONV) {
+    tfqp_shift_conv2d_options *v = &o->shift_conv2d;
+    v->filter_height = c->kh;
+    v->filter_width = c->kw;
+    v->stride_height = c->sh;
+    v->stride_width = c->sw;
+    v->dilation_height_factor = c->dh;
+    v->dilation_width_factor = c->dw;
+    v->padding = c->padding;
+    v->output = output;
+    v->present = TFQP_SHIFT_CONV2D_REQUIRED;
+  } else {
+    tfqp_shift_depthwise_conv2d_options *v = &o->shift_depthwise_conv2d;
+    v->filter_height = c->kh;
+    v->filter_width = c->kw;
+    v->stride_height = c->sh;
+    v->stride_width = c->sw;
+    v->dilation_height_factor = c->dh;
+    v->dilation_width_factor = c->dw;
+    v->padding = c->padding;
+    v->depth_multiplier = c->dm;
+    v->output = output;
+    v->present = TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED;
+  }
+}
+
+static void describe(tfqp_tensor *t, tfqp_type type, int32_t rank, const int32_t *dims,
+                     int32_t zero_point) {
+  size_t count = 1;
+  int32_t i;
+  for (i = 0; i < rank; ++i) count *= (size_t)dims[i];
+  tfqp_tensor_init(t, type, rank, dims,
+                   count * (type == TFQP_TYPE_INT8 ? 1 : type == TFQP_TYPE_INT16 ? 2 : 4),
+                   zero_point);
+}
+
+/* The four inputs and the output of case c (output dims from the contract). */
+static void describe_case(const shift_case *c, tfqp_tensor inputs[4], tfqp_tensor *output) {
+  int32_t dims[4], oh = 1, ow = 1, before;
+  if (c->op == FULLY_CONNECTED) {
+    dims[0] = c->batch;
+    dims[1] = c->cin;
+    describe(&inputs[0], TFQP_TYPE_INT8, 2, dims, c->zp_in);
+  } else {
+    dims[0] = c->batch;
+    dims[1] = c->height;
+    dims[2] = c->width;
+    dims[3] = c->cin;
+    describe(&inputs[0], TFQP_TYPE_INT8, 4, dims, c->zp_in);
+    axis(c->height, c->kh, c->sh, c->dh, c->padding, &oh, &before);
+    axis(c->width, c->kw, c->sw, c->dw, c->padding, &ow, &before);
+  }
+  dims[0] = c->cout;
+  dims[1] = row_words(c);
+  describe(&inputs[1], TFQP_TYPE_INT32, 2, dims, 0);
+  dims[0] = c->classes;
+  dims[1] = 1 << c->bits;
+  describe(&inputs[2], TFQP_TYPE_INT16, 2, dims, 0);
+  dims[0] = c->cout;
+  dims[1] = c->packed ? 2 : 5;
+  describe(&inputs[3], TFQP_TYPE_INT32, 2, dims, 0);
+  if (c->op == FULLY_CONNECTED) {
+    dims[0] = c->batch;
+    dims[1] = c->packed ? (c->cout + 31) / 32 : c->cout;
+    describe(output, c->packed ? TFQP_TYPE_INT32 : TFQP_TYPE_INT8, 2, dims, c->zp_out);
+  } else {
+    dims[0] = c->batch;
+    dims[1] = oh;
+    dims[2] = ow;
+    dims[3] = c->packed ? (c->cout + 31) / 32 : c->cout;
+    describe(output, c->packed ? TFQP_TYPE_INT32 : TFQP_TYPE_INT8, 4, dims, c->zp_out);
+  }
+}
+
+/* ------------------------------------------------------------ running an op */
+
+/* An op prepared through its row, with its table built from `constants`. */
+typedef struct {
+  const tfqp_op *op;
+  tfqp_op_params params;
+  tfqp_op_buffers buffers;
+  int32_t *table;
+  void *scratch;
+} prepared_op;
+
+static void *copy_of(const void *data, size_t bytes) {
+  void *p = malloc(bytes > 0 ? bytes : 1);
+  if (p != NULL) memcpy(p, data, bytes);
+  return p;
+}
+
+/* Life cycle up to init_table; on failure *e holds the error. */
+static tfqp_status prepare_op(const shift_case *c, const void *const data[4], prepared_op *p,
+                              tfqp_error *e) {
+  tfqp_op_options options;
+  tfqp_tensor inputs[4], output;
+  const void *constants[4] = {0};
+  int32_t rank, dims[TFQP_MAX_RANK], i;
+  tfqp_status s;
+  memset(p, 0, sizeof *p);
+  p->op = op_of(c);
+  fill_options(c, &options);
+  describe_case(c, inputs, &output);
+  if ((s = tfqp_op_check_arity(p->op, 4, 1, e)) ||
+      (s = p->op->output_dims(&options, inputs, 4, output.type, &rank, dims, e)) ||
+      (s = p->op->prepare(&options, inputs, 4, &output, &p->params, &p->buffers, e))) {
+    return s;
+  }
+  CHECK_EQ(rank, output.rank);
+  for (i = 0; i < rank; ++i) CHECK_EQ(dims[i], output.dims[i]);
+  for (i = 1; i < 4; ++i) constants[i] = copy_of(data[i], inputs[i].bytes);
+  p->table = (int32_t *)malloc(p->buffers.table_bytes);
+  p->scratch = malloc(p->buffers.scratch_bytes);
+  CHECK(p->buffers.table_bytes > 0 && p->buffers.scratch_bytes > 0);
+  CHECK(p->table != NULL && p->scratch != NULL);
+  s = p->op->init_table(&p->params, constants, p->table, p->buffers.table_bytes, e);
+  for (i = 1; i < 4; ++i) free((void *)(uintptr_t)constants[i]);
+  return s;
+}
+
+static void release(prepared_op *p) {
+  free(p->table);
+  free(p->scratch);
+  p->table = NULL;
+  p->scratch = NULL;
+}
+
+/* eval on exact-size copies of the input and `codes_data`; the output into
+ * `out` (output bytes). */
+static void eval_op(const shift_case *c, prepared_op *p, const tfqp_word *codes_data, void *out) {
+  tfqp_tensor inputs[4], output;
+  const void *data[4];
+  void *outputs[1];
+  describe_case(c, inputs, &output);
+  data[0] = copy_of(input, inputs[0].bytes);
+  data[1] = copy_of(codes_data, inputs[1].bytes);
+  data[2] = data[3] = NULL; /* eval reads the table, not these */
+  outputs[0] = malloc(output.bytes);
+  p->op->eval(&p->params, p->table, data, outputs, p->scratch);
+  memcpy(out, outputs[0], output.bytes);
+  free(outputs[0]);
+  free((void *)(uintptr_t)data[0]);
+  free((void *)(uintptr_t)data[1]);
+}
+
+/* Runs case c end to end on the global data; returns the status. */
+static tfqp_status run_case(const shift_case *c, void *out, tfqp_error *e) {
+  const void *data[4] = {input, words, values, transform};
+  prepared_op p;
+  tfqp_status s = prepare_op(c, data, &p, e);
+  if (s == TFQP_OK) eval_op(c, &p, words, out);
+  release(&p);
+  return s;
+}
+
+/* --------------------------------------------------------------- reference */
+
+/* x / 2^e rounded half away from zero, |x| < 2^63, e in [0, 62], by division. */
+static int64_t round_half_away(int64_t x, int32_t e) {
+  const int64_t divisor = (int64_t)1 << e;
+  int64_t quotient = x / divisor;
+  const int64_t remainder = x % divisor;
+  if (e > 0 && (remainder < 0 ? -remainder : remainder) >= divisor / 2) {
+    quotient += x < 0 ? -1 : 1;
+  }
+  return quotient;
+}
+
+/* TFLite's MultiplyByQuantizedMultiplier, multiplier >= 0: the value shifted
+ * left (wrapping at 32 bits), its product with the multiplier / 2^31 rounded
+ * half away from zero, then / 2^right rounded half away from zero. */
+static int64_t requantize(int32_t v, int32_t multiplier, int32_t shift) {
+  const int32_t left = shift > 0 ? shift : 0;
+  const uint32_t wrapped = (uint32_t)v << left;
+  const int64_t shifted = wrapped >= 0x80000000u ? (int64_t)wrapped - ((int64_t)1 << 32)
+                                                 : (int64_t)wrapped;
+  return round_half_away(round_half_away(shifted * multiplier, 31), shift > 0 ? 0 : -shift);
+}
+
+/* The weights w_c[co * K + k] of the codes in `codes` (unpacked). */
+static void decode_weights(const shift_case *c) {
+  const int32_t k_count = taps_of(c);
+  int32_t co, k, t, cls;
+  for (cls = 0; cls < c->classes; ++cls) {
+    for (co = 0; co < c->cout; ++co) {
+      for (k = 0; k < k_count; ++k) {
+        int64_t w = 0;
+        for (t = 0; t < c->terms; ++t) {
+          const uint8_t code = codes[((size_t)co * k_count + k) * c->terms + t];
+          w += values[cls * (1 << c->bits) + code];
+        }
+        weight[cls][(size_t)co * k_count + k] = w;
+      }
+    }
+  }
+}
+
+static int32_t clamp8(const shift_case *c, int64_t v) {
+  v += c->zp_out;
+  return (int32_t)(v < c->act_min ? c->act_min : v > c->act_max ? c->act_max : v);
+}
+
+/* Output element of channel co from A_0, A_1 into output position `position`. */
+static void reference_output(const shift_case *c, int64_t a0, int64_t a1, int32_t co,
+                             uint8_t *position) {
+  const int32_t *row = transform + co * (c->packed ? 2 : 5);
+  const int64_t d = row[0];
+  if (c->packed) {
+    if (d * a0 < row[1]) position[(co / 32) * 4 + (co % 32) / 8] |= (uint8_t)(1u << (co % 8));
+    return;
+  }
+  {
+    const int64_t v = d * a0 + row[1];
+    const int64_t out = c->classes == 1
+                            ? requantize((int32_t)v, row[2], row[4])
+                            : round_half_away(v * row[2] + d * a1 * row[3], row[4]);
+    ((int8_t *)position)[co] = (int8_t)clamp8(c, out);
+  }
+}
+
+/* The whole output, tap by tap (packed words little-endian in bytes). */
+static void reference(const shift_case *c, uint8_t *out) {
+  const int32_t k_count = taps_of(c);
+  const int32_t depth_bytes = c->packed ? (c->cout + 31) / 32 * 4 : c->cout;
+  int32_t oh = 1, ow = 1, top = 0, left = 0, n, y, x, co, ky, kx, ci;
+  decode_weights(c);
+  if (c->op != FULLY_CONNECTED) {
+    axis(c->height, c->kh, c->sh, c->dh, c->padding, &oh, &top);
+    axis(c->width, c->kw, c->sw, c->dw, c->padding, &ow, &left);
+  }
+  memset(out, 0, (size_t)c->batch * oh * ow * depth_bytes);
+  for (n = 0; n < c->batch; ++n) {
+    for (y = 0; y < oh; ++y) {
+      for (x = 0; x < ow; ++x) {
+        uint8_t *position = out + (((size_t)n * oh + y) * ow + x) * depth_bytes;
+        for (co = 0; co < c->cout; ++co) {
+          int64_t a[2] = {0, 0};
+          int32_t cls;
+          for (cls = 0; cls < c->classes; ++cls) {
+            const int64_t *w = weight[cls] + (size_t)co * k_count;
+            if (c->op == FULLY_CONNECTED) {
+              for (ci = 0; ci < c->cin; ++ci) {
+                a[cls] += (input[(size_t)n * c->cin + ci] - c->zp_in) * w[ci];
+              }
+              continue;
+            }
+            for (ky = 0; ky < c->kh; ++ky) {
+              for (kx = 0; kx < c->kw; ++kx) {
+                const int32_t iy = y * c->sh - top + ky * c->dh;
+                const int32_t ix = x * c->sw - left + kx * c->dw;
+                const int8_t *q = input + (((size_t)n * c->height + iy) * c->width + ix) * c->cin;
+                if (iy < 0 || iy >= c->height || ix < 0 || ix >= c->width) continue;
+                if (c->op == DEPTHWISE) {
+                  a[cls] += (q[co / c->dm] - c->zp_in) * w[ky * c->kw + kx];
+                } else {
+                  for (ci = 0; ci < c->cin; ++ci) {
+                    a[cls] += (q[ci] - c->zp_in) * w[(ky * c->kw + kx) * c->cin + ci];
+                  }
+                }
+              }
+            }
+          }
+          reference_output(c, a[0], a[1], co, position);
+        }
+      }
+    }
+  }
+}
+
+static size_t output_bytes(const shift_case *c) {
+  tfqp_tensor inputs[4], output;
+  describe_case(c, inputs, &output);
+  return output.bytes;
+}
+
+/* ------------------------------------------------------------- random data */
+
+static shift_case random_case(int32_t i) {
+  shift_case c;
+  memset(&c, 0, sizeof c);
+  c.op = i % 3;
+  c.batch = test_random_range(1, 2);
+  c.bits = 1 + i % 5;
+  c.terms = 1 + (i / 5) % 3;
+  c.packed = (i / 15) % 3 == 2;
+  c.classes = c.packed ? 1 : 1 + (i / 7) % 2;
+  c.zp_in = test_random_range(-128, 127);
+  c.zp_out = c.packed ? 0 : test_random_range(-20, 20);
+  c.act_given = !c.packed && i % 4 == 0;
+  c.act_min = c.act_given ? test_random_range(-128, 0) : -128;
+  c.act_max = c.act_given ? test_random_range(c.act_min, 127) : 127;
+  c.dm = 1;
+  if (c.op == FULLY_CONNECTED) {
+    c.cin = test_random_range(1, 90);
+    c.cout = test_random_range(1, MAX_COUT);
+    return c;
+  }
+  c.height = test_random_range(1, 7);
+  c.width = test_random_range(1, 7);
+  c.cin = test_random_range(1, c.op == CONV ? 9 : 20);
+  c.kh = test_random_range(1, 3);
+  c.kw = test_random_range(1, 3);
+  c.sh = test_random_range(1, 3);
+  c.sw = test_random_range(1, 2);
+  c.dh = test_random_range(1, 2);
+  c.dw = test_random_range(1, 3);
+  c.padding = ((c.kh - 1) * c.dh < c.height && (c.kw - 1) * c.dw < c.width && i % 2) ? 1 : 0;
+  if (c.op == DEPTHWISE) {
+    c.dm = 1 + (i / 3) % 2;
+    c.cout = c.cin * c.dm;
+  } else {
+    c.cout = test_random_range(1, 40);
+  }
+  return c;
+}
+
+/* Random codes with some words of zero-decoding codes only; code 0 decodes
+ * to 0 in every class, and so does code 2^b - 1 when b >= 3 (two zero codes:
+ * a word is dead when all its codes are either). */
+static void random_codes(const shift_case *c) {
+  const int32_t per_word = 32 / c->bits;
+  const int32_t count = taps_of(c) * c->terms;
+  const int32_t top = (1 << c->bits) - 1;
+  int32_t co, r;
+  for (co = 0; co < c->cout; ++co) {
+    for (r = 0; r < count; ++r) {
+      const int32_t word = r / per_word;
+      const int dead = (co + word) % 3 == 1 || co % 7 == 3;
+      uint8_t code = (uint8_t)test_random_range(0, top);
+      if (dead) code = (c->bits >= 3 && (test_random() & 1)) ? (uint8_t)top : 0;
+      codes[(size_t)co * count + r] = code;
+    }
+  }
+  tfqp_pack_codes(codes, c->cout, count, c->bits, words);
+}
+
+/* Code values within the accumulator bound for these sizes; the outputs'
+ * multipliers spread them over (and past) the int8 range. */
+static void random_values_and_transform(const shift_case *c) {
+  const int32_t columns = 1 << c->bits;
+  const int32_t count = taps_of(c) * c->terms;
+  int32_t i, co;
+  for (i = 0; i < c->classes * columns; ++i) {
+    const int32_t code = i % columns;
+    int32_t v = test_random_range(-(1 << 14), 1 << 14);
+    if (i % 5 == 1) v = (i & 1) ? (1 << 14) : -(1 << 14);
+    if (code == 0 || (c->bits >= 3 && code == columns - 1)) v = 0;
+    values[i] = (int16_t)v;
+  }
+  for (co = 0; co < c->cout; ++co) {
+    int32_t *row = transform + co * (c->packed ? 2 : 5);
+    row[0] = (test_random() & 1) ? 1 : -1;
+    if (c->packed) {
+      row[1] = test_random_range(-(1 << 20), 1 << 20);
+      if (co == 0) row[1] = INT32_MIN; /* never */
+      if (co == 1) row[1] = INT32_MAX; /* always */
+      continue;
+    }
+    row[1] = test_random_range(-100000, 100000);
+    row[2] = test_random_range(1 << 30, INT32_MAX);
+    if (c->classes == 1) {
+      /* |A| up to ~ count * 255 * 2^14: s brings it to ~2^8 */
+      int32_t magnitude = 0;
+      while ((1 << magnitude) < count) ++magnitude;
+      row[3] = 0;
+      row[4] = -(magnitude / 2 + 14) + test_random_range(-2, 2);
+      if (co == 2) row[2] = 0; /* a zero multiplier */
+      if (co == 3) row[4] = -31;
+    } else {
+      int32_t magnitude = 0;
+      while ((1 << magnitude) < count) ++magnitude;
+      row[3] = test_random_range(1 << 29, INT32_MAX);
+      row[4] = 31 + 14 + magnitude / 2 - 6 + test_random_range(-2, 2);
+      if (co == 2) row[4] = 0;  /* saturates */
+      if (co == 3) row[4] = 62; /* rounds to 0 */
+    }
+  }
+}
+
+/* ------------------------------------------------------------------- tests */
+
+static void test_pack_round_trip(void) {
+  int32_t bits, count;
+  for (bits = 1; bits <= 5; ++bits) {
+    for (count = 1; count <= 70; count += 3) {
+      const int32_t per_word = 32 / bits;
+      const int32_t row = (count + per_word - 1) / per_word;
+      int32_t i, r;
+      for (i = 0; i < 3 * count; ++i) codes[i] = (uint8_t)test_random_range(0, (1 << bits) - 1);
+      tfqp_pack_codes(codes, 3, count, bits, words);
+      tfqp_unpack_codes(words, 3, count, bits, unpacked);
+      CHECK(memcmp(codes, unpacked, (size_t)3 * count) == 0);
+      CHECK_EQ(TFQP_CODE_WORDS(count, bits), row);
+      for (r = 0; r < 3; ++r) {
+        /* code j of a word at bits [j*b, j*b + b); everything else 0 */
+        for (i = 0; i < row * per_word; ++i) {
+          const uint32_t code = i < count ? codes[r * count + i] : 0u;
+          CHECK_EQ((words[r * row + i / per_word] >> ((i % per_word) * bits)) &
+                       ((1u << bits) - 1u),
+                   code);
+        }
+        for (i = 0; i < row; ++i) {
+          CHECK_EQ(words[r * row + i] & ~tfqp_code_word_mask(per_word, bits), 0);
+        }
+      }
+      digest_bytes(words, (size_t)3 * row * 4);
+    }
+  }
+}
+
+static void test_ops_against_reference(void) {
+  long mismatches = 0, cases = 0;
+  int32_t i;
+  for (i = 0; i < 360; ++i) {
+    const shift_case c = random_case(i);
+    tfqp_error e;
+    size_t bytes;
+    int32_t k;
+    for (k = 0; k < c.batch * (c.op == FULLY_CONNECTED ? 1 : c.height * c.width) * c.cin; ++k) {
+      input[k] = (int8_t)test_random_range(-128, 127);
+    }
+    random_codes(&c);
+    random_values_and_transform(&c);
+    bytes = output_bytes(&c);
+    CHECK(bytes <= MAX_OUTPUT);
+    reference(&c, expected);
+    CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+    if (memcmp(got, expected, bytes) != 0) {
+      ++mismatches;
+      fprintf(stderr, "shift case %d (%s, b%d T%d C%d packed %d) differs\n", (int)i,
+              op_names[c.op], (int)c.bits, (int)c.terms, (int)c.classes, (int)c.packed);
+    }
+    digest_bytes(got, bytes);
+    ++cases;
+  }
+  CHECK_EQ(mismatches, 0);
+  CHECK_EQ(cases, 360);
+}
+
+/* Dead words: marked in the table (as many as the test counts) and never
+ * read: eval with garbage in every dead word gives the same bytes. */
+static void test_dead_words_are_skipped(void) {
+  int32_t i;
+  for (i = 0; i < 30; ++i) {
+    const shift_case c = random_case(i * 7 + 1);
+    const int32_t per_word = 32 / c.bits;
+    const int32_t count = taps_of(&c) * c.terms;
+    const int32_t row = row_words(&c);
+    const void *data[4] = {input, words, values, transform};
+    const tfqp_shift_layer *layer;
+    tfqp_word *poisoned = (tfqp_word *)malloc((size_t)c.cout * row * 4);
+    prepared_op p;
+    tfqp_error e;
+    int32_t co, w, j, cls, dead = 0, marked = 0;
+    for (j = 0; j < c.batch * (c.op == FULLY_CONNECTED ? 1 : c.height * c.width) * c.cin; ++j) {
+      input[j] = (int8_t)test_random_range(-128, 127);
+    }
+    random_codes(&c);
+    random_values_and_transform(&c);
+    reference(&c, expected);
+    CHECK_EQ(prepare_op(&c, data, &p, &e), TFQP_OK);
+    layer = c.op == FULLY_CONNECTED ? &p.params.shift_fully_connected.layer
+                                    : &p.params.shift_conv2d.layer;
+    memcpy(poisoned, words, (size_t)c.cout * row * 4);
+    for (co = 0; co < c.cout; ++co) {
+      const uint32_t *live = (const uint32_t *)p.table + layer->live_at +
+                             (size_t)co * layer->live_words;
+      for (w = 0; w < row; ++w) {
+        int has_work = 0;
+        for (j = w * per_word; j < (w + 1) * per_word && j < count; ++j) {
+          const uint8_t code = codes[(size_t)co * count + j];
+          for (cls = 0; cls < c.classes; ++cls) has_work |= values[cls * (1 << c.bits) + code];
+        }
+        marked += (int32_t)((live[w / 32] >> (w % 32)) & 1u);
+        CHECK_EQ((live[w / 32] >> (w % 32)) & 1u, has_work != 0);
+        if (!has_work) {
+          ++dead;
+          poisoned[(size_t)co * row + w] = test_random() & tfqp_code_word_mask(per_word, c.bits);
+        }
+      }
+    }
+    CHECK(dead > 0);
+    CHECK_EQ(marked + dead, c.cout * row);
+    eval_op(&c, &p, poisoned, got);
+    CHECK(memcmp(got, expected, output_bytes(&c)) == 0);
+    release(&p);
+    free(poisoned);
+  }
+}
+
+/* A valid case of op `op` with one class, int8 output, b = 3, T = 2. */
+static shift_case valid_case(int32_t op, int32_t packed) {
+  shift_case c;
+  memset(&c, 0, sizeof c);
+  c.op = op;
+  c.batch = 1;
+  c.height = 5;
+  c.width = 4;
+  c.cin = 3;
+  c.kh = c.kw = 3;
+  c.sh = c.sw = c.dh = c.dw = 1;
+  c.dm = 2;
+  c.cout = op == DEPTHWISE ? 6 : 5;
+  c.bits = 3;
+  c.terms = 2;
+  c.classes = 1;
+  c.packed = packed;
+  c.act_min = -128;
+  c.act_max = 127;
+  random_codes(&c);
+  random_values_and_transform(&c);
+  return c;
+}
+
+/* Expects case c to be rejected with `status` naming `name`. */
+static void expect_rejected(const shift_case *c, tfqp_status status, const char *name) {
+  tfqp_error e;
+  memset(&e, 0, sizeof e);
+  CHECK_EQ(run_case(c, got, &e), status);
+  CHECK(e.name != NULL && strcmp(e.name, name) == 0);
+  if (e.name == NULL || strcmp(e.name, name) != 0) {
+    fprintf(stderr, "  rejected as %s (%s), expected %s\n", e.name ? e.name : "?",
+            e.message ? e.message : "?", name);
+  }
+}
+
+static void test_options_and_shapes_rejected(void) {
+  int32_t op;
+  for (op = CONV; op <= FULLY_CONNECTED; ++op) {
+    shift_case c = valid_case(op, 0);
+    tfqp_error e;
+    CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+    c.terms = 0;
+    expect_rejected(&c, TFQP_ERROR_OPTION_VALUE, "terms");
+    c = valid_case(op, 0);
+    c.act_min = 5;
+    c.act_max = 4;
+    c.act_given = 1;
+    expect_rejected(&c, TFQP_ERROR_OPTION_VALUE, "activation_max");
+    c = valid_case(op, 1);
+    CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+    c.act_given = 1;
+    expect_rejected(&c, TFQP_ERROR_OPTIONS, "activation_min");
+    c = valid_case(op, 1);
+    c.classes = 2; /* two classes need the int8 output */
+    expect_rejected(&c, TFQP_ERROR_TENSOR_SHAPE, "code_table");
+    c = valid_case(op, 0);
+    c.classes = 3;
+    expect_rejected(&c, TFQP_ERROR_TENSOR_SHAPE, "code_table");
+    c = valid_case(op, 0);
+    c.zp_in = 200;
+    expect_rejected(&c, TFQP_ERROR_TENSOR_DATA, "input");
+    c = valid_case(op, 0);
+    c.zp_out = -129;
+    expect_rejected(&c, TFQP_ERROR_TENSOR_DATA, "output");
+    if (op != FULLY_CONNECTED) {
+      c = valid_case(op, 0);
+      c.padding = 2;
+      expect_rejected(&c, TFQP_ERROR_OPTION_VALUE, "padding");
+      c = valid_case(op, 0);
+      c.dw = 0;
+      expect_rejected(&c, TFQP_ERROR_OPTION_VALUE, "dilation_width_factor");
+      c = valid_case(op, 0);
+      c.padding = 1;
+      c.kh = 3;
+      c.dh = 3; /* VALID: dilated filter 7 > height 5 */
+      expect_rejected(&c, TFQP_ERROR_TENSOR_SHAPE, "height");
+    }
+    if (op == DEPTHWISE) {
+      c = valid_case(op, 0);
+      c.dm = 0;
+      expect_rejected(&c, TFQP_ERROR_OPTION_VALUE, "depth_multiplier");
+    }
+  }
+}
+
+/* Shapes the case description cannot express: one tensor changed. */
+static void test_tensors_rejected(void) {
+  const shift_case c = valid_case(CONV, 0);
+  const tfqp_op *op = op_of(&c);
+  tfqp_op_options options;
+  tfqp_tensor inputs[4], output, bad;
+  tfqp_op_params params;
+  tfqp_op_buffers buffers;
+  tfqp_error e;
+  int32_t dims[4];
+  fill_options(&c, &options);
+  describe_case(&c, inputs, &output);
+  CHECK_EQ(op->prepare(&options, inputs, 4, &output, &params, &buffers, &e), TFQP_OK);
+  /* codes one word short */
+  bad = inputs[1];
+  dims[0] = c.cout;
+  dims[1] = row_words(&c) - 1;
+  describe(&inputs[1], TFQP_TYPE_INT32, 2, dims, 0);
+  CHECK_EQ(op->prepare(&options, inputs, 4, &output, &params, &buffers, &e),
+           TFQP_ERROR_TENSOR_SHAPE);
+  CHECK(strcmp(e.name, "codes") == 0);
+  inputs[1] = bad;
+  /* a code table of 3 columns, of int8 */
+  bad = inputs[2];
+  dims[0] = 1;
+  dims[1] = 3;
+  describe(&inputs[2], TFQP_TYPE_INT16, 2, dims, 0);
+  CHECK_EQ(op->prepare(&options, inputs, 4, &output, &params, &buffers, &e),
+           TFQP_ERROR_TENSOR_SHAPE);
+  dims[1] = 8;
+  describe(&inputs[2], TFQP_TYPE_INT8, 2, dims, 0);
+  CHECK_EQ(op->prepare(&options, inputs, 4, &output, &params, &buffers, &e),
+           TFQP_ERROR_TENSOR_TYPE);
+  inputs[2] = bad;
+  /* a packed transform for an int8 output */
+  bad = inputs[3];
+  dims[0] = c.cout;
+  dims[1] = 2;
+  describe(&inputs[3], TFQP_TYPE_INT32, 2, dims, 0);
+  CHECK_EQ(op->prepare(&options, inputs, 4, &output, &params, &buffers, &e),
+           TFQP_ERROR_TENSOR_SHAPE);
+  CHECK(strcmp(e.name, "transform") == 0);
+  inputs[3] = bad;
+  /* an int16 output; an int8 output one channel short */
+  bad = output;
+  output.type = TFQP_TYPE_INT16;
+  CHECK_EQ(op->output_dims(&options, inputs, 4, TFQP_TYPE_INT16, &dims[0], dims, &e),
+           TFQP_ERROR_TENSOR_TYPE);
+  output = bad;
+  output.dims[3] -= 1;
+  output.bytes -= (size_t)output.dims[0] * output.dims[1] * output.dims[2];
+  CHECK_EQ(op->prepare(&options, inputs, 4, &output, &params, &buffers, &e),
+           TFQP_ERROR_TENSOR_SHAPE);
+  CHECK(strcmp(e.name, "output") == 0);
+  output = bad;
+  /* terms * taps past 2^31 - 1 */
+  options.shift_conv2d.output.terms = INT32_MAX / 2;
+  CHECK_EQ(op->prepare(&options, inputs, 4, &output, &params, &buffers, &e),
+           TFQP_ERROR_OPTION_VALUE);
+  CHECK(strcmp(e.name, "terms") == 0);
+  /* a huge filter whose taps overflow 32 bits before Cin */
+  fill_options(&c, &options);
+  options.shift_conv2d.filter_height = 1 << 20;
+  options.shift_conv2d.filter_width = 1 << 20;
+  CHECK(op->prepare(&options, inputs, 4, &output, &params, &buffers, &e) != TFQP_OK);
+  /* a fully connected input whose elements are not rows of Cin */
+  {
+    const shift_case f = valid_case(FULLY_CONNECTED, 0);
+    const tfqp_op *fc = op_of(&f);
+    fill_options(&f, &options);
+    describe_case(&f, inputs, &output);
+    dims[0] = 1;
+    dims[1] = 2;
+    dims[2] = 2;
+    describe(&inputs[0], TFQP_TYPE_INT8, 3, dims, 0); /* 4 values, Cin 3 */
+    CHECK_EQ(fc->output_dims(&options, inputs, 4, TFQP_TYPE_INT8, &dims[3], dims, &e),
+             TFQP_ERROR_TENSOR_SHAPE);
+    dims[0] = 2;
+    dims[1] = 1;
+    dims[2] = 3;
+    describe(&inputs[0], TFQP_TYPE_INT8, 3, dims, 0); /* rank 3: two rows of 3 */
+    CHECK_EQ(fc->output_dims(&options, inputs, 4, TFQP_TYPE_INT8, &dims[3], dims, &e), TFQP_OK);
+    CHECK_EQ(dims[0], 2);
+    CHECK_EQ(dims[1], f.cout);
+  }
+}
+
+/* Constant data init_table rejects, each naming the output channel. */
+static void test_constants_rejected(void) {
+  const int32_t per_word = 32 / 3;
+  shift_case c = valid_case(CONV, 0);
+  const int32_t count = taps_of(&c) * c.terms;
+  const int32_t row = row_words(&c);
+  tfqp_error e;
+  tfqp_word saved;
+  random_codes(&c);
+  random_values_and_transform(&c);
+  CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+  /* a code table entry past 2^14 */
+  values[5] = (1 << 14) + 1;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(strcmp(e.name, "code_table") == 0 && e.value == 5);
+  values[5] = -(1 << 14);
+  CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+  /* padding bits: the top 32 - P*b bits of a word; a code past R */
+  saved = words[2 * row + 1];
+  words[2 * row + 1] |= 1u << 31;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(strcmp(e.name, "codes") == 0 && e.value == 2);
+  words[2 * row + 1] = saved;
+  CHECK(count % per_word != 0); /* the last word has unused codes */
+  saved = words[3 * row + row - 1];
+  words[3 * row + row - 1] |= 1u << ((count % per_word) * 3);
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(strcmp(e.name, "codes") == 0 && e.value == 3);
+  words[3 * row + row - 1] = saved;
+  /* transform rows */
+  transform[5 * 1 + 0] = 0;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(strcmp(e.name, "transform[:, 0]") == 0 && e.value == 1);
+  transform[5 * 1 + 0] = -1;
+  transform[5 * 2 + 2] = -1;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(strcmp(e.name, "transform[:, 2]") == 0 && e.value == 2);
+  transform[5 * 2 + 2] = 1 << 30;
+  transform[5 * 3 + 3] = 7; /* M1 with one class */
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(strcmp(e.name, "transform[:, 3]") == 0 && e.value == 3);
+  transform[5 * 3 + 3] = 0;
+  transform[5 * 4 + 4] = 31;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(strcmp(e.name, "transform[:, 4]") == 0 && e.value == 4);
+  transform[5 * 4 + 4] = -31;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+  /* the accumulator bound: |B| alone past it */
+  transform[5 * 4 + 1] = INT32_MAX;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(strcmp(e.name, "codes") == 0 && e.value == 4);
+  /* two classes: M1 >= 0, s in [0, 62] */
+  c.classes = 2;
+  random_values_and_transform(&c);
+  CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+  transform[5 * 1 + 3] = -5;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(strcmp(e.name, "transform[:, 3]") == 0 && e.value == 1);
+  transform[5 * 1 + 3] = 5;
+  transform[5 * 1 + 4] = 63;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(strcmp(e.name, "transform[:, 4]") == 0 && e.value == 1);
+  transform[5 * 1 + 4] = -1;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  transform[5 * 1 + 4] = 40;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+}
+
+/* The bound holds exactly at its edge: K taps of weight w with
+ * K * |w| * 255 + |B| = 2^31 - 1 is accepted and exact, one more unit is not. */
+static void test_accumulator_bound_edge(void) {
+  shift_case c;
+  tfqp_error e;
+  const int32_t k = 8421; /* 8421 * 1000 * 255 = 2147355000 */
+  int32_t i;
+  memset(&c, 0, sizeof c);
+  c.op = FULLY_CONNECTED;
+  c.batch = 2;
+  c.cin = k;
+  c.cout = 2;
+  c.bits = 1;
+  c.terms = 1;
+  c.classes = 1;
+  c.zp_in = -128;
+  c.act_min = -128;
+  c.act_max = 127;
+  values[0] = 1000;
+  values[1] = -1000;
+  for (i = 0; i < k; ++i) {
+    codes[i] = 0;     /* channel 0: +1000 everywhere */
+    codes[k + i] = 1; /* channel 1: -1000 everywhere */
+    input[i] = 127;
+    input[k + i] = -128;
+  }
+  tfqp_pack_codes(codes, 2, k, 1, words);
+  for (i = 0; i < 2; ++i) {
+    int32_t *row = transform + 5 * i;
+    row[0] = 1;
+    row[1] = INT32_MAX - k * 1000 * 255; /* 128647 */
+    row[2] = 1 << 30;
+    row[3] = 0;
+    row[4] = -30;
+  }
+  reference(&c, expected);
+  CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+  CHECK(memcmp(got, expected, 4) == 0);
+  /* A_0 = 255 * 8421 * 1000 + B = 2^31 - 1: (2^31 - 1) / 2 / 2^30 -> 1 */
+  CHECK_EQ(((int8_t *)got)[0], 1);
+  transform[1] += 1;
+  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK_EQ(e.value, 0);
+}
+
+void test_shift(void) {
+  test_pack_round_trip();
+  test_ops_against_reference();
+  test_dead_words_are_skipped();
+  test_options_and_shapes_rejected();
+  test_tensors_rejected();
+  test_constants_rejected();
+  test_accumulator_bound_edge();
+}
