@@ -1,0 +1,865 @@
+/* The Cortex-M (Thumb-2 with the DSP extension) fast path of the shift ops
+ * (hooks in shift_fast.h), giving the portable path's bytes exactly.
+ *
+ * Decoding. Two consecutive codes of a row (a "pair": 2b bits, never split
+ * across words since P(b) is even) index a table of 2^(2b) words built once
+ * in init_table: the pair's two integer weights as int16 halves, exactly the
+ * operand SMLAD multiplies with an int16 pair of activations. One UBFX and
+ * one LDR decode two weights; code values are <= 2^14 in magnitude and
+ * activations int8, so every product and the pair sum fit.
+ *
+ * Activations. The kernels multiply the raw int8 values q (padded taps read
+ * q = zp_in from a row of zero points), so sum (q - zp) w = sum q w - zp sum w
+ * over every tap: init_table folds -d * zp * sum_k w[k] into each channel's
+ * bias (modulo 2^32; the true V is int32, so the wrapped sum is exact).
+ * With T terms per tap the activation stream repeats each value T times
+ * (x'[r] = q[r / T]) and the codes are decoded as if T were 1.
+ *
+ * Convolution (and fully connected with a batch > 1): four output positions
+ * at a time. Their activation pairs are interleaved (pair j of position p at
+ * word 4j + p), so one LDM loads the four positions' pairs that one decoded
+ * weight pair multiplies: per pair UBFX, LDR, LDM and four SMLADs, seven
+ * instructions for eight MACs (tfqp_shift_arm_conv4_b<b>). When at least
+ * TFQP_SHIFT_ARM_SPARSE_PERCENT of the pairs are zero pairs (code 0, worth 0
+ * in every class, twice), a variant skips them with CBZ (two instructions
+ * for a zero pair, nine for another; conv4s).
+ * Fully connected, batch 1: two output channels share each LDM of four
+ * activation pairs (tfqp_shift_arm_fc2_b<b>).
+ * Depthwise: per position the activation pairs of four channels are built
+ * from one word of each tap (SXTB16, PKHBT/PKHTB), then each channel's codes
+ * are decoded in C (ACLE SMLAD).
+ * The output: TFLite's MultiplyByQuantizedMultiplier, bit-exact, as
+ * tfqp_arm_output_int8 computes it (no saturation case: M0 < 2^31).
+ */
+#include "shift_fast.h"
+
+#if TFQP_HAVE_ARM_DSP
+
+#include <arm_acle.h>
+#include <string.h>
+
+#include "shift_op.h"
+
+/* Pairs whose two codes are 0 and worth 0 in every class, in percent of all
+ * pairs, from which the skipping kernels run instead of the dense ones: a
+ * zero pair costs them 2 instructions instead of 7, another 9. */
+#define TFQP_SHIFT_ARM_SPARSE_PERCENT 30
+
+/* Output positions per block of the convolution kernels. */
+#define BLOCK 4
+
+/* The fast region of the table (the table's last tfqp_shift_fast_table_bytes
+ * bytes), in int32 words: a header, the pair tables [C][2^(2b)], then one
+ * record of RECORD words per output channel. */
+enum { HEADER_SPARSE, HEADER_WORDS };
+#define RECORD 6
+enum { R_D, R_BIAS, R_MULT, R_LEFT, R_RIGHT };  /* int8 output, one class */
+enum { R_THRESHOLD = 2 };                        /* packed output: R_D, R_BIAS, R_THRESHOLD */
+enum { R_MULT1 = 3, R_SHIFT = 4, R_BIAS1 = 5 };  /* two classes: R_D, R_BIAS, R_MULT, ... */
+
+typedef struct {
+  const tfqp_word *codes;     /* conv4: the row; fc2: channel 0's row */
+  const tfqp_word *codes_end; /* the end of that row */
+  const uint32_t *x;          /* conv4: [pair][4] words; fc2: [pair] words */
+  const uint32_t *pairs;      /* the class's pair table */
+  int32_t *acc;               /* conv4: 4 accumulators; fc2: 2 */
+  int32_t stride;             /* fc2: bytes from channel 0's row to channel 1's */
+} arm_job;
+
+typedef void (*arm_kernel)(const arm_job *job);
+
+#define TFQP_SHIFT_ARM_DECLARE(b)                  \
+  void tfqp_shift_arm_conv4_b##b(const arm_job *); \
+  void tfqp_shift_arm_conv4s_b##b(const arm_job *); \
+  void tfqp_shift_arm_fc2_b##b(const arm_job *);
+TFQP_SHIFT_ARM_DECLARE(1)
+TFQP_SHIFT_ARM_DECLARE(2)
+TFQP_SHIFT_ARM_DECLARE(3)
+TFQP_SHIFT_ARM_DECLARE(4)
+TFQP_SHIFT_ARM_DECLARE(5)
+
+static const arm_kernel conv4_kernels[] = {0, tfqp_shift_arm_conv4_b1, tfqp_shift_arm_conv4_b2,
+                                           tfqp_shift_arm_conv4_b3, tfqp_shift_arm_conv4_b4,
+                                           tfqp_shift_arm_conv4_b5};
+static const arm_kernel conv4s_kernels[] = {
+    0, tfqp_shift_arm_conv4s_b1, tfqp_shift_arm_conv4s_b2, tfqp_shift_arm_conv4s_b3,
+    tfqp_shift_arm_conv4s_b4, tfqp_shift_arm_conv4s_b5};
+static const arm_kernel fc2_kernels[] = {0, tfqp_shift_arm_fc2_b1, tfqp_shift_arm_fc2_b2,
+                                         tfqp_shift_arm_fc2_b3, tfqp_shift_arm_fc2_b4,
+                                         tfqp_shift_arm_fc2_b5};
+
+/* The kernels, generated per code width b by assembler macros: a pair field
+ * is 2b bits wide, a word holds P(b) / 2 pairs (16, 8, 5, 4, 3).
+ * conv4 registers: r0 codes, lr end, r2 x, r3 pair table, r4-r7 the four
+ * accumulators, r8-r11 the four positions' activation pairs, r12 the code
+ * word, r1 the field / weight pair.
+ * fc2 registers: r0 channel 0's codes, r1 stride, r2 x, r3 pair table, r4 and
+ * r5 the accumulators, r6-r9 activation pairs, r10 and r11 the two channels'
+ * code words, r12 the field / weight pair, lr end. */
+__asm__(
+    "  .syntax unified\n"
+    "  .thumb\n"
+    ".macro TFQP_FUNC name\n"
+    "  .text\n"
+    "  .balign 4\n"
+    "  .global \\name\n"
+    "  .type \\name, %function\n"
+    "  .thumb_func\n"
+    "\\name:\n"
+    ".endm\n"
+    ".macro TFQP_CONV4_PAIR pos, width\n"
+    "  ubfx  r1, r12, #\\pos, #\\width\n"
+    "  ldr   r1, [r3, r1, lsl #2]\n"
+    "  ldmia r2!, {r8-r11}\n"
+    "  smlad r4, r1, r8, r4\n"
+    "  smlad r5, r1, r9, r5\n"
+    "  smlad r6, r1, r10, r6\n"
+    "  smlad r7, r1, r11, r7\n"
+    ".endm\n"
+    ".macro TFQP_CONV4S_PAIR pos, width, index\n"
+    "  ubfx  r1, r12, #\\pos, #\\width\n"
+    "  cbz   r1, 2f\n"
+    "  ldr   r1, [r3, r1, lsl #2]\n"
+    "  ldrd  r8, r9, [r2, #(16 * \\index)]\n"
+    "  ldrd  r10, r11, [r2, #(16 * \\index + 8)]\n"
+    "  smlad r4, r1, r8, r4\n"
+    "  smlad r5, r1, r9, r5\n"
+    "  smlad r6, r1, r10, r6\n"
+    "  smlad r7, r1, r11, r7\n"
+    "2:\n"
+    ".endm\n"
+    ".macro TFQP_CONV4 name, width, pairs, sparse\n"
+    "  TFQP_FUNC \\name\n"
+    "  push  {r4-r11, lr}\n"
+    "  ldr   r12, [r0, #16]\n"
+    "  push  {r12}\n"
+    "  ldmia r12, {r4-r7}\n"
+    "  ldmia r0, {r0, r1, r2, r3}\n"
+    "  mov   lr, r1\n"
+    "1:\n"
+    "  ldr   r12, [r0], #4\n"
+    "  .set tfqp_pos, 0\n"
+    "  .set tfqp_index, 0\n"
+    "  .rept \\pairs\n"
+    "  .if \\sparse\n"
+    "  TFQP_CONV4S_PAIR tfqp_pos, \\width, tfqp_index\n"
+    "  .else\n"
+    "  TFQP_CONV4_PAIR tfqp_pos, \\width\n"
+    "  .endif\n"
+    "  .set tfqp_pos, tfqp_pos + \\width\n"
+    "  .set tfqp_index, tfqp_index + 1\n"
+    "  .endr\n"
+    "  .if \\sparse\n"
+    "  add   r2, r2, #(16 * \\pairs)\n"
+    "  .endif\n"
+    "  cmp   r0, lr\n"
+    "  bne   1b\n"
+    "  pop   {r12}\n"
+    "  stmia r12, {r4-r7}\n"
+    "  pop   {r4-r11, pc}\n"
+    "  .size \\name, . - \\name\n"
+    ".endm\n"
+    ".macro TFQP_FC2_PAIR pos, width, x\n"
+    "  ubfx  r12, r10, #\\pos, #\\width\n"
+    "  ldr   r12, [r3, r12, lsl #2]\n"
+    "  smlad r4, r12, \\x, r4\n"
+    "  ubfx  r12, r11, #\\pos, #\\width\n"
+    "  ldr   r12, [r3, r12, lsl #2]\n"
+    "  smlad r5, r12, \\x, r5\n"
+    ".endm\n"
+    /* up to four pairs whose activations one LDM loads */
+    ".macro TFQP_FC2_GROUP width, count\n"
+    "  .if \\count == 4\n"
+    "  ldmia r2!, {r6-r9}\n"
+    "  .elseif \\count == 3\n"
+    "  ldmia r2!, {r6-r8}\n"
+    "  .elseif \\count == 2\n"
+    "  ldmia r2!, {r6-r7}\n"
+    "  .else\n"
+    "  ldr   r6, [r2], #4\n"
+    "  .endif\n"
+    "  TFQP_FC2_PAIR tfqp_pos, \\width, r6\n"
+    "  .set tfqp_pos, tfqp_pos + \\width\n"
+    "  .if \\count > 1\n"
+    "  TFQP_FC2_PAIR tfqp_pos, \\width, r7\n"
+    "  .set tfqp_pos, tfqp_pos + \\width\n"
+    "  .endif\n"
+    "  .if \\count > 2\n"
+    "  TFQP_FC2_PAIR tfqp_pos, \\width, r8\n"
+    "  .set tfqp_pos, tfqp_pos + \\width\n"
+    "  .endif\n"
+    "  .if \\count > 3\n"
+    "  TFQP_FC2_PAIR tfqp_pos, \\width, r9\n"
+    "  .set tfqp_pos, tfqp_pos + \\width\n"
+    "  .endif\n"
+    ".endm\n"
+    ".macro TFQP_FC2 name, width, pairs\n"
+    "  TFQP_FUNC \\name\n"
+    "  push  {r4-r11, lr}\n"
+    "  ldr   r12, [r0, #16]\n"
+    "  push  {r12}\n"
+    "  ldrd  r4, r5, [r12]\n"
+    "  ldr   r1, [r0, #20]\n"
+    "  ldr   lr, [r0, #4]\n"
+    "  ldr   r2, [r0, #8]\n"
+    "  ldr   r3, [r0, #12]\n"
+    "  ldr   r0, [r0]\n"
+    "1:\n"
+    "  ldr   r11, [r0, r1]\n"
+    "  ldr   r10, [r0], #4\n"
+    "  .set tfqp_pos, 0\n"
+    "  .set tfqp_left, \\pairs\n"
+    "  .rept (\\pairs + 3) / 4\n"
+    "  .if tfqp_left >= 4\n"
+    "  TFQP_FC2_GROUP \\width, 4\n"
+    "  .set tfqp_left, tfqp_left - 4\n"
+    "  .else\n"
+    "  TFQP_FC2_GROUP \\width, tfqp_left\n"
+    "  .set tfqp_left, 0\n"
+    "  .endif\n"
+    "  .endr\n"
+    "  cmp   r0, lr\n"
+    "  bne   1b\n"
+    "  pop   {r12}\n"
+    "  strd  r4, r5, [r12]\n"
+    "  pop   {r4-r11, pc}\n"
+    "  .size \\name, . - \\name\n"
+    ".endm\n"
+    "  TFQP_CONV4 tfqp_shift_arm_conv4_b1, 2, 16, 0\n"
+    "  TFQP_CONV4 tfqp_shift_arm_conv4_b2, 4, 8, 0\n"
+    "  TFQP_CONV4 tfqp_shift_arm_conv4_b3, 6, 5, 0\n"
+    "  TFQP_CONV4 tfqp_shift_arm_conv4_b4, 8, 4, 0\n"
+    "  TFQP_CONV4 tfqp_shift_arm_conv4_b5, 10, 3, 0\n"
+    "  TFQP_CONV4 tfqp_shift_arm_conv4s_b1, 2, 16, 1\n"
+    "  TFQP_CONV4 tfqp_shift_arm_conv4s_b2, 4, 8, 1\n"
+    "  TFQP_CONV4 tfqp_shift_arm_conv4s_b3, 6, 5, 1\n"
+    "  TFQP_CONV4 tfqp_shift_arm_conv4s_b4, 8, 4, 1\n"
+    "  TFQP_CONV4 tfqp_shift_arm_conv4s_b5, 10, 3, 1\n"
+    "  TFQP_FC2 tfqp_shift_arm_fc2_b1, 2, 16\n"
+    "  TFQP_FC2 tfqp_shift_arm_fc2_b2, 4, 8\n"
+    "  TFQP_FC2 tfqp_shift_arm_fc2_b3, 6, 5\n"
+    "  TFQP_FC2 tfqp_shift_arm_fc2_b4, 8, 4\n"
+    "  TFQP_FC2 tfqp_shift_arm_fc2_b5, 10, 3\n"
+    "  .purgem TFQP_CONV4\n"
+    "  .purgem TFQP_CONV4_PAIR\n"
+    "  .purgem TFQP_CONV4S_PAIR\n"
+    "  .purgem TFQP_FC2\n"
+    "  .purgem TFQP_FC2_PAIR\n"
+    "  .purgem TFQP_FC2_GROUP\n"
+    "  .purgem TFQP_FUNC\n");
+
+/* ------------------------------------------------------------------ layout */
+
+static size_t pair_count(const tfqp_shift_layer *layer) {
+  return (size_t)1 << (2 * layer->bits);
+}
+
+/* Activation pairs of one position's codes row (padding pairs included). */
+static size_t row_pairs(const tfqp_shift_layer *layer) {
+  return (size_t)layer->row_words * (size_t)(layer->codes_per_word / 2);
+}
+
+size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) {
+  return sizeof(int32_t) * (HEADER_WORDS + (size_t)layer->classes * pair_count(layer) +
+                            (size_t)RECORD * (size_t)layer->channels_out);
+}
+
+static size_t round4(size_t bytes) { return (bytes + 3u) & ~(size_t)3u; }
+
+/* Scratch: the zero-point row, the tap pointers of BLOCK positions, and the
+ * activation pairs of BLOCK positions. */
+size_t tfqp_shift_fast_scratch_bytes(const tfqp_shift_layer *layer, int32_t channels_in,
+                                     int32_t tap_rows) {
+  const uint64_t bytes = (((uint64_t)channels_in + 3u) & ~(uint64_t)3u) +
+                         BLOCK * (uint64_t)tap_rows * sizeof(const int8_t *) +
+                         BLOCK * (uint64_t)layer->row_words * (uint64_t)(layer->codes_per_word / 2) *
+                             sizeof(uint32_t);
+  return bytes > ((uint64_t)1 << 30) ? 0 : (size_t)bytes;
+}
+
+/* Whether the layer's scratch holds this path's (see tfqp_shift_fast_scratch_bytes). */
+static int scratch_fits(const tfqp_shift_layer *layer, int32_t channels_in, int32_t tap_rows) {
+  const size_t bytes = tfqp_shift_fast_scratch_bytes(layer, channels_in, tap_rows);
+  return bytes != 0 && bytes <= layer->scratch_bytes;
+}
+
+static int32_t *fast_region(const tfqp_shift_layer *layer, int32_t *table) {
+  return table + (layer->table_bytes - tfqp_shift_fast_table_bytes(layer)) / sizeof(int32_t);
+}
+
+static const int32_t *fast_region_c(const tfqp_shift_layer *layer, const int32_t *table) {
+  return table + (layer->table_bytes - tfqp_shift_fast_table_bytes(layer)) / sizeof(int32_t);
+}
+
+/* ------------------------------------------------------------------ init */
+
+/* The pair tables from the code values (table[c * 2^b + code]). */
+static void fill_pair_tables(const tfqp_shift_layer *layer, const int32_t *values,
+                             uint32_t *pairs) {
+  const uint32_t codes = 1u << layer->bits;
+  const size_t count = pair_count(layer);
+  int32_t c;
+  size_t field;
+  for (c = 0; c < layer->classes; ++c) {
+    const int32_t *v = values + (size_t)c * codes;
+    uint32_t *out = pairs + (size_t)c * count;
+    for (field = 0; field < count; ++field) {
+      const uint32_t lo = (uint32_t)v[field & (codes - 1u)] & 0xFFFFu;
+      const uint32_t hi = (uint32_t)v[field >> layer->bits] & 0xFFFFu;
+      out[field] = lo | hi << 16;
+    }
+  }
+}
+
+/* Per class the sum of w over the row's codes (the sum of w_c[k] over k),
+ * and its zero pairs (both codes 0). */
+static void row_sums(const tfqp_shift_layer *layer, const tfqp_word *row, const int32_t *values,
+                     int64_t sums[TFQP_CODE_CLASSES_MAX], uint32_t *zero_pairs) {
+  const int32_t bits = layer->bits;
+  const int32_t per_word = layer->codes_per_word;
+  const size_t stride = (size_t)1 << bits;
+  int32_t w, j, c;
+  sums[0] = sums[1] = 0;
+  for (w = 0; w < layer->row_words; ++w) {
+    const int32_t rest = layer->row_codes - w * per_word;
+    const int32_t n = rest < per_word ? rest : per_word;
+    uint32_t word = row[w];
+    for (j = 0; j < per_word; j += 2) {
+      *zero_pairs += ((word >> (j * bits)) & ((1u << (2 * bits)) - 1u)) == 0;
+    }
+    for (j = 0; j < n; ++j, word >>= bits) {
+      for (c = 0; c < layer->classes; ++c) sums[c] += values[(size_t)c * stride + (word & ((1u << bits) - 1u))];
+    }
+  }
+}
+
+/* x mod 2^32 as int32 (two's complement, no implementation-defined cast). */
+static int32_t wrap32(int64_t x) { return tfqp_shift_int32((uint32_t)(uint64_t)x); }
+
+void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
+                                int32_t *table) {
+  int32_t *fast = fast_region(layer, table);
+  int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
+  const size_t cout = (size_t)layer->channels_out;
+  const int32_t *fields = table + layer->channels_at;
+  const int64_t zp = layer->input_zero_point;
+  const size_t stride = (size_t)1 << layer->bits;
+  uint32_t zero_pairs = 0;
+  int32_t c, zero_code = 1;
+  size_t co;
+  fill_pair_tables(layer, table, (uint32_t *)(fast + HEADER_WORDS));
+  for (c = 0; c < layer->classes; ++c) zero_code &= table[(size_t)c * stride] == 0;
+  for (co = 0; co < cout; ++co) {
+    int32_t *r = records + co * RECORD;
+    const int32_t d = fields[TFQP_SHIFT_D * cout + co];
+    int64_t sums[TFQP_CODE_CLASSES_MAX];
+    row_sums(layer, codes + co * (size_t)layer->row_words, table, sums, &zero_pairs);
+    memset(r, 0, RECORD * sizeof *r);
+    r[R_D] = d;
+    if (layer->output_packed) {
+      r[R_BIAS] = wrap32(-d * zp * sums[0]);
+      r[R_THRESHOLD] = fields[TFQP_SHIFT_THRESHOLD * cout + co];
+      continue;
+    }
+    r[R_BIAS] = wrap32(fields[TFQP_SHIFT_B * cout + co] - d * zp * sums[0]);
+    r[R_MULT] = fields[TFQP_SHIFT_M0 * cout + co];
+    if (layer->classes == 1) {
+      const int32_t s = fields[TFQP_SHIFT_S * cout + co];
+      r[R_LEFT] = s > 0 ? s : 0;
+      r[R_RIGHT] = s > 0 ? 0 : -s;
+    } else {
+      r[R_MULT1] = fields[TFQP_SHIFT_M1 * cout + co];
+      r[R_SHIFT] = fields[TFQP_SHIFT_S * cout + co];
+      r[R_BIAS1] = wrap32(-zp * sums[1]);
+    }
+  }
+  fast[HEADER_SPARSE] =
+      zero_code && (uint64_t)zero_pairs * 100u >=
+                       (uint64_t)TFQP_SHIFT_ARM_SPARSE_PERCENT * cout * row_pairs(layer);
+}
+
+/* ------------------------------------------------------------------ output */
+
+/* clamp(zp_out + MultiplyByQuantizedMultiplier(v, mult, s)), s = left - right,
+ * mult in [0, 2^31): SaturatingRoundingDoublingHighMul is
+ * floor((a * mult + 2^30) / 2^31) (see xnor_arm.h), never saturating. */
+static inline int8_t output_int8(uint32_t v, const int32_t *r, const tfqp_shift_layer *layer) {
+  const int64_t product = (int64_t)tfqp_shift_int32(v << r[R_LEFT]) * r[R_MULT] + (1 << 30);
+  const int32_t high = (int32_t)(product >> 31);
+  const int32_t right = r[R_RIGHT];
+  const uint32_t mask = (1u << right) - 1u;
+  const uint32_t remainder = (uint32_t)high & mask;
+  const uint32_t threshold = (mask >> 1) + ((uint32_t)high >> 31);
+  int32_t out = (high >> right) + (int32_t)((threshold - remainder) >> 31) +
+                layer->output_zero_point;
+  if (out < layer->activation_min) out = layer->activation_min;
+  if (out > layer->activation_max) out = layer->activation_max;
+  return (int8_t)out;
+}
+
+/* Two classes: exact int64 (tfqp/shift_layer.h). */
+static int8_t output_two_classes(uint32_t a0, uint32_t a1, const int32_t *r,
+                                 const tfqp_shift_layer *layer) {
+  const int32_t v = tfqp_shift_int32((uint32_t)r[R_D] * a0 + (uint32_t)r[R_BIAS]);
+  const int32_t a = tfqp_shift_int32(a1 + (uint32_t)r[R_BIAS1]);
+  const int64_t sum = (int64_t)v * r[R_MULT] + (int64_t)(r[R_D] > 0 ? a : -a) * r[R_MULT1];
+  int64_t out = tfqp_shift_round_pot(sum, r[R_SHIFT]) + layer->output_zero_point;
+  if (out < layer->activation_min) out = layer->activation_min;
+  if (out > layer->activation_max) out = layer->activation_max;
+  return (int8_t)out;
+}
+
+/* 1 iff d * A < threshold (A = A_raw + the folded zero-point term). */
+static inline uint32_t output_bit(uint32_t a, const int32_t *r) {
+  return tfqp_shift_int32((uint32_t)r[R_D] * a + (uint32_t)r[R_BIAS]) < r[R_THRESHOLD];
+}
+
+/* ------------------------------------------------------------------ activations */
+
+static inline uint32_t load4(const int8_t *p) {
+  uint32_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+static inline uint32_t sxtb16_ror8(uint32_t x) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
+
+/* (low half of a, low half of b) */
+static inline uint32_t pack_low(uint32_t a, uint32_t b) {
+  uint32_t r;
+  __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+
+/* (high half of a, high half of b) */
+static inline uint32_t pack_high(uint32_t a, uint32_t b) {
+  uint32_t r;
+  __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+
+/* One position's activation stream as pairs: x'[r] = q[r / T] where q runs
+ * over `taps` rows of `width` values each (taps[i]), then zero pairs up to the
+ * row's pair count; pair j goes to out[j * step]. */
+static void position_pairs(const tfqp_shift_layer *layer, const int8_t *const *taps,
+                           int32_t tap_count, int32_t width, uint32_t *out, size_t step) {
+  const size_t total = row_pairs(layer);
+  size_t written = 0;
+  int32_t t, i;
+  if (layer->terms == 1 && width % 4 == 0) {
+    for (t = 0; t < tap_count; ++t) {
+      const int8_t *q = taps[t];
+      for (i = 0; i < width; i += 4) {
+        const uint32_t v = load4(q + i);
+        const uint32_t even = __sxtb16(v), odd = sxtb16_ror8(v);
+        out[0] = pack_low(even, odd);   /* (q0, q1) */
+        out[step] = pack_high(even, odd); /* (q2, q3) */
+        out += 2 * step;
+      }
+    }
+    written = (size_t)tap_count * (size_t)width / 2;
+  } else {
+    const int32_t terms = layer->terms;
+    uint32_t low = 0;
+    int32_t half = 0, repeat;
+    for (t = 0; t < tap_count; ++t) {
+      for (i = 0; i < width; ++i) {
+        const uint32_t value = (uint32_t)(int32_t)taps[t][i] & 0xFFFFu;
+        for (repeat = 0; repeat < terms; ++repeat) {
+          if (half == 0) {
+            low = value;
+          } else {
+            *out = low | value << 16;
+            out += step;
+            ++written;
+          }
+          half ^= 1;
+        }
+      }
+    }
+    if (half) {
+      *out = low;
+      out += step;
+      ++written;
+    }
+  }
+  for (; written < total; ++written, out += step) *out = 0;
+}
+
+/* ------------------------------------------------------------------ live words */
+
+/* The next run [*begin, *end) of words marked live in a row's bitmap (the
+ * portable table's live-word bits), at or after `from`; 0 when none is left.
+ * Dead words (every code worth 0 in every class) are never read. */
+static int next_live_run(const uint32_t *live, int32_t words, int32_t from, int32_t *begin,
+                         int32_t *end) {
+  int32_t w = from;
+  while (w < words) {
+    const uint32_t bits = live[w / 32] >> (w % 32);
+    if (bits == 0) {
+      w = (w / 32 + 1) * 32;
+      continue;
+    }
+    w += __builtin_ctz(bits);
+    break;
+  }
+  if (w >= words) return 0;
+  *begin = w;
+  while (w < words) {
+    const uint32_t gaps = ~live[w / 32] >> (w % 32);
+    if (gaps == 0) {
+      w = (w / 32 + 1) * 32;
+      continue;
+    }
+    w += __builtin_ctz(gaps);
+    break;
+  }
+  *end = w < words ? w : words;
+  return 1;
+}
+
+/* ------------------------------------------------------------------ blocks */
+
+/* Scratch pointers of one eval. */
+typedef struct {
+  int8_t *zero_points;   /* round4(Cin) bytes of zp_in */
+  const int8_t **taps;   /* BLOCK * taps pointers */
+  uint32_t *x;           /* BLOCK * row_pairs words */
+} arm_scratch;
+
+static arm_scratch split_scratch(const tfqp_shift_layer *layer, int32_t channels_in,
+                                 int32_t tap_count, void *scratch) {
+  arm_scratch s;
+  unsigned char *p = (unsigned char *)scratch;
+  s.zero_points = (int8_t *)p;
+  memset(s.zero_points, layer->input_zero_point, round4((size_t)channels_in));
+  p += round4((size_t)channels_in);
+  s.taps = (const int8_t **)(void *)p;
+  p += BLOCK * (size_t)tap_count * sizeof(const int8_t *);
+  s.x = (uint32_t *)(void *)p;
+  return s;
+}
+
+/* acc[0..3] += the row's live words times the four positions' pairs x. */
+static void conv4_row(const tfqp_shift_layer *layer, arm_kernel kernel, const tfqp_word *row,
+                      const uint32_t *live, const uint32_t *pairs, const uint32_t *x,
+                      int32_t *acc) {
+  const size_t words_pairs = (size_t)(layer->codes_per_word / 2) * BLOCK;
+  int32_t begin, end = 0;
+  arm_job job;
+  job.pairs = pairs;
+  job.acc = acc;
+  job.stride = 0;
+  while (next_live_run(live, layer->row_words, end, &begin, &end)) {
+    job.codes = row + begin;
+    job.codes_end = row + end;
+    job.x = x + (size_t)begin * words_pairs;
+    kernel(&job);
+  }
+}
+
+/* The outputs of positions [first, first + count) for every channel, their
+ * activation pairs interleaved in x. */
+static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
+                          const int32_t *fast, const tfqp_word *codes, const uint32_t *x,
+                          int32_t first, int32_t count, void *output) {
+  const size_t row_words = (size_t)layer->row_words;
+  const uint32_t *pairs = (const uint32_t *)(fast + HEADER_WORDS);
+  const int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
+  const arm_kernel kernel =
+      (fast[HEADER_SPARSE] ? conv4s_kernels : conv4_kernels)[layer->bits];
+  const int32_t cout = layer->channels_out;
+  const uint32_t *live = (const uint32_t *)table + layer->live_at;
+  uint32_t bits[BLOCK] = {0, 0, 0, 0};
+  int32_t co, p;
+  for (co = 0; co < cout; ++co) {
+    const int32_t *r = records + (size_t)co * RECORD;
+    const tfqp_word *row = codes + (size_t)co * row_words;
+    const uint32_t *row_live = live + (size_t)co * layer->live_words;
+    int32_t acc[BLOCK] = {0, 0, 0, 0};
+    conv4_row(layer, kernel, row, row_live, pairs, x, acc);
+    if (layer->output_packed) {
+      for (p = 0; p < BLOCK; ++p) bits[p] |= output_bit((uint32_t)acc[p], r) << (co % 32);
+      if (co % 32 == 31 || co == cout - 1) {
+        for (p = 0; p < count; ++p) {
+          ((tfqp_word *)output)[(size_t)(first + p) * layer->output_depth + co / 32] = bits[p];
+          bits[p] = 0;
+        }
+      }
+    } else if (layer->classes == 1) {
+      for (p = 0; p < count; ++p) {
+        ((int8_t *)output)[(size_t)(first + p) * cout + co] =
+            output_int8((uint32_t)r[R_D] * (uint32_t)acc[p] + (uint32_t)r[R_BIAS], r, layer);
+      }
+    } else {
+      int32_t acc1[BLOCK] = {0, 0, 0, 0};
+      conv4_row(layer, kernel, row, row_live, pairs + pair_count(layer), x, acc1);
+      for (p = 0; p < count; ++p) {
+        ((int8_t *)output)[(size_t)(first + p) * cout + co] =
+            output_two_classes((uint32_t)acc[p], (uint32_t)acc1[p], r, layer);
+      }
+    }
+  }
+}
+
+/* The tap rows of output position `pixel` of a convolution: tap (ky, kx)
+ * reads its input pixel's Cin values, or the zero-point row when padded. */
+static void conv_taps(const tfqp_shift_conv2d_params *p, const int8_t *input, int32_t pixel,
+                      const int8_t *zero_points, const int8_t **taps) {
+  const int32_t per_image = p->rows.out * p->cols.out;
+  const int32_t oy = pixel % per_image / p->cols.out;
+  const int32_t ox = pixel % p->cols.out;
+  const int8_t *image =
+      input + (size_t)(pixel / per_image) * p->rows.in * p->cols.in * p->channels_in;
+  const int32_t iy0 = oy * p->rows.stride - p->rows.pad_before;
+  const int32_t ix0 = ox * p->cols.stride - p->cols.pad_before;
+  int32_t ky0, ky1, kx0, kx1, ky, kx;
+  tfqp_window_axis_taps(&p->rows, oy, &ky0, &ky1);
+  tfqp_window_axis_taps(&p->cols, ox, &kx0, &kx1);
+  for (ky = 0; ky < p->rows.filter; ++ky) {
+    for (kx = 0; kx < p->cols.filter; ++kx) {
+      *taps++ = ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1
+                    ? zero_points
+                    : image + ((size_t)(iy0 + ky * p->rows.dilation) * p->cols.in +
+                               (size_t)(ix0 + kx * p->cols.dilation)) *
+                                  p->channels_in;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ depthwise */
+
+/* Channel co's accumulator over `pairs` activation pairs x (one position). */
+static int32_t channel_dot(const tfqp_shift_layer *layer, const tfqp_word *row,
+                           const uint32_t *live, const uint32_t *pairs, const uint32_t *x) {
+  const int32_t width = 2 * layer->bits;
+  const int32_t per_word = layer->codes_per_word / 2;
+  const uint32_t mask = (1u << width) - 1u;
+  int32_t acc = 0, w, i;
+  for (w = 0; w < layer->row_words; ++w, x += per_word) {
+    uint32_t word = row[w];
+    if (!((live[w / 32] >> (w % 32)) & 1u)) continue;
+    for (i = 0; i < per_word; ++i, word >>= width) {
+      acc = __smlad((int16x2_t)pairs[word & mask], (int16x2_t)x[i], acc);
+    }
+  }
+  return acc;
+}
+
+static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
+                      const int32_t *fast, const int8_t *input, const tfqp_word *codes, const arm_scratch *s,
+                      void *output) {
+  const tfqp_shift_layer *layer = &p->layer;
+  const int32_t tap_count = p->rows.filter * p->cols.filter;
+  const int32_t cin = p->channels_in;
+  const int32_t dm = layer->depth_multiplier;
+  const int32_t cout = layer->channels_out;
+  const size_t pairs = row_pairs(layer);
+  const uint32_t *live = (const uint32_t *)table + layer->live_at;
+  const uint32_t *tables = (const uint32_t *)(fast + HEADER_WORDS);
+  const int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
+  const int8_t **taps = s->taps;
+  const int8_t **channel_taps = s->taps + tap_count;
+  uint32_t *x = s->x;
+  int32_t pixel, ci, m, t;
+  for (pixel = 0; pixel < layer->pixels; ++pixel) {
+    conv_taps(p, input, pixel, s->zero_points, taps);
+    if (layer->output_packed) {
+      for (t = 0; t < layer->output_depth; ++t) {
+        ((tfqp_word *)output)[(size_t)pixel * layer->output_depth + t] = 0;
+      }
+    }
+    for (ci = 0; ci < cin; ++ci) {
+      /* channel ci's values of every tap, as pairs */
+      for (t = 0; t < tap_count; ++t) channel_taps[t] = taps[t] + ci;
+      {
+        int32_t k;
+        const int32_t terms = layer->terms;
+        uint32_t low = 0;
+        size_t written = 0;
+        int32_t half = 0, repeat;
+        for (k = 0; k < tap_count; ++k) {
+          const uint32_t value = (uint32_t)(int32_t)channel_taps[k][0] & 0xFFFFu;
+          for (repeat = 0; repeat < terms; ++repeat) {
+            if (half == 0) {
+              low = value;
+            } else {
+              x[written++] = low | value << 16;
+            }
+            half ^= 1;
+          }
+        }
+        if (half) x[written++] = low;
+        for (; written < pairs; ++written) x[written] = 0;
+      }
+      for (m = 0; m < dm; ++m) {
+        const int32_t co = ci * dm + m;
+        const int32_t *r = records + (size_t)co * RECORD;
+        const tfqp_word *row = codes + (size_t)co * layer->row_words;
+        const uint32_t *row_live = live + (size_t)co * layer->live_words;
+        const uint32_t a0 = (uint32_t)channel_dot(layer, row, row_live, tables, x);
+        if (layer->output_packed) {
+          ((tfqp_word *)output)[(size_t)pixel * layer->output_depth + co / 32] |=
+              output_bit(a0, r) << (co % 32);
+        } else if (layer->classes == 1) {
+          ((int8_t *)output)[(size_t)pixel * cout + co] =
+              output_int8((uint32_t)r[R_D] * a0 + (uint32_t)r[R_BIAS], r, layer);
+        } else {
+          const uint32_t a1 =
+              (uint32_t)channel_dot(layer, row, row_live, tables + pair_count(layer), x);
+          ((int8_t *)output)[(size_t)pixel * cout + co] = output_two_classes(a0, a1, r, layer);
+        }
+      }
+    }
+  }
+}
+
+/* acc[0], acc[1] += channel 0's and (two) channel 1's live words (rows
+ * row_words apart, bitmaps live_words apart) times the pairs x: runs live in
+ * both rows go through the two-channel kernel, words live in one row through
+ * it with both channels reading that row. */
+static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const tfqp_word *row,
+                         const uint32_t *live, int32_t two, const uint32_t *pairs,
+                         const uint32_t *x, int32_t *acc) {
+  const int32_t words = layer->row_words;
+  const size_t word_pairs = (size_t)(layer->codes_per_word / 2);
+  const uint32_t *live1 = live + (two ? layer->live_words : 0);
+  const int32_t row_bytes = (int32_t)((size_t)words * sizeof(tfqp_word));
+  int32_t w = 0;
+  arm_job job;
+  job.pairs = pairs;
+  while (w < words) {
+    const uint32_t in0 = (live[w / 32] >> (w % 32)) & 1u;
+    const uint32_t in1 = two ? (live1[w / 32] >> (w % 32)) & 1u : 0u;
+    int32_t end = w + 1;
+    int32_t single[2] = {0, 0};
+    while (end < words && ((live[end / 32] >> (end % 32)) & 1u) == in0 &&
+           (two ? (live1[end / 32] >> (end % 32)) & 1u : 0u) == in1) {
+      ++end;
+    }
+    job.x = x + (size_t)w * word_pairs;
+    if (in0 && in1) {
+      job.codes = row + w;
+      job.stride = row_bytes;
+      job.acc = acc;
+      job.codes_end = row + end;
+      kernel(&job);
+    } else if (in0 || in1) {
+      job.codes = row + (in0 ? 0 : words) + w;
+      job.codes_end = job.codes + (end - w);
+      job.stride = 0;
+      job.acc = single;
+      kernel(&job);
+      acc[in0 ? 0 : 1] += single[0];
+    }
+    w = end;
+  }
+}
+
+/* ------------------------------------------------------------------ hooks */
+
+int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise_op,
+                           const int32_t *table, const int8_t *input, const tfqp_word *codes,
+                           void *scratch, void *output) {
+  const tfqp_shift_layer *layer = &params->layer;
+  const int32_t tap_count = params->rows.filter * params->cols.filter;
+  const int32_t *fast = fast_region_c(layer, table);
+  const size_t pairs = row_pairs(layer);
+  arm_scratch s;
+  int32_t first, p;
+  if (!scratch_fits(layer, params->channels_in, tap_count)) return 0;
+  s = split_scratch(layer, params->channels_in, tap_count, scratch);
+  if (depthwise_op) {
+    depthwise(params, table, fast, input, codes, &s, output);
+    return 1;
+  }
+  for (first = 0; first < layer->pixels; first += BLOCK) {
+    const int32_t count = layer->pixels - first < BLOCK ? layer->pixels - first : BLOCK;
+    for (p = 0; p < BLOCK; ++p) {
+      const int8_t **taps = s.taps + (size_t)p * tap_count;
+      if (p < count) {
+        conv_taps(params, input, first + p, s.zero_points, taps);
+        position_pairs(layer, taps, tap_count, params->channels_in, s.x + p, BLOCK);
+      } else {
+        size_t j;
+        for (j = 0; j < pairs; ++j) s.x[j * BLOCK + p] = 0;
+      }
+    }
+    block_outputs(layer, table, fast, codes, s.x, first, count, output);
+  }
+  return 1;
+}
+
+int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *params,
+                                    const int32_t *table, const int8_t *input,
+                                    const tfqp_word *codes, void *scratch, void *output) {
+  const tfqp_shift_layer *layer = &params->layer;
+  const int32_t cin = params->channels_in;
+  const int32_t *fast = fast_region_c(layer, table);
+  const size_t pairs = row_pairs(layer);
+  arm_scratch s;
+  int32_t first, p;
+  if (!scratch_fits(layer, cin, 1)) return 0;
+  s = split_scratch(layer, cin, 1, scratch);
+  if (layer->pixels == 1) {
+    /* two channels per kernel call, sharing the activation loads */
+    const uint32_t *tables = (const uint32_t *)(fast + HEADER_WORDS);
+    const int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
+    const size_t row_words = (size_t)layer->row_words;
+    const int32_t cout = layer->channels_out;
+    const uint32_t *live = (const uint32_t *)table + layer->live_at;
+    uint32_t bits = 0;
+    int32_t co, c;
+    s.taps[0] = input;
+    position_pairs(layer, s.taps, 1, cin, s.x, 1);
+    for (co = 0; co < cout; co += 2) {
+      const int32_t two = co + 1 < cout;
+      int32_t acc[TFQP_CODE_CLASSES_MAX][2] = {{0, 0}, {0, 0}};
+      for (c = 0; c < layer->classes; ++c) {
+        fc2_channels(layer, fc2_kernels[layer->bits], codes + (size_t)co * row_words,
+                     live + (size_t)co * layer->live_words, two,
+                     tables + (size_t)c * pair_count(layer), s.x, acc[c]);
+      }
+      for (c = 0; c <= two; ++c) {
+        const int32_t *r = records + (size_t)(co + c) * RECORD;
+        if (layer->output_packed) {
+          bits |= output_bit((uint32_t)acc[0][c], r) << ((co + c) % 32);
+          if ((co + c) % 32 == 31 || co + c == cout - 1) {
+            ((tfqp_word *)output)[(co + c) / 32] = bits;
+            bits = 0;
+          }
+        } else if (layer->classes == 1) {
+          ((int8_t *)output)[co + c] = output_int8(
+              (uint32_t)r[R_D] * (uint32_t)acc[0][c] + (uint32_t)r[R_BIAS], r, layer);
+        } else {
+          ((int8_t *)output)[co + c] =
+              output_two_classes((uint32_t)acc[0][c], (uint32_t)acc[1][c], r, layer);
+        }
+      }
+    }
+    return 1;
+  }
+  for (first = 0; first < layer->pixels; first += BLOCK) {
+    const int32_t count = layer->pixels - first < BLOCK ? layer->pixels - first : BLOCK;
+    for (p = 0; p < BLOCK; ++p) {
+      if (p < count) {
+        s.taps[0] = input + (size_t)(first + p) * (size_t)cin;
+        position_pairs(layer, s.taps, 1, cin, s.x + p, BLOCK);
+      } else {
+        size_t j;
+        for (j = 0; j < pairs; ++j) s.x[j * BLOCK + p] = 0;
+      }
+    }
+    block_outputs(layer, table, fast, codes, s.x, first, count, output);
+  }
+  return 1;
+}
+
+#else
+/* ISO C wants a declaration in every translation unit */
+typedef int tfqp_shift_arm_unused;
+#endif /* TFQP_HAVE_ARM_DSP */
