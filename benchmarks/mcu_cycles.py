@@ -52,6 +52,10 @@ import tfq_plus  # noqa: E402,F401  (selects Keras 2 before TensorFlow)
 
 import kernel_vectors  # noqa: E402
 import qemu_runner  # noqa: E402
+from tfq_plus.converters import packing  # noqa: E402
+from tfq_plus.converters.ops import (  # noqa: E402
+    SHIFT_CONV2D, SHIFT_DEPTHWISE_CONV2D, SHIFT_FULLY_CONNECTED,
+)
 
 COUNT_LOOP_N = 1000  # bench_main.c
 
@@ -81,21 +85,36 @@ D1 = dict(cin=1024, cout=256)
 DW = dict(height=16, width=16, channels=64, k=3)
 
 LAYERS = [
+    _layer("M1 shift conv2d 4-bit po2", "shift_conv2d", **M1, weights="po2"),
+    _layer("M1 shift conv2d 4-bit po2, 75 % pruned", "shift_conv2d", **M1, weights="po2",
+           pruned=75),
+    _layer("M1 shift conv2d ternary", "shift_conv2d", **M1, weights="ternary"),
+    _layer("M1 shift conv2d binary weights", "shift_conv2d", **M1, weights="binary"),
     _layer("M1 bconv2d packed->packed", "bconv2d", **M1, input="packed", output="packed"),
     _layer("M1 bconv2d packed->int8", "bconv2d", **M1, input="packed", output="int8"),
     _layer("M1 bconv2d int8->packed", "bconv2d", **M1, input="int8", output="packed"),
     _layer("M1 int8 conv2d", "int8_conv2d", **M1),
     _layer("M1 CMSIS-NN int8 conv2d", "cmsis_nn_conv2d", **M1),
+    _layer("L2 shift conv2d 4-bit po2", "shift_conv2d", **L2, weights="po2"),
+    _layer("L2 shift conv2d ternary", "shift_conv2d", **L2, weights="ternary"),
     _layer("L2 bconv2d packed->packed", "bconv2d", **L2, input="packed", output="packed"),
     _layer("L2 bconv2d packed->int8", "bconv2d", **L2, input="packed", output="int8"),
     _layer("L2 int8 conv2d", "int8_conv2d", **L2),
     _layer("L2 CMSIS-NN int8 conv2d", "cmsis_nn_conv2d", **L2),
+    _layer("D1 shift fully_connected 4-bit po2", "shift_fully_connected", **D1, weights="po2"),
+    _layer("D1 shift fully_connected 4-bit po2, 75 % pruned", "shift_fully_connected", **D1,
+           weights="po2", pruned=75),
+    _layer("D1 shift fully_connected ternary", "shift_fully_connected", **D1,
+           weights="ternary"),
     _layer("D1 bfully_connected packed->packed", "bfully_connected", **D1, input="packed",
            output="packed"),
     _layer("D1 bfully_connected packed->int8", "bfully_connected", **D1, input="packed",
            output="int8"),
     _layer("D1 int8 fully_connected", "int8_fully_connected", **D1),
     _layer("D1 CMSIS-NN int8 fully_connected", "cmsis_nn_fully_connected", **D1),
+    _layer("DW shift depthwise 16x16x64 3x3 4-bit po2", "shift_depthwise", **DW, weights="po2"),
+    _layer("DW shift depthwise 16x16x64 3x3 ternary", "shift_depthwise", **DW,
+           weights="ternary"),
     _layer("DW int8 depthwise 16x16x64 3x3", "int8_depthwise", **DW),
     _layer("DW CMSIS-NN int8 depthwise 16x16x64 3x3", "cmsis_nn_depthwise", **DW),
     _layer("P1 bmaxpool2d 16x16x32 2x2/2", "bmaxpool2d", height=16, width=16, channels=32, k=2,
@@ -252,6 +271,62 @@ def needs_cmsis_nn(layer: Layer) -> bool:
     return layer.kernel.startswith("cmsis_nn")
 
 
+# Coded weights of the shift rows: (bits, code table, codes drawn when dense). 4-bit
+# power of two: code 0 -> 0, 1..7 -> +2^0..+2^6, 9..15 -> -2^0..-2^6 (8 unused);
+# ternary: 0, +1, -1; binary weights: +1, -1 (a BNN's first layer on int8 input).
+SHIFT_WEIGHTS = {
+    "po2": (4, [0, 1, 2, 4, 8, 16, 32, 64, 0, -1, -2, -4, -8, -16, -32, -64],
+            [c for c in range(1, 16) if c != 8]),
+    "ternary": (2, [0, 1, -1, 0], [0, 1, 2]),
+    "binary": (1, [1, -1], [0, 1]),
+}
+
+
+def shift_weights(rng, layer, cout, taps):
+    """(packed codes int32 [Cout, W_row], code table int16 [1, 2^b], the weights' RMS)."""
+    bits, table, drawn = SHIFT_WEIGHTS[layer.arg("weights")]
+    codes = rng.choice(drawn, size=(cout, taps))
+    codes[rng.random(codes.shape) < layer.arg("pruned", 0) / 100] = 0
+    values = np.asarray(table, np.int64)[codes]
+    return (packing.pack_codes(codes, bits), np.asarray([table], np.int16),
+            float(np.sqrt(np.mean(values.astype(np.float64) ** 2))) or 1.0)
+
+
+def shift_transform(rng, cout, taps, rms):
+    """int8-output rows (d, B, M0, 0, s) whose outputs span the int8 range."""
+    s = -int(np.round(np.log2(np.sqrt(taps) * 128 * rms / 60.0))) - 1
+    return np.stack([rng.choice([-1, 1], cout), rng.integers(-5000, 5001, cout),
+                     rng.integers(2**30, 2**31, cout), np.zeros(cout, np.int64),
+                     np.full(cout, np.clip(s, -31, 30))], axis=1).astype(np.int32)
+
+
+def build_shift(rng, layer):
+    """A shift op on int8 input (zero point -7) with int8 output (zero point 5); the
+    expected bytes are the host build's."""
+    zp_in, zp_out = -7, 5
+    if layer.kernel == "shift_fully_connected":
+        cin, cout = layer.arg("cin"), layer.arg("cout")
+        x = rng.integers(-128, 128, size=(1, cin)).astype(np.int8)
+        taps, spec, options = cin, SHIFT_FULLY_CONNECTED, dict(channels_in=cin)
+        outputs = cout
+    else:
+        h, w, k = layer.arg("height"), layer.arg("width"), layer.arg("k")
+        depthwise = layer.kernel == "shift_depthwise"
+        cin = layer.arg("channels") if depthwise else layer.arg("cin")
+        cout = cin if depthwise else layer.arg("cout")
+        x = rng.integers(-128, 128, size=(1, h, w, cin)).astype(np.int8)
+        taps = k * k * (1 if depthwise else cin)
+        spec = SHIFT_DEPTHWISE_CONV2D if depthwise else SHIFT_CONV2D
+        options = dict(filter_height=k, filter_width=k, padding="same")
+        outputs = h * w * cout
+    codes, table, rms = shift_weights(rng, layer, cout, taps)
+    inputs = [x, codes, table, shift_transform(rng, cout, taps, rms)]
+    encoded = spec.encode(**options)
+    expected = kernel_vectors.run_host(spec.name, inputs, encoded, np.int8, zp_in, zp_out)
+    return BenchCase(BENCH_OP, inputs, expected, outputs * taps, "int8 MAC", encoded, spec.name,
+                     zp_in, zp_out)
+
+
 class Kernel(NamedTuple):
     build: Callable  # (rng, Layer) -> BenchCase
     objects: tuple = ()  # object files of its code (code size)
@@ -260,7 +335,13 @@ class Kernel(NamedTuple):
     code_root: str = ""
 
 
+SHIFT_OBJECTS = ("kernels/shift_layer.o", "kernels/shift_op.o", "kernels/shift_arm.o")
+
 KERNELS: Dict[str, Kernel] = {
+    "shift_conv2d": Kernel(build_shift, ("kernels/shift_conv2d.o",) + SHIFT_OBJECTS),
+    "shift_depthwise": Kernel(build_shift, ("kernels/shift_conv2d.o",) + SHIFT_OBJECTS),
+    "shift_fully_connected": Kernel(build_shift,
+                                    ("kernels/shift_fully_connected.o",) + SHIFT_OBJECTS),
     "bconv2d": Kernel(build_bconv2d, ("kernels/bconv2d.o", "kernels/binary_output.o",
                                       "kernels/xnor_arm.o")),
     "bfully_connected": Kernel(build_bfully_connected,

@@ -51,11 +51,12 @@
 /* The fast region of the table (the table's last tfqp_shift_fast_table_bytes
  * bytes), in int32 words: a header, the pair tables [C][2^(2b)], then one
  * record of RECORD words per output channel. */
-enum { HEADER_SPARSE, HEADER_WORDS };
-#define RECORD 6
-enum { R_D, R_BIAS, R_MULT, R_LEFT, R_RIGHT };  /* int8 output, one class */
+enum { HEADER_SPARSE, HEADER_ALL_LIVE, HEADER_WORDS };
+#define RECORD 8
+enum { R_D, R_BIAS, R_MULT, R_LEFT, R_RIGHT, R_MASK, R_FLAGS = 7 }; /* int8, one class */
 enum { R_THRESHOLD = 2 };                        /* packed output: R_D, R_BIAS, R_THRESHOLD */
 enum { R_MULT1 = 3, R_SHIFT = 4, R_BIAS1 = 5 };  /* two classes: R_D, R_BIAS, R_MULT, ... */
+#define FLAG_ALL_LIVE 1 /* R_FLAGS: no dead word in the channel's row */
 
 typedef struct {
   const tfqp_word *codes;     /* conv4: the row; fc2: channel 0's row */
@@ -77,6 +78,28 @@ TFQP_SHIFT_ARM_DECLARE(2)
 TFQP_SHIFT_ARM_DECLARE(3)
 TFQP_SHIFT_ARM_DECLARE(4)
 TFQP_SHIFT_ARM_DECLARE(5)
+
+/* What tfqp_shift_arm_dw9_b<b> reads (in this order). */
+typedef struct {
+  const int8_t *const *taps; /* the 9 tap rows of the position */
+  int32_t channels;          /* a multiple of 4 */
+  const tfqp_word *codes;    /* rows of W_row words, channel after channel */
+  const uint32_t *pairs;     /* the pair table */
+  const int32_t *records;    /* RECORD words per channel */
+  int8_t *out;               /* the position's outputs */
+  int32_t zero_point;        /* zp_out */
+  int32_t low, high;         /* activation_min / _max minus zp_out */
+} arm_dw9_job;
+
+typedef void (*arm_dw9_kernel)(const arm_dw9_job *job);
+void tfqp_shift_arm_dw9_b1(const arm_dw9_job *);
+void tfqp_shift_arm_dw9_b2(const arm_dw9_job *);
+void tfqp_shift_arm_dw9_b3(const arm_dw9_job *);
+void tfqp_shift_arm_dw9_b4(const arm_dw9_job *);
+void tfqp_shift_arm_dw9_b5(const arm_dw9_job *);
+static const arm_dw9_kernel dw9_kernels[] = {0, tfqp_shift_arm_dw9_b1, tfqp_shift_arm_dw9_b2,
+                                             tfqp_shift_arm_dw9_b3, tfqp_shift_arm_dw9_b4,
+                                             tfqp_shift_arm_dw9_b5};
 
 static const arm_kernel conv4_kernels[] = {0, tfqp_shift_arm_conv4_b1, tfqp_shift_arm_conv4_b2,
                                            tfqp_shift_arm_conv4_b3, tfqp_shift_arm_conv4_b4,
@@ -240,6 +263,180 @@ __asm__(
     "  TFQP_FC2 tfqp_shift_arm_fc2_b3, 6, 5\n"
     "  TFQP_FC2 tfqp_shift_arm_fc2_b4, 8, 4\n"
     "  TFQP_FC2 tfqp_shift_arm_fc2_b5, 10, 3\n"
+    /* dw9: one output position of a 3x3 depthwise conv (one term per tap,
+     * depth multiplier 1, one class, int8 output, every row live), all
+     * channels, four at a time: phase A builds the four channels' five tap
+     * pairs on the stack (as dw9_pairs does), phase B decodes each channel's
+     * row (W words: 1 for b <= 3, 2 for b = 4, 5) and requantizes (as
+     * requantize does, the clamp range shifted by -zp_out).
+     * Frame: [sp, #0..79] pairs [4][5]; locals from sp + 80. */
+    ".equ TFQP_DW_C, 80\n"
+    ".equ TFQP_DW_TAPS, 84\n"
+    ".equ TFQP_DW_END, 88\n"
+    ".equ TFQP_DW_CODES, 92\n"
+    ".equ TFQP_DW_PAIRS, 96\n"
+    ".equ TFQP_DW_RECORDS, 100\n"
+    ".equ TFQP_DW_OUT, 104\n"
+    ".equ TFQP_DW_ZP, 108\n"
+    ".equ TFQP_DW_LOW, 112\n"
+    ".equ TFQP_DW_HIGH, 116\n"
+    ".equ TFQP_DW_FRAME, 120\n"
+    ".macro TFQP_DW_TAP_PAIR j\n"
+    "  ldrd  r0, r1, [r12, #(8 * \\j)]\n"
+    "  ldr   r0, [r0, r9]\n"
+    "  ldr   r1, [r1, r9]\n"
+    "  sxtb16 r2, r0\n"
+    "  sxtb16 r3, r1\n"
+    "  sxtb16 r0, r0, ror #8\n"
+    "  sxtb16 r1, r1, ror #8\n"
+    "  pkhbt r4, r2, r3, lsl #16\n"
+    "  pkhbt r5, r0, r1, lsl #16\n"
+    "  pkhtb r6, r3, r2, asr #16\n"
+    "  pkhtb r7, r1, r0, asr #16\n"
+    "  str   r4, [sp, #(4 * \\j)]\n"
+    "  str   r5, [sp, #(20 + 4 * \\j)]\n"
+    "  str   r6, [sp, #(40 + 4 * \\j)]\n"
+    "  str   r7, [sp, #(60 + 4 * \\j)]\n"
+    ".endm\n"
+    /* phase B pair j: field at bit pos of word reg w, times x pair xj */
+    ".macro TFQP_DW_PAIR w, pos, width, xj, first\n"
+    "  ubfx  r7, \\w, #\\pos, #\\width\n"
+    "  ldr   r7, [r10, r7, lsl #2]\n"
+    "  .if \\first\n"
+    "  smuad r8, r7, \\xj\n"
+    "  .else\n"
+    "  smlad r8, r7, \\xj, r8\n"
+    "  .endif\n"
+    ".endm\n"
+    /* r10 pair table, r11 codes, lr records, r12 out, sp-relative pairs at
+     * r9 = sp + 20 * channel in the group */
+    ".macro TFQP_DW_CHANNEL width, words\n"
+    "  ldmia r9!, {r0-r4}\n"
+    "  .if \\words == 2\n"
+    "  ldmia r11!, {r5, r6}\n"
+    "  .else\n"
+    "  ldr   r5, [r11], #4\n"
+    "  .endif\n"
+    "  .if \\width == 2\n"
+    "  TFQP_DW_PAIR r5, 0, 2, r0, 1\n"
+    "  TFQP_DW_PAIR r5, 2, 2, r1, 0\n"
+    "  TFQP_DW_PAIR r5, 4, 2, r2, 0\n"
+    "  TFQP_DW_PAIR r5, 6, 2, r3, 0\n"
+    "  TFQP_DW_PAIR r5, 8, 2, r4, 0\n"
+    "  .elseif \\width == 4\n"
+    "  TFQP_DW_PAIR r5, 0, 4, r0, 1\n"
+    "  TFQP_DW_PAIR r5, 4, 4, r1, 0\n"
+    "  TFQP_DW_PAIR r5, 8, 4, r2, 0\n"
+    "  TFQP_DW_PAIR r5, 12, 4, r3, 0\n"
+    "  TFQP_DW_PAIR r5, 16, 4, r4, 0\n"
+    "  .elseif \\width == 6\n"
+    "  TFQP_DW_PAIR r5, 0, 6, r0, 1\n"
+    "  TFQP_DW_PAIR r5, 6, 6, r1, 0\n"
+    "  TFQP_DW_PAIR r5, 12, 6, r2, 0\n"
+    "  TFQP_DW_PAIR r5, 18, 6, r3, 0\n"
+    "  TFQP_DW_PAIR r5, 24, 6, r4, 0\n"
+    "  .elseif \\width == 8\n"
+    "  TFQP_DW_PAIR r5, 0, 8, r0, 1\n"
+    "  TFQP_DW_PAIR r5, 8, 8, r1, 0\n"
+    "  TFQP_DW_PAIR r5, 16, 8, r2, 0\n"
+    "  TFQP_DW_PAIR r5, 24, 8, r3, 0\n"
+    "  TFQP_DW_PAIR r6, 0, 8, r4, 0\n"
+    "  .else\n"
+    "  TFQP_DW_PAIR r5, 0, 10, r0, 1\n"
+    "  TFQP_DW_PAIR r5, 10, 10, r1, 0\n"
+    "  TFQP_DW_PAIR r5, 20, 10, r2, 0\n"
+    "  TFQP_DW_PAIR r6, 0, 10, r3, 0\n"
+    "  TFQP_DW_PAIR r6, 10, 10, r4, 0\n"
+    "  .endif\n"
+    /* r8 = acc; record: d, bias, mult, left, right, mask */
+    "  ldmia lr, {r0-r5}\n"
+    "  add   lr, lr, #32\n"
+    "  mla   r8, r0, r8, r1\n"
+    "  lsl   r8, r8, r3\n"
+    "  mov   r0, #0x40000000\n"
+    "  movs  r1, #0\n"
+    "  smlal r0, r1, r8, r2\n"
+    "  lsrs  r0, r0, #31\n"
+    "  orr   r8, r0, r1, lsl #1\n"
+    "  and   r0, r8, r5\n"
+    "  lsrs  r1, r5, #1\n"
+    "  add   r1, r1, r8, lsr #31\n"
+    "  subs  r1, r1, r0\n"
+    "  asr   r8, r8, r4\n"
+    "  add   r8, r8, r1, lsr #31\n"
+    "  ldrd  r0, r1, [sp, #TFQP_DW_LOW]\n"
+    "  cmp   r8, r0\n"
+    "  it    lt\n"
+    "  movlt r8, r0\n"
+    "  cmp   r8, r1\n"
+    "  it    gt\n"
+    "  movgt r8, r1\n"
+    "  ldr   r0, [sp, #TFQP_DW_ZP]\n"
+    "  add   r8, r8, r0\n"
+    "  strb  r8, [r12], #1\n"
+    ".endm\n"
+    ".macro TFQP_DW9 name, width, words\n"
+    "  TFQP_FUNC \\name\n"
+    "  push  {r4-r11, lr}\n"
+    "  sub   sp, sp, #TFQP_DW_FRAME\n"
+    "  ldmia r0, {r1-r9}\n" /* taps, channels, codes, pairs, records, out, zp, low, high */
+    "  movs  r0, #0\n"
+    "  str   r0, [sp, #TFQP_DW_C]\n"
+    "  str   r1, [sp, #TFQP_DW_TAPS]\n"
+    "  str   r2, [sp, #TFQP_DW_END]\n"
+    "  add   r0, sp, #TFQP_DW_CODES\n"
+    "  stmia r0, {r3-r9}\n"
+    "1:\n"
+    "  ldr   r12, [sp, #TFQP_DW_TAPS]\n"
+    "  ldr   r9, [sp, #TFQP_DW_C]\n"
+    "  TFQP_DW_TAP_PAIR 0\n"
+    "  TFQP_DW_TAP_PAIR 1\n"
+    "  TFQP_DW_TAP_PAIR 2\n"
+    "  TFQP_DW_TAP_PAIR 3\n"
+    "  ldr   r0, [r12, #32]\n"
+    "  ldr   r0, [r0, r9]\n"
+    "  adds  r9, r9, #4\n"
+    "  str   r9, [sp, #TFQP_DW_C]\n"
+    "  sxtb16 r2, r0\n"
+    "  sxtb16 r0, r0, ror #8\n"
+    "  uxth  r4, r2\n"
+    "  uxth  r5, r0\n"
+    "  lsrs  r6, r2, #16\n"
+    "  lsrs  r7, r0, #16\n"
+    "  str   r4, [sp, #16]\n"
+    "  str   r5, [sp, #36]\n"
+    "  str   r6, [sp, #56]\n"
+    "  str   r7, [sp, #76]\n"
+    "  add   r0, sp, #TFQP_DW_CODES\n"
+    "  ldmia r0, {r10, r11, lr}\n" /* codes, pairs, records */
+    "  mov   r11, r10\n"
+    "  ldr   r10, [sp, #TFQP_DW_PAIRS]\n"
+    "  ldr   r12, [sp, #TFQP_DW_OUT]\n"
+    "  mov   r9, sp\n"
+    "  TFQP_DW_CHANNEL \\width, \\words\n"
+    "  TFQP_DW_CHANNEL \\width, \\words\n"
+    "  TFQP_DW_CHANNEL \\width, \\words\n"
+    "  TFQP_DW_CHANNEL \\width, \\words\n"
+    "  str   r11, [sp, #TFQP_DW_CODES]\n"
+    "  str   lr, [sp, #TFQP_DW_RECORDS]\n"
+    "  str   r12, [sp, #TFQP_DW_OUT]\n"
+    "  ldr   r0, [sp, #TFQP_DW_C]\n"
+    "  ldr   r1, [sp, #TFQP_DW_END]\n"
+    "  cmp   r0, r1\n"
+    "  bne   1b\n"
+    "  add   sp, sp, #TFQP_DW_FRAME\n"
+    "  pop   {r4-r11, pc}\n"
+    "  .size \\name, . - \\name\n"
+    ".endm\n"
+    "  TFQP_DW9 tfqp_shift_arm_dw9_b1, 2, 1\n"
+    "  TFQP_DW9 tfqp_shift_arm_dw9_b2, 4, 1\n"
+    "  TFQP_DW9 tfqp_shift_arm_dw9_b3, 6, 1\n"
+    "  TFQP_DW9 tfqp_shift_arm_dw9_b4, 8, 2\n"
+    "  TFQP_DW9 tfqp_shift_arm_dw9_b5, 10, 2\n"
+    "  .purgem TFQP_DW9\n"
+    "  .purgem TFQP_DW_CHANNEL\n"
+    "  .purgem TFQP_DW_PAIR\n"
+    "  .purgem TFQP_DW_TAP_PAIR\n"
     "  .purgem TFQP_CONV4\n"
     "  .purgem TFQP_CONV4_PAIR\n"
     "  .purgem TFQP_CONV4S_PAIR\n"
@@ -333,6 +530,14 @@ static void row_sums(const tfqp_shift_layer *layer, const tfqp_word *row, const 
   }
 }
 
+static int row_all_live(const tfqp_shift_layer *layer, const uint32_t *live) {
+  int32_t w;
+  for (w = 0; w < layer->row_words; ++w) {
+    if (!((live[w / 32] >> (w % 32)) & 1u)) return 0;
+  }
+  return 1;
+}
+
 /* x mod 2^32 as int32 (two's complement, no implementation-defined cast). */
 static int32_t wrap32(int64_t x) { return tfqp_shift_int32((uint32_t)(uint64_t)x); }
 
@@ -344,6 +549,7 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
   const int32_t *fields = table + layer->channels_at;
   const int64_t zp = layer->input_zero_point;
   const size_t stride = (size_t)1 << layer->bits;
+  const uint32_t *live = (const uint32_t *)table + layer->live_at;
   uint32_t zero_pairs = 0;
   int32_t c, zero_code = 1;
   size_t co;
@@ -356,6 +562,7 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
     row_sums(layer, codes + co * (size_t)layer->row_words, table, sums, &zero_pairs);
     memset(r, 0, RECORD * sizeof *r);
     r[R_D] = d;
+    r[R_FLAGS] = row_all_live(layer, live + co * (size_t)layer->live_words) ? FLAG_ALL_LIVE : 0;
     if (layer->output_packed) {
       r[R_BIAS] = wrap32(-d * zp * sums[0]);
       r[R_THRESHOLD] = fields[TFQP_SHIFT_THRESHOLD * cout + co];
@@ -367,12 +574,15 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
       const int32_t s = fields[TFQP_SHIFT_S * cout + co];
       r[R_LEFT] = s > 0 ? s : 0;
       r[R_RIGHT] = s > 0 ? 0 : -s;
+      r[R_MASK] = (int32_t)((1u << r[R_RIGHT]) - 1u);
     } else {
       r[R_MULT1] = fields[TFQP_SHIFT_M1 * cout + co];
       r[R_SHIFT] = fields[TFQP_SHIFT_S * cout + co];
       r[R_BIAS1] = wrap32(-zp * sums[1]);
     }
   }
+  fast[HEADER_ALL_LIVE] = 1;
+  for (co = 0; co < cout; ++co) fast[HEADER_ALL_LIVE] &= records[co * RECORD + R_FLAGS];
   fast[HEADER_SPARSE] =
       zero_code && (uint64_t)zero_pairs * 100u >=
                        (uint64_t)TFQP_SHIFT_ARM_SPARSE_PERCENT * cout * row_pairs(layer);
@@ -380,21 +590,59 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
 
 /* ------------------------------------------------------------------ output */
 
+/* The int8 outputs of one channel, one class (GCC on Arm: int32 conversions
+ * wrap). */
+typedef struct {
+  int32_t zero_point, act_min, act_max;
+} arm_output_range;
+
 /* clamp(zp_out + MultiplyByQuantizedMultiplier(v, mult, s)), s = left - right,
  * mult in [0, 2^31): SaturatingRoundingDoublingHighMul is
- * floor((a * mult + 2^30) / 2^31) (see xnor_arm.h), never saturating. */
-static inline int8_t output_int8(uint32_t v, const int32_t *r, const tfqp_shift_layer *layer) {
-  const int64_t product = (int64_t)tfqp_shift_int32(v << r[R_LEFT]) * r[R_MULT] + (1 << 30);
-  const int32_t high = (int32_t)(product >> 31);
-  const int32_t right = r[R_RIGHT];
-  const uint32_t mask = (1u << right) - 1u;
-  const uint32_t remainder = (uint32_t)high & mask;
+ * floor((a * mult + 2^30) / 2^31) (see xnor_arm.h) and never saturates here;
+ * RoundingDivideByPOT adds 1 when the remainder exceeds mask / 2 (+1 below 0). */
+static inline int8_t requantize(uint32_t v, int32_t left, int32_t mult, int32_t right,
+                                uint32_t mask, const arm_output_range *range) {
+  const int64_t product = (int64_t)(int32_t)(v << left) * mult + (1 << 30);
+  const int32_t high = (int32_t)(uint32_t)((uint64_t)product >> 31);
   const uint32_t threshold = (mask >> 1) + ((uint32_t)high >> 31);
-  int32_t out = (high >> right) + (int32_t)((threshold - remainder) >> 31) +
-                layer->output_zero_point;
-  if (out < layer->activation_min) out = layer->activation_min;
-  if (out > layer->activation_max) out = layer->activation_max;
+  int32_t out = (high >> right) + (int32_t)((threshold - ((uint32_t)high & mask)) >> 31) +
+                range->zero_point;
+  if (out < range->act_min) out = range->act_min;
+  if (out > range->act_max) out = range->act_max;
   return (int8_t)out;
+}
+
+/* out[p * step] for p < count from channel record r and accumulators acc.
+ * With the full int8 range the clamp is one SSAT (fewer live registers). */
+static void channel_int8(const int32_t *r, const int32_t *acc, int32_t count,
+                         const arm_output_range *range, int8_t *out, size_t step) {
+  const uint32_t d = (uint32_t)r[R_D], bias = (uint32_t)r[R_BIAS];
+  const int32_t left = r[R_LEFT], mult = r[R_MULT], right = r[R_RIGHT];
+  const uint32_t mask = (1u << right) - 1u;
+  int32_t p;
+  if (range->act_min == -128 && range->act_max == 127) {
+    const int32_t zero_point = range->zero_point;
+    for (p = 0; p < count; ++p, out += step) {
+      const uint32_t v = d * (uint32_t)acc[p] + bias;
+      const int64_t product = (int64_t)(int32_t)(v << left) * mult + (1 << 30);
+      const int32_t high = (int32_t)(uint32_t)((uint64_t)product >> 31);
+      const uint32_t threshold = (mask >> 1) + ((uint32_t)high >> 31);
+      *out = (int8_t)__ssat((high >> right) +
+                                (int32_t)((threshold - ((uint32_t)high & mask)) >> 31) +
+                                zero_point,
+                            8);
+    }
+    return;
+  }
+  for (p = 0; p < count; ++p, out += step) {
+    *out = requantize(d * (uint32_t)acc[p] + bias, left, mult, right, mask, range);
+  }
+}
+
+static inline int8_t output_int8(uint32_t v, const int32_t *r, const tfqp_shift_layer *layer) {
+  const arm_output_range range = {layer->output_zero_point, layer->activation_min,
+                                  layer->activation_max};
+  return requantize(v, r[R_LEFT], r[R_MULT], r[R_RIGHT], (1u << r[R_RIGHT]) - 1u, &range);
 }
 
 /* Two classes: exact int64 (tfqp/shift_layer.h). */
@@ -574,14 +822,27 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
       (fast[HEADER_SPARSE] ? conv4s_kernels : conv4_kernels)[layer->bits];
   const int32_t cout = layer->channels_out;
   const uint32_t *live = (const uint32_t *)table + layer->live_at;
+  const arm_output_range range = {layer->output_zero_point, layer->activation_min,
+                                  layer->activation_max};
   uint32_t bits[BLOCK] = {0, 0, 0, 0};
   int32_t co, p;
+  arm_job job;
+  job.x = x;
+  job.pairs = pairs;
+  job.stride = 0;
   for (co = 0; co < cout; ++co) {
     const int32_t *r = records + (size_t)co * RECORD;
     const tfqp_word *row = codes + (size_t)co * row_words;
     const uint32_t *row_live = live + (size_t)co * layer->live_words;
     int32_t acc[BLOCK] = {0, 0, 0, 0};
-    conv4_row(layer, kernel, row, row_live, pairs, x, acc);
+    if (r[R_FLAGS] & FLAG_ALL_LIVE) {
+      job.codes = row;
+      job.codes_end = row + row_words;
+      job.acc = acc;
+      kernel(&job);
+    } else {
+      conv4_row(layer, kernel, row, row_live, pairs, x, acc);
+    }
     if (layer->output_packed) {
       for (p = 0; p < BLOCK; ++p) bits[p] |= output_bit((uint32_t)acc[p], r) << (co % 32);
       if (co % 32 == 31 || co == cout - 1) {
@@ -591,10 +852,8 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
         }
       }
     } else if (layer->classes == 1) {
-      for (p = 0; p < count; ++p) {
-        ((int8_t *)output)[(size_t)(first + p) * cout + co] =
-            output_int8((uint32_t)r[R_D] * (uint32_t)acc[p] + (uint32_t)r[R_BIAS], r, layer);
-      }
+      channel_int8(r, acc, count, &range, (int8_t *)output + (size_t)first * cout + co,
+                   (size_t)cout);
     } else {
       int32_t acc1[BLOCK] = {0, 0, 0, 0};
       conv4_row(layer, kernel, row, row_live, pairs + pair_count(layer), x, acc1);
@@ -613,150 +872,281 @@ static void conv_taps(const tfqp_shift_conv2d_params *p, const int8_t *input, in
   const int32_t per_image = p->rows.out * p->cols.out;
   const int32_t oy = pixel % per_image / p->cols.out;
   const int32_t ox = pixel % p->cols.out;
-  const int8_t *image =
-      input + (size_t)(pixel / per_image) * p->rows.in * p->cols.in * p->channels_in;
-  const int32_t iy0 = oy * p->rows.stride - p->rows.pad_before;
-  const int32_t ix0 = ox * p->cols.stride - p->cols.pad_before;
+  const size_t cin = (size_t)p->channels_in;
+  const size_t row_step = (size_t)p->rows.dilation * (size_t)p->cols.in * cin;
+  const size_t col_step = (size_t)p->cols.dilation * cin;
+  const int32_t kh = p->rows.filter, kw = p->cols.filter;
+  const int8_t *image = input + (size_t)(pixel / per_image) * p->rows.in * p->cols.in * cin;
+  /* offset of tap (0, 0), possibly outside the image: pointers are formed
+   * for valid taps only */
+  ptrdiff_t row = ((ptrdiff_t)(oy * p->rows.stride - p->rows.pad_before) * p->cols.in +
+                   (ox * p->cols.stride - p->cols.pad_before)) *
+                  (ptrdiff_t)cin;
   int32_t ky0, ky1, kx0, kx1, ky, kx;
   tfqp_window_axis_taps(&p->rows, oy, &ky0, &ky1);
   tfqp_window_axis_taps(&p->cols, ox, &kx0, &kx1);
-  for (ky = 0; ky < p->rows.filter; ++ky) {
-    for (kx = 0; kx < p->cols.filter; ++kx) {
-      *taps++ = ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1
-                    ? zero_points
-                    : image + ((size_t)(iy0 + ky * p->rows.dilation) * p->cols.in +
-                               (size_t)(ix0 + kx * p->cols.dilation)) *
-                                  p->channels_in;
+  for (ky = 0; ky < kh; ++ky, row += (ptrdiff_t)row_step) {
+    ptrdiff_t tap = row;
+    if (ky < ky0 || ky >= ky1) {
+      for (kx = 0; kx < kw; ++kx) *taps++ = zero_points;
+      continue;
+    }
+    for (kx = 0; kx < kw; ++kx, tap += (ptrdiff_t)col_step) {
+      *taps++ = kx < kx0 || kx >= kx1 ? zero_points : image + tap;
     }
   }
 }
 
 /* ------------------------------------------------------------------ depthwise */
 
-/* Channel co's accumulator over `pairs` activation pairs x (one position). */
+/* One channel's accumulator over its first `count` activation pairs x (one
+ * position), dead words skipped. */
 static int32_t channel_dot(const tfqp_shift_layer *layer, const tfqp_word *row,
-                           const uint32_t *live, const uint32_t *pairs, const uint32_t *x) {
+                           const uint32_t *live, const uint32_t *pairs, const uint32_t *x,
+                           int32_t count) {
   const int32_t width = 2 * layer->bits;
   const int32_t per_word = layer->codes_per_word / 2;
   const uint32_t mask = (1u << width) - 1u;
-  int32_t acc = 0, w, i;
-  for (w = 0; w < layer->row_words; ++w, x += per_word) {
+  int32_t acc = 0, w, j = 0;
+  for (w = 0; j < count; ++w) {
     uint32_t word = row[w];
-    if (!((live[w / 32] >> (w % 32)) & 1u)) continue;
-    for (i = 0; i < per_word; ++i, word >>= width) {
-      acc = __smlad((int16x2_t)pairs[word & mask], (int16x2_t)x[i], acc);
+    int32_t i;
+    if (!((live[w / 32] >> (w % 32)) & 1u)) {
+      j += per_word;
+      continue;
+    }
+    for (i = 0; i < per_word && j < count; ++i, ++j, word >>= width) {
+      acc = __smlad((int16x2_t)pairs[word & mask], (int16x2_t)x[j], acc);
     }
   }
   return acc;
 }
 
+/* 3x3 depthwise, one term per tap, a row without dead words: the five pairs
+ * unrolled per code width (pair j in word j / (P(b) / 2)). */
+typedef int32_t (*dw9_dot)(const tfqp_word *row, const uint32_t *pairs, const uint32_t *x);
+
+#define TFQP_SHIFT_ARM_DW9(b)                                                               \
+  static int32_t dw9_dot_b##b(const tfqp_word *row, const uint32_t *pairs,                 \
+                              const uint32_t *x) {                                         \
+    enum { PER_WORD = 32 / (b) / 2, WIDTH = 2 * (b) };                                     \
+    const uint32_t mask = (1u << WIDTH) - 1u;                                              \
+    int32_t acc = 0, j;                                                                    \
+    for (j = 0; j < 5; ++j) {                                                              \
+      const uint32_t field = (row[j / PER_WORD] >> (WIDTH * (j % PER_WORD))) & mask;       \
+      acc = __smlad((int16x2_t)pairs[field], (int16x2_t)x[j], acc);                        \
+    }                                                                                      \
+    return acc;                                                                            \
+  }
+TFQP_SHIFT_ARM_DW9(1)
+TFQP_SHIFT_ARM_DW9(2)
+TFQP_SHIFT_ARM_DW9(3)
+TFQP_SHIFT_ARM_DW9(4)
+TFQP_SHIFT_ARM_DW9(5)
+static const dw9_dot dw9_dots[] = {0, dw9_dot_b1, dw9_dot_b2, dw9_dot_b3, dw9_dot_b4,
+                                   dw9_dot_b5};
+
+/* The five tap pairs of channels c .. c + 3 of a 3x3 window (taps[k] + c):
+ * x[i][j] = (q of tap 2j, q of tap 2j + 1) of channel c + i, x[i][4] =
+ * (tap 8, 0). SXTB16 splits a word into channels (c, c + 2) and, rotated,
+ * (c + 1, c + 3); PKHBT / PKHTB pair two taps' halves. */
+static void dw9_pairs(const int8_t *const *taps, int32_t c, uint32_t x[4][5]) {
+  int32_t j;
+  for (j = 0; j < 4; ++j) {
+    const uint32_t a = load4(taps[2 * j] + c), b = load4(taps[2 * j + 1] + c);
+    const uint32_t ea = __sxtb16(a), oa = sxtb16_ror8(a);
+    const uint32_t eb = __sxtb16(b), ob = sxtb16_ror8(b);
+    x[0][j] = pack_low(ea, eb);
+    x[1][j] = pack_low(oa, ob);
+    x[2][j] = pack_high(ea, eb);
+    x[3][j] = pack_high(oa, ob);
+  }
+  {
+    const uint32_t a = load4(taps[8] + c);
+    const uint32_t ea = __sxtb16(a), oa = sxtb16_ror8(a);
+    x[0][4] = ea & 0xFFFFu;
+    x[1][4] = oa & 0xFFFFu;
+    x[2][4] = ea >> 16;
+    x[3][4] = oa >> 16;
+  }
+}
+
+/* One input channel's tap pairs, any window and terms (x'[r] = q[r / T]). */
+static void channel_pairs(const tfqp_shift_layer *layer, const int8_t *const *taps,
+                          int32_t tap_count, int32_t c, uint32_t *x) {
+  const int32_t terms = layer->terms;
+  uint32_t low = 0;
+  int32_t half = 0, k, repeat;
+  for (k = 0; k < tap_count; ++k) {
+    const uint32_t value = (uint32_t)(int32_t)taps[k][c] & 0xFFFFu;
+    for (repeat = 0; repeat < terms; ++repeat) {
+      if (half == 0) {
+        low = value;
+      } else {
+        *x++ = low | value << 16;
+      }
+      half ^= 1;
+    }
+  }
+  if (half) *x = low;
+}
+
+typedef struct {
+  const tfqp_shift_layer *layer;
+  const tfqp_word *codes;
+  const uint32_t *live;
+  const uint32_t *tables;
+  const int32_t *records;
+  arm_output_range range;
+  int32_t pairs; /* activation pairs of one channel: ceil(R / 2) */
+} dw_context;
+
+/* The outputs of the dm channels that read input channel ci, from its pairs. */
+static void dw_outputs(const dw_context *k, int32_t ci, const uint32_t *x, int32_t pixel,
+                       void *output) {
+  const tfqp_shift_layer *layer = k->layer;
+  const int32_t dm = layer->depth_multiplier;
+  const dw9_dot dot9 =
+      layer->terms == 1 && k->pairs == 5 ? dw9_dots[layer->bits] : (dw9_dot)0;
+  int32_t m;
+  for (m = 0; m < dm; ++m) {
+    const int32_t co = ci * dm + m;
+    const int32_t *r = k->records + (size_t)co * RECORD;
+    const tfqp_word *row = k->codes + (size_t)co * layer->row_words;
+    const uint32_t *row_live = k->live + (size_t)co * layer->live_words;
+    const int32_t a0 = dot9 != 0 && (r[R_FLAGS] & FLAG_ALL_LIVE)
+                           ? dot9(row, k->tables, x)
+                           : channel_dot(layer, row, row_live, k->tables, x, k->pairs);
+    if (layer->output_packed) {
+      ((tfqp_word *)output)[(size_t)pixel * layer->output_depth + co / 32] |=
+          output_bit((uint32_t)a0, r) << (co % 32);
+    } else if (layer->classes == 1) {
+      channel_int8(r, &a0, 1, &k->range,
+                   (int8_t *)output + (size_t)pixel * layer->channels_out + co, 1);
+    } else {
+      const int32_t a1 = channel_dot(layer, row, row_live, k->tables + pair_count(layer), x,
+                                     k->pairs);
+      ((int8_t *)output)[(size_t)pixel * layer->channels_out + co] =
+          output_two_classes((uint32_t)a0, (uint32_t)a1, r, layer);
+    }
+  }
+}
+
 static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
-                      const int32_t *fast, const int8_t *input, const tfqp_word *codes, const arm_scratch *s,
-                      void *output) {
+                      const int32_t *fast, const int8_t *input, const tfqp_word *codes,
+                      const arm_scratch *s, void *output) {
   const tfqp_shift_layer *layer = &p->layer;
   const int32_t tap_count = p->rows.filter * p->cols.filter;
   const int32_t cin = p->channels_in;
-  const int32_t dm = layer->depth_multiplier;
-  const int32_t cout = layer->channels_out;
-  const size_t pairs = row_pairs(layer);
-  const uint32_t *live = (const uint32_t *)table + layer->live_at;
-  const uint32_t *tables = (const uint32_t *)(fast + HEADER_WORDS);
-  const int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
-  const int8_t **taps = s->taps;
-  const int8_t **channel_taps = s->taps + tap_count;
-  uint32_t *x = s->x;
-  int32_t pixel, ci, m, t;
+  const int32_t window9 = tap_count == 9 && layer->terms == 1;
+  dw_context k;
+  int32_t pixel, ci, t;
+  k.layer = layer;
+  k.codes = codes;
+  k.live = (const uint32_t *)table + layer->live_at;
+  k.tables = (const uint32_t *)(fast + HEADER_WORDS);
+  k.records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
+  k.range.zero_point = layer->output_zero_point;
+  k.range.act_min = layer->activation_min;
+  k.range.act_max = layer->activation_max;
+  k.pairs = (layer->row_codes + 1) / 2;
+  if (window9 && layer->depth_multiplier == 1 && cin % 4 == 0 && layer->classes == 1 &&
+      !layer->output_packed && fast[HEADER_ALL_LIVE]) {
+    arm_dw9_job job;
+    job.taps = s->taps;
+    job.channels = cin;
+    job.pairs = k.tables;
+    job.zero_point = layer->output_zero_point;
+    job.low = layer->activation_min - layer->output_zero_point;
+    job.high = layer->activation_max - layer->output_zero_point;
+    for (pixel = 0; pixel < layer->pixels; ++pixel) {
+      conv_taps(p, input, pixel, s->zero_points, s->taps);
+      job.codes = codes;
+      job.records = k.records;
+      job.out = (int8_t *)output + (size_t)pixel * layer->channels_out;
+      dw9_kernels[layer->bits](&job);
+    }
+    return;
+  }
   for (pixel = 0; pixel < layer->pixels; ++pixel) {
-    conv_taps(p, input, pixel, s->zero_points, taps);
+    conv_taps(p, input, pixel, s->zero_points, s->taps);
     if (layer->output_packed) {
       for (t = 0; t < layer->output_depth; ++t) {
         ((tfqp_word *)output)[(size_t)pixel * layer->output_depth + t] = 0;
       }
     }
-    for (ci = 0; ci < cin; ++ci) {
-      /* channel ci's values of every tap, as pairs */
-      for (t = 0; t < tap_count; ++t) channel_taps[t] = taps[t] + ci;
-      {
-        int32_t k;
-        const int32_t terms = layer->terms;
-        uint32_t low = 0;
-        size_t written = 0;
-        int32_t half = 0, repeat;
-        for (k = 0; k < tap_count; ++k) {
-          const uint32_t value = (uint32_t)(int32_t)channel_taps[k][0] & 0xFFFFu;
-          for (repeat = 0; repeat < terms; ++repeat) {
-            if (half == 0) {
-              low = value;
-            } else {
-              x[written++] = low | value << 16;
-            }
-            half ^= 1;
-          }
-        }
-        if (half) x[written++] = low;
-        for (; written < pairs; ++written) x[written] = 0;
-      }
-      for (m = 0; m < dm; ++m) {
-        const int32_t co = ci * dm + m;
-        const int32_t *r = records + (size_t)co * RECORD;
-        const tfqp_word *row = codes + (size_t)co * layer->row_words;
-        const uint32_t *row_live = live + (size_t)co * layer->live_words;
-        const uint32_t a0 = (uint32_t)channel_dot(layer, row, row_live, tables, x);
-        if (layer->output_packed) {
-          ((tfqp_word *)output)[(size_t)pixel * layer->output_depth + co / 32] |=
-              output_bit(a0, r) << (co % 32);
-        } else if (layer->classes == 1) {
-          ((int8_t *)output)[(size_t)pixel * cout + co] =
-              output_int8((uint32_t)r[R_D] * a0 + (uint32_t)r[R_BIAS], r, layer);
-        } else {
-          const uint32_t a1 =
-              (uint32_t)channel_dot(layer, row, row_live, tables + pair_count(layer), x);
-          ((int8_t *)output)[(size_t)pixel * cout + co] = output_two_classes(a0, a1, r, layer);
-        }
+    for (ci = 0; ci < cin;) {
+      if (window9 && ci + 4 <= cin) {
+        uint32_t x[4][5];
+        dw9_pairs(s->taps, ci, x);
+        for (t = 0; t < 4; ++t) dw_outputs(&k, ci + t, x[t], pixel, output);
+        ci += 4;
+      } else {
+        channel_pairs(layer, s->taps, tap_count, ci, s->x);
+        dw_outputs(&k, ci, s->x, pixel, output);
+        ci += 1;
       }
     }
   }
 }
 
+/* The runs [*begin, *end) of set bits of `mask`, lowest first: 0 when none
+ * is left (the run is cleared from *mask). */
+static int next_bit_run(uint32_t *mask, int32_t *begin, int32_t *end) {
+  uint32_t rest;
+  if (*mask == 0) return 0;
+  *begin = __builtin_ctz(*mask);
+  rest = ~(*mask >> *begin);
+  *end = rest == 0 ? 32 : *begin + __builtin_ctz(rest);
+  *mask &= *end == 32 ? 0u : ~0u << *end;
+  return 1;
+}
+
 /* acc[0], acc[1] += channel 0's and (two) channel 1's live words (rows
- * row_words apart, bitmaps live_words apart) times the pairs x: runs live in
- * both rows go through the two-channel kernel, words live in one row through
- * it with both channels reading that row. */
+ * row_words apart, bitmaps live_words apart) times the pairs x. Rows without
+ * dead words: one call of the two-channel kernel. Otherwise per 32 words:
+ * the runs live in both rows go through it, the runs live in one row through
+ * it with both channels reading that row, into the one accumulator. */
 static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const tfqp_word *row,
-                         const uint32_t *live, int32_t two, const uint32_t *pairs,
-                         const uint32_t *x, int32_t *acc) {
+                         const uint32_t *live, const int32_t *records, int32_t two,
+                         const uint32_t *pairs, const uint32_t *x, int32_t *acc) {
   const int32_t words = layer->row_words;
   const size_t word_pairs = (size_t)(layer->codes_per_word / 2);
-  const uint32_t *live1 = live + (two ? layer->live_words : 0);
+  const uint32_t *live1 = live + layer->live_words;
   const int32_t row_bytes = (int32_t)((size_t)words * sizeof(tfqp_word));
-  int32_t w = 0;
+  int32_t chunk;
   arm_job job;
   job.pairs = pairs;
-  while (w < words) {
-    const uint32_t in0 = (live[w / 32] >> (w % 32)) & 1u;
-    const uint32_t in1 = two ? (live1[w / 32] >> (w % 32)) & 1u : 0u;
-    int32_t end = w + 1;
-    int32_t single[2] = {0, 0};
-    while (end < words && ((live[end / 32] >> (end % 32)) & 1u) == in0 &&
-           (two ? (live1[end / 32] >> (end % 32)) & 1u : 0u) == in1) {
-      ++end;
+  if ((records[R_FLAGS] & FLAG_ALL_LIVE) && two && (records[RECORD + R_FLAGS] & FLAG_ALL_LIVE)) {
+    job.codes = row;
+    job.codes_end = row + words;
+    job.x = x;
+    job.stride = row_bytes;
+    job.acc = acc;
+    kernel(&job);
+    return;
+  }
+  for (chunk = 0; chunk * 32 < words; ++chunk) {
+    const uint32_t valid = words - chunk * 32 >= 32 ? ~0u : (1u << (words - chunk * 32)) - 1u;
+    const uint32_t m0 = live[chunk] & valid, m1 = two ? live1[chunk] & valid : 0u;
+    uint32_t runs[3];
+    int32_t kind, begin, end;
+    runs[0] = m0 & m1;
+    runs[1] = m0 & ~m1;
+    runs[2] = m1 & ~m0;
+    for (kind = 0; kind < 3; ++kind) {
+      while (next_bit_run(&runs[kind], &begin, &end)) {
+        const int32_t w = chunk * 32 + begin;
+        int32_t single[2] = {0, 0};
+        job.x = x + (size_t)w * word_pairs;
+        job.codes = row + (kind == 2 ? words : 0) + w;
+        job.codes_end = job.codes + (end - begin);
+        job.stride = kind == 0 ? row_bytes : 0;
+        job.acc = kind == 0 ? acc : single;
+        kernel(&job);
+        if (kind != 0) acc[kind - 1] += single[0];
+      }
     }
-    job.x = x + (size_t)w * word_pairs;
-    if (in0 && in1) {
-      job.codes = row + w;
-      job.stride = row_bytes;
-      job.acc = acc;
-      job.codes_end = row + end;
-      kernel(&job);
-    } else if (in0 || in1) {
-      job.codes = row + (in0 ? 0 : words) + w;
-      job.codes_end = job.codes + (end - w);
-      job.stride = 0;
-      job.acc = single;
-      kernel(&job);
-      acc[in0 ? 0 : 1] += single[0];
-    }
-    w = end;
   }
 }
 
@@ -821,7 +1211,7 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
       int32_t acc[TFQP_CODE_CLASSES_MAX][2] = {{0, 0}, {0, 0}};
       for (c = 0; c < layer->classes; ++c) {
         fc2_channels(layer, fc2_kernels[layer->bits], codes + (size_t)co * row_words,
-                     live + (size_t)co * layer->live_words, two,
+                     live + (size_t)co * layer->live_words, records + (size_t)co * RECORD, two,
                      tables + (size_t)c * pair_count(layer), s.x, acc[c]);
       }
       for (c = 0; c <= two; ++c) {
