@@ -47,15 +47,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "micro" / "cortex_m"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import tfq_plus  # noqa: E402,F401  (selects Keras 2 before TensorFlow)
 
 import kernel_vectors  # noqa: E402
 import qemu_runner  # noqa: E402
-from tfq_plus.converters import packing  # noqa: E402
-from tfq_plus.converters.ops import (  # noqa: E402
-    SHIFT_CONV2D, SHIFT_DEPTHWISE_CONV2D, SHIFT_FULLY_CONNECTED,
-)
+import shift_layers  # noqa: E402
 
 COUNT_LOOP_N = 1000  # bench_main.c
 
@@ -271,60 +269,24 @@ def needs_cmsis_nn(layer: Layer) -> bool:
     return layer.kernel.startswith("cmsis_nn")
 
 
-# Coded weights of the shift rows: (bits, code table, codes drawn when dense). 4-bit
-# power of two: code 0 -> 0, 1..7 -> +2^0..+2^6, 9..15 -> -2^0..-2^6 (8 unused);
-# ternary: 0, +1, -1; binary weights: +1, -1 (a BNN's first layer on int8 input).
-SHIFT_WEIGHTS = {
-    "po2": (4, [0, 1, 2, 4, 8, 16, 32, 64, 0, -1, -2, -4, -8, -16, -32, -64],
-            [c for c in range(1, 16) if c != 8]),
-    "ternary": (2, [0, 1, -1, 0], [0, 1, 2]),
-    "binary": (1, [1, -1], [0, 1]),
-}
-
-
-def shift_weights(rng, layer, cout, taps):
-    """(packed codes int32 [Cout, W_row], code table int16 [1, 2^b], the weights' RMS)."""
-    bits, table, drawn = SHIFT_WEIGHTS[layer.arg("weights")]
-    codes = rng.choice(drawn, size=(cout, taps))
-    codes[rng.random(codes.shape) < layer.arg("pruned", 0) / 100] = 0
-    values = np.asarray(table, np.int64)[codes]
-    return (packing.pack_codes(codes, bits), np.asarray([table], np.int16),
-            float(np.sqrt(np.mean(values.astype(np.float64) ** 2))) or 1.0)
-
-
-def shift_transform(rng, cout, taps, rms):
-    """int8-output rows (d, B, M0, 0, s) whose outputs span the int8 range."""
-    s = -int(np.round(np.log2(np.sqrt(taps) * 128 * rms / 60.0))) - 1
-    return np.stack([rng.choice([-1, 1], cout), rng.integers(-5000, 5001, cout),
-                     rng.integers(2**30, 2**31, cout), np.zeros(cout, np.int64),
-                     np.full(cout, np.clip(s, -31, 30))], axis=1).astype(np.int32)
-
-
 def build_shift(rng, layer):
-    """A shift op on int8 input (zero point -7) with int8 output (zero point 5); the
-    expected bytes are the host build's."""
-    zp_in, zp_out = -7, 5
-    if layer.kernel == "shift_fully_connected":
-        cin, cout = layer.arg("cin"), layer.arg("cout")
-        x = rng.integers(-128, 128, size=(1, cin)).astype(np.int8)
-        taps, spec, options = cin, SHIFT_FULLY_CONNECTED, dict(channels_in=cin)
-        outputs = cout
+    """A shift op (benchmarks/shift_layers.py) whose expected bytes are the host build's."""
+    op = {"shift_conv2d": "conv", "shift_depthwise": "depthwise",
+          "shift_fully_connected": "dense"}[layer.kernel]
+    if op == "depthwise":
+        shape = dict(height=layer.arg("height"), width=layer.arg("width"),
+                     cin=layer.arg("channels"), k=layer.arg("k"))
+    elif op == "conv":
+        shape = {key: layer.arg(key) for key in ("height", "width", "cin", "cout", "k")}
     else:
-        h, w, k = layer.arg("height"), layer.arg("width"), layer.arg("k")
-        depthwise = layer.kernel == "shift_depthwise"
-        cin = layer.arg("channels") if depthwise else layer.arg("cin")
-        cout = cin if depthwise else layer.arg("cout")
-        x = rng.integers(-128, 128, size=(1, h, w, cin)).astype(np.int8)
-        taps = k * k * (1 if depthwise else cin)
-        spec = SHIFT_DEPTHWISE_CONV2D if depthwise else SHIFT_CONV2D
-        options = dict(filter_height=k, filter_width=k, padding="same")
-        outputs = h * w * cout
-    codes, table, rms = shift_weights(rng, layer, cout, taps)
-    inputs = [x, codes, table, shift_transform(rng, cout, taps, rms)]
-    encoded = spec.encode(**options)
-    expected = kernel_vectors.run_host(spec.name, inputs, encoded, np.int8, zp_in, zp_out)
-    return BenchCase(BENCH_OP, inputs, expected, outputs * taps, "int8 MAC", encoded, spec.name,
-                     zp_in, zp_out)
+        shape = dict(cin=layer.arg("cin"), cout=layer.arg("cout"))
+    built = shift_layers.shift_layer(rng, op, layer.arg("weights"), pruned=layer.arg("pruned", 0),
+                                     **shape)
+    zp_in, zp_out = shift_layers.INPUT_ZERO_POINT, shift_layers.OUTPUT_ZERO_POINT
+    expected = kernel_vectors.run_host(built.spec.name, built.inputs, built.options, np.int8,
+                                       zp_in, zp_out)
+    return BenchCase(BENCH_OP, built.inputs, expected, built.macs, "int8 MAC", built.options,
+                     built.spec.name, zp_in, zp_out)
 
 
 class Kernel(NamedTuple):

@@ -31,7 +31,7 @@
 #include "xnor_arm.h"
 #include "xnor_popcount.h"
 
-#if TFQP_HAVE_ARM_DSP
+#if TFQP_HAVE_ARM_DSP || TFQP_HAVE_AVX2
 #define TFQP_SHIFT_HAVE_FAST 1
 #else
 #define TFQP_SHIFT_HAVE_FAST 0

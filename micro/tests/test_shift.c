@@ -909,27 +909,51 @@ static shift_case layout_case(int32_t op, int32_t bits, int32_t cin, int32_t cou
   return c;
 }
 
-/* Each case against the reference, its output into the digest. */
+/* Code values in [-limit, limit] (the zero codes kept), and outputs scaled up
+ * by 2^8 to match: decoded weights the x86 path takes (it decodes to int8;
+ * |w| <= 64 keeps its AVX2 kernels exact too). */
+static void small_values(const shift_case *c, int32_t limit) {
+  const int32_t columns = 1 << c->bits;
+  int32_t i, co;
+  for (i = 0; i < c->classes * columns; ++i) {
+    if (values[i] != 0) values[i] = (int16_t)test_random_range(-limit, limit);
+  }
+  for (co = 0; co < c->cout && !c->packed; ++co) {
+    int32_t *row = transform + co * 5;
+    if (c->classes == 1) {
+      row[4] = row[4] + 8 > 30 ? 30 : row[4] + 8;
+    } else {
+      row[4] = row[4] - 8 < 0 ? 0 : row[4] - 8;
+    }
+  }
+}
+
+/* Each case against the reference, its output into the digest; once with
+ * code values up to 2^14, once with small ones (see small_values). */
 static void check_layout_case(const shift_case *c, int32_t zero_percent) {
-  tfqp_error e;
-  const size_t bytes = output_bytes(c);
-  int32_t k;
-  CHECK(bytes <= MAX_OUTPUT);
-  for (k = 0; k < c->batch * (c->op == FULLY_CONNECTED ? 1 : c->height * c->width) * c->cin;
-       ++k) {
-    input[k] = (int8_t)test_random_range(-128, 127);
+  int32_t small;
+  for (small = 0; small <= 1; ++small) {
+    tfqp_error e;
+    const size_t bytes = output_bytes(c);
+    int32_t k;
+    CHECK(bytes <= MAX_OUTPUT);
+    for (k = 0; k < c->batch * (c->op == FULLY_CONNECTED ? 1 : c->height * c->width) * c->cin;
+         ++k) {
+      input[k] = (int8_t)test_random_range(-128, 127);
+    }
+    random_values_and_transform(c);
+    if (small) small_values(c, 64 / c->terms);
+    live_codes(c, zero_percent);
+    reference(c, expected);
+    CHECK_EQ(run_case(c, got, &e), TFQP_OK);
+    if (memcmp(got, expected, bytes) != 0) {
+      fprintf(stderr, "layout case (%s, b%d T%d C%d packed %d, cin %d cout %d, small %d) "
+              "differs\n", op_names[c->op], (int)c->bits, (int)c->terms, (int)c->classes,
+              (int)c->packed, (int)c->cin, (int)c->cout, (int)small);
+      CHECK(0);
+    }
+    digest_bytes(got, bytes);
   }
-  random_values_and_transform(c);
-  live_codes(c, zero_percent);
-  reference(c, expected);
-  CHECK_EQ(run_case(c, got, &e), TFQP_OK);
-  if (memcmp(got, expected, bytes) != 0) {
-    fprintf(stderr, "layout case (%s, b%d T%d C%d packed %d, cin %d cout %d) differs\n",
-            op_names[c->op], (int)c->bits, (int)c->terms, (int)c->classes, (int)c->packed,
-            (int)c->cin, (int)c->cout);
-    CHECK(0);
-  }
-  digest_bytes(got, bytes);
 }
 
 /* The layouts the fast paths (shift_arm.c, shift_avx2.c) special-case, for
@@ -937,8 +961,8 @@ static void check_layout_case(const shift_case *c, int32_t zero_percent) {
  * activation range, strides and dilations, depth multiplier 2, a channel
  * count that leaves a remainder), convolutions on positions in fours
  * (a partial last block, Cin in fours and odd, dense and mostly-zero codes,
- * two terms, two classes, packed output), fully connected in batch 1 on
- * channel pairs (odd Cout) and batched. */
+ * two terms, two classes, packed output, more channels than two blocks of
+ * 16), fully connected in batch 1 on channel pairs (odd Cout) and batched. */
 static void test_fast_path_layouts(void) {
   int32_t bits;
   for (bits = 1; bits <= 5; ++bits) {
@@ -979,7 +1003,16 @@ static void test_fast_path_layouts(void) {
     c.packed = 1;
     c.zp_out = 0;
     check_layout_case(&c, 60);
+    c = layout_case(CONV, bits, 4, 37);
+    c.height = 4;
+    c.width = 3;
+    check_layout_case(&c, 30);
+    c.packed = 1;
+    c.zp_out = 0;
+    check_layout_case(&c, 30);
 
+    c = layout_case(FULLY_CONNECTED, bits, 24, 45);
+    check_layout_case(&c, 20);
     c = layout_case(FULLY_CONNECTED, bits, 40, 7);
     check_layout_case(&c, 0);
     check_layout_case(&c, 75);

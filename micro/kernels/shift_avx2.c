@@ -1,0 +1,629 @@
+/* The x86-64 fast path of the shift ops (hooks in shift_fast.h), selected at
+ * compile time with AVX2 like the binary ops' path; on CPUs with AVX-512
+ * VNNI it runs the kernels of shift_avx512.c instead, chosen at run time
+ * (CPUID, once per init_table): the only run-time dispatch of the kernels,
+ * because the stock int8 kernels it is measured against (XNNPACK) use VNNI
+ * where the CPU has it. Both give the portable path's bytes exactly.
+ *
+ * The layout (shift_x86.h): init_table decodes the codes into int8 weights in
+ * blocks of 16 channels x 4 taps; the layer runs as an int8 matrix product
+ * of u = q + 128 with them, its zero-point term folded into each channel's
+ * bias. Layers whose decoded weights do not fit the kernels (|w| > 127; with
+ * AVX2 alone |w| > 64, where VPMADDUBSW's int16 pair sums could saturate)
+ * stay on the portable path.
+ *
+ *   convolution   output positions in rows of 4 (AVX2) or 8 (AVX-512), their
+ *                 receptive fields gathered as u bytes, times 32 channels
+ *   fully conn.   batch 1: the input row times every block (matrix-vector);
+ *                 batches: as a 1x1 convolution
+ *   depthwise     per position, per block of 16 channels: each tap group's
+ *                 bytes transposed to [channel][4 taps] and multiplied
+ *                 (depth multiplier > 1: the input row expanded per tap)
+ * Outputs: 8 channels at a time with the binary ops' bit-exact AVX2
+ * requantization (xnor_avx2.h, V = base - wpn * acc with wpn = -d), packed
+ * bits by comparing V with the thresholds; two classes in int64 C.
+ */
+#include "shift_fast.h"
+
+#if TFQP_HAVE_AVX2
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "shift_op.h"
+#include "shift_x86.h"
+#include "xnor_avx2.h"
+
+/* The fast region (the table's last tfqp_shift_fast_table_bytes bytes):
+ * header words, the channel fields [F_COUNT][cout_pad], then the weights
+ * [classes][blocks][groups][16][4] bytes. */
+enum { H_USABLE, H_AVX512, H_WORDS };
+enum { F_BASE, F_WPN, F_MULT, F_LEFT, F_RIGHT, F_COUNT };        /* int8, one class */
+enum { F_THRESHOLD = F_MULT };                                   /* packed */
+enum { F_MULT1 = F_LEFT, F_SHIFT = F_RIGHT, F_BIAS1 = F_COUNT }; /* two classes */
+#define FIELDS (F_COUNT + 1)
+
+/* Depthwise windows of more taps (4 per group) stay on the portable path. */
+#define MAX_DEPTHWISE_GROUPS 64
+
+/* Weights above this many bytes stay on the portable path (the table must
+ * stay far below 2^31 bytes). */
+#define MAX_WEIGHT_BYTES ((uint64_t)1 << 28)
+
+typedef struct {
+  int32_t groups;   /* ceil(K / 4) */
+  int32_t blocks;   /* ceil(Cout / 16) */
+  int32_t cout_pad; /* 16 * blocks */
+  uint64_t weight_bytes;
+} x86_shape;
+
+static x86_shape shape_of(const tfqp_shift_layer *layer) {
+  x86_shape s;
+  s.groups = (int32_t)(((int64_t)layer->taps + TFQP_X86_GROUP - 1) / TFQP_X86_GROUP);
+  s.blocks = (layer->channels_out + TFQP_X86_BLOCK - 1) / TFQP_X86_BLOCK;
+  s.cout_pad = s.blocks * TFQP_X86_BLOCK;
+  s.weight_bytes = (uint64_t)layer->classes * (uint64_t)s.blocks * (uint64_t)s.groups *
+                   TFQP_X86_GROUP_BYTES;
+  return s;
+}
+
+static int shape_fits(const x86_shape *s) { return s->weight_bytes <= MAX_WEIGHT_BYTES; }
+
+size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) {
+  const x86_shape s = shape_of(layer);
+  if (!shape_fits(&s)) return H_WORDS * sizeof(int32_t);
+  return (H_WORDS + (size_t)FIELDS * (size_t)s.cout_pad) * sizeof(int32_t) +
+         (size_t)s.weight_bytes;
+}
+
+/* Scratch: u rows of the widest row kernel, the accumulators, tap pointers
+ * (and their rows for depthwise layers with a depth multiplier, or a last
+ * partial block), a zero-point row. */
+size_t tfqp_shift_fast_scratch_bytes(const tfqp_shift_layer *layer, int32_t channels_in,
+                                     int32_t tap_rows) {
+  const x86_shape s = shape_of(layer);
+  const uint64_t row = (uint64_t)s.groups * TFQP_X86_GROUP;
+  const uint64_t taps = (uint64_t)(tap_rows + TFQP_X86_GROUP);
+  const uint64_t wide = (uint64_t)(channels_in > s.cout_pad ? channels_in : s.cout_pad) + 64u;
+  const uint64_t bytes = TFQP_AVX512_ROWS * row + 64u +
+                         sizeof(int32_t) * (uint64_t)(s.cout_pad > 2 * TFQP_X86_BLOCK *
+                                                                       TFQP_AVX512_ROWS
+                                                          ? s.cout_pad
+                                                          : 2 * TFQP_X86_BLOCK * TFQP_AVX512_ROWS) +
+                         taps * (sizeof(void *) + wide) + wide;
+  if (!shape_fits(&s) || bytes > ((uint64_t)1 << 30)) return 0;
+  return (size_t)bytes;
+}
+
+static int32_t *fast_region(const tfqp_shift_layer *layer, int32_t *table) {
+  return table + (layer->table_bytes - tfqp_shift_fast_table_bytes(layer)) / sizeof(int32_t);
+}
+
+static const int32_t *fast_region_c(const tfqp_shift_layer *layer, const int32_t *table) {
+  return table + (layer->table_bytes - tfqp_shift_fast_table_bytes(layer)) / sizeof(int32_t);
+}
+
+/* ------------------------------------------------------------------ init */
+
+/* Decodes channel co's row into its weights per class (w_c[k], T terms
+ * summed) at weights[c] (blocked layout), and their sums; 0 if a weight is
+ * outside [-limit, limit]. */
+static int decode_row(const tfqp_shift_layer *layer, const x86_shape *s, const tfqp_word *row,
+                      const int32_t *values, int32_t co, int32_t limit, int8_t *weights,
+                      int64_t sums[TFQP_CODE_CLASSES_MAX]) {
+  const int32_t bits = layer->bits;
+  const int32_t per_word = layer->codes_per_word;
+  const size_t stride = (size_t)1 << bits;
+  const size_t class_bytes = (size_t)s->blocks * (size_t)s->groups * TFQP_X86_GROUP_BYTES;
+  int8_t *first = weights + (size_t)(co / TFQP_X86_BLOCK) * (size_t)s->groups *
+                                TFQP_X86_GROUP_BYTES +
+                  (size_t)(co % TFQP_X86_BLOCK) * TFQP_X86_GROUP;
+  int32_t k, t, c;
+  int32_t r = 0;
+  sums[0] = sums[1] = 0;
+  for (k = 0; k < layer->taps; ++k) {
+    int32_t w[TFQP_CODE_CLASSES_MAX] = {0, 0};
+    for (t = 0; t < layer->terms; ++t, ++r) {
+      const uint32_t code = tfqp_code_at(row, r, bits);
+      for (c = 0; c < layer->classes; ++c) w[c] += values[(size_t)c * stride + code];
+    }
+    for (c = 0; c < layer->classes; ++c) {
+      if (w[c] < -limit || w[c] > limit) return 0;
+      first[(size_t)c * class_bytes + (size_t)(k / TFQP_X86_GROUP) * TFQP_X86_GROUP_BYTES +
+            (size_t)(k % TFQP_X86_GROUP)] = (int8_t)w[c];
+      sums[c] += w[c];
+    }
+  }
+  (void)per_word;
+  return 1;
+}
+
+/* x mod 2^32 as int32 (two's complement, no implementation-defined cast). */
+static int32_t wrap32(int64_t x) { return tfqp_shift_int32((uint32_t)(uint64_t)x); }
+
+void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
+                                int32_t *table) {
+  const x86_shape s = shape_of(layer);
+  int32_t *fast = fast_region(layer, table);
+  int32_t *fields = fast + H_WORDS;
+  int8_t *weights = (int8_t *)(fields + (size_t)FIELDS * s.cout_pad);
+  const size_t cout = (size_t)layer->channels_out;
+  const size_t pad = (size_t)s.cout_pad;
+  const int32_t *portable = table + layer->channels_at;
+  const int64_t offset = (int64_t)layer->input_zero_point + 128;
+  const int avx512 = tfqp_shift_avx512_available();
+  const int32_t limit = avx512 ? 127 : 64;
+  size_t co;
+  fast[H_USABLE] = 0;
+  fast[H_AVX512] = avx512;
+  if (!shape_fits(&s)) return;
+  memset(fields, 0, (FIELDS * pad) * sizeof(int32_t) + (size_t)s.weight_bytes);
+  for (co = 0; co < cout; ++co) {
+    const int32_t d = portable[TFQP_SHIFT_D * cout + co];
+    int64_t sums[TFQP_CODE_CLASSES_MAX];
+    if (!decode_row(layer, &s, codes + co * (size_t)layer->row_words, table, (int32_t)co, limit,
+                    weights, sums)) {
+      return;
+    }
+    fields[F_WPN * pad + co] = -d;
+    if (layer->output_packed) {
+      fields[F_BASE * pad + co] = wrap32(-d * offset * sums[0]);
+      fields[F_THRESHOLD * pad + co] = portable[TFQP_SHIFT_THRESHOLD * cout + co];
+      continue;
+    }
+    fields[F_BASE * pad + co] = wrap32(portable[TFQP_SHIFT_B * cout + co] - d * offset * sums[0]);
+    fields[F_MULT * pad + co] = portable[TFQP_SHIFT_M0 * cout + co];
+    if (layer->classes == 1) {
+      const int32_t shift = portable[TFQP_SHIFT_S * cout + co];
+      fields[F_LEFT * pad + co] = shift > 0 ? shift : 0;
+      fields[F_RIGHT * pad + co] = shift > 0 ? 0 : -shift;
+    } else {
+      fields[F_MULT1 * pad + co] = portable[TFQP_SHIFT_M1 * cout + co];
+      fields[F_SHIFT * pad + co] = portable[TFQP_SHIFT_S * cout + co];
+      fields[F_BIAS1 * pad + co] = wrap32(-offset * sums[1]);
+    }
+  }
+  fast[H_USABLE] = 1;
+}
+
+/* ------------------------------------------------------------------ outputs */
+
+typedef struct {
+  const tfqp_shift_layer *layer;
+  x86_shape shape;
+  const int32_t *fields;   /* [FIELDS][cout_pad] */
+  const int8_t *weights;   /* class 0 */
+  size_t class_bytes;      /* to class 1's weights */
+  int avx512;
+} x86_layer;
+
+static x86_layer view_of(const tfqp_shift_layer *layer, const int32_t *table) {
+  x86_layer v;
+  const int32_t *fast = fast_region_c(layer, table);
+  v.layer = layer;
+  v.shape = shape_of(layer);
+  v.fields = fast + H_WORDS;
+  v.weights = (const int8_t *)(v.fields + (size_t)FIELDS * v.shape.cout_pad);
+  v.class_bytes =
+      (size_t)v.shape.blocks * (size_t)v.shape.groups * TFQP_X86_GROUP_BYTES;
+  v.avx512 = fast[H_AVX512];
+  return v;
+}
+
+static const int32_t *field(const x86_layer *v, int32_t f) {
+  return v->fields + (size_t)f * (size_t)v->shape.cout_pad;
+}
+
+/* The outputs of channels [first, first + count) of one position from acc
+ * (acc[i]: channel first + i; acc1 the second class's or NULL). */
+static void position_outputs(const x86_layer *v, const int32_t *acc, const int32_t *acc1,
+                             int32_t first, int32_t count, void *position) {
+  const tfqp_shift_layer *layer = v->layer;
+  int32_t i;
+  if (layer->output_packed) {
+    tfqp_word *out = (tfqp_word *)position;
+    for (i = 0; i < count; i += TFQP_AVX2_LANES) {
+      const int32_t c = first + i;
+      const __m256i value = _mm256_sub_epi32(
+          tfqp_avx2_load(field(v, F_BASE) + c),
+          _mm256_mullo_epi32(tfqp_avx2_load(field(v, F_WPN) + c), tfqp_avx2_load(acc + i)));
+      const __m256i below = _mm256_cmpgt_epi32(tfqp_avx2_load(field(v, F_THRESHOLD) + c), value);
+      uint32_t bits = (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(below));
+      const int32_t n = count - i < TFQP_AVX2_LANES ? count - i : TFQP_AVX2_LANES;
+      if (n < TFQP_AVX2_LANES) bits &= (1u << n) - 1u;
+      /* 8 channels never straddle a word: first and i are multiples of 8 */
+      out[TFQP_WORD_INDEX(c)] |= bits << TFQP_BIT_INDEX(c);
+    }
+    return;
+  }
+  if (layer->classes == 1) {
+    const __m256i zero_point = _mm256_set1_epi32(layer->output_zero_point);
+    const __m256i act_min = _mm256_set1_epi32(layer->activation_min);
+    const __m256i act_max = _mm256_set1_epi32(layer->activation_max);
+    for (i = 0; i < count; i += TFQP_AVX2_LANES) {
+      const int32_t c = first + i;
+      const int32_t n = count - i < TFQP_AVX2_LANES ? count - i : TFQP_AVX2_LANES;
+      const __m256i out = tfqp_avx2_output_int8(
+          tfqp_avx2_load(acc + i), field(v, F_BASE) + c, field(v, F_WPN) + c,
+          field(v, F_MULT) + c, field(v, F_LEFT) + c, field(v, F_RIGHT) + c, zero_point,
+          act_min, act_max);
+      tfqp_avx2_store_int8((int8_t *)position + c, out, n);
+    }
+    return;
+  }
+  for (i = 0; i < count; ++i) {
+    const int32_t c = first + i;
+    const int32_t d = -field(v, F_WPN)[c];
+    const int32_t value =
+        tfqp_shift_int32((uint32_t)field(v, F_BASE)[c] + (uint32_t)d * (uint32_t)acc[i]);
+    const int32_t a1 = tfqp_shift_int32((uint32_t)acc1[i] + (uint32_t)field(v, F_BIAS1)[c]);
+    const int64_t sum = (int64_t)value * field(v, F_MULT)[c] +
+                        (int64_t)(d > 0 ? a1 : -a1) * field(v, F_MULT1)[c];
+    int64_t out = tfqp_shift_round_pot(sum, field(v, F_SHIFT)[c]) + layer->output_zero_point;
+    if (out < layer->activation_min) out = layer->activation_min;
+    if (out > layer->activation_max) out = layer->activation_max;
+    ((int8_t *)position)[c] = (int8_t)out;
+  }
+}
+
+static size_t position_bytes(const tfqp_shift_layer *layer) {
+  return (size_t)layer->output_depth * (layer->output_packed ? sizeof(tfqp_word) : 1u);
+}
+
+/* ------------------------------------------------------------------ activations */
+
+/* u = q + 128 of `count` int8 values. */
+static void flip_bytes(const int8_t *q, int32_t count, uint8_t *u) {
+  const __m256i flip = _mm256_set1_epi8((char)0x80);
+  int32_t i = 0;
+  for (; i + 32 <= count; i += 32) {
+    const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(q + i));
+    _mm256_storeu_si256((__m256i *)(void *)(u + i), _mm256_xor_si256(x, flip));
+  }
+  for (; i < count; ++i) u[i] = (uint8_t)((uint8_t)q[i] ^ 0x80u);
+}
+
+/* The taps of output position `pixel` of a convolution (tap (ky, kx): its
+ * input pixel's Cin values, NULL when padded). */
+static void conv_taps(const tfqp_shift_conv2d_params *p, const int8_t *input, int32_t pixel,
+                      const int8_t **taps) {
+  const int32_t per_image = p->rows.out * p->cols.out;
+  const int32_t oy = pixel % per_image / p->cols.out;
+  const int32_t ox = pixel % p->cols.out;
+  const size_t cin = (size_t)p->channels_in;
+  const int8_t *image = input + (size_t)(pixel / per_image) * p->rows.in * p->cols.in * cin;
+  const int32_t iy0 = oy * p->rows.stride - p->rows.pad_before;
+  const int32_t ix0 = ox * p->cols.stride - p->cols.pad_before;
+  int32_t ky0, ky1, kx0, kx1, ky, kx;
+  tfqp_window_axis_taps(&p->rows, oy, &ky0, &ky1);
+  tfqp_window_axis_taps(&p->cols, ox, &kx0, &kx1);
+  for (ky = 0; ky < p->rows.filter; ++ky) {
+    for (kx = 0; kx < p->cols.filter; ++kx) {
+      *taps++ = ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1
+                    ? NULL
+                    : image + ((size_t)(iy0 + ky * p->rows.dilation) * (size_t)p->cols.in +
+                               (size_t)(ix0 + kx * p->cols.dilation)) *
+                                  cin;
+    }
+  }
+}
+
+/* One position's u row: its taps' values (padded taps zp_in + 128), then
+ * zeros up to 4 * groups bytes. */
+static void gather_row(const tfqp_shift_layer *layer, const x86_shape *s,
+                       const int8_t *const *taps, int32_t tap_count, int32_t width,
+                       uint8_t *row) {
+  const uint8_t padded = (uint8_t)(layer->input_zero_point + 128);
+  int32_t t;
+  for (t = 0; t < tap_count; ++t, row += width) {
+    if (taps[t] != NULL) {
+      flip_bytes(taps[t], width, row);
+    } else {
+      memset(row, padded, (size_t)width);
+    }
+  }
+  memset(row, 0, (size_t)s->groups * TFQP_X86_GROUP - (size_t)tap_count * (size_t)width);
+}
+
+/* ------------------------------------------------------------------ drivers */
+
+typedef struct {
+  uint8_t *rows;      /* ROWS u rows of 4 * groups bytes */
+  int32_t *acc;       /* accumulators */
+  int32_t *acc1;      /* the second class's */
+  const int8_t **taps;
+  int8_t *wide;       /* tap rows (depthwise) */
+  int8_t *zero_points;
+} x86_scratch;
+
+static x86_scratch split_scratch(const x86_shape *s, int32_t channels_in, int32_t tap_rows,
+                                 void *scratch) {
+  x86_scratch x;
+  const size_t row = (size_t)s->groups * TFQP_X86_GROUP;
+  const size_t acc_count = (size_t)(s->cout_pad > 2 * TFQP_X86_BLOCK * TFQP_AVX512_ROWS
+                                        ? s->cout_pad
+                                        : 2 * TFQP_X86_BLOCK * TFQP_AVX512_ROWS);
+  const size_t wide = (size_t)(channels_in > s->cout_pad ? channels_in : s->cout_pad) + 64u;
+  unsigned char *p = (unsigned char *)scratch;
+  x.rows = (uint8_t *)p;
+  p += TFQP_AVX512_ROWS * row + 64u;
+  x.acc = (int32_t *)(void *)p;
+  x.acc1 = x.acc; /* set by the callers that need two classes */
+  p += acc_count * sizeof(int32_t);
+  x.taps = (const int8_t **)(void *)p;
+  p += (size_t)(tap_rows + TFQP_X86_GROUP) * sizeof(void *);
+  x.wide = (int8_t *)p;
+  p += (size_t)(tap_rows + TFQP_X86_GROUP) * wide;
+  x.zero_points = (int8_t *)p;
+  return x;
+}
+
+typedef void (*rows_kernel)(const uint8_t *const *rows, const int8_t *weights, size_t block_bytes,
+                            int32_t blocks, int32_t groups, int32_t *acc);
+
+/* The outputs of `count` positions whose u rows are rows[0 .. count). */
+static void rows_outputs(const x86_layer *v, const uint8_t *const *rows, int32_t count,
+                         int32_t *acc, void *output) {
+  const tfqp_shift_layer *layer = v->layer;
+  const rows_kernel kernel = v->avx512 ? tfqp_shift_avx512_rows : tfqp_shift_avx2_rows;
+  const int32_t rows_per_call = v->avx512 ? TFQP_AVX512_ROWS : TFQP_AVX2_ROWS;
+  const size_t block_bytes = (size_t)v->shape.groups * TFQP_X86_GROUP_BYTES;
+  const int32_t width = 2 * TFQP_X86_BLOCK;
+  int32_t acc1[2 * TFQP_X86_BLOCK * TFQP_AVX512_ROWS];
+  int32_t block, r;
+  for (block = 0; block < v->shape.blocks; block += 2) {
+    const int32_t blocks = v->shape.blocks - block >= 2 ? 2 : 1;
+    const int32_t first = block * TFQP_X86_BLOCK;
+    const int32_t left = layer->channels_out - first;
+    const int32_t channels = left < blocks * TFQP_X86_BLOCK ? left : blocks * TFQP_X86_BLOCK;
+    const int8_t *weights = v->weights + (size_t)block * block_bytes;
+    kernel(rows, weights, block_bytes, blocks, v->shape.groups, acc);
+    if (layer->classes == 2) {
+      kernel(rows, weights + v->class_bytes, block_bytes, blocks, v->shape.groups, acc1);
+    }
+    for (r = 0; r < count && r < rows_per_call; ++r) {
+      position_outputs(v, acc + (size_t)r * width, acc1 + (size_t)r * width, first, channels,
+                       (unsigned char *)output + (size_t)r * position_bytes(layer));
+    }
+  }
+}
+
+/* Positions [0, positions) in calls of the row kernel; row(p) gathers
+ * position p's u row. */
+typedef void (*row_gather)(const void *context, int32_t position, uint8_t *row);
+
+static void positions_outputs(const x86_layer *v, int32_t positions, row_gather gather,
+                              const void *context, const x86_scratch *s, void *output) {
+  const tfqp_shift_layer *layer = v->layer;
+  const int32_t per_call = v->avx512 ? TFQP_AVX512_ROWS : TFQP_AVX2_ROWS;
+  const size_t row_bytes = (size_t)v->shape.groups * TFQP_X86_GROUP;
+  const uint8_t *rows[TFQP_AVX512_ROWS];
+  int32_t first, r;
+  if (layer->output_packed) {
+    memset(output, 0, (size_t)positions * position_bytes(layer));
+  }
+  for (first = 0; first < positions; first += per_call) {
+    const int32_t count = positions - first < per_call ? positions - first : per_call;
+    for (r = 0; r < per_call; ++r) {
+      rows[r] = s->rows + (size_t)(r < count ? r : 0) * row_bytes;
+      if (r < count) gather(context, first + r, s->rows + (size_t)r * row_bytes);
+    }
+    rows_outputs(v, rows, count, s->acc,
+                 (unsigned char *)output + (size_t)first * position_bytes(layer));
+  }
+}
+
+typedef struct {
+  const tfqp_shift_conv2d_params *params;
+  const int8_t *input;
+  const x86_shape *shape;
+  const int8_t **taps;
+} conv_context;
+
+static void gather_conv(const void *context, int32_t position, uint8_t *row) {
+  const conv_context *c = (const conv_context *)context;
+  const int32_t tap_count = c->params->rows.filter * c->params->cols.filter;
+  conv_taps(c->params, c->input, position, c->taps);
+  gather_row(&c->params->layer, c->shape, c->taps, tap_count, c->params->channels_in, row);
+}
+
+typedef struct {
+  const tfqp_shift_layer *layer;
+  const int8_t *input;
+  const x86_shape *shape;
+  int32_t channels_in;
+} dense_context;
+
+static void gather_dense(const void *context, int32_t position, uint8_t *row) {
+  const dense_context *c = (const dense_context *)context;
+  const int8_t *tap = c->input + (size_t)position * (size_t)c->channels_in;
+  gather_row(c->layer, c->shape, &tap, 1, c->channels_in, row);
+}
+
+/* ------------------------------------------------------------------ depthwise */
+
+typedef void (*depthwise_kernel)(const uint8_t *const *taps, const int8_t *weights,
+                                 int32_t groups, int32_t *acc);
+
+/* Per position: tap rows of q values with at least 16 readable bytes per
+ * block (the zero-point row for padded and missing taps; rows expanded by the
+ * depth multiplier, or copied when the last block is partial, in scratch),
+ * then each block's 16 channels. */
+static void depthwise(const x86_layer *v, const tfqp_shift_conv2d_params *p,
+                      const int8_t *input, const x86_scratch *s, void *output) {
+  const tfqp_shift_layer *layer = v->layer;
+  const depthwise_kernel kernel =
+      v->avx512 ? tfqp_shift_avx512_depthwise : tfqp_shift_avx2_depthwise;
+  const int32_t tap_count = p->rows.filter * p->cols.filter;
+  const int32_t groups = v->shape.groups;
+  const int32_t dm = layer->depth_multiplier;
+  const int32_t cout = layer->channels_out;
+  const int32_t copy = dm > 1 || cout % TFQP_X86_BLOCK != 0;
+  const size_t wide = (size_t)(p->channels_in > v->shape.cout_pad ? p->channels_in
+                                                                   : v->shape.cout_pad) +
+                      64u;
+  const int8_t **taps = s->taps;
+  const uint8_t *block_taps[4 * MAX_DEPTHWISE_GROUPS];
+  int32_t pixel, t, c, block;
+  memset(s->zero_points, layer->input_zero_point, wide);
+  if (layer->output_packed) memset(output, 0, (size_t)layer->pixels * position_bytes(layer));
+  for (pixel = 0; pixel < layer->pixels; ++pixel) {
+    conv_taps(p, input, pixel, taps);
+    for (t = 0; t < 4 * groups; ++t) {
+      const int8_t *q = t < tap_count ? taps[t] : NULL;
+      int8_t *row = s->wide + (size_t)t * wide;
+      if (q == NULL) {
+        taps[t] = s->zero_points;
+      } else if (copy) {
+        for (c = 0; c < cout; ++c) row[c] = q[c / dm];
+        taps[t] = row;
+      }
+    }
+    for (block = 0; block < v->shape.blocks; ++block) {
+      const int32_t first = block * TFQP_X86_BLOCK;
+      const int32_t left = cout - first;
+      const int8_t *weights = v->weights + (size_t)block * (size_t)groups * TFQP_X86_GROUP_BYTES;
+      int32_t acc1[TFQP_X86_BLOCK];
+      for (t = 0; t < 4 * groups; ++t) block_taps[t] = (const uint8_t *)(taps[t] + first);
+      kernel(block_taps, weights, groups, s->acc);
+      if (layer->classes == 2) kernel(block_taps, weights + v->class_bytes, groups, acc1);
+      position_outputs(v, s->acc, acc1, first, left < TFQP_X86_BLOCK ? left : TFQP_X86_BLOCK,
+                       (unsigned char *)output + (size_t)pixel * position_bytes(layer));
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ hooks */
+
+static int takes(const tfqp_shift_layer *layer, const int32_t *table, int32_t channels_in,
+                 int32_t tap_rows) {
+  const size_t need = tfqp_shift_fast_scratch_bytes(layer, channels_in, tap_rows);
+  return fast_region_c(layer, table)[H_USABLE] && need != 0 && need <= layer->scratch_bytes;
+}
+
+int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise_op,
+                           const int32_t *table, const int8_t *input, const tfqp_word *codes,
+                           void *scratch, void *output) {
+  const tfqp_shift_layer *layer = &params->layer;
+  const int32_t tap_count = params->rows.filter * params->cols.filter;
+  x86_layer v;
+  x86_scratch s;
+  (void)codes; /* the weights were decoded into the table */
+  if (!takes(layer, table, params->channels_in, tap_count)) return 0;
+  v = view_of(layer, table);
+  if (depthwise_op && v.shape.groups > MAX_DEPTHWISE_GROUPS) return 0;
+  s = split_scratch(&v.shape, params->channels_in, tap_count, scratch);
+  if (depthwise_op) {
+    depthwise(&v, params, input, &s, output);
+  } else {
+    conv_context c;
+    c.params = params;
+    c.input = input;
+    c.shape = &v.shape;
+    c.taps = s.taps;
+    positions_outputs(&v, layer->pixels, gather_conv, &c, &s, output);
+  }
+  return 1;
+}
+
+int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *params,
+                                    const int32_t *table, const int8_t *input,
+                                    const tfqp_word *codes, void *scratch, void *output) {
+  const tfqp_shift_layer *layer = &params->layer;
+  dense_context c;
+  x86_layer v;
+  x86_scratch s;
+  (void)codes;
+  if (!takes(layer, table, params->channels_in, 1)) return 0;
+  v = view_of(layer, table);
+  s = split_scratch(&v.shape, params->channels_in, 1, scratch);
+  c.layer = layer;
+  c.input = input;
+  c.shape = &v.shape;
+  c.channels_in = params->channels_in;
+  positions_outputs(&v, layer->pixels, gather_dense, &c, &s, output);
+  return 1;
+}
+
+/* ------------------------------------------------------------------ AVX2 kernels */
+
+/* dot4(u bytes, weights) per 32-bit lane: VPMADDUBSW pairs (exact for
+ * |w| <= 64: 2 * 255 * 64 < 2^15), VPMADDWD adds the two pairs. */
+static inline __m256i dot4(__m256i u, __m256i w, __m256i ones) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, w), ones);
+}
+
+static inline int32_t load_u32(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+void tfqp_shift_avx2_rows(const uint8_t *const *rows, const int8_t *weights, size_t block_bytes,
+                          int32_t blocks, int32_t groups, int32_t *acc) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i a[TFQP_AVX2_ROWS][4];
+  int32_t g, r, h;
+  for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
+    for (h = 0; h < 4; ++h) a[r][h] = _mm256_setzero_si256();
+  }
+  for (g = 0; g < groups; ++g) {
+    const int8_t *w = weights + (size_t)g * TFQP_X86_GROUP_BYTES;
+    __m256i wv[4];
+    wv[0] = _mm256_loadu_si256((const __m256i *)(const void *)w);
+    wv[1] = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
+    if (blocks == 2) {
+      wv[2] = _mm256_loadu_si256((const __m256i *)(const void *)(w + block_bytes));
+      wv[3] = _mm256_loadu_si256((const __m256i *)(const void *)(w + block_bytes + 32));
+    } else {
+      wv[2] = wv[3] = _mm256_setzero_si256();
+    }
+    for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
+      const __m256i u = _mm256_set1_epi32(load_u32(rows[r] + 4 * g));
+      for (h = 0; h < 4; ++h) a[r][h] = _mm256_add_epi32(a[r][h], dot4(u, wv[h], ones));
+    }
+  }
+  for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
+    for (h = 0; h < 2 * blocks; ++h) {
+      _mm256_storeu_si256((__m256i *)(void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK + 8 * h),
+                          a[r][h]);
+    }
+  }
+}
+
+/* Channels c .. c + 15 of four tap rows (q bytes) as [channel][4 taps] u
+ * bytes: two 256-bit halves, channels 0-7 and 8-15. */
+static inline void transpose16x4(const uint8_t *const *taps, int32_t offset, __m256i *low,
+                                 __m256i *high) {
+  const __m128i flip = _mm_set1_epi8((char)0x80);
+  const __m128i t0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(taps[0] + offset)), flip);
+  const __m128i t1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(taps[1] + offset)), flip);
+  const __m128i t2 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(taps[2] + offset)), flip);
+  const __m128i t3 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(taps[3] + offset)), flip);
+  const __m128i a = _mm_unpacklo_epi8(t0, t1), b = _mm_unpackhi_epi8(t0, t1);
+  const __m128i c = _mm_unpacklo_epi8(t2, t3), d = _mm_unpackhi_epi8(t2, t3);
+  *low = _mm256_set_m128i(_mm_unpackhi_epi16(a, c), _mm_unpacklo_epi16(a, c));
+  *high = _mm256_set_m128i(_mm_unpackhi_epi16(b, d), _mm_unpacklo_epi16(b, d));
+}
+
+void tfqp_shift_avx2_depthwise(const uint8_t *const *taps, const int8_t *weights, int32_t groups,
+                               int32_t *acc) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i low = _mm256_setzero_si256(), high = _mm256_setzero_si256();
+  int32_t g;
+  for (g = 0; g < groups; ++g) {
+    const int8_t *w = weights + (size_t)g * TFQP_X86_GROUP_BYTES;
+    __m256i u0, u1;
+    transpose16x4(taps + 4 * g, 0, &u0, &u1);
+    low = _mm256_add_epi32(low, dot4(u0, _mm256_loadu_si256((const __m256i *)(const void *)w), ones));
+    high = _mm256_add_epi32(
+        high, dot4(u1, _mm256_loadu_si256((const __m256i *)(const void *)(w + 32)), ones));
+  }
+  _mm256_storeu_si256((__m256i *)(void *)acc, low);
+  _mm256_storeu_si256((__m256i *)(void *)(acc + 8), high);
+}
+
+#else
+/* ISO C wants a declaration in every translation unit */
+typedef int tfqp_shift_avx2_unused;
+#endif /* TFQP_HAVE_AVX2 */

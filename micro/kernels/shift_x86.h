@@ -1,0 +1,52 @@
+/* Internal: what the x86 fast path of the shift ops shares between its files
+ * (shift_avx2.c: layout, drivers and the AVX2 kernels; shift_avx512.c: the
+ * AVX-512 VNNI kernels it calls when the CPU has them).
+ *
+ * Weights. init_table decodes every output channel's codes once into int8
+ * weights w_c[k] (the T terms of a tap summed), in blocks of 16 channels:
+ * block b, tap group g holds bytes [16 channels][4 taps 4g .. 4g + 3], 64
+ * bytes, taps past K zero. A convolution / fully-connected layer's taps are
+ * K = KH*KW*Cin (or Cin), a depthwise layer's KH*KW.
+ *
+ * Activations are read as u = q + 128 (q XOR 0x80, unsigned bytes: the
+ * operand VPMADDUBSW / VPDPBUSD multiply with signed weights), padded taps as
+ * zp_in + 128, so every accumulator is sum_k u_k w_k = A + (zp_in + 128) *
+ * sum_k w_k: init_table folds -d * (zp_in + 128) * sum_k w_k into the
+ * channel's bias (modulo 2^32).
+ */
+#ifndef TFQP_KERNELS_SHIFT_X86_H_
+#define TFQP_KERNELS_SHIFT_X86_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TFQP_X86_BLOCK 16      /* output channels per weight block */
+#define TFQP_X86_GROUP 4       /* taps per group (one VPDPBUSD lane) */
+#define TFQP_X86_GROUP_BYTES (TFQP_X86_BLOCK * TFQP_X86_GROUP)
+
+/* Rows (output positions) per call of the position kernels. */
+#define TFQP_AVX2_ROWS 4
+#define TFQP_AVX512_ROWS 8
+
+/* acc[r * 16 * blocks + c] = sum over the groups g < groups of the dot
+ * product of the 4 bytes rows[r] + 4g (u values) with channel c's 4 weights,
+ * for r < ROWS and c < 16 * blocks (blocks 1 or 2, the second block
+ * block_bytes after the first). */
+void tfqp_shift_avx2_rows(const uint8_t *const *rows, const int8_t *weights, size_t block_bytes,
+                          int32_t blocks, int32_t groups, int32_t *acc);
+void tfqp_shift_avx512_rows(const uint8_t *const *rows, const int8_t *weights,
+                            size_t block_bytes, int32_t blocks, int32_t groups, int32_t *acc);
+
+/* Depthwise: acc[c] = sum over the groups g of the dot product of channel c's
+ * bytes taps[4g + t][c] (t < 4, u values) with its 4 weights, for the 16
+ * channels of one block; taps has 4 * groups row pointers (offset to the
+ * block's first channel). */
+void tfqp_shift_avx2_depthwise(const uint8_t *const *taps, const int8_t *weights, int32_t groups,
+                               int32_t *acc);
+void tfqp_shift_avx512_depthwise(const uint8_t *const *taps, const int8_t *weights,
+                                 int32_t groups, int32_t *acc);
+
+/* Whether this CPU runs the AVX-512 VNNI kernels (CPUID, once). */
+int tfqp_shift_avx512_available(void);
+
+#endif /* TFQP_KERNELS_SHIFT_X86_H_ */
