@@ -464,9 +464,9 @@ size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) {
 static size_t round4(size_t bytes) { return (bytes + 3u) & ~(size_t)3u; }
 
 /* Scratch: the zero-point row, the tap pointers of BLOCK positions, and the
- * activation pairs of BLOCK positions. */
-size_t tfqp_shift_fast_scratch_bytes(const tfqp_shift_layer *layer, int32_t channels_in,
-                                     int32_t tap_rows) {
+ * activation pairs of BLOCK positions; 0 beyond 2^30 bytes. */
+static size_t scratch_bytes(const tfqp_shift_layer *layer, int32_t channels_in,
+                            int32_t tap_rows) {
   const uint64_t bytes = (((uint64_t)channels_in + 3u) & ~(uint64_t)3u) +
                          BLOCK * (uint64_t)tap_rows * sizeof(const int8_t *) +
                          BLOCK * (uint64_t)layer->row_words * (uint64_t)(layer->codes_per_word / 2) *
@@ -474,9 +474,21 @@ size_t tfqp_shift_fast_scratch_bytes(const tfqp_shift_layer *layer, int32_t chan
   return bytes > ((uint64_t)1 << 30) ? 0 : (size_t)bytes;
 }
 
-/* Whether the layer's scratch holds this path's (see tfqp_shift_fast_scratch_bytes). */
+size_t tfqp_shift_fast_conv2d_scratch_bytes(const tfqp_shift_conv2d_params *params,
+                                            int depthwise) {
+  (void)depthwise;
+  return scratch_bytes(&params->layer, params->channels_in,
+                       params->rows.filter * params->cols.filter);
+}
+
+size_t tfqp_shift_fast_fully_connected_scratch_bytes(
+    const tfqp_shift_fully_connected_params *params) {
+  return scratch_bytes(&params->layer, params->channels_in, 1);
+}
+
+/* Whether the layer's scratch holds this path's. */
 static int scratch_fits(const tfqp_shift_layer *layer, int32_t channels_in, int32_t tap_rows) {
-  const size_t bytes = tfqp_shift_fast_scratch_bytes(layer, channels_in, tap_rows);
+  const size_t bytes = scratch_bytes(layer, channels_in, tap_rows);
   return bytes != 0 && bytes <= layer->scratch_bytes;
 }
 

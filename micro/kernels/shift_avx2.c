@@ -76,23 +76,75 @@ size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) {
          (size_t)s.weight_bytes;
 }
 
-/* Scratch: u rows of the widest row kernel, the accumulators, tap pointers
- * (and their rows for depthwise layers with a depth multiplier, or a last
- * partial block), a zero-point row. */
-size_t tfqp_shift_fast_scratch_bytes(const tfqp_shift_layer *layer, int32_t channels_in,
-                                     int32_t tap_rows) {
-  const x86_shape s = shape_of(layer);
-  const uint64_t row = (uint64_t)s.groups * TFQP_X86_GROUP;
-  const uint64_t taps = (uint64_t)(tap_rows + TFQP_X86_GROUP);
-  const uint64_t wide = (uint64_t)(channels_in > s.cout_pad ? channels_in : s.cout_pad) + 64u;
-  const uint64_t bytes = TFQP_AVX512_ROWS * row + 64u +
-                         sizeof(int32_t) * (uint64_t)(s.cout_pad > 2 * TFQP_X86_BLOCK *
-                                                                       TFQP_AVX512_ROWS
-                                                          ? s.cout_pad
-                                                          : 2 * TFQP_X86_BLOCK * TFQP_AVX512_ROWS) +
-                         taps * (sizeof(void *) + wide) + wide;
-  if (!shape_fits(&s) || bytes > ((uint64_t)1 << 30)) return 0;
-  return (size_t)bytes;
+/* A batch element's input with its padding made explicit, as u bytes: rows
+ * of `width` pixels of `depth` bytes (padding zp_in + 128); a depthwise
+ * layer's pixels hold its Cout channels (input channel c / depth multiplier)
+ * padded to the weight blocks. */
+typedef struct {
+  int32_t height, width, depth;
+} x86_image;
+
+/* Padded extent of one axis: every window of every output fits. */
+static int64_t padded_extent(const tfqp_window_axis *a) {
+  const int64_t extent =
+      (int64_t)(a->out - 1) * a->stride + (int64_t)(a->filter - 1) * a->dilation + 1;
+  const int64_t inside = (int64_t)a->pad_before + a->in;
+  return extent > inside ? extent : inside;
+}
+
+/* Scratch regions, in this order: the image, ROWS u rows of 4 * groups bytes
+ * (+ 64 bytes of slack), two accumulator arrays, the tap offsets. */
+typedef struct {
+  uint64_t image, rows, acc, offsets, total;
+} x86_plan;
+
+static x86_plan plan_of(const x86_shape *s, uint64_t image_bytes) {
+  x86_plan plan;
+  /* ROWS positions of every channel (depthwise), or of two blocks */
+  const uint64_t acc = TFQP_AVX512_ROWS * (uint64_t)(s->cout_pad > 2 * TFQP_X86_BLOCK
+                                                         ? s->cout_pad
+                                                         : 2 * TFQP_X86_BLOCK);
+  plan.image = (image_bytes + 63u) & ~(uint64_t)63u;
+  plan.rows = TFQP_AVX512_ROWS * (uint64_t)s->groups * TFQP_X86_GROUP + 64u;
+  plan.acc = 2 * acc * sizeof(int32_t);
+  plan.offsets = 4 * (uint64_t)s->groups * sizeof(size_t); /* >= the taps */
+  plan.total = plan.image + plan.rows + plan.acc + plan.offsets;
+  return plan;
+}
+
+static size_t plan_bytes(const x86_shape *s, const x86_plan *plan) {
+  return !shape_fits(s) || plan->total > ((uint64_t)1 << 30) ? 0 : (size_t)plan->total;
+}
+
+static x86_image image_of(const tfqp_shift_conv2d_params *params, int depthwise) {
+  x86_image image;
+  const x86_shape s = shape_of(&params->layer);
+  image.height = (int32_t)padded_extent(&params->rows);
+  image.width = (int32_t)padded_extent(&params->cols);
+  image.depth = depthwise ? s.cout_pad : params->channels_in;
+  return image;
+}
+
+static uint64_t image_bytes(const tfqp_shift_conv2d_params *params, int depthwise) {
+  const x86_shape s = shape_of(&params->layer);
+  const uint64_t depth = depthwise ? (uint64_t)s.cout_pad : (uint64_t)params->channels_in;
+  /* + 16: a depthwise block reads 16 bytes from its first channel */
+  return (uint64_t)padded_extent(&params->rows) * (uint64_t)padded_extent(&params->cols) * depth +
+         16u;
+}
+
+size_t tfqp_shift_fast_conv2d_scratch_bytes(const tfqp_shift_conv2d_params *params,
+                                            int depthwise) {
+  const x86_shape s = shape_of(&params->layer);
+  const x86_plan plan = plan_of(&s, image_bytes(params, depthwise));
+  return plan_bytes(&s, &plan);
+}
+
+size_t tfqp_shift_fast_fully_connected_scratch_bytes(
+    const tfqp_shift_fully_connected_params *params) {
+  const x86_shape s = shape_of(&params->layer);
+  const x86_plan plan = plan_of(&s, 0);
+  return plan_bytes(&s, &plan);
 }
 
 static int32_t *fast_region(const tfqp_shift_layer *layer, int32_t *table) {
@@ -214,6 +266,17 @@ static const int32_t *field(const x86_layer *v, int32_t f) {
   return v->fields + (size_t)f * (size_t)v->shape.cout_pad;
 }
 
+/* The int8 requantization of channels first on (AVX-512 kernels). */
+static tfqp_x86_requant requant_of(const x86_layer *v, int32_t first) {
+  tfqp_x86_requant q;
+  q.fields = field(v, F_BASE) + first;
+  q.stride = (size_t)v->shape.cout_pad;
+  q.zero_point = v->layer->output_zero_point;
+  q.act_min = v->layer->activation_min;
+  q.act_max = v->layer->activation_max;
+  return q;
+}
+
 /* The outputs of channels [first, first + count) of one position from acc
  * (acc[i]: channel first + i; acc1 the second class's or NULL). */
 static void position_outputs(const x86_layer *v, const int32_t *acc, const int32_t *acc1,
@@ -234,6 +297,11 @@ static void position_outputs(const x86_layer *v, const int32_t *acc, const int32
       /* 8 channels never straddle a word: first and i are multiples of 8 */
       out[TFQP_WORD_INDEX(c)] |= bits << TFQP_BIT_INDEX(c);
     }
+    return;
+  }
+  if (layer->classes == 1 && v->avx512) {
+    const tfqp_x86_requant q = requant_of(v, first);
+    tfqp_shift_avx512_outputs_int8(&q, acc, 0, 1, count, (int8_t *)position + first, 0);
     return;
   }
   if (layer->classes == 1) {
@@ -283,93 +351,99 @@ static void flip_bytes(const int8_t *q, int32_t count, uint8_t *u) {
   for (; i < count; ++i) u[i] = (uint8_t)((uint8_t)q[i] ^ 0x80u);
 }
 
-/* The taps of output position `pixel` of a convolution (tap (ky, kx): its
- * input pixel's Cin values, NULL when padded). */
-static void conv_taps(const tfqp_shift_conv2d_params *p, const int8_t *input, int32_t pixel,
-                      const int8_t **taps) {
-  const int32_t per_image = p->rows.out * p->cols.out;
-  const int32_t oy = pixel % per_image / p->cols.out;
-  const int32_t ox = pixel % p->cols.out;
-  const size_t cin = (size_t)p->channels_in;
-  const int8_t *image = input + (size_t)(pixel / per_image) * p->rows.in * p->cols.in * cin;
-  const int32_t iy0 = oy * p->rows.stride - p->rows.pad_before;
-  const int32_t ix0 = ox * p->cols.stride - p->cols.pad_before;
-  int32_t ky0, ky1, kx0, kx1, ky, kx;
-  tfqp_window_axis_taps(&p->rows, oy, &ky0, &ky1);
-  tfqp_window_axis_taps(&p->cols, ox, &kx0, &kx1);
-  for (ky = 0; ky < p->rows.filter; ++ky) {
-    for (kx = 0; kx < p->cols.filter; ++kx) {
-      *taps++ = ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1
-                    ? NULL
-                    : image + ((size_t)(iy0 + ky * p->rows.dilation) * (size_t)p->cols.in +
-                               (size_t)(ix0 + kx * p->cols.dilation)) *
-                                  cin;
+/* Batch element n's image (see x86_image). */
+static void build_image(const tfqp_shift_conv2d_params *p, const x86_image *image,
+                        const int8_t *input, int32_t n, uint8_t *out) {
+  const tfqp_shift_layer *layer = &p->layer;
+  const uint8_t padded = (uint8_t)(layer->input_zero_point + 128);
+  const int32_t cin = p->channels_in, dm = layer->depth_multiplier;
+  const int32_t cout = layer->channels_out;
+  const size_t depth = (size_t)image->depth;
+  const size_t row_bytes = (size_t)image->width * depth;
+  const int32_t left = p->cols.pad_before, in_width = p->cols.in;
+  const int8_t *first = input + (size_t)n * p->rows.in * in_width * cin;
+  int32_t y, x, c;
+  for (y = 0; y < image->height; ++y) {
+    uint8_t *row = out + (size_t)y * row_bytes;
+    const int32_t iy = y - p->rows.pad_before;
+    const int8_t *q = first + (size_t)iy * in_width * cin;
+    if (iy < 0 || iy >= p->rows.in) {
+      memset(row, padded, row_bytes);
+      continue;
+    }
+    memset(row, padded, (size_t)left * depth);
+    memset(row + (size_t)(left + in_width) * depth, padded,
+           (size_t)(image->width - left - in_width) * depth);
+    row += (size_t)left * depth;
+    if (depth == (size_t)cin && dm == 1) {
+      flip_bytes(q, in_width * cin, row);
+      continue;
+    }
+    for (x = 0; x < in_width; ++x, q += cin, row += depth) {
+      for (c = 0; c < cout; ++c) row[c] = (uint8_t)((uint8_t)q[c / dm] ^ 0x80u);
+      for (; c < image->depth; ++c) row[c] = padded;
     }
   }
 }
 
-/* One position's u row: its taps' values (padded taps zp_in + 128), then
- * zeros up to 4 * groups bytes. */
-static void gather_row(const tfqp_shift_layer *layer, const x86_shape *s,
-                       const int8_t *const *taps, int32_t tap_count, int32_t width,
-                       uint8_t *row) {
-  const uint8_t padded = (uint8_t)(layer->input_zero_point + 128);
-  int32_t t;
-  for (t = 0; t < tap_count; ++t, row += width) {
-    if (taps[t] != NULL) {
-      flip_bytes(taps[t], width, row);
-    } else {
-      memset(row, padded, (size_t)width);
+/* Byte offsets of the window's taps from its first tap, (ky, kx) order. */
+static void tap_offsets(const tfqp_shift_conv2d_params *p, const x86_image *image,
+                        size_t *offsets) {
+  int32_t ky, kx;
+  for (ky = 0; ky < p->rows.filter; ++ky) {
+    for (kx = 0; kx < p->cols.filter; ++kx) {
+      *offsets++ = ((size_t)ky * p->rows.dilation * image->width +
+                    (size_t)kx * p->cols.dilation) *
+                   (size_t)image->depth;
     }
   }
-  memset(row, 0, (size_t)s->groups * TFQP_X86_GROUP - (size_t)tap_count * (size_t)width);
+}
+
+/* Byte offset of output position (oy, ox)'s first tap in the image. */
+static size_t window_at(const tfqp_shift_conv2d_params *p, const x86_image *image, int32_t oy,
+                        int32_t ox) {
+  return ((size_t)oy * p->rows.stride * image->width + (size_t)ox * p->cols.stride) *
+         (size_t)image->depth;
 }
 
 /* ------------------------------------------------------------------ drivers */
 
 typedef struct {
-  uint8_t *rows;      /* ROWS u rows of 4 * groups bytes */
-  int32_t *acc;       /* accumulators */
-  int32_t *acc1;      /* the second class's */
-  const int8_t **taps;
-  int8_t *wide;       /* tap rows (depthwise) */
-  int8_t *zero_points;
+  uint8_t *image;
+  uint8_t *rows;   /* ROWS u rows of 4 * groups bytes */
+  int32_t *acc;    /* accumulators */
+  int32_t *acc1;   /* the second class's */
+  size_t *offsets;  /* the convolution's tap offsets */
 } x86_scratch;
 
-static x86_scratch split_scratch(const x86_shape *s, int32_t channels_in, int32_t tap_rows,
-                                 void *scratch) {
-  x86_scratch x;
-  const size_t row = (size_t)s->groups * TFQP_X86_GROUP;
-  const size_t acc_count = (size_t)(s->cout_pad > 2 * TFQP_X86_BLOCK * TFQP_AVX512_ROWS
-                                        ? s->cout_pad
-                                        : 2 * TFQP_X86_BLOCK * TFQP_AVX512_ROWS);
-  const size_t wide = (size_t)(channels_in > s->cout_pad ? channels_in : s->cout_pad) + 64u;
+static x86_scratch split_scratch(const x86_shape *s, uint64_t image, void *scratch) {
+  const x86_plan plan = plan_of(s, image);
   unsigned char *p = (unsigned char *)scratch;
+  x86_scratch x;
+  x.image = (uint8_t *)p;
+  p += plan.image;
   x.rows = (uint8_t *)p;
-  p += TFQP_AVX512_ROWS * row + 64u;
+  p += plan.rows;
   x.acc = (int32_t *)(void *)p;
-  x.acc1 = x.acc; /* set by the callers that need two classes */
-  p += acc_count * sizeof(int32_t);
-  x.taps = (const int8_t **)(void *)p;
-  p += (size_t)(tap_rows + TFQP_X86_GROUP) * sizeof(void *);
-  x.wide = (int8_t *)p;
-  p += (size_t)(tap_rows + TFQP_X86_GROUP) * wide;
-  x.zero_points = (int8_t *)p;
+  x.acc1 = x.acc + plan.acc / (2 * sizeof(int32_t));
+  p += plan.acc;
+  x.offsets = (size_t *)(void *)p;
   return x;
 }
 
 typedef void (*rows_kernel)(const uint8_t *const *rows, const int8_t *weights, size_t block_bytes,
                             int32_t blocks, int32_t groups, int32_t *acc);
+typedef void (*vector_kernel)(const uint8_t *u, const int8_t *weights, size_t block_bytes,
+                              int32_t blocks, int32_t groups, int32_t *acc);
 
-/* The outputs of `count` positions whose u rows are rows[0 .. count). */
+/* The outputs of positions [0, count) whose u rows are rows[0 .. count)
+ * (rows up to the kernel's width repeat row 0); output: position 0's. */
 static void rows_outputs(const x86_layer *v, const uint8_t *const *rows, int32_t count,
-                         int32_t *acc, void *output) {
+                         const x86_scratch *s, void *output) {
   const tfqp_shift_layer *layer = v->layer;
   const rows_kernel kernel = v->avx512 ? tfqp_shift_avx512_rows : tfqp_shift_avx2_rows;
-  const int32_t rows_per_call = v->avx512 ? TFQP_AVX512_ROWS : TFQP_AVX2_ROWS;
   const size_t block_bytes = (size_t)v->shape.groups * TFQP_X86_GROUP_BYTES;
   const int32_t width = 2 * TFQP_X86_BLOCK;
-  int32_t acc1[2 * TFQP_X86_BLOCK * TFQP_AVX512_ROWS];
   int32_t block, r;
   for (block = 0; block < v->shape.blocks; block += 2) {
     const int32_t blocks = v->shape.blocks - block >= 2 ? 2 : 1;
@@ -377,127 +451,214 @@ static void rows_outputs(const x86_layer *v, const uint8_t *const *rows, int32_t
     const int32_t left = layer->channels_out - first;
     const int32_t channels = left < blocks * TFQP_X86_BLOCK ? left : blocks * TFQP_X86_BLOCK;
     const int8_t *weights = v->weights + (size_t)block * block_bytes;
-    kernel(rows, weights, block_bytes, blocks, v->shape.groups, acc);
+    kernel(rows, weights, block_bytes, blocks, v->shape.groups, s->acc);
     if (layer->classes == 2) {
-      kernel(rows, weights + v->class_bytes, block_bytes, blocks, v->shape.groups, acc1);
+      kernel(rows, weights + v->class_bytes, block_bytes, blocks, v->shape.groups, s->acc1);
     }
-    for (r = 0; r < count && r < rows_per_call; ++r) {
-      position_outputs(v, acc + (size_t)r * width, acc1 + (size_t)r * width, first, channels,
-                       (unsigned char *)output + (size_t)r * position_bytes(layer));
+    if (v->avx512 && layer->classes == 1 && !layer->output_packed) {
+      const tfqp_x86_requant q = requant_of(v, first);
+      tfqp_shift_avx512_outputs_int8(&q, s->acc, (size_t)width, count, channels,
+                                     (int8_t *)output + first, position_bytes(layer));
+      continue;
+    }
+    for (r = 0; r < count; ++r) {
+      position_outputs(v, s->acc + (size_t)r * width, s->acc1 + (size_t)r * width, first,
+                       channels, (unsigned char *)output + (size_t)r * position_bytes(layer));
     }
   }
 }
 
-/* Positions [0, positions) in calls of the row kernel; row(p) gathers
- * position p's u row. */
-typedef void (*row_gather)(const void *context, int32_t position, uint8_t *row);
+typedef void (*windows_kernel)(const uint8_t *const *windows, const size_t *offsets,
+                               int32_t taps, int32_t tap_groups, const int8_t *weights,
+                               size_t block_bytes, int32_t blocks, int32_t *acc);
 
-static void positions_outputs(const x86_layer *v, int32_t positions, row_gather gather,
-                              const void *context, const x86_scratch *s, void *output) {
+/* The outputs of positions [0, count) whose windows start at windows[0 ..
+ * count) (up to the kernel's width repeat window 0); output: position 0's. */
+static void windows_outputs(const x86_layer *v, const tfqp_shift_conv2d_params *p,
+                            const uint8_t *const *windows, const size_t *offsets, int32_t count,
+                            const x86_scratch *s, void *output) {
+  const tfqp_shift_layer *layer = v->layer;
+  const windows_kernel kernel =
+      v->avx512 ? tfqp_shift_avx512_windows : tfqp_shift_avx2_windows;
+  const size_t block_bytes = (size_t)v->shape.groups * TFQP_X86_GROUP_BYTES;
+  const int32_t taps = p->rows.filter * p->cols.filter;
+  const int32_t tap_groups = p->channels_in / TFQP_X86_GROUP;
+  const int32_t width = 2 * TFQP_X86_BLOCK;
+  int32_t block, r;
+  for (block = 0; block < v->shape.blocks; block += 2) {
+    const int32_t blocks = v->shape.blocks - block >= 2 ? 2 : 1;
+    const int32_t first = block * TFQP_X86_BLOCK;
+    const int32_t left = layer->channels_out - first;
+    const int32_t channels = left < blocks * TFQP_X86_BLOCK ? left : blocks * TFQP_X86_BLOCK;
+    const int8_t *weights = v->weights + (size_t)block * block_bytes;
+    kernel(windows, offsets, taps, tap_groups, weights, block_bytes, blocks, s->acc);
+    if (layer->classes == 2) {
+      kernel(windows, offsets, taps, tap_groups, weights + v->class_bytes, block_bytes, blocks,
+             s->acc1);
+    }
+    if (v->avx512 && layer->classes == 1 && !layer->output_packed) {
+      const tfqp_x86_requant q = requant_of(v, first);
+      tfqp_shift_avx512_outputs_int8(&q, s->acc, (size_t)width, count, channels,
+                                     (int8_t *)output + first, position_bytes(layer));
+      continue;
+    }
+    for (r = 0; r < count; ++r) {
+      position_outputs(v, s->acc + (size_t)r * width, s->acc1 + (size_t)r * width, first,
+                       channels, (unsigned char *)output + (size_t)r * position_bytes(layer));
+    }
+  }
+}
+
+/* Convolution: per batch element its image, then positions in rows of the
+ * kernel's width: on Cin in fours the kernel reads the windows in the image,
+ * otherwise each row's taps are copied from it first. */
+static void convolution(const x86_layer *v, const tfqp_shift_conv2d_params *p,
+                        const int8_t *input, const x86_scratch *s, void *output) {
+  const tfqp_shift_layer *layer = v->layer;
+  const x86_image image = image_of(p, 0);
+  const int32_t per_call = v->avx512 ? TFQP_AVX512_ROWS : TFQP_AVX2_ROWS;
+  const int32_t positions = p->rows.out * p->cols.out;
+  const int32_t tap_count = p->rows.filter * p->cols.filter;
+  const size_t cin = (size_t)p->channels_in;
+  const size_t row_bytes = (size_t)v->shape.groups * TFQP_X86_GROUP;
+  const size_t used = (size_t)tap_count * cin;
+  size_t *offsets = s->offsets;
+  const int in_place = p->channels_in % TFQP_X86_GROUP == 0;
+  const uint8_t *rows[TFQP_AVX512_ROWS];
+  int32_t n, first, r, t;
+  tap_offsets(p, &image, offsets);
+  if (layer->output_packed) {
+    memset(output, 0, (size_t)layer->pixels * position_bytes(layer));
+  }
+  for (n = 0; n < p->batch; ++n) {
+    build_image(p, &image, input, n, s->image);
+    for (first = 0; first < positions; first += per_call) {
+      const int32_t count = positions - first < per_call ? positions - first : per_call;
+      unsigned char *out =
+          (unsigned char *)output + ((size_t)n * positions + first) * position_bytes(layer);
+      if (in_place) {
+        for (r = 0; r < per_call; ++r) {
+          const int32_t position = first + (r < count ? r : 0);
+          rows[r] = s->image + window_at(p, &image, position / p->cols.out,
+                                         position % p->cols.out);
+        }
+        windows_outputs(v, p, rows, offsets, count, s, out);
+        continue;
+      }
+      for (r = 0; r < per_call; ++r) {
+        uint8_t *row = s->rows + (size_t)r * row_bytes;
+        const int32_t position = first + r;
+        rows[r] = r < count ? row : s->rows;
+        if (r >= count) continue;
+        {
+          const uint8_t *window =
+              s->image + window_at(p, &image, position / p->cols.out, position % p->cols.out);
+          for (t = 0; t < tap_count; ++t) memcpy(row + (size_t)t * cin, window + offsets[t], cin);
+          memset(row + used, 0, row_bytes - used);
+        }
+      }
+      rows_outputs(v, rows, count, s, out);
+    }
+  }
+}
+
+/* Fully connected: batch 1 as a matrix-vector product over every block,
+ * batches in rows of the row kernel's width. */
+static void fully_connected(const x86_layer *v, const tfqp_shift_fully_connected_params *p,
+                            const int8_t *input, const x86_scratch *s, void *output) {
   const tfqp_shift_layer *layer = v->layer;
   const int32_t per_call = v->avx512 ? TFQP_AVX512_ROWS : TFQP_AVX2_ROWS;
+  const size_t cin = (size_t)p->channels_in;
   const size_t row_bytes = (size_t)v->shape.groups * TFQP_X86_GROUP;
   const uint8_t *rows[TFQP_AVX512_ROWS];
   int32_t first, r;
   if (layer->output_packed) {
-    memset(output, 0, (size_t)positions * position_bytes(layer));
+    memset(output, 0, (size_t)layer->pixels * position_bytes(layer));
   }
-  for (first = 0; first < positions; first += per_call) {
-    const int32_t count = positions - first < per_call ? positions - first : per_call;
-    for (r = 0; r < per_call; ++r) {
-      rows[r] = s->rows + (size_t)(r < count ? r : 0) * row_bytes;
-      if (r < count) gather(context, first + r, s->rows + (size_t)r * row_bytes);
+  if (layer->pixels == 1) {
+    const vector_kernel kernel = v->avx512 ? tfqp_shift_avx512_vector : tfqp_shift_avx2_vector;
+    const size_t block_bytes = (size_t)v->shape.groups * TFQP_X86_GROUP_BYTES;
+    flip_bytes(input, (int32_t)cin, s->rows);
+    memset(s->rows + cin, 0, row_bytes - cin);
+    kernel(s->rows, v->weights, block_bytes, v->shape.blocks, v->shape.groups, s->acc);
+    if (layer->classes == 2) {
+      kernel(s->rows, v->weights + v->class_bytes, block_bytes, v->shape.blocks,
+             v->shape.groups, s->acc1);
     }
-    rows_outputs(v, rows, count, s->acc,
+    position_outputs(v, s->acc, s->acc1, 0, layer->channels_out, output);
+    return;
+  }
+  for (first = 0; first < layer->pixels; first += per_call) {
+    const int32_t count = layer->pixels - first < per_call ? layer->pixels - first : per_call;
+    for (r = 0; r < per_call; ++r) {
+      uint8_t *row = s->rows + (size_t)r * row_bytes;
+      rows[r] = r < count ? row : s->rows;
+      if (r >= count) continue;
+      flip_bytes(input + (size_t)(first + r) * cin, (int32_t)cin, row);
+      memset(row + cin, 0, row_bytes - cin);
+    }
+    rows_outputs(v, rows, count, s,
                  (unsigned char *)output + (size_t)first * position_bytes(layer));
   }
 }
 
-typedef struct {
-  const tfqp_shift_conv2d_params *params;
-  const int8_t *input;
-  const x86_shape *shape;
-  const int8_t **taps;
-} conv_context;
+typedef void (*depthwise_kernel)(const uint8_t *window, const size_t *offsets, int32_t groups,
+                                 int32_t blocks, const int8_t *weights, size_t block_bytes,
+                                 int32_t *acc);
 
-static void gather_conv(const void *context, int32_t position, uint8_t *row) {
-  const conv_context *c = (const conv_context *)context;
-  const int32_t tap_count = c->params->rows.filter * c->params->cols.filter;
-  conv_taps(c->params, c->input, position, c->taps);
-  gather_row(&c->params->layer, c->shape, c->taps, tap_count, c->params->channels_in, row);
-}
-
-typedef struct {
-  const tfqp_shift_layer *layer;
-  const int8_t *input;
-  const x86_shape *shape;
-  int32_t channels_in;
-} dense_context;
-
-static void gather_dense(const void *context, int32_t position, uint8_t *row) {
-  const dense_context *c = (const dense_context *)context;
-  const int8_t *tap = c->input + (size_t)position * (size_t)c->channels_in;
-  gather_row(c->layer, c->shape, &tap, 1, c->channels_in, row);
-}
-
-/* ------------------------------------------------------------------ depthwise */
-
-typedef void (*depthwise_kernel)(const uint8_t *const *taps, const int8_t *weights,
-                                 int32_t groups, int32_t *acc);
-
-/* Per position: tap rows of q values with at least 16 readable bytes per
- * block (the zero-point row for padded and missing taps; rows expanded by the
- * depth multiplier, or copied when the last block is partial, in scratch),
- * then each block's 16 channels. */
+/* Depthwise: per batch element its image (Cout channels per pixel, blocks
+ * padded), then per position every block's channels (taps past the window
+ * read the window's first: their weights are 0), the int8 outputs of up to
+ * ROWS positions together. */
 static void depthwise(const x86_layer *v, const tfqp_shift_conv2d_params *p,
                       const int8_t *input, const x86_scratch *s, void *output) {
   const tfqp_shift_layer *layer = v->layer;
   const depthwise_kernel kernel =
       v->avx512 ? tfqp_shift_avx512_depthwise : tfqp_shift_avx2_depthwise;
+  const x86_image image = image_of(p, 1);
   const int32_t tap_count = p->rows.filter * p->cols.filter;
   const int32_t groups = v->shape.groups;
-  const int32_t dm = layer->depth_multiplier;
-  const int32_t cout = layer->channels_out;
-  const int32_t copy = dm > 1 || cout % TFQP_X86_BLOCK != 0;
-  const size_t wide = (size_t)(p->channels_in > v->shape.cout_pad ? p->channels_in
-                                                                   : v->shape.cout_pad) +
-                      64u;
-  const int8_t **taps = s->taps;
-  const uint8_t *block_taps[4 * MAX_DEPTHWISE_GROUPS];
-  int32_t pixel, t, c, block;
-  memset(s->zero_points, layer->input_zero_point, wide);
+  const int32_t positions = p->rows.out * p->cols.out;
+  const size_t block_bytes = (size_t)groups * TFQP_X86_GROUP_BYTES;
+  const size_t pad = (size_t)v->shape.cout_pad;
+  const int together = v->avx512 && layer->classes == 1 && !layer->output_packed;
+  const int32_t per_call = together ? TFQP_AVX512_ROWS : 1;
+  size_t offsets[4 * MAX_DEPTHWISE_GROUPS];
+  int32_t n, first, r, t;
+  tap_offsets(p, &image, offsets);
+  for (t = tap_count; t < 4 * groups; ++t) offsets[t] = 0;
   if (layer->output_packed) memset(output, 0, (size_t)layer->pixels * position_bytes(layer));
-  for (pixel = 0; pixel < layer->pixels; ++pixel) {
-    conv_taps(p, input, pixel, taps);
-    for (t = 0; t < 4 * groups; ++t) {
-      const int8_t *q = t < tap_count ? taps[t] : NULL;
-      int8_t *row = s->wide + (size_t)t * wide;
-      if (q == NULL) {
-        taps[t] = s->zero_points;
-      } else if (copy) {
-        for (c = 0; c < cout; ++c) row[c] = q[c / dm];
-        taps[t] = row;
+  for (n = 0; n < p->batch; ++n) {
+    build_image(p, &image, input, n, s->image);
+    for (first = 0; first < positions; first += per_call) {
+      const int32_t count = positions - first < per_call ? positions - first : per_call;
+      unsigned char *out =
+          (unsigned char *)output + ((size_t)n * positions + first) * position_bytes(layer);
+      for (r = 0; r < count; ++r) {
+        const int32_t position = first + r;
+        const uint8_t *window =
+            s->image + window_at(p, &image, position / p->cols.out, position % p->cols.out);
+        kernel(window, offsets, groups, v->shape.blocks, v->weights, block_bytes,
+               s->acc + (size_t)r * pad);
+        if (layer->classes == 2) {
+          kernel(window, offsets, groups, v->shape.blocks, v->weights + v->class_bytes,
+                 block_bytes, s->acc1);
+        }
+        if (!together) position_outputs(v, s->acc, s->acc1, 0, layer->channels_out, out);
       }
-    }
-    for (block = 0; block < v->shape.blocks; ++block) {
-      const int32_t first = block * TFQP_X86_BLOCK;
-      const int32_t left = cout - first;
-      const int8_t *weights = v->weights + (size_t)block * (size_t)groups * TFQP_X86_GROUP_BYTES;
-      int32_t acc1[TFQP_X86_BLOCK];
-      for (t = 0; t < 4 * groups; ++t) block_taps[t] = (const uint8_t *)(taps[t] + first);
-      kernel(block_taps, weights, groups, s->acc);
-      if (layer->classes == 2) kernel(block_taps, weights + v->class_bytes, groups, acc1);
-      position_outputs(v, s->acc, acc1, first, left < TFQP_X86_BLOCK ? left : TFQP_X86_BLOCK,
-                       (unsigned char *)output + (size_t)pixel * position_bytes(layer));
+      if (together) {
+        const tfqp_x86_requant q = requant_of(v, 0);
+        tfqp_shift_avx512_outputs_int8(&q, s->acc, pad, count, layer->channels_out,
+                                       (int8_t *)out, position_bytes(layer));
+      }
     }
   }
 }
 
 /* ------------------------------------------------------------------ hooks */
 
-static int takes(const tfqp_shift_layer *layer, const int32_t *table, int32_t channels_in,
-                 int32_t tap_rows) {
-  const size_t need = tfqp_shift_fast_scratch_bytes(layer, channels_in, tap_rows);
+/* The fast region decoded the layer and its scratch holds this path's. */
+static int takes(const tfqp_shift_layer *layer, const int32_t *table, size_t need) {
   return fast_region_c(layer, table)[H_USABLE] && need != 0 && need <= layer->scratch_bytes;
 }
 
@@ -505,23 +666,17 @@ int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise
                            const int32_t *table, const int8_t *input, const tfqp_word *codes,
                            void *scratch, void *output) {
   const tfqp_shift_layer *layer = &params->layer;
-  const int32_t tap_count = params->rows.filter * params->cols.filter;
   x86_layer v;
   x86_scratch s;
   (void)codes; /* the weights were decoded into the table */
-  if (!takes(layer, table, params->channels_in, tap_count)) return 0;
+  if (!takes(layer, table, tfqp_shift_fast_conv2d_scratch_bytes(params, depthwise_op))) return 0;
   v = view_of(layer, table);
   if (depthwise_op && v.shape.groups > MAX_DEPTHWISE_GROUPS) return 0;
-  s = split_scratch(&v.shape, params->channels_in, tap_count, scratch);
+  s = split_scratch(&v.shape, image_bytes(params, depthwise_op), scratch);
   if (depthwise_op) {
     depthwise(&v, params, input, &s, output);
   } else {
-    conv_context c;
-    c.params = params;
-    c.input = input;
-    c.shape = &v.shape;
-    c.taps = s.taps;
-    positions_outputs(&v, layer->pixels, gather_conv, &c, &s, output);
+    convolution(&v, params, input, &s, output);
   }
   return 1;
 }
@@ -530,18 +685,13 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
                                     const int32_t *table, const int8_t *input,
                                     const tfqp_word *codes, void *scratch, void *output) {
   const tfqp_shift_layer *layer = &params->layer;
-  dense_context c;
   x86_layer v;
   x86_scratch s;
   (void)codes;
-  if (!takes(layer, table, params->channels_in, 1)) return 0;
+  if (!takes(layer, table, tfqp_shift_fast_fully_connected_scratch_bytes(params))) return 0;
   v = view_of(layer, table);
-  s = split_scratch(&v.shape, params->channels_in, 1, scratch);
-  c.layer = layer;
-  c.input = input;
-  c.shape = &v.shape;
-  c.channels_in = params->channels_in;
-  positions_outputs(&v, layer->pixels, gather_dense, &c, &s, output);
+  s = split_scratch(&v.shape, 0, scratch);
+  fully_connected(&v, params, input, &s, output);
   return 1;
 }
 
@@ -591,36 +741,110 @@ void tfqp_shift_avx2_rows(const uint8_t *const *rows, const int8_t *weights, siz
   }
 }
 
-/* Channels c .. c + 15 of four tap rows (q bytes) as [channel][4 taps] u
- * bytes: two 256-bit halves, channels 0-7 and 8-15. */
-static inline void transpose16x4(const uint8_t *const *taps, int32_t offset, __m256i *low,
-                                 __m256i *high) {
-  const __m128i flip = _mm_set1_epi8((char)0x80);
-  const __m128i t0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(taps[0] + offset)), flip);
-  const __m128i t1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(taps[1] + offset)), flip);
-  const __m128i t2 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(taps[2] + offset)), flip);
-  const __m128i t3 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(taps[3] + offset)), flip);
+void tfqp_shift_avx2_windows(const uint8_t *const *windows, const size_t *offsets, int32_t taps,
+                             int32_t tap_groups, const int8_t *weights, size_t block_bytes,
+                             int32_t blocks, int32_t *acc) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int8_t *w = weights;
+  __m256i a[TFQP_AVX2_ROWS][4];
+  int32_t t, g, r, h;
+  for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
+    for (h = 0; h < 4; ++h) a[r][h] = _mm256_setzero_si256();
+  }
+  for (t = 0; t < taps; ++t) {
+    const uint8_t *u[TFQP_AVX2_ROWS];
+    for (r = 0; r < TFQP_AVX2_ROWS; ++r) u[r] = windows[r] + offsets[t];
+    for (g = 0; g < tap_groups; ++g, w += TFQP_X86_GROUP_BYTES) {
+      __m256i wv[4];
+      wv[0] = _mm256_loadu_si256((const __m256i *)(const void *)w);
+      wv[1] = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
+      if (blocks == 2) {
+        wv[2] = _mm256_loadu_si256((const __m256i *)(const void *)(w + block_bytes));
+        wv[3] = _mm256_loadu_si256((const __m256i *)(const void *)(w + block_bytes + 32));
+      } else {
+        wv[2] = wv[3] = _mm256_setzero_si256();
+      }
+      for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
+        const __m256i x = _mm256_set1_epi32(load_u32(u[r] + 4 * g));
+        for (h = 0; h < 4; ++h) a[r][h] = _mm256_add_epi32(a[r][h], dot4(x, wv[h], ones));
+      }
+    }
+  }
+  for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
+    for (h = 0; h < 2 * blocks; ++h) {
+      _mm256_storeu_si256((__m256i *)(void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK + 8 * h),
+                          a[r][h]);
+    }
+  }
+}
+
+/* Bytes [at, at + 16) of four taps (u bytes) as [channel][4 taps]: two
+ * 256-bit halves, channels 0-7 and 8-15. */
+static inline void transpose16x4(const uint8_t *window, const size_t *offsets, size_t at,
+                                 __m256i *low, __m256i *high) {
+  const __m128i t0 = _mm_loadu_si128((const __m128i *)(const void *)(window + offsets[0] + at));
+  const __m128i t1 = _mm_loadu_si128((const __m128i *)(const void *)(window + offsets[1] + at));
+  const __m128i t2 = _mm_loadu_si128((const __m128i *)(const void *)(window + offsets[2] + at));
+  const __m128i t3 = _mm_loadu_si128((const __m128i *)(const void *)(window + offsets[3] + at));
   const __m128i a = _mm_unpacklo_epi8(t0, t1), b = _mm_unpackhi_epi8(t0, t1);
   const __m128i c = _mm_unpacklo_epi8(t2, t3), d = _mm_unpackhi_epi8(t2, t3);
   *low = _mm256_set_m128i(_mm_unpackhi_epi16(a, c), _mm_unpacklo_epi16(a, c));
   *high = _mm256_set_m128i(_mm_unpackhi_epi16(b, d), _mm_unpacklo_epi16(b, d));
 }
 
-void tfqp_shift_avx2_depthwise(const uint8_t *const *taps, const int8_t *weights, int32_t groups,
+void tfqp_shift_avx2_depthwise(const uint8_t *window, const size_t *offsets, int32_t groups,
+                               int32_t blocks, const int8_t *weights, size_t block_bytes,
                                int32_t *acc) {
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i low = _mm256_setzero_si256(), high = _mm256_setzero_si256();
-  int32_t g;
-  for (g = 0; g < groups; ++g) {
-    const int8_t *w = weights + (size_t)g * TFQP_X86_GROUP_BYTES;
-    __m256i u0, u1;
-    transpose16x4(taps + 4 * g, 0, &u0, &u1);
-    low = _mm256_add_epi32(low, dot4(u0, _mm256_loadu_si256((const __m256i *)(const void *)w), ones));
-    high = _mm256_add_epi32(
-        high, dot4(u1, _mm256_loadu_si256((const __m256i *)(const void *)(w + 32)), ones));
+  int32_t block, g;
+  for (block = 0; block < blocks; ++block) {
+    const int8_t *w = weights + (size_t)block * block_bytes;
+    __m256i low = _mm256_setzero_si256(), high = _mm256_setzero_si256();
+    for (g = 0; g < groups; ++g) {
+      const int8_t *wg = w + (size_t)g * TFQP_X86_GROUP_BYTES;
+      __m256i u0, u1;
+      transpose16x4(window, offsets + 4 * g, (size_t)block * TFQP_X86_BLOCK, &u0, &u1);
+      low = _mm256_add_epi32(
+          low, dot4(u0, _mm256_loadu_si256((const __m256i *)(const void *)wg), ones));
+      high = _mm256_add_epi32(
+          high, dot4(u1, _mm256_loadu_si256((const __m256i *)(const void *)(wg + 32)), ones));
+    }
+    _mm256_storeu_si256((__m256i *)(void *)(acc + (size_t)block * TFQP_X86_BLOCK), low);
+    _mm256_storeu_si256((__m256i *)(void *)(acc + (size_t)block * TFQP_X86_BLOCK + 8), high);
   }
-  _mm256_storeu_si256((__m256i *)(void *)acc, low);
-  _mm256_storeu_si256((__m256i *)(void *)(acc + 8), high);
+}
+
+void tfqp_shift_avx2_vector(const uint8_t *u, const int8_t *weights, size_t block_bytes,
+                            int32_t blocks, int32_t groups, int32_t *acc) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  int32_t block, g, h;
+  for (block = 0; block < blocks; block += 2) {
+    const int32_t halves = blocks - block >= 2 ? 4 : 2;
+    const int8_t *w = weights + (size_t)block * block_bytes;
+    __m256i a[4];
+    for (h = 0; h < 4; ++h) a[h] = _mm256_setzero_si256();
+    for (g = 0; g < groups; ++g) {
+      const __m256i x = _mm256_set1_epi32(load_u32(u + 4 * g));
+      const int8_t *wg = w + (size_t)g * TFQP_X86_GROUP_BYTES;
+      a[0] = _mm256_add_epi32(
+          a[0], dot4(x, _mm256_loadu_si256((const __m256i *)(const void *)wg), ones));
+      a[1] = _mm256_add_epi32(
+          a[1], dot4(x, _mm256_loadu_si256((const __m256i *)(const void *)(wg + 32)), ones));
+      if (halves == 4) {
+        a[2] = _mm256_add_epi32(
+            a[2],
+            dot4(x, _mm256_loadu_si256((const __m256i *)(const void *)(wg + block_bytes)), ones));
+        a[3] = _mm256_add_epi32(
+            a[3], dot4(x,
+                       _mm256_loadu_si256((const __m256i *)(const void *)(wg + block_bytes + 32)),
+                       ones));
+      }
+    }
+    for (h = 0; h < halves; ++h) {
+      _mm256_storeu_si256((__m256i *)(void *)(acc + (size_t)block * TFQP_X86_BLOCK + 8 * h),
+                          a[h]);
+    }
+  }
 }
 
 #else

@@ -170,16 +170,17 @@ static tfqp_status prepare(const conv_view *v, const tfqp_tensor *input,
     const int32_t outer[3] = {p->batch, p->rows.out, p->cols.out};
     const int64_t pixels = (int64_t)p->batch * p->rows.out * p->cols.out;
     const int32_t taps = p->layer.taps;
-    const size_t fast = tfqp_shift_fast_scratch_bytes(&p->layer, p->channels_in,
-                                                      p->rows.filter * p->cols.filter);
+    size_t fast;
     s = !v->depthwise
             ? tfqp_shift_layer_check_output(&p->layer, transform, output, 4, outer, pixels, taps,
                                             0, 1, error)
             : tfqp_shift_layer_check_output(&p->layer, transform, output, 4, outer, pixels,
                                             (int64_t)taps * p->channels_in, taps,
                                             v->depth_multiplier, error);
-    if (s == TFQP_OK && fast > p->layer.scratch_bytes) p->layer.scratch_bytes = fast;
-    return s;
+    if (s != TFQP_OK) return s;
+    fast = tfqp_shift_fast_conv2d_scratch_bytes(p, v->depthwise);
+    if (fast > p->layer.scratch_bytes) p->layer.scratch_bytes = fast;
+    return TFQP_OK;
   }
 }
 

@@ -7,8 +7,10 @@
  *
  *   tfqp_shift_fast_table_bytes    bytes the path adds at the end of the
  *                                  op's table (prepare adds them)
- *   tfqp_shift_fast_scratch_bytes  scratch the path needs (prepare takes the
- *                                  larger of this and the portable scratch)
+ *   tfqp_shift_fast_conv2d_scratch_bytes / _fully_connected_scratch_bytes
+ *                                  scratch the path needs (prepare takes the
+ *                                  larger of this and the portable scratch;
+ *                                  0: the path declines the layer)
  *   tfqp_shift_fast_init_table     fills that region once the portable table
  *                                  is filled and validated
  *   tfqp_shift_fast_conv2d /       the whole eval of a convolution (depthwise
@@ -41,11 +43,11 @@
 
 size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer);
 
-/* channels_in: of the input (the conv's Cin, the fc's K); tap_rows: the
- * filter's KH * KW (1 for fully connected). 0 when the path would need more
- * than 2^30 bytes: its eval then declines the layer. */
-size_t tfqp_shift_fast_scratch_bytes(const tfqp_shift_layer *layer, int32_t channels_in,
-                                     int32_t tap_rows);
+/* params: everything up to the scratch size filled by prepare. */
+size_t tfqp_shift_fast_conv2d_scratch_bytes(const tfqp_shift_conv2d_params *params,
+                                            int depthwise);
+size_t tfqp_shift_fast_fully_connected_scratch_bytes(
+    const tfqp_shift_fully_connected_params *params);
 
 /* table: the whole op table (layer->table_bytes), portable part filled. */
 void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
@@ -66,11 +68,16 @@ static inline size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) 
   return 0;
 }
 
-static inline size_t tfqp_shift_fast_scratch_bytes(const tfqp_shift_layer *layer,
-                                                   int32_t channels_in, int32_t tap_rows) {
-  (void)layer;
-  (void)channels_in;
-  (void)tap_rows;
+static inline size_t tfqp_shift_fast_conv2d_scratch_bytes(
+    const tfqp_shift_conv2d_params *params, int depthwise) {
+  (void)params;
+  (void)depthwise;
+  return 0;
+}
+
+static inline size_t tfqp_shift_fast_fully_connected_scratch_bytes(
+    const tfqp_shift_fully_connected_params *params) {
+  (void)params;
   return 0;
 }
 

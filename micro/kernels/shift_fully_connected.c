@@ -89,13 +89,15 @@ tfqp_status tfqp_shift_fully_connected_prepare(
   if ((s = check_input_side(options, input, codes, code_table, output->type, p, error))) {
     return s;
   }
-  {
-    const size_t fast = tfqp_shift_fast_scratch_bytes(&p->layer, p->channels_in, 1);
-    s = tfqp_shift_layer_check_output(&p->layer, transform, output, 2, &p->batch, p->batch,
-                                      p->channels_in, 0, 1, error);
-    if (s == TFQP_OK && fast > p->layer.scratch_bytes) p->layer.scratch_bytes = fast;
+  if ((s = tfqp_shift_layer_check_output(&p->layer, transform, output, 2, &p->batch, p->batch,
+                                         p->channels_in, 0, 1, error))) {
     return s;
   }
+  {
+    const size_t fast = tfqp_shift_fast_fully_connected_scratch_bytes(p);
+    if (fast > p->layer.scratch_bytes) p->layer.scratch_bytes = fast;
+  }
+  return TFQP_OK;
 }
 
 tfqp_status tfqp_shift_fully_connected_init_table(

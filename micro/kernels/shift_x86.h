@@ -37,14 +37,48 @@ void tfqp_shift_avx2_rows(const uint8_t *const *rows, const int8_t *weights, siz
 void tfqp_shift_avx512_rows(const uint8_t *const *rows, const int8_t *weights,
                             size_t block_bytes, int32_t blocks, int32_t groups, int32_t *acc);
 
-/* Depthwise: acc[c] = sum over the groups g of the dot product of channel c's
- * bytes taps[4g + t][c] (t < 4, u values) with its 4 weights, for the 16
- * channels of one block; taps has 4 * groups row pointers (offset to the
- * block's first channel). */
-void tfqp_shift_avx2_depthwise(const uint8_t *const *taps, const int8_t *weights, int32_t groups,
+/* The same product when the rows are windows of an image whose taps start
+ * at windows[r] + offsets[t] (t < taps) with 4 * tap_groups bytes each (a
+ * convolution on Cin = 4 * tap_groups channels): group g of the weights is
+ * tap g / tap_groups, channels 4 * (g % tap_groups) on. */
+void tfqp_shift_avx2_windows(const uint8_t *const *windows, const size_t *offsets, int32_t taps,
+                             int32_t tap_groups, const int8_t *weights, size_t block_bytes,
+                             int32_t blocks, int32_t *acc);
+void tfqp_shift_avx512_windows(const uint8_t *const *windows, const size_t *offsets,
+                               int32_t taps, int32_t tap_groups, const int8_t *weights,
+                               size_t block_bytes, int32_t blocks, int32_t *acc);
+
+/* int8 outputs clamp(zp_out + MultiplyByQuantizedMultiplier(base - wpn * acc,
+ * mult, left - right)) of channels [0, count) (fields[f * stride + c]: base,
+ * wpn = -d in {+1, -1}, mult, left, right) for `rows` positions:
+ * acc + r * acc_stride in, out + r * out_stride out. */
+typedef struct {
+  const int32_t *fields; /* base, wpn, mult, left, right arrays, stride apart */
+  size_t stride;
+  int32_t zero_point, act_min, act_max;
+} tfqp_x86_requant;
+
+void tfqp_shift_avx512_outputs_int8(const tfqp_x86_requant *q, const int32_t *acc,
+                                    size_t acc_stride, int32_t rows, int32_t count, int8_t *out,
+                                    size_t out_stride);
+
+/* One row (batch 1 fully connected): acc[c] for every channel c < 16 *
+ * blocks, blocks block_bytes apart. */
+void tfqp_shift_avx2_vector(const uint8_t *u, const int8_t *weights, size_t block_bytes,
+                            int32_t blocks, int32_t groups, int32_t *acc);
+void tfqp_shift_avx512_vector(const uint8_t *u, const int8_t *weights, size_t block_bytes,
+                              int32_t blocks, int32_t groups, int32_t *acc);
+
+/* Depthwise: acc[c] = sum over the groups g of the dot product of channel
+ * c's bytes window[offsets[4g + t] + c] (t < 4, u values) with its 4
+ * weights, for every channel c < 16 * blocks (blocks block_bytes apart; 16
+ * bytes readable from each tap at every block). */
+void tfqp_shift_avx2_depthwise(const uint8_t *window, const size_t *offsets, int32_t groups,
+                               int32_t blocks, const int8_t *weights, size_t block_bytes,
                                int32_t *acc);
-void tfqp_shift_avx512_depthwise(const uint8_t *const *taps, const int8_t *weights,
-                                 int32_t groups, int32_t *acc);
+void tfqp_shift_avx512_depthwise(const uint8_t *window, const size_t *offsets, int32_t groups,
+                                 int32_t blocks, const int8_t *weights, size_t block_bytes,
+                                 int32_t *acc);
 
 /* Whether this CPU runs the AVX-512 VNNI kernels (CPUID, once). */
 int tfqp_shift_avx512_available(void);
