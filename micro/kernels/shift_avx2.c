@@ -38,6 +38,8 @@
  * header words, the channel fields [F_COUNT][cout_pad], then the weights
  * [classes][blocks][groups][16][4] bytes. */
 enum { H_USABLE, H_AVX512, H_WORDS };
+/* (the AVX-512 kernels' depthwise weights are in the superblock order of
+ * shift_x86.h) */
 enum { F_BASE, F_WPN, F_MULT, F_LEFT, F_RIGHT, F_COUNT };        /* int8, one class */
 enum { F_THRESHOLD = F_MULT };                                   /* packed */
 enum { F_MULT1 = F_LEFT, F_SHIFT = F_RIGHT, F_BIAS1 = F_COUNT }; /* two classes */
@@ -57,11 +59,16 @@ typedef struct {
   uint64_t weight_bytes;
 } x86_shape;
 
+/* A depthwise layer (its patch_step is its taps; 0 for the others): its
+ * channels are padded to the AVX-512 kernel's 64. */
+static int is_depthwise(const tfqp_shift_layer *layer) { return layer->patch_step != 0; }
+
 static x86_shape shape_of(const tfqp_shift_layer *layer) {
+  const int32_t unit = is_depthwise(layer) ? TFQP_X86_SUPERBLOCK : TFQP_X86_BLOCK;
   x86_shape s;
   s.groups = (int32_t)(((int64_t)layer->taps + TFQP_X86_GROUP - 1) / TFQP_X86_GROUP);
-  s.blocks = (layer->channels_out + TFQP_X86_BLOCK - 1) / TFQP_X86_BLOCK;
-  s.cout_pad = s.blocks * TFQP_X86_BLOCK;
+  s.cout_pad = (int32_t)(((int64_t)layer->channels_out + unit - 1) / unit * unit);
+  s.blocks = s.cout_pad / TFQP_X86_BLOCK;
   s.weight_bytes = (uint64_t)layer->classes * (uint64_t)s.blocks * (uint64_t)s.groups *
                    TFQP_X86_GROUP_BYTES;
   return s;
@@ -161,15 +168,22 @@ static const int32_t *fast_region_c(const tfqp_shift_layer *layer, const int32_t
  * summed) at weights[c] (blocked layout), and their sums; 0 if a weight is
  * outside [-limit, limit]. */
 static int decode_row(const tfqp_shift_layer *layer, const x86_shape *s, const tfqp_word *row,
-                      const int32_t *values, int32_t co, int32_t limit, int8_t *weights,
-                      int64_t sums[TFQP_CODE_CLASSES_MAX]) {
+                      const int32_t *values, int32_t co, int32_t limit, int superblocks,
+                      int8_t *weights, int64_t sums[TFQP_CODE_CLASSES_MAX]) {
   const int32_t bits = layer->bits;
   const int32_t per_word = layer->codes_per_word;
   const size_t stride = (size_t)1 << bits;
   const size_t class_bytes = (size_t)s->blocks * (size_t)s->groups * TFQP_X86_GROUP_BYTES;
-  int8_t *first = weights + (size_t)(co / TFQP_X86_BLOCK) * (size_t)s->groups *
-                                TFQP_X86_GROUP_BYTES +
-                  (size_t)(co % TFQP_X86_BLOCK) * TFQP_X86_GROUP;
+  /* channel co's bytes: 4 consecutive taps at `first` + group * group_step */
+  const size_t group_step = superblocks ? 4 * TFQP_X86_GROUP_BYTES : TFQP_X86_GROUP_BYTES;
+  int8_t *first =
+      superblocks
+          ? weights +
+                (size_t)(co / TFQP_X86_SUPERBLOCK) * (size_t)s->groups * 4 * TFQP_X86_GROUP_BYTES +
+                (size_t)(co % 16 / 4) * TFQP_X86_GROUP_BYTES +
+                (size_t)(co % TFQP_X86_SUPERBLOCK / 16 * 4 + co % 4) * TFQP_X86_GROUP
+          : weights + (size_t)(co / TFQP_X86_BLOCK) * (size_t)s->groups * TFQP_X86_GROUP_BYTES +
+                (size_t)(co % TFQP_X86_BLOCK) * TFQP_X86_GROUP;
   int32_t k, t, c;
   int32_t r = 0;
   sums[0] = sums[1] = 0;
@@ -181,7 +195,7 @@ static int decode_row(const tfqp_shift_layer *layer, const x86_shape *s, const t
     }
     for (c = 0; c < layer->classes; ++c) {
       if (w[c] < -limit || w[c] > limit) return 0;
-      first[(size_t)c * class_bytes + (size_t)(k / TFQP_X86_GROUP) * TFQP_X86_GROUP_BYTES +
+      first[(size_t)c * class_bytes + (size_t)(k / TFQP_X86_GROUP) * group_step +
             (size_t)(k % TFQP_X86_GROUP)] = (int8_t)w[c];
       sums[c] += w[c];
     }
@@ -214,7 +228,7 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
     const int32_t d = portable[TFQP_SHIFT_D * cout + co];
     int64_t sums[TFQP_CODE_CLASSES_MAX];
     if (!decode_row(layer, &s, codes + co * (size_t)layer->row_words, table, (int32_t)co, limit,
-                    weights, sums)) {
+                    avx512 && is_depthwise(layer), weights, sums)) {
       return;
     }
     fields[F_WPN * pad + co] = -d;
@@ -615,6 +629,8 @@ static void depthwise(const x86_layer *v, const tfqp_shift_conv2d_params *p,
   const tfqp_shift_layer *layer = v->layer;
   const depthwise_kernel kernel =
       v->avx512 ? tfqp_shift_avx512_depthwise : tfqp_shift_avx2_depthwise;
+  /* the AVX-512 kernel takes superblocks of 4 blocks */
+  const int32_t units = v->avx512 ? v->shape.blocks / 4 : v->shape.blocks;
   const x86_image image = image_of(p, 1);
   const int32_t tap_count = p->rows.filter * p->cols.filter;
   const int32_t groups = v->shape.groups;
@@ -638,11 +654,10 @@ static void depthwise(const x86_layer *v, const tfqp_shift_conv2d_params *p,
         const int32_t position = first + r;
         const uint8_t *window =
             s->image + window_at(p, &image, position / p->cols.out, position % p->cols.out);
-        kernel(window, offsets, groups, v->shape.blocks, v->weights, block_bytes,
-               s->acc + (size_t)r * pad);
+        kernel(window, offsets, groups, units, v->weights, block_bytes, s->acc + (size_t)r * pad);
         if (layer->classes == 2) {
-          kernel(window, offsets, groups, v->shape.blocks, v->weights + v->class_bytes,
-                 block_bytes, s->acc1);
+          kernel(window, offsets, groups, units, v->weights + v->class_bytes, block_bytes,
+                 s->acc1);
         }
         if (!together) position_outputs(v, s->acc, s->acc1, 0, layer->channels_out, out);
       }

@@ -153,34 +153,46 @@ TFQP_AVX512 void tfqp_shift_avx512_outputs_int8(const tfqp_x86_requant *q, const
   }
 }
 
-/* Bytes [at, at + 16) of four taps (u bytes) as [channel][4 taps]. */
-TFQP_AVX512 static inline __m512i transpose16x4(const uint8_t *window, const size_t *offsets,
-                                                size_t at) {
-  const __m128i t0 = _mm_loadu_si128((const __m128i *)(const void *)(window + offsets[0] + at));
-  const __m128i t1 = _mm_loadu_si128((const __m128i *)(const void *)(window + offsets[1] + at));
-  const __m128i t2 = _mm_loadu_si128((const __m128i *)(const void *)(window + offsets[2] + at));
-  const __m128i t3 = _mm_loadu_si128((const __m128i *)(const void *)(window + offsets[3] + at));
-  const __m128i a = _mm_unpacklo_epi8(t0, t1), b = _mm_unpackhi_epi8(t0, t1);
-  const __m128i c = _mm_unpacklo_epi8(t2, t3), d = _mm_unpackhi_epi8(t2, t3);
-  const __m256i low = _mm256_set_m128i(_mm_unpackhi_epi16(a, c), _mm_unpacklo_epi16(a, c));
-  const __m256i high = _mm256_set_m128i(_mm_unpackhi_epi16(b, d), _mm_unpacklo_epi16(b, d));
-  return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
-}
-
 TFQP_AVX512 void tfqp_shift_avx512_depthwise(const uint8_t *window, const size_t *offsets,
-                                             int32_t groups, int32_t blocks,
+                                             int32_t groups, int32_t units,
                                              const int8_t *weights, size_t block_bytes,
                                              int32_t *acc) {
-  int32_t block, g;
-  for (block = 0; block < blocks; ++block) {
-    const int8_t *w = weights + (size_t)block * block_bytes;
-    __m512i sum = _mm512_setzero_si512();
-    for (g = 0; g < groups; ++g) {
-      sum = _mm512_dpbusd_epi32(
-          sum, transpose16x4(window, offsets + 4 * g, (size_t)block * TFQP_X86_BLOCK),
-          _mm512_loadu_si512((const void *)(w + (size_t)g * TFQP_X86_GROUP_BYTES)));
+  const size_t superblock_bytes = 4 * block_bytes;
+  int32_t unit, g, j;
+  for (unit = 0; unit < units; ++unit) {
+    const size_t at = (size_t)unit * 64;
+    const int8_t *w = weights + (size_t)unit * superblock_bytes;
+    __m512i sum[4];
+    for (j = 0; j < 4; ++j) sum[j] = _mm512_setzero_si512();
+    for (g = 0; g < groups; ++g, w += 4 * TFQP_X86_GROUP_BYTES) {
+      const size_t *o = offsets + 4 * g;
+      const __m512i t0 = _mm512_loadu_si512((const void *)(window + o[0] + at));
+      const __m512i t1 = _mm512_loadu_si512((const void *)(window + o[1] + at));
+      const __m512i t2 = _mm512_loadu_si512((const void *)(window + o[2] + at));
+      const __m512i t3 = _mm512_loadu_si512((const void *)(window + o[3] + at));
+      const __m512i a = _mm512_unpacklo_epi8(t0, t1), b = _mm512_unpackhi_epi8(t0, t1);
+      const __m512i c = _mm512_unpacklo_epi8(t2, t3), d = _mm512_unpackhi_epi8(t2, t3);
+      sum[0] = _mm512_dpbusd_epi32(sum[0], _mm512_unpacklo_epi16(a, c),
+                                   _mm512_loadu_si512((const void *)w));
+      sum[1] = _mm512_dpbusd_epi32(sum[1], _mm512_unpackhi_epi16(a, c),
+                                   _mm512_loadu_si512((const void *)(w + 64)));
+      sum[2] = _mm512_dpbusd_epi32(sum[2], _mm512_unpacklo_epi16(b, d),
+                                   _mm512_loadu_si512((const void *)(w + 128)));
+      sum[3] = _mm512_dpbusd_epi32(sum[3], _mm512_unpackhi_epi16(b, d),
+                                   _mm512_loadu_si512((const void *)(w + 192)));
     }
-    _mm512_storeu_si512((void *)(acc + (size_t)block * TFQP_X86_BLOCK), sum);
+    {
+      /* sum[j] lane L holds channels 16L + 4j .. + 3: transpose the lanes */
+      const __m512i low01 = _mm512_shuffle_i32x4(sum[0], sum[1], 0x44);
+      const __m512i low23 = _mm512_shuffle_i32x4(sum[2], sum[3], 0x44);
+      const __m512i high01 = _mm512_shuffle_i32x4(sum[0], sum[1], 0xEE);
+      const __m512i high23 = _mm512_shuffle_i32x4(sum[2], sum[3], 0xEE);
+      int32_t *out = acc + at;
+      _mm512_storeu_si512((void *)out, _mm512_shuffle_i32x4(low01, low23, 0x88));
+      _mm512_storeu_si512((void *)(out + 16), _mm512_shuffle_i32x4(low01, low23, 0xDD));
+      _mm512_storeu_si512((void *)(out + 32), _mm512_shuffle_i32x4(high01, high23, 0x88));
+      _mm512_storeu_si512((void *)(out + 48), _mm512_shuffle_i32x4(high01, high23, 0xDD));
+    }
   }
 }
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #define TFQP_X86_BLOCK 16      /* output channels per weight block */
+#define TFQP_X86_SUPERBLOCK 64 /* depthwise channels per AVX-512 kernel pass */
 #define TFQP_X86_GROUP 4       /* taps per group (one VPDPBUSD lane) */
 #define TFQP_X86_GROUP_BYTES (TFQP_X86_BLOCK * TFQP_X86_GROUP)
 
@@ -71,13 +72,17 @@ void tfqp_shift_avx512_vector(const uint8_t *u, const int8_t *weights, size_t bl
 
 /* Depthwise: acc[c] = sum over the groups g of the dot product of channel
  * c's bytes window[offsets[4g + t] + c] (t < 4, u values) with its 4
- * weights, for every channel c < 16 * blocks (blocks block_bytes apart; 16
- * bytes readable from each tap at every block). */
+ * weights. AVX2: every channel c < 16 * units, blocks block_bytes apart.
+ * AVX-512: c < 64 * units, weights in superblocks of 64 channels: superblock
+ * s, group g holds four 64-byte vectors j, vector j the channels 64s + 16L +
+ * 4j + i at 32-bit lane 4L + i (the order VPUNPCK{L,H}BW / WD of four tap
+ * rows of 64 channels produce); the accumulators are put back in channel
+ * order with four 128-bit lane transposes. */
 void tfqp_shift_avx2_depthwise(const uint8_t *window, const size_t *offsets, int32_t groups,
-                               int32_t blocks, const int8_t *weights, size_t block_bytes,
+                               int32_t units, const int8_t *weights, size_t block_bytes,
                                int32_t *acc);
 void tfqp_shift_avx512_depthwise(const uint8_t *window, const size_t *offsets, int32_t groups,
-                                 int32_t blocks, const int8_t *weights, size_t block_bytes,
+                                 int32_t units, const int8_t *weights, size_t block_bytes,
                                  int32_t *acc);
 
 /* Whether this CPU runs the AVX-512 VNNI kernels (CPUID, once). */

@@ -959,7 +959,7 @@ static void check_layout_case(const shift_case *c, int32_t zero_percent) {
 /* The layouts the fast paths (shift_arm.c, shift_avx2.c) special-case, for
  * every code width: 3x3 depthwise on channels in fours (with a narrow
  * activation range, strides and dilations, depth multiplier 2, a channel
- * count that leaves a remainder), convolutions on positions in fours
+ * count that leaves a remainder, more channels than one pass of 64), convolutions on positions in fours
  * (a partial last block, Cin in fours and odd, dense and mostly-zero codes,
  * two terms, two classes, packed output, more channels than two blocks of
  * 16), fully connected in batch 1 on channel pairs (odd Cout) and batched. */
@@ -984,6 +984,8 @@ static void test_fast_path_layouts(void) {
     c.packed = 1;
     c.zp_out = 0;
     check_layout_case(&c, 10);
+    c = layout_case(DEPTHWISE, bits, 68, 68);
+    check_layout_case(&c, 20);
 
     c = layout_case(CONV, bits, 8, 5);
     c.batch = 2;
