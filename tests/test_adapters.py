@@ -309,7 +309,63 @@ def new_dense_model(seed=3):
     return TfqpModel(b.build([x], [y2]), (2, 50), expected)
 
 
-MODELS = [conv_chain_model, dense_chain_model, new_ops_model, new_dense_model]
+def shift_layers(seed=0):
+    """The three shift ops on random coded weights (kernel_vectors' builders): a 4-bit
+    3x3 SAME conv 4 -> 8 (output zp -5), a ternary 2-bit 3x3 stride-2 depthwise with
+    multiplier 2 and two classes (output zp 1), a 5-bit T=2 dense layer on the rank-4
+    tensor (rows of 3*3*16 = 144) -> packed 40. [(case, output zero point, output shape)]
+    for an input [2, 6, 6, 4]."""
+    import sys
+
+    sys.path.insert(0, str(MICRO / "cortex_m"))
+    import kernel_vectors
+
+    rng = np.random.default_rng(seed)
+    layers = [
+        ("conv", dict(kh=3, kw=3, cin=4, cout=8, bits=4), -5, (2, 6, 6, 8)),
+        ("depthwise", dict(kh=3, kw=3, cin=8, stride=(2, 2), depth_multiplier=2, bits=2,
+                           classes=2), 1, (2, 3, 3, 16)),
+        ("dense", dict(cin=144, cout=40, bits=5, terms=2, output_kind="packed"), 0, (2, 2)),
+    ]
+    return [(kernel_vectors.shift_case(rng, op, op, height=6, width=6, **args), zero_point,
+             shape) for op, args, zero_point, shape in layers]
+
+
+def shift_chain_model(seed=0):
+    """int8 [2,6,6,4] (zp 3) -> SHIFT_CONV2D -> SHIFT_DEPTHWISE_CONV2D ->
+    SHIFT_FULLY_CONNECTED -> packed 40 (shift_layers)."""
+    layers = shift_layers(seed)
+    b = ModelBuilder()
+    tensor = x = b.tensor([2, 6, 6, 4], np.int8, zero_point=3, scale=0.1)
+    for case, zero_point, shape in layers:
+        words, table, transform = case.inputs[1:]
+        packed = case.output.dtype == np.int32
+        y = b.tensor(shape, np.int32 if packed else np.int8,
+                     zero_point=None if packed else zero_point, scale=0.2)
+        b.custom(case.op, [tensor, b.tensor(words.shape, np.int32, data=words),
+                           b.tensor(table.shape, np.int16, data=table),
+                           b.tensor(transform.shape, np.int32, data=transform)], [y],
+                 case.options)
+        tensor = y
+
+    def expected(inputs):
+        outputs = b""
+        for sample in inputs:
+            value, input_zero_point = np.ascontiguousarray(sample), 3
+            for case, zero_point, _ in layers:
+                value = kernels.run(case.op, [value] + case.inputs[1:], case.options,
+                                    output_type=case.output.dtype.name,
+                                    input_zero_point=input_zero_point,
+                                    output_zero_point=zero_point)
+                input_zero_point = zero_point
+            outputs += value.tobytes()
+        return outputs
+
+    return TfqpModel(b.build([x], [tensor]), (2, 6, 6, 4), expected)
+
+
+MODELS = [conv_chain_model, dense_chain_model, new_ops_model, new_dense_model,
+          shift_chain_model]
 
 
 def random_inputs(shape, count, seed):

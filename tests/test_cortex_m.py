@@ -325,3 +325,52 @@ def test_cmsis_nn_baselines_equal_the_int8_reference(build_root):
     measurements = mcu_cycles.measure(layers, build_root / "m4_cmsis_nn", runs=2,
                                       cmsis_nn=Path(os.environ["CMSIS_NN_PATH"]))
     assert all(m.instructions > 100 and m.text_bytes > 500 for m in measurements)
+
+
+# ----------------------------------------------------------------------------- work skipping
+
+
+@pytest.mark.parametrize("path", ["portable", "dsp"])
+def test_shift_words_of_zero_codes_cost_no_instructions(build_root, monkeypatch, path):
+    """Work skipping, counted (not timed): one 4-bit TFQP_SHIFT_CONV2D layer (8x8x32 -> 16,
+    3x3) with none, about 75 % and all of its code words zero, on each Cortex-M4 path,
+    every output checked against the host build.
+
+    portable (-DTFQP_PORTABLE): the instructions above the all-zero layer's (gathers,
+    outputs, the live-word scan) grow with the live words only, so the 75 %-zero layer
+    costs its live fraction of the dense layer's work.
+    dsp (shift_arm.c, what a Cortex-M4 runs): activations are gathered into pairs for
+    every tap once per block of positions (shared by all channels, whichever words they
+    skip) and each run of live words costs a kernel call, so dead words are cheaper but
+    not free: the pruned layer's work above the all-zero layer's stays under 3/4 of the
+    dense layer's, and the all-zero layer costs under half the dense one."""
+    import mcu_cycles
+
+    live = {}
+
+    def build(rng, layer):
+        case = kernel_vectors.shift_case(rng, layer.name, "conv", height=8, width=8, cin=32,
+                                         cout=16, kh=3, kw=3, bits=4,
+                                         dead_words=layer.arg("dead"))
+        live[layer.name] = float(np.mean(case.inputs[1] != 0))  # code 0 is the zero code
+        return mcu_cycles.BenchCase(mcu_cycles.BENCH_OP, case.inputs, case.output,
+                                    8 * 8 * 16 * 3 * 3 * 32, "MAC", case.options, case.op,
+                                    case.input_zero_point, case.output_zero_point)
+
+    monkeypatch.setitem(mcu_cycles.KERNELS, "shift words", mcu_cycles.Kernel(
+        build, ("kernels/shift_conv2d.o",) + mcu_cycles.SHIFT_OBJECTS))
+    layers = [mcu_cycles._layer(f"shift dead {dead}", "shift words", dead=dead)
+              for dead in (0.0, 0.75, 1.0)]
+    dense, pruned, empty = (m.instructions for m in mcu_cycles.measure(
+        layers, build_root / f"m4-shift-{path}", runs=1,
+        extra_cflags="-DTFQP_PORTABLE" if path == "portable" else ""))
+    fraction = live["shift dead 0.75"]
+    assert live["shift dead 0.0"] > 0.99 and live["shift dead 1.0"] == 0.0
+    assert 0.2 < fraction < 0.3
+    assert empty < pruned < dense
+    if path == "portable":
+        assert empty < 0.1 * dense
+        assert abs((pruned - empty) / (dense - empty) - fraction) < 0.03, (dense, pruned, empty)
+    else:
+        assert empty < 0.5 * dense
+        assert pruned - empty < 0.75 * (dense - empty), (dense, pruned, empty)

@@ -150,3 +150,86 @@ def unpack(x, options):
     groups = x.reshape(x.shape[:-1] + (options["channels"] // group, words))
     values = packing.unpack_activations(groups, group, options["positive"], options["negative"])
     return values.reshape(x.shape[:-1] + (options["channels"],))
+
+
+# ----------------------------------------------------------------------------- shift ops
+# Contract: micro/include/tfqp/shift_layer.h (and formats.h, "Coded weights").
+
+
+def shift_codes(words, bits, count):
+    """Code r of every row: word r // P, bits [(r % P) * b, (r % P) * b + b), P = 32 // b."""
+    per_word = 32 // bits
+    r = np.arange(count)
+    unsigned = np.asarray(words).view(np.uint32).astype(np.int64)
+    return (unsigned[:, r // per_word] >> ((r % per_word) * bits)) & ((1 << bits) - 1)
+
+
+def shift_weights(words, table, taps, terms):
+    """w_c[k] = sum over t of table[c][code(k, t)]: int64 [C, Cout, K]."""
+    table = np.asarray(table, dtype=np.int64)
+    bits = table.shape[1].bit_length() - 1
+    codes = shift_codes(words, bits, taps * terms).reshape(len(words), taps, terms)
+    return table[:, codes].sum(axis=-1)
+
+
+def _round_half_away(x: int, s: int) -> int:
+    """x / 2^s rounded half away from zero (Python integers: exact)."""
+    if s == 0:
+        return x
+    magnitude = (abs(x) + (1 << (s - 1))) >> s
+    return magnitude if x >= 0 else -magnitude
+
+
+def _shift_output(acc, transform, options, output_kind, zero_point):
+    """acc int64 [C, ..., Cout] -> the int8 values or the packed signs."""
+    d = transform[:, 0].astype(np.int64)
+    if output_kind == "packed":
+        return packing.pack_bits(d * acc[0] < transform[:, 1].astype(np.int64))
+    b, m0, m1, s = (transform[:, i].astype(np.int64) for i in range(1, 5))
+    v = d * acc[0] + b
+    if len(acc) == 1:
+        values = multiply_by_quantized_multiplier_array(v, m0, s)
+    else:
+        exact = np.frompyfunc(lambda vv, a1, dd, mm0, mm1, ss: _round_half_away(
+            int(vv) * int(mm0) + int(dd) * int(a1) * int(mm1), int(ss)), 6, 1)
+        values = exact(v, acc[1], d, m0, m1, s).astype(np.int64)
+    low, high = options.get("activation_min", -128), options.get("activation_max", 127)
+    return np.clip(values + zero_point, low, high).astype(np.int8)
+
+
+def shift_conv2d(x, words, table, transform, options, *, input_zero_point, output_zero_point=0,
+                 output_kind):
+    o = options
+    kh, kw, cin = o["filter_height"], o["filter_width"], x.shape[3]
+    w = shift_weights(words, table, kh * kw * cin, o.get("terms", 1))
+    q = x.astype(np.int64) - input_zero_point
+    windows, _ = patches(q, kh, kw, o["stride_height"], o["stride_width"],
+                         o["dilation_height_factor"], o["dilation_width_factor"], o["padding"], 0)
+    acc = np.einsum("nyxhwc,kohwc->knyxo", windows, w.reshape(len(w), len(words), kh, kw, cin))
+    return _shift_output(acc, transform, o, output_kind, output_zero_point)
+
+
+def shift_depthwise_conv2d(x, words, table, transform, options, *, input_zero_point,
+                           output_zero_point=0, output_kind):
+    """Output channel co reads input channel co // depth_multiplier."""
+    o = options
+    kh, kw = o["filter_height"], o["filter_width"]
+    w = shift_weights(words, table, kh * kw, o.get("terms", 1))
+    q = x.astype(np.int64) - input_zero_point
+    windows, _ = patches(q, kh, kw, o["stride_height"], o["stride_width"],
+                         o["dilation_height_factor"], o["dilation_width_factor"], o["padding"], 0)
+    channel_of = np.arange(len(words)) // o["depth_multiplier"]
+    acc = np.einsum("nyxhwo,kohw->knyxo", windows[..., channel_of],
+                    w.reshape(len(w), len(words), kh, kw))
+    return _shift_output(acc, transform, o, output_kind, output_zero_point)
+
+
+def shift_fully_connected(x, words, table, transform, options, *, input_zero_point,
+                          output_zero_point=0, output_kind):
+    """Rows of channels_in values of an input of any rank."""
+    o = options
+    cin = o["channels_in"]
+    w = shift_weights(words, table, cin, o.get("terms", 1))
+    q = x.astype(np.int64).reshape(-1, cin) - input_zero_point
+    acc = np.einsum("nc,koc->kno", q, w)
+    return _shift_output(acc, transform, o, output_kind, output_zero_point)

@@ -25,6 +25,7 @@ from flatbuffers import flexbuffers
 
 from tfq_plus.converters import _tfqp_kernels as kernels
 from tfq_plus.converters.ops import BCONV2D, BFULLY_CONNECTED, BMAXPOOL2D  # noqa: F401
+from tfq_plus.converters.ops import shift
 from tfq_plus.converters import packing
 
 INT32_MIN = -(2**31)
@@ -371,6 +372,172 @@ def rejected(case: KernelCase, name: str, **changes) -> KernelCase:
     raise AssertionError(f"{name}: the host build accepted a malformed call")
 
 
+# ----------------------------------------------------------------------------- shift ops
+
+SHIFT_SPECS = {"conv": shift.SHIFT_CONV2D, "depthwise": shift.SHIFT_DEPTHWISE_CONV2D,
+               "dense": shift.SHIFT_FULLY_CONNECTED}
+
+
+def random_code_table(rng, bits, classes, count):
+    """int16 code table [classes, 2^bits] for rows of ``count`` codes: code 0 decodes to 0
+    in every class (pruned weights, skipped words); the other entries are random with
+    |entry| <= min(2^14, what keeps count * |entry| * 255 below 2^30), the ends included,
+    and some 0 in one class only."""
+    limit = int(min(2**14, (2**30) // (255 * count)))
+    table = rng.integers(-limit, limit + 1, size=(classes, 1 << bits))
+    table[:, 1::5] = limit * rng.choice(np.array([-1, 1]), size=table[:, 1::5].shape)
+    if classes == 2 and bits > 1:
+        table[1, 2] = 0
+    table[:, 0] = 0
+    return table.astype(np.int16)
+
+
+def random_codes(rng, cout, count, bits, dead_words=0.3):
+    """uint8 codes [Cout, count]; about ``dead_words`` of the words hold only code 0 (work
+    the kernels skip)."""
+    per_word = packing.codes_per_word(bits)
+    codes = rng.integers(0, 1 << bits, size=(cout, count))
+    dead = rng.random((cout, packing.code_words(count, bits))) < dead_words
+    codes[np.repeat(dead, per_word, axis=1)[:, :count]] = 0
+    return codes.astype(np.uint8)
+
+
+def decoded_weights(codes, table, terms):
+    """w_c[k] = sum_t table[c][code(k, t)]: int64 [C, Cout, K]."""
+    return table.astype(np.int64)[:, codes.reshape(len(codes), -1, terms)].sum(axis=-1)
+
+
+def shift_transform(rng, weights, packed):
+    """Per-channel rows for ``weights`` [C, Cout, K] spreading the outputs over the int8
+    range (some past its ends): (d, B, M0, M1, s); packed: (d, threshold), the first two
+    channels the never / always rows."""
+    classes, cout, _ = weights.shape
+    typical = 100 * np.sqrt((weights.astype(np.float64) ** 2).sum(axis=-1)) + 1  # |A_c|
+    d = rng.choice(np.array([-1, 1]), size=cout)
+    if packed:
+        threshold = np.round(rng.normal(0, 0.5, cout) * typical[0]).astype(np.int64)
+        threshold[: min(cout, 2)] = [INT32_MIN, INT32_MAX][: min(cout, 2)]
+        return np.stack([d, threshold], axis=1).astype(np.int32)
+    slack = 2**31 - 1 - 255 * np.abs(weights).sum(axis=-1).max(axis=0)
+    bias = np.minimum(np.round(rng.normal(0, 0.3, cout) * typical[0]), slack)
+    m0 = rng.integers(2**30, 2**31, size=cout)
+    if classes == 1:
+        m1 = np.zeros(cout, np.int64)
+        s = np.clip(np.round(np.log2(90 / typical[0])) + rng.integers(-1, 2, cout), -31, 30)
+    else:
+        m0 = rng.integers(2**29, 2**31, size=cout)
+        m1 = rng.integers(2**29, 2**31, size=cout)
+        s = np.clip(np.round(np.log2(typical.sum(axis=0) * 2**30.5 / 90))
+                    + rng.integers(-1, 2, cout), 0, 62)
+    return np.stack([d, bias, m0, m1, s], axis=1).astype(np.int32)
+
+
+def shift_case(rng, name, op, *, batch=1, height=1, width=1, cin, cout=1, kh=1, kw=1,
+               stride=(1, 1), dilation=(1, 1), padding="same", depth_multiplier=1, bits=4,
+               terms=1, classes=1, output_kind="int8", activation=None, input_shape=None,
+               dead_words=0.3) -> KernelCase:
+    """A call of a shift op (``op``: "conv", "depthwise" or "dense") on random data, run
+    on the host. ``input_shape`` gives a dense layer's input another rank (rows of
+    ``cin`` values); ``activation``: (activation_min, activation_max)."""
+    spec = SHIFT_SPECS[op]
+    zero_point = int(rng.integers(-128, 128))
+    if op == "dense":
+        shape = input_shape or (batch, cin)
+        taps, geometry = cin, dict(channels_in=cin)
+    else:
+        shape = (batch, height, width, cin)
+        geometry = dict(filter_height=kh, filter_width=kw, stride_height=stride[0],
+                        stride_width=stride[1], dilation_height_factor=dilation[0],
+                        dilation_width_factor=dilation[1], padding=padding)
+        taps = kh * kw * cin
+        if op == "depthwise":
+            taps, cout = kh * kw, cin * depth_multiplier
+            geometry["depth_multiplier"] = depth_multiplier
+    x = rng.integers(-128, 128, size=shape).astype(np.int8)
+    codes = random_codes(rng, cout, taps * terms, bits, dead_words)
+    table = random_code_table(rng, bits, classes, taps * terms)
+    packed = output_kind == "packed"
+    transform = shift_transform(rng, decoded_weights(codes, table, terms), packed)
+    if terms != 1:
+        geometry["terms"] = terms
+    if activation is not None:
+        geometry["activation_min"], geometry["activation_max"] = activation
+    options = spec.encode(**geometry)
+    output_zero_point = 0 if packed else int(rng.integers(-20, 21))
+    inputs = [x, packing.pack_codes(codes, bits), table, transform]
+    out = run_host(spec.name, inputs, options, np.int32 if packed else np.int8, zero_point,
+                   output_zero_point)
+    return KernelCase(name, spec.name, inputs, out, options, zero_point, output_zero_point)
+
+
+def shift_cases(rng) -> List[KernelCase]:
+    """Every code width, 1-3 terms, one and two accumulator classes, int8 and packed
+    outputs across the three shift ops, with strides, dilations, SAME/VALID, depth
+    multipliers 1 and 2, batch 2, activation clamps and odd channel counts (small
+    tensors: the vectors share 2 MB with the Cortex-M55's constants)."""
+    cases: List[KernelCase] = []
+    combos = [(b, t, c, o) for b, t, c, o in itertools.product(
+        [1, 2, 3, 4, 5], [1, 2, 3], [1, 2], ["int8", "packed"]) if not (c == 2 and o == "packed")]
+    for i, (bits, terms, classes, output_kind) in enumerate(combos):
+        op = ["conv", "depthwise", "dense"][i % 3]
+        common = dict(bits=bits, terms=terms, classes=classes, output_kind=output_kind,
+                      activation=(-100, 90) if i % 4 == 1 and output_kind == "int8" else None)
+        label = f"shift {op} b{bits} T{terms} C{classes} ->{output_kind}"
+        if op == "dense":
+            cin, cout = [1, 7, 33, 64, 90][i % 5], [1, 5, 33, 40][i % 4]
+            shape = (2, 3, cin) if i % 5 == 2 else None  # a rank-3 input: rows of cin
+            cases.append(shift_case(rng, f"{label} cin{cin} cout{cout}", op, batch=1 + i % 2,
+                                    cin=cin, cout=cout, input_shape=shape, **common))
+            continue
+        k, s, d = [(1, 1, 1), (3, 1, 1), (3, 2, 1), (3, 1, 2), (2, 2, 1)][i % 5]
+        padding = ["same", "valid"][(i // 3) % 2]
+        cin = [1, 3, 8, 5, 12][i % 5] if op == "conv" else [1, 7, 16, 33, 4][i % 5]
+        cout = [1, 5, 33, 9][i % 4]
+        multiplier = 1 + (i // 3) % 2 if op == "depthwise" else 1
+        cases.append(shift_case(
+            rng, f"{label} k{k} s{s} d{d} {padding} cin{cin}"
+                 + (f" dm{multiplier}" if op == "depthwise" else f" cout{cout}"),
+            op, batch=1 + (i // 2) % 2, height=5, width=5 + i % 2, cin=cin, cout=cout, kh=k,
+            kw=k, stride=(s, s), dilation=(d, d), padding=padding,
+            depth_multiplier=multiplier, **common))
+    # every word dead, and none
+    cases.append(shift_case(rng, "shift conv all words dead", "conv", height=4, width=4, cin=8,
+                            cout=9, kh=3, kw=3, dead_words=1.0))
+    cases.append(shift_case(rng, "shift dense no word dead", "dense", cin=70, cout=6,
+                            dead_words=0.0))
+    return cases
+
+
+def rejected_shift_cases(rng) -> List[KernelCase]:
+    """Malformed calls of the shift ops: the target must reject each like the host."""
+    conv = shift_case(rng, "shift conv base", "conv", height=4, width=4, cin=3, cout=5, kh=3,
+                      kw=3, bits=3, terms=2)
+    packed = shift_case(rng, "shift dense packed base", "dense", cin=20, cout=6, bits=2,
+                        output_kind="packed")
+    big_entry = conv.inputs[2].copy()
+    big_entry[0, 3] = 2**14 + 1
+    stray_bit = conv.inputs[1].copy()
+    stray_bit[2, 0] |= np.int32(1 << 31)  # above the word's last code
+    no_direction = conv.inputs[3].copy()
+    no_direction[4, 0] = 0
+    one_class_m1 = conv.inputs[3].copy()
+    one_class_m1[1, 3] = 5
+    two_classes = np.concatenate([packed.inputs[2]] * 2)
+    return [
+        rejected(conv, "reject shift code table entry", inputs=[*conv.inputs[:2], big_entry,
+                                                                conv.inputs[3]]),
+        rejected(conv, "reject shift codes padding bit", filter=stray_bit),
+        rejected(conv, "reject shift transform d", inputs=[*conv.inputs[:3], no_direction]),
+        rejected(conv, "reject shift M1 with one class", inputs=[*conv.inputs[:3], one_class_m1]),
+        rejected(conv, "reject shift codes one word short", filter=conv.inputs[1][:, :-1].copy()),
+        rejected(conv, "reject shift terms 0", options=with_options(conv.options, terms=0)),
+        rejected(packed, "reject shift activation with packed output",
+                 options=with_options(packed.options, activation_min=-5)),
+        rejected(packed, "reject shift two classes with packed output",
+                 inputs=[*packed.inputs[:2], two_classes, packed.inputs[3]]),
+    ]
+
+
 # ----------------------------------------------------------------------------- case sets
 
 
@@ -421,7 +588,8 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
                 input_kind=input_kind, output_kind=output_kind, index=cin))
     for i, cin in enumerate([1, 31, 32, 33, 64, 65, 300, 1024]):
         for input_kind, output_kind in itertools.product(["int8", "packed"], repeat=2):
-            cout = [1, 3, 4, 33, 70, 256, 5, 256][i]
+            # cin 1024 with 80 outputs, not the D1 benchmark's 256: the M55 image's 2 MB
+            cout = [1, 3, 4, 33, 70, 256, 5, 80][i]
             cases.append(fc_case(rng, f"fc cin{cin} cout{cout} {input_kind}->{output_kind}",
                                  batch=1 + i % 3, cin=cin, cout=cout, input_kind=input_kind,
                                  output_kind=output_kind, index=i))
@@ -497,6 +665,7 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
                                zero_point=zero_point))
         cases.append(unpack_case(rng, f"unpack c{channels}", pixels=5, channels=channels,
                                  positive=127, negative=-128))
+    cases.extend(shift_cases(rng))
     cases.extend(rejected_cases(rng))
     return cases
 
@@ -518,7 +687,7 @@ def rejected_cases(rng) -> List[KernelCase]:
         rejected(conv, "reject transform shape", transform=conv.transform[:, :2].copy()),
         rejected(fc, "reject fc weights shape", filter=fc.filter[:, :1].copy()),
         rejected(fc, "reject fc int8 output without options", output=np.zeros((2, 6), np.int8)),
-    ] + rejected_new_op_cases(rng)
+    ] + rejected_new_op_cases(rng) + rejected_shift_cases(rng)
 
 
 def rejected_new_op_cases(rng) -> List[KernelCase]:

@@ -18,13 +18,13 @@
 #include "tfqp/shift_depthwise_conv2d.h"
 
 #define WINDOW_KEYS(type)                                                                    \
-  {"filter_height", offsetof(type, filter_height)},                                          \
-      {"filter_width", offsetof(type, filter_width)},                                        \
-      {"stride_height", offsetof(type, stride_height)},                                      \
-      {"stride_width", offsetof(type, stride_width)},                                        \
-      {"dilation_height_factor", offsetof(type, dilation_height_factor)},                    \
-      {"dilation_width_factor", offsetof(type, dilation_width_factor)},                      \
-      {"padding", offsetof(type, padding)}
+  {"filter_height", offsetof(type, window.filter_height)},                                   \
+      {"filter_width", offsetof(type, window.filter_width)},                                 \
+      {"stride_height", offsetof(type, window.stride_height)},                               \
+      {"stride_width", offsetof(type, window.stride_width)},                                 \
+      {"dilation_height_factor", offsetof(type, window.dilation_height)},                    \
+      {"dilation_width_factor", offsetof(type, window.dilation_width)},                      \
+      {"padding", offsetof(type, window.padding)}
 #define OUTPUT_KEYS(type)                                                                    \
   {"terms", offsetof(type, output.terms)},                                                   \
       {"activation_min", offsetof(type, output.activation_min)},                             \
@@ -62,44 +62,32 @@ tfqp_status tfqp_shift_depthwise_conv2d_parse_options(
 
 /* What the checks read of either op's options. */
 typedef struct {
-  tfqp_window_options window;
+  const tfqp_window_options *window;
   int32_t depthwise;
   int32_t depth_multiplier; /* depthwise only */
   const tfqp_shift_output_options *output;
   int32_t complete;         /* every required key was given */
 } conv_view;
 
-static conv_view view_conv(const tfqp_shift_conv2d_options *o) {
+static conv_view view_of(const tfqp_window_options *window, int32_t depthwise,
+                         int32_t depth_multiplier, const tfqp_shift_output_options *output,
+                         uint32_t present, uint32_t required) {
   conv_view v;
-  v.window.filter_height = o->filter_height;
-  v.window.filter_width = o->filter_width;
-  v.window.stride_height = o->stride_height;
-  v.window.stride_width = o->stride_width;
-  v.window.dilation_height = o->dilation_height_factor;
-  v.window.dilation_width = o->dilation_width_factor;
-  v.window.padding = o->padding;
-  v.depthwise = 0;
-  v.depth_multiplier = 1;
-  v.output = &o->output;
-  v.complete = (o->present & TFQP_SHIFT_CONV2D_REQUIRED) == TFQP_SHIFT_CONV2D_REQUIRED;
+  v.window = window;
+  v.depthwise = depthwise;
+  v.depth_multiplier = depth_multiplier;
+  v.output = output;
+  v.complete = (present & required) == required;
   return v;
 }
 
+static conv_view view_conv(const tfqp_shift_conv2d_options *o) {
+  return view_of(&o->window, 0, 1, &o->output, o->present, TFQP_SHIFT_CONV2D_REQUIRED);
+}
+
 static conv_view view_depthwise(const tfqp_shift_depthwise_conv2d_options *o) {
-  conv_view v;
-  v.window.filter_height = o->filter_height;
-  v.window.filter_width = o->filter_width;
-  v.window.stride_height = o->stride_height;
-  v.window.stride_width = o->stride_width;
-  v.window.dilation_height = o->dilation_height_factor;
-  v.window.dilation_width = o->dilation_width_factor;
-  v.window.padding = o->padding;
-  v.depthwise = 1;
-  v.depth_multiplier = o->depth_multiplier;
-  v.output = &o->output;
-  v.complete = (o->present & TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED) ==
-               TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED;
-  return v;
+  return view_of(&o->window, 1, o->depth_multiplier, &o->output, o->present,
+                 TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED);
 }
 
 static tfqp_status check_input_side(const conv_view *v, const tfqp_tensor *input,
@@ -114,7 +102,7 @@ static tfqp_status check_input_side(const conv_view *v, const tfqp_tensor *input
     return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "input", 0);
   }
   if (!v->complete) return tfqp_fail(error, TFQP_ERROR_OPTIONS, "required option missing", op, 0);
-  if ((s = tfqp_window_options_check(&v->window, error)) ||
+  if ((s = tfqp_window_options_check(v->window, error)) ||
       (v->depthwise &&
        (s = tfqp_check_option_range(v->depth_multiplier, 1, INT32_MAX, "must be >= 1",
                                     "depth_multiplier", error))) ||
@@ -122,7 +110,7 @@ static tfqp_status check_input_side(const conv_view *v, const tfqp_tensor *input
     return s;
   }
   /* < 2^62; times Cin only while <= 2^31 - 1 (check_codes rejects more) */
-  taps = (int64_t)v->window.filter_height * v->window.filter_width;
+  taps = (int64_t)v->window->filter_height * v->window->filter_width;
   if (!v->depthwise && taps <= INT32_MAX) taps *= input->dims[3];
   if ((s = tfqp_shift_layer_check_codes(&p->layer, v->output, taps, input, codes, code_table,
                                         output_type, error))) {
@@ -134,7 +122,7 @@ static tfqp_status check_input_side(const conv_view *v, const tfqp_tensor *input
                      "codes dim 0 must equal input depth * depth_multiplier", "codes",
                      codes->dims[0]);
   }
-  if ((s = tfqp_window_init(&v->window, input->dims[1], input->dims[2], &p->rows, &p->cols,
+  if ((s = tfqp_window_init(v->window, input->dims[1], input->dims[2], &p->rows, &p->cols,
                             error))) {
     return s;
   }

@@ -63,6 +63,59 @@ static inline int32_t tfqp_shift_int32(uint32_t u) {
   return u <= (uint32_t)INT32_MAX ? (int32_t)u : -(int32_t)(~u) - 1;
 }
 
+/* Index of the lowest set bit of x != 0, in portable C (de Bruijn: the lowest
+ * bit times 0x077CB531 puts a unique 5-bit pattern in the top bits). */
+static inline int32_t tfqp_shift_lowest_bit(uint32_t x) {
+  static const uint8_t position[32] = {0,  1,  28, 2,  29, 14, 24, 3,  30, 22, 20,
+                                       15, 25, 17, 4,  8,  31, 27, 13, 23, 21, 19,
+                                       16, 7,  26, 12, 18, 6,  11, 5,  10, 9};
+  return position[((x & (0u - x)) * 0x077CB531u) >> 27];
+}
+
+/* The n codes of `word` against x[0 .. n), one class: acc + sum x[j] * v[code_j]. */
+static inline uint32_t tfqp_shift_word_dot(uint32_t word, int32_t n, int32_t bits,
+                                           const int32_t *v, const int16_t *x, uint32_t acc) {
+  const uint32_t mask = TFQP_CODE_MASK(bits);
+  int32_t j;
+  for (j = 0; j < n; ++j, word >>= bits) acc += (uint32_t)(x[j] * v[word & mask]);
+  return acc;
+}
+
+/* As tfqp_shift_word_dot for two classes at once. */
+static inline void tfqp_shift_word_dot2(uint32_t word, int32_t n, int32_t bits,
+                                        const int32_t *v0, const int32_t *v1, const int16_t *x,
+                                        uint32_t acc[TFQP_CODE_CLASSES_MAX]) {
+  const uint32_t mask = TFQP_CODE_MASK(bits);
+  uint32_t a0 = acc[0], a1 = acc[1];
+  int32_t j;
+  for (j = 0; j < n; ++j, word >>= bits) {
+    const uint32_t code = word & mask;
+    a0 += (uint32_t)(x[j] * v0[code]);
+    a1 += (uint32_t)(x[j] * v1[code]);
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+}
+
+/* The n codes of `word` from row code `first` on, T > 1 terms per tap: code r
+ * multiplies x[r / T]. */
+static inline void tfqp_shift_word_terms(uint32_t word, int32_t n, int32_t first, int32_t terms,
+                                         int32_t bits, int32_t classes, const int32_t *v0,
+                                         const int32_t *v1, const int16_t *x,
+                                         uint32_t acc[TFQP_CODE_CLASSES_MAX]) {
+  const uint32_t mask = TFQP_CODE_MASK(bits);
+  int32_t j, k = first / terms, t = first % terms;
+  for (j = 0; j < n; ++j, word >>= bits) {
+    const uint32_t code = word & mask;
+    acc[0] += (uint32_t)(x[k] * v0[code]);
+    if (classes == 2) acc[1] += (uint32_t)(x[k] * v1[code]);
+    if (++t == terms) {
+      t = 0;
+      ++k;
+    }
+  }
+}
+
 /* acc[c] += sum over the codes r of the row (live words only) of
  * x[r / T] * values[c * 2^b + code_r], modulo 2^32, for c < C. */
 static inline void tfqp_shift_row_dot(const tfqp_shift_layer *layer, const tfqp_word *row,
@@ -70,46 +123,26 @@ static inline void tfqp_shift_row_dot(const tfqp_shift_layer *layer, const tfqp_
                                       const int16_t *x, uint32_t acc[TFQP_CODE_CLASSES_MAX]) {
   const int32_t bits = layer->bits;
   const int32_t per_word = layer->codes_per_word;
-  const int32_t terms = layer->terms;
-  const uint32_t mask = TFQP_CODE_MASK(bits);
-  const int32_t *v0 = values;
   const int32_t *v1 = values + ((size_t)1 << bits);
-  const int32_t two = layer->classes == 2;
-  uint32_t a0 = acc[0], a1 = acc[1];
   int32_t block;
   for (block = 0; block < layer->live_words; ++block) {
     uint32_t marks = live[block];
-    int32_t w = block * TFQP_WORD_BITS;
-    for (; marks != 0; marks >>= 1, ++w) {
+    /* only the live words: a dead word costs nothing but its bit */
+    for (; marks != 0; marks &= marks - 1u) {
+      const int32_t w = block * TFQP_WORD_BITS + tfqp_shift_lowest_bit(marks);
       const int32_t first = w * per_word;
       const int32_t rest = layer->row_codes - first;
       const int32_t n = rest < per_word ? rest : per_word;
-      uint32_t word = row[w];
-      int32_t j;
-      if (!(marks & 1u)) continue;
-      if (terms == 1) {
-        const int16_t *xs = x + first;
-        for (j = 0; j < n; ++j, word >>= bits) {
-          const uint32_t code = word & mask;
-          a0 += (uint32_t)(xs[j] * v0[code]);
-          if (two) a1 += (uint32_t)(xs[j] * v1[code]);
-        }
+      if (layer->terms != 1) {
+        tfqp_shift_word_terms(row[w], n, first, layer->terms, bits, layer->classes, values, v1,
+                              x, acc);
+      } else if (layer->classes == 1) {
+        acc[0] = tfqp_shift_word_dot(row[w], n, bits, values, x + first, acc[0]);
       } else {
-        int32_t k = first / terms, t = first % terms;
-        for (j = 0; j < n; ++j, word >>= bits) {
-          const uint32_t code = word & mask;
-          a0 += (uint32_t)(x[k] * v0[code]);
-          if (two) a1 += (uint32_t)(x[k] * v1[code]);
-          if (++t == terms) {
-            t = 0;
-            ++k;
-          }
-        }
+        tfqp_shift_word_dot2(row[w], n, bits, values, v1, x + first, acc);
       }
     }
   }
-  acc[0] = a0;
-  acc[1] = a1;
 }
 
 /* RoundHalfAwayFromZero(x / 2^s), |x| < 2^63, s in [0, 62]. */

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "shift_op.h"
 #include "tfqp/op.h"
 #include "tfqp/packing.h"
 
@@ -82,29 +83,25 @@ static void fill_options(const shift_case *c, tfqp_op_options *o) {
     o->shift_fully_connected.channels_in = c->cin;
     o->shift_fully_connected.output = output;
     o->shift_fully_connected.present = TFQP_SHIFT_FC_REQUIRED;
-  } else if (c->op == CONV) {
-    tfqp_shift_conv2d_options *v = &o->shift_conv2d;
-    v->filter_height = c->kh;
-    v->filter_width = c->kw;
-    v->stride_height = c->sh;
-    v->stride_width = c->sw;
-    v->dilation_height_factor = c->dh;
-    v->dilation_width_factor = c->dw;
-    v->padding = c->padding;
-    v->output = output;
-    v->present = TFQP_SHIFT_CONV2D_REQUIRED;
   } else {
-    tfqp_shift_depthwise_conv2d_options *v = &o->shift_depthwise_conv2d;
-    v->filter_height = c->kh;
-    v->filter_width = c->kw;
-    v->stride_height = c->sh;
-    v->stride_width = c->sw;
-    v->dilation_height_factor = c->dh;
-    v->dilation_width_factor = c->dw;
-    v->padding = c->padding;
-    v->depth_multiplier = c->dm;
-    v->output = output;
-    v->present = TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED;
+    tfqp_window_options window;
+    window.filter_height = c->kh;
+    window.filter_width = c->kw;
+    window.stride_height = c->sh;
+    window.stride_width = c->sw;
+    window.dilation_height = c->dh;
+    window.dilation_width = c->dw;
+    window.padding = c->padding;
+    if (c->op == CONV) {
+      o->shift_conv2d.window = window;
+      o->shift_conv2d.output = output;
+      o->shift_conv2d.present = TFQP_SHIFT_CONV2D_REQUIRED;
+    } else {
+      o->shift_depthwise_conv2d.window = window;
+      o->shift_depthwise_conv2d.depth_multiplier = c->dm;
+      o->shift_depthwise_conv2d.output = output;
+      o->shift_depthwise_conv2d.present = TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED;
+    }
   }
 }
 
@@ -720,8 +717,8 @@ static void test_tensors_rejected(void) {
   CHECK(strcmp(e.name, "terms") == 0);
   /* a huge filter whose taps overflow 32 bits before Cin */
   fill_options(&c, &options);
-  options.shift_conv2d.filter_height = 1 << 20;
-  options.shift_conv2d.filter_width = 1 << 20;
+  options.shift_conv2d.window.filter_height = 1 << 20;
+  options.shift_conv2d.window.filter_width = 1 << 20;
   CHECK(op->prepare(&options, inputs, 4, &output, &params, &buffers, &e) != TFQP_OK);
   /* a fully connected input whose elements are not rows of Cin */
   {
@@ -745,71 +742,65 @@ static void test_tensors_rejected(void) {
   }
 }
 
+/* Sets *slot (a transform entry or, through its signed view, a code word) to
+ * value, expects the case rejected for its data naming `name` with `value_named`
+ * (the channel, or the table entry's index), and restores *slot. */
+static void expect_data_rejected(const shift_case *c, int32_t *slot, int32_t value,
+                                 const char *name, int64_t value_named) {
+  const int32_t saved = *slot;
+  tfqp_error e;
+  memset(&e, 0, sizeof e);
+  *slot = value;
+  CHECK_EQ(run_case(c, got, &e), TFQP_ERROR_TENSOR_DATA);
+  CHECK(e.name != NULL && strcmp(e.name, name) == 0);
+  CHECK_EQ(e.value, value_named);
+  *slot = saved;
+}
+
 /* Constant data init_table rejects, each naming the output channel. */
 static void test_constants_rejected(void) {
   const int32_t per_word = 32 / 3;
   shift_case c = valid_case(CONV, 0);
   const int32_t count = taps_of(&c) * c.terms;
   const int32_t row = row_words(&c);
+  int32_t *signed_words = (int32_t *)(void *)words;
+  int32_t entry;
   tfqp_error e;
-  tfqp_word saved;
   random_codes(&c);
   random_values_and_transform(&c);
   CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
-  /* a code table entry past 2^14 */
+  /* a code table entry past 2^14 (the table is int16: through a copy) */
+  entry = values[5];
   values[5] = (1 << 14) + 1;
   CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
   CHECK(strcmp(e.name, "code_table") == 0 && e.value == 5);
   values[5] = -(1 << 14);
   CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+  values[5] = (int16_t)entry;
   /* padding bits: the top 32 - P*b bits of a word; a code past R */
-  saved = words[2 * row + 1];
-  words[2 * row + 1] |= 1u << 31;
-  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
-  CHECK(strcmp(e.name, "codes") == 0 && e.value == 2);
-  words[2 * row + 1] = saved;
+  expect_data_rejected(&c, &signed_words[2 * row + 1], signed_words[2 * row + 1] | INT32_MIN,
+                       "codes", 2);
   CHECK(count % per_word != 0); /* the last word has unused codes */
-  saved = words[3 * row + row - 1];
-  words[3 * row + row - 1] |= 1u << ((count % per_word) * 3);
-  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
-  CHECK(strcmp(e.name, "codes") == 0 && e.value == 3);
-  words[3 * row + row - 1] = saved;
-  /* transform rows */
-  transform[5 * 1 + 0] = 0;
-  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
-  CHECK(strcmp(e.name, "transform[:, 0]") == 0 && e.value == 1);
-  transform[5 * 1 + 0] = -1;
-  transform[5 * 2 + 2] = -1;
-  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
-  CHECK(strcmp(e.name, "transform[:, 2]") == 0 && e.value == 2);
-  transform[5 * 2 + 2] = 1 << 30;
-  transform[5 * 3 + 3] = 7; /* M1 with one class */
-  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
-  CHECK(strcmp(e.name, "transform[:, 3]") == 0 && e.value == 3);
-  transform[5 * 3 + 3] = 0;
-  transform[5 * 4 + 4] = 31;
-  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
-  CHECK(strcmp(e.name, "transform[:, 4]") == 0 && e.value == 4);
+  expect_data_rejected(&c, &signed_words[3 * row + row - 1],
+                       signed_words[3 * row + row - 1] | 1 << ((count % per_word) * 3), "codes",
+                       3);
+  /* transform rows (d, B, M0, M1, s) */
+  expect_data_rejected(&c, &transform[5 * 1 + 0], 0, "transform[:, 0]", 1);
+  expect_data_rejected(&c, &transform[5 * 2 + 2], -1, "transform[:, 2]", 2);
+  expect_data_rejected(&c, &transform[5 * 3 + 3], 7, "transform[:, 3]", 3); /* M1, one class */
+  expect_data_rejected(&c, &transform[5 * 4 + 4], 31, "transform[:, 4]", 4);
+  expect_data_rejected(&c, &transform[5 * 4 + 4], -32, "transform[:, 4]", 4);
+  expect_data_rejected(&c, &transform[5 * 4 + 1], INT32_MAX, "codes", 4); /* |B| past the bound */
   transform[5 * 4 + 4] = -31;
   CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
-  /* the accumulator bound: |B| alone past it */
-  transform[5 * 4 + 1] = INT32_MAX;
-  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
-  CHECK(strcmp(e.name, "codes") == 0 && e.value == 4);
   /* two classes: M1 >= 0, s in [0, 62] */
   c.classes = 2;
   random_values_and_transform(&c);
   CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
-  transform[5 * 1 + 3] = -5;
-  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
-  CHECK(strcmp(e.name, "transform[:, 3]") == 0 && e.value == 1);
-  transform[5 * 1 + 3] = 5;
-  transform[5 * 1 + 4] = 63;
-  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
-  CHECK(strcmp(e.name, "transform[:, 4]") == 0 && e.value == 1);
-  transform[5 * 1 + 4] = -1;
-  CHECK_EQ(run_case(&c, got, &e), TFQP_ERROR_TENSOR_DATA);
-  transform[5 * 1 + 4] = 40;
+  expect_data_rejected(&c, &transform[5 * 1 + 3], -5, "transform[:, 3]", 1);
+  expect_data_rejected(&c, &transform[5 * 1 + 4], 63, "transform[:, 4]", 1);
+  expect_data_rejected(&c, &transform[5 * 1 + 4], -1, "transform[:, 4]", 1);
+  transform[5 * 1 + 4] = 62;
   CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
 }
 
@@ -1033,7 +1024,20 @@ static void test_fast_path_layouts(void) {
   }
 }
 
+/* The live-word walk's lowest set bit, against a scan, for every single bit
+ * and random words. */
+static void test_lowest_bit(void) {
+  int32_t i, bit;
+  for (i = 0; i < 2000; ++i) {
+    const uint32_t x = i < 32 ? 1u << i : test_random() | 1u << (i % 32);
+    for (bit = 0; !((x >> bit) & 1u); ++bit) {
+    }
+    CHECK_EQ(tfqp_shift_lowest_bit(x), bit);
+  }
+}
+
 void test_shift(void) {
+  test_lowest_bit();
   test_pack_round_trip();
   test_ops_against_reference();
   test_dead_words_are_skipped();

@@ -51,13 +51,9 @@ enum {
 };
 
 typedef struct {
-  int32_t filter_height;
-  int32_t filter_width;
-  int32_t stride_height;
-  int32_t stride_width;
-  int32_t dilation_height_factor;
-  int32_t dilation_width_factor;
-  int32_t padding;
+  /* filter_height, filter_width, stride_height, stride_width,
+   * dilation_height_factor, dilation_width_factor, padding */
+  tfqp_window_options window;
   tfqp_shift_output_options output; /* terms, activation_min, activation_max */
   uint32_t present;
 } tfqp_shift_conv2d_options;

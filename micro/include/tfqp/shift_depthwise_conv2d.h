@@ -39,13 +39,7 @@ enum {
 };
 
 typedef struct {
-  int32_t filter_height;
-  int32_t filter_width;
-  int32_t stride_height;
-  int32_t stride_width;
-  int32_t dilation_height_factor;
-  int32_t dilation_width_factor;
-  int32_t padding;
+  tfqp_window_options window; /* as TFQP_SHIFT_CONV2D's */
   int32_t depth_multiplier;
   tfqp_shift_output_options output; /* terms, activation_min, activation_max */
   uint32_t present;
