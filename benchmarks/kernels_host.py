@@ -347,6 +347,18 @@ def local_sampler(function):
     return sample
 
 
+def our_samplers(contenders, layer, rng, candidate_path):
+    """Samplers of our contenders of the layer (``contenders``: tfqp_contenders or
+    shift_contenders), with a candidate build's next to them when one is given; and the
+    installed build's kernel path."""
+    ours, variant = contenders(layer, rng)
+    samplers = {name: local_sampler(f) for name, f in ours.items()}
+    if candidate_path:
+        candidate, _ = contenders(layer, rng, load_candidate(candidate_path), "cand")
+        samplers.update({name: local_sampler(f) for name, f in candidate.items()})
+    return samplers, variant
+
+
 def calibrate(sampler, sample_seconds):
     """Calls per sample so that a sample lasts about `sample_seconds`."""
     sampler(2)  # warm up (first calls allocate, fill caches)
@@ -373,12 +385,7 @@ def run_shift_suite(args) -> None:
     load_before = os.getloadavg()
     results, variant = [], None
     for layer in selected:
-        samplers = {}
-        tfqp, variant = shift_contenders(layer, rng)
-        samplers.update({name: local_sampler(f) for name, f in tfqp.items()})
-        if args.candidate:
-            candidate, _ = shift_contenders(layer, rng, load_candidate(args.candidate), "cand")
-            samplers.update({name: local_sampler(f) for name, f in candidate.items()})
+        samplers, variant = our_samplers(shift_contenders, layer, rng, args.candidate)
         tflite = tflite_contenders(layer, rng)
         samplers["tflite int8"] = local_sampler(tflite["tflite int8"])
         seconds = time_layer(samplers, args.runs, args.sample_ms / 1000)
@@ -443,12 +450,7 @@ def main(argv=None):
     variant = None
     results = []
     for layer in selected:
-        samplers = {}
-        tfqp, variant = tfqp_contenders(layer, rng)
-        samplers.update({name: local_sampler(f) for name, f in tfqp.items()})
-        if args.candidate:
-            candidate, _ = tfqp_contenders(layer, rng, load_candidate(args.candidate), "cand")
-            samplers.update({name: local_sampler(f) for name, f in candidate.items()})
+        samplers, variant = our_samplers(tfqp_contenders, layer, rng, args.candidate)
         samplers.update({name: local_sampler(f)
                          for name, f in tflite_contenders(layer, rng).items()})
         lce_ops = None

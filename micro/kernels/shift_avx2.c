@@ -724,30 +724,42 @@ static inline int32_t load_u32(const uint8_t *p) {
   return v;
 }
 
-void tfqp_shift_avx2_rows(const uint8_t *const *rows, const int8_t *weights, size_t block_bytes,
-                          int32_t blocks, int32_t groups, int32_t *acc) {
+/* The weights of one group of four taps for one or two blocks of 16 output
+ * channels (the second block's zero when blocks is 1). */
+static inline void load_group_weights(const int8_t *w, size_t block_bytes, int32_t blocks,
+                                      __m256i wv[4]) {
+  wv[0] = _mm256_loadu_si256((const __m256i *)(const void *)w);
+  wv[1] = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
+  if (blocks == 2) {
+    wv[2] = _mm256_loadu_si256((const __m256i *)(const void *)(w + block_bytes));
+    wv[3] = _mm256_loadu_si256((const __m256i *)(const void *)(w + block_bytes + 32));
+  } else {
+    wv[2] = wv[3] = _mm256_setzero_si256();
+  }
+}
+
+/* a[r] += the four bytes at u[r] + at, broadcast, times the group's weights. */
+static inline void accumulate_group(const uint8_t *const *u, size_t at, const __m256i wv[4],
+                                    __m256i a[TFQP_AVX2_ROWS][4]) {
   const __m256i ones = _mm256_set1_epi16(1);
-  __m256i a[TFQP_AVX2_ROWS][4];
-  int32_t g, r, h;
+  int32_t r, h;
+  for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
+    const __m256i x = _mm256_set1_epi32(load_u32(u[r] + at));
+    for (h = 0; h < 4; ++h) a[r][h] = _mm256_add_epi32(a[r][h], dot4(x, wv[h], ones));
+  }
+}
+
+static inline void clear_accumulators(__m256i a[TFQP_AVX2_ROWS][4]) {
+  int32_t r, h;
   for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
     for (h = 0; h < 4; ++h) a[r][h] = _mm256_setzero_si256();
   }
-  for (g = 0; g < groups; ++g) {
-    const int8_t *w = weights + (size_t)g * TFQP_X86_GROUP_BYTES;
-    __m256i wv[4];
-    wv[0] = _mm256_loadu_si256((const __m256i *)(const void *)w);
-    wv[1] = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
-    if (blocks == 2) {
-      wv[2] = _mm256_loadu_si256((const __m256i *)(const void *)(w + block_bytes));
-      wv[3] = _mm256_loadu_si256((const __m256i *)(const void *)(w + block_bytes + 32));
-    } else {
-      wv[2] = wv[3] = _mm256_setzero_si256();
-    }
-    for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
-      const __m256i u = _mm256_set1_epi32(load_u32(rows[r] + 4 * g));
-      for (h = 0; h < 4; ++h) a[r][h] = _mm256_add_epi32(a[r][h], dot4(u, wv[h], ones));
-    }
-  }
+}
+
+/* Row r's accumulators of the blocks to acc + r * 2 * TFQP_X86_BLOCK. */
+static inline void store_accumulators(__m256i a[TFQP_AVX2_ROWS][4], int32_t blocks,
+                                      int32_t *acc) {
+  int32_t r, h;
   for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
     for (h = 0; h < 2 * blocks; ++h) {
       _mm256_storeu_si256((__m256i *)(void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK + 8 * h),
@@ -756,41 +768,36 @@ void tfqp_shift_avx2_rows(const uint8_t *const *rows, const int8_t *weights, siz
   }
 }
 
+void tfqp_shift_avx2_rows(const uint8_t *const *rows, const int8_t *weights, size_t block_bytes,
+                          int32_t blocks, int32_t groups, int32_t *acc) {
+  __m256i a[TFQP_AVX2_ROWS][4];
+  int32_t g;
+  clear_accumulators(a);
+  for (g = 0; g < groups; ++g) {
+    __m256i wv[4];
+    load_group_weights(weights + (size_t)g * TFQP_X86_GROUP_BYTES, block_bytes, blocks, wv);
+    accumulate_group(rows, 4 * (size_t)g, wv, a);
+  }
+  store_accumulators(a, blocks, acc);
+}
+
 void tfqp_shift_avx2_windows(const uint8_t *const *windows, const size_t *offsets, int32_t taps,
                              int32_t tap_groups, const int8_t *weights, size_t block_bytes,
                              int32_t blocks, int32_t *acc) {
-  const __m256i ones = _mm256_set1_epi16(1);
   const int8_t *w = weights;
   __m256i a[TFQP_AVX2_ROWS][4];
-  int32_t t, g, r, h;
-  for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
-    for (h = 0; h < 4; ++h) a[r][h] = _mm256_setzero_si256();
-  }
+  int32_t t, g, r;
+  clear_accumulators(a);
   for (t = 0; t < taps; ++t) {
     const uint8_t *u[TFQP_AVX2_ROWS];
     for (r = 0; r < TFQP_AVX2_ROWS; ++r) u[r] = windows[r] + offsets[t];
     for (g = 0; g < tap_groups; ++g, w += TFQP_X86_GROUP_BYTES) {
       __m256i wv[4];
-      wv[0] = _mm256_loadu_si256((const __m256i *)(const void *)w);
-      wv[1] = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
-      if (blocks == 2) {
-        wv[2] = _mm256_loadu_si256((const __m256i *)(const void *)(w + block_bytes));
-        wv[3] = _mm256_loadu_si256((const __m256i *)(const void *)(w + block_bytes + 32));
-      } else {
-        wv[2] = wv[3] = _mm256_setzero_si256();
-      }
-      for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
-        const __m256i x = _mm256_set1_epi32(load_u32(u[r] + 4 * g));
-        for (h = 0; h < 4; ++h) a[r][h] = _mm256_add_epi32(a[r][h], dot4(x, wv[h], ones));
-      }
+      load_group_weights(w, block_bytes, blocks, wv);
+      accumulate_group(u, 4 * (size_t)g, wv, a);
     }
   }
-  for (r = 0; r < TFQP_AVX2_ROWS; ++r) {
-    for (h = 0; h < 2 * blocks; ++h) {
-      _mm256_storeu_si256((__m256i *)(void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK + 8 * h),
-                          a[r][h]);
-    }
-  }
+  store_accumulators(a, blocks, acc);
 }
 
 /* Bytes [at, at + 16) of four taps (u bytes) as [channel][4 taps]: two
