@@ -51,7 +51,7 @@
 /* The fast region of the table (the table's last tfqp_shift_fast_table_bytes
  * bytes), in int32 words: a header, the pair tables [C][2^(2b)], then one
  * record of RECORD words per output channel. */
-enum { HEADER_SPARSE, HEADER_ALL_LIVE, HEADER_WORDS };
+enum { HEADER_SPARSE, HEADER_ALL_LIVE, HEADER_ZERO_WORD, HEADER_WORDS };
 #define RECORD 8
 enum { R_D, R_BIAS, R_MULT, R_LEFT, R_RIGHT, R_MASK, R_FLAGS = 7 }; /* int8, one class */
 enum { R_THRESHOLD = 2 };                        /* packed output: R_D, R_BIAS, R_THRESHOLD */
@@ -550,6 +550,24 @@ static int row_all_live(const tfqp_shift_layer *layer, const uint32_t *live) {
   return 1;
 }
 
+/* A word of codes worth 0 in every class (the lowest such code in each
+ * field): what a dead word holds as far as the sums go. 0 when no code is
+ * worth 0 in every class (then no word is dead and it is not used). */
+static uint32_t zero_code_word(const tfqp_shift_layer *layer, const int32_t *values) {
+  const int32_t codes = 1 << layer->bits;
+  int32_t code, c, j;
+  for (code = 0; code < codes; ++code) {
+    int32_t worth = 0;
+    for (c = 0; c < layer->classes; ++c) worth |= values[(size_t)c * codes + code];
+    if (worth == 0) {
+      uint32_t word = 0;
+      for (j = 0; j < layer->codes_per_word; ++j) word |= (uint32_t)code << (j * layer->bits);
+      return word;
+    }
+  }
+  return 0;
+}
+
 /* x mod 2^32 as int32 (two's complement, no implementation-defined cast). */
 static int32_t wrap32(int64_t x) { return tfqp_shift_int32((uint32_t)(uint64_t)x); }
 
@@ -595,6 +613,7 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
   }
   fast[HEADER_ALL_LIVE] = 1;
   for (co = 0; co < cout; ++co) fast[HEADER_ALL_LIVE] &= records[co * RECORD + R_FLAGS];
+  fast[HEADER_ZERO_WORD] = (int32_t)zero_code_word(layer, table);
   fast[HEADER_SPARSE] =
       zero_code && (uint64_t)zero_pairs * 100u >=
                        (uint64_t)TFQP_SHIFT_ARM_SPARSE_PERCENT * cout * row_pairs(layer);
@@ -1102,64 +1121,49 @@ static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
   }
 }
 
-/* The runs [*begin, *end) of set bits of `mask`, lowest first: 0 when none
- * is left (the run is cleared from *mask). */
-static int next_bit_run(uint32_t *mask, int32_t *begin, int32_t *end) {
-  uint32_t rest;
-  if (*mask == 0) return 0;
-  *begin = __builtin_ctz(*mask);
-  rest = ~(*mask >> *begin);
-  *end = rest == 0 ? 32 : *begin + __builtin_ctz(rest);
-  *mask &= *end == 32 ? 0u : ~0u << *end;
-  return 1;
-}
-
-/* acc[0], acc[1] += channel 0's and (two) channel 1's live words (rows
- * row_words apart, bitmaps live_words apart) times the pairs x. Rows without
- * dead words: one call of the two-channel kernel. Otherwise per 32 words:
- * the runs live in both rows go through it, the runs live in one row through
- * it with both channels reading that row, into the one accumulator. */
-static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const tfqp_word *row,
-                         const uint32_t *live, const int32_t *records, int32_t two,
-                         const uint32_t *pairs, const uint32_t *x, int32_t *acc) {
-  const int32_t words = layer->row_words;
-  const size_t word_pairs = (size_t)(layer->codes_per_word / 2);
-  const uint32_t *live1 = live + layer->live_words;
-  const int32_t row_bytes = (int32_t)((size_t)words * sizeof(tfqp_word));
+/* In a copy of a row, its dead words (clear bits of the row's live-word
+ * bitmap) replaced by zero_word (zero_code_word: codes worth 0 in every
+ * class), so the sums do not change, whatever the dead words hold. */
+static void replace_dead_words(const uint32_t *live, int32_t words, uint32_t zero_word,
+                               uint32_t *copy) {
   int32_t chunk;
-  arm_job job;
-  job.pairs = pairs;
-  if ((records[R_FLAGS] & FLAG_ALL_LIVE) && two && (records[RECORD + R_FLAGS] & FLAG_ALL_LIVE)) {
-    job.codes = row;
-    job.codes_end = row + words;
-    job.x = x;
-    job.stride = row_bytes;
-    job.acc = acc;
-    kernel(&job);
-    return;
-  }
   for (chunk = 0; chunk * 32 < words; ++chunk) {
-    const uint32_t valid = words - chunk * 32 >= 32 ? ~0u : (1u << (words - chunk * 32)) - 1u;
-    const uint32_t m0 = live[chunk] & valid, m1 = two ? live1[chunk] & valid : 0u;
-    uint32_t runs[3];
-    int32_t kind, begin, end;
-    runs[0] = m0 & m1;
-    runs[1] = m0 & ~m1;
-    runs[2] = m1 & ~m0;
-    for (kind = 0; kind < 3; ++kind) {
-      while (next_bit_run(&runs[kind], &begin, &end)) {
-        const int32_t w = chunk * 32 + begin;
-        int32_t single[2] = {0, 0};
-        job.x = x + (size_t)w * word_pairs;
-        job.codes = row + (kind == 2 ? words : 0) + w;
-        job.codes_end = job.codes + (end - begin);
-        job.stride = kind == 0 ? row_bytes : 0;
-        job.acc = kind == 0 ? acc : single;
-        kernel(&job);
-        if (kind != 0) acc[kind - 1] += single[0];
-      }
+    const int32_t n = words - chunk * 32 < 32 ? words - chunk * 32 : 32;
+    uint32_t dead = ~live[chunk] & (n == 32 ? ~0u : (1u << n) - 1u);
+    while (dead != 0) {
+      copy[chunk * 32 + __builtin_ctz(dead)] = zero_word;
+      dead &= dead - 1u;
     }
   }
+}
+
+/* acc[0], acc[1] += channel 0's and (two) channel 1's rows (row_words apart,
+ * bitmaps live_words apart) times the pairs x, dead words skipped: one call
+ * of the two-channel kernel, on the rows themselves when neither has a dead
+ * word, else on `copies` (2 * row_words words) with the dead words replaced
+ * (replace_dead_words). A call per run of words live in both rows or in one
+ * costs more: unstructured pruning leaves short runs. */
+static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const tfqp_word *row,
+                         const uint32_t *live, const int32_t *records, int32_t two,
+                         uint32_t zero_word, const uint32_t *pairs, const uint32_t *x,
+                         uint32_t *copies, int32_t *acc) {
+  const int32_t words = layer->row_words;
+  arm_job job;
+  job.pairs = pairs;
+  job.acc = acc;
+  job.x = x;
+  /* without a channel 1, channel 0 twice (acc[1] is not used) */
+  job.stride = two ? (int32_t)((size_t)words * sizeof(tfqp_word)) : 0;
+  if ((records[R_FLAGS] & FLAG_ALL_LIVE) && (!two || (records[RECORD + R_FLAGS] & FLAG_ALL_LIVE))) {
+    job.codes = row;
+  } else {
+    memcpy(copies, row, (size_t)(two ? 2 : 1) * (size_t)words * sizeof *copies);
+    replace_dead_words(live, words, zero_word, copies);
+    if (two) replace_dead_words(live + layer->live_words, words, zero_word, copies + words);
+    job.codes = copies;
+  }
+  job.codes_end = job.codes + words;
+  kernel(&job);
 }
 
 /* ------------------------------------------------------------------ hooks */
@@ -1214,6 +1218,10 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
     const size_t row_words = (size_t)layer->row_words;
     const int32_t cout = layer->channels_out;
     const uint32_t *live = (const uint32_t *)table + layer->live_at;
+    /* the row copies of fc2_channels (2 * row_words words) behind the pairs
+     * of the one position, in the room of the other BLOCK - 1 positions:
+     * 3 * row_pairs >= 9 * row_words words */
+    uint32_t *const copies = s.x + pairs;
     uint32_t bits = 0;
     int32_t co, c;
     s.taps[0] = input;
@@ -1224,7 +1232,8 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
       for (c = 0; c < layer->classes; ++c) {
         fc2_channels(layer, fc2_kernels[layer->bits], codes + (size_t)co * row_words,
                      live + (size_t)co * layer->live_words, records + (size_t)co * RECORD, two,
-                     tables + (size_t)c * pair_count(layer), s.x, acc[c]);
+                     (uint32_t)fast[HEADER_ZERO_WORD], tables + (size_t)c * pair_count(layer),
+                     s.x, copies, acc[c]);
       }
       for (c = 0; c <= two; ++c) {
         const int32_t *r = records + (size_t)(co + c) * RECORD;
