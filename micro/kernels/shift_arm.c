@@ -28,6 +28,10 @@
  * Depthwise: per position the activation pairs of four channels are built
  * from one word of each tap (SXTB16, PKHBT/PKHTB), then each channel's codes
  * are decoded in C (ACLE SMLAD).
+ * Dead words (codes worth 0 in every class) are never decoded: a row with
+ * few of them among many runs (unstructured pruning) is read from a copy with
+ * a word of zero codes in their place, others one kernel call per run of
+ * live words (copy_is_cheaper chooses per row in init_table).
  * The output: TFLite's MultiplyByQuantizedMultiplier, bit-exact, as
  * tfqp_arm_output_int8 computes it (no saturation case: M0 < 2^31).
  */
@@ -57,6 +61,14 @@ enum { R_D, R_BIAS, R_MULT, R_LEFT, R_RIGHT, R_MASK, R_FLAGS = 7 }; /* int8, one
 enum { R_THRESHOLD = 2 };                        /* packed output: R_D, R_BIAS, R_THRESHOLD */
 enum { R_MULT1 = 3, R_SHIFT = 4, R_BIAS1 = 5 };  /* two classes: R_D, R_BIAS, R_MULT, ... */
 #define FLAG_ALL_LIVE 1 /* R_FLAGS: no dead word in the channel's row */
+#define FLAG_COPY 2     /* R_FLAGS: the kernels read a copy (live_row) */
+
+/* Instructions a kernel call on a run of live words costs beyond the words'
+ * work (job set-up, finding the run, the kernel's prologue and epilogue),
+ * and a dead word in a copy of its row beyond its decoding (copy, replace),
+ * measured on the Cortex-M4: the weights of copy_is_cheaper. */
+#define RUN_COST 65
+#define COPIED_DEAD_WORD_COST 8
 
 typedef struct {
   const tfqp_word *codes;     /* conv4: the row; fc2: channel 0's row */
@@ -463,13 +475,14 @@ size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) {
 
 static size_t round4(size_t bytes) { return (bytes + 3u) & ~(size_t)3u; }
 
-/* Scratch: the zero-point row, the tap pointers of BLOCK positions, and the
- * activation pairs of BLOCK positions; 0 beyond 2^30 bytes. */
+/* Scratch: the zero-point row, the tap pointers of BLOCK positions, the
+ * activation pairs of BLOCK positions and a row; 0 beyond 2^30 bytes. */
 static size_t scratch_bytes(const tfqp_shift_layer *layer, int32_t channels_in,
                             int32_t tap_rows) {
   const uint64_t bytes = (((uint64_t)channels_in + 3u) & ~(uint64_t)3u) +
                          BLOCK * (uint64_t)tap_rows * sizeof(const int8_t *) +
-                         BLOCK * (uint64_t)layer->row_words * (uint64_t)(layer->codes_per_word / 2) *
+                         (uint64_t)layer->row_words *
+                             (BLOCK * (uint64_t)(layer->codes_per_word / 2) + 1u) *
                              sizeof(uint32_t);
   return bytes > ((uint64_t)1 << 30) ? 0 : (size_t)bytes;
 }
@@ -568,6 +581,25 @@ static uint32_t zero_code_word(const tfqp_shift_layer *layer, const int32_t *val
   return 0;
 }
 
+/* Whether a row with dead words runs cheaper as a copy with zero words in
+ * their place (one kernel call, the zero words decoded: 2 instructions a
+ * pair with the skipping kernels, 7 without) than as one call per run of
+ * live words: few dead words in many runs (unstructured pruning) take the
+ * copy, long dead stretches (dead rows, structured pruning) the runs. */
+static int copy_is_cheaper(const tfqp_shift_layer *layer, const uint32_t *live, int sparse) {
+  const int64_t word_cost = COPIED_DEAD_WORD_COST + (int64_t)(layer->codes_per_word / 2) *
+                                                        (sparse ? 2 : 7);
+  int64_t dead = 0, runs = 0;
+  int32_t w, previous = 0;
+  for (w = 0; w < layer->row_words; ++w) {
+    const int32_t bit = (int32_t)((live[w / 32] >> (w % 32)) & 1u);
+    dead += !bit;
+    runs += bit && !previous;
+    previous = bit;
+  }
+  return 2 * (int64_t)layer->row_words + dead * word_cost < runs * RUN_COST;
+}
+
 /* x mod 2^32 as int32 (two's complement, no implementation-defined cast). */
 static int32_t wrap32(int64_t x) { return tfqp_shift_int32((uint32_t)(uint64_t)x); }
 
@@ -612,11 +644,20 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
     }
   }
   fast[HEADER_ALL_LIVE] = 1;
-  for (co = 0; co < cout; ++co) fast[HEADER_ALL_LIVE] &= records[co * RECORD + R_FLAGS];
+  for (co = 0; co < cout; ++co) {
+    fast[HEADER_ALL_LIVE] &= records[co * RECORD + R_FLAGS] & FLAG_ALL_LIVE;
+  }
   fast[HEADER_ZERO_WORD] = (int32_t)zero_code_word(layer, table);
   fast[HEADER_SPARSE] =
       zero_code && (uint64_t)zero_pairs * 100u >=
                        (uint64_t)TFQP_SHIFT_ARM_SPARSE_PERCENT * cout * row_pairs(layer);
+  for (co = 0; co < cout; ++co) {
+    int32_t *flags = records + co * RECORD + R_FLAGS;
+    if (!(*flags & FLAG_ALL_LIVE) &&
+        copy_is_cheaper(layer, live + co * (size_t)layer->live_words, fast[HEADER_SPARSE])) {
+      *flags |= FLAG_COPY;
+    }
+  }
 }
 
 /* ------------------------------------------------------------------ output */
@@ -801,6 +842,48 @@ static int next_live_run(const uint32_t *live, int32_t words, int32_t from, int3
   return 1;
 }
 
+/* The runs [*begin, *end) of set bits of `mask`, lowest first: 0 when none
+ * is left (the run is cleared from *mask). */
+static int next_bit_run(uint32_t *mask, int32_t *begin, int32_t *end) {
+  uint32_t rest;
+  if (*mask == 0) return 0;
+  *begin = __builtin_ctz(*mask);
+  rest = ~(*mask >> *begin);
+  *end = rest == 0 ? 32 : *begin + __builtin_ctz(rest);
+  *mask &= *end == 32 ? 0u : ~0u << *end;
+  return 1;
+}
+
+/* In a copy of a row, its dead words (clear bits of the row's live-word
+ * bitmap) replaced by zero_word (zero_code_word: codes worth 0 in every
+ * class), so the sums do not change, whatever the dead words hold. */
+static void replace_dead_words(const uint32_t *live, int32_t words, uint32_t zero_word,
+                               uint32_t *copy) {
+  int32_t chunk;
+  for (chunk = 0; chunk * 32 < words; ++chunk) {
+    const int32_t n = words - chunk * 32 < 32 ? words - chunk * 32 : 32;
+    uint32_t dead = ~live[chunk] & (n == 32 ? ~0u : (1u << n) - 1u);
+    while (dead != 0) {
+      copy[chunk * 32 + __builtin_ctz(dead)] = zero_word;
+      dead &= dead - 1u;
+    }
+  }
+}
+
+/* The row of output channel co as the kernels read it, when it has no dead
+ * word (the row) or FLAG_COPY (its copy in `copy`, row_words words, the dead
+ * words replaced). */
+static const tfqp_word *live_row(const tfqp_shift_layer *layer, const int32_t *table,
+                                 const int32_t *fast, const int32_t *record,
+                                 const tfqp_word *codes, int32_t co, uint32_t *copy) {
+  const tfqp_word *row = codes + (size_t)co * (size_t)layer->row_words;
+  if (record[R_FLAGS] & FLAG_ALL_LIVE) return row;
+  memcpy(copy, row, (size_t)layer->row_words * sizeof *copy);
+  replace_dead_words((const uint32_t *)table + layer->live_at + (size_t)co * layer->live_words,
+                     layer->row_words, (uint32_t)fast[HEADER_ZERO_WORD], copy);
+  return copy;
+}
+
 /* ------------------------------------------------------------------ blocks */
 
 /* Scratch pointers of one eval. */
@@ -808,6 +891,7 @@ typedef struct {
   int8_t *zero_points;   /* round4(Cin) bytes of zp_in */
   const int8_t **taps;   /* BLOCK * taps pointers */
   uint32_t *x;           /* BLOCK * row_pairs words */
+  uint32_t *row_copy;    /* row_words words (live_row) */
 } arm_scratch;
 
 static arm_scratch split_scratch(const tfqp_shift_layer *layer, int32_t channels_in,
@@ -820,14 +904,18 @@ static arm_scratch split_scratch(const tfqp_shift_layer *layer, int32_t channels
   s.taps = (const int8_t **)(void *)p;
   p += BLOCK * (size_t)tap_count * sizeof(const int8_t *);
   s.x = (uint32_t *)(void *)p;
+  s.row_copy = s.x + BLOCK * row_pairs(layer);
   return s;
 }
 
-/* acc[0..3] += the row's live words times the four positions' pairs x. */
-static void conv4_row(const tfqp_shift_layer *layer, arm_kernel kernel, const tfqp_word *row,
-                      const uint32_t *live, const uint32_t *pairs, const uint32_t *x,
-                      int32_t *acc) {
+/* acc[0..3] += output channel co's live words times the four positions'
+ * pairs s->x (pairs: a class's pair table), one kernel call per run. */
+static void conv4_runs(const tfqp_shift_layer *layer, arm_kernel kernel, const int32_t *table,
+                       const tfqp_word *codes, int32_t co, const uint32_t *pairs,
+                       const uint32_t *x, int32_t *acc) {
   const size_t words_pairs = (size_t)(layer->codes_per_word / 2) * BLOCK;
+  const tfqp_word *row = codes + (size_t)co * (size_t)layer->row_words;
+  const uint32_t *live = (const uint32_t *)table + layer->live_at + (size_t)co * layer->live_words;
   int32_t begin, end = 0;
   arm_job job;
   job.pairs = pairs;
@@ -841,38 +929,56 @@ static void conv4_row(const tfqp_shift_layer *layer, arm_kernel kernel, const tf
   }
 }
 
+/* acc[0..3] += output channel co's live words times the four positions'
+ * pairs s->x: one call on the row or its copy (live_row), or conv4_runs. */
+static void conv4_channel(const tfqp_shift_layer *layer, arm_kernel kernel,
+                          const int32_t *table, const int32_t *fast, const int32_t *record,
+                          const tfqp_word *codes, int32_t co, const uint32_t *pairs,
+                          const arm_scratch *s, int32_t *acc) {
+  arm_job job;
+  if (!(record[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_COPY))) {
+    conv4_runs(layer, kernel, table, codes, co, pairs, s->x, acc);
+    return;
+  }
+  job.codes = live_row(layer, table, fast, record, codes, co, s->row_copy);
+  job.codes_end = job.codes + layer->row_words;
+  job.x = s->x;
+  job.pairs = pairs;
+  job.acc = acc;
+  job.stride = 0;
+  kernel(&job);
+}
+
 /* The outputs of positions [first, first + count) for every channel, their
- * activation pairs interleaved in x. */
+ * activation pairs interleaved in s->x. */
 static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
-                          const int32_t *fast, const tfqp_word *codes, const uint32_t *x,
+                          const int32_t *fast, const tfqp_word *codes, const arm_scratch *s,
                           int32_t first, int32_t count, void *output) {
-  const size_t row_words = (size_t)layer->row_words;
   const uint32_t *pairs = (const uint32_t *)(fast + HEADER_WORDS);
   const int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
   const arm_kernel kernel =
       (fast[HEADER_SPARSE] ? conv4s_kernels : conv4_kernels)[layer->bits];
   const int32_t cout = layer->channels_out;
-  const uint32_t *live = (const uint32_t *)table + layer->live_at;
   const arm_output_range range = {layer->output_zero_point, layer->activation_min,
                                   layer->activation_max};
   uint32_t bits[BLOCK] = {0, 0, 0, 0};
   int32_t co, p;
   arm_job job;
-  job.x = x;
+  job.x = s->x;
   job.pairs = pairs;
   job.stride = 0;
   for (co = 0; co < cout; ++co) {
     const int32_t *r = records + (size_t)co * RECORD;
-    const tfqp_word *row = codes + (size_t)co * row_words;
-    const uint32_t *row_live = live + (size_t)co * layer->live_words;
     int32_t acc[BLOCK] = {0, 0, 0, 0};
-    if (r[R_FLAGS] & FLAG_ALL_LIVE) {
-      job.codes = row;
-      job.codes_end = row + row_words;
+    /* conv4_channel, inline for class 0: a call per channel and block costs
+     * the dense layers 2 % */
+    if (r[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_COPY)) {
+      job.codes = live_row(layer, table, fast, r, codes, co, s->row_copy);
+      job.codes_end = job.codes + layer->row_words;
       job.acc = acc;
       kernel(&job);
     } else {
-      conv4_row(layer, kernel, row, row_live, pairs, x, acc);
+      conv4_runs(layer, kernel, table, codes, co, pairs, s->x, acc);
     }
     if (layer->output_packed) {
       for (p = 0; p < BLOCK; ++p) bits[p] |= output_bit((uint32_t)acc[p], r) << (co % 32);
@@ -887,7 +993,7 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
                    (size_t)cout);
     } else {
       int32_t acc1[BLOCK] = {0, 0, 0, 0};
-      conv4_row(layer, kernel, row, row_live, pairs + pair_count(layer), x, acc1);
+      conv4_channel(layer, kernel, table, fast, r, codes, co, pairs + pair_count(layer), s, acc1);
       for (p = 0; p < count; ++p) {
         ((int8_t *)output)[(size_t)(first + p) * cout + co] =
             output_two_classes((uint32_t)acc[p], (uint32_t)acc1[p], r, layer);
@@ -1121,49 +1227,64 @@ static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
   }
 }
 
-/* In a copy of a row, its dead words (clear bits of the row's live-word
- * bitmap) replaced by zero_word (zero_code_word: codes worth 0 in every
- * class), so the sums do not change, whatever the dead words hold. */
-static void replace_dead_words(const uint32_t *live, int32_t words, uint32_t zero_word,
-                               uint32_t *copy) {
-  int32_t chunk;
-  for (chunk = 0; chunk * 32 < words; ++chunk) {
-    const int32_t n = words - chunk * 32 < 32 ? words - chunk * 32 : 32;
-    uint32_t dead = ~live[chunk] & (n == 32 ? ~0u : (1u << n) - 1u);
-    while (dead != 0) {
-      copy[chunk * 32 + __builtin_ctz(dead)] = zero_word;
-      dead &= dead - 1u;
-    }
-  }
-}
-
-/* acc[0], acc[1] += channel 0's and (two) channel 1's rows (row_words apart,
- * bitmaps live_words apart) times the pairs x, dead words skipped: one call
- * of the two-channel kernel, on the rows themselves when neither has a dead
- * word, else on `copies` (2 * row_words words) with the dead words replaced
- * (replace_dead_words). A call per run of words live in both rows or in one
- * costs more: unstructured pruning leaves short runs. */
+/* acc[0], acc[1] += channel 0's and (two) channel 1's live words (rows
+ * row_words apart, bitmaps live_words apart) times the pairs x. Rows with no
+ * dead word or FLAG_COPY: one call of the two-channel kernel, on the rows
+ * themselves when neither has a dead word, else on `copies` (2 * row_words
+ * words) with the dead words replaced (replace_dead_words). Otherwise per 32
+ * words: the runs live in both rows go through it, the runs live in one row
+ * through it with both channels reading that row, into the one accumulator. */
 static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const tfqp_word *row,
                          const uint32_t *live, const int32_t *records, int32_t two,
                          uint32_t zero_word, const uint32_t *pairs, const uint32_t *x,
                          uint32_t *copies, int32_t *acc) {
   const int32_t words = layer->row_words;
+  const size_t word_pairs = (size_t)(layer->codes_per_word / 2);
+  const uint32_t *live1 = live + layer->live_words;
+  const int32_t row_bytes = (int32_t)((size_t)words * sizeof(tfqp_word));
+  const int32_t flags0 = records[R_FLAGS], flags1 = two ? records[RECORD + R_FLAGS] : flags0;
+  int32_t chunk;
   arm_job job;
   job.pairs = pairs;
-  job.acc = acc;
-  job.x = x;
-  /* without a channel 1, channel 0 twice (acc[1] is not used) */
-  job.stride = two ? (int32_t)((size_t)words * sizeof(tfqp_word)) : 0;
-  if ((records[R_FLAGS] & FLAG_ALL_LIVE) && (!two || (records[RECORD + R_FLAGS] & FLAG_ALL_LIVE))) {
-    job.codes = row;
-  } else {
-    memcpy(copies, row, (size_t)(two ? 2 : 1) * (size_t)words * sizeof *copies);
-    replace_dead_words(live, words, zero_word, copies);
-    if (two) replace_dead_words(live + layer->live_words, words, zero_word, copies + words);
-    job.codes = copies;
+  if ((flags0 & (FLAG_ALL_LIVE | FLAG_COPY)) && (flags1 & (FLAG_ALL_LIVE | FLAG_COPY))) {
+    job.x = x;
+    job.acc = acc;
+    /* without a channel 1, channel 0 twice (acc[1] is not used) */
+    job.stride = two ? row_bytes : 0;
+    if (flags0 & flags1 & FLAG_ALL_LIVE) {
+      job.codes = row;
+    } else {
+      memcpy(copies, row, (size_t)(two ? 2 : 1) * (size_t)words * sizeof *copies);
+      replace_dead_words(live, words, zero_word, copies);
+      if (two) replace_dead_words(live1, words, zero_word, copies + words);
+      job.codes = copies;
+    }
+    job.codes_end = job.codes + words;
+    kernel(&job);
+    return;
   }
-  job.codes_end = job.codes + words;
-  kernel(&job);
+  for (chunk = 0; chunk * 32 < words; ++chunk) {
+    const uint32_t valid = words - chunk * 32 >= 32 ? ~0u : (1u << (words - chunk * 32)) - 1u;
+    const uint32_t m0 = live[chunk] & valid, m1 = two ? live1[chunk] & valid : 0u;
+    uint32_t runs[3];
+    int32_t kind, begin, end;
+    runs[0] = m0 & m1;
+    runs[1] = m0 & ~m1;
+    runs[2] = m1 & ~m0;
+    for (kind = 0; kind < 3; ++kind) {
+      while (next_bit_run(&runs[kind], &begin, &end)) {
+        const int32_t w = chunk * 32 + begin;
+        int32_t single[2] = {0, 0};
+        job.x = x + (size_t)w * word_pairs;
+        job.codes = row + (kind == 2 ? words : 0) + w;
+        job.codes_end = job.codes + (end - begin);
+        job.stride = kind == 0 ? row_bytes : 0;
+        job.acc = kind == 0 ? acc : single;
+        kernel(&job);
+        if (kind != 0) acc[kind - 1] += single[0];
+      }
+    }
+  }
 }
 
 /* ------------------------------------------------------------------ hooks */
@@ -1195,7 +1316,7 @@ int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise
         for (j = 0; j < pairs; ++j) s.x[j * BLOCK + p] = 0;
       }
     }
-    block_outputs(layer, table, fast, codes, s.x, first, count, output);
+    block_outputs(layer, table, fast, codes, &s, first, count, output);
   }
   return 1;
 }
@@ -1265,7 +1386,7 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
         for (j = 0; j < pairs; ++j) s.x[j * BLOCK + p] = 0;
       }
     }
-    block_outputs(layer, table, fast, codes, s.x, first, count, output);
+    block_outputs(layer, table, fast, codes, &s, first, count, output);
   }
   return 1;
 }
