@@ -650,7 +650,17 @@ static void depthwise(const x86_layer *v, const tfqp_shift_conv2d_params *p,
       const int32_t count = positions - first < per_call ? positions - first : per_call;
       unsigned char *out =
           (unsigned char *)output + ((size_t)n * positions + first) * position_bytes(layer);
-      for (r = 0; r < count; ++r) {
+      if (together && groups == 3) {
+        /* 3x3: the weights stay in registers over the positions */
+        const uint8_t *windows[TFQP_AVX512_ROWS];
+        for (r = 0; r < count; ++r) {
+          windows[r] = s->image + window_at(p, &image, (first + r) / p->cols.out,
+                                            (first + r) % p->cols.out);
+        }
+        tfqp_shift_avx512_depthwise3(windows, count, offsets, units, v->weights, block_bytes,
+                                     s->acc, pad);
+      }
+      for (r = 0; r < count && !(together && groups == 3); ++r) {
         const int32_t position = first + r;
         const uint8_t *window =
             s->image + window_at(p, &image, position / p->cols.out, position % p->cols.out);

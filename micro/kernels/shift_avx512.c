@@ -153,6 +153,42 @@ TFQP_AVX512 void tfqp_shift_avx512_outputs_int8(const tfqp_x86_requant *q, const
   }
 }
 
+/* sum[j] += group g's four tap rows of 64 channels from `at` (window +
+ * o[t] + at, t < 4), interleaved into [channel][4 taps] lanes, times the
+ * group's weight vectors w[j]. */
+TFQP_AVX512 static inline void depthwise_group(const uint8_t *window, const size_t *o, size_t at,
+                                               const __m512i w[4], __m512i sum[4]) {
+  const __m512i t0 = _mm512_loadu_si512((const void *)(window + o[0] + at));
+  const __m512i t1 = _mm512_loadu_si512((const void *)(window + o[1] + at));
+  const __m512i t2 = _mm512_loadu_si512((const void *)(window + o[2] + at));
+  const __m512i t3 = _mm512_loadu_si512((const void *)(window + o[3] + at));
+  const __m512i a = _mm512_unpacklo_epi8(t0, t1), b = _mm512_unpackhi_epi8(t0, t1);
+  const __m512i c = _mm512_unpacklo_epi8(t2, t3), d = _mm512_unpackhi_epi8(t2, t3);
+  sum[0] = _mm512_dpbusd_epi32(sum[0], _mm512_unpacklo_epi16(a, c), w[0]);
+  sum[1] = _mm512_dpbusd_epi32(sum[1], _mm512_unpackhi_epi16(a, c), w[1]);
+  sum[2] = _mm512_dpbusd_epi32(sum[2], _mm512_unpacklo_epi16(b, d), w[2]);
+  sum[3] = _mm512_dpbusd_epi32(sum[3], _mm512_unpackhi_epi16(b, d), w[3]);
+}
+
+/* The group's four weight vectors (64 bytes each). */
+TFQP_AVX512 static inline void depthwise_weights(const int8_t *w, __m512i vectors[4]) {
+  int32_t j;
+  for (j = 0; j < 4; ++j) vectors[j] = _mm512_loadu_si512((const void *)(w + 64 * j));
+}
+
+/* sum[j] lane L holds channels 16L + 4j .. + 3: the lanes transposed back
+ * into channel order, 64 accumulators to out. */
+TFQP_AVX512 static inline void store_superblock(const __m512i sum[4], int32_t *out) {
+  const __m512i low01 = _mm512_shuffle_i32x4(sum[0], sum[1], 0x44);
+  const __m512i low23 = _mm512_shuffle_i32x4(sum[2], sum[3], 0x44);
+  const __m512i high01 = _mm512_shuffle_i32x4(sum[0], sum[1], 0xEE);
+  const __m512i high23 = _mm512_shuffle_i32x4(sum[2], sum[3], 0xEE);
+  _mm512_storeu_si512((void *)out, _mm512_shuffle_i32x4(low01, low23, 0x88));
+  _mm512_storeu_si512((void *)(out + 16), _mm512_shuffle_i32x4(low01, low23, 0xDD));
+  _mm512_storeu_si512((void *)(out + 32), _mm512_shuffle_i32x4(high01, high23, 0x88));
+  _mm512_storeu_si512((void *)(out + 48), _mm512_shuffle_i32x4(high01, high23, 0xDD));
+}
+
 TFQP_AVX512 void tfqp_shift_avx512_depthwise(const uint8_t *window, const size_t *offsets,
                                              int32_t groups, int32_t units,
                                              const int8_t *weights, size_t block_bytes,
@@ -165,33 +201,31 @@ TFQP_AVX512 void tfqp_shift_avx512_depthwise(const uint8_t *window, const size_t
     __m512i sum[4];
     for (j = 0; j < 4; ++j) sum[j] = _mm512_setzero_si512();
     for (g = 0; g < groups; ++g, w += 4 * TFQP_X86_GROUP_BYTES) {
-      const size_t *o = offsets + 4 * g;
-      const __m512i t0 = _mm512_loadu_si512((const void *)(window + o[0] + at));
-      const __m512i t1 = _mm512_loadu_si512((const void *)(window + o[1] + at));
-      const __m512i t2 = _mm512_loadu_si512((const void *)(window + o[2] + at));
-      const __m512i t3 = _mm512_loadu_si512((const void *)(window + o[3] + at));
-      const __m512i a = _mm512_unpacklo_epi8(t0, t1), b = _mm512_unpackhi_epi8(t0, t1);
-      const __m512i c = _mm512_unpacklo_epi8(t2, t3), d = _mm512_unpackhi_epi8(t2, t3);
-      sum[0] = _mm512_dpbusd_epi32(sum[0], _mm512_unpacklo_epi16(a, c),
-                                   _mm512_loadu_si512((const void *)w));
-      sum[1] = _mm512_dpbusd_epi32(sum[1], _mm512_unpackhi_epi16(a, c),
-                                   _mm512_loadu_si512((const void *)(w + 64)));
-      sum[2] = _mm512_dpbusd_epi32(sum[2], _mm512_unpacklo_epi16(b, d),
-                                   _mm512_loadu_si512((const void *)(w + 128)));
-      sum[3] = _mm512_dpbusd_epi32(sum[3], _mm512_unpackhi_epi16(b, d),
-                                   _mm512_loadu_si512((const void *)(w + 192)));
+      __m512i vectors[4];
+      depthwise_weights(w, vectors);
+      depthwise_group(window, offsets + 4 * g, at, vectors, sum);
     }
-    {
-      /* sum[j] lane L holds channels 16L + 4j .. + 3: transpose the lanes */
-      const __m512i low01 = _mm512_shuffle_i32x4(sum[0], sum[1], 0x44);
-      const __m512i low23 = _mm512_shuffle_i32x4(sum[2], sum[3], 0x44);
-      const __m512i high01 = _mm512_shuffle_i32x4(sum[0], sum[1], 0xEE);
-      const __m512i high23 = _mm512_shuffle_i32x4(sum[2], sum[3], 0xEE);
-      int32_t *out = acc + at;
-      _mm512_storeu_si512((void *)out, _mm512_shuffle_i32x4(low01, low23, 0x88));
-      _mm512_storeu_si512((void *)(out + 16), _mm512_shuffle_i32x4(low01, low23, 0xDD));
-      _mm512_storeu_si512((void *)(out + 32), _mm512_shuffle_i32x4(high01, high23, 0x88));
-      _mm512_storeu_si512((void *)(out + 48), _mm512_shuffle_i32x4(high01, high23, 0xDD));
+    store_superblock(sum, acc + at);
+  }
+}
+
+/* Three groups (3x3 windows): per superblock its 12 weight vectors stay in
+ * registers for every row. */
+TFQP_AVX512 void tfqp_shift_avx512_depthwise3(const uint8_t *const *windows, int32_t rows,
+                                              const size_t *offsets, int32_t units,
+                                              const int8_t *weights, size_t block_bytes,
+                                              int32_t *acc, size_t acc_stride) {
+  int32_t unit, g, j, r;
+  for (unit = 0; unit < units; ++unit) {
+    const size_t at = (size_t)unit * 64;
+    const int8_t *w = weights + (size_t)unit * 4 * block_bytes;
+    __m512i vectors[3][4];
+    for (g = 0; g < 3; ++g) depthwise_weights(w + (size_t)g * 4 * TFQP_X86_GROUP_BYTES, vectors[g]);
+    for (r = 0; r < rows; ++r) {
+      __m512i sum[4];
+      for (j = 0; j < 4; ++j) sum[j] = _mm512_setzero_si512();
+      for (g = 0; g < 3; ++g) depthwise_group(windows[r], offsets + 4 * g, at, vectors[g], sum);
+      store_superblock(sum, acc + (size_t)r * acc_stride + at);
     }
   }
 }

@@ -85,6 +85,12 @@ void tfqp_shift_avx512_depthwise(const uint8_t *window, const size_t *offsets, i
                                  int32_t units, const int8_t *weights, size_t block_bytes,
                                  int32_t *acc);
 
+/* AVX-512, three groups (a 3x3 window): the depthwise sums of `rows`
+ * positions, windows[r] their windows, acc + r * acc_stride their sums. */
+void tfqp_shift_avx512_depthwise3(const uint8_t *const *windows, int32_t rows,
+                                  const size_t *offsets, int32_t units, const int8_t *weights,
+                                  size_t block_bytes, int32_t *acc, size_t acc_stride);
+
 /* Whether this CPU runs the AVX-512 VNNI kernels (CPUID, once). */
 int tfqp_shift_avx512_available(void);
 
