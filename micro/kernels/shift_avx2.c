@@ -450,6 +450,26 @@ typedef void (*rows_kernel)(const uint8_t *const *rows, const int8_t *weights, s
 typedef void (*vector_kernel)(const uint8_t *u, const int8_t *weights, size_t block_bytes,
                               int32_t blocks, int32_t groups, int32_t *acc);
 
+/* The outputs of channels [first, first + channels) (at most two blocks) of
+ * positions [0, count) from their sums s->acc (and s->acc1), rows of two
+ * blocks; output: position 0's. */
+static void pair_outputs(const x86_layer *v, const x86_scratch *s, int32_t first,
+                         int32_t channels, int32_t count, void *output) {
+  const tfqp_shift_layer *layer = v->layer;
+  const int32_t width = 2 * TFQP_X86_BLOCK;
+  int32_t r;
+  if (v->avx512 && layer->classes == 1 && !layer->output_packed) {
+    const tfqp_x86_requant q = requant_of(v, first);
+    tfqp_shift_avx512_outputs_int8(&q, s->acc, (size_t)width, count, channels,
+                                   (int8_t *)output + first, position_bytes(layer));
+    return;
+  }
+  for (r = 0; r < count; ++r) {
+    position_outputs(v, s->acc + (size_t)r * width, s->acc1 + (size_t)r * width, first,
+                     channels, (unsigned char *)output + (size_t)r * position_bytes(layer));
+  }
+}
+
 /* The outputs of positions [0, count) whose u rows are rows[0 .. count)
  * (rows up to the kernel's width repeat row 0); output: position 0's. */
 static void rows_outputs(const x86_layer *v, const uint8_t *const *rows, int32_t count,
@@ -457,8 +477,7 @@ static void rows_outputs(const x86_layer *v, const uint8_t *const *rows, int32_t
   const tfqp_shift_layer *layer = v->layer;
   const rows_kernel kernel = v->avx512 ? tfqp_shift_avx512_rows : tfqp_shift_avx2_rows;
   const size_t block_bytes = (size_t)v->shape.groups * TFQP_X86_GROUP_BYTES;
-  const int32_t width = 2 * TFQP_X86_BLOCK;
-  int32_t block, r;
+  int32_t block;
   for (block = 0; block < v->shape.blocks; block += 2) {
     const int32_t blocks = v->shape.blocks - block >= 2 ? 2 : 1;
     const int32_t first = block * TFQP_X86_BLOCK;
@@ -469,16 +488,7 @@ static void rows_outputs(const x86_layer *v, const uint8_t *const *rows, int32_t
     if (layer->classes == 2) {
       kernel(rows, weights + v->class_bytes, block_bytes, blocks, v->shape.groups, s->acc1);
     }
-    if (v->avx512 && layer->classes == 1 && !layer->output_packed) {
-      const tfqp_x86_requant q = requant_of(v, first);
-      tfqp_shift_avx512_outputs_int8(&q, s->acc, (size_t)width, count, channels,
-                                     (int8_t *)output + first, position_bytes(layer));
-      continue;
-    }
-    for (r = 0; r < count; ++r) {
-      position_outputs(v, s->acc + (size_t)r * width, s->acc1 + (size_t)r * width, first,
-                       channels, (unsigned char *)output + (size_t)r * position_bytes(layer));
-    }
+    pair_outputs(v, s, first, channels, count, output);
   }
 }
 
@@ -497,8 +507,7 @@ static void windows_outputs(const x86_layer *v, const tfqp_shift_conv2d_params *
   const size_t block_bytes = (size_t)v->shape.groups * TFQP_X86_GROUP_BYTES;
   const int32_t taps = p->rows.filter * p->cols.filter;
   const int32_t tap_groups = p->channels_in / TFQP_X86_GROUP;
-  const int32_t width = 2 * TFQP_X86_BLOCK;
-  int32_t block, r;
+  int32_t block;
   for (block = 0; block < v->shape.blocks; block += 2) {
     const int32_t blocks = v->shape.blocks - block >= 2 ? 2 : 1;
     const int32_t first = block * TFQP_X86_BLOCK;
@@ -510,16 +519,7 @@ static void windows_outputs(const x86_layer *v, const tfqp_shift_conv2d_params *
       kernel(windows, offsets, taps, tap_groups, weights + v->class_bytes, block_bytes, blocks,
              s->acc1);
     }
-    if (v->avx512 && layer->classes == 1 && !layer->output_packed) {
-      const tfqp_x86_requant q = requant_of(v, first);
-      tfqp_shift_avx512_outputs_int8(&q, s->acc, (size_t)width, count, channels,
-                                     (int8_t *)output + first, position_bytes(layer));
-      continue;
-    }
-    for (r = 0; r < count; ++r) {
-      position_outputs(v, s->acc + (size_t)r * width, s->acc1 + (size_t)r * width, first,
-                       channels, (unsigned char *)output + (size_t)r * position_bytes(layer));
-    }
+    pair_outputs(v, s, first, channels, count, output);
   }
 }
 
