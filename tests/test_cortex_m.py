@@ -341,9 +341,11 @@ def test_shift_words_of_zero_codes_cost_no_instructions(build_root, monkeypatch,
     costs its live fraction of the dense layer's work.
     dsp (shift_arm.c, what a Cortex-M4 runs): activations are gathered into pairs for
     every tap once per block of positions (shared by all channels, whichever words they
-    skip) and each run of live words costs a kernel call, so dead words are cheaper but
-    not free: the pruned layer's work above the all-zero layer's stays under 3/4 of the
-    dense layer's, and the all-zero layer costs under half the dense one."""
+    skip) and each run of live words costs a kernel call (or, for rows with few dead
+    words, a copy of the row), so dead words are cheaper but not free: the pruned
+    layer's work above the all-zero layer's stays under 3/4 of the dense layer's, and
+    the all-zero layer costs under half the dense one (measured: 402,753 dense, 320,929
+    pruned, 127,297 all zero)."""
     import mcu_cycles
 
     live = {}
