@@ -1,6 +1,7 @@
 """Host speed of the binary TFQP kernels against TFLite and larq-compute-engine.
 
     python benchmarks/kernels_host.py [--runs 25] [--lce-python /work/bench-venv/bin/python]
+    python benchmarks/kernels_host.py --suite shift [--runs 25]
 
 Layers (batch 1): TFQP_BCONV2D on L1 32x32x64->64, L2 16x16x128->128, L3 8x8x256->256,
 M1 16x16x32->32 (3x3, stride 1, SAME), and TFQP_BFULLY_CONNECTED on D1 1024->256.
@@ -45,6 +46,8 @@ from dataclasses import dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 import tfq_plus  # noqa: E402,F401  (selects Keras 2 before TensorFlow)
 from tfq_plus.converters.ops import BCONV2D, BFULLY_CONNECTED, BMAXPOOL2D  # noqa: F401
 
@@ -63,6 +66,8 @@ class Layer:
     def macs(self) -> int:
         if self.kind == "dense":
             return self.channels_in * self.channels_out
+        if self.kind == "depthwise":
+            return self.size * self.size * self.channels_in * 9
         return self.size * self.size * self.channels_in * self.channels_out * 9
 
     @property
@@ -74,6 +79,8 @@ class Layer:
     def describe(self) -> str:
         if self.kind == "dense":
             return f"{self.channels_in}->{self.channels_out}"
+        if self.kind == "depthwise":
+            return f"{self.size}x{self.size}x{self.channels_in} depthwise"
         return f"{self.size}x{self.size}x{self.channels_in}->{self.channels_out}"
 
 
@@ -84,6 +91,15 @@ LAYERS = [
     Layer("M1", "conv", 16, 32, 32),
     Layer("D1", "dense", 0, 1024, 256),
 ]
+
+# The shift ops' layers (--suite shift), the shapes of benchmarks/mcu_cycles.py.
+SHIFT_LAYERS = [
+    Layer("M1", "conv", 16, 32, 32),
+    Layer("L2", "conv", 8, 128, 128),
+    Layer("D1", "dense", 0, 1024, 256),
+    Layer("DW", "depthwise", 16, 64, 64),
+]
+SHIFT_KINDS = ("po2", "ternary")
 
 # int8 codes of +1 / -1 after a sign quantized with scale 2/255, zero point -1.
 INPUT_POS, INPUT_NEG, INPUT_ZERO_POINT = 128, -127, -1
@@ -151,6 +167,8 @@ def keras_layer_model(layer: Layer):
     inputs = tf.keras.Input(layer.input_shape[1:], batch_size=1)
     if layer.kind == "dense":
         outputs = tf.keras.layers.Dense(layer.channels_out, use_bias=False)(inputs)
+    elif layer.kind == "depthwise":
+        outputs = tf.keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(inputs)
     else:
         outputs = tf.keras.layers.Conv2D(layer.channels_out, 3, padding="same",
                                          use_bias=False)(inputs)
@@ -197,6 +215,27 @@ def tflite_contenders(layer: Layer, rng):
 
         contenders[name] = call
     return contenders
+
+
+def shift_contenders(layer: Layer, rng, kernels=None, label="tfqp"):
+    """Prepared TFQP shift ops of the layer (benchmarks/shift_layers.py), one per kind,
+    int8 in -> int8 out."""
+    import shift_layers
+
+    if kernels is None:
+        from tfq_plus.converters import _tfqp_kernels as kernels
+    op = layer.kind if layer.kind != "dense" else "dense"
+    contenders = {}
+    for kind in SHIFT_KINDS:
+        built = shift_layers.shift_layer(rng, op, kind, height=layer.size, width=layer.size,
+                                         cin=layer.channels_in, cout=layer.channels_out)
+        prepared = kernels.prepare(built.spec.name, built.inputs, built.options,
+                                   output_type="int8",
+                                   input_zero_point=shift_layers.INPUT_ZERO_POINT,
+                                   output_zero_point=shift_layers.OUTPUT_ZERO_POINT)
+        x = built.inputs[0]
+        contenders[f"{label} {kind}"] = lambda prepared=prepared, x=x: prepared(x)
+    return contenders, kernels.kernel_variant()
 
 
 # --- larq-compute-engine worker --------------------------------------------------------
@@ -308,6 +347,18 @@ def local_sampler(function):
     return sample
 
 
+def our_samplers(contenders, layer, rng, candidate_path):
+    """Samplers of our contenders of the layer (``contenders``: tfqp_contenders or
+    shift_contenders), with a candidate build's next to them when one is given; and the
+    installed build's kernel path."""
+    ours, variant = contenders(layer, rng)
+    samplers = {name: local_sampler(f) for name, f in ours.items()}
+    if candidate_path:
+        candidate, _ = contenders(layer, rng, load_candidate(candidate_path), "cand")
+        samplers.update({name: local_sampler(f) for name, f in candidate.items()})
+    return samplers, variant
+
+
 def calibrate(sampler, sample_seconds):
     """Calls per sample so that a sample lasts about `sample_seconds`."""
     sampler(2)  # warm up (first calls allocate, fill caches)
@@ -327,6 +378,43 @@ def time_layer(samplers, runs, sample_seconds):
     return {name: float(np.median(values)) for name, values in times.items()}
 
 
+def run_shift_suite(args) -> None:
+    """The shift ops against TFLite int8 (XNNPACK, 1 thread) on SHIFT_LAYERS."""
+    selected = [layer for layer in SHIFT_LAYERS if layer.name in args.layers.split(",")]
+    rng = np.random.default_rng(0)
+    load_before = os.getloadavg()
+    results, variant = [], None
+    for layer in selected:
+        samplers, variant = our_samplers(shift_contenders, layer, rng, args.candidate)
+        tflite = tflite_contenders(layer, rng)
+        samplers["tflite int8"] = local_sampler(tflite["tflite int8"])
+        seconds = time_layer(samplers, args.runs, args.sample_ms / 1000)
+        results.append({"layer": layer.name, "shape": layer.describe(), "macs": layer.macs,
+                        "seconds": seconds})
+        times = ", ".join(f"{name} {value * 1e6:.2f} us" for name, value in seconds.items())
+        print(f"{layer.name} done: {times}", file=sys.stderr)
+    load_after = os.getloadavg()
+    names = list(results[0]["seconds"])
+    ours = [name for name in names if name != "tflite int8"]
+    print(f"\nshift ops, kernel path: {variant}; {os.cpu_count()} CPUs; load average before "
+          f"{load_before[0]:.2f}, after {load_after[0]:.2f}; median of {args.runs} interleaved "
+          "rounds of thread CPU time; G int8-MAC/s (one MAC per tap and output), higher is "
+          "better")
+    header = ["layer", "shape", "MACs"] + names + [f"{name} / TFLite int8" for name in ours]
+    print("\n| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in results:
+        s = r["seconds"]
+        row = [r["layer"], r["shape"], f"{r['macs'] / 1e6:.2f}M"]
+        row += [f"{r['macs'] / s[name] / 1e9:.1f}" for name in names]
+        row += [f"{s['tflite int8'] / s[name]:.2f}x" for name in ours]
+        print("| " + " | ".join(row) + " |")
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump({"variant": variant, "load_before": load_before, "load_after": load_after,
+                       "results": results}, stream, indent=2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=25, help="interleaved rounds (>= 20)")
@@ -338,9 +426,17 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--candidate", help="a candidate build of _tfqp_kernels (.so) to time "
                         "as 'cand int8' / 'cand packed' next to the installed one")
+    parser.add_argument("--suite", choices=("binary", "shift"), default="binary",
+                        help="binary: the binary ops against LCE and TFLite (LAYERS); shift: "
+                             "the shift ops against TFLite int8 (SHIFT_LAYERS)")
     args = parser.parse_args(argv)
     if args.runs < 20:
         parser.error("--runs must be >= 20")
+    if args.suite == "shift":
+        if args.layers == parser.get_default("layers"):
+            args.layers = ",".join(layer.name for layer in SHIFT_LAYERS)
+        run_shift_suite(args)
+        return
     selected = [layer for layer in LAYERS if layer.name in args.layers.split(",")]
     rng = np.random.default_rng(0)
 
@@ -354,12 +450,7 @@ def main(argv=None):
     variant = None
     results = []
     for layer in selected:
-        samplers = {}
-        tfqp, variant = tfqp_contenders(layer, rng)
-        samplers.update({name: local_sampler(f) for name, f in tfqp.items()})
-        if args.candidate:
-            candidate, _ = tfqp_contenders(layer, rng, load_candidate(args.candidate), "cand")
-            samplers.update({name: local_sampler(f) for name, f in candidate.items()})
+        samplers, variant = our_samplers(tfqp_contenders, layer, rng, args.candidate)
         samplers.update({name: local_sampler(f)
                          for name, f in tflite_contenders(layer, rng).items()})
         lce_ops = None

@@ -3,6 +3,7 @@
     python benchmarks/mcu_cycles.py                # table of the LAYERS below
     python benchmarks/mcu_cycles.py --markdown     # the README table
     python benchmarks/mcu_cycles.py --only M1      # layers whose name starts with M1
+    python benchmarks/mcu_cycles.py --cmsis-nn DIR # with CMSIS-NN's int8 kernels (README)
 
 Every layer of LAYERS is built into one bare-metal image (micro/cortex_m/bench) with
 random data; the image calls each kernel between two calls of a marker function and a
@@ -14,6 +15,13 @@ give the same counts. Before any number is trusted, the counter is validated on 
 loop whose count is known exactly (micro/cortex_m/bench/count_loop.S). Every call's
 output is checked against the host build (TFQP ops) or a numpy int8 reference
 (baselines), so a fast wrong kernel cannot be reported.
+
+CMSIS-NN's own int8 kernels (arm_convolve_wrapper_s8, arm_depthwise_conv_wrapper_s8,
+arm_fully_connected_s8) are rows too when a CMSIS-NN source tree is given (``--cmsis-nn``
+or ``CMSIS_NN_PATH``; the README names the commit TFLite Micro pins): the image then
+compiles its integer sources as TFLite Micro does (-O2) and calls them through
+micro/cortex_m/bench/cmsis_nn_baseline.c; their code bytes are the functions the call can
+reach in the linked image. Without a tree those rows are left out.
 
 "Instructions per MAC" divides by multiply-accumulates: binary MACs (one per weight
 bit per output) for the TFQP ops, int8 MACs for the baselines; max-pool and packing
@@ -28,6 +36,7 @@ the row's eval); only baselines need their own case there.
 """
 
 import argparse
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -38,11 +47,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "micro" / "cortex_m"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import tfq_plus  # noqa: E402,F401  (selects Keras 2 before TensorFlow)
 
 import kernel_vectors  # noqa: E402
 import qemu_runner  # noqa: E402
+import shift_layers  # noqa: E402
 
 COUNT_LOOP_N = 1000  # bench_main.c
 
@@ -69,22 +80,41 @@ def _layer(name, kernel, **shape):
 M1 = dict(height=16, width=16, cin=32, cout=32, k=3)
 L2 = dict(height=8, width=8, cin=128, cout=128, k=3)
 D1 = dict(cin=1024, cout=256)
+DW = dict(height=16, width=16, channels=64, k=3)
 
 LAYERS = [
+    _layer("M1 shift conv2d 4-bit po2", "shift_conv2d", **M1, weights="po2"),
+    _layer("M1 shift conv2d 4-bit po2, 75 % pruned", "shift_conv2d", **M1, weights="po2",
+           pruned=75),
+    _layer("M1 shift conv2d ternary", "shift_conv2d", **M1, weights="ternary"),
+    _layer("M1 shift conv2d binary weights", "shift_conv2d", **M1, weights="binary"),
     _layer("M1 bconv2d packed->packed", "bconv2d", **M1, input="packed", output="packed"),
     _layer("M1 bconv2d packed->int8", "bconv2d", **M1, input="packed", output="int8"),
     _layer("M1 bconv2d int8->packed", "bconv2d", **M1, input="int8", output="packed"),
     _layer("M1 int8 conv2d", "int8_conv2d", **M1),
+    _layer("M1 CMSIS-NN int8 conv2d", "cmsis_nn_conv2d", **M1),
+    _layer("L2 shift conv2d 4-bit po2", "shift_conv2d", **L2, weights="po2"),
+    _layer("L2 shift conv2d ternary", "shift_conv2d", **L2, weights="ternary"),
     _layer("L2 bconv2d packed->packed", "bconv2d", **L2, input="packed", output="packed"),
     _layer("L2 bconv2d packed->int8", "bconv2d", **L2, input="packed", output="int8"),
     _layer("L2 int8 conv2d", "int8_conv2d", **L2),
+    _layer("L2 CMSIS-NN int8 conv2d", "cmsis_nn_conv2d", **L2),
+    _layer("D1 shift fully_connected 4-bit po2", "shift_fully_connected", **D1, weights="po2"),
+    _layer("D1 shift fully_connected 4-bit po2, 75 % pruned", "shift_fully_connected", **D1,
+           weights="po2", pruned=75),
+    _layer("D1 shift fully_connected ternary", "shift_fully_connected", **D1,
+           weights="ternary"),
     _layer("D1 bfully_connected packed->packed", "bfully_connected", **D1, input="packed",
            output="packed"),
     _layer("D1 bfully_connected packed->int8", "bfully_connected", **D1, input="packed",
            output="int8"),
     _layer("D1 int8 fully_connected", "int8_fully_connected", **D1),
-    _layer("DW int8 depthwise 16x16x64 3x3", "int8_depthwise", height=16, width=16,
-           channels=64, k=3),
+    _layer("D1 CMSIS-NN int8 fully_connected", "cmsis_nn_fully_connected", **D1),
+    _layer("DW shift depthwise 16x16x64 3x3 4-bit po2", "shift_depthwise", **DW, weights="po2"),
+    _layer("DW shift depthwise 16x16x64 3x3 ternary", "shift_depthwise", **DW,
+           weights="ternary"),
+    _layer("DW int8 depthwise 16x16x64 3x3", "int8_depthwise", **DW),
+    _layer("DW CMSIS-NN int8 depthwise 16x16x64 3x3", "cmsis_nn_depthwise", **DW),
     _layer("P1 bmaxpool2d 16x16x32 2x2/2", "bmaxpool2d", height=16, width=16, channels=32, k=2,
            stride=2),
     _layer("Q1 pack int8 16x16x32", "pack", height=16, width=16, channels=32),
@@ -139,6 +169,7 @@ def _requant_rows(rng, count, taps):
 
 
 BENCH_OP, BENCH_PACK, BENCH_INT8_CONV2D, BENCH_INT8_DEPTHWISE, BENCH_INT8_FC = 1, 4, 5, 6, 7
+BENCH_CMSIS_NN_CONV2D, BENCH_CMSIS_NN_DEPTHWISE, BENCH_CMSIS_NN_FC = 8, 9, 10
 
 
 class BenchCase(NamedTuple):
@@ -192,7 +223,7 @@ def build_pack(rng, layer):
                      pack_zero_point=3)
 
 
-def _int8_conv(rng, layer, depthwise):
+def _int8_conv(rng, layer, depthwise, kind=None):
     h, w, k = layer.arg("height"), layer.arg("width"), layer.arg("k")
     cin = layer.arg("channels") if depthwise else layer.arg("cin")
     cout = cin if depthwise else layer.arg("cout")
@@ -207,34 +238,72 @@ def _int8_conv(rng, layer, depthwise):
     expected = int8_conv_reference(x[0], weights, bias, multiplier, shift, zp_in, zp_out, pad,
                                    depthwise)[None]
     params = (h, w, cin, h, w, cout, k, k, 1, 1, pad[0], pad[1], -zp_in, zp_out, -128, 127)
-    return BenchCase(BENCH_INT8_DEPTHWISE if depthwise else BENCH_INT8_CONV2D, [x, weights],
-                     expected, h * w * cout * taps, "int8 MAC", input_zero_point=zp_in,
+    if kind is None:
+        kind = BENCH_INT8_DEPTHWISE if depthwise else BENCH_INT8_CONV2D
+    return BenchCase(kind, [x, weights], expected, h * w * cout * taps, "int8 MAC", input_zero_point=zp_in,
                      output_zero_point=zp_out, int8=params, bias=bias, multiplier=multiplier,
                      shift=shift)
 
 
-def build_int8_fully_connected(rng, layer):
+def build_int8_fully_connected(rng, layer, kind=BENCH_INT8_FC):
+    """Per-channel requantization for our baseline; CMSIS-NN's arm_fully_connected_s8
+    takes one multiplier (TFLite's int8 Dense is per-tensor), so its rows repeat row 0."""
     cin, cout = layer.arg("cin"), layer.arg("cout")
     zp_in, zp_out = 4, -3
     x = rng.integers(-128, 128, size=(1, cin)).astype(np.int8)
     weights = rng.integers(-127, 128, size=(cout, cin)).astype(np.int8)
     bias = rng.integers(-5000, 5001, size=cout).astype(np.int32)
     multiplier, shift = _requant_rows(rng, cout, cin)
+    if kind == BENCH_CMSIS_NN_FC:
+        multiplier, shift = np.full_like(multiplier, multiplier[0]), np.full_like(shift, shift[0])
     acc = (x.astype(np.int64) - zp_in) @ weights.astype(np.int64).T + bias
     expected = np.clip(multiply_by_quantized_multiplier(acc, multiplier, shift) + zp_out,
                        -128, 127).astype(np.int8)
     params = (1, 1, cin, 1, 1, cout, 1, 1, 1, 1, 0, 0, -zp_in, zp_out, -128, 127)
-    return BenchCase(BENCH_INT8_FC, [x, weights], expected, cin * cout, "int8 MAC",
+    return BenchCase(kind, [x, weights], expected, cin * cout, "int8 MAC",
                      input_zero_point=zp_in, output_zero_point=zp_out, int8=params, bias=bias,
                      multiplier=multiplier, shift=shift)
 
 
+def needs_cmsis_nn(layer: Layer) -> bool:
+    return layer.kernel.startswith("cmsis_nn")
+
+
+def build_shift(rng, layer):
+    """A shift op (benchmarks/shift_layers.py) whose expected bytes are the host build's."""
+    op = {"shift_conv2d": "conv", "shift_depthwise": "depthwise",
+          "shift_fully_connected": "dense"}[layer.kernel]
+    if op == "depthwise":
+        shape = dict(height=layer.arg("height"), width=layer.arg("width"),
+                     cin=layer.arg("channels"), k=layer.arg("k"))
+    elif op == "conv":
+        shape = {key: layer.arg(key) for key in ("height", "width", "cin", "cout", "k")}
+    else:
+        shape = dict(cin=layer.arg("cin"), cout=layer.arg("cout"))
+    built = shift_layers.shift_layer(rng, op, layer.arg("weights"), pruned=layer.arg("pruned", 0),
+                                     **shape)
+    zp_in, zp_out = shift_layers.INPUT_ZERO_POINT, shift_layers.OUTPUT_ZERO_POINT
+    expected = kernel_vectors.run_host(built.spec.name, built.inputs, built.options, np.int8,
+                                       zp_in, zp_out)
+    return BenchCase(BENCH_OP, built.inputs, expected, built.macs, "int8 MAC", built.options,
+                     built.spec.name, zp_in, zp_out)
+
+
 class Kernel(NamedTuple):
     build: Callable  # (rng, Layer) -> BenchCase
-    objects: tuple  # object files of its code (code size)
+    objects: tuple = ()  # object files of its code (code size)
+    # or: the bench wrapper whose callees are the code (CMSIS-NN: every function its
+    # call can reach in the linked image, libc's memcpy / memset not counted)
+    code_root: str = ""
 
+
+SHIFT_OBJECTS = ("kernels/shift_layer.o", "kernels/shift_op.o", "kernels/shift_arm.o")
 
 KERNELS: Dict[str, Kernel] = {
+    "shift_conv2d": Kernel(build_shift, ("kernels/shift_conv2d.o",) + SHIFT_OBJECTS),
+    "shift_depthwise": Kernel(build_shift, ("kernels/shift_conv2d.o",) + SHIFT_OBJECTS),
+    "shift_fully_connected": Kernel(build_shift,
+                                    ("kernels/shift_fully_connected.o",) + SHIFT_OBJECTS),
     "bconv2d": Kernel(build_bconv2d, ("kernels/bconv2d.o", "kernels/binary_output.o",
                                       "kernels/xnor_arm.o")),
     "bfully_connected": Kernel(build_bfully_connected,
@@ -248,6 +317,16 @@ KERNELS: Dict[str, Kernel] = {
                              ("bench/int8_depthwise.o",)),
     "int8_fully_connected": Kernel(build_int8_fully_connected,
                                    ("bench/int8_fully_connected.o",)),
+    # CMSIS-NN, built from its sources (--cmsis-nn)
+    "cmsis_nn_conv2d": Kernel(
+        lambda rng, layer: _int8_conv(rng, layer, False, BENCH_CMSIS_NN_CONV2D),
+        code_root="bench_cmsis_nn_conv2d"),
+    "cmsis_nn_depthwise": Kernel(
+        lambda rng, layer: _int8_conv(rng, layer, True, BENCH_CMSIS_NN_DEPTHWISE),
+        code_root="bench_cmsis_nn_depthwise_conv2d"),
+    "cmsis_nn_fully_connected": Kernel(
+        lambda rng, layer: build_int8_fully_connected(rng, layer, BENCH_CMSIS_NN_FC),
+        code_root="bench_cmsis_nn_fully_connected"),
 }
 
 
@@ -318,20 +397,27 @@ def layer_instructions(counts: List[int], layer_count: int) -> List[int]:
 
 
 def measure(layers: List[Layer], build_dir: Path, *, core: str = "m4", seed: int = 0,
-            runs: int = 2, extra_cflags: str = "") -> List[Measurement]:
+            runs: int = 2, extra_cflags: str = "",
+            cmsis_nn: Optional[Path] = None) -> List[Measurement]:
     """Builds the benchmark image for ``layers`` and returns exact instruction counts;
     the image is run ``runs`` times and every run must give the same counts.
-    ``extra_cflags`` (e.g. -DTFQP_PORTABLE: the portable C path) go to every source."""
+    ``extra_cflags`` (e.g. -DTFQP_PORTABLE: the portable C path) go to every source;
+    ``cmsis_nn`` (a CMSIS-NN source tree) is needed by the CMSIS-NN rows."""
     missing = qemu_runner.missing_tools()
     if missing:
         raise RuntimeError(f"mcu_cycles: missing {', '.join(missing)} (apt-get install "
                            "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
+    if cmsis_nn is None and any(needs_cmsis_nn(layer) for layer in layers):
+        raise ValueError("mcu_cycles: the CMSIS-NN rows need a CMSIS-NN source tree "
+                         "(--cmsis-nn DIR or CMSIS_NN_PATH)")
+    make_variables = {"CMSIS_NN": Path(cmsis_nn).resolve()} if cmsis_nn is not None else {}
     rng = np.random.default_rng(seed)
     cases = [KERNELS[layer.kernel].build(rng, layer) for layer in layers]
     build_dir.mkdir(parents=True, exist_ok=True)
     source = build_dir / "layers.c"
     write_layers_c_source(layers, cases, source)
-    qemu_runner.make_image("bench", core, build_dir, LAYERS=source, EXTRA_CFLAGS=extra_cflags)
+    qemu_runner.make_image("bench", core, build_dir, LAYERS=source, EXTRA_CFLAGS=extra_cflags,
+                           **make_variables)
     qemu_runner.make_image("plugin", core, build_dir)
     elf = build_dir / "bench.elf"
     plugin = build_dir.parent / "insn_count_plugin.so"
@@ -346,13 +432,17 @@ def measure(layers: List[Layer], build_dir: Path, *, core: str = "m4", seed: int
         all_counts.append(layer_instructions(counts, len(layers)))
     if any(counts != all_counts[0] for counts in all_counts):
         raise RuntimeError(f"instruction counts differ between runs: {all_counts}")
-    sizes = qemu_runner.section_sizes(
-        sorted({build_dir / o for layer in layers for o in KERNELS[layer.kernel].objects}))
-    return [
-        Measurement(layer, case, count,
-                    sum(sizes[Path(o).stem][0] for o in KERNELS[layer.kernel].objects))
-        for layer, case, count in zip(layers, cases, all_counts[0])
-    ]
+    objects = sorted({build_dir / o for layer in layers for o in KERNELS[layer.kernel].objects})
+    sizes = qemu_runner.section_sizes(objects) if objects else {}
+
+    def code_bytes(kernel: Kernel) -> int:
+        if kernel.code_root:
+            return qemu_runner.reachable_code_bytes(elf, kernel.code_root,
+                                                    exclude=("memcpy", "memset"))
+        return sum(sizes[Path(o).stem][0] for o in kernel.objects)
+
+    return [Measurement(layer, case, count, code_bytes(KERNELS[layer.kernel]))
+            for layer, case, count in zip(layers, cases, all_counts[0])]
 
 
 def table(measurements: List[Measurement], markdown: bool) -> str:
@@ -380,14 +470,26 @@ def main(argv=None) -> int:
     parser.add_argument("--portable", action="store_true",
                         help="measure the portable C path (-DTFQP_PORTABLE) instead of the "
                              "Cortex-M kernels")
+    parser.add_argument("--cmsis-nn", type=Path, default=os.environ.get("CMSIS_NN_PATH"),
+                        help="a CMSIS-NN source tree (default: $CMSIS_NN_PATH): adds the rows "
+                             "of CMSIS-NN's own int8 kernels (README: the pinned commit)")
     args = parser.parse_args(argv)
     layers = [layer for layer in LAYERS if layer.name.startswith(args.only)]
+    if args.cmsis_nn is None:
+        skipped = [layer.name for layer in layers if needs_cmsis_nn(layer)]
+        layers = [layer for layer in layers if not needs_cmsis_nn(layer)]
+        if skipped:
+            print(f"no --cmsis-nn tree: {len(skipped)} CMSIS-NN rows left out", file=sys.stderr)
+    elif not (args.cmsis_nn / "Include" / "arm_nnfunctions.h").is_file():
+        parser.error(f"--cmsis-nn {args.cmsis_nn} is not a CMSIS-NN source tree "
+                     "(no Include/arm_nnfunctions.h)")
     if not layers:
         parser.error(f"no layer name starts with {args.only!r}")
     with tempfile.TemporaryDirectory() as scratch:
         build_dir = args.build_dir or Path(scratch) / args.core
         measurements = measure(layers, build_dir, core=args.core,
-                               extra_cflags="-DTFQP_PORTABLE" if args.portable else "")
+                               extra_cflags="-DTFQP_PORTABLE" if args.portable else "",
+                               cmsis_nn=args.cmsis_nn)
     print(f"Cortex-{args.core.upper()} (qemu {qemu_runner.CORES[args.core][0]}), "
           f"{'portable C path' if args.portable else 'Cortex-M kernels'}, executed "
           "instructions per kernel call, arm-none-eabi-gcc -O2; counter validated, "

@@ -13,8 +13,9 @@ them through ``run.sh``) and a host C compiler for the counting plugin.
 import re
 import shutil
 import subprocess
+from collections import defaultdict
 from pathlib import Path
-from typing import List, NamedTuple
+from typing import Dict, List, NamedTuple, Set
 
 HERE = Path(__file__).resolve().parent
 
@@ -133,3 +134,44 @@ def section_sizes(objects) -> dict:
         sizes[Path(name).stem] = (int(text), int(data), int(bss))
     return sizes
 
+
+
+_BRANCH = re.compile(r"\s(?:bl|blx|b|b\.w|b\.n|b[a-z]{2}(?:\.[wn])?)\s+[0-9a-f]+ <([\w.]+)(?:\+0x[0-9a-f]+)?>")
+
+
+def call_graph(elf) -> Dict[str, Set[str]]:
+    """Direct calls and tail branches between the functions of ``elf`` (from
+    ``arm-none-eabi-objdump -d``): {function: functions it branches into}."""
+    listing = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True,
+                             text=True, check=True).stdout
+    graph: Dict[str, Set[str]] = defaultdict(set)
+    current = None
+    for line in listing.splitlines():
+        header = re.match(r"^[0-9a-f]+ <([\w.]+)>:", line)
+        if header:
+            current = header.group(1)
+            continue
+        branch = _BRANCH.search(line)
+        if branch and current is not None and branch.group(1) != current:
+            graph[current].add(branch.group(1))
+    return graph
+
+
+def reachable_code_bytes(elf, root: str, exclude=()) -> int:
+    """Code bytes (symbol sizes) of the functions a call of ``root`` can reach
+    through direct calls, ``root`` itself and ``exclude`` not counted."""
+    graph = call_graph(elf)
+    listing = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True,
+                             text=True, check=True).stdout
+    sizes = {parts[3]: int(parts[1], 16) for parts in map(str.split, listing.splitlines())
+             if len(parts) == 4 and parts[2] in "tT"}
+    if root not in sizes:
+        raise ValueError(f"qemu_runner: function {root!r} not found in {elf}")
+    seen, todo = set(), [root]
+    while todo:
+        name = todo.pop()
+        if name in seen or name in exclude:
+            continue
+        seen.add(name)
+        todo.extend(graph.get(name, ()))
+    return sum(sizes.get(name, 0) for name in seen - {root})

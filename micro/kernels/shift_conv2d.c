@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "shift_fast.h"
 #include "shift_op.h"
 #include "tfqp/flexbuffer.h"
 #include "tfqp/op.h"
@@ -156,12 +157,17 @@ static tfqp_status prepare(const conv_view *v, const tfqp_tensor *input,
     const int32_t outer[3] = {p->batch, p->rows.out, p->cols.out};
     const int64_t pixels = (int64_t)p->batch * p->rows.out * p->cols.out;
     const int32_t taps = p->layer.taps;
-    return !v->depthwise
-               ? tfqp_shift_layer_check_output(&p->layer, transform, output, 4, outer, pixels,
-                                               taps, 0, 1, error)
-               : tfqp_shift_layer_check_output(&p->layer, transform, output, 4, outer, pixels,
-                                               (int64_t)taps * p->channels_in, taps,
-                                               v->depth_multiplier, error);
+    size_t fast;
+    s = !v->depthwise
+            ? tfqp_shift_layer_check_output(&p->layer, transform, output, 4, outer, pixels, taps,
+                                            0, 1, error)
+            : tfqp_shift_layer_check_output(&p->layer, transform, output, 4, outer, pixels,
+                                            (int64_t)taps * p->channels_in, taps,
+                                            v->depth_multiplier, error);
+    if (s != TFQP_OK) return s;
+    fast = tfqp_shift_fast_conv2d_scratch_bytes(p, v->depthwise);
+    if (fast > p->layer.scratch_bytes) p->layer.scratch_bytes = fast;
+    return TFQP_OK;
   }
 }
 
@@ -282,12 +288,14 @@ static void gather_depthwise(const void *params, const int8_t *input, int32_t pi
 void tfqp_shift_conv2d_eval(const tfqp_shift_conv2d_params *params, const int32_t *table,
                             const int8_t *input, const tfqp_word *codes, void *scratch,
                             void *output) {
+  if (tfqp_shift_fast_conv2d(params, 0, table, input, codes, scratch, output)) return;
   tfqp_shift_eval(&params->layer, table, codes, params, gather_conv, input, scratch, output);
 }
 
 void tfqp_shift_depthwise_conv2d_eval(const tfqp_shift_conv2d_params *params,
                                       const int32_t *table, const int8_t *input,
                                       const tfqp_word *codes, void *scratch, void *output) {
+  if (tfqp_shift_fast_conv2d(params, 1, table, input, codes, scratch, output)) return;
   tfqp_shift_eval(&params->layer, table, codes, params, gather_depthwise, input, scratch,
                   output);
 }

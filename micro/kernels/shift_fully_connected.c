@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "shift_fast.h"
 #include "shift_op.h"
 #include "tfqp/flexbuffer.h"
 #include "tfqp/op.h"
@@ -87,8 +88,15 @@ tfqp_status tfqp_shift_fully_connected_prepare(
   if ((s = check_input_side(options, input, codes, code_table, output->type, p, error))) {
     return s;
   }
-  return tfqp_shift_layer_check_output(&p->layer, transform, output, 2, &p->batch, p->batch,
-                                       p->channels_in, 0, 1, error);
+  if ((s = tfqp_shift_layer_check_output(&p->layer, transform, output, 2, &p->batch, p->batch,
+                                         p->channels_in, 0, 1, error))) {
+    return s;
+  }
+  {
+    const size_t fast = tfqp_shift_fast_fully_connected_scratch_bytes(p);
+    if (fast > p->layer.scratch_bytes) p->layer.scratch_bytes = fast;
+  }
+  return TFQP_OK;
 }
 
 tfqp_status tfqp_shift_fully_connected_init_table(
@@ -110,6 +118,7 @@ static void gather_row(const void *params, const int8_t *input, int32_t row, int
 void tfqp_shift_fully_connected_eval(const tfqp_shift_fully_connected_params *params,
                                      const int32_t *table, const int8_t *input,
                                      const tfqp_word *codes, void *scratch, void *output) {
+  if (tfqp_shift_fast_fully_connected(params, table, input, codes, scratch, output)) return;
   tfqp_shift_eval(&params->layer, table, codes, params, gather_row, input, scratch, output);
 }
 

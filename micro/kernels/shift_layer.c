@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "shift_fast.h"
 #include "shift_op.h"
 
 /* Table and scratch: the bound of every op (formats.h), far below int32 offsets. */
@@ -130,7 +131,9 @@ static tfqp_status lay_out_table(tfqp_shift_layer *layer, tfqp_error *error) {
                                                : TFQP_SHIFT_TRANSFORM_INT8_COLUMNS;
   const uint64_t values = (uint64_t)layer->classes << layer->bits;
   const uint64_t live = cout * (uint64_t)layer->live_words;
-  const uint64_t words = values + fields * cout + live;
+  /* the fast path's region (shift_fast.h) ends the table */
+  const uint64_t words = values + fields * cout + live +
+                         tfqp_shift_fast_table_bytes(layer) / sizeof(int32_t);
   if (words * sizeof(int32_t) > MAX_BUFFER_BYTES) {
     return tfqp_fail(error, TFQP_ERROR_TOO_LARGE,
                      "the op's table (code values, channel fields, live-word bitmap) would "
@@ -355,5 +358,6 @@ tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfq
       }
     }
   }
+  tfqp_shift_fast_init_table(layer, codes, table);
   return TFQP_OK;
 }

@@ -849,6 +849,199 @@ static void test_accumulator_bound_edge(void) {
   CHECK_EQ(e.value, 0);
 }
 
+/* ---------------------------------------------------- fast-path layouts */
+
+/* Codes with about `zero_percent` % zero-valued codes (code 0) but no dead
+ * word (each word keeps one code of nonzero value in class 0), so the fast
+ * paths' dense and zero-skipping kernels run rather than the dead-word
+ * handling the random cases above mostly exercise. */
+static void live_codes(const shift_case *c, int32_t zero_percent) {
+  const int32_t per_word = 32 / c->bits;
+  const int32_t count = taps_of(c) * c->terms;
+  const int32_t top = (1 << c->bits) - 1;
+  int32_t co, r, code, live_code = 0;
+  for (code = 1; code <= top && live_code == 0; ++code) {
+    if (values[code] != 0) live_code = code;
+  }
+  CHECK(live_code != 0);
+  for (co = 0; co < c->cout; ++co) {
+    for (r = 0; r < count; ++r) {
+      codes[(size_t)co * count + r] =
+          test_random_range(0, 99) < zero_percent ? 0 : (uint8_t)test_random_range(0, top);
+      if (r % per_word == per_word - 1 || r == count - 1) {
+        int32_t first = r - r % per_word, j, live = 0;
+        for (j = first; j <= r; ++j) live |= values[codes[(size_t)co * count + j]] != 0;
+        if (!live) codes[(size_t)co * count + first + test_random_range(0, r - first)] = (uint8_t)live_code;
+      }
+    }
+  }
+  tfqp_pack_codes(codes, c->cout, count, c->bits, words);
+}
+
+static shift_case layout_case(int32_t op, int32_t bits, int32_t cin, int32_t cout) {
+  shift_case c;
+  memset(&c, 0, sizeof c);
+  c.op = op;
+  c.batch = 1;
+  c.bits = bits;
+  c.terms = 1;
+  c.classes = 1;
+  c.height = 5;
+  c.width = 6;
+  c.cin = cin;
+  c.cout = cout;
+  c.kh = c.kw = 3;
+  c.sh = c.sw = c.dh = c.dw = 1;
+  c.dm = 1;
+  c.zp_in = -5;
+  c.zp_out = 3;
+  c.act_min = -128;
+  c.act_max = 127;
+  return c;
+}
+
+/* Code values in [-limit, limit] (the zero codes kept), and outputs scaled up
+ * by 2^8 to match: decoded weights the x86 path takes (it decodes to int8;
+ * |w| <= 64 keeps its AVX2 kernels exact too). */
+static void small_values(const shift_case *c, int32_t limit) {
+  const int32_t columns = 1 << c->bits;
+  int32_t i, co;
+  for (i = 0; i < c->classes * columns; ++i) {
+    if (values[i] != 0) values[i] = (int16_t)test_random_range(-limit, limit);
+  }
+  for (co = 0; co < c->cout && !c->packed; ++co) {
+    int32_t *row = transform + co * 5;
+    if (c->classes == 1) {
+      row[4] = row[4] + 8 > 30 ? 30 : row[4] + 8;
+    } else {
+      row[4] = row[4] - 8 < 0 ? 0 : row[4] - 8;
+    }
+  }
+}
+
+/* Each case against the reference, its output into the digest; once with
+ * code values up to 2^14, once with small ones (see small_values). */
+/* check_layout_case's zero_percent for random_codes' pattern of dead words
+ * (whole rows and every third word) rather than live words only. */
+#define DEAD_WORDS (-1)
+
+static void check_layout_case(const shift_case *c, int32_t zero_percent) {
+  int32_t small;
+  for (small = 0; small <= 1; ++small) {
+    tfqp_error e;
+    const size_t bytes = output_bytes(c);
+    int32_t k;
+    CHECK(bytes <= MAX_OUTPUT);
+    for (k = 0; k < c->batch * (c->op == FULLY_CONNECTED ? 1 : c->height * c->width) * c->cin;
+         ++k) {
+      input[k] = (int8_t)test_random_range(-128, 127);
+    }
+    random_values_and_transform(c);
+    if (small) small_values(c, 64 / c->terms);
+    if (zero_percent == DEAD_WORDS) {
+      random_codes(c);
+    } else {
+      live_codes(c, zero_percent);
+    }
+    reference(c, expected);
+    CHECK_EQ(run_case(c, got, &e), TFQP_OK);
+    if (memcmp(got, expected, bytes) != 0) {
+      fprintf(stderr, "layout case (%s, b%d T%d C%d packed %d, cin %d cout %d, small %d) "
+              "differs\n", op_names[c->op], (int)c->bits, (int)c->terms, (int)c->classes,
+              (int)c->packed, (int)c->cin, (int)c->cout, (int)small);
+      CHECK(0);
+    }
+    digest_bytes(got, bytes);
+  }
+}
+
+/* The layouts the fast paths (shift_arm.c, shift_avx2.c) special-case, for
+ * every code width: 3x3 depthwise on channels in fours (with a narrow
+ * activation range, strides and dilations, depth multiplier 2, a channel
+ * count that leaves a remainder, more channels than one pass of 64), convolutions on positions in fours
+ * (a partial last block, Cin in fours and odd, dense and mostly-zero codes,
+ * two terms, two classes, packed output, more channels than two blocks of
+ * 16), fully connected in batch 1 on channel pairs (odd Cout) and batched. */
+static void test_fast_path_layouts(void) {
+  int32_t bits;
+  for (bits = 1; bits <= 5; ++bits) {
+    shift_case c = layout_case(DEPTHWISE, bits, 8, 8);
+    check_layout_case(&c, 30);
+    c.act_min = -20;
+    c.act_max = 90;
+    c.act_given = 1;
+    check_layout_case(&c, 30);
+    c = layout_case(DEPTHWISE, bits, 12, 12);
+    c.sh = c.sw = 2;
+    c.dh = 2;
+    c.padding = 1;
+    check_layout_case(&c, 0);
+    c = layout_case(DEPTHWISE, bits, 6, 12);
+    c.dm = 2;
+    check_layout_case(&c, 50);
+    c = layout_case(DEPTHWISE, bits, 8, 8);
+    c.packed = 1;
+    c.zp_out = 0;
+    check_layout_case(&c, 10);
+    c = layout_case(DEPTHWISE, bits, 68, 68);
+    check_layout_case(&c, 20);
+
+    c = layout_case(CONV, bits, 8, 5);
+    c.batch = 2;
+    c.height = 3;
+    c.width = 3;
+    check_layout_case(&c, 0);
+    check_layout_case(&c, 75);
+    c.cin = 7;
+    check_layout_case(&c, 40);
+    c.cin = 8;
+    c.terms = 2;
+    check_layout_case(&c, 20);
+    c.terms = 1;
+    c.classes = 2;
+    check_layout_case(&c, 20);
+    c.classes = 1;
+    c.packed = 1;
+    c.zp_out = 0;
+    check_layout_case(&c, 60);
+    c = layout_case(CONV, bits, 4, 37);
+    c.height = 4;
+    c.width = 3;
+    check_layout_case(&c, 30);
+    c.packed = 1;
+    c.zp_out = 0;
+    check_layout_case(&c, 30);
+
+    c = layout_case(FULLY_CONNECTED, bits, 24, 45);
+    check_layout_case(&c, 20);
+    c = layout_case(FULLY_CONNECTED, bits, 40, 7);
+    check_layout_case(&c, 0);
+    check_layout_case(&c, 75);
+    c.classes = 2;
+    check_layout_case(&c, 30);
+    c.classes = 1;
+    c.terms = 3;
+    check_layout_case(&c, 30);
+    c.terms = 1;
+    c.packed = 1;
+    c.zp_out = 0;
+    check_layout_case(&c, 30);
+    c = layout_case(FULLY_CONNECTED, bits, 33, 6);
+    c.batch = 3;
+    check_layout_case(&c, 50);
+    /* batch 1 with dead words (copied rows on Cortex-M): odd Cout, rows of
+     * more than 32 words, two classes */
+    c = layout_case(FULLY_CONNECTED, bits, 40, 9);
+    check_layout_case(&c, DEAD_WORDS);
+    c.cin = 350;
+    c.terms = 3;
+    check_layout_case(&c, DEAD_WORDS);
+    c.terms = 1;
+    c.classes = 2;
+    check_layout_case(&c, DEAD_WORDS);
+  }
+}
+
 /* The live-word walk's lowest set bit, against a scan, for every single bit
  * and random words. */
 static void test_lowest_bit(void) {
@@ -870,4 +1063,5 @@ void test_shift(void) {
   test_tensors_rejected();
   test_constants_rejected();
   test_accumulator_bound_edge();
+  test_fast_path_layouts();
 }

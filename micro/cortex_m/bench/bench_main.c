@@ -109,6 +109,32 @@ static int run_op_layer(uint32_t index, const bench_layer *l) {
   return report(index, l, NULL);
 }
 
+/* One measured call of a CMSIS-NN baseline; NULL or what went wrong. */
+static const char *run_cmsis_nn(const bench_layer *l, uint8_t *out, void *scratch) {
+  const int8_t *input = (const int8_t *)l->inputs[0].data;
+  const int8_t *filter = (const int8_t *)l->inputs[1].data;
+  const int32_t scratch_bytes = (int32_t)((uint8_t *)arena + sizeof arena - (uint8_t *)scratch);
+  int32_t status = BENCH_CMSIS_NN_FAILED;
+  switch (l->kind) {
+    case BENCH_CMSIS_NN_CONV2D:
+      MEASURED(status = bench_cmsis_nn_conv2d(&l->int8, input, filter, l->bias, l->multiplier,
+                                              l->shift, (int8_t *)out, scratch, scratch_bytes));
+      break;
+    case BENCH_CMSIS_NN_DEPTHWISE:
+      MEASURED(status = bench_cmsis_nn_depthwise_conv2d(&l->int8, input, filter, l->bias,
+                                                        l->multiplier, l->shift, (int8_t *)out,
+                                                        scratch, scratch_bytes));
+      break;
+    default:
+      MEASURED(status = bench_cmsis_nn_fully_connected(&l->int8, input, filter, l->bias,
+                                                       l->multiplier, l->shift, (int8_t *)out,
+                                                       scratch, scratch_bytes));
+      break;
+  }
+  if (status == BENCH_CMSIS_NN_MISSING) return "image built without CMSIS-NN (CMSIS_NN=<dir>)";
+  return status == BENCH_CMSIS_NN_OK ? NULL : "CMSIS-NN call failed";
+}
+
 /* The packing utility and the int8 baselines, called directly. */
 static int run_layer(uint32_t index, const bench_layer *l) {
   uint8_t *out = (uint8_t *)arena;
@@ -142,6 +168,13 @@ static int run_layer(uint32_t index, const bench_layer *l) {
                                             l->multiplier, l->shift, (int8_t *)out,
                                             (int16_t *)scratch));
         break;
+      case BENCH_CMSIS_NN_CONV2D:
+      case BENCH_CMSIS_NN_DEPTHWISE:
+      case BENCH_CMSIS_NN_FULLY_CONNECTED: {
+        const char *problem = run_cmsis_nn(l, out, scratch);
+        if (problem != NULL) return report(index, l, problem);
+        break;
+      }
       default:
         return report(index, l, "unknown kernel kind");
     }

@@ -1,0 +1,273 @@
+/* The AVX-512 VNNI kernels of the shift ops' x86 path (interface and layout
+ * in shift_x86.h), compiled for that instruction set function by function
+ * and called by shift_avx2.c only when CPUID reports AVX-512 F, BW, VL and
+ * VNNI (and the OS saves the 512-bit state): one VPDPBUSD multiplies 16 channels
+ * by 4 taps of u bytes and adds the four products of each channel to its
+ * 32-bit accumulator, exactly (the products' sum fits an int32). */
+#include "shift_fast.h"
+
+#if TFQP_HAVE_AVX2 && defined(__GNUC__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "shift_x86.h"
+
+#define TFQP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* -DTFQP_SHIFT_NO_AVX512 keeps the AVX2 kernels on every CPU (make -C micro
+ * test builds that variant too, so both kernel sets are compared). */
+int tfqp_shift_avx512_available(void) {
+  static int known = 0, available = 0;
+#ifdef TFQP_SHIFT_NO_AVX512
+  known = 1;
+#endif
+  if (!known) {
+    __builtin_cpu_init();
+    available = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    known = 1;
+  }
+  return available;
+}
+
+static inline int32_t load_u32(const uint8_t *p) {
+  int32_t v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+
+TFQP_AVX512 void tfqp_shift_avx512_rows(const uint8_t *const *rows, const int8_t *weights,
+                                        size_t block_bytes, int32_t blocks, int32_t groups,
+                                        int32_t *acc) {
+  __m512i a[TFQP_AVX512_ROWS][2];
+  int32_t g, r;
+  for (r = 0; r < TFQP_AVX512_ROWS; ++r) a[r][0] = a[r][1] = _mm512_setzero_si512();
+  if (blocks == 2) {
+    for (g = 0; g < groups; ++g) {
+      const int8_t *w = weights + (size_t)g * TFQP_X86_GROUP_BYTES;
+      const __m512i w0 = _mm512_loadu_si512((const void *)w);
+      const __m512i w1 = _mm512_loadu_si512((const void *)(w + block_bytes));
+      for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
+        const __m512i u = _mm512_set1_epi32(load_u32(rows[r] + 4 * g));
+        a[r][0] = _mm512_dpbusd_epi32(a[r][0], u, w0);
+        a[r][1] = _mm512_dpbusd_epi32(a[r][1], u, w1);
+      }
+    }
+  } else {
+    for (g = 0; g < groups; ++g) {
+      const __m512i w0 =
+          _mm512_loadu_si512((const void *)(weights + (size_t)g * TFQP_X86_GROUP_BYTES));
+      for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
+        a[r][0] = _mm512_dpbusd_epi32(a[r][0], _mm512_set1_epi32(load_u32(rows[r] + 4 * g)), w0);
+      }
+    }
+  }
+  for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
+    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK), a[r][0]);
+    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK + TFQP_X86_BLOCK), a[r][1]);
+  }
+}
+
+TFQP_AVX512 void tfqp_shift_avx512_windows(const uint8_t *const *windows, const size_t *offsets,
+                                           int32_t taps, int32_t tap_groups,
+                                           const int8_t *weights, size_t block_bytes,
+                                           int32_t blocks, int32_t *acc) {
+  __m512i a[TFQP_AVX512_ROWS][2];
+  const int8_t *w = weights;
+  int32_t t, g, r;
+  for (r = 0; r < TFQP_AVX512_ROWS; ++r) a[r][0] = a[r][1] = _mm512_setzero_si512();
+  for (t = 0; t < taps; ++t) {
+    const uint8_t *u[TFQP_AVX512_ROWS];
+    for (r = 0; r < TFQP_AVX512_ROWS; ++r) u[r] = windows[r] + offsets[t];
+    if (blocks == 2) {
+      for (g = 0; g < tap_groups; ++g, w += TFQP_X86_GROUP_BYTES) {
+        const __m512i w0 = _mm512_loadu_si512((const void *)w);
+        const __m512i w1 = _mm512_loadu_si512((const void *)(w + block_bytes));
+        for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
+          const __m512i x = _mm512_set1_epi32(load_u32(u[r] + 4 * g));
+          a[r][0] = _mm512_dpbusd_epi32(a[r][0], x, w0);
+          a[r][1] = _mm512_dpbusd_epi32(a[r][1], x, w1);
+        }
+      }
+    } else {
+      for (g = 0; g < tap_groups; ++g, w += TFQP_X86_GROUP_BYTES) {
+        const __m512i w0 = _mm512_loadu_si512((const void *)w);
+        for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
+          a[r][0] = _mm512_dpbusd_epi32(a[r][0], _mm512_set1_epi32(load_u32(u[r] + 4 * g)), w0);
+        }
+      }
+    }
+  }
+  for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
+    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK), a[r][0]);
+    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK + TFQP_X86_BLOCK), a[r][1]);
+  }
+}
+
+/* MultiplyByQuantizedMultiplier on 16 lanes, mult in [0, 2^31) (never the
+ * saturating case): high = floor((a * mult + 2^30) / 2^31) from the 64-bit
+ * products of the even and the odd lanes, then RoundingDivideByPOT. The
+ * channel fields are loaded once per 16 channels, the rows are independent
+ * (their latencies overlap); d = -wpn is a lane mask (subtract, else add). */
+TFQP_AVX512 void tfqp_shift_avx512_outputs_int8(const tfqp_x86_requant *q, const int32_t *acc,
+                                                size_t acc_stride, int32_t rows, int32_t count,
+                                                int8_t *out, size_t out_stride) {
+  const __m512i nudge = _mm512_set1_epi64((long long)1 << 30);
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i zero_point = _mm512_set1_epi32(q->zero_point);
+  const __m512i act_min = _mm512_set1_epi32(q->act_min);
+  const __m512i act_max = _mm512_set1_epi32(q->act_max);
+  int32_t c, r;
+  for (c = 0; c < count; c += TFQP_X86_BLOCK) {
+    const int32_t *f = q->fields + c;
+    const __m512i base = _mm512_loadu_si512((const void *)f);
+    const __mmask16 negative =
+        _mm512_cmpgt_epi32_mask(_mm512_loadu_si512((const void *)(f + q->stride)),
+                                _mm512_setzero_si512());
+    const __m512i m = _mm512_loadu_si512((const void *)(f + 2 * q->stride));
+    const __m512i m_odd = _mm512_srli_epi64(m, 32);
+    const __m512i left = _mm512_loadu_si512((const void *)(f + 3 * q->stride));
+    const __m512i right = _mm512_loadu_si512((const void *)(f + 4 * q->stride));
+    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+    const __m512i half = _mm512_srli_epi32(mask, 1);
+    const int32_t n = count - c < TFQP_X86_BLOCK ? count - c : TFQP_X86_BLOCK;
+    const __mmask16 store = (__mmask16)((1u << n) - 1u);
+    for (r = 0; r < rows; ++r) {
+      const __m512i x = _mm512_loadu_si512((const void *)(acc + (size_t)r * acc_stride + c));
+      const __m512i value =
+          _mm512_mask_sub_epi32(_mm512_add_epi32(base, x), negative, base, x);
+      const __m512i a = _mm512_sllv_epi32(value, left);
+      const __m512i even =
+          _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, m), nudge), 31);
+      const __m512i odd = _mm512_slli_epi64(
+          _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), m_odd), nudge), 1);
+      const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, even, odd);
+      const __m512i threshold = _mm512_add_epi32(half, _mm512_srli_epi32(high, 31));
+      const __mmask16 up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, mask), threshold);
+      const __m512i shifted = _mm512_srav_epi32(high, right);
+      __m512i v = _mm512_add_epi32(_mm512_mask_add_epi32(shifted, up, shifted, one), zero_point);
+      v = _mm512_min_epi32(_mm512_max_epi32(v, act_min), act_max);
+      _mm_mask_storeu_epi8(out + (size_t)r * out_stride + c, store, _mm512_cvtepi32_epi8(v));
+    }
+  }
+}
+
+/* sum[j] += group g's four tap rows of 64 channels from `at` (window +
+ * o[t] + at, t < 4), interleaved into [channel][4 taps] lanes, times the
+ * group's weight vectors w[j]. */
+TFQP_AVX512 static inline void depthwise_group(const uint8_t *window, const size_t *o, size_t at,
+                                               const __m512i w[4], __m512i sum[4]) {
+  const __m512i t0 = _mm512_loadu_si512((const void *)(window + o[0] + at));
+  const __m512i t1 = _mm512_loadu_si512((const void *)(window + o[1] + at));
+  const __m512i t2 = _mm512_loadu_si512((const void *)(window + o[2] + at));
+  const __m512i t3 = _mm512_loadu_si512((const void *)(window + o[3] + at));
+  const __m512i a = _mm512_unpacklo_epi8(t0, t1), b = _mm512_unpackhi_epi8(t0, t1);
+  const __m512i c = _mm512_unpacklo_epi8(t2, t3), d = _mm512_unpackhi_epi8(t2, t3);
+  sum[0] = _mm512_dpbusd_epi32(sum[0], _mm512_unpacklo_epi16(a, c), w[0]);
+  sum[1] = _mm512_dpbusd_epi32(sum[1], _mm512_unpackhi_epi16(a, c), w[1]);
+  sum[2] = _mm512_dpbusd_epi32(sum[2], _mm512_unpacklo_epi16(b, d), w[2]);
+  sum[3] = _mm512_dpbusd_epi32(sum[3], _mm512_unpackhi_epi16(b, d), w[3]);
+}
+
+/* The group's four weight vectors (64 bytes each). */
+TFQP_AVX512 static inline void depthwise_weights(const int8_t *w, __m512i vectors[4]) {
+  int32_t j;
+  for (j = 0; j < 4; ++j) vectors[j] = _mm512_loadu_si512((const void *)(w + 64 * j));
+}
+
+/* sum[j] lane L holds channels 16L + 4j .. + 3: the lanes transposed back
+ * into channel order, 64 accumulators to out. */
+TFQP_AVX512 static inline void store_superblock(const __m512i sum[4], int32_t *out) {
+  const __m512i low01 = _mm512_shuffle_i32x4(sum[0], sum[1], 0x44);
+  const __m512i low23 = _mm512_shuffle_i32x4(sum[2], sum[3], 0x44);
+  const __m512i high01 = _mm512_shuffle_i32x4(sum[0], sum[1], 0xEE);
+  const __m512i high23 = _mm512_shuffle_i32x4(sum[2], sum[3], 0xEE);
+  _mm512_storeu_si512((void *)out, _mm512_shuffle_i32x4(low01, low23, 0x88));
+  _mm512_storeu_si512((void *)(out + 16), _mm512_shuffle_i32x4(low01, low23, 0xDD));
+  _mm512_storeu_si512((void *)(out + 32), _mm512_shuffle_i32x4(high01, high23, 0x88));
+  _mm512_storeu_si512((void *)(out + 48), _mm512_shuffle_i32x4(high01, high23, 0xDD));
+}
+
+TFQP_AVX512 void tfqp_shift_avx512_depthwise(const uint8_t *window, const size_t *offsets,
+                                             int32_t groups, int32_t units,
+                                             const int8_t *weights, size_t block_bytes,
+                                             int32_t *acc) {
+  const size_t superblock_bytes = 4 * block_bytes;
+  int32_t unit, g, j;
+  for (unit = 0; unit < units; ++unit) {
+    const size_t at = (size_t)unit * 64;
+    const int8_t *w = weights + (size_t)unit * superblock_bytes;
+    __m512i sum[4];
+    for (j = 0; j < 4; ++j) sum[j] = _mm512_setzero_si512();
+    for (g = 0; g < groups; ++g, w += 4 * TFQP_X86_GROUP_BYTES) {
+      __m512i vectors[4];
+      depthwise_weights(w, vectors);
+      depthwise_group(window, offsets + 4 * g, at, vectors, sum);
+    }
+    store_superblock(sum, acc + at);
+  }
+}
+
+/* Three groups (3x3 windows): per superblock its 12 weight vectors stay in
+ * registers for every row. */
+TFQP_AVX512 void tfqp_shift_avx512_depthwise3(const uint8_t *const *windows, int32_t rows,
+                                              const size_t *offsets, int32_t units,
+                                              const int8_t *weights, size_t block_bytes,
+                                              int32_t *acc, size_t acc_stride) {
+  int32_t unit, g, j, r;
+  for (unit = 0; unit < units; ++unit) {
+    const size_t at = (size_t)unit * 64;
+    const int8_t *w = weights + (size_t)unit * 4 * block_bytes;
+    __m512i vectors[3][4];
+    for (g = 0; g < 3; ++g) depthwise_weights(w + (size_t)g * 4 * TFQP_X86_GROUP_BYTES, vectors[g]);
+    for (r = 0; r < rows; ++r) {
+      __m512i sum[4];
+      for (j = 0; j < 4; ++j) sum[j] = _mm512_setzero_si512();
+      for (g = 0; g < 3; ++g) depthwise_group(windows[r], offsets + 4 * g, at, vectors[g], sum);
+      store_superblock(sum, acc + (size_t)r * acc_stride + at);
+    }
+  }
+}
+
+/* Four blocks per pass over the row: four accumulators share each broadcast. */
+TFQP_AVX512 void tfqp_shift_avx512_vector(const uint8_t *u, const int8_t *weights,
+                                          size_t block_bytes, int32_t blocks, int32_t groups,
+                                          int32_t *acc) {
+  int32_t block, g, b;
+  for (block = 0; block < blocks; block += 4) {
+    const int32_t count = blocks - block < 4 ? blocks - block : 4;
+    const int8_t *w = weights + (size_t)block * block_bytes;
+    __m512i a[4];
+    for (b = 0; b < 4; ++b) a[b] = _mm512_setzero_si512();
+    if (count == 4) {
+      for (g = 0; g < groups; ++g) {
+        const __m512i x = _mm512_set1_epi32(load_u32(u + 4 * g));
+        const int8_t *wg = w + (size_t)g * TFQP_X86_GROUP_BYTES;
+        a[0] = _mm512_dpbusd_epi32(a[0], x, _mm512_loadu_si512((const void *)wg));
+        a[1] = _mm512_dpbusd_epi32(a[1], x, _mm512_loadu_si512((const void *)(wg + block_bytes)));
+        a[2] = _mm512_dpbusd_epi32(a[2], x,
+                                   _mm512_loadu_si512((const void *)(wg + 2 * block_bytes)));
+        a[3] = _mm512_dpbusd_epi32(a[3], x,
+                                   _mm512_loadu_si512((const void *)(wg + 3 * block_bytes)));
+      }
+    } else {
+      for (g = 0; g < groups; ++g) {
+        const __m512i x = _mm512_set1_epi32(load_u32(u + 4 * g));
+        const int8_t *wg = w + (size_t)g * TFQP_X86_GROUP_BYTES;
+        for (b = 0; b < count; ++b) {
+          a[b] = _mm512_dpbusd_epi32(a[b], x,
+                                     _mm512_loadu_si512((const void *)(wg + b * block_bytes)));
+        }
+      }
+    }
+    for (b = 0; b < count; ++b) {
+      _mm512_storeu_si512((void *)(acc + (size_t)(block + b) * TFQP_X86_BLOCK), a[b]);
+    }
+  }
+}
+
+#else
+/* ISO C wants a declaration in every translation unit */
+typedef int tfqp_shift_avx512_unused;
+#endif
