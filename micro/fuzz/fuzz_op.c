@@ -217,9 +217,13 @@ typedef struct {
   int32_t cin, kh, kw, sh, sw, dh, dw, padding;
 } window_choice;
 
-static window_choice add_window_options(fuzz_input *in, option_list *options, int conv) {
+/* channels_in is an option of the binary and int8 ops; the shift convolutions
+ * take Cin from the input (cin_option 0: chosen here in [1, cin_max]). */
+static window_choice add_window_and_channels(fuzz_input *in, option_list *options, int conv,
+                                             int cin_option, int32_t cin_max) {
   window_choice w = {0, 1, 1, 1, 1, 1, 1, 1};
-  w.cin = add_option(in, options, "channels_in", (int32_t)fuzz_range(in, 1, 70));
+  w.cin = cin_option ? add_option(in, options, "channels_in", (int32_t)fuzz_range(in, 1, cin_max))
+                     : (int32_t)fuzz_range(in, 1, cin_max);
   if (conv) {
     w.kh = add_option(in, options, "filter_height", (int32_t)fuzz_range(in, 1, 4));
     w.kw = add_option(in, options, "filter_width", (int32_t)fuzz_range(in, 1, 4));
@@ -230,6 +234,10 @@ static window_choice add_window_options(fuzz_input *in, option_list *options, in
     w.padding = add_option(in, options, "padding", (int32_t)fuzz_range(in, 0, 1));
   }
   return w;
+}
+
+static window_choice add_window_options(fuzz_input *in, option_list *options, int conv) {
+  return add_window_and_channels(in, options, conv, 1, 70);
 }
 
 /* The output size of an h x w image (1 where VALID leaves none: prepare then
@@ -479,6 +487,214 @@ static int build_unpack(fuzz_input *in, data_source *s, const tfqp_op *op, built
   return 1;
 }
 
+/* ------------------------------------------------------------- shift ops */
+
+typedef enum { SHIFT_CONV, SHIFT_DEPTHWISE, SHIFT_FC } shift_kind;
+
+/* The largest |table entry| that keeps every channel within init_table's
+ * accumulator bound (sum_k |w_c[k]| * 255 + |B| < 2^31, |B| <= 2^16 here)
+ * for `row_codes` codes per row, at most 2^14. */
+static int32_t shift_entry_limit(int64_t row_codes) {
+  const int64_t limit = (((int64_t)1 << 31) - 1 - (1 << 16)) / (255 * row_codes);
+  return (int32_t)(limit < 1 ? 1 : limit > TFQP_CODE_VALUE_MAX ? TFQP_CODE_VALUE_MAX : limit);
+}
+
+/* A code table of `entries` int16 values, `columns` per class, as the
+ * converters make them (powers of two, ternary, small sums, any value up to
+ * `limit`); code 0 decodes to 0 in every class (mostly: that makes zero codes
+ * and dead words); sometimes one entry just past 2^14 or a raw int16 that
+ * init_table must reject. */
+static void fill_code_table(fuzz_input *in, data_source *s, int16_t *table, int64_t entries,
+                            int64_t columns, int32_t limit) {
+  const int64_t family = fuzz_range(in, 0, 3);
+  const int zero_code = !fuzz_one_in(in, 8);
+  int32_t top = 0;
+  int64_t i;
+  while (top < 14 && ((int32_t)1 << (top + 1)) <= limit) ++top;
+  for (i = 0; i < entries; ++i) {
+    int32_t v;
+    if (family == 0) { /* +-2^j */
+      v = (int32_t)1 << next_int(s, 0, top);
+      if (next_byte(s) & 1) v = -v;
+    } else if (family == 1) { /* ternary */
+      v = next_int(s, -1, 1) * ((next_byte(s) & 7) == 0 ? (limit < 127 ? limit : 127) : 1);
+    } else if (family == 2) {
+      v = next_int(s, -2, 2);
+    } else {
+      v = next_int(s, -limit, limit);
+    }
+    if (zero_code && i % columns == 0) v = 0;
+    table[i] = (int16_t)v;
+  }
+  if (entries > 0 && fuzz_one_in(in, 16)) {
+    table[next_int(s, 0, (int32_t)entries - 1)] =
+        (int16_t)(fuzz_one_in(in, 2) ? (next_byte(s) & 1 ? 1 : -1) * (TFQP_CODE_VALUE_MAX + 1)
+                                     : next_int(s, INT16_MIN, INT16_MAX));
+  }
+}
+
+/* Shapes the codes rows (`rows` of `row_words` words) as the converters pack
+ * rows of `row_codes` b-bit codes: codes zeroed one by one (75 % pruned) or
+ * whole words zeroed (dead words) or dense; then the padding bits (the top
+ * 32 - P*b bits, the codes past R) cleared unless `keep_padding` (init_table
+ * must then reject them). */
+static void shape_codes(fuzz_input *in, data_source *s, int32_t *words, int64_t rows,
+                        int64_t row_words, int64_t row_codes, int32_t bits, int keep_padding) {
+  const int64_t per_word = TFQP_WORD_BITS / bits;
+  const uint32_t code_mask = (1u << bits) - 1u;
+  const int64_t sparsity = fuzz_range(in, 0, 2); /* dense, pruned codes, dead words */
+  int64_t r, w, j;
+  for (r = 0; r < rows; ++r) {
+    for (w = 0; w < row_words; ++w) {
+      uint32_t word = (uint32_t)words[r * row_words + w];
+      const int64_t live = row_codes - w * per_word;
+      const int64_t codes = live < 0 ? 0 : live > per_word ? per_word : live;
+      if (sparsity == 2 && (next_byte(s) & 1)) word = 0;
+      if (sparsity == 1) {
+        for (j = 0; j < per_word; ++j) {
+          if ((next_byte(s) & 3) != 0) word &= ~(code_mask << (j * bits));
+        }
+      }
+      if (!keep_padding) word &= codes * bits >= 32 ? 0xFFFFFFFFu
+                                                    : (uint32_t)((1ull << (codes * bits)) - 1u);
+      words[r * row_words + w] = (int32_t)word;
+    }
+  }
+}
+
+/* Transform rows (d, B, M0, M1, s) of an int8 output (one or two classes) or
+ * (d, threshold) of a packed one, within the contract's ranges; sometimes one
+ * field anywhere in int32 (init_table must reject it unless it is in range). */
+static void fill_shift_transform(fuzz_input *in, data_source *s, int32_t *rows, int64_t cout,
+                                 int64_t columns, int32_t classes) {
+  const int wild = fuzz_one_in(in, 8);
+  const int wide_shift = fuzz_one_in(in, 4);
+  int64_t co;
+  for (co = 0; co < cout; ++co) {
+    int32_t *row = rows + co * columns;
+    if (columns == TFQP_SHIFT_TRANSFORM_INT8_COLUMNS) {
+      row[0] = next_byte(s) & 1 ? 1 : -1;
+      row[1] = next_int(s, -5000, 5000);
+      row[2] = (next_byte(s) & 15) == 0 ? 0 : next_int(s, 1 << 30, INT32_MAX);
+      if (classes == 2) {
+        row[3] = next_int(s, 0, INT32_MAX);
+        row[4] = wide_shift ? next_int(s, 0, 62) : next_int(s, 28, 46);
+      } else {
+        row[3] = 0;
+        row[4] = wide_shift ? next_int(s, -31, 30) : next_int(s, -18, 1);
+      }
+    } else if (columns == TFQP_SHIFT_TRANSFORM_PACKED_COLUMNS) {
+      row[0] = next_byte(s) & 1 ? 1 : -1;
+      row[1] = next_int(s, -(1 << 16), 1 << 16);
+    }
+    if (wild && columns > 0) {
+      row[next_int(s, 0, (int32_t)columns - 1)] = next_int(s, INT32_MIN, INT32_MAX);
+    }
+  }
+}
+
+/* The options of a shift op every kind has: terms (sometimes left to its
+ * default 1), activation_min / activation_max (int8 output; sometimes given
+ * with a packed one, which prepare rejects). */
+static void add_shift_output_options(fuzz_input *in, option_list *options, int packed) {
+  int32_t act_min;
+  if (!fuzz_one_in(in, 4)) {
+    add_option(in, options, "terms", (int32_t)(fuzz_one_in(in, 16) ? fuzz_range(in, 0, 5)
+                                                                   : fuzz_range(in, 1, 3)));
+  }
+  if ((!packed && !fuzz_one_in(in, 3)) || fuzz_one_in(in, 24)) {
+    act_min = add_option(in, options, "activation_min", (int32_t)fuzz_range(in, -128, 127));
+    add_option(in, options, "activation_max",
+               (int32_t)(fuzz_one_in(in, 24) ? fuzz_range(in, -128, 127)
+                                             : fuzz_range(in, act_min < -128 ? -128 : act_min, 127)));
+  }
+}
+
+/* The terms the op parsed (its default 1 when absent). */
+static int32_t parsed_terms(const tfqp_op_options *o, shift_kind kind) {
+  return kind == SHIFT_CONV        ? o->shift_conv2d.output.terms
+         : kind == SHIFT_DEPTHWISE ? o->shift_depthwise_conv2d.output.terms
+                                   : o->shift_fully_connected.output.terms;
+}
+
+static int build_shift(fuzz_input *in, data_source *s, const tfqp_op *op, shift_kind kind,
+                       built_case *b) {
+  op_harness_case *c = &b->c;
+  option_list options = {{{0, 0, 0}}, 0};
+  const int packed = fuzz_one_in(in, 3);
+  const int32_t bits = (int32_t)(fuzz_one_in(in, 24) ? fuzz_range(in, 0, 6) : fuzz_range(in, 1, 5));
+  const int32_t classes = (int32_t)(fuzz_one_in(in, 24) ? fuzz_range(in, 0, 3)
+                                    : packed ? 1 : fuzz_range(in, 1, 2));
+  const int64_t columns = fuzz_one_in(in, 24) ? fuzz_range(in, 1, 40)
+                                              : (int64_t)1 << (bits > 0 && bits < 7 ? bits : 1);
+  const int64_t batch = fuzz_range(in, 1, 2);
+  const int conv = kind != SHIFT_FC;
+  const int64_t h = conv ? fuzz_range(in, 1, 8) : 1, w = conv ? fuzz_range(in, 1, 8) : 1;
+  const int32_t in_zp = (int32_t)fuzz_range(in, -128, 127);
+  const int32_t out_zp = (int32_t)fuzz_range(in, -128, 127);
+  const window_choice wc = add_window_and_channels(in, &options, conv, kind == SHIFT_FC,
+                                                   kind == SHIFT_FC ? 200 : kind == SHIFT_CONV ? 16 : 24);
+  const int64_t transform_columns =
+      fuzz_one_in(in, 24) ? fuzz_range(in, 1, 6)
+                          : packed ? TFQP_SHIFT_TRANSFORM_PACKED_COLUMNS : TFQP_SHIFT_TRANSFORM_INT8_COLUMNS;
+  int32_t multiplier = 1, terms, code_bits;
+  int64_t oh, ow, cout, taps, row_codes, row_words, i;
+  if (kind == SHIFT_DEPTHWISE) {
+    multiplier = add_option(in, &options, "depth_multiplier",
+                            (int32_t)(fuzz_one_in(in, 8) ? fuzz_range(in, 3, 4) : fuzz_range(in, 1, 2)));
+  }
+  add_shift_output_options(in, &options, packed);
+  if (!parse_options(in, op, &options, &c->options)) return 0;
+  if (!window_output(&wc, h, w, &oh, &ow)) return 0;
+  terms = parsed_terms(&c->options, kind);
+  if (terms < 1 || terms > 64) terms = 1; /* prepare rejects it; shapes as for one term */
+  code_bits = bits >= 1 && bits <= 5 ? bits : 1;
+  cout = kind == SHIFT_DEPTHWISE ? (int64_t)wc.cin * (multiplier >= 1 && multiplier <= 64 ? multiplier : 1)
+                                 : fuzz_range(in, 1, 40);
+  if (kind == SHIFT_DEPTHWISE && fuzz_one_in(in, 24)) cout += 1;
+  taps = kind == SHIFT_CONV ? (int64_t)wc.kh * wc.kw * wc.cin
+         : kind == SHIFT_DEPTHWISE ? (int64_t)wc.kh * wc.kw : wc.cin;
+  row_codes = taps * terms;
+  row_words = (row_codes + TFQP_WORD_BITS / code_bits - 1) / (TFQP_WORD_BITS / code_bits);
+  if (fuzz_one_in(in, 24)) row_words += fuzz_one_in(in, 2) ? 1 : -1;
+  c->input_count = 4;
+  {
+    const int64_t depth = packed ? (cout + 31) / 32 : cout;
+    const int64_t in4[4] = {batch, h, w, wc.cin};
+    const int64_t o4[4] = {batch, oh, ow, depth};
+    const int64_t codes2[2] = {cout, row_words};
+    const int64_t table2[2] = {classes, columns};
+    const int64_t transform2[2] = {cout, transform_columns};
+    const tfqp_type out_type = packed ? TFQP_TYPE_INT32 : TFQP_TYPE_INT8;
+    int64_t fc_in[4], o2[2];
+    int32_t fc_rank = 2;
+    if (!conv) {
+      fc_rank = outer_dims(in, fc_in, wc.cin);
+      o2[0] = 1;
+      for (i = 0; i < fc_rank - 1; ++i) o2[0] *= fc_in[i];
+      o2[1] = depth;
+    }
+    if (!describe(&c->inputs[0], TFQP_TYPE_INT8, conv ? 4 : fc_rank, conv ? in4 : fc_in, in_zp) ||
+        !describe(&c->inputs[1], TFQP_TYPE_INT32, 2, codes2, 0) ||
+        !describe(&c->inputs[2], TFQP_TYPE_INT16, 2, table2, 0) ||
+        !describe(&c->inputs[3], TFQP_TYPE_INT32, 2, transform2, 0) ||
+        !describe(&c->output, out_type, conv ? 4 : 2, conv ? o4 : o2, packed ? 0 : out_zp)) {
+      return 0;
+    }
+    b->work = (conv ? batch * oh * ow : o2[0]) * cout * row_codes;
+  }
+  b->owned[0] = fill(s, c->inputs[0].bytes);
+  b->owned[1] = fill(s, c->inputs[1].bytes);
+  shape_codes(in, s, (int32_t *)b->owned[1], cout, row_words, row_codes, code_bits,
+              fuzz_one_in(in, 16));
+  b->owned[2] = fill(s, c->inputs[2].bytes);
+  fill_code_table(in, s, (int16_t *)b->owned[2], classes * columns, columns,
+                  fuzz_one_in(in, 8) ? TFQP_CODE_VALUE_MAX : shift_entry_limit(row_codes));
+  b->owned[3] = fill(s, c->inputs[3].bytes);
+  fill_shift_transform(in, s, (int32_t *)b->owned[3], cout, transform_columns, classes);
+  return 1;
+}
+
 static int build(fuzz_input *in, data_source *s, const tfqp_op *op, built_case *b) {
   const char *name = op->name;
   if (strcmp(name, "TFQP_BCONV2D") == 0) return build_binary(in, s, op, 1, b);
@@ -488,6 +704,11 @@ static int build(fuzz_input *in, data_source *s, const tfqp_op *op, built_case *
   if (strcmp(name, "TFQP_CONV2D_INT8") == 0) return build_int8(in, s, op, 1, b);
   if (strcmp(name, "TFQP_FULLY_CONNECTED_INT8") == 0) return build_int8(in, s, op, 0, b);
   if (strcmp(name, "TFQP_UNPACK") == 0) return build_unpack(in, s, op, b);
+  if (strcmp(name, "TFQP_SHIFT_CONV2D") == 0) return build_shift(in, s, op, SHIFT_CONV, b);
+  if (strcmp(name, "TFQP_SHIFT_DEPTHWISE_CONV2D") == 0) {
+    return build_shift(in, s, op, SHIFT_DEPTHWISE, b);
+  }
+  if (strcmp(name, "TFQP_SHIFT_FULLY_CONNECTED") == 0) return build_shift(in, s, op, SHIFT_FC, b);
   fail("no case builder for this op");
   return 0;
 }

@@ -347,6 +347,205 @@ static void unpack(const op_harness_case *c, void *out) {
   }
 }
 
+/* ---------------------------------------------------------------- shift ops */
+
+/* The geometry of one shift op: taps of output channel co at output position
+ * (n, oy, ox) (a fully connected op: one 1x1 VALID tap per input channel, rows
+ * n of the flattened input). */
+typedef struct {
+  int64_t cin, kh, kw, sh, sw, dh, dw, depth_multiplier;
+  int32_t padding, terms, activation_min, activation_max, depthwise;
+} shift_geometry;
+
+/* Code j of row `row` (formats.h: P(b) = 32 / b codes per word, code j of a
+ * word in bits [j*b, j*b + b)). */
+static int32_t shift_code(const int32_t *words, int64_t row_words, int32_t bits, int64_t row,
+                          int64_t j) {
+  const int64_t per_word = 32 / bits;
+  const uint32_t word = (uint32_t)words[row * row_words + j / per_word];
+  return (int32_t)((word >> ((j % per_word) * bits)) & ((1u << bits) - 1u));
+}
+
+/* w_c[k] of output channel co: the sum over its T terms of table[c][code]. */
+static int64_t shift_weight(const op_harness_case *c, int32_t bits, int32_t terms, int64_t co,
+                            int64_t k, int64_t cls) {
+  const int32_t *words = (const int32_t *)c->data[1];
+  const int16_t *table = (const int16_t *)c->data[2];
+  const int64_t row_words = c->inputs[1].dims[1];
+  const int64_t columns = (int64_t)1 << bits;
+  int64_t t, w = 0;
+  for (t = 0; t < terms; ++t) w += table[cls * columns + shift_code(words, row_words, bits, co, k * terms + t)];
+  return w;
+}
+
+/* What init_table promises about an accepted case, checked from the contract:
+ * table entries within 2^14, zero padding bits, transform rows in range and
+ * sum_k |w_c[k]| * 255 + |B| < 2^31 per channel and class. */
+static void shift_check_constants(const char *op, const op_harness_case *c, int32_t bits,
+                                  int32_t terms, int64_t taps, int32_t classes, int packed) {
+  const int16_t *table = (const int16_t *)c->data[2];
+  const int32_t *words = (const int32_t *)c->data[1];
+  const int32_t *transform = (const int32_t *)c->data[3];
+  const int64_t cout = c->inputs[1].dims[0], row_words = c->inputs[1].dims[1];
+  const int64_t per_word = 32 / bits, row_codes = taps * terms;
+  int64_t i, co, k, cls;
+  if (row_words != (row_codes + per_word - 1) / per_word) broken_contract(op, "codes row words");
+  for (i = 0; i < classes * ((int64_t)1 << bits); ++i) {
+    if (table[i] > (1 << 14) || table[i] < -(1 << 14)) broken_contract(op, "|table entry| > 2^14");
+  }
+  for (co = 0; co < cout; ++co) {
+    const int32_t *row = transform + co * (packed ? 2 : 5);
+    const int64_t bias = packed ? 0 : row[1];
+    for (i = row_codes; i < row_words * per_word; ++i) {
+      if (shift_code(words, row_words, bits, co, i) != 0) broken_contract(op, "codes past R not 0");
+    }
+    for (i = 0; i < row_words; ++i) {
+      if (per_word * bits < 32 && ((uint32_t)words[co * row_words + i] >> (per_word * bits)) != 0) {
+        broken_contract(op, "top bits of a codes word not 0");
+      }
+    }
+    if (row[0] != 1 && row[0] != -1) broken_contract(op, "d not +-1");
+    if (!packed) {
+      if (row[2] < 0 || (classes == 2 && row[3] < 0)) broken_contract(op, "negative multiplier");
+      if (classes == 1 && (row[3] != 0 || row[4] < -31 || row[4] > 30)) {
+        broken_contract(op, "one class: M1 not 0 or s outside [-31, 30]");
+      }
+      if (classes == 2 && (row[4] < 0 || row[4] > 62)) broken_contract(op, "s outside [0, 62]");
+    }
+    for (cls = 0; cls < classes; ++cls) {
+      int64_t sum = bias < 0 ? -bias : bias;
+      for (k = 0; k < taps; ++k) {
+        const int64_t w = shift_weight(c, bits, terms, co, k, cls);
+        sum += (w < 0 ? -w : w) * 255;
+      }
+      if (sum >= ((int64_t)1 << 31)) broken_contract(op, "sum |w| * 255 + |B| >= 2^31");
+    }
+  }
+}
+
+/* Output element `at` from the accumulators a[0..classes) (shift_layer.h). */
+static void shift_output(const char *op, const op_harness_case *c, const shift_geometry *g,
+                         int32_t classes, const int64_t *a, int64_t co, int64_t at,
+                         int64_t cout, void *out) {
+  const int32_t *transform = (const int32_t *)c->data[3];
+  if (c->output.type == TFQP_TYPE_INT32) {
+    const int32_t *row = transform + co * 2;
+    if (row[0] * a[0] < row[1]) set_bit((int32_t *)out, at * words_of(cout) + co / 32, co % 32);
+  } else {
+    const int32_t *row = transform + co * 5;
+    const int64_t v = row[0] * a[0] + row[1];
+    if (classes == 1) {
+      ((int8_t *)out)[at * cout + co] = requantize(op, v, row[2], row[4], c->output.zero_point,
+                                                   g->activation_min, g->activation_max);
+    } else {
+      const int64_t sum = v * row[2] + row[0] * a[1] * row[3];
+      const int64_t r = rounding_divide(sum, row[4]) + c->output.zero_point;
+      if (v > INT32_MAX || v < -INT32_MAX) broken_contract(op, "d*A_0 + B beyond int32");
+      ((int8_t *)out)[at * cout + co] =
+          (int8_t)(r < g->activation_min ? g->activation_min
+                                         : r > g->activation_max ? g->activation_max : r);
+    }
+  }
+}
+
+static void shift_op(const char *op, const op_harness_case *c, const shift_geometry *g,
+                     void *out) {
+  const tfqp_tensor *in = &c->inputs[0];
+  const int8_t *input = (const int8_t *)c->data[0];
+  const int64_t cout = c->inputs[1].dims[0];
+  const int64_t columns = c->inputs[2].dims[1];
+  const int32_t classes = c->inputs[2].dims[0];
+  const int packed = c->output.type == TFQP_TYPE_INT32;
+  /* a fully connected op: rows of the flattened input, one 1x1 image each */
+  const int conv = strcmp(op, "TFQP_SHIFT_FULLY_CONNECTED") != 0;
+  const int64_t batch = conv ? in->dims[0] : (int64_t)in->bytes / g->cin;
+  const int64_t h = conv ? in->dims[1] : 1, w = conv ? in->dims[2] : 1;
+  const int64_t taps = g->depthwise ? g->kh * g->kw : g->kh * g->kw * g->cin;
+  const axis rows = window_axis(h, g->kh, g->sh, g->dh, g->padding);
+  const axis cols = window_axis(w, g->kw, g->sw, g->dw, g->padding);
+  int32_t bits = 0;
+  int64_t n, oy, ox, co, ky, kx, ci, cls;
+  while (((int64_t)1 << bits) < columns) ++bits;
+  if (((int64_t)1 << bits) != columns || bits < 1 || bits > 5) broken_contract(op, "2^b columns, b in 1..5");
+  if (classes < 1 || classes > 2 || (packed && classes != 1)) broken_contract(op, "classes");
+  shift_check_constants(op, c, bits, g->terms, taps, classes, packed);
+  memset(out, 0, c->output.bytes);
+  for (n = 0; n < batch; ++n) {
+    for (oy = 0; oy < rows.out; ++oy) {
+      for (ox = 0; ox < cols.out; ++ox) {
+        const int64_t pixel = (n * rows.out + oy) * cols.out + ox;
+        for (co = 0; co < cout; ++co) {
+          int64_t a[2] = {0, 0};
+          for (ky = 0; ky < g->kh; ++ky) {
+            for (kx = 0; kx < g->kw; ++kx) {
+              const int64_t iy = oy * g->sh - rows.pad + ky * g->dh;
+              const int64_t ix = ox * g->sw - cols.pad + kx * g->dw;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue; /* padded: contributes 0 */
+              for (ci = 0; ci < (g->depthwise ? 1 : g->cin); ++ci) {
+                const int64_t channel = g->depthwise ? co / g->depth_multiplier : ci;
+                const int64_t k = (ky * g->kw + kx) * (g->depthwise ? 1 : g->cin) + ci;
+                const int64_t q = (int64_t)input[((n * h + iy) * w + ix) * g->cin + channel] -
+                                  in->zero_point;
+                for (cls = 0; cls < classes; ++cls) a[cls] += q * shift_weight(c, bits, g->terms, co, k, cls);
+              }
+            }
+          }
+          for (cls = 0; cls < classes; ++cls) {
+            if (a[cls] > INT32_MAX || a[cls] < -INT32_MAX) broken_contract(op, "accumulator beyond int32");
+          }
+          shift_output(op, c, g, classes, a, co, pixel, cout, out);
+        }
+      }
+    }
+  }
+}
+
+static shift_geometry shift_window(const tfqp_window_options *o, int64_t cin,
+                                   int64_t depth_multiplier, const tfqp_shift_output_options *out,
+                                   int32_t depthwise) {
+  shift_geometry g;
+  g.cin = cin;
+  g.kh = o->filter_height;
+  g.kw = o->filter_width;
+  g.sh = o->stride_height;
+  g.sw = o->stride_width;
+  g.dh = o->dilation_height;
+  g.dw = o->dilation_width;
+  g.depth_multiplier = depth_multiplier;
+  g.padding = o->padding;
+  g.terms = out->terms;
+  g.activation_min = out->activation_min;
+  g.activation_max = out->activation_max;
+  g.depthwise = depthwise;
+  return g;
+}
+
+static void shift_conv2d(const op_harness_case *c, void *out) {
+  const tfqp_shift_conv2d_options *o = &c->options.shift_conv2d;
+  const shift_geometry g = shift_window(&o->window, c->inputs[0].dims[3], 1, &o->output, 0);
+  shift_op("TFQP_SHIFT_CONV2D", c, &g, out);
+}
+
+static void shift_depthwise_conv2d(const op_harness_case *c, void *out) {
+  const tfqp_shift_depthwise_conv2d_options *o = &c->options.shift_depthwise_conv2d;
+  const shift_geometry g =
+      shift_window(&o->window, c->inputs[0].dims[3], o->depth_multiplier, &o->output, 1);
+  if (c->inputs[1].dims[0] != c->inputs[0].dims[3] * (int64_t)o->depth_multiplier) {
+    broken_contract("TFQP_SHIFT_DEPTHWISE_CONV2D", "Cout = Cin * depth_multiplier");
+  }
+  shift_op("TFQP_SHIFT_DEPTHWISE_CONV2D", c, &g, out);
+}
+
+static void shift_fully_connected(const op_harness_case *c, void *out) {
+  const tfqp_shift_fully_connected_options *o = &c->options.shift_fully_connected;
+  const tfqp_window_options one_tap = {1, 1, 1, 1, 1, 1, 1};
+  const shift_geometry g = shift_window(&one_tap, o->channels_in, 1, &o->output, 0);
+  if (c->inputs[0].bytes % (size_t)o->channels_in != 0) {
+    broken_contract("TFQP_SHIFT_FULLY_CONNECTED", "input elements a multiple of channels_in");
+  }
+  shift_op("TFQP_SHIFT_FULLY_CONNECTED", c, &g, out);
+}
+
 void reference_run(const op_harness_case *c, void *expected) {
   const char *name = c->op->name;
   if (strcmp(name, "TFQP_BCONV2D") == 0) bconv2d(c, expected);
@@ -356,5 +555,8 @@ void reference_run(const op_harness_case *c, void *expected) {
   else if (strcmp(name, "TFQP_CONV2D_INT8") == 0) conv2d_int8(c, expected);
   else if (strcmp(name, "TFQP_FULLY_CONNECTED_INT8") == 0) fully_connected_int8(c, expected);
   else if (strcmp(name, "TFQP_UNPACK") == 0) unpack(c, expected);
+  else if (strcmp(name, "TFQP_SHIFT_CONV2D") == 0) shift_conv2d(c, expected);
+  else if (strcmp(name, "TFQP_SHIFT_DEPTHWISE_CONV2D") == 0) shift_depthwise_conv2d(c, expected);
+  else if (strcmp(name, "TFQP_SHIFT_FULLY_CONNECTED") == 0) shift_fully_connected(c, expected);
   else broken_contract(name, "no reference for this op");
 }

@@ -44,6 +44,12 @@ REALISTIC_OPTIONS = [
     dict(channels_in=3, filter_height=3, filter_width=3, stride_height=1, stride_width=1,
          dilation_height_factor=1, dilation_width_factor=1, padding=0, int32_output=0),
     dict(channels=32, positive=127, negative=-127, group=16),
+    dict(filter_height=3, filter_width=3, stride_height=1, stride_width=1,
+         dilation_height_factor=1, dilation_width_factor=1, padding=0, terms=2,
+         activation_min=-128, activation_max=127),
+    dict(filter_height=3, filter_width=3, stride_height=2, stride_width=2,
+         dilation_height_factor=1, dilation_width_factor=1, padding=1, depth_multiplier=2),
+    dict(channels_in=256, terms=1, activation_min=0, activation_max=127),
     {},
 ]
 
