@@ -501,12 +501,14 @@ static int32_t shift_entry_limit(int64_t row_codes) {
 
 /* A code table of `entries` int16 values, `columns` per class, as the
  * converters make them (powers of two, ternary, small sums, any value up to
- * `limit`); code 0 decodes to 0 in every class (mostly: that makes zero codes
- * and dead words); sometimes one entry just past 2^14 or a raw int16 that
- * init_table must reject. */
+ * `limit`) or, `extreme`, every entry +limit or every one -limit (the
+ * accumulators at init_table's bound); code 0 decodes to 0 in every class
+ * (mostly: that makes zero codes and dead words); sometimes one entry just
+ * past 2^14 or a raw int16 that init_table must reject. */
 static void fill_code_table(fuzz_input *in, data_source *s, int16_t *table, int64_t entries,
-                            int64_t columns, int32_t limit) {
-  const int64_t family = fuzz_range(in, 0, 3);
+                            int64_t columns, int32_t limit, int extreme) {
+  const int64_t family = extreme ? 4 : fuzz_range(in, 0, 3);
+  const int32_t extreme_sign = fuzz_one_in(in, 2) ? 1 : -1;
   const int zero_code = !fuzz_one_in(in, 8);
   int32_t top = 0;
   int64_t i;
@@ -520,8 +522,10 @@ static void fill_code_table(fuzz_input *in, data_source *s, int16_t *table, int6
       v = next_int(s, -1, 1) * ((next_byte(s) & 7) == 0 ? (limit < 127 ? limit : 127) : 1);
     } else if (family == 2) {
       v = next_int(s, -2, 2);
-    } else {
+    } else if (family == 3) {
       v = next_int(s, -limit, limit);
+    } else {
+      v = extreme_sign * limit;
     }
     if (zero_code && i % columns == 0) v = 0;
     table[i] = (int16_t)v;
@@ -563,10 +567,12 @@ static void shape_codes(fuzz_input *in, data_source *s, int32_t *words, int64_t 
 }
 
 /* Transform rows (d, B, M0, M1, s) of an int8 output (one or two classes) or
- * (d, threshold) of a packed one, within the contract's ranges; sometimes one
- * field anywhere in int32 (init_table must reject it unless it is in range). */
+ * (d, threshold) of a packed one, within the contract's ranges (|B| =
+ * `extreme_bias` when that is > 0: d*A_0 + B then reaches int32's edges);
+ * sometimes one field anywhere in int32 (init_table must reject it unless it
+ * is in range). */
 static void fill_shift_transform(fuzz_input *in, data_source *s, int32_t *rows, int64_t cout,
-                                 int64_t columns, int32_t classes) {
+                                 int64_t columns, int32_t classes, int32_t extreme_bias) {
   const int wild = fuzz_one_in(in, 8);
   const int wide_shift = fuzz_one_in(in, 4);
   int64_t co;
@@ -574,7 +580,8 @@ static void fill_shift_transform(fuzz_input *in, data_source *s, int32_t *rows, 
     int32_t *row = rows + co * columns;
     if (columns == TFQP_SHIFT_TRANSFORM_INT8_COLUMNS) {
       row[0] = next_byte(s) & 1 ? 1 : -1;
-      row[1] = next_int(s, -5000, 5000);
+      row[1] = extreme_bias > 0 ? (next_byte(s) & 1 ? extreme_bias : -extreme_bias)
+                                : next_int(s, -5000, 5000);
       row[2] = (next_byte(s) & 15) == 0 ? 0 : next_int(s, 1 << 30, INT32_MAX);
       if (classes == 2) {
         row[3] = next_int(s, 0, INT32_MAX);
@@ -630,14 +637,17 @@ static int build_shift(fuzz_input *in, data_source *s, const tfqp_op *op, shift_
   const int64_t batch = fuzz_range(in, 1, 2);
   const int conv = kind != SHIFT_FC;
   const int64_t h = conv ? fuzz_range(in, 1, 8) : 1, w = conv ? fuzz_range(in, 1, 8) : 1;
-  const int32_t in_zp = (int32_t)fuzz_range(in, -128, 127);
+  /* extreme: every input value at 255 from the zero point, table entries at
+   * their limit, |B| the rest of init_table's bound */
+  const int extreme = fuzz_one_in(in, 8);
+  const int32_t in_zp = extreme ? (fuzz_one_in(in, 2) ? 127 : -128) : (int32_t)fuzz_range(in, -128, 127);
   const int32_t out_zp = (int32_t)fuzz_range(in, -128, 127);
   const window_choice wc = add_window_and_channels(in, &options, conv, kind == SHIFT_FC,
                                                    kind == SHIFT_FC ? 200 : kind == SHIFT_CONV ? 16 : 24);
   const int64_t transform_columns =
       fuzz_one_in(in, 24) ? fuzz_range(in, 1, 6)
                           : packed ? TFQP_SHIFT_TRANSFORM_PACKED_COLUMNS : TFQP_SHIFT_TRANSFORM_INT8_COLUMNS;
-  int32_t multiplier = 1, terms, code_bits;
+  int32_t multiplier = 1, terms, code_bits, limit;
   int64_t oh, ow, cout, taps, row_codes, row_words, i;
   if (kind == SHIFT_DEPTHWISE) {
     multiplier = add_option(in, &options, "depth_multiplier",
@@ -684,14 +694,16 @@ static int build_shift(fuzz_input *in, data_source *s, const tfqp_op *op, shift_
     b->work = (conv ? batch * oh * ow : o2[0]) * cout * row_codes;
   }
   b->owned[0] = fill(s, c->inputs[0].bytes);
+  if (extreme) memset(b->owned[0], in_zp == 127 ? 0x80 : 0x7F, c->inputs[0].bytes);
   b->owned[1] = fill(s, c->inputs[1].bytes);
   shape_codes(in, s, (int32_t *)b->owned[1], cout, row_words, row_codes, code_bits,
               fuzz_one_in(in, 16));
   b->owned[2] = fill(s, c->inputs[2].bytes);
-  fill_code_table(in, s, (int16_t *)b->owned[2], classes * columns, columns,
-                  fuzz_one_in(in, 8) ? TFQP_CODE_VALUE_MAX : shift_entry_limit(row_codes));
+  limit = !extreme && fuzz_one_in(in, 8) ? TFQP_CODE_VALUE_MAX : shift_entry_limit(row_codes);
+  fill_code_table(in, s, (int16_t *)b->owned[2], classes * columns, columns, limit, extreme);
   b->owned[3] = fill(s, c->inputs[3].bytes);
-  fill_shift_transform(in, s, (int32_t *)b->owned[3], cout, transform_columns, classes);
+  fill_shift_transform(in, s, (int32_t *)b->owned[3], cout, transform_columns, classes,
+                       extreme ? (int32_t)(INT32_MAX - (int64_t)limit * 255 * row_codes) : 0);
   return 1;
 }
 
