@@ -136,6 +136,15 @@ def _crash_reason(output: str) -> str:
     return "nonzero exit"
 
 
+# libFuzzer's -rss_limit_mb reads the peak RSS (getrusage's ru_maxrss), which
+# Linux carries over from the process that forks and execs the target: from a
+# pytest process that has loaded TensorFlow (~2.3 GB) every target "ran out of
+# memory" in its first second. A shell that forks the target (no exec: the
+# command after it keeps it from exec'ing directly) starts it with the shell's
+# small peak instead.
+RSS_FRESH_PREFIX = ["sh", "-c", '"$0" "$@"; exit $?']
+
+
 def run(binary: pathlib.Path, target: str, seconds: float, corpus: pathlib.Path,
         artifacts: pathlib.Path, seed: int = 1, extra: Optional[List[str]] = None) -> Result:
     """One target for `seconds` on `corpus` (grown in place)."""
@@ -144,8 +153,8 @@ def run(binary: pathlib.Path, target: str, seconds: float, corpus: pathlib.Path,
                "-print_final_stats=1", "-timeout=25", "-rss_limit_mb=2048",
                f"-artifact_prefix={artifacts}/{target.replace('/', '_')}-", *(extra or []),
                str(corpus)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120,
-                          env={**os.environ, "TFQP_FUZZ_STATS": "1"})
+    done = subprocess.run(RSS_FRESH_PREFIX + command, capture_output=True, text=True,
+                          timeout=seconds + 120, env={**os.environ, "TFQP_FUZZ_STATS": "1"})
     output = done.stdout + done.stderr
     executions, coverage, features = _last_counts(output)
     crashed = done.returncode != 0
