@@ -380,11 +380,13 @@ static void build_image(const tfqp_shift_conv2d_params *p, const x86_image *imag
   for (y = 0; y < image->height; ++y) {
     uint8_t *row = out + (size_t)y * row_bytes;
     const int32_t iy = y - p->rows.pad_before;
-    const int8_t *q = first + (size_t)iy * in_width * cin;
+    const int8_t *q;
     if (iy < 0 || iy >= p->rows.in) {
       memset(row, padded, row_bytes);
       continue;
     }
+    /* only for a row inside the input: a padding row's offset would wrap */
+    q = first + (size_t)iy * in_width * cin;
     memset(row, padded, (size_t)left * depth);
     memset(row + (size_t)(left + in_width) * depth, padded,
            (size_t)(image->width - left - in_width) * depth);

@@ -329,8 +329,10 @@ static void reference(const shift_case *c, uint8_t *out) {
               for (kx = 0; kx < c->kw; ++kx) {
                 const int32_t iy = y * c->sh - top + ky * c->dh;
                 const int32_t ix = x * c->sw - left + kx * c->dw;
-                const int8_t *q = input + (((size_t)n * c->height + iy) * c->width + ix) * c->cin;
+                const int8_t *q;
                 if (iy < 0 || iy >= c->height || ix < 0 || ix >= c->width) continue;
+                /* only inside the image: a padded tap's offset would wrap */
+                q = input + (((size_t)n * c->height + iy) * c->width + ix) * c->cin;
                 if (c->op == DEPTHWISE) {
                   a[cls] += (q[co / c->dm] - c->zp_in) * w[ky * c->kw + kx];
                 } else {
