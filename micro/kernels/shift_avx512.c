@@ -69,39 +69,99 @@ TFQP_AVX512 void tfqp_shift_avx512_rows(const uint8_t *const *rows, const int8_t
   }
 }
 
+/* The two-block windows product with the eight windows' pointers and the 16
+ * accumulators in registers: a tap's groups are read at windows[r] + index,
+ * index running from the tap's offset in steps of 4 bytes (no per-tap
+ * pointer set-up). */
+#define TFQP_AVX512_DOT2(r)                                             \
+  do {                                                                  \
+    const __m512i x##r = _mm512_set1_epi32(load_u32(u##r + index));     \
+    a##r##0 = _mm512_dpbusd_epi32(a##r##0, x##r, w0);                   \
+    a##r##1 = _mm512_dpbusd_epi32(a##r##1, x##r, w1);                   \
+  } while (0)
+#define TFQP_AVX512_STORE2(r)                                                          \
+  do {                                                                                 \
+    _mm512_storeu_si512((void *)(acc + (r) * 2 * TFQP_X86_BLOCK), a##r##0);            \
+    _mm512_storeu_si512((void *)(acc + (r) * 2 * TFQP_X86_BLOCK + TFQP_X86_BLOCK), a##r##1); \
+  } while (0)
+
+TFQP_AVX512 static void windows_two_blocks(const uint8_t *const *windows, const size_t *offsets,
+                                           int32_t taps, int32_t tap_groups,
+                                           const int8_t *weights, size_t block_bytes,
+                                           int32_t *acc) {
+  const uint8_t *const u0 = windows[0], *const u1 = windows[1], *const u2 = windows[2];
+  const uint8_t *const u3 = windows[3], *const u4 = windows[4], *const u5 = windows[5];
+  const uint8_t *const u6 = windows[6], *const u7 = windows[7];
+  const size_t tap_bytes = (size_t)tap_groups * TFQP_X86_GROUP;
+  const int8_t *w = weights;
+  __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+  __m512i a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00;
+  __m512i a61 = a00, a70 = a00, a71 = a00;
+  int32_t t;
+  for (t = 0; t < taps; ++t) {
+    const size_t end = offsets[t] + tap_bytes;
+    size_t index;
+    for (index = offsets[t]; index < end; index += TFQP_X86_GROUP, w += TFQP_X86_GROUP_BYTES) {
+      const __m512i w0 = _mm512_loadu_si512((const void *)w);
+      const __m512i w1 = _mm512_loadu_si512((const void *)(w + block_bytes));
+      TFQP_AVX512_DOT2(0);
+      TFQP_AVX512_DOT2(1);
+      TFQP_AVX512_DOT2(2);
+      TFQP_AVX512_DOT2(3);
+      TFQP_AVX512_DOT2(4);
+      TFQP_AVX512_DOT2(5);
+      TFQP_AVX512_DOT2(6);
+      TFQP_AVX512_DOT2(7);
+    }
+  }
+  TFQP_AVX512_STORE2(0);
+  TFQP_AVX512_STORE2(1);
+  TFQP_AVX512_STORE2(2);
+  TFQP_AVX512_STORE2(3);
+  TFQP_AVX512_STORE2(4);
+  TFQP_AVX512_STORE2(5);
+  TFQP_AVX512_STORE2(6);
+  TFQP_AVX512_STORE2(7);
+}
+#undef TFQP_AVX512_DOT2
+#undef TFQP_AVX512_STORE2
+
 TFQP_AVX512 void tfqp_shift_avx512_windows(const uint8_t *const *windows, const size_t *offsets,
                                            int32_t taps, int32_t tap_groups,
                                            const int8_t *weights, size_t block_bytes,
                                            int32_t blocks, int32_t *acc) {
-  __m512i a[TFQP_AVX512_ROWS][2];
+  __m512i a[TFQP_AVX512_ROWS];
   const int8_t *w = weights;
   int32_t t, g, r;
-  for (r = 0; r < TFQP_AVX512_ROWS; ++r) a[r][0] = a[r][1] = _mm512_setzero_si512();
+  if (blocks == 2) {
+    windows_two_blocks(windows, offsets, taps, tap_groups, weights, block_bytes, acc);
+    return;
+  }
+  for (r = 0; r < TFQP_AVX512_ROWS; ++r) a[r] = _mm512_setzero_si512();
   for (t = 0; t < taps; ++t) {
     const uint8_t *u[TFQP_AVX512_ROWS];
     for (r = 0; r < TFQP_AVX512_ROWS; ++r) u[r] = windows[r] + offsets[t];
-    if (blocks == 2) {
-      for (g = 0; g < tap_groups; ++g, w += TFQP_X86_GROUP_BYTES) {
-        const __m512i w0 = _mm512_loadu_si512((const void *)w);
-        const __m512i w1 = _mm512_loadu_si512((const void *)(w + block_bytes));
-        for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
-          const __m512i x = _mm512_set1_epi32(load_u32(u[r] + 4 * g));
-          a[r][0] = _mm512_dpbusd_epi32(a[r][0], x, w0);
-          a[r][1] = _mm512_dpbusd_epi32(a[r][1], x, w1);
-        }
-      }
-    } else {
-      for (g = 0; g < tap_groups; ++g, w += TFQP_X86_GROUP_BYTES) {
-        const __m512i w0 = _mm512_loadu_si512((const void *)w);
-        for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
-          a[r][0] = _mm512_dpbusd_epi32(a[r][0], _mm512_set1_epi32(load_u32(u[r] + 4 * g)), w0);
-        }
+    for (g = 0; g < tap_groups; ++g, w += TFQP_X86_GROUP_BYTES) {
+      const __m512i w0 = _mm512_loadu_si512((const void *)w);
+      for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
+        a[r] = _mm512_dpbusd_epi32(a[r], _mm512_set1_epi32(load_u32(u[r] + 4 * g)), w0);
       }
     }
   }
   for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
-    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK), a[r][0]);
-    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK + TFQP_X86_BLOCK), a[r][1]);
+    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK), a[r]);
+    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK + TFQP_X86_BLOCK),
+                        _mm512_setzero_si512());
+  }
+}
+
+/* The n <= 16 bytes of b to out: a whole vector with a plain store (AMD's
+ * masked byte stores and VPMOVDB to memory are slow), else a masked one. */
+TFQP_AVX512 static inline void store_bytes(int8_t *out, __m128i b, int32_t n, __mmask16 store) {
+  if (n == TFQP_X86_BLOCK) {
+    _mm_storeu_si128((__m128i *)(void *)out, b);
+  } else {
+    _mm_mask_storeu_epi8(out, store, b);
   }
 }
 
@@ -148,7 +208,7 @@ TFQP_AVX512 void tfqp_shift_avx512_outputs_int8(const tfqp_x86_requant *q, const
       const __m512i shifted = _mm512_srav_epi32(high, right);
       __m512i v = _mm512_add_epi32(_mm512_mask_add_epi32(shifted, up, shifted, one), zero_point);
       v = _mm512_min_epi32(_mm512_max_epi32(v, act_min), act_max);
-      _mm_mask_storeu_epi8(out + (size_t)r * out_stride + c, store, _mm512_cvtepi32_epi8(v));
+      store_bytes(out + (size_t)r * out_stride + c, _mm512_cvtepi32_epi8(v), n, store);
     }
   }
 }
