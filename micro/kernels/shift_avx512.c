@@ -178,6 +178,7 @@ TFQP_AVX512 void tfqp_shift_avx512_outputs_int8(const tfqp_x86_requant *q, const
   const __m512i zero_point = _mm512_set1_epi32(q->zero_point);
   const __m512i act_min = _mm512_set1_epi32(q->act_min);
   const __m512i act_max = _mm512_set1_epi32(q->act_max);
+  const int full_range = q->act_min == -128 && q->act_max == 127;
   int32_t c, r;
   for (c = 0; c < count; c += TFQP_X86_BLOCK) {
     const int32_t *f = q->fields + c;
@@ -207,8 +208,9 @@ TFQP_AVX512 void tfqp_shift_avx512_outputs_int8(const tfqp_x86_requant *q, const
       const __mmask16 up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, mask), threshold);
       const __m512i shifted = _mm512_srav_epi32(high, right);
       __m512i v = _mm512_add_epi32(_mm512_mask_add_epi32(shifted, up, shifted, one), zero_point);
-      v = _mm512_min_epi32(_mm512_max_epi32(v, act_min), act_max);
-      store_bytes(out + (size_t)r * out_stride + c, _mm512_cvtepi32_epi8(v), n, store);
+      if (!full_range) v = _mm512_min_epi32(_mm512_max_epi32(v, act_min), act_max);
+      /* the signed saturation is the clamp to the full int8 range */
+      store_bytes(out + (size_t)r * out_stride + c, _mm512_cvtsepi32_epi8(v), n, store);
     }
   }
 }
