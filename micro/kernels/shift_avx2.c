@@ -531,6 +531,14 @@ static void windows_outputs(const x86_layer *v, const tfqp_shift_conv2d_params *
     const int32_t left = layer->channels_out - first;
     const int32_t channels = left < blocks * TFQP_X86_BLOCK ? left : blocks * TFQP_X86_BLOCK;
     const int8_t *weights = v->weights + (size_t)block * block_bytes;
+    if (v->avx512 && layer->classes == 1 && !layer->output_packed &&
+        channels == 2 * TFQP_X86_BLOCK) {
+      /* requantized from the kernel's registers */
+      const tfqp_x86_requant q = requant_of(v, first);
+      tfqp_shift_avx512_windows_int8(windows, offsets, taps, tap_groups, weights, block_bytes,
+                                     &q, count, (int8_t *)output + first, position_bytes(layer));
+      continue;
+    }
     kernel(windows, offsets, taps, tap_groups, weights, block_bytes, blocks, s->acc);
     if (layer->classes == 2) {
       kernel(windows, offsets, taps, tap_groups, weights + v->class_bytes, block_bytes, blocks,
