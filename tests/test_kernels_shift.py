@@ -205,6 +205,28 @@ def test_activation_clamps(op):
     assert (unclamped < -20).any() and (unclamped > 35).any()
 
 
+@pytest.mark.parametrize("activation", [None, (-20, 35)])
+def test_conv_channel_pairs_requantized_in_the_kernel(activation):
+    """Cin in fours, Cout a multiple of 32 and code values that decode to int8: the x86
+    AVX-512 path requantizes every block of 8 positions x 32 channels from its kernel's
+    registers (5x5 positions: a last block of one position per batch element)."""
+    rng = np.random.default_rng(32 + (activation is None))
+    case = kernel_vectors.shift_case(rng, "channel pairs", "conv", batch=2, height=5, width=5,
+                                     cin=32, cout=64, kh=3, kw=3, bits=4, activation=activation)
+    x, words, table, _ = case.inputs
+    small = rng.integers(-64, 65, size=table.shape).astype(np.int16)
+    small[:, 0] = 0
+    codes = packing.unpack_codes(words, 4, 9 * 32)
+    weights = kernel_vectors.decoded_weights(codes, small, 1)
+    case.inputs = [x, words, small, kernel_vectors.shift_transform(rng, weights, False)]
+    case.output = run(case)
+    assert_matches_reference(case)
+    values = np.unique(case.output)
+    assert len(values) > 40
+    if activation is not None:
+        assert values.min() == -20 and values.max() == 35
+
+
 @pytest.mark.parametrize("cout", [1, 31, 32, 33, 70])
 @pytest.mark.parametrize("op", ["conv", "dense"])
 def test_packed_outputs_leave_padding_bits_zero(cout, op):

@@ -422,6 +422,23 @@ static size_t window_at(const tfqp_shift_conv2d_params *p, const x86_image *imag
          (size_t)image->depth;
 }
 
+/* windows[r] = the image's window of position first + r for r < count
+ * (positions in row-major order; one division for the block, not one per
+ * position), the first position's for count <= r < rows. */
+static void block_windows(const tfqp_shift_conv2d_params *p, const x86_image *image,
+                          const uint8_t *base, int32_t first, int32_t count, int32_t rows,
+                          const uint8_t **windows) {
+  int32_t oy = first / p->cols.out, ox = first % p->cols.out, r;
+  for (r = 0; r < count; ++r) {
+    windows[r] = base + window_at(p, image, oy, ox);
+    if (++ox == p->cols.out) {
+      ox = 0;
+      ++oy;
+    }
+  }
+  for (; r < rows; ++r) windows[r] = windows[0];
+}
+
 /* ------------------------------------------------------------------ drivers */
 
 typedef struct {
@@ -516,6 +533,14 @@ static void windows_outputs(const x86_layer *v, const tfqp_shift_conv2d_params *
     const int32_t left = layer->channels_out - first;
     const int32_t channels = left < blocks * TFQP_X86_BLOCK ? left : blocks * TFQP_X86_BLOCK;
     const int8_t *weights = v->weights + (size_t)block * block_bytes;
+    if (v->avx512 && layer->classes == 1 && !layer->output_packed &&
+        channels == 2 * TFQP_X86_BLOCK) {
+      /* requantized from the kernel's registers */
+      const tfqp_x86_requant q = requant_of(v, first);
+      tfqp_shift_avx512_windows_int8(windows, offsets, taps, tap_groups, weights, block_bytes,
+                                     &q, count, (int8_t *)output + first, position_bytes(layer));
+      continue;
+    }
     kernel(windows, offsets, taps, tap_groups, weights, block_bytes, blocks, s->acc);
     if (layer->classes == 2) {
       kernel(windows, offsets, taps, tap_groups, weights + v->class_bytes, block_bytes, blocks,
@@ -553,11 +578,7 @@ static void convolution(const x86_layer *v, const tfqp_shift_conv2d_params *p,
       unsigned char *out =
           (unsigned char *)output + ((size_t)n * positions + first) * position_bytes(layer);
       if (in_place) {
-        for (r = 0; r < per_call; ++r) {
-          const int32_t position = first + (r < count ? r : 0);
-          rows[r] = s->image + window_at(p, &image, position / p->cols.out,
-                                         position % p->cols.out);
-        }
+        block_windows(p, &image, s->image, first, count, per_call, rows);
         windows_outputs(v, p, rows, offsets, count, s, out);
         continue;
       }
@@ -655,10 +676,7 @@ static void depthwise(const x86_layer *v, const tfqp_shift_conv2d_params *p,
       if (together && groups == 3) {
         /* 3x3: the weights stay in registers over the positions */
         const uint8_t *windows[TFQP_AVX512_ROWS];
-        for (r = 0; r < count; ++r) {
-          windows[r] = s->image + window_at(p, &image, (first + r) / p->cols.out,
-                                            (first + r) % p->cols.out);
-        }
+        block_windows(p, &image, s->image, first, count, count, windows);
         tfqp_shift_avx512_depthwise3(windows, count, offsets, units, v->weights, block_bytes,
                                      s->acc, pad);
       }

@@ -69,89 +69,222 @@ TFQP_AVX512 void tfqp_shift_avx512_rows(const uint8_t *const *rows, const int8_t
   }
 }
 
-TFQP_AVX512 void tfqp_shift_avx512_windows(const uint8_t *const *windows, const size_t *offsets,
-                                           int32_t taps, int32_t tap_groups,
-                                           const int8_t *weights, size_t block_bytes,
-                                           int32_t blocks, int32_t *acc) {
-  __m512i a[TFQP_AVX512_ROWS][2];
-  const int8_t *w = weights;
-  int32_t t, g, r;
-  for (r = 0; r < TFQP_AVX512_ROWS; ++r) a[r][0] = a[r][1] = _mm512_setzero_si512();
-  for (t = 0; t < taps; ++t) {
-    const uint8_t *u[TFQP_AVX512_ROWS];
-    for (r = 0; r < TFQP_AVX512_ROWS; ++r) u[r] = windows[r] + offsets[t];
-    if (blocks == 2) {
-      for (g = 0; g < tap_groups; ++g, w += TFQP_X86_GROUP_BYTES) {
-        const __m512i w0 = _mm512_loadu_si512((const void *)w);
-        const __m512i w1 = _mm512_loadu_si512((const void *)(w + block_bytes));
-        for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
-          const __m512i x = _mm512_set1_epi32(load_u32(u[r] + 4 * g));
-          a[r][0] = _mm512_dpbusd_epi32(a[r][0], x, w0);
-          a[r][1] = _mm512_dpbusd_epi32(a[r][1], x, w1);
-        }
-      }
-    } else {
-      for (g = 0; g < tap_groups; ++g, w += TFQP_X86_GROUP_BYTES) {
-        const __m512i w0 = _mm512_loadu_si512((const void *)w);
-        for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
-          a[r][0] = _mm512_dpbusd_epi32(a[r][0], _mm512_set1_epi32(load_u32(u[r] + 4 * g)), w0);
-        }
-      }
-    }
-  }
-  for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
-    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK), a[r][0]);
-    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK + TFQP_X86_BLOCK), a[r][1]);
+/* The n <= 16 bytes of b to out: a whole vector with a plain store (AMD's
+ * masked byte stores and VPMOVDB to memory are slow), else a masked one. */
+TFQP_AVX512 static inline void store_bytes(int8_t *out, __m128i b, int32_t n, __mmask16 store) {
+  if (n == TFQP_X86_BLOCK) {
+    _mm_storeu_si128((__m128i *)(void *)out, b);
+  } else {
+    _mm_mask_storeu_epi8(out, store, b);
   }
 }
 
 /* MultiplyByQuantizedMultiplier on 16 lanes, mult in [0, 2^31) (never the
  * saturating case): high = floor((a * mult + 2^30) / 2^31) from the 64-bit
  * products of the even and the odd lanes, then RoundingDivideByPOT. The
- * channel fields are loaded once per 16 channels, the rows are independent
- * (their latencies overlap); d = -wpn is a lane mask (subtract, else add). */
+ * channel fields are loaded once per 16 channels (requant_lanes), the rows
+ * are independent (their latencies overlap); d = -wpn is a lane mask
+ * (subtract, else add). */
+typedef struct {
+  __m512i base, m, m_odd, left, right, mask, half;
+  __mmask16 negative;
+} requant_lanes;
+
+typedef struct {
+  __m512i nudge, one, zero_point, act_min, act_max;
+  int full_range;
+} requant_constants;
+
+TFQP_AVX512 static inline requant_constants requant_constants_of(const tfqp_x86_requant *q) {
+  requant_constants k;
+  k.nudge = _mm512_set1_epi64((long long)1 << 30);
+  k.one = _mm512_set1_epi32(1);
+  k.zero_point = _mm512_set1_epi32(q->zero_point);
+  k.act_min = _mm512_set1_epi32(q->act_min);
+  k.act_max = _mm512_set1_epi32(q->act_max);
+  k.full_range = q->act_min == -128 && q->act_max == 127;
+  return k;
+}
+
+/* The fields of channels c .. c + 15. */
+TFQP_AVX512 static inline requant_lanes requant_lanes_of(const tfqp_x86_requant *q, int32_t c,
+                                                         const requant_constants *k) {
+  const int32_t *f = q->fields + c;
+  requant_lanes l;
+  l.base = _mm512_loadu_si512((const void *)f);
+  l.negative = _mm512_cmpgt_epi32_mask(_mm512_loadu_si512((const void *)(f + q->stride)),
+                                       _mm512_setzero_si512());
+  l.m = _mm512_loadu_si512((const void *)(f + 2 * q->stride));
+  l.m_odd = _mm512_srli_epi64(l.m, 32);
+  l.left = _mm512_loadu_si512((const void *)(f + 3 * q->stride));
+  l.right = _mm512_loadu_si512((const void *)(f + 4 * q->stride));
+  l.mask = _mm512_sub_epi32(_mm512_sllv_epi32(k->one, l.right), k->one);
+  l.half = _mm512_srli_epi32(l.mask, 1);
+  return l;
+}
+
+/* The 16 int8 outputs of accumulators x. */
+TFQP_AVX512 static inline __m128i requantize16(const requant_lanes *l, const requant_constants *k,
+                                               __m512i x) {
+  const __m512i value =
+      _mm512_mask_sub_epi32(_mm512_add_epi32(l->base, x), l->negative, l->base, x);
+  const __m512i a = _mm512_sllv_epi32(value, l->left);
+  const __m512i even =
+      _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, l->m), k->nudge), 31);
+  const __m512i odd = _mm512_slli_epi64(
+      _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), l->m_odd), k->nudge), 1);
+  const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, even, odd);
+  const __m512i threshold = _mm512_add_epi32(l->half, _mm512_srli_epi32(high, 31));
+  const __mmask16 up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, l->mask), threshold);
+  const __m512i shifted = _mm512_srav_epi32(high, l->right);
+  __m512i v =
+      _mm512_add_epi32(_mm512_mask_add_epi32(shifted, up, shifted, k->one), k->zero_point);
+  if (!k->full_range) v = _mm512_min_epi32(_mm512_max_epi32(v, k->act_min), k->act_max);
+  /* the signed saturation is the clamp to the full int8 range */
+  return _mm512_cvtsepi32_epi8(v);
+}
+
 TFQP_AVX512 void tfqp_shift_avx512_outputs_int8(const tfqp_x86_requant *q, const int32_t *acc,
                                                 size_t acc_stride, int32_t rows, int32_t count,
                                                 int8_t *out, size_t out_stride) {
-  const __m512i nudge = _mm512_set1_epi64((long long)1 << 30);
-  const __m512i one = _mm512_set1_epi32(1);
-  const __m512i zero_point = _mm512_set1_epi32(q->zero_point);
-  const __m512i act_min = _mm512_set1_epi32(q->act_min);
-  const __m512i act_max = _mm512_set1_epi32(q->act_max);
+  const requant_constants k = requant_constants_of(q);
   int32_t c, r;
   for (c = 0; c < count; c += TFQP_X86_BLOCK) {
-    const int32_t *f = q->fields + c;
-    const __m512i base = _mm512_loadu_si512((const void *)f);
-    const __mmask16 negative =
-        _mm512_cmpgt_epi32_mask(_mm512_loadu_si512((const void *)(f + q->stride)),
-                                _mm512_setzero_si512());
-    const __m512i m = _mm512_loadu_si512((const void *)(f + 2 * q->stride));
-    const __m512i m_odd = _mm512_srli_epi64(m, 32);
-    const __m512i left = _mm512_loadu_si512((const void *)(f + 3 * q->stride));
-    const __m512i right = _mm512_loadu_si512((const void *)(f + 4 * q->stride));
-    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
-    const __m512i half = _mm512_srli_epi32(mask, 1);
+    const requant_lanes l = requant_lanes_of(q, c, &k);
     const int32_t n = count - c < TFQP_X86_BLOCK ? count - c : TFQP_X86_BLOCK;
     const __mmask16 store = (__mmask16)((1u << n) - 1u);
     for (r = 0; r < rows; ++r) {
       const __m512i x = _mm512_loadu_si512((const void *)(acc + (size_t)r * acc_stride + c));
-      const __m512i value =
-          _mm512_mask_sub_epi32(_mm512_add_epi32(base, x), negative, base, x);
-      const __m512i a = _mm512_sllv_epi32(value, left);
-      const __m512i even =
-          _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, m), nudge), 31);
-      const __m512i odd = _mm512_slli_epi64(
-          _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), m_odd), nudge), 1);
-      const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, even, odd);
-      const __m512i threshold = _mm512_add_epi32(half, _mm512_srli_epi32(high, 31));
-      const __mmask16 up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, mask), threshold);
-      const __m512i shifted = _mm512_srav_epi32(high, right);
-      __m512i v = _mm512_add_epi32(_mm512_mask_add_epi32(shifted, up, shifted, one), zero_point);
-      v = _mm512_min_epi32(_mm512_max_epi32(v, act_min), act_max);
-      _mm_mask_storeu_epi8(out + (size_t)r * out_stride + c, store, _mm512_cvtepi32_epi8(v));
+      store_bytes(out + (size_t)r * out_stride + c, requantize16(&l, &k, x), n, store);
     }
   }
 }
+
+/* The two-block windows product with the eight windows' pointers and the 16
+ * accumulators in registers: a tap's groups are read at windows[r] + index,
+ * index running from the tap's offset in steps of 4 bytes (no per-tap
+ * pointer set-up). */
+#define TFQP_AVX512_DOT2(r)                                             \
+  do {                                                                  \
+    const __m512i x##r = _mm512_set1_epi32(load_u32(u##r + index));     \
+    a##r##0 = _mm512_dpbusd_epi32(a##r##0, x##r, w0);                   \
+    a##r##1 = _mm512_dpbusd_epi32(a##r##1, x##r, w1);                   \
+  } while (0)
+#define TFQP_AVX512_STORE2(r)                                                          \
+  do {                                                                                 \
+    _mm512_storeu_si512((void *)(acc + (r) * 2 * TFQP_X86_BLOCK), a##r##0);            \
+    _mm512_storeu_si512((void *)(acc + (r) * 2 * TFQP_X86_BLOCK + TFQP_X86_BLOCK), a##r##1); \
+  } while (0)
+
+#define TFQP_AVX512_OUTPUT2(r)                                                  \
+  do {                                                                          \
+    if ((r) < count) {                                                          \
+      int8_t *const row = out + (r) * out_stride;                               \
+      _mm_storeu_si128((__m128i *)(void *)row, requantize16(&l0, &k, a##r##0)); \
+      _mm_storeu_si128((__m128i *)(void *)(row + TFQP_X86_BLOCK),               \
+                       requantize16(&l1, &k, a##r##1));                         \
+    }                                                                           \
+  } while (0)
+
+/* acc (q NULL), or the int8 outputs of the first `count` rows of 32
+ * channels (q: their requantization) to out + r * out_stride. */
+TFQP_AVX512 static inline void windows_two_blocks(const uint8_t *const *windows,
+                                                  const size_t *offsets, int32_t taps,
+                                                  int32_t tap_groups, const int8_t *weights,
+                                                  size_t block_bytes, int32_t *acc,
+                                                  const tfqp_x86_requant *q, int32_t count,
+                                                  int8_t *out, size_t out_stride) {
+  const uint8_t *const u0 = windows[0], *const u1 = windows[1], *const u2 = windows[2];
+  const uint8_t *const u3 = windows[3], *const u4 = windows[4], *const u5 = windows[5];
+  const uint8_t *const u6 = windows[6], *const u7 = windows[7];
+  const size_t tap_bytes = (size_t)tap_groups * TFQP_X86_GROUP;
+  const int8_t *w = weights;
+  __m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00;
+  __m512i a30 = a00, a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00, a60 = a00;
+  __m512i a61 = a00, a70 = a00, a71 = a00;
+  int32_t t;
+  for (t = 0; t < taps; ++t) {
+    const size_t end = offsets[t] + tap_bytes;
+    size_t index;
+    for (index = offsets[t]; index < end; index += TFQP_X86_GROUP, w += TFQP_X86_GROUP_BYTES) {
+      const __m512i w0 = _mm512_loadu_si512((const void *)w);
+      const __m512i w1 = _mm512_loadu_si512((const void *)(w + block_bytes));
+      TFQP_AVX512_DOT2(0);
+      TFQP_AVX512_DOT2(1);
+      TFQP_AVX512_DOT2(2);
+      TFQP_AVX512_DOT2(3);
+      TFQP_AVX512_DOT2(4);
+      TFQP_AVX512_DOT2(5);
+      TFQP_AVX512_DOT2(6);
+      TFQP_AVX512_DOT2(7);
+    }
+  }
+  if (q != NULL) {
+    const requant_constants k = requant_constants_of(q);
+    const requant_lanes l0 = requant_lanes_of(q, 0, &k);
+    const requant_lanes l1 = requant_lanes_of(q, TFQP_X86_BLOCK, &k);
+    TFQP_AVX512_OUTPUT2(0);
+    TFQP_AVX512_OUTPUT2(1);
+    TFQP_AVX512_OUTPUT2(2);
+    TFQP_AVX512_OUTPUT2(3);
+    TFQP_AVX512_OUTPUT2(4);
+    TFQP_AVX512_OUTPUT2(5);
+    TFQP_AVX512_OUTPUT2(6);
+    TFQP_AVX512_OUTPUT2(7);
+    return;
+  }
+  TFQP_AVX512_STORE2(0);
+  TFQP_AVX512_STORE2(1);
+  TFQP_AVX512_STORE2(2);
+  TFQP_AVX512_STORE2(3);
+  TFQP_AVX512_STORE2(4);
+  TFQP_AVX512_STORE2(5);
+  TFQP_AVX512_STORE2(6);
+  TFQP_AVX512_STORE2(7);
+}
+#undef TFQP_AVX512_DOT2
+#undef TFQP_AVX512_STORE2
+#undef TFQP_AVX512_OUTPUT2
+
+TFQP_AVX512 void tfqp_shift_avx512_windows_int8(const uint8_t *const *windows,
+                                                const size_t *offsets, int32_t taps,
+                                                int32_t tap_groups, const int8_t *weights,
+                                                size_t block_bytes, const tfqp_x86_requant *q,
+                                                int32_t count, int8_t *out, size_t out_stride) {
+  windows_two_blocks(windows, offsets, taps, tap_groups, weights, block_bytes, NULL, q, count,
+                     out, out_stride);
+}
+
+TFQP_AVX512 void tfqp_shift_avx512_windows(const uint8_t *const *windows, const size_t *offsets,
+                                           int32_t taps, int32_t tap_groups,
+                                           const int8_t *weights, size_t block_bytes,
+                                           int32_t blocks, int32_t *acc) {
+  __m512i a[TFQP_AVX512_ROWS];
+  const int8_t *w = weights;
+  int32_t t, g, r;
+  if (blocks == 2) {
+    windows_two_blocks(windows, offsets, taps, tap_groups, weights, block_bytes, acc, NULL, 0,
+                       NULL, 0);
+    return;
+  }
+  for (r = 0; r < TFQP_AVX512_ROWS; ++r) a[r] = _mm512_setzero_si512();
+  for (t = 0; t < taps; ++t) {
+    const uint8_t *u[TFQP_AVX512_ROWS];
+    for (r = 0; r < TFQP_AVX512_ROWS; ++r) u[r] = windows[r] + offsets[t];
+    for (g = 0; g < tap_groups; ++g, w += TFQP_X86_GROUP_BYTES) {
+      const __m512i w0 = _mm512_loadu_si512((const void *)w);
+      for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
+        a[r] = _mm512_dpbusd_epi32(a[r], _mm512_set1_epi32(load_u32(u[r] + 4 * g)), w0);
+      }
+    }
+  }
+  for (r = 0; r < TFQP_AVX512_ROWS; ++r) {
+    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK), a[r]);
+    _mm512_storeu_si512((void *)(acc + (size_t)r * 2 * TFQP_X86_BLOCK + TFQP_X86_BLOCK),
+                        _mm512_setzero_si512());
+  }
+}
+
 
 /* sum[j] += group g's four tap rows of 64 channels from `at` (window +
  * o[t] + at, t < 4), interleaved into [channel][4 taps] lanes, times the

@@ -63,6 +63,14 @@ void tfqp_shift_avx512_outputs_int8(const tfqp_x86_requant *q, const int32_t *ac
                                     size_t acc_stride, int32_t rows, int32_t count, int8_t *out,
                                     size_t out_stride);
 
+/* tfqp_shift_avx512_windows on two blocks (32 channels) followed by
+ * tfqp_shift_avx512_outputs_int8 of the first `count` positions, from the
+ * accumulators in registers. */
+void tfqp_shift_avx512_windows_int8(const uint8_t *const *windows, const size_t *offsets,
+                                    int32_t taps, int32_t tap_groups, const int8_t *weights,
+                                    size_t block_bytes, const tfqp_x86_requant *q, int32_t count,
+                                    int8_t *out, size_t out_stride);
+
 /* One row (batch 1 fully connected): acc[c] for every channel c < 16 *
  * blocks, blocks block_bytes apart. */
 void tfqp_shift_avx2_vector(const uint8_t *u, const int8_t *weights, size_t block_bytes,

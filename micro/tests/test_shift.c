@@ -1010,6 +1010,14 @@ static void test_fast_path_layouts(void) {
     c.height = 4;
     c.width = 3;
     check_layout_case(&c, 30);
+    /* a block pair of 32 channels requantized in the AVX-512 kernel, clamped */
+    c.act_min = -20;
+    c.act_max = 90;
+    c.act_given = 1;
+    check_layout_case(&c, 30);
+    c.act_min = -128;
+    c.act_max = 127;
+    c.act_given = 0;
     c.packed = 1;
     c.zp_out = 0;
     check_layout_case(&c, 30);
