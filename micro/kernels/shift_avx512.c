@@ -91,7 +91,8 @@ typedef struct {
 } requant_lanes;
 
 typedef struct {
-  __m512i nudge, one, zero_point, act_min, act_max;
+  __m512i nudge, one;
+  __m256i zero_point, act_min, act_max; /* int16 lanes */
   int full_range;
 } requant_constants;
 
@@ -99,9 +100,9 @@ TFQP_AVX512 static inline requant_constants requant_constants_of(const tfqp_x86_
   requant_constants k;
   k.nudge = _mm512_set1_epi64((long long)1 << 30);
   k.one = _mm512_set1_epi32(1);
-  k.zero_point = _mm512_set1_epi32(q->zero_point);
-  k.act_min = _mm512_set1_epi32(q->act_min);
-  k.act_max = _mm512_set1_epi32(q->act_max);
+  k.zero_point = _mm256_set1_epi16((short)q->zero_point);
+  k.act_min = _mm256_set1_epi16((short)q->act_min);
+  k.act_max = _mm256_set1_epi16((short)q->act_max);
   k.full_range = q->act_min == -128 && q->act_max == 127;
   return k;
 }
@@ -137,11 +138,15 @@ TFQP_AVX512 static inline __m128i requantize16(const requant_lanes *l, const req
   const __m512i threshold = _mm512_add_epi32(l->half, _mm512_srli_epi32(high, 31));
   const __mmask16 up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, l->mask), threshold);
   const __m512i shifted = _mm512_srav_epi32(high, l->right);
-  __m512i v =
-      _mm512_add_epi32(_mm512_mask_add_epi32(shifted, up, shifted, k->one), k->zero_point);
-  if (!k->full_range) v = _mm512_min_epi32(_mm512_max_epi32(v, k->act_min), k->act_max);
-  /* the signed saturation is the clamp to the full int8 range */
-  return _mm512_cvtsepi32_epi8(v);
+  /* The contract clamps before adding the zero point (a value near INT32_MIN
+   * plus zp must not wrap to +127): saturating to int16 first is that clamp
+   * (|zp| <= 128 keeps every int8 output inside int16), then the zero point
+   * is a saturating int16 add, and the signed saturation to int8 is the clamp
+   * to the full int8 range. */
+  __m256i v = _mm256_adds_epi16(
+      _mm512_cvtsepi32_epi16(_mm512_mask_add_epi32(shifted, up, shifted, k->one)), k->zero_point);
+  if (!k->full_range) v = _mm256_min_epi16(_mm256_max_epi16(v, k->act_min), k->act_max);
+  return _mm256_cvtsepi16_epi8(v);
 }
 
 TFQP_AVX512 void tfqp_shift_avx512_outputs_int8(const tfqp_x86_requant *q, const int32_t *acc,

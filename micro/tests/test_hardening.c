@@ -189,6 +189,54 @@ static void test_output_zero_point_does_not_wrap(void) {
   }
 }
 
+/* Found by fuzzing (avx2/fuzz_shift_depthwise_conv2d): the AVX-512 shift path
+ * added the output zero point to a requantized value near INT32_MIN before
+ * saturating, which wrapped to +127 where the contract (clamp, then add the
+ * zero point) gives -128. A shift FC whose accumulator is 0 (input at its zero
+ * point): B = 2842 shifted left by 30 wraps to INT32_MIN as TFLite's int32
+ * product does, times M0 = 2^31 - 1 is -2^31 + 1 (rounded), plus zp -99
+ * clamps to -128 on every kernel path. */
+static void test_shift_output_zero_point_does_not_wrap(void) {
+  static int8_t input[32];
+  static int32_t codes[32][2];
+  static const int16_t table[4] = {0, 1, -1, 0};
+  static int32_t transform[32][5];
+  static int8_t out[32];
+  op_harness_case c;
+  op_harness_result r;
+  int32_t co, w;
+  memset(&c, 0, sizeof c);
+  memset(input, 0, sizeof input);
+  for (co = 0; co < 32; ++co) {
+    for (w = 0; w < 2; ++w) codes[co][w] = 0x55555555; /* 16 codes of 1 (+1) per word */
+    transform[co][0] = 1;          /* d */
+    transform[co][1] = 2842;       /* B */
+    transform[co][2] = INT32_MAX;  /* M0 */
+    transform[co][3] = 0;          /* M1 */
+    transform[co][4] = 30;         /* s */
+  }
+  c.op = op_named("TFQP_SHIFT_FULLY_CONNECTED");
+  c.options.shift_fully_connected.channels_in = 32;
+  c.options.shift_fully_connected.output.terms = 1;
+  c.options.shift_fully_connected.output.activation_min = -128;
+  c.options.shift_fully_connected.output.activation_max = 127;
+  c.options.shift_fully_connected.present = TFQP_SHIFT_FC_REQUIRED;
+  c.input_count = 4;
+  describe(&c.inputs[0], TFQP_TYPE_INT8, 2, 1, 32, 0, 0, 0);
+  describe(&c.inputs[1], TFQP_TYPE_INT32, 2, 32, 2, 0, 0, 0);
+  describe(&c.inputs[2], TFQP_TYPE_INT16, 2, 1, 4, 0, 0, 0);
+  describe(&c.inputs[3], TFQP_TYPE_INT32, 2, 32, 5, 0, 0, 0);
+  describe(&c.output, TFQP_TYPE_INT8, 2, 1, 32, 0, 0, -99);
+  c.data[0] = input;
+  c.data[1] = codes;
+  c.data[2] = table;
+  c.data[3] = transform;
+  r = op_harness_run(&c, out);
+  CHECK_EQ(r.status, TFQP_OK);
+  for (co = 0; co < 32; ++co) CHECK_EQ(out[co], -128);
+  digest_bytes(out, sizeof out);
+}
+
 /* Issue #12: absurd but consistent widths made init_table count popcounts for
  * 10-18 s (a 4000-wide SAME filter on a 4000-wide row: 4000 border regions of
  * up to 4000 taps, for each of 1000 channels). prepare now rejects a layer
@@ -327,5 +375,6 @@ void test_hardening(void) {
   test_largest_dilation_computes_the_contract();
   test_taps_product_of_huge_options_is_rejected();
   test_output_zero_point_does_not_wrap();
+  test_shift_output_zero_point_does_not_wrap();
   test_absurd_set_up_work_is_rejected();
 }
