@@ -143,18 +143,25 @@ def _crash_reason(output: str) -> str:
 # command after it keeps it from exec'ing directly) starts it with the shell's
 # small peak instead.
 RSS_FRESH_PREFIX = ["sh", "-c", '"$0" "$@"; exit $?']
+# A run of a fixed number of executions is stopped only if it hangs.
+WATCHDOG_SECONDS = 900
 
 
 def run(binary: pathlib.Path, target: str, seconds: float, corpus: pathlib.Path,
-        artifacts: pathlib.Path, seed: int = 1, extra: Optional[List[str]] = None) -> Result:
-    """One target for `seconds` on `corpus` (grown in place)."""
+        artifacts: pathlib.Path, seed: int = 1, extra: Optional[List[str]] = None,
+        runs: Optional[int] = None) -> Result:
+    """One target for `seconds` on `corpus` (grown in place); with `runs`, for
+    that many executions instead (no time limit: the same inputs on every machine,
+    however fast, so a test's outcome does not depend on timing)."""
     artifacts.mkdir(parents=True, exist_ok=True)
-    command = [str(binary), f"-max_total_time={int(seconds)}", f"-seed={seed}",
+    limit = f"-runs={runs}" if runs is not None else f"-max_total_time={int(seconds)}"
+    command = [str(binary), limit, f"-seed={seed}",
                "-print_final_stats=1", "-timeout=25", "-rss_limit_mb=2048",
                f"-artifact_prefix={artifacts}/{target.replace('/', '_')}-", *(extra or []),
                str(corpus)]
     done = subprocess.run(RSS_FRESH_PREFIX + command, capture_output=True, text=True,
-                          timeout=seconds + 120, env={**os.environ, "TFQP_FUZZ_STATS": "1"})
+                          timeout=(seconds if runs is None else WATCHDOG_SECONDS) + 120,
+                          env={**os.environ, "TFQP_FUZZ_STATS": "1"})
     output = done.stdout + done.stderr
     executions, coverage, features = _last_counts(output)
     crashed = done.returncode != 0
@@ -163,7 +170,8 @@ def run(binary: pathlib.Path, target: str, seconds: float, corpus: pathlib.Path,
 
 
 def run_all(build: pathlib.Path, seconds: float, jobs: int = 1, only: Optional[List[str]] = None,
-            seed: int = 1, done: Optional[Callable[[Result], None]] = None) -> List[Result]:
+            seed: int = 1, done: Optional[Callable[[Result], None]] = None,
+            runs: Optional[int] = None) -> List[Result]:
     """Every target (or `only`), `jobs` at once; `done` sees each result as its
     target finishes (a long run's partial results survive an interruption)."""
     make(build)
@@ -176,7 +184,7 @@ def run_all(build: pathlib.Path, seconds: float, jobs: int = 1, only: Optional[L
 
     def one(name: str) -> Result:
         result = run(build / name, name, seconds, corpora / name.replace("/", "_"),
-                     build / "artifacts", seed)
+                     build / "artifacts", seed, runs=runs)
         if done is not None:
             done(result)
         return result
