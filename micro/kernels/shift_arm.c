@@ -677,11 +677,12 @@ static inline int8_t requantize(uint32_t v, int32_t left, int32_t mult, int32_t 
   const int64_t product = (int64_t)(int32_t)(v << left) * mult + (1 << 30);
   const int32_t high = (int32_t)(uint32_t)((uint64_t)product >> 31);
   const uint32_t threshold = (mask >> 1) + ((uint32_t)high >> 31);
-  int32_t out = (high >> right) + (int32_t)((threshold - ((uint32_t)high & mask)) >> 31) +
-                range->zero_point;
-  if (out < range->act_min) out = range->act_min;
-  if (out > range->act_max) out = range->act_max;
-  return (int8_t)out;
+  /* clamped before the zero point is added (a value near INT32_MIN plus zp
+   * must not wrap): the contract's clamp(v, act_min - zp, act_max - zp) + zp */
+  int32_t out = (high >> right) + (int32_t)((threshold - ((uint32_t)high & mask)) >> 31);
+  if (out < range->act_min - range->zero_point) out = range->act_min - range->zero_point;
+  if (out > range->act_max - range->zero_point) out = range->act_max - range->zero_point;
+  return (int8_t)(out + range->zero_point);
 }
 
 /* out[p * step] for p < count from channel record r and accumulators acc.
@@ -699,8 +700,10 @@ static void channel_int8(const int32_t *r, const int32_t *acc, int32_t count,
       const int64_t product = (int64_t)(int32_t)(v << left) * mult + (1 << 30);
       const int32_t high = (int32_t)(uint32_t)((uint64_t)product >> 31);
       const uint32_t threshold = (mask >> 1) + ((uint32_t)high >> 31);
-      *out = (int8_t)__ssat((high >> right) +
-                                (int32_t)((threshold - ((uint32_t)high & mask)) >> 31) +
+      /* 16-bit saturation first: the clamp before the zero point (|zp| <= 128) */
+      *out = (int8_t)__ssat(__ssat((high >> right) +
+                                       (int32_t)((threshold - ((uint32_t)high & mask)) >> 31),
+                                   16) +
                                 zero_point,
                             8);
     }
