@@ -260,7 +260,8 @@ def test_requires_the_tf_random_generator(tmp_path):
 
 
 class UniformNoise(tf.keras.layers.Layer):
-    """Draws with tf.random.uniform, a TF1 stateful op."""
+    """Draws with tf.random.uniform, a TF1 stateful op (never run: the test is that
+    ExactBackupAndRestore refuses it before training)."""
 
     def call(self, inputs):
         return inputs + tf.random.uniform(tf.shape(inputs))

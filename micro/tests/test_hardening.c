@@ -189,6 +189,28 @@ static void test_output_zero_point_does_not_wrap(void) {
   }
 }
 
+/* A TFQP_SHIFT_FULLY_CONNECTED case on one row of `cin` int8 values: codes
+ * [cout, row_words], a one-class table of `columns` entries, the int8 output's
+ * transform [cout, 5], full activation range, output zero point `zp_out`. */
+static op_harness_case shift_fc_case(int32_t cin, int32_t cout, int32_t row_words,
+                                     int32_t columns, int32_t zp_out) {
+  op_harness_case c;
+  memset(&c, 0, sizeof c);
+  c.op = op_named("TFQP_SHIFT_FULLY_CONNECTED");
+  c.options.shift_fully_connected.channels_in = cin;
+  c.options.shift_fully_connected.output.terms = 1;
+  c.options.shift_fully_connected.output.activation_min = -128;
+  c.options.shift_fully_connected.output.activation_max = 127;
+  c.options.shift_fully_connected.present = TFQP_SHIFT_FC_REQUIRED;
+  c.input_count = 4;
+  describe(&c.inputs[0], TFQP_TYPE_INT8, 2, 1, cin, 0, 0, 0);
+  describe(&c.inputs[1], TFQP_TYPE_INT32, 2, cout, row_words, 0, 0, 0);
+  describe(&c.inputs[2], TFQP_TYPE_INT16, 2, 1, columns, 0, 0, 0);
+  describe(&c.inputs[3], TFQP_TYPE_INT32, 2, cout, 5, 0, 0, 0);
+  describe(&c.output, TFQP_TYPE_INT8, 2, 1, cout, 0, 0, zp_out);
+  return c;
+}
+
 /* Found by fuzzing (avx2/fuzz_shift_depthwise_conv2d): the AVX-512 shift path
  * added the output zero point to a requantized value near INT32_MIN before
  * saturating, which wrapped to +127 where the contract (clamp, then add the
@@ -202,10 +224,9 @@ static void test_shift_output_zero_point_does_not_wrap(void) {
   static const int16_t table[4] = {0, 1, -1, 0};
   static int32_t transform[32][5];
   static int8_t out[32];
-  op_harness_case c;
+  op_harness_case c = shift_fc_case(32, 32, 2, 4, -99);
   op_harness_result r;
   int32_t co, w;
-  memset(&c, 0, sizeof c);
   memset(input, 0, sizeof input);
   for (co = 0; co < 32; ++co) {
     for (w = 0; w < 2; ++w) codes[co][w] = 0x55555555; /* 16 codes of 1 (+1) per word */
@@ -215,18 +236,6 @@ static void test_shift_output_zero_point_does_not_wrap(void) {
     transform[co][3] = 0;          /* M1 */
     transform[co][4] = 30;         /* s */
   }
-  c.op = op_named("TFQP_SHIFT_FULLY_CONNECTED");
-  c.options.shift_fully_connected.channels_in = 32;
-  c.options.shift_fully_connected.output.terms = 1;
-  c.options.shift_fully_connected.output.activation_min = -128;
-  c.options.shift_fully_connected.output.activation_max = 127;
-  c.options.shift_fully_connected.present = TFQP_SHIFT_FC_REQUIRED;
-  c.input_count = 4;
-  describe(&c.inputs[0], TFQP_TYPE_INT8, 2, 1, 32, 0, 0, 0);
-  describe(&c.inputs[1], TFQP_TYPE_INT32, 2, 32, 2, 0, 0, 0);
-  describe(&c.inputs[2], TFQP_TYPE_INT16, 2, 1, 4, 0, 0, 0);
-  describe(&c.inputs[3], TFQP_TYPE_INT32, 2, 32, 5, 0, 0, 0);
-  describe(&c.output, TFQP_TYPE_INT8, 2, 1, 32, 0, 0, -99);
   c.data[0] = input;
   c.data[1] = codes;
   c.data[2] = table;
@@ -350,19 +359,7 @@ static void test_tables_beyond_the_limit_are_rejected(void) {
   CHECK(r.error.name != NULL && strcmp(r.error.name, "transform") == 0);
   /* TFQP_SHIFT_FULLY_CONNECTED, 2^20 channels of 1024 one-bit codes: codes of
    * 2^27 bytes (within the tensor limit), but 2^30 codes to decode in set-up */
-  memset(&c, 0, sizeof c);
-  c.op = op_named("TFQP_SHIFT_FULLY_CONNECTED");
-  c.options.shift_fully_connected.channels_in = 1024;
-  c.options.shift_fully_connected.output.terms = 1;
-  c.options.shift_fully_connected.output.activation_min = -128;
-  c.options.shift_fully_connected.output.activation_max = 127;
-  c.options.shift_fully_connected.present = TFQP_SHIFT_FC_REQUIRED;
-  c.input_count = 4;
-  describe(&c.inputs[0], TFQP_TYPE_INT8, 2, 1, 1024, 0, 0, 0);
-  describe(&c.inputs[1], TFQP_TYPE_INT32, 2, 1 << 20, 32, 0, 0, 0);
-  describe(&c.inputs[2], TFQP_TYPE_INT16, 2, 1, 2, 0, 0, 0);
-  describe(&c.inputs[3], TFQP_TYPE_INT32, 2, 1 << 20, 5, 0, 0, 0);
-  describe(&c.output, TFQP_TYPE_INT8, 2, 1, 1 << 20, 0, 0, 0);
+  c = shift_fc_case(1024, 1 << 20, 32, 2, 0);
   r = op_harness_run(&c, NULL);
   CHECK_EQ(r.status, TFQP_ERROR_TOO_LARGE);
   CHECK(r.error.name != NULL && strcmp(r.error.name, "codes") == 0);
