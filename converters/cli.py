@@ -19,6 +19,7 @@ import zipfile
 from typing import List
 
 import tfq_plus  # (selects Keras 2 before TensorFlow is imported)
+from tfq_plus import tensorflow_logs
 from tfq_plus.converters.micro_interpreter import captured_stderr
 from tfq_plus.converters.unsupported import first_line
 
@@ -405,12 +406,17 @@ def verify(args) -> int:
 
 def report(args) -> int:
     from tfq_plus import converters
+    from tfq_plus.converters.report_plot import plot_report
 
     model = read_tflite(args.model, "model")
     reference = read_tflite(args.reference, "--reference") if args.reference else None
     with step("reporting"):
         result = converters.report(model, reference=reference, measure=not args.no_arena)
     print(result)
+    if args.plot:
+        with step("drawing the report"):
+            plot_report(result, args.plot, title=os.path.basename(args.model))
+        print(f"picture: {args.plot}")
     return 0
 
 
@@ -419,11 +425,15 @@ def build_parser() -> ArgumentParser:
         prog="tfq-plus", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's logs (start-up, converter), hidden by default")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     # --debug after the command too (SUPPRESS: absent, it keeps the top level's value)
     debug = ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show the traceback of an error")
+    debug.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help="show TensorFlow's logs (start-up, converter), hidden by default")
 
     p = commands.add_parser(
         "convert", help="Keras model -> .tflite (deploy model with TFQP ops, or reference)",
@@ -483,14 +493,18 @@ def build_parser() -> ArgumentParser:
     p.add_argument("model", help=".tflite flatbuffer (deploy or reference)")
     p.add_argument("--reference", help="reference .tflite of a deploy model (for the arena)")
     p.add_argument("--no-arena", action="store_true", help="do not run TFLite Micro")
+    p.add_argument("--plot", metavar="IMAGE",
+                   help="also draw weight bytes (float32 / int8 / deployed) and MACs by kind per "
+                   "layer into IMAGE (.png, .svg or .pdf)")
     p.set_defaults(run=report)
     return parser
 
 
 def main(argv=None) -> int:
     """Run one command. Every error is one line on stderr and exit status 1;
-    TensorFlow's own logs (C++ diagnostics, converter progress) are kept from the
-    terminal unless --debug, which also prints the traceback."""
+    TensorFlow's own logs (start-up notices, C++ diagnostics, converter progress)
+    are kept from the terminal unless --verbose or --debug (which also prints the
+    traceback)."""
     try:
         args = build_parser().parse_args(argv)
     except CommandFailed as error:
@@ -513,8 +527,8 @@ def main(argv=None) -> int:
         message, error = failure_sentence(failure, args.debug), failure.error
     except KeyboardInterrupt:
         status, message = 130, "interrupted"
-    if args.debug:
-        sys.stderr.write("".join(logs))
+    if args.debug or args.verbose:
+        sys.stderr.write("".join(tensorflow_logs.import_log + logs))
         if error is not None:
             traceback.print_exception(error)
     for note in notes:

@@ -1,8 +1,9 @@
 """Report: what a flatbuffer costs on the device.
 
-Per op: input/output shapes, constant (weight) bytes, MACs (binary XNOR-popcount MACs
-for TFQP ops, int8 MACs for builtin conv / depthwise / fully-connected). Totals: flash
-(the flatbuffer's size) and RAM:
+Per op: input/output shapes (packed-sign tensors in channels, marked), constant
+(weight) bytes, MACs and their kind (``registry.MAC_KINDS``: binary XNOR-popcount,
+shift, k-bit, int8; builtin conv / depthwise / fully-connected count as int8, or k-bit
+with INT4 filters). Totals: flash (the flatbuffer's size) and RAM:
 
 - tensor arena, measured: TFLite Micro's own allocator (``tflite_micro`` Python
   interpreter, ``RecordingMicroAllocator``) after one invoke. It cannot load custom
@@ -15,7 +16,7 @@ for TFQP ops, int8 MACs for builtin conv / depthwise / fully-connected). Totals:
 """
 
 import re
-from typing import List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
@@ -23,43 +24,70 @@ from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
 from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME, check_model
 from tfq_plus.converters.model_error import MODEL, ModelError
-from tfq_plus.converters.ops.registry import REGISTRY, OpView
+from tfq_plus.converters.ops.registry import MAC_KINDS, REGISTRY, OpView, mac_kind
 from tfq_plus.converters.tflite_schema import BuiltinOperator as Op
+
+
+# A packed tensor's shape is shown in channels, marked with this suffix.
+PACKED_MARK = "p"
 
 
 class OpRow(NamedTuple):
     index: int
     op: str
-    input_shape: List[int]
+    input_shape: List[int]  # packed tensors: in channels (see the *_packed flags)
     output_shape: List[int]
     weight_bytes: int
-    binary_macs: int
-    int8_macs: int
+    macs: Dict[str, int]  # MAC kind (registry.MAC_KINDS) -> count; one kind per op
     check: str = ""  # how verify checks a TFQP op (its registry's verify policy)
+    weight_count: int = 0  # weights (kernel elements) the MACs use
+    input_packed: bool = False
+    output_packed: bool = False
+
+    @property
+    def binary_macs(self) -> int:
+        return self.macs.get("binary", 0)
+
+    @property
+    def int8_macs(self) -> int:
+        """MACs on int8 activations that are not binary (int8, shift and k-bit weights)."""
+        return sum(count for kind, count in self.macs.items() if kind != "binary")
 
 
 class ModelReport(NamedTuple):
     ops: List[OpRow]
     flash_bytes: int  # the flatbuffer
     weight_bytes: int  # constant tensor data
-    binary_macs: int
-    int8_macs: int
+    macs: Dict[str, int]  # MAC kind -> count over the model
     activation_peak_bytes: int  # estimate (see module doc)
     arena_bytes: Optional[int]  # measured by TFLite Micro, None if not measurable
     arena_source: str  # what the arena was measured on
 
+    @property
+    def binary_macs(self) -> int:
+        return self.macs.get("binary", 0)
+
+    @property
+    def int8_macs(self) -> int:
+        return sum(count for kind, count in self.macs.items() if kind != "binary")
+
     def __str__(self):
-        header = (f"{'#':>3}  {'op':22s} {'input':18s} {'output':18s} {'weights B':>10} {'binary MACs':>12} "
-                  f"{'int8 MACs':>11}  verify check")
+        header = (f"{'#':>3}  {'op':22s} {'input':18s} {'output':18s} {'weights B':>10} {'MACs':>12} "
+                  f"{'kind':6s}  verify check")
         lines = [header, "-" * len(header)]
         for r in self.ops:
+            kind, count = next(iter(r.macs.items()), ("", 0))
             lines.append(
-                f"{r.index:3d}  {r.op:22s} {_dims(r.input_shape):18s} {_dims(r.output_shape):18s} "
-                f"{r.weight_bytes:10d} {r.binary_macs:12d} {r.int8_macs:11d}  {r.check}"
+                f"{r.index:3d}  {r.op:22s} {_dims(r.input_shape, r.input_packed):18s} "
+                f"{_dims(r.output_shape, r.output_packed):18s} "
+                f"{r.weight_bytes:10d} {count:12d} {kind:6s}  {r.check}"
             )
         lines.append("-" * len(header))
+        if any(r.input_packed or r.output_packed for r in self.ops):
+            lines.append(f"{PACKED_MARK}: packed signs, 1 bit per channel in int32 words (shown in channels)")
         lines.append(f"flash (flatbuffer): {self.flash_bytes} bytes, of which weights {self.weight_bytes} bytes")
-        lines.append(f"MACs: {self.binary_macs} binary, {self.int8_macs} int8")
+        kinds = ", ".join(f"{self.macs[kind]} {kind}" for kind in MAC_KINDS if self.macs.get(kind))
+        lines.append(f"MACs: {kinds or 0}")
         lines.append(f"activation peak (estimate): {self.activation_peak_bytes} bytes")
         if self.arena_bytes is None:
             lines.append(f"tensor arena: not measured ({self.arena_source})")
@@ -68,8 +96,10 @@ class ModelReport(NamedTuple):
         return "\n".join(lines)
 
 
-def _dims(shape) -> str:
-    return "x".join(str(d) for d in shape) if shape else "-"
+def _dims(shape, packed: bool = False) -> str:
+    if not shape:
+        return "-"
+    return "x".join(str(d) for d in shape) + (PACKED_MARK if packed else "")
 
 
 _ELEMENT_BYTES = {
@@ -83,30 +113,74 @@ def _tensor_bytes(tensor) -> int:
     return int(np.prod(schema.shape(tensor), dtype=np.int64)) * _ELEMENT_BYTES.get(tensor.type, 4)
 
 
-def _macs(model, index: int, graph) -> tuple:
-    """(binary MACs, int8 MACs) of one op: TFQP ops by their registry entry,
-    builtin convolutions and fully-connected layers as int8 MACs."""
+def _macs(model, index: int, graph) -> Dict[str, int]:
+    """{kind: MACs} of one op: TFQP ops by their registry entry, builtin
+    convolutions and fully-connected layers as int8 MACs (INT4 filters as k-bit)."""
     op = graph.operators[index]
     name = schema.op_name(model, op)
     spec = REGISTRY.get(name)
     if spec is not None:
         if spec.macs is None:
-            return 0, 0
-        count = spec.macs(OpView(model, index))
-        return (count, 0) if spec.mac_kind == "binary" else (0, count)
+            return {}
+        view = OpView(model, index, graph)
+        return {mac_kind(view): spec.macs(view)}
     tensors = [graph.tensors[t] if t >= 0 else None for t in op.inputs]
     output = schema.shape(graph.tensors[op.outputs[0]])
     code = schema.builtin_code(model, op)
+    count = 0
     if code == Op.CONV_2D:
         cout, kh, kw, cin = schema.shape(tensors[1])
-        return 0, int(np.prod(output[:3])) * cout * kh * kw * cin
-    if code == Op.DEPTHWISE_CONV_2D:
+        count = int(np.prod(output[:3])) * cout * kh * kw * cin
+    elif code == Op.DEPTHWISE_CONV_2D:
         _, kh, kw, channels = schema.shape(tensors[1])
-        return 0, int(np.prod(output[:3])) * channels * kh * kw
-    if code == Op.FULLY_CONNECTED:
+        count = int(np.prod(output[:3])) * channels * kh * kw
+    elif code == Op.FULLY_CONNECTED:
         cout, cin = schema.shape(tensors[1])
-        return 0, int(np.prod(output[:-1])) * cout * cin
-    return 0, 0
+        count = int(np.prod(output[:-1])) * cout * cin
+    if not count:
+        return {}
+    int4 = getattr(schema.TensorType, "INT4", None)
+    return {"k-bit" if int4 is not None and tensors[1].type == int4 else "int8": count}
+
+
+# TFQP ops whose packed output has as many channels as their input (window ops).
+_SAME_CHANNELS = ("TFQP_BMAXPOOL2D",)
+
+
+def packed_channels(model, graph) -> Dict[int, int]:
+    """Tensor index -> channels, for the packed-sign tensors (int32 words) of a
+    deploy model, followed through the graph in op order: a TFQP op with weights
+    writes as many channels as its weights have rows, TFQP_BINARIZE as its input
+    has, max-pool keeps them, and a reshape of a packed tensor (a flatten) holds
+    pixels x channels."""
+    channels: Dict[int, int] = {}
+    for index, op in enumerate(graph.operators):
+        if not op.outputs or op.outputs[0] < 0:
+            continue
+        output = int(op.outputs[0])
+        if graph.tensors[output].type != schema.TensorType.INT32:
+            continue
+        name = schema.op_name(model, op)
+        view = OpView(model, index, graph)
+        first = int(op.inputs[0]) if len(op.inputs) and op.inputs[0] >= 0 else None
+        if name in _SAME_CHANNELS and first in channels:
+            channels[output] = channels[first]
+        elif name == "TFQP_BINARIZE":
+            channels[output] = view.shape(0)[-1]
+        elif schema.builtin_code(model, op) == Op.RESHAPE and first in channels:
+            pixels = int(np.prod(schema.shape(graph.tensors[first])[1:-1], dtype=np.int64))
+            channels[output] = pixels * channels[first]
+        elif REGISTRY.get(name) is not None and REGISTRY[name].weights_input is not None:
+            if view.options.get("int32_output", 0) == 0:
+                channels[output] = view.shape(REGISTRY[name].weights_input)[0]
+    return channels
+
+
+def _shown_shape(graph, tensor_index, channels: Dict[int, int]):
+    shape = schema.shape(graph.tensors[tensor_index])
+    if tensor_index in channels and shape:
+        return shape[:-1] + [channels[tensor_index]], True
+    return shape, False
 
 
 def _activation_peak(graph) -> int:
@@ -186,6 +260,7 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
     model = checked.model
     graph = model.subgraphs[0]
     rows = []
+    channels = packed_channels(model, graph)
     counted_buffers = set()
     weight_total = 0
     for index, op in enumerate(graph.operators):
@@ -200,14 +275,18 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
             if graph.tensors[t].buffer not in counted_buffers:
                 counted_buffers.add(graph.tensors[t].buffer)
                 weight_total += data.nbytes
-        binary, int8 = _macs(model, index, graph)
+        macs = _macs(model, index, graph)
         first_input = next((t for t in op.inputs if t >= 0 and schema.constant(model, graph.tensors[t]) is None), None)
         spec = REGISTRY.get(schema.op_name(model, op))
+        input_shape, input_packed = (
+            _shown_shape(graph, first_input, channels) if first_input is not None else ([], False))
+        output_shape, output_packed = _shown_shape(graph, op.outputs[0], channels)
+        positions = int(np.prod(schema.shape(graph.tensors[op.outputs[0]])[:-1], dtype=np.int64))
         rows.append(OpRow(
-            index, schema.op_name(model, op),
-            schema.shape(graph.tensors[first_input]) if first_input is not None else [],
-            schema.shape(graph.tensors[op.outputs[0]]), weight_bytes, binary, int8,
+            index, schema.op_name(model, op), input_shape, output_shape, weight_bytes, macs,
             spec.policy if spec is not None else "",
+            weight_count=sum(macs.values()) // max(positions, 1),
+            input_packed=input_packed, output_packed=output_packed,
         ))
     has_custom = any(schema.is_custom(model, op) for op in graph.operators)
     arena, source = None, "not requested"
@@ -219,7 +298,10 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
             source = "the reference model (upper bound)"
         else:
             source = "the model has TFQP ops, which TFLite Micro's Python interpreter cannot load; pass reference="
+    totals: Dict[str, int] = {}
+    for row in rows:
+        for kind, count in row.macs.items():
+            totals[kind] = totals.get(kind, 0) + count
     return ModelReport(
-        rows, len(checked.data), weight_total, sum(r.binary_macs for r in rows),
-        sum(r.int8_macs for r in rows), _activation_peak(graph), arena, source,
+        rows, len(checked.data), weight_total, totals, _activation_peak(graph), arena, source,
     )

@@ -1,12 +1,22 @@
 """tfq-plus: train sub-8-bit Keras models and deploy them to TFLite / TFLite Micro."""
 
+import sys as _sys
+
+from tfq_plus import tensorflow_logs as _tensorflow_logs
 from tfq_plus.keras_version import select_legacy_keras as _select_legacy_keras
 
+# The command line hides TensorFlow's start-up logs unless --verbose (it runs this
+# file before its own module: the package comes first).
+if _tensorflow_logs.started_as_command():
+    _tensorflow_logs.hide_by_default(_sys.argv[1:])
 _select_legacy_keras()
 
-from tfq_plus import datasets, quantizers  # noqa: E402  (must follow the Keras selection)
-from tfq_plus import callbacks  # noqa: E402  (uses quantizers)
-from tfq_plus import distillation, pruning  # noqa: E402  (pruning makes larq layers prunable)
+# (TensorFlow loads more of its C++ libraries, and logs again, while larq, tf_keras
+# and TFMOT import it: all of it is inside.)
+with _tensorflow_logs.quiet_import():
+    from tfq_plus import datasets, quantizers  # noqa: E402  (must follow the Keras selection)
+    from tfq_plus import callbacks  # noqa: E402  (uses quantizers)
+    from tfq_plus import distillation, pruning  # noqa: E402  (makes larq layers prunable)
 
 __version__ = "0.1.0"
 

@@ -14,7 +14,7 @@ never rejected by the kernels.
 
 import numbers
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from flatbuffers import flexbuffers
@@ -56,7 +56,8 @@ class OpSpec:
     optional_inputs: int = 0
     weights_input: Optional[int] = None
     policy: str = BOOLEAN
-    mac_kind: Optional[str] = None  # report column: "binary", "int8"
+    # report column: one of MAC_KINDS, or (OpView) -> one of them
+    mac_kind: Union[None, str, Callable[["OpView"], str]] = None
     # (OpView) -> MACs of one invocation
     macs: Optional[Callable[["OpView"], int]] = None
     # (OpView) -> the weight codes as the Keras kernel has them (TFLite layout)
@@ -156,6 +157,17 @@ WINDOW_OPTIONS = (
 )
 
 REGISTRY: Dict[str, OpSpec] = {}
+
+# What a MAC of an op multiplies: binary (XNOR-popcount of signs), shift (an int8
+# activation times a signed power of two or zero, or a sum of them), k-bit (an
+# activation times another integer of at most 5 bits), int8 (8-bit or wider).
+MAC_KINDS = ("binary", "shift", "k-bit", "int8")
+
+
+def mac_kind(view: "OpView") -> Optional[str]:
+    """The MAC kind of one TFQP op (None for ops without MACs)."""
+    kind = view.spec.mac_kind
+    return kind(view) if callable(kind) else kind
 
 
 def register(spec: OpSpec) -> OpSpec:

@@ -120,6 +120,14 @@ def _macs(view: OpView) -> int:
     return _output_positions(view) * view.shape(1)[0] * taps(view)
 
 
+def _mac_kind(view) -> str:
+    """"shift" when every code decodes to zero or a signed power of two (power-of-two,
+    log base 2, ternary, ShiftCNN terms), else "k-bit" (a uniform grid's integers)."""
+    table = np.abs(np.asarray(view.constant(2), dtype=np.int64)).ravel()
+    powers = table[table != 0]
+    return "shift" if np.all(powers & (powers - 1) == 0) else "k-bit"
+
+
 def _spec(name, summary, geometry, check) -> OpSpec:
     return register(OpSpec(
         name=name,
@@ -129,7 +137,7 @@ def _spec(name, summary, geometry, check) -> OpSpec:
         constant_inputs=CONSTANT_INPUTS,
         weights_input=1,
         policy=KERAS_VALUES,
-        mac_kind="int8",
+        mac_kind=_mac_kind,
         macs=_macs,
         unpack_weights=_unpack,
         check=check,

@@ -1,0 +1,98 @@
+"""Keep TensorFlow's start-up logs off the terminal of the CLI and the examples.
+
+Importing TensorFlow 2.21 writes about eight lines to file descriptor 2 from C++
+(absl's "WARNING: All log messages before absl::InitializeLog()", oneDNN, CUDA and
+CPU-feature notices), before any Python logging setting can act, and
+``TF_CPP_MIN_LOG_LEVEL`` does not silence the absl ones. A user of the command line
+cannot act on any of them, so the command line and the examples hide them: they set
+``TFQ_PLUS_TF_LOGS=hide`` before importing tfq_plus (``--verbose`` keeps them), and
+``tfq_plus/__init__.py`` imports TensorFlow inside :func:`quiet_import`, which
+redirects descriptor 2 into a buffer for that import only and keeps the text in
+:data:`import_log`. Without the variable (a library user's own program) nothing
+changes: the text is written to stderr as TensorFlow would.
+
+``hide`` also sets ``TF_CPP_MIN_LOG_LEVEL=2`` (unless the user set it), which keeps
+TensorFlow's later C++ INFO and WARNING lines quiet; errors still show.
+"""
+
+import contextlib
+import os
+import sys
+import tempfile
+from typing import Iterator, List
+
+ENVIRONMENT_VARIABLE = "TFQ_PLUS_TF_LOGS"
+HIDE = "hide"
+SHOW = "show"
+
+# What TensorFlow wrote while it was imported by quiet_import (empty if shown).
+import_log: List[str] = []
+
+
+def hidden() -> bool:
+    """Whether TFQ_PLUS_TF_LOGS asks to hide TensorFlow's logs.
+
+    Raises:
+        ValueError: the variable holds something other than "hide" or "show".
+    """
+    value = os.environ.get(ENVIRONMENT_VARIABLE, SHOW)
+    if value not in (HIDE, SHOW):
+        raise ValueError(
+            f"{ENVIRONMENT_VARIABLE}={value!r}: allowed values are {HIDE!r} (keep TensorFlow's "
+            f"start-up and C++ logs off the terminal) and {SHOW!r} (the default)"
+        )
+    return value == HIDE
+
+
+COMMAND = "tfq-plus"  # the console script setup.cfg installs
+
+
+def started_as_command() -> bool:
+    """Whether this process is the ``tfq-plus`` command (its console script)."""
+    return bool(sys.argv) and os.path.basename(sys.argv[0]) == COMMAND
+
+
+def hide_by_default(argv: List[str]) -> None:
+    """For a command line or an example, before tfq_plus is imported: hide
+    TensorFlow's logs unless ``--verbose`` is among ``argv`` or the user already
+    chose with TFQ_PLUS_TF_LOGS."""
+    if "--verbose" in argv:
+        os.environ.setdefault(ENVIRONMENT_VARIABLE, SHOW)
+    else:
+        os.environ.setdefault(ENVIRONMENT_VARIABLE, HIDE)
+
+
+@contextlib.contextmanager
+def _descriptor_2_into(text: List[str]) -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text.append(captured.read().decode(errors="replace"))
+
+
+@contextlib.contextmanager
+def quiet_import() -> Iterator[None]:
+    """Run the imports inside with TensorFlow's logs hidden if :func:`hidden`.
+
+    If an import fails, what TensorFlow wrote is shown after all: it may say why.
+    """
+    if not hidden():
+        yield
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    failed = True
+    try:
+        with _descriptor_2_into(import_log):
+            yield
+        failed = False
+    finally:
+        if failed:
+            sys.stderr.write("".join(import_log))
