@@ -342,3 +342,62 @@ def test_prune_and_quantize_accepts_a_pruning_schedule():
     assert wrapper.pruning_schedule is schedule
     assert isinstance(wrapper.layer.kernel_quantizer, tq.LogQuantizer)
     assert isinstance(callbacks[0], sparsity.UpdatePruningStep)
+
+
+def _small_pruned(end_step):
+    tf.keras.utils.set_random_seed(3)
+    model = _float_cnn()
+    pruned, callbacks = pruning.prune_and_quantize(
+        model, target_sparsity=0.75, kernel_quantizer=tq.PowerOfTwo(bits=4),
+        end_step=end_step, frequency=1, exclude=["stem"],
+    )
+    _compile(pruned)
+    return pruned, callbacks
+
+
+def _polynomial_sparsity(step, end_step, final=0.75):
+    """Zhu & Gupta's schedule (TFMOT PolynomialDecay, power 3, from 0 at step 0)."""
+    progress = min(step, end_step) / end_step
+    return final * (1 - (1 - progress) ** 3)
+
+
+def test_schedule_longer_than_the_fit_warns_at_the_start(digits):
+    # 3 epochs of ceil(n / 64) batches, schedule ending far beyond
+    steps = 3 * int(np.ceil(len(digits.x_train) / 64))
+    end_step = 4 * steps
+    pruned, callbacks = _small_pruned(end_step)
+    with pytest.warns(UserWarning) as caught:
+        pruned.fit(digits.x_train, digits.y_train, epochs=3, batch_size=64, verbose=0,
+                   callbacks=callbacks)
+    messages = [str(w.message) for w in caught if "pruning schedule" in str(w.message)]
+    assert len(messages) == 1, messages
+    expected = _polynomial_sparsity(steps - 1, end_step)
+    assert f"target sparsity 75% at step {end_step}" in messages[0]
+    assert f"this fit ends at step {steps - 1}" in messages[0]
+    assert f"about {expected:.1%} sparse" in messages[0]
+    # what the kernels reached agrees with the warning
+    stripped = pruning.strip(pruned)
+    reached = pruning.kernel_sparsity(stripped)["conv/kernel"].latent
+    assert reached == pytest.approx(expected, abs=0.02)
+
+
+def test_schedule_within_the_fit_does_not_warn(digits):
+    steps = 2 * int(np.ceil(len(digits.x_train) / 64))
+    pruned, callbacks = _small_pruned(steps - 1)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pruned.fit(digits.x_train, digits.y_train, epochs=2, batch_size=64, verbose=0,
+                   callbacks=callbacks)
+    assert not [w for w in caught if "pruning schedule" in str(w.message)]
+
+
+def test_fit_of_unknown_length_warns_when_it_ends_short(digits):
+    # a filtered dataset has no cardinality: Keras does not know the run's length
+    data = tf.data.Dataset.from_tensor_slices((digits.x_train, digits.y_train)).batch(64)
+    data = data.filter(lambda x, y: True)
+    batches = int(np.ceil(len(digits.x_train) / 64))
+    pruned, callbacks = _small_pruned(10 * batches)
+    with pytest.warns(UserWarning, match=f"but training stopped at step {batches - 1}: "):
+        pruned.fit(data, epochs=1, verbose=0, callbacks=callbacks)

@@ -57,6 +57,7 @@ References:
 """
 
 import numbers
+import warnings
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import larq as lq
@@ -325,6 +326,58 @@ def _pruning_schedule(owner, target_sparsity, schedule, begin_step, end_step, fr
     )
 
 
+class PruningScheduleCheck(tf.keras.callbacks.Callback):
+    """Warns when a ``fit`` is too short for the pruning schedule to reach its target.
+
+    A ``PolynomialDecay`` schedule reaches ``final_sparsity`` only at ``end_step``;
+    a run of fewer steps stops part-way (``end_step=2000`` on a 600-step run ends near
+    11 % instead of 75 %) and nothing else says so. At the start of training, when
+    Keras knows the run's length (``epochs x steps``), this compares the last step
+    with the schedule; if the length is unknown (a dataset without a cardinality),
+    it checks the step reached at the end instead.
+    """
+
+    def __init__(self, schedule, target_sparsity: float, end_step: int, owner: str = "prune_and_quantize"):
+        super().__init__()
+        self.schedule = schedule
+        self.target_sparsity = float(target_sparsity)
+        self.end_step = int(end_step)
+        self.owner = owner
+        self._warned = False
+
+    def _steps_done(self) -> int:
+        """Batches trained so far: UpdatePruningStep gives each batch the optimizer's
+        iteration count as its pruning step (0 for the first batch)."""
+        return int(tf.keras.backend.get_value(self.model.optimizer.iterations))
+
+    def _warn_if_short(self, last_step: int, when: str) -> None:
+        if self._warned or last_step >= self.end_step:
+            return
+        self._warned = True
+        _, sparsity = self.schedule(tf.constant(last_step, tf.int64))
+        warnings.warn(
+            f"{self.owner}: the pruning schedule reaches its target sparsity "
+            f"{self.target_sparsity:.0%} at step {self.end_step}, but {when} at step {last_step}: "
+            f"the kernels will be about {float(sparsity):.1%} sparse. Lower `end_step` to at most "
+            f"the run's steps (epochs x batches per epoch) or train longer.",
+            stacklevel=2,
+        )
+
+    def on_train_begin(self, logs=None):
+        self._first_step, self._batches = self._steps_done(), 0
+        epochs, steps = self.params.get("epochs"), self.params.get("steps")
+        if epochs and steps:
+            self._warn_if_short(self._steps_done() + int(epochs) * int(steps) - 1, "this fit ends")
+
+    def on_train_end(self, logs=None):
+        # batches counted here: with a dataset of unknown length Keras begins one
+        # more batch that finds the data exhausted (and the optimizer counts it)
+        self._warn_if_short(max(self._first_step + self._batches - 1, 0), "training stopped")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+
+
 def _fresh_quantizer(owner: str, identifier):
     """A new quantizer per layer (quantizers with variables must not be shared)."""
     if isinstance(identifier, tf.keras.layers.Layer):
@@ -384,7 +437,9 @@ def prune_and_quantize(
 
     Returns:
         ``PrunedModel(model, callbacks)``: callbacks hold TFMOT's
-        ``UpdatePruningStep`` (required) and ``PruningSummaries`` with ``log_dir``.
+        ``UpdatePruningStep`` (required), with a polynomial schedule a
+        ``PruningScheduleCheck`` (warns when the fit ends before ``end_step``), and
+        ``PruningSummaries`` with ``log_dir``.
     """
     owner = "prune_and_quantize"
     if not isinstance(model, tf.keras.Model) or not (
@@ -441,6 +496,9 @@ def prune_and_quantize(
             if isinstance(source, tf.Variable):
                 getattr(new, name).assign(_latent(source).read_value())
     callbacks: List[tf.keras.callbacks.Callback] = [_sparsity.UpdatePruningStep()]
+    if isinstance(pruning_schedule, _sparsity.PolynomialDecay):
+        callbacks.append(PruningScheduleCheck(
+            pruning_schedule, pruning_schedule.final_sparsity, pruning_schedule.end_step, owner))
     if log_dir is not None:
         callbacks.append(_sparsity.PruningSummaries(log_dir=log_dir))
     return PrunedModel(pruned, callbacks)
