@@ -15,6 +15,7 @@ model's own float32 computation (``thresholds``), so the deploy model computes
 what the Keras model computes.
 """
 
+import warnings
 from typing import Optional
 
 import tensorflow as tf
@@ -26,6 +27,7 @@ from tfq_plus.converters.export import BinarizeActivations, export
 from tfq_plus.converters.interpreter import Interpreter
 from tfq_plus.converters.model_check import check_model
 from tfq_plus.converters.model_error import ModelError
+from tfq_plus.converters.plans import NothingQuantizedWarning
 from tfq_plus.converters.report import ModelReport, report
 from tfq_plus.converters.unsupported import UnsupportedLayerError
 from tfq_plus.converters.verify import VerificationError, VerifyReport, verify
@@ -46,6 +48,8 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             Data that does not look like training inputs (integer or raw 8-bit
             pixel values, float64, constant) warns with ``CalibrationDataWarning``
             (see ``calibration``).
+            A model without any quantized layer warns with
+            ``NothingQuantizedWarning`` (its deploy model is the int8 model).
         custom_ops: True: the deploy model (planned layers as TFQP ops). False: the
             reference model (the stock converter's builtin int8 ops only).
         target: "micro" (every builtin op must be one TFLite Micro has) or "tflite".
@@ -97,6 +101,13 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     )
     if not custom_ops:
         return None, reference_model
+    if not len(plans):
+        warnings.warn(NothingQuantizedWarning(
+            f"model {model.name!r} has no quantized layer (a larq Quant* layer with a kernel or "
+            "input quantizer, e.g. QuantConv2D(..., kernel_quantizer=tfq_plus.quantizers."
+            "PowerOfTwo(bits=4))): nothing deploys as a TFQP op, the deploy model is the stock "
+            "int8 model; quantize layers before training, or ask for that model with "
+            "custom_ops=False"), stacklevel=3)
     check_one_subgraph(reference_model, exported)
     scales = {}
     if plans.streams:
@@ -117,6 +128,7 @@ def plan(model):
 
 __all__ = [
     "BinarizeActivations",
+    "NothingQuantizedWarning",
     "CalibrationDataError",
     "CalibrationDataWarning",
     "Interpreter",

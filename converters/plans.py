@@ -227,6 +227,11 @@ class AddPlan:
     residual: str
 
 
+class NothingQuantizedWarning(UserWarning):
+    """A deploy conversion found no layer to run as a TFQP op: the model has no
+    quantized layer, so the deploy model is the stock int8 model."""
+
+
 @dataclass
 class Plans:
     """Everything export planned for one model."""

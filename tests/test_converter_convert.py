@@ -145,3 +145,39 @@ def test_binary_layer_after_a_standalone_quantizer_layer():
     model = tf.keras.Model(inputs, x)
     names, _ = op_names(converters.convert_keras_model(model, representative_dataset=samples(model, 4)))
     assert names == ["TFQP_BCONV2D"]
+
+
+def _float_model():
+    inputs = tf.keras.Input((6, 6, 1))
+    x = tf.keras.layers.Conv2D(4, 3, name="conv")(inputs)
+    x = tf.keras.layers.Flatten()(x)
+    return tf.keras.Model(inputs, tf.keras.layers.Dense(3, name="logits")(x), name="float_only")
+
+
+def test_model_without_quantized_layers_warns_that_nothing_is_quantized():
+    tf.keras.utils.set_random_seed(4)
+    model = _float_model()
+    data = samples(model, 8)
+    with pytest.warns(converters.NothingQuantizedWarning, match=r"model 'float_only' has no quantized layer"):
+        deploy, reference = converters.convert_with_reference(model, representative_dataset=data)
+    assert deploy == reference  # what the warning says: the stock int8 model
+    names, _ = op_names(deploy)
+    assert not [name for name in names if name.startswith("TFQP_")]
+
+
+def test_reference_conversion_of_a_float_model_does_not_warn():
+    import warnings
+
+    tf.keras.utils.set_random_seed(4)
+    model = _float_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", converters.NothingQuantizedWarning)
+        converters.convert_keras_model(model, representative_dataset=samples(model, 8), custom_ops=False)
+
+
+def test_quantized_model_does_not_warn_that_nothing_is_quantized(mixed):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", converters.NothingQuantizedWarning)
+        converters.convert_keras_model(mixed.model, representative_dataset=mixed.calibration)
