@@ -15,8 +15,9 @@ command=$1; shift
 pick_python() {
   for candidate in ${PYTHON:-} python3.12 python3.11 python3.10 python3; do
     [ -n "$candidate" ] || continue
+    # (stderr muted: a pyenv shim of a version it lacks says so on every probe)
     if command -v "$candidate" >/dev/null 2>&1 &&
-       "$candidate" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))'; then
+       "$candidate" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null; then
       echo "$candidate"; return 0
     fi
   done
@@ -34,6 +35,7 @@ apt_install() {
   if [ "$(id -u)" != 0 ]; then
     echo "run.sh: please install: sudo apt-get install ${missing[*]}" >&2; return 1
   fi
+  echo "run.sh: installing system packages ${missing[*]} (once; usually under a minute)" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
@@ -44,6 +46,7 @@ setup() {
   fi
   local python; python=$(pick_python)
   if [ ! -x .venv/bin/python ]; then
+    echo "run.sh: creating the virtualenv .venv with $("$python" --version 2>&1)" >&2
     if ! "$python" -m venv .venv 2>/dev/null; then
       rm -rf .venv
       command -v dpkg >/dev/null 2>&1 && apt_install python3-venv
@@ -52,9 +55,13 @@ setup() {
   fi
   local stamp=.venv/.tfq_plus_installed
   if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
+    echo "run.sh: installing tfq-plus into .venv with TensorFlow, tf_keras, larq, TFMOT and its" \
+         "test tools (once; 2-5 minutes, mostly downloads)" >&2
+    local started=$SECONDS
     .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
     .venv/bin/python -m pip install -q -e ".[dev]"
     touch "$stamp"
+    echo "run.sh: installed in $((SECONDS - started)) s; activate with: source .venv/bin/activate" >&2
   fi
   # Offline data: the shared MNIST/Fashion-MNIST folder beside the checkout, if any.
   if [ -z "${TFQ_PLUS_DATA_DIR:-}" ] && [ -d "$here/../shared/data/mnist" ]; then
@@ -64,7 +71,11 @@ setup() {
 }
 
 case "$command" in
-  demo) setup; exec .venv/bin/python examples/train_binary.py "$@" ;;
+  demo)
+    setup
+    # TensorFlow's start-up logs hidden, as the tfq-plus command does (--verbose shows them)
+    export TFQ_PLUS_TF_LOGS=${TFQ_PLUS_TF_LOGS:-hide}
+    exec .venv/bin/python examples/train_binary.py "$@" ;;
   test)
     setup
     # Cortex-M cross compiler, newlib and emulator for tests/test_cortex_m.py. Outside

@@ -8,13 +8,18 @@ TFQP op, every binarized activation, the outputs) -> ``report`` -> C array for
 TFLite Micro.
 
     python examples/train_binary.py [--epochs N] [--dataset mnist|fashion_mnist|digits]
-                                    [--out DIR]
+                                    [--out DIR] [--verbose]
 """
 
 import argparse
+import os
 import pathlib
+import sys
 
-import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+# TensorFlow's start-up logs stay off the terminal unless --verbose (tfq_plus reads
+# this when it imports TensorFlow)
+os.environ.setdefault("TFQ_PLUS_TF_LOGS", "show" if "--verbose" in sys.argv else "hide")
+import tfq_plus  # noqa: E402  (selects Keras 2 before TensorFlow is imported)
 
 import larq as lq
 import numpy as np
@@ -59,6 +64,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="out/binary_cnn", help="folder for .tflite files and the C array")
     parser.add_argument("--verify-samples", type=int, default=300)
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up logs")
     args = parser.parse_args(argv)
 
     tf.keras.utils.set_random_seed(args.seed)
