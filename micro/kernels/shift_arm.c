@@ -564,12 +564,12 @@ static size_t list_capacity(const tfqp_shift_layer *layer) {
   return (size_t)capacity;
 }
 
-/* Words of the live-pair lists: the start of each channel's list [Cout + 1]
- * (channel co's entries are [start[co], start[co + 1]), empty for a channel
- * without FLAG_PAIR_LIST), then the entries. */
+/* Words of the live-pair lists: the bounds of each channel's list
+ * [Cout][2] (begin, end in entries; 0, 0 for a channel without
+ * FLAG_PAIR_LIST), then the entries. */
 static size_t list_words(const tfqp_shift_layer *layer) {
   const size_t capacity = list_capacity(layer);
-  return capacity == 0 ? 0 : (size_t)layer->channels_out + 1u + ENTRY_WORDS * capacity;
+  return capacity == 0 ? 0 : 2u * (size_t)layer->channels_out + ENTRY_WORDS * capacity;
 }
 
 size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) {
@@ -742,35 +742,38 @@ static int pair_lists_are_cheaper(const tfqp_shift_layer *layer, size_t live0, s
   return lists < dense;
 }
 
-/* The live-pair lists (list_words) of the channel pairs whose lists fit
- * their share of the room (half their pairs) and are cheaper; those
- * channels get FLAG_PAIR_LIST. */
+/* The live-pair lists (list_words). The room (half of every row's pairs)
+ * goes first to the channel pairs whose lists fit their own share of it,
+ * then, in channel order, to the others while it lasts; a channel pair is
+ * listed only where its lists cost fewer instructions. Listed channels get
+ * FLAG_PAIR_LIST and their bounds. */
 static void build_pair_lists(const tfqp_shift_layer *layer, const tfqp_word *codes,
                              const uint32_t *pairs, int32_t *records, uint32_t *lists) {
   const size_t cout = (size_t)layer->channels_out, words = (size_t)layer->row_words;
-  const size_t share = row_pairs(layer) / 2;
-  uint32_t *const starts = lists, *const entries = lists + cout + 1;
-  size_t co, next = 0;
-  for (co = 0; co < cout; co += 2) {
-    const int two = co + 1 < cout;
-    const tfqp_word *row = codes + co * words;
-    const size_t live0 = row_live_pairs(layer, row, pairs, NULL);
-    const size_t live1 = two ? row_live_pairs(layer, row + words, pairs, NULL) : 0;
-    const int listed = live0 + live1 <= (size_t)(1 + two) * share &&
-                       pair_lists_are_cheaper(layer, live0, live1, two);
-    starts[co] = (uint32_t)next;
-    if (listed) {
-      next += row_live_pairs(layer, row, pairs, entries + ENTRY_WORDS * next);
-      records[co * RECORD + R_FLAGS] |= FLAG_PAIR_LIST;
-    }
-    if (!two) break;
-    starts[co + 1] = (uint32_t)next;
-    if (listed) {
-      next += row_live_pairs(layer, row + words, pairs, entries + ENTRY_WORDS * next);
-      records[(co + 1) * RECORD + R_FLAGS] |= FLAG_PAIR_LIST;
+  const size_t share = row_pairs(layer) / 2, capacity = list_capacity(layer);
+  uint32_t *const bounds = lists, *const entries = lists + 2 * cout;
+  size_t co, c, next = 0;
+  int pass;
+  memset(bounds, 0, 2 * cout * sizeof *bounds);
+  for (pass = 0; pass < 2; ++pass) {
+    for (co = 0; co < cout; co += 2) {
+      const size_t count = co + 1 < cout ? 2 : 1;
+      const tfqp_word *row = codes + co * words;
+      size_t live[2] = {0, 0};
+      if (records[co * RECORD + R_FLAGS] & FLAG_PAIR_LIST) continue;
+      for (c = 0; c < count; ++c) live[c] = row_live_pairs(layer, row + c * words, pairs, NULL);
+      if (live[0] + live[1] > (pass == 0 ? count * share : capacity - next) ||
+          !pair_lists_are_cheaper(layer, live[0], live[1], count == 2)) {
+        continue;
+      }
+      for (c = 0; c < count; ++c) {
+        bounds[2 * (co + c)] = (uint32_t)next;
+        next += row_live_pairs(layer, row + c * words, pairs, entries + ENTRY_WORDS * next);
+        bounds[2 * (co + c) + 1] = (uint32_t)next;
+        records[(co + c) * RECORD + R_FLAGS] |= FLAG_PAIR_LIST;
+      }
     }
   }
-  starts[cout] = (uint32_t)next;
 }
 
 /* x mod 2^32 as int32 (two's complement, no implementation-defined cast). */
@@ -1471,10 +1474,10 @@ static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const
  * lists follow the records, list_words) and the position's pairs x. */
 static int32_t list_sum(const tfqp_shift_layer *layer, const int32_t *records, int32_t co,
                         const uint32_t *x) {
-  const uint32_t *starts = (const uint32_t *)(records + RECORD * (size_t)layer->channels_out);
-  const uint32_t *entries = starts + layer->channels_out + 1;
-  return tfqp_shift_arm_pair_list(entries + ENTRY_WORDS * (size_t)starts[co],
-                                  entries + ENTRY_WORDS * (size_t)starts[co + 1], x);
+  const uint32_t *bounds = (const uint32_t *)(records + RECORD * (size_t)layer->channels_out);
+  const uint32_t *entries = bounds + 2 * (size_t)layer->channels_out;
+  return tfqp_shift_arm_pair_list(entries + ENTRY_WORDS * (size_t)bounds[2 * co],
+                                  entries + ENTRY_WORDS * (size_t)bounds[2 * co + 1], x);
 }
 
 /* ------------------------------------------------------------------ hooks */
