@@ -86,18 +86,19 @@ enum { R_MULT1 = 3, R_SHIFT = 4, R_BIAS1 = 5 };  /* two classes: R_D, R_BIAS, R_
 #define RUN_COST 65
 #define COPIED_DEAD_WORD_COST 8
 
-/* The weights of pair_lists_are_cheaper, counted in the kernels' code:
- * instructions per two live-pair entries (an LDM of four entries, then LDR
- * and SMLAD each, the loop's CMP and BNE per eight), a list's call (the C
- * side's set-up, the prologue, the remainder tests and the epilogue, up to
- * seven single entries of 4 instructions), and per code word of a channel
- * pair in tfqp_shift_arm_fc2_b<b> beside its pairs (two LDRs, CMP, BNE) and
- * per pair of it (UBFX, LDR, SMLAD per channel), plus its call. */
+/* The weights of pair_lists_are_cheaper, counted in the kernels' code and
+ * checked against qemu's counts of short and long rows: instructions per two
+ * list entries (an LDM of four entries, then LDR and SMLAD each, the loop's
+ * CMP and BNE per eight), a list's call beyond its entries (the C side, the
+ * prologue, the remainder's tests and single entries, the epilogue), per
+ * code word of a channel pair in tfqp_shift_arm_fc2_b<b> beside its pairs
+ * (two LDRs, CMP, BNE), per pair of it (UBFX, LDR, SMLAD per channel) and
+ * its call (fc2_channels' set-up, prologue, epilogue). */
 #define LIST_TWO_ENTRIES_COST 5
-#define LIST_CALL_COST 50
+#define LIST_CALL_COST 25
 #define FC2_WORD_COST 4
 #define FC2_PAIR_COST 6
-#define FC2_CALL_COST 30
+#define FC2_CALL_COST 45
 
 /* A list entry: byte offset of the activation pair, weight pair. */
 #define ENTRY_WORDS 2
