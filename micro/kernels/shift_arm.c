@@ -68,8 +68,9 @@
 #define BLOCK 4
 
 /* The fast region of the table (the table's last tfqp_shift_fast_table_bytes
- * bytes), in int32 words: a header, the pair tables [C][2^(2b)], then one
- * record of RECORD words per output channel. */
+ * bytes), in int32 words: a header, the pair tables [C][2^(2b)], one record
+ * of RECORD words per output channel, then (fully connected in batch 1, one
+ * class: list_capacity) the live-pair lists (list_words). */
 enum { HEADER_SPARSE, HEADER_ALL_LIVE, HEADER_ZERO_WORD, HEADER_WORDS };
 #define RECORD 8
 enum { R_D, R_BIAS, R_MULT, R_LEFT, R_RIGHT, R_MASK, R_FLAGS = 7 }; /* int8, one class */
