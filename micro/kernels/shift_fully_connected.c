@@ -59,6 +59,7 @@ static tfqp_status check_input_side(const tfqp_shift_fully_connected_options *o,
                                         code_table, output_type, error))) {
     return s;
   }
+  p->layer.fully_connected = 1;
   p->batch = (int32_t)(elements / o->channels_in);
   p->channels_in = o->channels_in;
   return TFQP_OK;

@@ -120,6 +120,7 @@ tfqp_status tfqp_shift_layer_check_codes(tfqp_shift_layer *layer,
   layer->output_zero_point = 0;
   layer->activation_min = options->activation_min;
   layer->activation_max = options->activation_max;
+  layer->fully_connected = 0; /* the fully-connected op sets it */
   layer->live_words = TFQP_WORDS(layer->row_words);
   return TFQP_OK;
 }

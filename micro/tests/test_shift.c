@@ -358,6 +358,14 @@ static size_t output_bytes(const shift_case *c) {
 
 /* ------------------------------------------------------------- random data */
 
+static void random_input(const shift_case *c) {
+  int32_t j;
+  for (j = 0; j < c->batch * (c->op == FULLY_CONNECTED ? 1 : c->height * c->width) * c->cin;
+       ++j) {
+    input[j] = (int8_t)test_random_range(-128, 127);
+  }
+}
+
 static shift_case random_case(int32_t i) {
   shift_case c;
   memset(&c, 0, sizeof c);
@@ -498,10 +506,7 @@ static void test_ops_against_reference(void) {
     const shift_case c = random_case(i);
     tfqp_error e;
     size_t bytes;
-    int32_t k;
-    for (k = 0; k < c.batch * (c.op == FULLY_CONNECTED ? 1 : c.height * c.width) * c.cin; ++k) {
-      input[k] = (int8_t)test_random_range(-128, 127);
-    }
+    random_input(&c);
     random_codes(&c);
     random_values_and_transform(&c);
     bytes = output_bytes(&c);
@@ -520,50 +525,79 @@ static void test_ops_against_reference(void) {
   CHECK_EQ(cases, 360);
 }
 
+/* `poisoned`: the codes `words` of case c with garbage in every dead word
+ * (all codes worth 0 in every class), after checking that the prepared op's
+ * table marks exactly those words dead; returns their count. */
+static int32_t poison_dead_words(const shift_case *c, const prepared_op *p,
+                                 tfqp_word *poisoned) {
+  const int32_t per_word = 32 / c->bits;
+  const int32_t count = taps_of(c) * c->terms;
+  const int32_t row = row_words(c);
+  const tfqp_shift_layer *layer = c->op == FULLY_CONNECTED
+                                      ? &p->params.shift_fully_connected.layer
+                                      : &p->params.shift_conv2d.layer;
+  int32_t co, w, j, cls, dead = 0, marked = 0;
+  memcpy(poisoned, words, (size_t)c->cout * row * 4);
+  for (co = 0; co < c->cout; ++co) {
+    const uint32_t *live = (const uint32_t *)p->table + layer->live_at +
+                           (size_t)co * layer->live_words;
+    for (w = 0; w < row; ++w) {
+      int has_work = 0;
+      for (j = w * per_word; j < (w + 1) * per_word && j < count; ++j) {
+        const uint8_t code = codes[(size_t)co * count + j];
+        for (cls = 0; cls < c->classes; ++cls) has_work |= values[cls * (1 << c->bits) + code];
+      }
+      marked += (int32_t)((live[w / 32] >> (w % 32)) & 1u);
+      CHECK_EQ((live[w / 32] >> (w % 32)) & 1u, has_work != 0);
+      if (!has_work) {
+        ++dead;
+        poisoned[(size_t)co * row + w] = test_random() & tfqp_code_word_mask(per_word, c->bits);
+      }
+    }
+  }
+  CHECK_EQ(marked + dead, c->cout * row);
+  return dead;
+}
+
+/* Case c (global data) against the reference, then with its dead words
+ * poisoned (poison_dead_words): the same bytes; returns the dead words. */
+static int32_t check_poisoned_case(const shift_case *c) {
+  const void *data[4] = {input, words, values, transform};
+  tfqp_word *poisoned = (tfqp_word *)malloc((size_t)c->cout * row_words(c) * 4);
+  prepared_op p;
+  tfqp_error e;
+  int32_t dead;
+  CHECK(poisoned != NULL);
+  reference(c, expected);
+  CHECK_EQ(prepare_op(c, data, &p, &e), TFQP_OK);
+  eval_op(c, &p, words, got);
+  CHECK(memcmp(got, expected, output_bytes(c)) == 0);
+  dead = poison_dead_words(c, &p, poisoned);
+  eval_op(c, &p, poisoned, got);
+  CHECK(memcmp(got, expected, output_bytes(c)) == 0);
+  digest_bytes(got, output_bytes(c));
+  release(&p);
+  free(poisoned);
+  return dead;
+}
+
 /* Dead words: marked in the table (as many as the test counts) and never
  * read: eval with garbage in every dead word gives the same bytes. */
 static void test_dead_words_are_skipped(void) {
   int32_t i;
   for (i = 0; i < 30; ++i) {
     const shift_case c = random_case(i * 7 + 1);
-    const int32_t per_word = 32 / c.bits;
-    const int32_t count = taps_of(&c) * c.terms;
-    const int32_t row = row_words(&c);
     const void *data[4] = {input, words, values, transform};
-    const tfqp_shift_layer *layer;
-    tfqp_word *poisoned = (tfqp_word *)malloc((size_t)c.cout * row * 4);
+    tfqp_word *poisoned = (tfqp_word *)malloc((size_t)c.cout * row_words(&c) * 4);
     prepared_op p;
     tfqp_error e;
-    int32_t co, w, j, cls, dead = 0, marked = 0;
-    for (j = 0; j < c.batch * (c.op == FULLY_CONNECTED ? 1 : c.height * c.width) * c.cin; ++j) {
-      input[j] = (int8_t)test_random_range(-128, 127);
-    }
+    CHECK(poisoned != NULL);
+    random_input(&c);
     random_codes(&c);
     random_values_and_transform(&c);
     reference(&c, expected);
     CHECK_EQ(prepare_op(&c, data, &p, &e), TFQP_OK);
-    layer = c.op == FULLY_CONNECTED ? &p.params.shift_fully_connected.layer
-                                    : &p.params.shift_conv2d.layer;
-    memcpy(poisoned, words, (size_t)c.cout * row * 4);
-    for (co = 0; co < c.cout; ++co) {
-      const uint32_t *live = (const uint32_t *)p.table + layer->live_at +
-                             (size_t)co * layer->live_words;
-      for (w = 0; w < row; ++w) {
-        int has_work = 0;
-        for (j = w * per_word; j < (w + 1) * per_word && j < count; ++j) {
-          const uint8_t code = codes[(size_t)co * count + j];
-          for (cls = 0; cls < c.classes; ++cls) has_work |= values[cls * (1 << c.bits) + code];
-        }
-        marked += (int32_t)((live[w / 32] >> (w % 32)) & 1u);
-        CHECK_EQ((live[w / 32] >> (w % 32)) & 1u, has_work != 0);
-        if (!has_work) {
-          ++dead;
-          poisoned[(size_t)co * row + w] = test_random() & tfqp_code_word_mask(per_word, c.bits);
-        }
-      }
-    }
-    CHECK(dead > 0);
-    CHECK_EQ(marked + dead, c.cout * row);
+    CHECK(poison_dead_words(&c, &p, poisoned) > 0);
     eval_op(&c, &p, poisoned, got);
     CHECK(memcmp(got, expected, output_bytes(&c)) == 0);
     release(&p);
@@ -902,14 +936,17 @@ static shift_case layout_case(int32_t op, int32_t bits, int32_t cin, int32_t cou
   return c;
 }
 
-/* Code values in [-limit, limit] (the zero codes kept), and outputs scaled up
- * by 2^8 to match: decoded weights the x86 path takes (it decodes to int8;
- * |w| <= 64 keeps its AVX2 kernels exact too). */
+/* Code values in [-limit, limit] (the zero codes kept, the others nonzero),
+ * and outputs scaled up by 2^8 to match: decoded weights the x86 path takes
+ * (it decodes to int8; |w| <= 64 keeps its AVX2 kernels exact too). */
 static void small_values(const shift_case *c, int32_t limit) {
   const int32_t columns = 1 << c->bits;
   int32_t i, co;
   for (i = 0; i < c->classes * columns; ++i) {
-    if (values[i] != 0) values[i] = (int16_t)test_random_range(-limit, limit);
+    /* nonzero codes stay nonzero (live_codes needs a code of nonzero value) */
+    if (values[i] != 0) {
+      values[i] = (int16_t)(test_random_range(1, limit) * ((test_random() & 1) ? 1 : -1));
+    }
   }
   for (co = 0; co < c->cout && !c->packed; ++co) {
     int32_t *row = transform + co * 5;
@@ -932,12 +969,8 @@ static void check_layout_case(const shift_case *c, int32_t zero_percent) {
   for (small = 0; small <= 1; ++small) {
     tfqp_error e;
     const size_t bytes = output_bytes(c);
-    int32_t k;
     CHECK(bytes <= MAX_OUTPUT);
-    for (k = 0; k < c->batch * (c->op == FULLY_CONNECTED ? 1 : c->height * c->width) * c->cin;
-         ++k) {
-      input[k] = (int8_t)test_random_range(-128, 127);
-    }
+    random_input(c);
     random_values_and_transform(c);
     if (small) small_values(c, 64 / c->terms);
     if (zero_percent == DEAD_WORDS) {
@@ -1052,6 +1085,52 @@ static void test_fast_path_layouts(void) {
   }
 }
 
+/* Codes whose rows run through every density of zero-valued codes: row co
+ * about co * 100 / (Cout - 1) % of them (row 0 none, so no dead word; the
+ * last row all, every word dead), code 0 or (b >= 3) code 2^b - 1, the
+ * others codes of nonzero value. */
+static void graded_codes(const shift_case *c) {
+  const int32_t count = taps_of(c) * c->terms;
+  const int32_t top = (1 << c->bits) - 1;
+  const int32_t live_top = c->bits >= 3 ? top - 1 : top;
+  int32_t co, r;
+  for (co = 0; co < c->cout; ++co) {
+    const int32_t zero_percent = c->cout > 1 ? co * 100 / (c->cout - 1) : 50;
+    for (r = 0; r < count; ++r) {
+      uint8_t code = (uint8_t)test_random_range(1, live_top);
+      if (test_random_range(0, 99) < zero_percent) {
+        code = c->bits >= 3 && (test_random() & 1) ? (uint8_t)top : 0;
+      }
+      codes[(size_t)co * count + r] = code;
+    }
+  }
+  tfqp_pack_codes(codes, c->cout, count, c->bits, words);
+}
+
+/* Fully connected in batch 1 with rows of every density (graded_codes): on
+ * Cortex-M the sparse rows run from live-pair lists and the denser ones
+ * through the dense kernel, in one layer. Every code width, odd Cout, rows
+ * of one word to past 32 words, two terms, packed output; dead words
+ * poisoned after init_table change nothing. */
+static void test_pruned_fully_connected_rows(void) {
+  static const int32_t cins[] = {5, 70, 300};
+  int32_t bits, i, packed;
+  for (bits = 1; bits <= 5; ++bits) {
+    for (i = 0; i < 3; ++i) {
+      for (packed = 0; packed <= 1; ++packed) {
+        shift_case c = layout_case(FULLY_CONNECTED, bits, cins[i], 13);
+        c.packed = packed;
+        c.zp_out = packed ? 0 : c.zp_out;
+        c.terms = 1 + (i == 1 && packed);
+        random_input(&c);
+        random_values_and_transform(&c);
+        graded_codes(&c);
+        CHECK(check_poisoned_case(&c) >= row_words(&c));
+      }
+    }
+  }
+}
+
 /* The live-word walk's lowest set bit, against a scan, for every single bit
  * and random words. */
 static void test_lowest_bit(void) {
@@ -1069,6 +1148,7 @@ void test_shift(void) {
   test_pack_round_trip();
   test_ops_against_reference();
   test_dead_words_are_skipped();
+  test_pruned_fully_connected_rows();
   test_options_and_shapes_rejected();
   test_tensors_rejected();
   test_constants_rejected();

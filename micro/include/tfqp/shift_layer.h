@@ -94,6 +94,9 @@ typedef struct {
   int32_t output_zero_point;
   int32_t activation_min;
   int32_t activation_max;
+  /* 1 for TFQP_SHIFT_FULLY_CONNECTED, 0 for the convolutions: a fast path may
+   * lay out its table differently for a fully-connected op's rows */
+  int32_t fully_connected;
   /* eval: `pixels` output positions, each reading a patch of patch_values
    * int16 values (q - zp_in, 0 for padded taps); channel co reads the K
    * values at (co / depth_multiplier) * patch_step of its pixel's patch. */
