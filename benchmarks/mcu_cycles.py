@@ -467,6 +467,8 @@ def main(argv=None) -> int:
     parser.add_argument("--build-dir", type=Path, default=None,
                         help="where to build (default: a temporary directory)")
     parser.add_argument("--core", default="m4", choices=sorted(qemu_runner.CORES))
+    parser.add_argument("--cflags", default="",
+                        help="extra C flags for every kernel source, e.g. -DTFQP_SHIFT_ARM_PAIR_LISTS=1")
     parser.add_argument("--portable", action="store_true",
                         help="measure the portable C path (-DTFQP_PORTABLE) instead of the "
                              "Cortex-M kernels")
@@ -488,7 +490,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         build_dir = args.build_dir or Path(scratch) / args.core
         measurements = measure(layers, build_dir, core=args.core,
-                               extra_cflags="-DTFQP_PORTABLE" if args.portable else "",
+                               extra_cflags=" ".join(
+                                   flag for flag in ("-DTFQP_PORTABLE" if args.portable else "",
+                                                     args.cflags) if flag),
                                cmsis_nn=args.cmsis_nn)
     print(f"Cortex-{args.core.upper()} (qemu {qemu_runner.CORES[args.core][0]}), "
           f"{'portable C path' if args.portable else 'Cortex-M kernels'}, executed "

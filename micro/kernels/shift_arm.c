@@ -58,10 +58,13 @@
 #define TFQP_SHIFT_ARM_SPARSE_PERCENT 30
 
 /* 1: fully-connected layers in batch 1 keep room in their table for the
- * live-pair lists of pruned rows (4 bytes per pair of codes of the layer);
- * 0: they do not (less memory, pruned rows run the dense kernel). */
+ * live-pair lists of pruned rows (4 bytes of RAM per pair of codes of the
+ * layer, dense layers too: prepare sees no codes); 0 (default): they do not,
+ * pruned rows run the dense kernel. Off by default because the room is RAM
+ * (D1 1024->256: 526,336 bytes beside 131,072 bytes of codes in flash), which
+ * a microcontroller has least of; turn it on for pruned layers where RAM allows. */
 #ifndef TFQP_SHIFT_ARM_PAIR_LISTS
-#define TFQP_SHIFT_ARM_PAIR_LISTS 1
+#define TFQP_SHIFT_ARM_PAIR_LISTS 0
 #endif
 
 /* Output positions per block of the convolution kernels. */
