@@ -18,8 +18,9 @@ from tfq_plus import quantizers as tq
 from tfq_plus.callbacks import ProgressiveQuantizer
 from tfq_plus.converters import plans as P
 from tfq_plus.converters import shift_codes
+from tfq_plus.converters import tflite_schema as schema
 
-from test_converter_shift import build, samples
+from test_converter_shift import _flip_code_bit, build, samples
 
 SHIFT_OPS = ("TFQP_SHIFT_CONV2D", "TFQP_SHIFT_DEPTHWISE_CONV2D", "TFQP_SHIFT_FULLY_CONNECTED")
 
@@ -89,3 +90,92 @@ def test_uniform_kernels_deploy_as_coded_ops_equal_to_keras(name):
     assert all(c.differing == 0 and c.exact for c in report.ops), report
     assert report.weights_checked == 3
     assert report.deploy[0].mean_error_lsb <= report.reference[0].mean_error_lsb + 1.0, report
+
+
+def _bytes_model(kernel):
+    """conv 3x3 16 -> 32 and dense 512 -> 64: taps that fill whole code words."""
+    tf.keras.utils.set_random_seed(3)
+    inputs = tf.keras.Input((4, 4, 16))
+    x = lq.layers.QuantConv2D(32, 3, padding="same", kernel_quantizer=kernel(), name="conv")(inputs)
+    x = tf.keras.layers.Flatten()(x)
+    outputs = lq.layers.QuantDense(64, kernel_quantizer=kernel(), name="fc")(x)
+    model = tf.keras.Model(inputs, outputs)
+    data = np.random.default_rng(4).uniform(-1, 1, (16, 4, 4, 16)).astype(np.float32)
+    model(data, training=True)
+    return model, data
+
+
+def _filter_bytes(flatbuffer, op_index, input_index=1):
+    model = schema.read(flatbuffer)
+    graph = model.subgraphs[0]
+    op = graph.operators[op_index]
+    return int(schema.constant(model, graph.tensors[op.inputs[input_index]]).nbytes)
+
+
+@pytest.mark.parametrize("bits, limit", [(4, 0.55), (2, 0.3)])
+def test_weight_bytes_of_k_bit_codes_against_the_int8_reference(bits, limit):
+    model, data = _bytes_model(_lsq(bits))
+    deploy, reference = converters.convert_with_reference(model, representative_dataset=data)
+    deploy_rows = [r for r in converters.report(deploy).ops if r.op in SHIFT_OPS]
+    reference_rows = [r for r in converters.report(reference).ops if r.op in ("CONV_2D", "FULLY_CONNECTED")]
+    assert len(deploy_rows) == len(reference_rows) == 2
+    for coded, stock in zip(deploy_rows, reference_rows):
+        codes = _filter_bytes(deploy, coded.index)
+        filters = _filter_bytes(reference, stock.index)
+        # conv: 32 x 144 taps, dense: 64 x 512 taps; int8: one byte a weight
+        assert filters == {0: 32 * 144, 1: 64 * 512}[reference_rows.index(stock)]
+        assert codes == filters * bits // 8
+        assert codes <= limit * filters
+
+
+@pytest.mark.parametrize(
+    "kernel, message",
+    [
+        (lambda: tq.LSQ(bits=6, signed=True), r"6 bits\): uniform kernels deploy with 2 to 5 bits"),
+        (lambda: tq.Uniform(bits=8, symmetric=False), r"8 bits\): uniform kernels deploy with 2 to 5 bits"),
+        (lambda: tq.LSQ(bits=3, signed=True, per_channel=True, axis=2),
+         r"its kernel quantizer's step varies within an output channel \(per-channel axis 2\)"),
+        (lambda: tq.Uniform(bits=5, symmetric=False, per_channel=True),
+         r"per-channel zero points spread the grid over \d+ levels; coded weights hold at most 2\^5"),
+    ],
+)
+def test_unsupported_uniform_kernels_raise_naming_the_layer(kernel, message):
+    tf.keras.utils.set_random_seed(5)
+    inputs = tf.keras.Input((6, 6, 3))
+    layer = lq.layers.QuantConv2D(4, 3, kernel_quantizer=kernel(), name="odd_conv")
+    model = tf.keras.Model(inputs, layer(inputs))
+    rng = np.random.default_rng(5)
+    latent = rng.normal(0, 0.3, layer.kernel.shape)
+    latent[..., 0] *= 10.0  # per-channel ranges far apart
+    latent[..., 1] += 0.5
+    layer.kernel.latent_variable.assign(latent)
+    model(rng.uniform(-1, 1, (4, 6, 6, 3)).astype(np.float32), training=True)
+    with pytest.raises(ValueError, match=f"layer 'odd_conv'.*{message}"):
+        converters.plan(model)
+
+
+def test_a_flipped_code_bit_of_a_dorefa_kernel_fails_verify():
+    """The tolerance for DoReFa's float32 roundings still tells one level from the next."""
+    model = _model("DoReFa 2-bit", depthwise=False)
+    deploy, _ = converters.convert_with_reference(model, representative_dataset=samples(16, seed=2))
+    converters.verify(model, deploy, samples(4), min_argmax_agreement=None)
+    with pytest.raises(converters.VerificationError,
+                       match=r"TFQP_SHIFT_CONV2D, Keras layer 'conv'\).*weights are not the Keras kernel: 1 weights"):
+        converters.verify(model, _flip_code_bit(deploy, "conv"), samples(4), min_argmax_agreement=None)
+
+
+def test_a_kernel_off_its_grid_is_named():
+    """Keras's kernel against a grid whose step is three times the trained one: the
+    values sit between its levels."""
+    model = _model("LSQ 4-bit", depthwise=False)
+    quantizer = model.get_layer("conv").kernel_quantizer
+    codes = converters.plan(model).layers["conv"].kernel.shift
+    grid = quantizer.deploy_grid()
+    from tfq_plus.converters import uniform_codes
+
+    wide = grid._replace(scale=grid.scale * 3, range_min=grid.range_min * 3, range_max=grid.range_max * 3)
+    keras = model.get_layer("conv").kernel_quantizer(
+        tf.constant(model.get_layer("conv").kernel.latent_variable.numpy())).numpy()
+    with pytest.raises(ValueError, match=r"layer 'conv': kernel value .* is not on the uniform grid"):
+        uniform_codes.uniform_codes("conv", wide, keras, P.CONV2D)
+    assert codes.bits == 4
