@@ -67,8 +67,7 @@ KERAS_VALUES_INT32 = "keras int32"
 # a shift op whose weights the stock reference holds exactly: its output bytes equal
 # the stock op's on the same input (given the reference)
 STOCK_BYTES = "stock bytes"
-SHIFT_OPS = tuple(spec.name for spec in (shift_ops.SHIFT_CONV2D, shift_ops.SHIFT_DEPTHWISE_CONV2D,
-                                         shift_ops.SHIFT_FULLY_CONNECTED))
+SHIFT_OPS = shift_ops.SHIFT_OPS
 
 
 class VerificationError(ValueError):

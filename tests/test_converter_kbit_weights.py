@@ -126,6 +126,9 @@ def test_weight_bytes_of_k_bit_codes_against_the_int8_reference(bits, limit):
         assert filters == {0: 32 * 144, 1: 64 * 512}[reference_rows.index(stock)]
         assert codes == filters * bits // 8
         assert codes <= limit * filters
+        # the report's rows show the storage width
+        assert (coded.weight_bits, stock.weight_bits) == (bits, 8)
+    assert f"{'bits':>4}" in str(converters.report(deploy))
 
 
 @pytest.mark.parametrize(
