@@ -299,3 +299,14 @@ def test_a_flipped_int4_filter_value_fails_verify():
                        match=r"deploy op 0 \(CONV_2D, Keras layer 'conv'\): its weights are not the Keras kernel: "
                              r"1 weights differ, first in output channel 0"):
         converters.verify(model, schema.write(parsed), data[:4], min_argmax_agreement=None)
+
+
+def test_int4_packing_is_tflites_low_nibble_first():
+    """TFLite's tensor_utils unpacking: {0x12, 0x34} holds 2, 1, 4, 3; sign-extended."""
+    assert schema.unpack_int4(np.array([0x12, 0x34], np.uint8), 4).tolist() == [2, 1, 4, 3]
+    assert schema.unpack_int4(np.array([0xF8, 0x07], np.uint8), 3).tolist() == [-8, -1, 7]
+    assert schema.pack_int4([-8, -1, 7]).tolist() == [0xF8, 0x07]  # odd count: high nibble 0
+    values = np.random.default_rng(8).integers(-8, 8, 37)
+    assert np.array_equal(schema.unpack_int4(schema.pack_int4(values), 37), values)
+    with pytest.raises(ValueError, match=r"pack_int4: values must be in \[-8, 7\], got 8"):
+        schema.pack_int4([1, 8])
