@@ -310,3 +310,18 @@ def test_int4_packing_is_tflites_low_nibble_first():
     assert np.array_equal(schema.unpack_int4(schema.pack_int4(values), 37), values)
     with pytest.raises(ValueError, match=r"pack_int4: values must be in \[-8, 7\], got 8"):
         schema.pack_int4([1, 8])
+
+
+def test_the_cli_converts_int4_filters_unless_told_not_to(tmp_path):
+    from tfq_plus.converters import cli
+
+    model, data = _builtin_model()
+    model_path, calibration = tmp_path / "lsq4.h5", tmp_path / "data.npz"
+    model.save(model_path)
+    np.savez(calibration, x=data)
+    for flags, expected in (([], "CONV_2D"), (["--no-int4-builtin"], "TFQP_SHIFT_CONV2D")):
+        output = tmp_path / f"deploy{len(flags)}.tflite"
+        assert cli.main(["convert", str(model_path), "--calibration", str(calibration), "-o", str(output)]
+                        + flags) == 0
+        parsed = schema.read(output.read_bytes())
+        assert schema.op_name(parsed, parsed.subgraphs[0].operators[0]) == expected
