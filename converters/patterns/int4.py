@@ -98,6 +98,8 @@ def int4_filter(ctx: Context, plan: P.LayerPlan, anchor: int) -> Optional[Int4Fi
     scales = np.float32(codes.scales[0] * np.abs(slope))
     if plan.op == P.DENSE and np.unique(scales).size > 1:
         return None
+    if int(np.prod(g.shape(int(g.ops[anchor].inputs[1])))) != signed.size:
+        return None  # the stock filter is not the layer's kernel shape (a reshaped dense input)
     channels_in = int(g.shape(input_tensor)[-1])
     if plan.op == P.DEPTHWISE and channels_in % 2 and plan.geometry.depth_multiplier > 1:
         return None
