@@ -35,6 +35,7 @@ import tensorflow as tf
 from tfq_plus.converters import deploy_table
 from tfq_plus.converters import plans as P
 from tfq_plus.converters import shift_codes
+from tfq_plus.converters import uniform_codes
 from tfq_plus.converters.keras_graph import KerasGraph
 from tfq_plus.converters.tflite_arithmetic import round_half_away
 from tfq_plus.quantizers import grid as grids
@@ -303,8 +304,9 @@ def kernel_grid(layer, op: str, shift: bool = False) -> P.KernelGrid:
 
 
 def shift_grid(layer_name: str, quantizer, grid, latent, quantized, op: str) -> P.KernelGrid:
-    """A shift-family kernel (``deploy_table.SHIFT_CODES``, or binary) as codes
-    through a table (``shift_codes``), from Keras's quantized kernel."""
+    """A shift-family or 2- to 5-bit uniform kernel (``deploy_table.SHIFT_CODES``, or
+    binary) as codes through a table (``shift_codes``, ``uniform_codes``), from Keras's
+    quantized kernel."""
     values = shift_codes.rows(quantized, op)
     terms = 1
     if grid.kind == grids.POWER_OF_TWO:
@@ -313,6 +315,9 @@ def shift_grid(layer_name: str, quantizer, grid, latent, quantized, op: str) -> 
     elif grid.kind in (grids.TERNARY, grids.BINARY):
         family = grid.kind
         levels = shift_codes.sign_levels(layer_name, values)
+    elif grid.kind == grids.UNIFORM:
+        codes = uniform_codes.uniform_codes(layer_name, grid, quantized, op)
+        return P.KernelGrid(P.SHIFT_KERNEL, codes.codes, codes.scales[0], exact=True, shift=codes)
     elif grid.kind == grids.SHIFT_SUM and hasattr(quantizer, "num_shifts"):
         family = "shift sum"
         terms = int(quantizer.num_shifts)
@@ -320,7 +325,8 @@ def shift_grid(layer_name: str, quantizer, grid, latent, quantized, op: str) -> 
     else:
         raise ValueError(
             f"layer {layer_name!r}: a {grid.kind} kernel of {deploy_table.quantizer_name(quantizer)} has "
-            "no shift-op codes (supported: power-of-two / log, ternary, binary, ShiftQuantizer sums)"
+            "no shift-op codes (supported: power-of-two / log, ternary, binary, ShiftQuantizer sums, "
+            "2- to 5-bit uniform)"
         )
     codes = shift_codes.shift_codes(layer_name, family, levels, values, terms)
     return P.KernelGrid(P.SHIFT_KERNEL, codes.codes, codes.scales[0], exact=True, shift=codes)
@@ -347,9 +353,19 @@ def pad_values_of(layer) -> float:
 # --- the planner --------------------------------------------------------------------
 
 
+def int4_builtin(plan: P.LayerPlan) -> bool:
+    """A 4-bit uniform kernel of one class on int8 values with int8 values out: the
+    stock op can run it with an INT4 filter (``patterns.int4``, which keeps the coded
+    op where a runtime cannot)."""
+    codes = plan.kernel.shift
+    return (codes is not None and codes.family == f"{uniform_codes.FAMILY} 4-bit" and codes.classes == 1
+            and plan.input == P.INT8 and plan.output == P.INT8_VALUES)
+
+
 class Planner:
-    def __init__(self, model):
+    def __init__(self, model, int4_builtin: bool = True):
         self.model = model
+        self.int4_builtin = int4_builtin
         self.graph = KerasGraph(model)
         self.plans = P.Plans()
         self._binarizer: Dict[str, bool] = {}
@@ -495,6 +511,7 @@ class Planner:
             geometry=geometry(layer, op, pad_value), chain=chain, output=output, output_layer=end,
         )
         plan.input_is_model_input = isinstance(self.graph.layers.get(input_layer), tf.keras.layers.InputLayer)
+        plan.int4_builtin = self.int4_builtin and int4_builtin(plan)
         if shift and output == P.PACKED and plan.kernel.shift.classes > 1:
             raise ValueError(
                 f"layer {inner.name!r}: its output is binarized next, but its {plan.kernel.shift.family} "
@@ -624,6 +641,8 @@ class Planner:
             self.plans.streams[key] = roots.setdefault(root, len(roots))
 
 
-def plan(model) -> P.Plans:
-    """The plans of ``model`` (see the module doc)."""
-    return Planner(model).run()
+def plan(model, int4_builtin: bool = True) -> P.Plans:
+    """The plans of ``model`` (see the module doc); ``int4_builtin``: 4-bit uniform
+    kernels with int8 outputs as builtin ops with INT4 filters where the runtimes
+    run them (else coded ops)."""
+    return Planner(model, int4_builtin).run()

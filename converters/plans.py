@@ -63,6 +63,10 @@ class ShiftCodes:
         table: int16 [C, 2^bits], C = 1 or 2 accumulator classes.
         scales: float64 [C, Cout]: each class's value of one integer unit.
         values: float32 [Cout, K]: the Keras layer's quantized kernel (rows).
+        tolerance: 0 where the weights times the scales are ``values`` bit for bit;
+            else how far (a fraction of the channel's scale) Keras's float32 kernel
+            may be from them (uniform grids Keras computes in two roundings,
+            ``uniform_codes``).
     """
 
     family: str
@@ -72,6 +76,7 @@ class ShiftCodes:
     table: np.ndarray
     scales: np.ndarray
     values: np.ndarray
+    tolerance: float = 0.0
 
     @property
     def classes(self) -> int:
@@ -184,11 +189,16 @@ class LayerPlan:
     output_layer: str = ""
     input_is_model_input: bool = False
     residual_add: Optional[str] = None  # the AddPlan this layer's op computes
+    # a 4-bit uniform kernel the stock op runs with an INT4 filter (``patterns.int4``)
+    int4_builtin: bool = False
 
     @property
     def family(self) -> str:
-        """The rewrite pattern: "shift" (a kernel of codes through a table, int8
-        input), "binary" (signs input) or "int8" (int8 input, int8 codes)."""
+        """The rewrite pattern: "int4" (the stock op with an INT4 filter), "shift"
+        (a kernel of codes through a table, int8 input), "binary" (signs input) or
+        "int8" (int8 input, int8 codes)."""
+        if self.int4_builtin:
+            return "int4"
         if self.kernel.kind == SHIFT_KERNEL:
             return "shift"
         return "binary" if self.input == SIGNS else "int8"

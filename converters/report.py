@@ -24,6 +24,7 @@ from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
 from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME, check_model
 from tfq_plus.converters.model_error import MODEL, ModelError
+from tfq_plus.converters.ops import shift as shift_ops
 from tfq_plus.converters.ops.registry import MAC_KINDS, REGISTRY, OpView, mac_kind
 from tfq_plus.converters.tflite_schema import BuiltinOperator as Op
 
@@ -41,6 +42,7 @@ class OpRow(NamedTuple):
     macs: Dict[str, int]  # MAC kind (registry.MAC_KINDS) -> count; one kind per op
     check: str = ""  # how verify checks a TFQP op (its registry's verify policy)
     weight_count: int = 0  # weights (kernel elements) the MACs use
+    weight_bits: int = 0  # bits a weight is stored in (a coded op's code width; 0: no weights)
     input_packed: bool = False
     output_packed: bool = False
 
@@ -72,15 +74,15 @@ class ModelReport(NamedTuple):
         return sum(count for kind, count in self.macs.items() if kind != "binary")
 
     def __str__(self):
-        header = (f"{'#':>3}  {'op':22s} {'input':18s} {'output':18s} {'weights B':>10} {'MACs':>12} "
-                  f"{'kind':6s}  verify check")
+        header = (f"{'#':>3}  {'op':22s} {'input':18s} {'output':18s} {'weights B':>10} {'bits':>4} "
+                  f"{'MACs':>12} {'kind':6s}  verify check")
         lines = [header, "-" * len(header)]
         for r in self.ops:
             kind, count = next(iter(r.macs.items()), ("", 0))
             lines.append(
                 f"{r.index:3d}  {r.op:22s} {_dims(r.input_shape, r.input_packed):18s} "
                 f"{_dims(r.output_shape, r.output_packed):18s} "
-                f"{r.weight_bytes:10d} {count:12d} {kind:6s}  {r.check}"
+                f"{r.weight_bytes:10d} {r.weight_bits or '-':>4} {count:12d} {kind:6s}  {r.check}"
             )
         lines.append("-" * len(header))
         if any(r.input_packed or r.output_packed for r in self.ops):
@@ -183,6 +185,30 @@ def _shown_shape(graph, tensor_index, channels: Dict[int, int]):
     return shape, False
 
 
+_TYPE_BITS = {schema.TensorType.INT4: 4, schema.TensorType.INT8: 8, schema.TensorType.INT16: 16}
+_WEIGHTED_BUILTINS = (Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED)
+
+
+def _weight_bits(model, index: int, graph) -> int:
+    """Bits per stored weight: a coded op's code width, 1 for a binary op's packed
+    signs, else the weights tensor's type (a builtin op's filter); 0 without weights."""
+    op = graph.operators[index]
+    spec = REGISTRY.get(schema.op_name(model, op))
+    if spec is not None:
+        if spec.weights_input is None:
+            return 0
+        if spec.name in shift_ops.SHIFT_OPS:
+            return shift_ops.code_bits(OpView(model, index))
+        if spec.mac_kind == "binary":
+            return 1
+        position = spec.weights_input
+    elif not schema.is_custom(model, op) and schema.builtin_code(model, op) in _WEIGHTED_BUILTINS:
+        position = 1
+    else:
+        return 0
+    return _TYPE_BITS.get(graph.tensors[op.inputs[position]].type, 0)
+
+
 def _activation_peak(graph) -> int:
     """Largest sum of live non-constant tensors while ops run in order."""
     last_use = {}
@@ -271,10 +297,11 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
             data = schema.constant(model, graph.tensors[t])
             if data is None:
                 continue
-            weight_bytes += data.nbytes
+            stored = len(model.buffers[graph.tensors[t].buffer].data)  # packed int4: half the values
+            weight_bytes += stored
             if graph.tensors[t].buffer not in counted_buffers:
                 counted_buffers.add(graph.tensors[t].buffer)
-                weight_total += data.nbytes
+                weight_total += stored
         macs = _macs(model, index, graph)
         first_input = next((t for t in op.inputs if t >= 0 and schema.constant(model, graph.tensors[t]) is None), None)
         spec = REGISTRY.get(schema.op_name(model, op))
@@ -285,6 +312,7 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
         rows.append(OpRow(
             index, schema.op_name(model, op), input_shape, output_shape, weight_bytes, macs,
             spec.policy if spec is not None else "",
+            weight_bits=_weight_bits(model, index, graph),
             weight_count=sum(macs.values()) // max(positions, 1),
             input_packed=input_packed, output_packed=output_packed,
         ))
