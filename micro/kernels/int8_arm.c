@@ -57,6 +57,8 @@ void tfqp_arm_int8_values4(const uint32_t *, const int32_t *, int32_t, int32_t *
 void tfqp_arm_int8_values5(const uint32_t *, const int32_t *, int32_t, int32_t *, int32_t);
 void tfqp_arm_int8_values_blocks(const uint32_t *, const int32_t *, int32_t, int32_t *,
                                  int32_t);
+void tfqp_arm_int8_gather(const int8_t *at, const int32_t *offsets, uint32_t *window,
+                          int32_t pairs, uint32_t zero_points);
 
 __asm__(
     "  .syntax unified\n"
@@ -185,6 +187,27 @@ __asm__(
     "  pop   {r4-r11, pc}\n"
     "  .size \\name, . - \\name\n"
     ".endm\n"
+    /* tfqp_arm_int8_gather(at, offsets, window, pairs, zero_points): window[i]
+     * = the pair (at[offsets[2i]], at[offsets[2i+1]]) less zp in both halves
+     * (SSUB16: q - zp fits in int16, the halves cannot borrow from each other) */
+    "  .balign 4\n"
+    "  .global tfqp_arm_int8_gather\n"
+    "  .type tfqp_arm_int8_gather, %function\n"
+    "  .thumb_func\n"
+    "tfqp_arm_int8_gather:\n"
+    "  push  {r4-r6, lr}\n"
+    "  ldr   r6, [sp, #16]\n"
+    "1:\n"
+    "  ldrd  r4, r5, [r1], #8\n"
+    "  ldrsb r4, [r0, r4]\n"
+    "  ldrsb r5, [r0, r5]\n"
+    "  pkhbt r4, r4, r5, lsl #16\n"
+    "  ssub16 r4, r4, r6\n"
+    "  str   r4, [r2], #4\n"
+    "  subs  r3, r3, #1\n"
+    "  bne   1b\n"
+    "  pop   {r4-r6, pc}\n"
+    "  .size tfqp_arm_int8_gather, . - tfqp_arm_int8_gather\n"
     "  .balign 4\n"
     "  TFQP_I8_SMALL tfqp_arm_int8_bits1, 1, 0\n"
     "  TFQP_I8_SMALL tfqp_arm_int8_bits2, 2, 0\n"
@@ -225,7 +248,7 @@ size_t tfqp_arm_int8_table_bytes(int32_t int32_output, int32_t channels_out, int
 }
 
 size_t tfqp_arm_int8_scratch_bytes(int32_t taps, int32_t gathered) {
-  return ((size_t)window_pairs(taps) + (gathered ? (size_t)taps : 0)) * sizeof(uint32_t);
+  return ((size_t)window_pairs(taps) + (gathered ? (size_t)taps + 1 : 0)) * sizeof(uint32_t);
 }
 
 static uint32_t pair(int32_t low, int32_t high) {
@@ -285,6 +308,9 @@ typedef struct {
   int32_t channels_out;
   int32_t int32_output;
   int32_t pairs;
+  int32_t record; /* words per channel */
+  bits_kernel bits;
+  values_kernel values;
   const int32_t *table; /* the portable table (value output fields) */
   const uint32_t *flip;
   const int32_t *records;
@@ -296,6 +322,9 @@ static int8_arm_layout layout_of(int32_t int32_output, int32_t channels_out, int
   l.channels_out = channels_out;
   l.int32_output = int32_output;
   l.pairs = window_pairs(taps);
+  l.record = 2 + l.pairs;
+  l.bits = l.pairs <= SMALL_PAIRS ? small_bits[l.pairs - 1] : tfqp_arm_int8_bits_blocks;
+  l.values = l.pairs <= SMALL_PAIRS ? small_values[l.pairs - 1] : tfqp_arm_int8_values_blocks;
   l.table = table;
   l.flip = (const uint32_t *)table + portable_bytes / sizeof(int32_t);
   l.records = (const int32_t *)(l.flip + flip_words(int32_output, channels_out));
@@ -305,26 +334,23 @@ static int8_arm_layout layout_of(int32_t int32_output, int32_t channels_out, int
 /* The outputs of one window: packed words or int32 values. */
 static void window_outputs(const int8_arm_layout *l, const uint32_t *window, void *out) {
   const int32_t cout = l->channels_out;
-  const int32_t record = 2 + l->pairs;
   const int32_t blocks = l->pairs / 4;
   if (!l->int32_output) {
-    const bits_kernel kernel =
-        l->pairs <= SMALL_PAIRS ? small_bits[l->pairs - 1] : tfqp_arm_int8_bits_blocks;
     tfqp_word *words = (tfqp_word *)out;
-    int32_t first;
-    for (first = 0; first < cout; first += 32) {
-      const int32_t count = cout - first < 32 ? cout - first : 32;
-      uint32_t bits = kernel(window, l->records + (size_t)first * record, count, blocks);
+    const int32_t *records = l->records;
+    int32_t word;
+    for (word = 0; word < TFQP_WORDS(cout); ++word, records += 32 * l->record) {
+      const int32_t left = cout - 32 * word;
+      const int32_t count = left < 32 ? left : 32;
+      uint32_t bits = l->bits(window, records, count, blocks);
       /* channel 0 came first and sits highest: reverse the bit order */
       __asm__("rbit %0, %1" : "=r"(bits) : "r"(bits));
-      words[TFQP_WORD_INDEX(first)] = (bits >> (32 - count)) ^ l->flip[TFQP_WORD_INDEX(first)];
+      words[word] = (bits >> (32 - count)) ^ l->flip[word];
     }
   } else {
-    const values_kernel kernel =
-        l->pairs <= SMALL_PAIRS ? small_values[l->pairs - 1] : tfqp_arm_int8_values_blocks;
     int32_t *values = (int32_t *)out;
     int32_t co;
-    kernel(window, l->records, cout, values, blocks);
+    l->values(window, l->records, cout, values, blocks);
     for (co = 0; co < cout; ++co) {
       values[co] = tfqp_value_output(values[co], l->table[co], l->table[cout + co],
                                      l->table[2 * cout + co]);
@@ -379,7 +405,9 @@ static void border_window(const tfqp_conv2d_int8_params *p, const int8_t *image,
   }
 }
 
-/* offsets[i]: where tap i (OHWI order) is, from the window's first input value */
+/* offsets[i]: where tap i (OHWI order) is, from the window's first input
+ * value; an odd K's last pair points its missing tap at the first one (its
+ * weight is 0). */
 static void tap_offsets(const tfqp_conv2d_int8_params *p, int32_t *offsets) {
   const int32_t cin = p->channels_in;
   const int32_t row_values = p->cols.in * cin;
@@ -391,20 +419,7 @@ static void tap_offsets(const tfqp_conv2d_int8_params *p, int32_t *offsets) {
       }
     }
   }
-}
-
-/* The window of an interior pixel (every tap inside the image) whose first
- * input value is at `at`: pairs packed, then both halves less zp with SSUB16
- * (q - zp fits in int16, so the halves cannot borrow from each other). */
-static void interior_window(const int8_t *at, const int32_t *offsets, int32_t taps,
-                            uint32_t zero_points, uint32_t *window) {
-  int32_t i;
-  for (i = 0; i + 1 < taps; i += 2) {
-    uint32_t v = pair(at[offsets[i]], at[offsets[i + 1]]);
-    __asm__("ssub16 %0, %1, %2" : "=r"(v) : "r"(v), "r"(zero_points));
-    *window++ = v;
-  }
-  if (i < taps) *window = pair(at[offsets[i]] - (int32_t)(zero_points & 0xFFFFu), 0);
+  if (p->taps % 2) *offsets = 0;
 }
 
 static int interior(const tfqp_window_axis *axis, int32_t o) {
@@ -422,7 +437,7 @@ void tfqp_arm_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *
   const size_t out_words = p->int32_output ? (size_t)p->channels_out : (size_t)p->output_depth;
   const uint32_t zero_points = pair(p->input_zero_point, p->input_zero_point);
   uint32_t *window = (uint32_t *)scratch;
-  int32_t *offsets = (int32_t *)(window + l.pairs);
+  int32_t *offsets = (int32_t *)(window + l.pairs); /* K rounded up to even */
   int32_t *out = (int32_t *)output;
   int32_t n, oy, ox;
   zero((int16_t *)window + p->taps, 2 * l.pairs - p->taps);
@@ -436,8 +451,8 @@ void tfqp_arm_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *
                      : NULL;
       for (ox = 0; ox < p->cols.out; ++ox, out += out_words) {
         if (row_inside && interior(&p->cols, ox)) {
-          interior_window(row + (size_t)(ox * p->cols.stride - p->cols.pad_before) * cin,
-                          offsets, p->taps, zero_points, window);
+          tfqp_arm_int8_gather(row + (size_t)(ox * p->cols.stride - p->cols.pad_before) * cin,
+                               offsets, window, (p->taps + 1) / 2, zero_points);
         } else {
           border_window(p, image, oy, ox, (int16_t *)window);
         }
