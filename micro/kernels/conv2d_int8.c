@@ -215,7 +215,7 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
   /* Cortex-M builds: the int8_arm.h table extension and window */
   buffers->table_bytes =
       p->table_bytes + tfqp_arm_int8_table_bytes(p->int32_output, p->channels_out, p->taps);
-  buffers->scratch_bytes = tfqp_arm_int8_scratch_bytes(p->taps, 1);
+  buffers->scratch_bytes = tfqp_arm_int8_scratch_bytes(p->taps, p->channels_out, 1);
   return TFQP_OK;
 }
 

@@ -22,8 +22,9 @@
  *   windows of P <= 5 pairs: the window stays in r4..r8 and one LDM loads a
  *     channel's record (start, P weight pairs, T): P + 4 instructions per
  *     channel and output (the stem of a BNN, 3x3 on one channel: P = 5);
- *   longer windows (P a multiple of 4): blocks of four pairs, window and
- *     weights loaded with LDM: 8 instructions per block.
+ *   longer windows (P a multiple of 4): two channels per pass over the
+ *     window in blocks of four pairs, one LDM for the window block and one per
+ *     channel for its weights: 13 instructions per block and channel pair.
  * The channel loop of the packed kernels ends on a sentinel bit shifted out of
  * the output word, as in xnor_arm.c.
  */
@@ -134,11 +135,12 @@ __asm__(
     "  pop   {r4-r11, pc}\n"
     "  .size \\name, . - \\name\n"
     ".endm\n"
-    /* The block kernel: r0 window pointer, r1 records, r2 window start, r3
-     * output word (mode 0) or accumulators (mode 1), r4-r7 window, r8-r11
-     * weights, r12 accumulator, lr window end. mode 1: the fifth argument
-     * (blocks) at [sp, #44] after the frame, the end of the accumulators at
-     * [sp]. */
+    /* The block kernel, two channels per pass (records interleaved by
+     * blocks, see the table layout): r0 window pointer, r1 records, r2 window
+     * end, r3 output word (mode 0) or accumulators (mode 1), r4-r7 window,
+     * r8-r11 weights, r12 and lr the two accumulators; [sp] window start,
+     * [sp, #4] (mode 1) the end of the accumulators, the fifth argument
+     * (blocks) at [sp, #44]. count is even. */
     ".macro TFQP_I8_BLOCKS name, mode\n"
     "  .global \\name\n"
     "  .type \\name, %function\n"
@@ -146,22 +148,29 @@ __asm__(
     "\\name:\n"
     "  push  {r4-r11, lr}\n"
     "  sub   sp, sp, #8\n"
+    "  str   r0, [sp]\n"
     "  .if \\mode == 0\n"
-    "  add   lr, r0, r3, lsl #4\n"
+    "  add   r4, r0, r3, lsl #4\n"
     "  rsb   r2, r2, #32\n"
     "  movs  r3, #1\n"
     "  lsl   r3, r3, r2\n"
+    "  mov   r2, r4\n"
     "  .else\n"
     "  ldr   r4, [sp, #44]\n"
-    "  add   lr, r0, r4, lsl #4\n"
     "  add   r2, r3, r2, lsl #2\n"
-    "  str   r2, [sp]\n"
+    "  str   r2, [sp, #4]\n"
+    "  add   r2, r0, r4, lsl #4\n"
     "  .endif\n"
-    "  mov   r2, r0\n"
     "  .balign 4\n"
     "1:\n"
-    "  mov   r0, r2\n"
-    "  ldr   r12, [r1], #4\n"
+    "  ldr   r0, [sp]\n"
+    "  .if \\mode == 0\n"
+    "  mov   r12, #0x80000000\n"
+    "  mov   lr, #0x80000000\n"
+    "  .else\n"
+    "  mov   r12, #0\n"
+    "  mov   lr, #0\n"
+    "  .endif\n"
     "2:\n"
     "  ldmia r0!, {r4-r7}\n"
     "  ldmia r1!, {r8-r11}\n"
@@ -169,17 +178,24 @@ __asm__(
     "  smlad r12, r5, r9, r12\n"
     "  smlad r12, r6, r10, r12\n"
     "  smlad r12, r7, r11, r12\n"
-    "  cmp   r0, lr\n"
+    "  ldmia r1!, {r8-r11}\n"
+    "  smlad lr, r4, r8, lr\n"
+    "  smlad lr, r5, r9, lr\n"
+    "  smlad lr, r6, r10, lr\n"
+    "  smlad lr, r7, r11, lr\n"
+    "  cmp   r0, r2\n"
     "  bne   2b\n"
-    "  ldr   r4, [r1], #4\n" /* T */
+    "  ldmia r1!, {r4, r5}\n" /* the two channels' T */
     "  .if \\mode == 0\n"
     "  cmp   r12, r4\n"
+    "  adcs  r3, r3, r3\n"
+    "  cmp   lr, r5\n"
     "  adcs  r3, r3, r3\n"
     "  bcc   1b\n"
     "  mov   r0, r3\n"
     "  .else\n"
-    "  str   r12, [r3], #4\n"
-    "  ldr   r4, [sp]\n"
+    "  strd  r12, lr, [r3], #8\n"
+    "  ldr   r4, [sp, #4]\n"
     "  cmp   r3, r4\n"
     "  bne   1b\n"
     "  .endif\n"
@@ -187,9 +203,6 @@ __asm__(
     "  pop   {r4-r11, pc}\n"
     "  .size \\name, . - \\name\n"
     ".endm\n"
-    /* tfqp_arm_int8_gather(at, offsets, window, pairs, zero_points): window[i]
-     * = the pair (at[offsets[2i]], at[offsets[2i+1]]) less zp in both halves
-     * (SSUB16: q - zp fits in int16, the halves cannot borrow from each other) */
     "  .balign 4\n"
     "  .global tfqp_arm_int8_gather\n"
     "  .type tfqp_arm_int8_gather, %function\n"
@@ -241,14 +254,29 @@ static size_t flip_words(int32_t int32_output, int32_t channels_out) {
   return int32_output ? 0 : (size_t)TFQP_WORDS(channels_out);
 }
 
+/* Channels with a record: the block kernel takes them in pairs. */
+static int32_t record_channels(int32_t channels_out, int32_t pairs) {
+  return pairs <= SMALL_PAIRS ? channels_out : channels_out + channels_out % 2;
+}
+
+/* Words per channel: start, pairs, T (small); pairs, T (blocks: the start is
+ * a constant of the kernel). */
+static int32_t record_words(int32_t pairs) {
+  return pairs <= SMALL_PAIRS ? pairs + 2 : pairs + 1;
+}
+
 size_t tfqp_arm_int8_table_bytes(int32_t int32_output, int32_t channels_out, int32_t taps) {
-  const size_t record = 2 + (size_t)window_pairs(taps);
-  return (flip_words(int32_output, channels_out) + record * (size_t)channels_out) *
+  const int32_t pairs = window_pairs(taps);
+  return (flip_words(int32_output, channels_out) +
+          (size_t)record_words(pairs) * (size_t)record_channels(channels_out, pairs)) *
          sizeof(int32_t);
 }
 
-size_t tfqp_arm_int8_scratch_bytes(int32_t taps, int32_t gathered) {
-  return ((size_t)window_pairs(taps) + (gathered ? (size_t)taps + 1 : 0)) * sizeof(uint32_t);
+size_t tfqp_arm_int8_scratch_bytes(int32_t taps, int32_t channels_out, int32_t gathered) {
+  const int32_t pairs = window_pairs(taps);
+  return ((size_t)pairs + (gathered ? (size_t)taps + 1 : 0) +
+          (size_t)record_channels(channels_out, pairs)) *
+         sizeof(uint32_t);
 }
 
 static uint32_t pair(int32_t low, int32_t high) {
@@ -259,24 +287,51 @@ static int32_t weight(const void *weights, int32_t weights_int16, size_t index) 
   return weights_int16 ? ((const int16_t *)weights)[index] : ((const int8_t *)weights)[index];
 }
 
+/* Where channel co's pair i and its T go, from the first record. Small:
+ * [start, pairs, T] per channel. Blocks: per channel pair, for each block of
+ * four pairs the even channel's four then the odd one's, then the two Ts. */
+static size_t pair_slot(int32_t pairs, int32_t co, int32_t i) {
+  if (pairs <= SMALL_PAIRS) return (size_t)co * (size_t)(pairs + 2) + 1 + (size_t)i;
+  return (size_t)(co / 2) * 2 * (size_t)(pairs + 1) + (size_t)(i / 4) * 8 +
+         (size_t)(co % 2) * 4 + (size_t)(i % 4);
+}
+
+static size_t threshold_slot(int32_t pairs, int32_t co) {
+  if (pairs <= SMALL_PAIRS) return (size_t)co * (size_t)(pairs + 2) + 1 + (size_t)pairs;
+  return (size_t)(co / 2) * 2 * (size_t)(pairs + 1) + 2 * (size_t)pairs + (size_t)(co % 2);
+}
+
+/* T + 2^31 of channel co, the comparison "A >= T" whose result, xor the flip
+ * bit, is the output bit (see the top of this file); `bound` >= |A|. */
+static uint32_t unsigned_threshold(int32_t direction, int32_t threshold, int64_t bound) {
+  int64_t t = direction > 0 ? (int64_t)threshold : 1 - (int64_t)threshold;
+  if (t < -bound) t = -bound;
+  if (t > bound + 1) t = bound + 1;
+  return (uint32_t)(int32_t)t + 0x80000000u;
+}
+
 tfqp_status tfqp_arm_int8_init_table(int32_t int32_output, const void *weights,
                                      int32_t weights_int16, int32_t channels_out,
                                      int32_t taps, int32_t *table, size_t table_bytes,
                                      size_t portable_bytes, tfqp_error *error) {
   const int32_t pairs = window_pairs(taps);
-  const size_t record = 2 + (size_t)pairs;
   const size_t flips = flip_words(int32_output, channels_out);
+  const size_t words = (size_t)record_words(pairs) * (size_t)record_channels(channels_out, pairs);
   uint32_t *flip = (uint32_t *)table + portable_bytes / sizeof(int32_t);
   int32_t *rec = (int32_t *)(flip + flips);
   int32_t co, i;
+  size_t w;
   if (table_bytes < portable_bytes + tfqp_arm_int8_table_bytes(int32_output, channels_out,
                                                                 taps)) {
     return tfqp_fail(error, TFQP_ERROR_BUFFER,
                      "table smaller than params.table_bytes or not 4-byte aligned", "table",
                      (int64_t)table_bytes);
   }
-  for (i = 0; i < (int32_t)flips; ++i) flip[i] = 0;
-  for (co = 0; co < channels_out; ++co, rec += record) {
+  for (w = 0; w < flips; ++w) flip[w] = 0;
+  /* zero weights everywhere first: the block layout's padded channel (its bit,
+   * never set, is past the output's channels) */
+  for (w = 0; w < words; ++w) rec[w] = 0;
+  for (co = 0; co < channels_out; ++co) {
     const size_t first = (size_t)co * (size_t)taps;
     int64_t bound = 0;
     for (i = 0; i < pairs; ++i) {
@@ -284,21 +339,17 @@ tfqp_status tfqp_arm_int8_init_table(int32_t int32_output, const void *weights,
       const int32_t high =
           2 * i + 1 < taps ? weight(weights, weights_int16, first + 2 * i + 1) : 0;
       bound += 255 * ((int64_t)(low < 0 ? -low : low) + (high < 0 ? -high : high));
-      rec[1 + i] = (int32_t)pair(low, high);
+      rec[pair_slot(pairs, co, i)] = (int32_t)pair(low, high);
     }
-    if (int32_output) {
-      rec[0] = 0;
-      rec[1 + pairs] = 0;
-    } else {
-      const int32_t direction = table[co];
-      const int64_t threshold = table[channels_out + co];
-      int64_t t = direction > 0 ? threshold : 1 - threshold;
-      if (t < -bound) t = -bound;
-      if (t > bound + 1) t = bound + 1;
-      rec[0] = INT32_MIN;
-      rec[1 + pairs] = (int32_t)((uint32_t)(int32_t)t + 0x80000000u);
-      if (direction > 0) flip[TFQP_WORD_INDEX(co)] |= 1u << TFQP_BIT_INDEX(co);
+    if (pairs <= SMALL_PAIRS && !int32_output) rec[pair_slot(pairs, co, 0) - 1] = INT32_MIN;
+    if (!int32_output) {
+      rec[threshold_slot(pairs, co)] =
+          (int32_t)unsigned_threshold(table[co], table[channels_out + co], bound);
+      if (table[co] > 0) flip[TFQP_WORD_INDEX(co)] |= 1u << TFQP_BIT_INDEX(co);
     }
+  }
+  if (record_channels(channels_out, pairs) > channels_out && !int32_output) {
+    rec[threshold_slot(pairs, channels_out)] = (int32_t)0xFFFFFFFFu; /* A + 2^31 never >= */
   }
   return TFQP_OK;
 }
@@ -308,7 +359,8 @@ typedef struct {
   int32_t channels_out;
   int32_t int32_output;
   int32_t pairs;
-  int32_t record; /* words per channel */
+  int32_t record; /* words per channel (record_words) */
+  int32_t *accumulators; /* value output: the block kernel's (scratch) */
   bits_kernel bits;
   values_kernel values;
   const int32_t *table; /* the portable table (value output fields) */
@@ -322,7 +374,8 @@ static int8_arm_layout layout_of(int32_t int32_output, int32_t channels_out, int
   l.channels_out = channels_out;
   l.int32_output = int32_output;
   l.pairs = window_pairs(taps);
-  l.record = 2 + l.pairs;
+  l.record = record_words(l.pairs);
+  l.accumulators = NULL;
   l.bits = l.pairs <= SMALL_PAIRS ? small_bits[l.pairs - 1] : tfqp_arm_int8_bits_blocks;
   l.values = l.pairs <= SMALL_PAIRS ? small_values[l.pairs - 1] : tfqp_arm_int8_values_blocks;
   l.table = table;
@@ -341,7 +394,7 @@ static void window_outputs(const int8_arm_layout *l, const uint32_t *window, voi
     int32_t word;
     for (word = 0; word < TFQP_WORDS(cout); ++word, records += 32 * l->record) {
       const int32_t left = cout - 32 * word;
-      const int32_t count = left < 32 ? left : 32;
+      const int32_t count = record_channels(left < 32 ? left : 32, l->pairs);
       uint32_t bits = l->bits(window, records, count, blocks);
       /* channel 0 came first and sits highest: reverse the bit order */
       __asm__("rbit %0, %1" : "=r"(bits) : "r"(bits));
@@ -349,10 +402,11 @@ static void window_outputs(const int8_arm_layout *l, const uint32_t *window, voi
     }
   } else {
     int32_t *values = (int32_t *)out;
+    int32_t *acc = l->accumulators;
     int32_t co;
-    l->values(window, l->records, cout, values, blocks);
+    l->values(window, l->records, record_channels(cout, l->pairs), acc, blocks);
     for (co = 0; co < cout; ++co) {
-      values[co] = tfqp_value_output(values[co], l->table[co], l->table[cout + co],
+      values[co] = tfqp_value_output(acc[co], l->table[co], l->table[cout + co],
                                      l->table[2 * cout + co]);
     }
   }
@@ -429,7 +483,7 @@ static int interior(const tfqp_window_axis *axis, int32_t o) {
 
 void tfqp_arm_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *table,
                                const int8_t *input, void *output, void *scratch) {
-  const int8_arm_layout l =
+  int8_arm_layout l =
       layout_of(p->int32_output, p->channels_out, p->taps, table, p->table_bytes);
   const int32_t cin = p->channels_in;
   const size_t row_values = (size_t)p->cols.in * cin;
@@ -440,6 +494,7 @@ void tfqp_arm_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *
   int32_t *offsets = (int32_t *)(window + l.pairs); /* K rounded up to even */
   int32_t *out = (int32_t *)output;
   int32_t n, oy, ox;
+  l.accumulators = offsets + p->taps + 1;
   zero((int16_t *)window + p->taps, 2 * l.pairs - p->taps);
   tap_offsets(p, offsets);
   for (n = 0; n < p->batch; ++n) {
@@ -465,11 +520,12 @@ void tfqp_arm_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *
 void tfqp_arm_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
                                         const int32_t *table, const int8_t *input,
                                         void *output, void *scratch) {
-  const int8_arm_layout l =
+  int8_arm_layout l =
       layout_of(p->int32_output, p->channels_out, p->channels_in, table, p->table_bytes);
   const size_t out_words = p->int32_output ? (size_t)p->channels_out : (size_t)p->output_depth;
   int16_t *window = (int16_t *)scratch;
   int32_t n;
+  l.accumulators = (int32_t *)scratch + l.pairs;
   zero(window + p->channels_in, 2 * l.pairs - p->channels_in);
   for (n = 0; n < p->batch; ++n) {
     widen(window, input + (size_t)n * p->channels_in, p->channels_in, p->input_zero_point);

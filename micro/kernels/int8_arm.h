@@ -9,14 +9,18 @@
  * extension ask for 0 bytes and never call the rest.
  *
  * Table extension (int32 words, after the portable table's words):
- *   packed output: flip[ceil(Cout / 32)], then one record per channel;
- *   value output: one record per channel.
- * Record of channel c: start, w[0 .. P), T: the channel's weights as int16
- * pairs (tap 2i in the low half, 2i+1 in the high half,
- * taps past K zero), P = ceil(K / 2) rounded up to a multiple of 4 when above
- * 5; start = 2^31 (packed) or 0 (values); T (packed) the unsigned threshold of
- * the bit's comparison, see int8_arm.c. Scratch: the window of one output as
- * P int16 pairs, then (conv) the offset of each tap in the input (int32).
+ *   packed output: flip[ceil(Cout / 32)], then the records;
+ *   value output: the records.
+ * A channel's weights are P int16 pairs (tap 2i in the low half, 2i+1 in the
+ * high half, taps past K zero), P = ceil(K / 2), rounded up to a multiple of 4
+ * above 5. Windows of P <= 5: one record per channel, (start, P pairs, T),
+ * start 2^31 (packed) or 0 (values). Longer windows: channels in pairs (an odd
+ * Cout gets a zero channel), per pair for each block of four weight pairs the
+ * even channel's four then the odd one's, then the two Ts. T (packed): the
+ * unsigned threshold of the bit's comparison (int8_arm.c); 0 for values.
+ * Scratch: the window of one output as P int16 pairs, then (conv) the offset of
+ * each tap in the input (int32, K rounded up to even), then one accumulator
+ * per record (value output).
  */
 #ifndef TFQP_KERNELS_INT8_ARM_H_
 #define TFQP_KERNELS_INT8_ARM_H_
@@ -34,9 +38,9 @@
 /* Extra table bytes of an op with `taps` (K) taps per output channel. */
 size_t tfqp_arm_int8_table_bytes(int32_t int32_output, int32_t channels_out, int32_t taps);
 
-/* Scratch bytes of the op: one output's window, and with `gathered` (conv)
- * the taps' offsets in the input. */
-size_t tfqp_arm_int8_scratch_bytes(int32_t taps, int32_t gathered);
+/* Scratch bytes of the op: one output's window, with `gathered` (conv) the
+ * taps' offsets in the input, and one accumulator per channel. */
+size_t tfqp_arm_int8_scratch_bytes(int32_t taps, int32_t channels_out, int32_t gathered);
 
 /* Fills the extension at table + portable_bytes from the weights (checked by
  * the portable init_table first) and the portable table; table_bytes is what
@@ -63,8 +67,10 @@ static inline size_t tfqp_arm_int8_table_bytes(int32_t int32_output, int32_t cha
   return 0;
 }
 
-static inline size_t tfqp_arm_int8_scratch_bytes(int32_t taps, int32_t gathered) {
+static inline size_t tfqp_arm_int8_scratch_bytes(int32_t taps, int32_t channels_out,
+                                                 int32_t gathered) {
   (void)taps;
+  (void)channels_out;
   (void)gathered;
   return 0;
 }
