@@ -65,16 +65,25 @@ __asm__(
     "  .syntax unified\n"
     "  .thumb\n"
     "  .text\n"
-    /* A small kernel: P = n pairs, window in r4.., a record loads into r0
-     * (start), r2 r9 r10 r11 r12 (weights, the first n), lr (T). mode 0: bits
-     * (r3: output word with the sentinel), mode 1: accumulators to r3. */
-    ".macro TFQP_I8_SMALL name, n, mode\n"
+    /* a kernel's symbol and frame: r4-r11 and lr saved, 8 bytes of locals */
+    ".macro TFQP_I8_ENTRY name\n"
     "  .global \\name\n"
     "  .type \\name, %function\n"
     "  .thumb_func\n"
     "\\name:\n"
     "  push  {r4-r11, lr}\n"
     "  sub   sp, sp, #8\n"
+    ".endm\n"
+    ".macro TFQP_I8_EXIT name\n"
+    "  add   sp, sp, #8\n"
+    "  pop   {r4-r11, pc}\n"
+    "  .size \\name, . - \\name\n"
+    ".endm\n"
+    /* A small kernel: P = n pairs, window in r4.., a record loads into r0
+     * (start), r2 r9 r10 r11 r12 (weights, the first n), lr (T). mode 0: bits
+     * (r3: output word with the sentinel), mode 1: accumulators to r3. */
+    ".macro TFQP_I8_SMALL name, n, mode\n"
+    "  TFQP_I8_ENTRY \\name\n"
     "  .if \\n == 1\n"
     "  ldr   r4, [r0]\n"
     "  .elseif \\n == 2\n"
@@ -131,9 +140,7 @@ __asm__(
     "  cmp   r3, r2\n"
     "  bne   1b\n"
     "  .endif\n"
-    "  add   sp, sp, #8\n"
-    "  pop   {r4-r11, pc}\n"
-    "  .size \\name, . - \\name\n"
+    "  TFQP_I8_EXIT \\name\n"
     ".endm\n"
     /* The block kernel, two channels per pass (records interleaved by
      * blocks, see the table layout): r0 window pointer, r1 records, r2 window
@@ -142,12 +149,7 @@ __asm__(
      * [sp, #4] (mode 1) the end of the accumulators, the fifth argument
      * (blocks) at [sp, #44]. count is even. */
     ".macro TFQP_I8_BLOCKS name, mode\n"
-    "  .global \\name\n"
-    "  .type \\name, %function\n"
-    "  .thumb_func\n"
-    "\\name:\n"
-    "  push  {r4-r11, lr}\n"
-    "  sub   sp, sp, #8\n"
+    "  TFQP_I8_ENTRY \\name\n"
     "  str   r0, [sp]\n"
     "  .if \\mode == 0\n"
     "  add   r4, r0, r3, lsl #4\n"
@@ -199,9 +201,7 @@ __asm__(
     "  cmp   r3, r4\n"
     "  bne   1b\n"
     "  .endif\n"
-    "  add   sp, sp, #8\n"
-    "  pop   {r4-r11, pc}\n"
-    "  .size \\name, . - \\name\n"
+    "  TFQP_I8_EXIT \\name\n"
     ".endm\n"
     "  .balign 4\n"
     "  .global tfqp_arm_int8_gather\n"
@@ -234,6 +234,8 @@ __asm__(
     "  TFQP_I8_SMALL tfqp_arm_int8_values5, 5, 1\n"
     "  TFQP_I8_BLOCKS tfqp_arm_int8_bits_blocks, 0\n"
     "  TFQP_I8_BLOCKS tfqp_arm_int8_values_blocks, 1\n"
+    "  .purgem TFQP_I8_ENTRY\n"
+    "  .purgem TFQP_I8_EXIT\n"
     "  .purgem TFQP_I8_SMALL\n"
     "  .purgem TFQP_I8_BLOCKS\n");
 
