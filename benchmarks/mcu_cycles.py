@@ -81,6 +81,10 @@ M1 = dict(height=16, width=16, cin=32, cout=32, k=3)
 L2 = dict(height=8, width=8, cin=128, cout=128, k=3)
 D1 = dict(cin=1024, cout=256)
 DW = dict(height=16, width=16, channels=64, k=3)
+# the firmware BNN's float stem (micro/examples/cortex_m4/firmware_inputs.py) and a
+# three-channel (RGB) stem
+S1 = dict(height=28, width=28, cin=1, cout=32, k=3, stride=2)
+S3 = dict(height=32, width=32, cin=3, cout=32, k=3)
 
 LAYERS = [
     _layer("M1 shift conv2d 4-bit po2", "shift_conv2d", **M1, weights="po2"),
@@ -115,6 +119,14 @@ LAYERS = [
            weights="ternary"),
     _layer("DW int8 depthwise 16x16x64 3x3", "int8_depthwise", **DW),
     _layer("DW CMSIS-NN int8 depthwise 16x16x64 3x3", "cmsis_nn_depthwise", **DW),
+    _layer("S1 TFQP_CONV2D_INT8 28x28x1->14x14x32 3x3/2, int16 weights ->packed",
+           "conv2d_int8", **S1, wide=True),
+    _layer("S1 TFQP_CONV2D_INT8, int8 weights ->packed", "conv2d_int8", **S1),
+    _layer("S1 CMSIS-NN int8 conv2d 28x28x1->14x14x32 3x3/2", "cmsis_nn_conv2d", **S1),
+    _layer("S3 TFQP_CONV2D_INT8 32x32x3->32 3x3, int8 weights ->packed", "conv2d_int8", **S3),
+    _layer("S3 CMSIS-NN int8 conv2d 32x32x3->32 3x3", "cmsis_nn_conv2d", **S3),
+    _layer("D1 TFQP_FULLY_CONNECTED_INT8 1024->256, int8 weights ->packed",
+           "fully_connected_int8", **D1),
     _layer("P1 bmaxpool2d 16x16x32 2x2/2", "bmaxpool2d", height=16, width=16, channels=32, k=2,
            stride=2),
     _layer("Q1 pack int8 16x16x32", "pack", height=16, width=16, channels=32),
@@ -140,8 +152,11 @@ def multiply_by_quantized_multiplier(x, multiplier, shift):
     return (high >> right) + ((high & mask) > ((mask >> 1) + (high < 0)))
 
 
-def int8_conv_reference(x, w, bias, multiplier, shift, zp_in, zp_out, pad, depthwise=False):
-    """TFLite int8 (depthwise) convolution, stride 1, zero-point padding; x [H,W,C]."""
+def int8_conv_reference(x, w, bias, multiplier, shift, zp_in, zp_out, pad, depthwise=False,
+                        stride=1):
+    """TFLite int8 (depthwise) convolution, zero-point padding (``pad``: before the first
+    row and column); x [H,W,C]. The stride-1 outputs whose windows start at multiples of
+    ``stride`` are the strided ones."""
     h, wd, _ = x.shape
     kh, kw = w.shape[1:3]
     xq = np.pad(x.astype(np.int64) - zp_in, ((pad[0], kh - 1 - pad[0]), (pad[1], kw - 1 - pad[1]),
@@ -154,7 +169,7 @@ def int8_conv_reference(x, w, bias, multiplier, shift, zp_in, zp_out, pad, depth
                 acc += window * w[0, ky, kx, :].astype(np.int64)
             else:
                 acc += window @ w[:, ky, kx, :].astype(np.int64).T
-    acc += bias
+    acc = acc[::stride, ::stride] + bias
     out = multiply_by_quantized_multiplier(acc, multiplier, shift) + zp_out
     return np.clip(out, -128, 127).astype(np.int8)
 
@@ -223,8 +238,16 @@ def build_pack(rng, layer):
                      pack_zero_point=3)
 
 
+def same_pad_before(size, k, stride):
+    """TFLite's SAME padding before the first position (the smaller half)."""
+    out = -(-size // stride)
+    return max((out - 1) * stride + k - size, 0) // 2
+
+
 def _int8_conv(rng, layer, depthwise, kind=None):
     h, w, k = layer.arg("height"), layer.arg("width"), layer.arg("k")
+    stride = layer.arg("stride", 1)
+    oh, ow = -(-h // stride), -(-w // stride)
     cin = layer.arg("channels") if depthwise else layer.arg("cin")
     cout = cin if depthwise else layer.arg("cout")
     zp_in, zp_out = -7, 5
@@ -234,13 +257,15 @@ def _int8_conv(rng, layer, depthwise, kind=None):
     taps = k * k * (1 if depthwise else cin)
     bias = rng.integers(-5000, 5001, size=cout).astype(np.int32)
     multiplier, shift = _requant_rows(rng, cout, taps)
-    pad = ((k - 1) // 2, (k - 1) // 2)
+    pad = (same_pad_before(h, k, stride), same_pad_before(w, k, stride))
     expected = int8_conv_reference(x[0], weights, bias, multiplier, shift, zp_in, zp_out, pad,
-                                   depthwise)[None]
-    params = (h, w, cin, h, w, cout, k, k, 1, 1, pad[0], pad[1], -zp_in, zp_out, -128, 127)
+                                   depthwise, stride)[None]
+    params = (h, w, cin, oh, ow, cout, k, k, stride, stride, pad[0], pad[1], -zp_in, zp_out,
+              -128, 127)
     if kind is None:
         kind = BENCH_INT8_DEPTHWISE if depthwise else BENCH_INT8_CONV2D
-    return BenchCase(kind, [x, weights], expected, h * w * cout * taps, "int8 MAC", input_zero_point=zp_in,
+    return BenchCase(kind, [x, weights], expected, oh * ow * cout * taps, "int8 MAC",
+                     input_zero_point=zp_in,
                      output_zero_point=zp_out, int8=params, bias=bias, multiplier=multiplier,
                      shift=shift)
 
@@ -263,6 +288,26 @@ def build_int8_fully_connected(rng, layer, kind=BENCH_INT8_FC):
     return BenchCase(kind, [x, weights], expected, cin * cout, "int8 MAC",
                      input_zero_point=zp_in, output_zero_point=zp_out, int8=params, bias=bias,
                      multiplier=multiplier, shift=shift)
+
+
+def build_int8_op(rng, layer):
+    """TFQP_CONV2D_INT8 / TFQP_FULLY_CONNECTED_INT8 with packed output (int16 weights with
+    ``wide``), expected bytes from the host build."""
+    wide = layer.arg("wide", False)
+    if layer.kernel == "fully_connected_int8":
+        cin, cout = layer.arg("cin"), layer.arg("cout")
+        case = kernel_vectors.int8_fc_case(rng, layer.name, batch=1, cin=cin, cout=cout,
+                                           wide=wide)
+        macs = cin * cout
+    else:
+        k, stride = layer.arg("k"), layer.arg("stride", 1)
+        case = kernel_vectors.int8_conv_case(
+            rng, layer.name, batch=1, height=layer.arg("height"), width=layer.arg("width"),
+            cin=layer.arg("cin"), cout=layer.arg("cout"), kh=k, kw=k, stride=(stride, stride),
+            wide=wide)
+        macs = int(np.prod(case.output.shape[:3])) * layer.arg("cout") * k * k * layer.arg("cin")
+    return BenchCase(BENCH_OP, case.inputs, case.output, macs, "int8 MAC", case.options, case.op,
+                     case.input_zero_point)
 
 
 def needs_cmsis_nn(layer: Layer) -> bool:
@@ -297,6 +342,7 @@ class Kernel(NamedTuple):
     code_root: str = ""
 
 
+INT8_OP_OBJECTS = ("kernels/int8_op.o", "kernels/int8_arm.o", "kernels/value_output.o")
 SHIFT_OBJECTS = ("kernels/shift_layer.o", "kernels/shift_op.o", "kernels/shift_arm.o")
 
 KERNELS: Dict[str, Kernel] = {
@@ -309,6 +355,9 @@ KERNELS: Dict[str, Kernel] = {
     "bfully_connected": Kernel(build_bfully_connected,
                                ("kernels/bfully_connected.o", "kernels/binary_output.o",
                                 "kernels/xnor_arm.o")),
+    "conv2d_int8": Kernel(build_int8_op, ("kernels/conv2d_int8.o",) + INT8_OP_OBJECTS),
+    "fully_connected_int8": Kernel(build_int8_op,
+                                   ("kernels/fully_connected_int8.o",) + INT8_OP_OBJECTS),
     "bmaxpool2d": Kernel(build_bmaxpool2d, ("kernels/bmaxpool2d.o",)),
     "pack": Kernel(build_pack, ("kernels/packing.o",)),
     "int8_conv2d": Kernel(lambda rng, layer: _int8_conv(rng, layer, False),

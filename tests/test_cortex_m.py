@@ -282,7 +282,9 @@ def test_fault_exits_nonzero(build_root, tmp_path):
 
 @pytest.fixture(scope="module")
 def small_bench(build_root):
-    """A benchmark image with two small layers and the counting plugin."""
+    """A benchmark image with small layers and the counting plugin: the strided int8
+    conv checks the numpy reference's strides and SAME padding against the C baseline,
+    the TFQP_CONV2D_INT8 row the op's builder (its bytes: the host build's)."""
     import mcu_cycles
 
     build = build_root / "m4"
@@ -290,6 +292,10 @@ def small_bench(build_root):
         mcu_cycles._layer("small bconv2d", "bconv2d", height=4, width=5, cin=40, cout=6, k=3,
                           input="packed", output="int8"),
         mcu_cycles._layer("small int8 fc", "int8_fully_connected", cin=16, cout=8),
+        mcu_cycles._layer("small int8 conv s2", "int8_conv2d", height=6, width=5, cin=3,
+                          cout=4, k=3, stride=2),
+        mcu_cycles._layer("small TFQP_CONV2D_INT8", "conv2d_int8", height=6, width=5, cin=1,
+                          cout=33, k=3, stride=2, wide=True),
     ]
     measurements = mcu_cycles.measure(layers, build, runs=2)
     return build, measurements

@@ -644,6 +644,22 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
         cases.append(int8_fc_case(rng, f"fc int16 ->{output_kind}{' residual' if i == 2 else ''}",
                                   batch=2, cin=[7, 64, 90][i], cout=[3, 33, 8][i],
                                   output_kind=output_kind, wide=True, residual=i == 2))
+    # the Cortex-M int8 kernels (int8_arm.c): stems of 1-3 input channels (windows of
+    # 5, 9 and 14 int16 pairs), int8 and int16 weights, odd channel counts, both
+    # paddings and strides, batch 2; fully-connected rows of every window size
+    # (1-5 pairs stay in registers, longer ones run in blocks of 4)
+    for i, (cin, wide, stride, padding) in enumerate(itertools.product(
+            [1, 2, 3], [False, True], [1, 2], ["same", "valid"])):
+        output_kind = ["packed", "values"][i % 2]
+        cases.append(int8_conv_case(
+            rng, f"conv stem cin{cin} {'int16' if wide else 'int8'} s{stride} {padding} "
+                 f"->{output_kind}", batch=2, height=5 + i % 2, width=5, cin=cin,
+            cout=[33, 5, 64, 7][i % 4], kh=3, kw=3, stride=(stride, stride), padding=padding,
+            output_kind=output_kind, wide=wide))
+    for i, cin in enumerate([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 17]):
+        cases.append(int8_fc_case(rng, f"fc int8 window cin{cin}", batch=1 + i % 2, cin=cin,
+                                  cout=[3, 32, 35][i % 3], output_kind=["packed", "values"][i % 2],
+                                  wide=i % 3 == 1))
     cases.append(int8_conv_case(rng, "conv int8 ->values residual", batch=2, height=4, width=4,
                                 cin=5, cout=7, kh=3, kw=3, output_kind="values", residual=True))
     cases.append(with_residual(rng, conv_case(

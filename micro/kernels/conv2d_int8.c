@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "int8_arm.h"
 #include "int8_op.h"
 #include "tfqp/flexbuffer.h"
 #include "tfqp/op.h"
@@ -211,22 +212,36 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                                        &p->residual, &p->output_count, error))) {
     return s;
   }
-  buffers->table_bytes = p->table_bytes;
-  buffers->scratch_bytes = 0;
+  /* Cortex-M builds: the int8_arm.h table extension and window */
+  buffers->table_bytes =
+      p->table_bytes + tfqp_arm_int8_table_bytes(p->int32_output, p->channels_out, p->taps);
+  buffers->scratch_bytes = tfqp_arm_int8_scratch_bytes(p->taps, p->channels_out, 1);
   return TFQP_OK;
 }
 
 static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
                                  int32_t *table, size_t table_bytes, tfqp_error *error) {
-  return tfqp_conv2d_int8_init_table(&params->conv2d_int8, constants[1],
-                                     (const int32_t *)constants[2], table, table_bytes, error);
+  const tfqp_conv2d_int8_params *p = &params->conv2d_int8;
+  tfqp_status s = tfqp_conv2d_int8_init_table(p, constants[1], (const int32_t *)constants[2],
+                                              table, table_bytes, error);
+  if (s == TFQP_OK) {
+    s = tfqp_arm_int8_init_table(p->int32_output, constants[1], p->weights_int16,
+                                 p->channels_out, p->taps, table, table_bytes, p->table_bytes,
+                                 error);
+  }
+  return s;
 }
 
 static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
+#if TFQP_HAVE_ARM_DSP
+  tfqp_arm_conv2d_int8_eval(&params->conv2d_int8, table, (const int8_t *)inputs[0], outputs[0],
+                            scratch);
+#else
   (void)scratch;
   tfqp_conv2d_int8_eval(&params->conv2d_int8, table, (const int8_t *)inputs[0], inputs[1],
                         outputs[0]);
+#endif
   if (params->conv2d_int8.residual) {
     tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3],
                             params->conv2d_int8.output_count);

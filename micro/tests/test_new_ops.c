@@ -22,7 +22,8 @@ static int8_t weights[MAX_VALUES];
 static int16_t weights16[MAX_VALUES];
 static int32_t residual[MAX_VALUES];
 static int32_t transform[MAX_COUT * 3];
-static int32_t table[4096];
+static int32_t table[16384]; /* Cortex-M int8 ops: repacked weights too (int8_arm.h) */
+static int32_t scratch[2048]; /* the Cortex-M int8 ops' window (int8_arm.h) */
 static int32_t out[MAX_VALUES];
 static int8_t signs[MAX_VALUES];
 
@@ -53,7 +54,7 @@ static tfqp_status run(const tfqp_op *op, tfqp_op_options *options, const tfqp_t
   if ((s = op->prepare(options, inputs, count, output, &params, &buffers, e))) return s;
   CHECK(same); /* prepare accepts exactly the dims output_dims gives */
   CHECK(buffers.table_bytes <= sizeof table);
-  CHECK_EQ(buffers.scratch_bytes, 0);
+  CHECK(buffers.scratch_bytes <= sizeof scratch);
   for (i = 0; i < count; ++i) {
     if (op->constant_inputs & (1u << i)) constants[i] = data[i];
   }
@@ -62,7 +63,8 @@ static tfqp_status run(const tfqp_op *op, tfqp_op_options *options, const tfqp_t
     return s;
   }
   outputs[0] = output_data;
-  op->eval(&params, buffers.table_bytes > 0 ? table : NULL, data, outputs, NULL);
+  op->eval(&params, buffers.table_bytes > 0 ? table : NULL, data, outputs,
+           buffers.scratch_bytes > 0 ? scratch : NULL);
   return TFQP_OK;
 }
 
