@@ -1,9 +1,10 @@
 """Inputs of the Cortex-M4 firmware example: a trained binary model, and one sample.
 
-    python firmware_inputs.py train OUT_DIR [--epochs 2]
+    python firmware_inputs.py train OUT_DIR [--epochs 2] [--dataset auto] [--arch bnn]
         trains a small binarized CNN on the offline data (MNIST from TFQ_PLUS_DATA_DIR,
         else scikit-learn's 8x8 digits) and writes OUT_DIR/model.h5,
-        OUT_DIR/calibration.npz (x: 64 training images) and OUT_DIR/test.npz (x, y)
+        OUT_DIR/calibration.npz (x: 64 training images) and OUT_DIR/test.npz (x, y);
+        ``--arch small_bnn`` is a 98 k-weight BNN (for --dataset fashion_mnist)
     python firmware_inputs.py sample MODEL.tflite TEST.npz -o sample.h [--index 0] [--count 1]
         writes test images index .. index + count - 1 as the model's int8 input codes,
         with their labels
@@ -49,6 +50,34 @@ def build_model(input_shape, num_classes):
     return tf.keras.Model(inputs, outputs, name="firmware_bnn")
 
 
+def build_small_model(input_shape, num_classes):
+    """A BNN of about 98 k weights (28x28 inputs), the size MCU users deploy: a
+    full-precision stem of 16 channels, three binary convs each followed by a binary
+    max-pool, two binary dense layers."""
+    import larq as lq
+    import tensorflow as tf
+
+    binary = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+                  kernel_constraint="weight_clip", use_bias=False)
+    inputs = tf.keras.Input(input_shape)
+    x = tf.keras.layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    for channels in (32, 64, 64):
+        x = lq.layers.QuantConv2D(channels, 3, padding="same", pad_values=1.0, **binary)(x)
+        x = tf.keras.layers.BatchNormalization(scale=False)(x)
+        x = tf.keras.layers.MaxPool2D(2)(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(64, **binary)(x)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    x = lq.layers.QuantDense(num_classes, **binary)(x)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    outputs = tf.keras.layers.Activation("softmax")(x)
+    return tf.keras.Model(inputs, outputs, name="firmware_small_bnn")
+
+
+ARCHITECTURES = {"bnn": build_model, "small_bnn": build_small_model}
+
+
 def train(args) -> int:
     import tensorflow as tf
 
@@ -56,7 +85,7 @@ def train(args) -> int:
 
     data = datasets.load(args.dataset)
     tf.keras.utils.set_random_seed(0)
-    model = build_model(data.input_shape, data.num_classes)
+    model = ARCHITECTURES[args.arch](data.input_shape, data.num_classes)
     model.compile(tf.keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(data.x_train, data.y_train, batch_size=128, epochs=args.epochs, verbose=2)
@@ -65,8 +94,8 @@ def train(args) -> int:
     model.save(os.path.join(args.out_dir, "model.h5"))
     np.savez(os.path.join(args.out_dir, "calibration.npz"), x=data.x_train[:64])
     np.savez(os.path.join(args.out_dir, "test.npz"), x=data.x_test, y=data.y_test)
-    print(f"{data.name}: test accuracy {accuracy:.4f}; wrote model.h5, calibration.npz, "
-          f"test.npz to {args.out_dir}")
+    print(f"{data.name}: {model.count_params():,} parameters, test accuracy {accuracy:.4f}; "
+          f"wrote model.h5, calibration.npz, test.npz to {args.out_dir}")
     return 0
 
 
@@ -140,6 +169,7 @@ def main(argv=None) -> int:
     p.add_argument("out_dir")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--dataset", default="auto", choices=("auto", "mnist", "fashion_mnist", "digits"))
+    p.add_argument("--arch", default="bnn", choices=sorted(ARCHITECTURES))
     p.set_defaults(run=train)
     p = commands.add_parser("sample", help="write one test image as sample.h")
     p.add_argument("model", help="the converted .tflite (its input quantization is used)")
