@@ -1,4 +1,4 @@
-"""Inputs of the Cortex-M4 firmware example: a trained binary model, and one sample.
+"""Inputs of the Cortex-M4 firmware example: a trained binary model, and test images.
 
     python firmware_inputs.py train OUT_DIR [--epochs 2] [--dataset auto] [--arch bnn]
         trains a small binarized CNN on the offline data (MNIST from TFQ_PLUS_DATA_DIR,
@@ -22,6 +22,25 @@ import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import numpy as np
 
 
+# larq's binarized layers: sign of the input and of the kernel, clipped latent weights
+BINARY = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+              kernel_constraint="weight_clip", use_bias=False)
+
+
+def binary_classifier(x, hidden, num_classes):
+    """Flatten, a binary dense layer of ``hidden`` units and one of ``num_classes``
+    (each with its batch norm), softmax."""
+    import larq as lq
+    import tensorflow as tf
+
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(hidden, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    x = lq.layers.QuantDense(num_classes, **BINARY)(x)
+    x = tf.keras.layers.BatchNormalization(scale=False)(x)
+    return tf.keras.layers.Activation("softmax")(x)
+
+
 def build_model(input_shape, num_classes):
     """A full-precision stem (a Keras Conv2D on the image; converted, an int8-input
     TFQP_CONV2D_INT8 with packed sign output, or an int8 CONV_2D in the reference),
@@ -30,24 +49,16 @@ def build_model(input_shape, num_classes):
     import larq as lq
     import tensorflow as tf
 
-    binary = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign",
-                  kernel_constraint="weight_clip", use_bias=False)
     stride = 2 if input_shape[0] >= 16 else 1
     inputs = tf.keras.Input(input_shape)
     x = tf.keras.layers.Conv2D(32, 3, strides=stride, padding="same", use_bias=False)(inputs)
     x = tf.keras.layers.BatchNormalization(scale=False)(x)
-    x = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, **binary)(x)
+    x = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, **BINARY)(x)
     x = tf.keras.layers.BatchNormalization(scale=False)(x)
     x = tf.keras.layers.MaxPool2D(2)(x)
-    x = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0, **binary)(x)
+    x = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0, **BINARY)(x)
     x = tf.keras.layers.BatchNormalization(scale=False)(x)
-    x = tf.keras.layers.Flatten()(x)
-    x = lq.layers.QuantDense(128, **binary)(x)
-    x = tf.keras.layers.BatchNormalization(scale=False)(x)
-    x = lq.layers.QuantDense(num_classes, **binary)(x)
-    x = tf.keras.layers.BatchNormalization(scale=False)(x)
-    outputs = tf.keras.layers.Activation("softmax")(x)
-    return tf.keras.Model(inputs, outputs, name="firmware_bnn")
+    return tf.keras.Model(inputs, binary_classifier(x, 128, num_classes), name="firmware_bnn")
 
 
 def build_small_model(input_shape, num_classes):
@@ -57,22 +68,15 @@ def build_small_model(input_shape, num_classes):
     import larq as lq
     import tensorflow as tf
 
-    binary = dict(input_quantizer="ste_sign", kernel_quantizer="ste_sign",
-                  kernel_constraint="weight_clip", use_bias=False)
     inputs = tf.keras.Input(input_shape)
     x = tf.keras.layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)
     x = tf.keras.layers.BatchNormalization(scale=False)(x)
     for channels in (32, 64, 64):
-        x = lq.layers.QuantConv2D(channels, 3, padding="same", pad_values=1.0, **binary)(x)
+        x = lq.layers.QuantConv2D(channels, 3, padding="same", pad_values=1.0, **BINARY)(x)
         x = tf.keras.layers.BatchNormalization(scale=False)(x)
         x = tf.keras.layers.MaxPool2D(2)(x)
-    x = tf.keras.layers.Flatten()(x)
-    x = lq.layers.QuantDense(64, **binary)(x)
-    x = tf.keras.layers.BatchNormalization(scale=False)(x)
-    x = lq.layers.QuantDense(num_classes, **binary)(x)
-    x = tf.keras.layers.BatchNormalization(scale=False)(x)
-    outputs = tf.keras.layers.Activation("softmax")(x)
-    return tf.keras.Model(inputs, outputs, name="firmware_small_bnn")
+    return tf.keras.Model(inputs, binary_classifier(x, 64, num_classes),
+                          name="firmware_small_bnn")
 
 
 ARCHITECTURES = {"bnn": build_model, "small_bnn": build_small_model}
