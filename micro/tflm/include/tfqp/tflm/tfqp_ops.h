@@ -4,7 +4,7 @@
 //
 //   tflite::MicroMutableOpResolver<kBuiltins + tfqp::kOpCount> resolver;
 //   resolver.AddConv2D();  ...
-//   if (tfqp::RegisterOps(&resolver) != kTfLiteOk) { ... }
+//   if (tfqp::RegisterOps(resolver) != kTfLiteOk) { ... }
 //
 // or op by op (what tfq_plus.converters.write_c_array emits):
 //   resolver.AddCustom("TFQP_BCONV2D", tfqp::Register_TFQP_BCONV2D());
@@ -31,6 +31,7 @@
 
 #include "tensorflow/lite/c/common.h"
 #include "tensorflow/lite/micro/micro_common.h"
+#include "tensorflow/lite/micro/micro_log.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tfqp/op.h"
 
@@ -51,17 +52,35 @@ TFLMRegistration* Registration(const char* name);
 // The registration of row `index` of tfqp_ops[], or nullptr.
 TFLMRegistration* RegistrationAt(int index);
 
-// Adds every TFQP op of the table. Fails (kTfLiteError, reported by the
-// resolver) when the resolver has fewer than kOpCount free slots or one of
-// them is present.
+// Adds every TFQP op of the table to any tflite::MicroMutableOpResolver<N>:
+//   tfqp::RegisterOps(resolver)   or   tfqp::RegisterOps(&resolver)
+// N must count the TFQP ops (a resolver with N < kOpCount does not compile).
+// Fails with kTfLiteError and one MicroPrintf line naming the op and what is
+// needed when the resolver has fewer than kOpCount free slots, or already holds
+// one of the ops (the ops added before the failing one stay in the resolver).
 template <unsigned int tOpCount>
-TfLiteStatus RegisterOps(tflite::MicroMutableOpResolver<tOpCount>* resolver) {
-  if (resolver == nullptr) return kTfLiteError;
+TfLiteStatus RegisterOps(tflite::MicroMutableOpResolver<tOpCount>& resolver) {
+  static_assert(tOpCount >= kOpCount,
+                "tfqp::RegisterOps: the resolver's N must count the tfqp::kOpCount TFQP ops");
   for (int i = 0; i < static_cast<int>(kOpCount); ++i) {
-    const TfLiteStatus status = resolver->AddCustom(tfqp_ops[i]->name, RegistrationAt(i));
-    if (status != kTfLiteOk) return status;
+    const char* name = tfqp_ops[i]->name;
+    if (resolver.AddCustom(name, RegistrationAt(i)) != kTfLiteOk) {
+      MicroPrintf("tfqp::RegisterOps: could not add %s (TFQP op %d of %d): the resolver "
+                  "needs %d free slots and must not hold a TFQP op already",
+                  name, i + 1, static_cast<int>(kOpCount), static_cast<int>(kOpCount));
+      return kTfLiteError;
+    }
   }
   return kTfLiteOk;
+}
+
+template <unsigned int tOpCount>
+TfLiteStatus RegisterOps(tflite::MicroMutableOpResolver<tOpCount>* resolver) {
+  if (resolver == nullptr) {
+    MicroPrintf("tfqp::RegisterOps: the resolver is a null pointer");
+    return kTfLiteError;
+  }
+  return RegisterOps(*resolver);
 }
 
 }  // namespace tfqp
