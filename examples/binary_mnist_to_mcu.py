@@ -1,0 +1,84 @@
+"""Binarized CNN on MNIST -> a folder ready for a microcontroller's firmware.
+
+Train a BNN (larq layers: binary weights and activations, a float stem on the
+image), convert it to TFLite with TFQP ops (``convert_with_reference``: the deploy
+model and the stock int8 model as a baseline), verify the deploy model against
+Keras (every weight, every TFQP op on its own input, every binarized activation, the
+outputs), write it as a C array with its op-resolver header, and report flash,
+arena and MACs. ``bash run.sh demo`` runs this script.
+
+    python examples/binary_mnist_to_mcu.py                 # 2 epochs on MNIST, ~5 min on 2 cores
+    python examples/binary_mnist_to_mcu.py --quick         # 4096 images, 1 epoch: a smoke run
+    python examples/binary_mnist_to_mcu.py --use-tfds      # MNIST from tensorflow-datasets
+
+The folder (``--out``, default out/binary_mnist) then holds model.h5, deploy.tflite,
+reference.tflite, binary_cnn.h / .cc / _op_resolver.h, verify.txt, report.txt and
+report.png; micro/examples/cortex_m4 builds it into a Cortex-M image.
+"""
+
+import os
+import sys
+
+# TensorFlow's start-up logs stay off the terminal unless --verbose (tfq_plus reads
+# this when it imports TensorFlow)
+os.environ.setdefault("TFQ_PLUS_TF_LOGS", "show" if "--verbose" in sys.argv else "hide")
+import tfq_plus  # noqa: E402,F401  (selects Keras 2 before TensorFlow is imported)
+
+import larq as lq  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import example_data  # noqa: E402
+from deploy_folder import deploy_to_folder  # noqa: E402
+
+
+def build_model(input_shape, num_classes):
+    """Float stem, binary conv blocks (larq), binary classifier: the usual BNN recipe."""
+    binary = dict(
+        input_quantizer="ste_sign",
+        kernel_quantizer="ste_sign",
+        kernel_constraint="weight_clip",
+        use_bias=False,
+    )
+    small = input_shape[0] < 16
+    inputs = tf.keras.Input(input_shape)
+    x = tf.keras.layers.Conv2D(32, 3, padding="same", use_bias=False)(inputs)
+    if not small:  # 28x28 inputs: a cheap float stride-2 stage keeps the demo fast
+        x = tf.keras.layers.MaxPool2D(2)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0, **binary)(x)
+    x = tf.keras.layers.MaxPool2D(2)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0, **binary)(x)
+    if not small:
+        x = tf.keras.layers.MaxPool2D(2)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(128, **binary)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    x = lq.layers.QuantDense(num_classes, **binary)(x)
+    x = tf.keras.layers.BatchNormalization(momentum=0.9, scale=False)(x)
+    outputs = tf.keras.layers.Activation("softmax")(x)
+    return tf.keras.Model(inputs, outputs, name="binary_cnn")
+
+
+def main(argv=None):
+    parser = example_data.parser(__doc__.split("\n\n")[0], "out/binary_mnist", default_epochs=2)
+    args = parser.parse_args(argv)
+    tf.keras.utils.set_random_seed(args.seed)
+    data = example_data.load(args)
+
+    model = build_model(data.input_shape, data.num_classes)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    lq.models.summary(model)
+    model.fit(data.x_train, data.y_train, batch_size=args.batch_size, epochs=args.epochs,
+              validation_split=0.1, verbose=1)
+    _, accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)
+    print(f"Keras test accuracy on all {len(data.x_test)} test images: {100 * accuracy:.2f} %")
+
+    deploy_to_folder(model, data, args.out, "binary_cnn", verify_samples=args.verify_samples,
+                     min_agreement=args.min_agreement)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""TTQ: a float CNN -> ternary weights {-W_n, 0, +W_p} -> TFLite shift ops.
+
+Trained Ternary Quantization (Zhu et al. 2017): starting from the float model, each
+quantized layer's kernel becomes {-W_n, 0, +W_p} (0 where |w| is below a threshold
+of its largest |w|), with the two scales W_p and W_n trained beside the latent
+weights. The converter deploys each such layer as a ``TFQP_SHIFT_*`` op with 2-bit
+codes and two accumulator classes (the positive and the negative level).
+
+    python examples/ternary_ttq.py            # 1 float + 2 TTQ epochs on MNIST
+    python examples/ternary_ttq.py --quick    # 4096 images, 1 epoch: a smoke run
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TFQ_PLUS_TF_LOGS", "show" if "--verbose" in sys.argv else "hide")
+import tfq_plus  # noqa: E402  (selects Keras 2 before TensorFlow is imported)
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tfq_plus import quantizers as tq  # noqa: E402
+
+import example_data  # noqa: E402
+import small_cnn  # noqa: E402
+from deploy_folder import deploy_to_folder  # noqa: E402
+
+
+def main(argv=None):
+    parser = example_data.parser(__doc__.split("\n\n")[0], "out/ternary_ttq", default_epochs=2)
+    parser.add_argument("--float-epochs", type=int, default=1)
+    args = parser.parse_args(argv)
+    tf.keras.utils.set_random_seed(args.seed)
+    data = example_data.load(args)
+
+    float_model = small_cnn.train_float(data, 1 if args.quick else args.float_epochs, args.batch_size)
+
+    model = small_cnn.build("ttq", kernel_quantizer=lambda: tq.TTQ(),
+                            input_shape=data.input_shape, num_classes=data.num_classes)
+    small_cnn.copy_float_weights(float_model, model)
+    print(f"TTQ fine-tuning, {args.epochs} epoch(s)", flush=True)
+    small_cnn.fine_tune(model, data, args.epochs, args.batch_size)
+    for name in small_cnn.QUANTIZED_LAYERS:
+        layer = model.get_layer(name)
+        levels = np.unique(layer.kernel_quantizer(layer.kernel).numpy())
+        print(f"{name}: ternary levels {', '.join(f'{v:+.4f}' for v in levels)}")
+
+    deploy_to_folder(model, data, args.out, "ttq_cnn", verify_samples=args.verify_samples,
+                     min_agreement=args.min_agreement)
+
+
+if __name__ == "__main__":
+    main()
