@@ -62,8 +62,8 @@ def check_folder(folder: pathlib.Path, name: str) -> None:
     deploy = (folder / "deploy.tflite").read_bytes()
     source = (folder / f"{name}.cc").read_text()
     assert f"const unsigned int {name}_len = {len(deploy)};" in source
-    first_bytes = ", ".join(f"0x{b:02x}" for b in deploy[:16])
-    assert first_bytes in source
+    array = source[source.index("= {") : source.index("};")]
+    assert bytes(int(code, 16) for code in re.findall(r"0x([0-9a-f]{2})", array)) == deploy
     assert (folder / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "verified on 100 samples" in (folder / "verify.txt").read_text()
 
