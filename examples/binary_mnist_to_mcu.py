@@ -12,27 +12,24 @@ arena and MACs. ``bash run.sh demo`` runs this script.
     python examples/binary_mnist_to_mcu.py --use-tfds      # MNIST from tensorflow-datasets
 
 The folder (``--out``, default out/binary_mnist) then holds model.h5, deploy.tflite,
-reference.tflite, binary_cnn.h / .cc / _op_resolver.h, verify.txt, report.txt and
-report.png; micro/examples/cortex_m4 builds it into a Cortex-M image.
+reference.tflite, binary_cnn.h / .cc / _op_resolver.h, test.npz, verify.txt,
+report.txt and report.png. Into a Cortex-M4 image (README, "Firmware example"):
+
+    python micro/examples/cortex_m4/firmware_inputs.py sample out/binary_mnist/deploy.tflite \
+        out/binary_mnist/test.npz -o out/binary_mnist/sample.h
+    make -C micro/examples/cortex_m4 TFLM_DIR=/path/to/tflite-micro \
+        MODEL_DIR=$PWD/out/binary_mnist MODEL=binary_cnn run
 """
 
-import os
-import sys
-
-# TensorFlow's start-up logs stay off the terminal unless --verbose (tfq_plus reads
-# this when it imports TensorFlow)
-os.environ.setdefault("TFQ_PLUS_TF_LOGS", "show" if "--verbose" in sys.argv else "hide")
-import tfq_plus  # noqa: E402,F401  (selects Keras 2 before TensorFlow is imported)
-
-import larq as lq  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import example_data  # noqa: E402
-from deploy_folder import deploy_to_folder  # noqa: E402
+import example_data  # (options first, TensorFlow later: --help answers at once)
 
 
 def build_model(input_shape, num_classes):
     """Float stem, binary conv blocks (larq), binary classifier: the usual BNN recipe."""
+    import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+    import larq as lq
+    import tensorflow as tf
+
     binary = dict(
         input_quantizer="ste_sign",
         kernel_quantizer="ste_sign",
@@ -62,8 +59,13 @@ def build_model(input_shape, num_classes):
 
 
 def main(argv=None):
-    parser = example_data.parser(__doc__.split("\n\n")[0], "out/binary_mnist", default_epochs=2)
-    args = parser.parse_args(argv)
+    parser = example_data.parser(__doc__, "out/binary_mnist", default_epochs=2)
+    args = example_data.parse_args(parser, argv)
+    import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+    import larq as lq
+    import tensorflow as tf
+    from deploy_folder import deploy_to_folder
+
     tf.keras.utils.set_random_seed(args.seed)
     data = example_data.load(args)
 

@@ -19,27 +19,23 @@ with its C array and report.
     python examples/compress_kd_lsq.py --quick    # 4096 images, 1 epoch: a smoke run
 """
 
-import os
-import sys
-
-os.environ.setdefault("TFQ_PLUS_TF_LOGS", "show" if "--verbose" in sys.argv else "hide")
-import tfq_plus  # noqa: E402  (selects Keras 2 before TensorFlow is imported)
-
-import tensorflow as tf  # noqa: E402
-from tfq_plus import pruning  # noqa: E402
-from tfq_plus import quantizers as tq  # noqa: E402
-from tfq_plus.distillation import Distiller  # noqa: E402
-
-import example_data  # noqa: E402
-import small_cnn  # noqa: E402
-from deploy_folder import deploy_to_folder  # noqa: E402
+import example_data  # (options first, TensorFlow later: --help answers at once)
 
 
 def main(argv=None):
-    parser = example_data.parser(__doc__.split("\n\n")[0], "out/compress_kd_lsq", default_epochs=3)
+    parser = example_data.parser(__doc__, "out/compress_kd_lsq", default_epochs=3)
     parser.add_argument("--teacher-epochs", type=int, default=1)
     parser.add_argument("--sparsity", type=float, default=0.5, help="fraction of zeros per kernel")
-    args = parser.parse_args(argv)
+    args = example_data.parse_args(parser, argv)
+    import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+    import tensorflow as tf
+    from tfq_plus import pruning
+    from tfq_plus import quantizers as tq
+    from tfq_plus.distillation import Distiller
+
+    import small_cnn
+    from deploy_folder import deploy_to_folder
+
     tf.keras.utils.set_random_seed(args.seed)
     data = example_data.load(args)
 

@@ -8,6 +8,7 @@ line per step, and leaves everything in one folder:
     reference.tflite             the stock int8 model of the same network (the baseline)
     NAME.h, NAME.cc              the deploy model as a C array, for TFLite Micro
     NAME_op_resolver.h           an op resolver registering exactly the ops it uses
+    test.npz                     the first test images (x, y), for the firmware's sample.h
     verify.txt, report.txt       verify's and report's full text
     report.png                   weight bytes and MACs per layer (``report --plot``)
 
@@ -19,11 +20,14 @@ import pathlib
 import warnings
 from typing import NamedTuple
 
+import numpy as np
+
 from tfq_plus import converters
 from tfq_plus.converters.ops.registry import MAC_KINDS
 from tfq_plus.converters.report_plot import plot_report
 
 CALIBRATION_IMAGES = 200
+FIRMWARE_TEST_IMAGES = 100
 
 
 class Deployed(NamedTuple):
@@ -47,6 +51,8 @@ def deploy_to_folder(model, data, out, name: str, *, verify_samples: int,
     with warnings.catch_warnings():  # h5 on purpose: the format tfq-plus convert reads
         warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
         model.save(folder / "model.h5")
+    np.savez(folder / "test.npz", x=data.x_test[:FIRMWARE_TEST_IMAGES],
+             y=data.y_test[:FIRMWARE_TEST_IMAGES])
 
     _step(f"converting (calibration: {min(CALIBRATION_IMAGES, len(data.x_train))} training images)")
     deploy, reference = converters.convert_with_reference(

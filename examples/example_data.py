@@ -1,5 +1,8 @@
 """Data and command-line options shared by the examples.
 
+The options are parsed before TensorFlow is imported (this module imports it only
+when loading data), so ``--help`` answers at once.
+
 Offline by default: MNIST / Fashion-MNIST IDX files from ``TFQ_PLUS_DATA_DIR``
 (``tfq_plus.datasets``; scikit-learn's 8x8 digits where that folder is missing).
 ``--use-tfds`` loads the same datasets through tensorflow-datasets instead, which
@@ -7,9 +10,8 @@ downloads them once (it needs internet the first time).
 """
 
 import argparse
+import os
 import sys
-
-from tfq_plus import datasets
 
 # --quick: a couple of thousand images and one epoch, for a smoke run
 QUICK_TRAIN_IMAGES = 4096
@@ -24,8 +26,9 @@ def parser(description: str, default_out: str, default_epochs: int) -> argparse.
     """The options every example takes; an example adds its own."""
     result = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    result.add_argument("--dataset", default="auto", choices=datasets.ALL_DATASETS + ("auto",),
-                        help="auto: MNIST where TFQ_PLUS_DATA_DIR holds it, else 8x8 digits")
+    result.add_argument("--dataset", default="auto",
+                        help="mnist, fashion_mnist, digits (scikit-learn's 8x8) or auto (default): "
+                             "MNIST where TFQ_PLUS_DATA_DIR holds it, else digits")
     result.add_argument("--use-tfds", action="store_true",
                         help="load --dataset (mnist or fashion_mnist) with tensorflow-datasets "
                              "(downloads it once: needs internet)")
@@ -48,7 +51,17 @@ def parser(description: str, default_out: str, default_epochs: int) -> argparse.
     return result
 
 
-def _load_tfds(name: str) -> datasets.Dataset:
+def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse the options; unless --verbose, TensorFlow's start-up logs will stay off
+    the terminal (tfq_plus reads TFQ_PLUS_TF_LOGS when it imports TensorFlow)."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TFQ_PLUS_TF_LOGS", "show" if args.verbose else "hide")
+    return args
+
+
+def _load_tfds(name: str):
+    from tfq_plus import datasets
+
     try:
         import tensorflow_datasets as tfds
     except ImportError:
@@ -68,9 +81,12 @@ def _load_tfds(name: str) -> datasets.Dataset:
                             y_test.astype("int64"))
 
 
-def load(args) -> datasets.Dataset:
+def load(args):
     """The dataset ``args`` name, cut to the --quick size; sets ``args.epochs`` where
-    not given (--quick: 1) and ``args.verify_samples`` for --quick."""
+    not given (--quick: 1) and ``args.verify_samples`` for --quick. Returns a
+    ``tfq_plus.datasets.Dataset``."""
+    from tfq_plus import datasets
+
     if args.use_tfds:
         name = "mnist" if args.dataset == "auto" else args.dataset
         if name not in datasets.IDX_DATASETS:

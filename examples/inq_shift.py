@@ -11,26 +11,22 @@ through a code table instead of int8 multiplies (the float stem stays int8).
     python examples/inq_shift.py --quick      # 4096 images, 1 epoch: a smoke run
 """
 
-import os
-import sys
-
-os.environ.setdefault("TFQ_PLUS_TF_LOGS", "show" if "--verbose" in sys.argv else "hide")
-import tfq_plus  # noqa: E402  (selects Keras 2 before TensorFlow is imported)
-
-import tensorflow as tf  # noqa: E402
-from tfq_plus import quantizers as tq  # noqa: E402
-from tfq_plus.callbacks import INQQuantizer, INQSchedule  # noqa: E402
-
-import example_data  # noqa: E402
-import small_cnn  # noqa: E402
-from deploy_folder import deploy_to_folder  # noqa: E402
+import example_data  # (options first, TensorFlow later: --help answers at once)
 
 
 def main(argv=None):
-    parser = example_data.parser(__doc__.split("\n\n")[0], "out/inq_shift", default_epochs=2)
+    parser = example_data.parser(__doc__, "out/inq_shift", default_epochs=2)
     parser.add_argument("--float-epochs", type=int, default=1)
     parser.add_argument("--bits", type=int, default=4, help="power-of-two bits (sign + exponent)")
-    args = parser.parse_args(argv)
+    args = example_data.parse_args(parser, argv)
+    import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+    import tensorflow as tf
+    from tfq_plus import quantizers as tq
+    from tfq_plus.callbacks import INQQuantizer, INQSchedule
+
+    import small_cnn
+    from deploy_folder import deploy_to_folder
+
     tf.keras.utils.set_random_seed(args.seed)
     data = example_data.load(args)
 

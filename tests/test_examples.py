@@ -32,8 +32,8 @@ C_ARRAY_NAMES = {
     "ternary_ttq.py": "ttq_cnn",
     "compress_kd_lsq.py": "compressed_cnn",
 }
-FOLDER_FILES = ("model.h5", "deploy.tflite", "reference.tflite", "verify.txt", "report.txt",
-                "report.png")
+FOLDER_FILES = ("model.h5", "deploy.tflite", "reference.tflite", "test.npz", "verify.txt",
+                "report.txt", "report.png")
 # The converter's errors for 4-bit uniform (LSQ) kernels and k-bit (PACT) activation
 # grids, until the k-bit deploy path (branches kbit-weights / kbit-acts) is merged.
 KBIT_NOT_YET = re.compile(r"(k-bit uniform kernels|k-bit activation grids)[^\n]*not yet supported")
