@@ -60,14 +60,10 @@ def build_model(input_shape, num_classes):
 
 def main(argv=None):
     parser = example_data.parser(__doc__, "out/binary_mnist", default_epochs=2)
-    args = example_data.parse_args(parser, argv)
-    import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+    args, data = example_data.start(parser, argv)
     import larq as lq
     import tensorflow as tf
     from deploy_folder import deploy_to_folder
-
-    tf.keras.utils.set_random_seed(args.seed)
-    data = example_data.load(args)
 
     model = build_model(data.input_shape, data.num_classes)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",

@@ -26,8 +26,7 @@ def main(argv=None):
     parser = example_data.parser(__doc__, "out/compress_kd_lsq", default_epochs=3)
     parser.add_argument("--teacher-epochs", type=int, default=1)
     parser.add_argument("--sparsity", type=float, default=0.5, help="fraction of zeros per kernel")
-    args = example_data.parse_args(parser, argv)
-    import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+    args, data = example_data.start(parser, argv)
     import tensorflow as tf
     from tfq_plus import pruning
     from tfq_plus import quantizers as tq
@@ -36,16 +35,12 @@ def main(argv=None):
     import small_cnn
     from deploy_folder import deploy_to_folder
 
-    tf.keras.utils.set_random_seed(args.seed)
-    data = example_data.load(args)
-
     teacher = small_cnn.train_float(data, 1 if args.quick else args.teacher_epochs, args.batch_size)
 
-    student = small_cnn.build("lsq_pact_student", kernel_quantizer=lambda: tq.LSQ(bits=4, signed=True),
-                              input_quantizer=lambda: tq.PACT(bits=4, alpha_init=4.0),
-                              activation="linear",  # PACT on each layer's input is the ReLU
-                              input_shape=data.input_shape, num_classes=data.num_classes)
-    small_cnn.copy_float_weights(teacher, student)
+    student = small_cnn.quantized_copy(
+        teacher, "lsq_pact_student", data, kernel_quantizer=lambda: tq.LSQ(bits=4, signed=True),
+        input_quantizer=lambda: tq.PACT(bits=4, alpha_init=4.0),
+        activation="linear")  # PACT on each layer's input is the ReLU
     steps = args.epochs * -(-len(data.x_train) // args.batch_size)
     pruned, pruning_callbacks = pruning.prune_and_quantize(
         student, args.sparsity, end_step=max(int(0.6 * steps), 1), frequency=max(steps // 20, 1),

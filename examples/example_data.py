@@ -51,12 +51,21 @@ def parser(description: str, default_out: str, default_epochs: int) -> argparse.
     return result
 
 
-def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    """Parse the options; unless --verbose, TensorFlow's start-up logs will stay off
-    the terminal (tfq_plus reads TFQ_PLUS_TF_LOGS when it imports TensorFlow)."""
+def start(parser: argparse.ArgumentParser, argv=None):
+    """Parse the options, then import tfq_plus (Keras 2, TensorFlow's start-up logs
+    off the terminal unless --verbose), seed every generator and load the data.
+
+    Returns:
+        ``(args, data)``: the options and a ``tfq_plus.datasets.Dataset``.
+    """
     args = parser.parse_args(argv)
+    # tfq_plus reads this when it imports TensorFlow
     os.environ.setdefault("TFQ_PLUS_TF_LOGS", "show" if args.verbose else "hide")
-    return args
+    import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(args.seed)
+    return args, load(args)
 
 
 def _load_tfds(name: str):

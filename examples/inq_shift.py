@@ -18,24 +18,18 @@ def main(argv=None):
     parser = example_data.parser(__doc__, "out/inq_shift", default_epochs=2)
     parser.add_argument("--float-epochs", type=int, default=1)
     parser.add_argument("--bits", type=int, default=4, help="power-of-two bits (sign + exponent)")
-    args = example_data.parse_args(parser, argv)
-    import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
-    import tensorflow as tf
+    args, data = example_data.start(parser, argv)
     from tfq_plus import quantizers as tq
     from tfq_plus.callbacks import INQQuantizer, INQSchedule
 
     import small_cnn
     from deploy_folder import deploy_to_folder
 
-    tf.keras.utils.set_random_seed(args.seed)
-    data = example_data.load(args)
-
     float_model = small_cnn.train_float(data, 1 if args.quick else args.float_epochs, args.batch_size)
 
-    model = small_cnn.build(f"inq{args.bits}",
-                            kernel_quantizer=lambda: INQQuantizer(tq.PowerOfTwo(bits=args.bits)),
-                            input_shape=data.input_shape, num_classes=data.num_classes)
-    small_cnn.copy_float_weights(float_model, model)
+    model = small_cnn.quantized_copy(
+        float_model, f"inq{args.bits}", data,
+        kernel_quantizer=lambda: INQQuantizer(tq.PowerOfTwo(bits=args.bits)))
     # the paper's accumulated portions, spread over the fine-tuning steps
     steps = args.epochs * -(-len(data.x_train) // args.batch_size)
     schedule = INQSchedule({0: 0.5, steps // 4: 0.75, steps // 2: 0.875, (3 * steps) // 4: 1.0},

@@ -75,6 +75,14 @@ def copy_float_weights(source: tf.keras.Model, target: tf.keras.Model) -> None:
             latent.assign(original.kernel)
 
 
+def quantized_copy(float_model: tf.keras.Model, name: str, data, **quantization) -> tf.keras.Model:
+    """``build(name, **quantization)`` for ``data``'s shapes, starting from
+    ``float_model``'s weights (``copy_float_weights``)."""
+    model = build(name, input_shape=data.input_shape, num_classes=data.num_classes, **quantization)
+    copy_float_weights(float_model, model)
+    return model
+
+
 def compile_for_logits(model, learning_rate: float) -> None:
     model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),

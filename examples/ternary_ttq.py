@@ -16,23 +16,16 @@ import example_data  # (options first, TensorFlow later: --help answers at once)
 def main(argv=None):
     parser = example_data.parser(__doc__, "out/ternary_ttq", default_epochs=2)
     parser.add_argument("--float-epochs", type=int, default=1)
-    args = example_data.parse_args(parser, argv)
-    import tfq_plus  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
+    args, data = example_data.start(parser, argv)
     import numpy as np
-    import tensorflow as tf
     from tfq_plus import quantizers as tq
 
     import small_cnn
     from deploy_folder import deploy_to_folder
 
-    tf.keras.utils.set_random_seed(args.seed)
-    data = example_data.load(args)
-
     float_model = small_cnn.train_float(data, 1 if args.quick else args.float_epochs, args.batch_size)
 
-    model = small_cnn.build("ttq", kernel_quantizer=lambda: tq.TTQ(),
-                            input_shape=data.input_shape, num_classes=data.num_classes)
-    small_cnn.copy_float_weights(float_model, model)
+    model = small_cnn.quantized_copy(float_model, "ttq", data, kernel_quantizer=lambda: tq.TTQ())
     print(f"TTQ fine-tuning, {args.epochs} epoch(s)", flush=True)
     small_cnn.fine_tune(model, data, args.epochs, args.batch_size)
     for name in small_cnn.QUANTIZED_LAYERS:
