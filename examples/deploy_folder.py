@@ -65,6 +65,7 @@ def deploy_to_folder(model, data, out, name: str, *, verify_samples: int,
     verified = converters.verify(model, deploy, data.x_test[:count], labels=data.y_test[:count],
                                  reference=reference, min_argmax_agreement=min_agreement)
     (folder / "verify.txt").write_text(str(verified) + "\n")
+    print(verified)
 
     _step("writing C array")
     converters.write_c_array(deploy, folder, name)
