@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The two commands of tfq-plus on a fresh Debian/Ubuntu machine:
-#   bash run.sh demo   set up, then train a binarized model on offline data and report
+#   bash run.sh demo   set up, then train a binarized model on offline data, convert and
+#                      verify it, and leave it ready for firmware in out/binary_mnist
 #   bash run.sh test   set up, then run the test suite
 # Set-up (idempotent): system packages if missing (as root), a virtualenv in .venv,
 # and the package installed editable with its dev extras.
@@ -75,7 +76,7 @@ case "$command" in
     setup
     # TensorFlow's start-up logs hidden, as the tfq-plus command does (--verbose shows them)
     export TFQ_PLUS_TF_LOGS=${TFQ_PLUS_TF_LOGS:-hide}
-    exec .venv/bin/python examples/train_binary.py "$@" ;;
+    exec .venv/bin/python examples/binary_mnist_to_mcu.py "$@" ;;
   test)
     setup
     # Cortex-M cross compiler, newlib and emulator for tests/test_cortex_m.py. Outside

@@ -86,6 +86,9 @@ from tfq_plus import quantizers as tq
 from tfq_plus.callbacks import INQQuantizer, INQSchedule
 from tfq_plus.distillation import Distiller
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from small_cnn import copy_float_weights  # noqa: E402  (the examples' recipe: float weights into latents)
+
 BATCH = 128
 QUICK_TRAIN, QUICK_TEST, QUICK_EPOCHS = 4096, 1000, 2
 QUANTIZED_LAYERS = ("conv2", "conv3", "fc1", "fc2")
@@ -160,19 +163,6 @@ def build_cnn(quantization: Quantization, name: str) -> tf.keras.Model:
     x = tf.keras.layers.Activation(activation)(norm("fc1")(dense(64, "fc1")(x)))
     outputs = norm("fc2")(dense(10, "fc2")(x))
     return tf.keras.Model(inputs, outputs, name=name)
-
-
-def copy_float_weights(source: tf.keras.Model, target: tf.keras.Model) -> None:
-    """Kernels (into the latent weights) and batch-norm statistics, by layer name."""
-    for layer in target.layers:
-        if not layer.weights:
-            continue
-        original = source.get_layer(layer.name)
-        if isinstance(layer, tf.keras.layers.BatchNormalization):
-            layer.set_weights(original.get_weights())
-        else:
-            latent = getattr(layer.kernel, "latent_variable", layer.kernel)
-            latent.assign(original.kernel)
 
 
 def compile_model(model, learning_rate, steps):

@@ -8,7 +8,7 @@ the deploy model and with the reference, and the binarized activations of the
 deploy model that differ from Keras's (float32 ties counted apart).
 
 Models:
-  demo      the README demo (examples/train_binary.py): float stem, binary blocks,
+  demo      the README demo (examples/binary_mnist_to_mcu.py): float stem, binary blocks,
             2 epochs on all of MNIST
   bnn       a BNN whose first layer has a binary kernel on the int8 image, 1 epoch
             on 10,000 MNIST images (tests/bnn_models.py)
@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 
 import bnn_models  # noqa: E402
-import train_binary  # noqa: E402
+import binary_mnist_to_mcu  # noqa: E402
 
 from tfq_plus import converters, datasets  # noqa: E402
 
@@ -46,7 +46,7 @@ def build(name):
     if name == "demo":
         data = datasets.load("mnist")
         tf.keras.utils.set_random_seed(0)
-        model = train_binary.build_model(data.input_shape, data.num_classes)
+        model = binary_mnist_to_mcu.build_model(data.input_shape, data.num_classes)
         model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
         model.fit(data.x_train, data.y_train, batch_size=128, epochs=2, validation_split=0.1, verbose=0)

@@ -56,7 +56,7 @@ def test_a_float_stem_flips_only_what_its_rounded_kernel_causes_and_verify_repor
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
     import tensorflow as tf
-    from train_binary import build_model
+    from binary_mnist_to_mcu import build_model
 
     data = _data("mnist")
     tf.keras.utils.set_random_seed(0)

@@ -219,6 +219,38 @@ def test_prune_and_quantize_reaches_target_and_round_trips(digits, tmp_path):
         _check_stripped(reloaded, 0.75, ["conv", "depthwise", "hidden", "logits"])
 
 
+def test_stripped_model_owns_its_layers_and_keeps_quantizer_state(digits):
+    """TFMOT's strip_pruning reuses the layers, which stay wired into the pruned
+    model's graph (``layer.output`` was the pruned model's tensor, so probing a layer
+    of the stripped model, as verify does, failed with "Graph disconnected"). The
+    stripped model computes what the pruned one does, with the same trained state
+    (here LSQ's step sizes)."""
+    tf.keras.utils.set_random_seed(3)
+    pruned, callbacks = pruning.prune_and_quantize(
+        _float_cnn(), 0.5, kernel_quantizer=tq.LSQ(bits=4, signed=True), end_step=4,
+        frequency=1, exclude=["stem"])
+    _compile(pruned)
+    pruned.fit(digits.x_train[:256], digits.y_train[:256], epochs=1, batch_size=32, verbose=0,
+               callbacks=callbacks)
+    stripped = pruning.strip(pruned)
+
+    probe = tf.keras.Model(stripped.inputs, [layer.output for layer in stripped.layers[1:]])
+    images = digits.x_test[:64]
+    np.testing.assert_allclose(probe.predict(images, verbose=0)[-1],
+                               stripped.predict(images, verbose=0), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(stripped.predict(images, verbose=0),
+                               pruned.predict(images, verbose=0), rtol=0, atol=1e-6)
+    inner = {layer.name: layer for layer in pruned.layers}
+    inner.update({l.layer.name: l.layer for l in pruned.layers if isinstance(l, PruneLowMagnitude)})
+    for layer in stripped.layers:
+        assert layer is not inner[layer.name]
+        for mine, theirs in zip(layer.weights, inner[layer.name].weights):
+            np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    step = stripped.get_layer("hidden").kernel_quantizer.step.numpy()
+    np.testing.assert_array_equal(step, inner["hidden"].kernel_quantizer.step.numpy())
+    assert np.all(step != 1.0)  # initialised from the data, not the variable's initializer
+
+
 def test_tfmot_prunes_a_whole_larq_model_and_reloads(digits, tmp_path):
     """TFMOT's own API on a model of larq layers, a quantizer used as a layer, and a
     ConstantSparsity schedule; the wrapped model saves and reloads mid-training."""

@@ -519,11 +519,20 @@ def strip(model: tf.keras.Model) -> tf.keras.Model:
     trained in a custom loop may end with an optimizer step after the last masking,
     so the masks are applied here too. The result holds plain larq / Keras layers
     (the pruning wrappers' inner layers), with sparse latent kernels: it saves,
-    reloads and converts like any model.
+    reloads and converts like any model. Its layers are its own (fresh copies with the
+    same weights and quantizer state), so ``layer.output`` of each is a tensor of the
+    stripped model, as ``converters.verify`` needs when it probes layers.
     """
     if not isinstance(model, tf.keras.Model):
         raise ValueError(f"strip: `model` must be a tf.keras.Model, got {type(model).__name__}")
     for wrapper in _wrappers(model):
         for weight, mask, _ in wrapper.pruning_vars:
             weight.assign(weight.read_value() * tf.cast(mask, weight.dtype))
-    return _sparsity.strip_pruning(model)
+    stripped = _sparsity.strip_pruning(model)
+    # strip_pruning reuses the layers: unwrapped ones and the wrappers' inner layers
+    # stay connected to the pruned model's graph too, where their first output lives.
+    # (in the model's distribution strategy: mirrored variables stay mirrored)
+    with model.distribute_strategy.scope():
+        own = tf.keras.models.clone_model(stripped)
+    own.set_weights(stripped.get_weights())
+    return own
