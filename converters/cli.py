@@ -532,7 +532,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         status, message = 130, "interrupted"
     if args.debug or args.verbose:
-        sys.stderr.write("".join(tensorflow_logs.import_log + logs))
+        sys.stderr.write("".join(tensorflow_logs.import_log + tensorflow_logs.call_log + logs))
         if error is not None:
             traceback.print_exception(error)
     for note in notes:

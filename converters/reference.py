@@ -9,6 +9,8 @@ import warnings
 
 import tensorflow as tf
 
+from tfq_plus import tensorflow_logs
+
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters import unsupported
 from tfq_plus.converters.calibration import CalibrationData, CalibrationDataError
@@ -52,7 +54,8 @@ def convert_reference(exported_model, representative_dataset, *, target="micro",
         # does not need (the input quantization comes from the calibration).
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         try:
-            flatbuffer = bytes(converter.convert())
+            with tensorflow_logs.quiet_call():
+                flatbuffer = bytes(converter.convert())
         except CalibrationDataError:
             raise
         except Exception as error:  # TensorFlow's ConverterError, RuntimeError, ...

@@ -64,3 +64,17 @@ def test_tfq_plus_help_prints_no_tensorflow_logs():
     assert done.returncode == 0
     assert "usage: tfq-plus" in done.stdout
     assert done.stderr == ""
+
+
+def test_hidden_call_keeps_the_stock_converters_progress_lines(monkeypatch, capfd):
+    monkeypatch.setenv("TFQ_PLUS_TF_LOGS", "hide")
+    monkeypatch.setattr(tensorflow_logs, "call_log", [])
+    with tensorflow_logs.quiet_call():
+        _write_to_descriptor_2(b"fully_quantize: 0, inference_type: 6, input_inference_type: INT8\n")
+    assert capfd.readouterr().err == ""
+    assert tensorflow_logs.call_log == ["fully_quantize: 0, inference_type: 6, input_inference_type: INT8\n"]
+    with pytest.raises(RuntimeError):
+        with tensorflow_logs.quiet_call():
+            _write_to_descriptor_2(b"error: 'tf.Erf' op is neither a custom op nor a flex op\n")
+            raise RuntimeError("conversion failed")
+    assert "tf.Erf" in capfd.readouterr().err

@@ -27,6 +27,8 @@ SHOW = "show"
 
 # What TensorFlow wrote while it was imported by quiet_import (empty if shown).
 import_log: List[str] = []
+# What TensorFlow's C++ wrote during later calls run under quiet_call (same rule).
+call_log: List[str] = []
 
 
 def hidden() -> bool:
@@ -96,3 +98,22 @@ def quiet_import() -> Iterator[None]:
     finally:
         if failed:
             sys.stderr.write("".join(import_log))
+
+
+@contextlib.contextmanager
+def quiet_call() -> Iterator[None]:
+    """Run a TensorFlow call whose C++ writes progress to descriptor 2 (the stock
+    converter's ``fully_quantize: 0, inference_type: 6, ...``) with it hidden if
+    :func:`hidden`; the text is kept in :data:`call_log`, and shown if the call fails."""
+    if not hidden():
+        yield
+        return
+    failed = True
+    before = len(call_log)
+    try:
+        with _descriptor_2_into(call_log):
+            yield
+        failed = False
+    finally:
+        if failed:
+            sys.stderr.write("".join(call_log[before:]))
