@@ -196,3 +196,21 @@ def test_registry_encoders_check_the_kbit_options():
     assert {k: parsed[k] for k in ("input_bits", "input_code_zero", "channels_in",
                                    "output_bits")} == {"input_bits": 4, "input_code_zero": 8,
                                                        "channels_in": 5, "output_bits": 4}
+
+
+
+def test_unpack_codes_rejects_a_zero_point_that_takes_a_code_past_int8():
+    """q = zp + u - code_zero must fit int8 for every code (the C check also holds for
+    any int32 zero point: micro/tests/test_shift.c)."""
+    words = packing.pack_kbit_activations(np.arange(16).reshape(2, 8), 4)
+    options = UNPACK_CODES.encode(channels=8, bits=4)
+    with pytest.raises(ValueError, match="every code must lie in .-128, 127."):
+        kernels.run(UNPACK_CODES.name, [words], options, output_type="int8",
+                    output_zero_point=113)
+    shifted = UNPACK_CODES.encode(channels=8, bits=4, code_zero=1)
+    with pytest.raises(ValueError, match="every code must lie in .-128, 127."):
+        kernels.run(UNPACK_CODES.name, [words], shifted, output_type="int8",
+                    output_zero_point=-128)
+    got = kernels.run(UNPACK_CODES.name, [words], options, output_type="int8",
+                      output_zero_point=112)
+    assert got.tolist() == [list(range(112, 120)), list(range(120, 128))]

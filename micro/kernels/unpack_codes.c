@@ -69,7 +69,8 @@ tfqp_status tfqp_unpack_codes_output_dims(const tfqp_unpack_codes_options *optio
 tfqp_status tfqp_unpack_codes_prepare(const tfqp_unpack_codes_options *options,
                                       const tfqp_tensor *input, const tfqp_tensor *output,
                                       tfqp_unpack_codes_params *p, tfqp_error *error) {
-  int32_t rank, dims[TFQP_MAX_RANK], i, offset;
+  int32_t rank, dims[TFQP_MAX_RANK], i;
+  int64_t offset; /* any int32 zero point: no overflow */
   int64_t pixels = 1;
   tfqp_status s = tfqp_unpack_codes_output_dims(options, input, &rank, dims, error);
   if (s != TFQP_OK) return s;
@@ -85,7 +86,7 @@ tfqp_status tfqp_unpack_codes_prepare(const tfqp_unpack_codes_options *options,
     }
     if (i < rank - 1) pixels *= dims[i];
   }
-  offset = output->zero_point - options->code_zero;
+  offset = (int64_t)output->zero_point - options->code_zero;
   if (offset < -128 || offset + (1 << options->bits) - 1 > 127) {
     return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
                      "output zero point - code_zero + every code must lie in [-128, 127]",
@@ -94,7 +95,7 @@ tfqp_status tfqp_unpack_codes_prepare(const tfqp_unpack_codes_options *options,
   p->pixels = (int32_t)pixels; /* <= the output's elements < 2^31 */
   p->channels = options->channels;
   p->bits = options->bits;
-  p->offset = offset;
+  p->offset = (int32_t)offset; /* in [-128, 127] */
   return TFQP_OK;
 }
 

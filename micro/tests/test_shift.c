@@ -1293,6 +1293,29 @@ static void check_packed_io(shift_case *c, int32_t bits) {
   release(&p);
 }
 
+/* TFQP_UNPACK_CODES's range check holds for any int32 output zero point (a
+ * zero point near INT32_MAX once overflowed it: found by fuzz_unpack_codes). */
+static void test_unpack_codes_zero_point_bound(void) {
+  static const int32_t zero_points[] = {INT32_MAX - 1, INT32_MAX, INT32_MIN, 113, -129};
+  tfqp_unpack_codes_options o;
+  tfqp_unpack_codes_params p;
+  tfqp_tensor packed, output;
+  const int32_t in_dims[2] = {2, 1}, out_dims[2] = {2, 8};
+  tfqp_error e;
+  size_t i;
+  memset(&o, 0, sizeof o);
+  o.channels = 8;
+  o.bits = 4;
+  o.present = TFQP_UNPACK_CODES_REQUIRED;
+  tfqp_tensor_init(&packed, TFQP_TYPE_INT32, 2, in_dims, 8, 0);
+  for (i = 0; i < sizeof zero_points / sizeof zero_points[0]; ++i) {
+    tfqp_tensor_init(&output, TFQP_TYPE_INT8, 2, out_dims, 16, zero_points[i]);
+    CHECK_EQ(tfqp_unpack_codes_prepare(&o, &packed, &output, &p, &e), TFQP_ERROR_TENSOR_DATA);
+  }
+  tfqp_tensor_init(&output, TFQP_TYPE_INT8, 2, out_dims, 16, 112);
+  CHECK_EQ(tfqp_unpack_codes_prepare(&o, &packed, &output, &p, &e), TFQP_OK);
+}
+
 static void test_packed_kbit_io(void) {
   int32_t bits, op;
   for (bits = 2; bits <= 4; bits += 2) {
@@ -1334,4 +1357,5 @@ void test_shift(void) {
   test_codes_output();
   test_codes_output_rejected();
   test_packed_kbit_io();
+  test_unpack_codes_zero_point_bound();
 }
