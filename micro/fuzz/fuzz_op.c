@@ -487,6 +487,33 @@ static int build_unpack(fuzz_input *in, data_source *s, const tfqp_op *op, built
   return 1;
 }
 
+/* Packed k-bit codes (mostly 2 or 4 bits, any padding codes) to int8 with a
+ * random output zero point (prepare rejects the ones that overflow int8). */
+static int build_unpack_codes(fuzz_input *in, data_source *s, const tfqp_op *op,
+                              built_case *b) {
+  op_harness_case *c = &b->c;
+  option_list options = {{{0, 0, 0}}, 0};
+  const int32_t bits = fuzz_one_in(in, 16) ? (int32_t)fuzz_range(in, 0, 5)
+                                           : (fuzz_one_in(in, 2) ? 2 : 4);
+  int32_t channels, rank;
+  int64_t dims[4];
+  channels = add_option(in, &options, "channels", (int32_t)fuzz_range(in, 1, 70));
+  add_option(in, &options, "bits", bits);
+  if (fuzz_one_in(in, 2)) add_option(in, &options, "code_zero", (int32_t)fuzz_range(in, 0, 15));
+  if (!parse_options(in, op, &options, &c->options)) return 0;
+  if (channels < 1 || channels > 4096) return 0;
+  c->input_count = 1;
+  /* the depth of 2-bit (16 per word) or 4-bit codes (8 per word) */
+  rank = outer_dims(in, dims, bits == 2 ? (channels + 15) / 16 : (channels + 7) / 8);
+  if (!describe(&c->inputs[0], TFQP_TYPE_INT32, rank, dims, 0)) return 0;
+  dims[rank - 1] = channels;
+  if (!describe(&c->output, TFQP_TYPE_INT8, rank, dims, (int32_t)fuzz_range(in, -128, 127))) {
+    return 0;
+  }
+  b->owned[0] = fill(s, c->inputs[0].bytes);
+  return 1;
+}
+
 /* ------------------------------------------------------------- shift ops */
 
 typedef enum { SHIFT_CONV, SHIFT_DEPTHWISE, SHIFT_FC } shift_kind;
@@ -716,6 +743,7 @@ static int build(fuzz_input *in, data_source *s, const tfqp_op *op, built_case *
   if (strcmp(name, "TFQP_CONV2D_INT8") == 0) return build_int8(in, s, op, 1, b);
   if (strcmp(name, "TFQP_FULLY_CONNECTED_INT8") == 0) return build_int8(in, s, op, 0, b);
   if (strcmp(name, "TFQP_UNPACK") == 0) return build_unpack(in, s, op, b);
+  if (strcmp(name, "TFQP_UNPACK_CODES") == 0) return build_unpack_codes(in, s, op, b);
   if (strcmp(name, "TFQP_SHIFT_CONV2D") == 0) return build_shift(in, s, op, SHIFT_CONV, b);
   if (strcmp(name, "TFQP_SHIFT_DEPTHWISE_CONV2D") == 0) {
     return build_shift(in, s, op, SHIFT_DEPTHWISE, b);

@@ -347,6 +347,31 @@ static void unpack(const op_harness_case *c, void *out) {
   }
 }
 
+/* -------------------------------------------------------------- unpack codes */
+
+/* formats.h "Packed k-bit activations": code ch of a pixel in bits
+ * [(ch % P) * k, +k) of its word ch / P, P = 32 / k; q = zp_out + u - code_zero. */
+static void unpack_codes(const op_harness_case *c, void *out) {
+  const tfqp_unpack_codes_options *o = &c->options.unpack_codes;
+  const int64_t bits = o->bits, per_word = 32 / bits;
+  const int64_t words = (o->channels + per_word - 1) / per_word;
+  const int64_t pixels = (int64_t)c->output.bytes / o->channels;
+  const int64_t zero = (o->present & TFQP_UNPACK_CODES_ZERO) ? o->code_zero : 0;
+  const int64_t offset = (int64_t)c->output.zero_point - zero;
+  int64_t p, ch;
+  if (bits != 2 && bits != 4) broken_contract("TFQP_UNPACK_CODES", "bits 2 or 4");
+  if (offset < -128 || offset + (1 << bits) - 1 > 127) {
+    broken_contract("TFQP_UNPACK_CODES", "every code's value within int8");
+  }
+  for (p = 0; p < pixels; ++p) {
+    for (ch = 0; ch < o->channels; ++ch) {
+      const uint32_t word = (uint32_t)((const int32_t *)c->data[0])[p * words + ch / per_word];
+      const int64_t u = (word >> ((ch % per_word) * bits)) & ((1u << bits) - 1u);
+      ((int8_t *)out)[p * o->channels + ch] = (int8_t)(offset + u);
+    }
+  }
+}
+
 /* ---------------------------------------------------------------- shift ops */
 
 /* The geometry of one shift op: taps of output channel co at output position
@@ -555,6 +580,7 @@ void reference_run(const op_harness_case *c, void *expected) {
   else if (strcmp(name, "TFQP_CONV2D_INT8") == 0) conv2d_int8(c, expected);
   else if (strcmp(name, "TFQP_FULLY_CONNECTED_INT8") == 0) fully_connected_int8(c, expected);
   else if (strcmp(name, "TFQP_UNPACK") == 0) unpack(c, expected);
+  else if (strcmp(name, "TFQP_UNPACK_CODES") == 0) unpack_codes(c, expected);
   else if (strcmp(name, "TFQP_SHIFT_CONV2D") == 0) shift_conv2d(c, expected);
   else if (strcmp(name, "TFQP_SHIFT_DEPTHWISE_CONV2D") == 0) shift_depthwise_conv2d(c, expected);
   else if (strcmp(name, "TFQP_SHIFT_FULLY_CONNECTED") == 0) shift_fully_connected(c, expected);

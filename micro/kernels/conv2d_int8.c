@@ -17,15 +17,19 @@
 static const tfqp_option_key option_keys[] = {
     KEY(channels_in),   KEY(filter_height), KEY(filter_width),
     KEY(stride_height), KEY(stride_width),  KEY(dilation_height_factor),
-    KEY(dilation_width_factor), KEY(padding), KEY(int32_output)};
+    KEY(dilation_width_factor), KEY(padding), KEY(int32_output), KEY(output_levels),
+    KEY(output_bits), KEY(input_bits), KEY(input_code_zero)};
 #undef KEY
 #define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
 tfqp_status tfqp_conv2d_int8_parse_options(const uint8_t *buffer, size_t length,
                                            tfqp_conv2d_int8_options *options,
                                            tfqp_error *error) {
-  return tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
-                                    TFQP_CONV2D_INT8_REQUIRED, options, &options->present, error);
+  const tfqp_status s = tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
+                                                   TFQP_CONV2D_INT8_REQUIRED, options, &options->present, error);
+  /* int32_output, output_levels, output_bits, input_bits, input_code_zero */
+  if (s == TFQP_OK) tfqp_int8_op_defaults(&options->int32_output, 5, options->present, 8);
+  return s;
 }
 
 static tfqp_status check_input_side(const tfqp_conv2d_int8_options *o, const tfqp_tensor *input,
@@ -50,8 +54,7 @@ static tfqp_status check_input_side(const tfqp_conv2d_int8_options *o, const tfq
   window.padding = o->padding;
   if ((s = tfqp_check_channels_option(o->channels_in, "channels_in", error)) ||
       (s = tfqp_window_options_check(&window, error)) ||
-      (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
-                                   error))) {
+      (s = tfqp_int8_op_check_output_options(o->int32_output, o->output_levels, error))) {
     return s;
   }
   taps = (int64_t)o->filter_height * o->filter_width * o->channels_in;
@@ -86,9 +89,12 @@ static tfqp_status check_input_side(const tfqp_conv2d_int8_options *o, const tfq
   p->channels_out = weights->dims[0];
   p->input_zero_point = input->zero_point;
   p->int32_output = o->int32_output;
+  p->output_levels = o->output_levels;
+  p->codes_only = o->output_bits != 0;
   p->taps = (int32_t)taps;
-  p->output_depth = p->int32_output ? p->channels_out : TFQP_WORDS(p->channels_out);
-  p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->channels_out);
+  p->output_depth =
+      tfqp_int8_op_output_depth(p->int32_output, p->output_levels, p->channels_out);
+  p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->output_levels, p->channels_out);
   return TFQP_OK;
 }
 
@@ -114,7 +120,7 @@ tfqp_status tfqp_conv2d_int8_prepare(const tfqp_conv2d_int8_options *options,
   if ((s = check_input_side(options, input, weights, p, error)) != TFQP_OK) return s;
   {
     const int32_t outer[3] = {p->batch, p->rows.out, p->cols.out};
-    return tfqp_int8_op_check_output(p->int32_output, output, transform, 4, outer,
+    return tfqp_int8_op_check_output(p->int32_output, p->output_levels, output, transform, 4, outer,
                                      p->channels_out, "weights", error);
   }
 }
@@ -122,7 +128,7 @@ tfqp_status tfqp_conv2d_int8_prepare(const tfqp_conv2d_int8_options *options,
 tfqp_status tfqp_conv2d_int8_init_table(const tfqp_conv2d_int8_params *p, const void *weights,
                                         const int32_t *transform, int32_t *table,
                                         size_t table_bytes, tfqp_error *error) {
-  return tfqp_int8_op_init_table(p->int32_output, weights, p->weights_int16, transform,
+  return tfqp_int8_op_init_table(p->int32_output, p->output_levels, p->codes_only, weights, p->weights_int16, transform,
                                  p->channels_out, p->taps, table, table_bytes, p->table_bytes,
                                  error);
 }
@@ -148,11 +154,11 @@ void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *tabl
       for (ox = 0; ox < p->cols.out; ++ox) {
         const int32_t ix0 = ox * p->cols.stride - p->cols.pad_before;
         const size_t pixel = ((size_t)n * p->rows.out + oy) * p->cols.out + ox;
-        void *out = p->int32_output ? (void *)((int32_t *)output + pixel * cout)
-                                    : (void *)((tfqp_word *)output + pixel * p->output_depth);
+        void *out = tfqp_int8_op_pixel_output(p->int32_output, p->output_levels, output, pixel,
+                                              p->output_depth);
         int32_t kx0, kx1;
         tfqp_window_axis_taps(&p->cols, ox, &kx0, &kx1);
-        if (!p->int32_output) {
+        if (!p->int32_output && p->output_levels == 0) {
           for (i = 0; i < p->output_depth; ++i) ((tfqp_word *)out)[i] = 0;
         }
         for (co = 0; co < cout; ++co) {
@@ -170,7 +176,7 @@ void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *tabl
                                       : tfqp_int8_dot(q, (const int8_t *)weights + at, run, zp);
             }
           }
-          tfqp_int8_op_output(p->int32_output, table, cout, co, acc, out);
+          tfqp_int8_op_output(p->int32_output, p->output_levels, table, cout, co, acc, out);
         }
       }
     }
@@ -186,18 +192,36 @@ static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_option
   return tfqp_conv2d_int8_parse_options(buffer, length, &options->conv2d_int8, error);
 }
 
+static tfqp_kbit_options kbit_of(const tfqp_op_options *options) {
+  const tfqp_conv2d_int8_options *o = &options->conv2d_int8;
+  return tfqp_kbit_options_of(o->input_bits, o->input_code_zero, o->output_bits,
+                              o->output_levels, (o->present & TFQP_CONV2D_INT8_REQUIRED) ? o->channels_in : 0);
+}
+
+/* On the tensors the kernel reads: a packed input or codes output as int8. */
 static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
                                   int32_t input_count, tfqp_type output_type, int32_t *rank,
                                   int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  const tfqp_kbit_options k = kbit_of(options);
+  tfqp_tensor input;
+  tfqp_type type;
+  tfqp_status s;
   (void)input_count;
-  if (output_type != TFQP_TYPE_INT32) {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
-                     "output must be int32 (packed bits, or values with int32_output 1)",
-                     "output", output_type);
-  }
   *rank = 4;
-  return tfqp_conv2d_int8_output_dims(&options->conv2d_int8, &inputs[0], &inputs[1], dims,
-                                      error);
+  if ((s = tfqp_kbit_dims_view(&k, inputs, output_type, &input, &type, error)) ||
+      (s = tfqp_int8_op_check_output_type(options->conv2d_int8.output_levels, type, error)) ||
+      (s = tfqp_conv2d_int8_output_dims(&options->conv2d_int8, &input, &inputs[1], dims, error))) {
+    return s;
+  }
+  if ((s = tfqp_kbit_check_options(&k, error))) return s;
+  tfqp_kbit_output_dims(&k, 4, dims);
+  return TFQP_OK;
+}
+
+/* Whether Cortex-M builds run int8_arm.c's kernels: it writes packed signs and
+ * int32 values; the codes output (output_levels) runs the portable kernel. */
+static int arm_path(const tfqp_conv2d_int8_params *p) {
+  return TFQP_HAVE_ARM_DSP && p->output_levels == 0;
 }
 
 static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
@@ -205,17 +229,27 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                               tfqp_op_params *params, tfqp_op_buffers *buffers,
                               tfqp_error *error) {
   tfqp_conv2d_int8_params *p = &params->conv2d_int8;
-  tfqp_status s = tfqp_conv2d_int8_prepare(&options->conv2d_int8, &inputs[0], &inputs[1],
-                                           &inputs[2], &outputs[0], p, error);
-  if (s != TFQP_OK ||
+  const tfqp_kbit_options k = kbit_of(options);
+  tfqp_tensor input, output;
+  tfqp_status s;
+  if ((s = tfqp_kbit_prepare_view(&k, inputs, &outputs[0], &input, &output, error)) ||
+      (s = tfqp_conv2d_int8_prepare(&options->conv2d_int8, &input, &inputs[1], &inputs[2], &output, p,
+                               error)) ||
       (s = tfqp_value_prepare_residual(p->int32_output, inputs, input_count, &outputs[0],
-                                       &p->residual, &p->output_count, error))) {
+                                       &p->residual, &p->output_count, error)) ||
+      (s = tfqp_kbit_io_init(&p->kbit, &k, &input, &output,
+                             arm_path(p) ? tfqp_arm_int8_scratch_bytes(p->taps, p->channels_out,
+                                                                       1)
+                                         : 0,
+                             error))) {
     return s;
   }
-  /* Cortex-M builds: the int8_arm.h table extension and window */
+  /* Cortex-M builds: int8_arm.c's table extension, and its window first in
+   * the scratch (the k-bit conversions' regions after it) */
   buffers->table_bytes =
-      p->table_bytes + tfqp_arm_int8_table_bytes(p->int32_output, p->channels_out, p->taps);
-  buffers->scratch_bytes = tfqp_arm_int8_scratch_bytes(p->taps, p->channels_out, 1);
+      p->table_bytes +
+      (arm_path(p) ? tfqp_arm_int8_table_bytes(p->int32_output, p->channels_out, p->taps) : 0);
+  buffers->scratch_bytes = p->kbit.scratch_bytes;
   return TFQP_OK;
 }
 
@@ -224,7 +258,7 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
   const tfqp_conv2d_int8_params *p = &params->conv2d_int8;
   tfqp_status s = tfqp_conv2d_int8_init_table(p, constants[1], (const int32_t *)constants[2],
                                               table, table_bytes, error);
-  if (s == TFQP_OK) {
+  if (s == TFQP_OK && arm_path(p)) {
     s = tfqp_arm_int8_init_table(p->int32_output, constants[1], p->weights_int16,
                                  p->channels_out, p->taps, table, table_bytes, p->table_bytes,
                                  error);
@@ -234,17 +268,21 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
 
 static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
+  const tfqp_conv2d_int8_params *p = &params->conv2d_int8;
+  const int8_t *input = tfqp_kbit_input(&p->kbit, inputs[0], scratch);
+  void *output = tfqp_kbit_output(&p->kbit, outputs[0], scratch);
 #if TFQP_HAVE_ARM_DSP
-  tfqp_arm_conv2d_int8_eval(&params->conv2d_int8, table, (const int8_t *)inputs[0], outputs[0],
-                            scratch);
+  if (arm_path(p)) {
+    tfqp_arm_conv2d_int8_eval(p, table, input, output, scratch);
+  } else {
+    tfqp_conv2d_int8_eval(p, table, input, inputs[1], output);
+  }
 #else
-  (void)scratch;
-  tfqp_conv2d_int8_eval(&params->conv2d_int8, table, (const int8_t *)inputs[0], inputs[1],
-                        outputs[0]);
+  tfqp_conv2d_int8_eval(p, table, input, inputs[1], output);
 #endif
-  if (params->conv2d_int8.residual) {
-    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3],
-                            params->conv2d_int8.output_count);
+  tfqp_kbit_finish(&p->kbit, outputs[0], scratch);
+  if (p->residual) {
+    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3], p->output_count);
   }
 }
 

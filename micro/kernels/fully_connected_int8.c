@@ -11,15 +11,20 @@
 #include "tfqp/op.h"
 
 #define KEY(field) {#field, offsetof(tfqp_fully_connected_int8_options, field)}
-static const tfqp_option_key option_keys[] = {KEY(channels_in), KEY(int32_output)};
+static const tfqp_option_key option_keys[] = {KEY(channels_in), KEY(int32_output),
+                                               KEY(output_levels),
+    KEY(output_bits), KEY(input_bits), KEY(input_code_zero)};
 #undef KEY
 #define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
 tfqp_status tfqp_fully_connected_int8_parse_options(const uint8_t *buffer, size_t length,
                                                     tfqp_fully_connected_int8_options *options,
                                                     tfqp_error *error) {
-  return tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
-                                    TFQP_FC_INT8_REQUIRED, options, &options->present, error);
+  const tfqp_status s = tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
+                                                   TFQP_FC_INT8_REQUIRED, options, &options->present, error);
+  /* int32_output, output_levels, output_bits, input_bits, input_code_zero */
+  if (s == TFQP_OK) tfqp_int8_op_defaults(&options->int32_output, 5, options->present, 1);
+  return s;
 }
 
 static tfqp_status check_input_side(const tfqp_fully_connected_int8_options *o,
@@ -35,8 +40,7 @@ static tfqp_status check_input_side(const tfqp_fully_connected_int8_options *o,
   if ((s = tfqp_check_option_range(o->channels_in, 1, TFQP_INT8_OP_MAX_TAPS,
                                    "must be in [1, 66311] (K * 255 * 127 < 2^31)",
                                    "channels_in", error)) ||
-      (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
-                                   error)) ||
+      (s = tfqp_int8_op_check_output_options(o->int32_output, o->output_levels, error)) ||
       (s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, 2, error)) ||
       (s = tfqp_tensor_check_dim(input, 1, o->channels_in,
                                  "int8 input depth must equal channels_in", "input", error)) ||
@@ -54,8 +58,11 @@ static tfqp_status check_input_side(const tfqp_fully_connected_int8_options *o,
   p->channels_out = weights->dims[0];
   p->input_zero_point = input->zero_point;
   p->int32_output = o->int32_output;
-  p->output_depth = p->int32_output ? p->channels_out : TFQP_WORDS(p->channels_out);
-  p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->channels_out);
+  p->output_levels = o->output_levels;
+  p->codes_only = o->output_bits != 0;
+  p->output_depth =
+      tfqp_int8_op_output_depth(p->int32_output, p->output_levels, p->channels_out);
+  p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->output_levels, p->channels_out);
   return TFQP_OK;
 }
 
@@ -80,7 +87,7 @@ tfqp_status tfqp_fully_connected_int8_prepare(const tfqp_fully_connected_int8_op
                                               tfqp_error *error) {
   tfqp_status s;
   if ((s = check_input_side(options, input, weights, p, error)) != TFQP_OK) return s;
-  return tfqp_int8_op_check_output(p->int32_output, output, transform, 2, &p->batch,
+  return tfqp_int8_op_check_output(p->int32_output, p->output_levels, output, transform, 2, &p->batch,
                                    p->channels_out, "weights", error);
 }
 
@@ -88,7 +95,7 @@ tfqp_status tfqp_fully_connected_int8_init_table(const tfqp_fully_connected_int8
                                                  const void *weights,
                                                  const int32_t *transform, int32_t *table,
                                                  size_t table_bytes, tfqp_error *error) {
-  return tfqp_int8_op_init_table(p->int32_output, weights, p->weights_int16, transform,
+  return tfqp_int8_op_init_table(p->int32_output, p->output_levels, p->codes_only, weights, p->weights_int16, transform,
                                  p->channels_out, p->channels_in, table, table_bytes,
                                  p->table_bytes, error);
 }
@@ -102,9 +109,9 @@ void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
   int32_t n, co, i;
   for (n = 0; n < p->batch; ++n) {
     const int8_t *q = input + (size_t)n * cin;
-    void *out = p->int32_output ? (void *)((int32_t *)output + (size_t)n * cout)
-                                : (void *)((tfqp_word *)output + (size_t)n * p->output_depth);
-    if (!p->int32_output) {
+    void *out = tfqp_int8_op_pixel_output(p->int32_output, p->output_levels, output, (size_t)n,
+                                          p->output_depth);
+    if (!p->int32_output && p->output_levels == 0) {
       for (i = 0; i < p->output_depth; ++i) ((tfqp_word *)out)[i] = 0;
     }
     for (co = 0; co < cout; ++co) {
@@ -112,7 +119,7 @@ void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
       const int32_t acc = p->weights_int16
                               ? tfqp_int16_dot(q, (const int16_t *)weights + at, cin, zp)
                               : tfqp_int8_dot(q, (const int8_t *)weights + at, cin, zp);
-      tfqp_int8_op_output(p->int32_output, table, cout, co, acc, out);
+      tfqp_int8_op_output(p->int32_output, p->output_levels, table, cout, co, acc, out);
     }
   }
 }
@@ -127,18 +134,36 @@ static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_option
                                                  &options->fully_connected_int8, error);
 }
 
+static tfqp_kbit_options kbit_of(const tfqp_op_options *options) {
+  const tfqp_fully_connected_int8_options *o = &options->fully_connected_int8;
+  return tfqp_kbit_options_of(o->input_bits, o->input_code_zero, o->output_bits,
+                              o->output_levels, (o->present & TFQP_FC_INT8_REQUIRED) ? o->channels_in : 0);
+}
+
+/* On the tensors the kernel reads: a packed input or codes output as int8. */
 static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
                                   int32_t input_count, tfqp_type output_type, int32_t *rank,
                                   int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  const tfqp_kbit_options k = kbit_of(options);
+  tfqp_tensor input;
+  tfqp_type type;
+  tfqp_status s;
   (void)input_count;
-  if (output_type != TFQP_TYPE_INT32) {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
-                     "output must be int32 (packed bits, or values with int32_output 1)",
-                     "output", output_type);
-  }
   *rank = 2;
-  return tfqp_fully_connected_int8_output_dims(&options->fully_connected_int8, &inputs[0],
-                                               &inputs[1], dims, error);
+  if ((s = tfqp_kbit_dims_view(&k, inputs, output_type, &input, &type, error)) ||
+      (s = tfqp_int8_op_check_output_type(options->fully_connected_int8.output_levels, type, error)) ||
+      (s = tfqp_fully_connected_int8_output_dims(&options->fully_connected_int8, &input, &inputs[1], dims, error))) {
+    return s;
+  }
+  if ((s = tfqp_kbit_check_options(&k, error))) return s;
+  tfqp_kbit_output_dims(&k, 2, dims);
+  return TFQP_OK;
+}
+
+/* Whether Cortex-M builds run int8_arm.c's kernels: it writes packed signs and
+ * int32 values; the codes output (output_levels) runs the portable kernel. */
+static int arm_path(const tfqp_fully_connected_int8_params *p) {
+  return TFQP_HAVE_ARM_DSP && p->output_levels == 0;
 }
 
 static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
@@ -146,17 +171,27 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                               tfqp_op_params *params, tfqp_op_buffers *buffers,
                               tfqp_error *error) {
   tfqp_fully_connected_int8_params *p = &params->fully_connected_int8;
-  tfqp_status s = tfqp_fully_connected_int8_prepare(&options->fully_connected_int8, &inputs[0],
-                                                    &inputs[1], &inputs[2], &outputs[0], p, error);
-  if (s != TFQP_OK ||
+  const tfqp_kbit_options k = kbit_of(options);
+  tfqp_tensor input, output;
+  tfqp_status s;
+  if ((s = tfqp_kbit_prepare_view(&k, inputs, &outputs[0], &input, &output, error)) ||
+      (s = tfqp_fully_connected_int8_prepare(&options->fully_connected_int8, &input, &inputs[1], &inputs[2], &output, p,
+                               error)) ||
       (s = tfqp_value_prepare_residual(p->int32_output, inputs, input_count, &outputs[0],
-                                       &p->residual, &p->output_count, error))) {
+                                       &p->residual, &p->output_count, error)) ||
+      (s = tfqp_kbit_io_init(&p->kbit, &k, &input, &output,
+                             arm_path(p) ? tfqp_arm_int8_scratch_bytes(p->channels_in, p->channels_out,
+                                                                       0)
+                                         : 0,
+                             error))) {
     return s;
   }
-  /* Cortex-M builds: the int8_arm.h table extension and window */
-  buffers->table_bytes = p->table_bytes + tfqp_arm_int8_table_bytes(
-                                              p->int32_output, p->channels_out, p->channels_in);
-  buffers->scratch_bytes = tfqp_arm_int8_scratch_bytes(p->channels_in, p->channels_out, 0);
+  /* Cortex-M builds: int8_arm.c's table extension, and its window first in
+   * the scratch (the k-bit conversions' regions after it) */
+  buffers->table_bytes =
+      p->table_bytes +
+      (arm_path(p) ? tfqp_arm_int8_table_bytes(p->int32_output, p->channels_out, p->channels_in) : 0);
+  buffers->scratch_bytes = p->kbit.scratch_bytes;
   return TFQP_OK;
 }
 
@@ -167,7 +202,7 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
                                               constants[1],
                                               (const int32_t *)constants[2], table, table_bytes,
                                               error);
-  if (s == TFQP_OK) {
+  if (s == TFQP_OK && arm_path(p)) {
     s = tfqp_arm_int8_init_table(p->int32_output, constants[1], p->weights_int16,
                                  p->channels_out, p->channels_in, table, table_bytes,
                                  p->table_bytes, error);
@@ -177,17 +212,21 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
 
 static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
+  const tfqp_fully_connected_int8_params *p = &params->fully_connected_int8;
+  const int8_t *input = tfqp_kbit_input(&p->kbit, inputs[0], scratch);
+  void *output = tfqp_kbit_output(&p->kbit, outputs[0], scratch);
 #if TFQP_HAVE_ARM_DSP
-  tfqp_arm_fully_connected_int8_eval(&params->fully_connected_int8, table,
-                                     (const int8_t *)inputs[0], outputs[0], scratch);
+  if (arm_path(p)) {
+    tfqp_arm_fully_connected_int8_eval(p, table, input, output, scratch);
+  } else {
+    tfqp_fully_connected_int8_eval(p, table, input, inputs[1], output);
+  }
 #else
-  (void)scratch;
-  tfqp_fully_connected_int8_eval(&params->fully_connected_int8, table,
-                                 (const int8_t *)inputs[0], inputs[1], outputs[0]);
+  tfqp_fully_connected_int8_eval(p, table, input, inputs[1], output);
 #endif
-  if (params->fully_connected_int8.residual) {
-    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3],
-                            params->fully_connected_int8.output_count);
+  tfqp_kbit_finish(&p->kbit, outputs[0], scratch);
+  if (p->residual) {
+    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3], p->output_count);
   }
 }
 

@@ -9,7 +9,8 @@
  *             taps, T codes per tap (formats.h, "Coded weights")
  *   input 2   constant code table INT16 [C, 2^b]
  *   input 3   constant transform INT32 [Cout, 5] (d, B, M0, M1, s) for int8
- *             output, [Cout, 2] (d, threshold) for packed output
+ *             output, [Cout, 2] (d, threshold) for packed output,
+ *             [Cout, 1 + output_levels] (d, base, t_1 .. t_L) for codes
  *   output 0  int8 [N, OH, OW, Cout] (zero point zp_out) or packed INT32
  *             [N, OH, OW, ceil(Cout/32)]
  *
@@ -17,7 +18,11 @@
  * stride_height, stride_width, dilation_height_factor, dilation_width_factor
  * (all >= 1), padding (0 = SAME, 1 = VALID; TFLite's output size and padding
  * split), terms (T >= 1, default 1), activation_min, activation_max (int8
- * output only; defaults -128, 127). Cin comes from the input. Unknown or
+ * output only; defaults -128, 127), output_levels (0 = absent, or 2..256: the
+ * int8 codes output, tfqp/shift_layer.h), output_bits, input_bits,
+ * input_code_zero (packed k-bit activations, tfqp/kbit_activations.h),
+ * channels_in (optional: Cin, required with input_bits; otherwise Cin comes
+ * from the input and channels_in, if given, must equal it). Unknown or
  * duplicate keys are rejected.
  *
  * Arithmetic, output (n, y, x, co): A_c = sum over the taps (ky, kx, ci)
@@ -36,6 +41,7 @@
 
 #include "tfqp/formats.h"
 #include "tfqp/geometry.h"
+#include "tfqp/kbit_activations.h"
 #include "tfqp/shift_layer.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
@@ -47,14 +53,18 @@ extern "C" {
 enum {
   TFQP_SHIFT_CONV2D_REQUIRED = (1u << 7) - 1u, /* the window options */
   TFQP_SHIFT_CONV2D_TERMS = 1u << 7,
-  TFQP_SHIFT_CONV2D_ACTIVATION = (1u << 8) | (1u << 9)
+  TFQP_SHIFT_CONV2D_ACTIVATION = (1u << 8) | (1u << 9),
+  TFQP_SHIFT_CONV2D_CHANNELS_IN = 1u << 14
 };
 
 typedef struct {
   /* filter_height, filter_width, stride_height, stride_width,
    * dilation_height_factor, dilation_width_factor, padding */
   tfqp_window_options window;
-  tfqp_shift_output_options output; /* terms, activation_min, activation_max */
+  tfqp_shift_output_options output; /* terms, activation_min, activation_max,
+                                       output_levels, output_bits, input_bits,
+                                       input_code_zero */
+  int32_t channels_in; /* 0: not given (required with input_bits) */
   uint32_t present;
 } tfqp_shift_conv2d_options;
 
@@ -65,6 +75,7 @@ typedef struct {
   int32_t channels_in;
   tfqp_window_axis rows;
   tfqp_window_axis cols;
+  tfqp_kbit_io kbit; /* packed k-bit input / output (the op table row's) */
 } tfqp_shift_conv2d_params;
 
 tfqp_status tfqp_shift_conv2d_parse_options(const uint8_t *buffer, size_t length,
