@@ -456,7 +456,7 @@ class Planner:
                 continue
             self.plans.coded[producer] = (grid, [name])
         for producer, (grid, readers) in self.plans.coded.items():
-            others = [c for c in graph.consumers.get(producer, []) if c not in readers]
+            others = [c for c in graph.consumers.get(producer, []) if c not in readers and c != producer]
             if others or producer in graph.outputs:
                 what = f"{others} read it unquantized" if others else "it is a model output"
                 raise ValueError(
