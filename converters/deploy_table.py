@@ -18,7 +18,9 @@ Deploy forms:
 - ``BINARIZE``: binary activations ``{-1, +1}``, ``sign(0) = +1``: exported as
   builtin int8 ops that TFLite Micro has (see ``export.BinarizeActivations``).
 - ``INT_CODES``: an 8-bit symmetric uniform kernel: its int8 codes (a layer before
-  a sign deploys them exactly; elsewhere the stock converter quantizes it).
+  a sign deploys them exactly; elsewhere the stock converter quantizes it). A 2- to
+  5-bit uniform kernel (LSQ, Uniform, DoReFa weights) takes ``SHIFT_CODES``: its
+  grid's integer levels through the code table (``uniform_codes``).
 - ``SHIFT_CODES``: power-of-two / INQ / log (base 2 or sqrt(2)), ShiftCNN sums and
   ternary (TWN, TTQ) kernels: b-bit codes through a code table,
   ``TFQP_SHIFT_CONV2D`` / ``TFQP_SHIFT_DEPTHWISE_CONV2D`` / ``TFQP_SHIFT_FULLY_CONNECTED``
@@ -60,16 +62,27 @@ KERNEL_FORMS: Dict[str, object] = {
     grids.TERNARY: SHIFT_CODES,
     grids.POWER_OF_TWO: SHIFT_CODES,
     grids.SHIFT_SUM: SHIFT_CODES,
-    grids.UNIFORM: INT_CODES,  # 8-bit symmetric only, see UNIFORM_KERNEL_RULE
+    grids.UNIFORM: INT_CODES,  # see uniform_kernel_form
 }
 
 # A uniform kernel deploys as int8 codes when symmetric with 8 bits (a stem whose
-# training saw the int8 grid it deploys on); narrower grids need packed sub-byte
-# storage, not written yet.
+# training saw the int8 grid it deploys on), as b-bit codes of the coded-weight ops
+# with 2 to 5 bits (symmetric or not: the table holds the levels, zero point and all).
+UNIFORM_CODED_BITS = (2, 5)
 UNIFORM_KERNEL_RULE = Unsupported(
-    "uniform kernels deploy when symmetric with 8 bits (int8 codes); k-bit uniform kernels "
-    "with k < 8 are not yet supported"
+    "uniform kernels deploy with 2 to 5 bits (coded weights) or symmetric with 8 bits "
+    "(int8 codes); 1-, 6- and 7-bit and asymmetric 8-bit uniform kernels are not supported"
 )
+
+
+def uniform_kernel_form(quant_grid):
+    """INT_CODES, SHIFT_CODES or UNIFORM_KERNEL_RULE for a uniform kernel grid."""
+    if quant_grid.bits == 8 and _symmetric(quant_grid):
+        return INT_CODES
+    low, high = UNIFORM_CODED_BITS
+    if low <= quant_grid.bits <= high:
+        return SHIFT_CODES
+    return UNIFORM_KERNEL_RULE
 
 # Activations: grid kind -> deploy form.
 ACTIVATION_FORMS: Dict[str, object] = {
@@ -181,8 +194,8 @@ def _form(table, layer_name: str, role: str, quantizer, latent) -> DeployForm:
     form = table.get(quant_grid.kind)
     if form is None:
         form = Unsupported(f"grid kind {quant_grid.kind!r} is unknown to the converter")
-    if form == INT_CODES and not (quant_grid.bits == 8 and _symmetric(quant_grid)):
-        form = UNIFORM_KERNEL_RULE
+    if form == INT_CODES:
+        form = uniform_kernel_form(quant_grid)
     if isinstance(form, Unsupported):
         raise ValueError(
             f"layer {layer_name!r}: {role} {quantizer_name(quantizer)} "

@@ -41,6 +41,7 @@ from tfq_plus.converters import deploy_table
 from tfq_plus.converters.activation_codes import CodeGrid, code_grid
 from tfq_plus.converters import plans as P
 from tfq_plus.converters import shift_codes
+from tfq_plus.converters import uniform_codes
 from tfq_plus.converters.keras_graph import KerasGraph
 from tfq_plus.converters.tflite_arithmetic import round_half_away
 from tfq_plus.quantizers import grid as grids
@@ -324,8 +325,9 @@ def kernel_grid(layer, op: str, shift: bool = False) -> P.KernelGrid:
 
 
 def shift_grid(layer_name: str, quantizer, grid, latent, quantized, op: str) -> P.KernelGrid:
-    """A shift-family kernel (``deploy_table.SHIFT_CODES``, or binary) as codes
-    through a table (``shift_codes``), from Keras's quantized kernel."""
+    """A shift-family or 2- to 5-bit uniform kernel (``deploy_table.SHIFT_CODES``, or
+    binary) as codes through a table (``shift_codes``, ``uniform_codes``), from Keras's
+    quantized kernel."""
     values = shift_codes.rows(quantized, op)
     terms = 1
     if grid.kind == grids.POWER_OF_TWO:
@@ -334,6 +336,9 @@ def shift_grid(layer_name: str, quantizer, grid, latent, quantized, op: str) -> 
     elif grid.kind in (grids.TERNARY, grids.BINARY):
         family = grid.kind
         levels = shift_codes.sign_levels(layer_name, values)
+    elif grid.kind == grids.UNIFORM:
+        codes = uniform_codes.uniform_codes(layer_name, grid, quantized, op)
+        return P.KernelGrid(P.SHIFT_KERNEL, codes.codes, codes.scales[0], exact=True, shift=codes)
     elif grid.kind == grids.SHIFT_SUM and hasattr(quantizer, "num_shifts"):
         family = "shift sum"
         terms = int(quantizer.num_shifts)
@@ -341,7 +346,8 @@ def shift_grid(layer_name: str, quantizer, grid, latent, quantized, op: str) -> 
     else:
         raise ValueError(
             f"layer {layer_name!r}: a {grid.kind} kernel of {deploy_table.quantizer_name(quantizer)} has "
-            "no shift-op codes (supported: power-of-two / log, ternary, binary, ShiftQuantizer sums)"
+            "no shift-op codes (supported: power-of-two / log, ternary, binary, ShiftQuantizer sums, "
+            "2- to 5-bit uniform)"
         )
     codes = shift_codes.shift_codes(layer_name, family, levels, values, terms)
     return P.KernelGrid(P.SHIFT_KERNEL, codes.codes, codes.scales[0], exact=True, shift=codes)

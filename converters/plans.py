@@ -64,6 +64,10 @@ class ShiftCodes:
         table: int16 [C, 2^bits], C = 1 or 2 accumulator classes.
         scales: float64 [C, Cout]: each class's value of one integer unit.
         values: float32 [Cout, K]: the Keras layer's quantized kernel (rows).
+        tolerance: 0 where the weights times the scales are ``values`` bit for bit;
+            else how far (a fraction of the channel's scale) Keras's float32 kernel
+            may be from them (uniform grids Keras computes in two roundings,
+            ``uniform_codes``).
     """
 
     family: str
@@ -73,6 +77,7 @@ class ShiftCodes:
     table: np.ndarray
     scales: np.ndarray
     values: np.ndarray
+    tolerance: float = 0.0
 
     @property
     def classes(self) -> int:

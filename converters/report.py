@@ -23,6 +23,7 @@ from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
 from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME, check_model
 from tfq_plus.converters.model_error import MODEL, ModelError
+from tfq_plus.converters.ops import shift as shift_ops
 from tfq_plus.converters.ops.registry import REGISTRY, OpView
 from tfq_plus.converters.tflite_schema import BuiltinOperator as Op
 
@@ -36,6 +37,7 @@ class OpRow(NamedTuple):
     binary_macs: int
     int8_macs: int
     check: str = ""  # how verify checks a TFQP op (its registry's verify policy)
+    weight_bits: int = 0  # bits a weight is stored in (a coded op's code width; 0: no weights)
 
 
 class ModelReport(NamedTuple):
@@ -50,12 +52,12 @@ class ModelReport(NamedTuple):
 
     def __str__(self):
         header = (f"{'#':>3}  {'op':22s} {'input':18s} {'output':18s} {'weights B':>10} {'binary MACs':>12} "
-                  f"{'int8 MACs':>11}  verify check")
+                  f"{'int8 MACs':>11} {'bits':>4}  verify check")
         lines = [header, "-" * len(header)]
         for r in self.ops:
             lines.append(
                 f"{r.index:3d}  {r.op:22s} {_dims(r.input_shape):18s} {_dims(r.output_shape):18s} "
-                f"{r.weight_bytes:10d} {r.binary_macs:12d} {r.int8_macs:11d}  {r.check}"
+                f"{r.weight_bytes:10d} {r.binary_macs:12d} {r.int8_macs:11d} {r.weight_bits or '-':>4}  {r.check}"
             )
         lines.append("-" * len(header))
         lines.append(f"flash (flatbuffer): {self.flash_bytes} bytes, of which weights {self.weight_bytes} bytes")
@@ -107,6 +109,30 @@ def _macs(model, index: int, graph) -> tuple:
         cout, cin = schema.shape(tensors[1])
         return 0, int(np.prod(output[:-1])) * cout * cin
     return 0, 0
+
+
+_TYPE_BITS = {schema.TensorType.INT4: 4, schema.TensorType.INT8: 8, schema.TensorType.INT16: 16}
+_WEIGHTED_BUILTINS = (Op.CONV_2D, Op.DEPTHWISE_CONV_2D, Op.FULLY_CONNECTED)
+
+
+def _weight_bits(model, index: int, graph) -> int:
+    """Bits per stored weight: a coded op's code width, 1 for a binary op's packed
+    signs, else the weights tensor's type (a builtin op's filter); 0 without weights."""
+    op = graph.operators[index]
+    spec = REGISTRY.get(schema.op_name(model, op))
+    if spec is not None:
+        if spec.weights_input is None:
+            return 0
+        if spec.name in shift_ops.SHIFT_OPS:
+            return shift_ops.code_bits(OpView(model, index))
+        if spec.mac_kind == "binary":
+            return 1
+        position = spec.weights_input
+    elif not schema.is_custom(model, op) and schema.builtin_code(model, op) in _WEIGHTED_BUILTINS:
+        position = 1
+    else:
+        return 0
+    return _TYPE_BITS.get(graph.tensors[op.inputs[position]].type, 0)
 
 
 def _activation_peak(graph) -> int:
@@ -207,7 +233,7 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
             index, schema.op_name(model, op),
             schema.shape(graph.tensors[first_input]) if first_input is not None else [],
             schema.shape(graph.tensors[op.outputs[0]]), weight_bytes, binary, int8,
-            spec.policy if spec is not None else "",
+            spec.policy if spec is not None else "", _weight_bits(model, index, graph),
         ))
     has_custom = any(schema.is_custom(model, op) for op in graph.operators)
     arena, source = None, "not requested"

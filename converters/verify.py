@@ -46,6 +46,7 @@ import tensorflow as tf
 from tfq_plus.converters import packing
 from tfq_plus.converters import plans as P
 from tfq_plus.converters import shift_codes
+from tfq_plus.converters import uniform_codes
 from tfq_plus.converters import stock_identity
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.interpreter import Interpreter
@@ -75,8 +76,7 @@ KERAS_CODES = "keras codes"
 # a shift op whose weights the stock reference holds exactly: its output bytes equal
 # the stock op's on the same input (given the reference)
 STOCK_BYTES = "stock bytes"
-SHIFT_OPS = tuple(spec.name for spec in (shift_ops.SHIFT_CONV2D, shift_ops.SHIFT_DEPTHWISE_CONV2D,
-                                         shift_ops.SHIFT_FULLY_CONNECTED))
+SHIFT_OPS = shift_ops.SHIFT_OPS
 
 
 class VerificationError(ValueError):
@@ -568,7 +568,8 @@ def _keras_codes(view: OpView, plan: P.LayerPlan, codes: np.ndarray) -> np.ndarr
 
 def _check_shift_weights(view: OpView, plan: P.LayerPlan) -> None:
     """The op's codes decoded through its table, times the plan's per-(class,
-    channel) scales, equal Keras's quantized kernel exactly (float32)."""
+    channel) scales, equal Keras's quantized kernel exactly (float32), or within the
+    plan's tolerance for a uniform grid Keras rounds twice (``uniform_codes``)."""
     expected = plan.kernel.shift
     weights = shift_ops.class_weights(view)
     if weights.shape[0] != expected.scales.shape[0] or weights.shape[1:] != expected.values.shape:
@@ -577,9 +578,11 @@ def _check_shift_weights(view: OpView, plan: P.LayerPlan) -> None:
             f"{weights.shape[0]} classes of {weights.shape[1:]} weights; Keras's kernel has "
             f"{expected.scales.shape[0]} classes of {expected.values.shape}"
         )
-    values = shift_codes.kernel_values(weights, expected.scales)
-    if not np.array_equal(values, expected.values):
-        differ = values != expected.values
+    if expected.tolerance:
+        differ = uniform_codes.differing(weights, expected.scales, expected.values, expected.tolerance)
+    else:
+        differ = shift_codes.kernel_values(weights, expected.scales) != expected.values
+    if np.any(differ):
         channel = int(np.argmax(differ.any(axis=1)))
         raise VerificationError(
             f"deploy op {view.index} ({view.name}, Keras layer {plan.name!r}): its weights are not the "

@@ -144,3 +144,4 @@ SHIFT_DEPTHWISE_CONV2D = _spec(
 SHIFT_FULLY_CONNECTED = _spec(
     "TFQP_SHIFT_FULLY_CONNECTED", "fully-connected layer of int8 values with coded weights",
     (Option("channels_in", 1, INT32_MAX),), _check_dense)
+SHIFT_OPS = tuple(spec.name for spec in (SHIFT_CONV2D, SHIFT_DEPTHWISE_CONV2D, SHIFT_FULLY_CONNECTED))
