@@ -75,13 +75,13 @@ class BinarizeActivations(tf.keras.layers.Layer):
 
 class QuantizeToCodes(tf.keras.layers.Layer):
     """A k-bit activation grid (``activation_codes.CodeGrid``) as ops the stock
-    converter keeps: clip to the grid's range, then an 8-bit fake-quant whose range
-    is the int8 deploy tensor's ((-128 - zp) * step .. (127 - zp) * step), so the
-    stock tensor gets scale = step and the grid's zero point, never a calibrated
-    range (the stock converter rejects fake-quants of fewer than 8 bits). In float
-    it rounds half up where Keras's quantizer may round half to even: this is the
-    reference model's arithmetic; the deploy model's producing op writes Keras's
-    own codes.
+    converter keeps: clip to the grid's range, then an 8-bit fake-quant of that
+    range. The stock converter rejects fake-quants of fewer than 8 bits, and one
+    wider than the values (which would give the tensor scale = step) makes it
+    compute a convolution and BatchNormalization after it wrongly (measured, TF
+    2.21), so the reference model holds the grid's range on 8 bits: what a user
+    gets without tfq-plus. The deploy model's producing op writes Keras's own codes
+    into a tensor of scale = step (``patterns.codes``).
     """
 
     def __init__(self, grid, **kwargs):
@@ -89,14 +89,12 @@ class QuantizeToCodes(tf.keras.layers.Layer):
         step = float(grid.step)
         self.low = grid.offset * step
         self.high = (grid.offset + grid.levels - 1) * step
-        self.range_min = (-128 - grid.zero_point) * step
-        self.range_max = (127 - grid.zero_point) * step
 
     @tf.autograph.experimental.do_not_convert  # static Python control flow only
     def call(self, inputs, training=None):  # inference only: `training` is ignored
         clipped = tf.clip_by_value(inputs, self.low, self.high)
         return tf.quantization.fake_quant_with_min_max_vars(
-            clipped, self.range_min, self.range_max, num_bits=8, narrow_range=False
+            clipped, self.low, self.high, num_bits=8, narrow_range=False
         )
 
     def compute_output_shape(self, input_shape):

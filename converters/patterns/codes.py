@@ -7,7 +7,8 @@ int8 MAX_POOL_2D ops (exact: a max of codes is the code of the max, the quantize
 being non-decreasing) and its flatten a RESHAPE, each into a tensor of the same
 quantization. The convolution / dense ops that read the codes in the stock model
 (after the stock clip and fake-quant of the grid, which then go) read the final
-tensor instead: never a calibrated range.
+tensor instead: never a calibrated range (a builtin one with its bias rescaled to
+the new input scale).
 """
 
 from typing import List, Tuple
@@ -72,7 +73,13 @@ def _rewire(ctx: Context, plan: P.LayerPlan, reader: str, codes: int) -> None:
     """The stock convolution / dense op of Keras layer ``reader`` reads ``codes``."""
     g = ctx.graph
     planned = ctx.plans.layers.get(reader)
-    found = [ctx.anchor(planned)] if planned is not None else g.ops_of(reader, READER_OPS)
+    if planned is not None:
+        found = [ctx.anchor(planned)]
+    else:
+        # named by its output, or (writing a model output, named after that) by the
+        # codes it reads: the stock clip and fake-quant of the reader's input quantizer
+        found = [index for index, op in enumerate(g.ops) if g.code(index) in READER_OPS
+                 and any(g.names_layer(int(t), reader) for t in (op.outputs[0], op.inputs[0]))]
     if len(found) != 1:
         raise ValueError(
             f"layer {reader!r} reads the k-bit codes of {plan.output_layer!r}, but the stock model has "
@@ -88,4 +95,28 @@ def _rewire(ctx: Context, plan: P.LayerPlan, reader: str, codes: int) -> None:
         )
     inputs = np.asarray(op.inputs, dtype=np.int32).copy()
     inputs[0] = codes
+    if planned is None and len(inputs) > 2 and inputs[2] >= 0:
+        inputs[2] = _rescaled_bias(ctx, reader, stock, int(inputs[2]), plan.output_grid.quantization[0])
     op.inputs = inputs
+
+
+def _rescaled_bias(ctx: Context, reader: str, stock: int, bias: int, scale: np.float32) -> int:
+    """A builtin op's int32 bias (scale = input scale x filter scale) for its input
+    read at ``scale`` instead of the stock tensor's: the bias is the one value the
+    stock converter computed from the input scale (TFLite derives the rest at run
+    time from the tensors)."""
+    g = ctx.graph
+    old_scale = g.per_tensor(stock)
+    values = g.const(bias)
+    tensor = g.tensors[bias]
+    if old_scale is None or values is None or tensor.quantization is None:
+        raise ValueError(f"layer {reader!r}: its stock op's input or bias is not quantized as int8 / int32")
+    ratio = float(old_scale[0]) / float(scale)
+    rescaled = np.clip(np.round(values.astype(np.float64) * ratio), -(2**31), 2**31 - 1).astype(np.int32)
+    quant = schema.fb.QuantizationParametersT()
+    quant.scale = (np.asarray(tensor.quantization.scale, np.float64) / ratio).astype(np.float32)
+    quant.zeroPoint = np.zeros(len(quant.scale), dtype=np.int64)
+    quant.quantizedDimension = tensor.quantization.quantizedDimension
+    index = ctx.constant(f"tfqp/{reader}/bias", rescaled)
+    g.tensors[index].quantization = quant
+    return index
