@@ -86,7 +86,7 @@ def _trained_bireal():
 
     data = datasets.load("auto")
     tf.keras.utils.set_random_seed(0)
-    model = bireal(data.input_shape, data.num_classes, width=8)  # small: the M55 image's 2 MB
+    model = bireal(data.input_shape, data.num_classes, width=8)  # small: the M55 image's 4 MB of constants
     model.compile("adam", "sparse_categorical_crossentropy")
     model.fit(data.x_train[:2000], data.y_train[:2000], batch_size=100, epochs=1, verbose=0)
     return data, converters.convert_keras_model(model, representative_dataset=data.x_train[:32])
@@ -95,7 +95,7 @@ def _trained_bireal():
 def _trained_shift():
     """A small shift network (4-bit power-of-two conv, 3-bit power-of-two depthwise,
     TTQ dense) trained for one short epoch on real data, and its deploy model: one
-    TFQP shift op per layer (small tensors: the vectors share the M55 image's 2 MB)."""
+    TFQP shift op per layer (small tensors: the vectors share the M55 image's 4 MB of constants)."""
     import larq as lq
     import tensorflow as tf
 

@@ -94,7 +94,8 @@ def test_ops_describe_every_row():
     assert ops["TFQP_BCONV2D"]["option_keys"][-1] == "int32_output"
     assert ops["TFQP_CONV2D_INT8"]["option_keys"] == (
         "channels_in", "filter_height", "filter_width", "stride_height", "stride_width",
-        "dilation_height_factor", "dilation_width_factor", "padding", "int32_output")
+        "dilation_height_factor", "dilation_width_factor", "padding", "int32_output",
+        "output_levels")
     assert ops["TFQP_BINARIZE"]["option_keys"] == ()
     # parse_options reads every op's keys through the table
     for op in ops.values():

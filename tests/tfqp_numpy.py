@@ -52,8 +52,22 @@ def _signs_input(values, channels, zero_point):
     return np.where(packing.unpack_bits(values, channels), -1, 1)
 
 
+def codes_output(acc, transform):
+    """The codes output (option output_levels; contract: tfqp/shift_layer.h,
+    tfqp/conv2d_int8.h): rows (d, base, t_1 .. t_L), out = base + #{i : d*A >= t_i}."""
+    d = transform[:, 0].astype(np.int64)
+    base, thresholds = transform[:, 1].astype(np.int64), transform[:, 2:].astype(np.int64)
+    steps = (d * np.asarray(acc, np.int64))[..., None] >= thresholds
+    return (base + steps.sum(axis=-1)).astype(np.int8)
+
+
 def _output(acc, transform, options, output_kind, zero_point=0, residual=None, d_or_s=None):
-    """The accumulator ops' output transforms (contract: tfqp/bconv2d.h)."""
+    """The accumulator ops' output transforms (contract: tfqp/bconv2d.h); output_kind
+    "accumulator" gives A itself."""
+    if output_kind == "accumulator":
+        return acc
+    if output_kind == "codes":
+        return codes_output(acc, transform)
     if output_kind == "packed":
         direction, threshold = transform[:, 0].astype(np.int64), transform[:, 1].astype(np.int64)
         return packing.pack_bits(direction * acc < threshold)
@@ -181,7 +195,12 @@ def _round_half_away(x: int, s: int) -> int:
 
 
 def _shift_output(acc, transform, options, output_kind, zero_point):
-    """acc int64 [C, ..., Cout] -> the int8 values or the packed signs."""
+    """acc int64 [C, ..., Cout] -> the int8 values, the packed signs or the codes
+    ("accumulator": A_0 itself)."""
+    if output_kind == "accumulator":
+        return acc[0]
+    if output_kind == "codes":
+        return codes_output(acc[0], transform)
     d = transform[:, 0].astype(np.int64)
     if output_kind == "packed":
         return packing.pack_bits(d * acc[0] < transform[:, 1].astype(np.int64))

@@ -7,14 +7,16 @@ point zp, int8 weights w (symmetric, TFLite layout), the exact accumulator
 A = sum (q - zp) * w over the valid taps (padded taps add 0, as TFLite pads int8
 convolutions with the zero point), then packed signs (rows direction, threshold:
 bit = direction * A < threshold) or, with ``int32_output``, int32 values (rows
-M, s, B: value = B + ((M * A + 2^(s-1)) >> s)). No sign is taken of a requantized
-int8 value.
+M, s, B: value = B + ((M * A + 2^(s-1)) >> s)) or, with ``output_levels`` (L + 1),
+the int8 code of a k-bit activation grid (rows d, base, t_1 .. t_L: out = base +
+#{i : d * A >= t_i}). No sign is taken of a requantized int8 value.
 """
 
 import numpy as np
 
 from tfq_plus.converters.ops.registry import (
-    KERAS_SIGNS, WINDOW_OPTIONS, Option, OpSpec, OpView, register,
+    KERAS_SIGNS, OUTPUT_LEVELS, WINDOW_OPTIONS, Option, OpSpec, OpView, check_output_levels,
+    register,
 )
 
 # K * 255 * 127 < 2^31: the accumulator never overflows
@@ -23,9 +25,14 @@ MAX_TAPS = (2**31 - 1) // (255 * 127)
 
 
 def _check_conv(values):
+    check_output_levels("TFQP_CONV2D_INT8", values, ("int32_output",))
     taps = values["filter_height"] * values["filter_width"] * values["channels_in"]
     if taps > MAX_TAPS:
         raise ValueError(f"TFQP_CONV2D_INT8: filter_height * filter_width * channels_in must be <= {MAX_TAPS}, got {taps}")
+
+
+def _check_dense(values):
+    check_output_levels("TFQP_FULLY_CONNECTED_INT8", values, ("int32_output",))
 
 
 def _conv_macs(view: OpView) -> int:
@@ -49,7 +56,8 @@ CONV2D_INT8 = register(OpSpec(
     summary="int8 2-D convolution with packed-sign or int32 output",
     inputs=("input", "weights", "transform", "residual"),
     optional_inputs=1,
-    options=(Option("channels_in", 1, MAX_TAPS),) + WINDOW_OPTIONS + (Option("int32_output", 0, 1, required=False),),
+    options=(Option("channels_in", 1, MAX_TAPS),) + WINDOW_OPTIONS
+    + (Option("int32_output", 0, 1, required=False), OUTPUT_LEVELS),
     constant_inputs=(1, 2),
     weights_input=1,
     policy=KERAS_SIGNS,
@@ -64,13 +72,15 @@ FULLY_CONNECTED_INT8 = register(OpSpec(
     summary="int8 fully-connected layer with packed-sign or int32 output",
     inputs=("input", "weights", "transform", "residual"),
     optional_inputs=1,
-    options=(Option("channels_in", 1, MAX_TAPS), Option("int32_output", 0, 1, required=False)),
+    options=(Option("channels_in", 1, MAX_TAPS), Option("int32_output", 0, 1, required=False),
+             OUTPUT_LEVELS),
     constant_inputs=(1, 2),
     weights_input=1,
     policy=KERAS_SIGNS,
     mac_kind="int8",
     macs=_dense_macs,
     unpack_weights=_unpack,
+    check=_check_dense,
 ))
 
 

@@ -155,6 +155,24 @@ WINDOW_OPTIONS = (
     Option("padding", 0, 1, default=0, names=PADDING_NAMES),
 )
 
+# The codes output (option ``output_levels``) of the int8-activation TFQP ops: the
+# int8 output is base + #{i : d*A >= t_i}, transform rows (d, base, t_1 .. t_L).
+OUTPUT_LEVELS = Option("output_levels", 0, 256, required=False)
+
+
+def check_output_levels(name: str, values: Dict[str, int], excluded: Tuple[str, ...]):
+    """``output_levels`` is 0 (absent) or in [2, 256], and excludes the options of the
+    other output forms (``excluded``: given with it, the C op rejects the model)."""
+    levels = values.get("output_levels", 0)
+    if levels == 1:
+        raise ValueError(f"{name}: output_levels must be 0 (no codes output) or from 2 to 256, "
+                         f"got 1")
+    clashes = [key for key in excluded if key in values and (key != "int32_output"
+                                                             or values[key] == 1)]
+    if levels and clashes:
+        raise ValueError(f"{name}: output_levels (the codes output) excludes {clashes[0]}")
+
+
 REGISTRY: Dict[str, OpSpec] = {}
 
 

@@ -10,7 +10,9 @@ accumulators ``A_c = sum (q - zp) * w_c`` (padded taps add 0) become, per output
 channel, an int8 value (transform rows ``d, B, M0, M1, s``: one class through
 TFLite's requantization of ``d*A_0 + B``, two classes as the exact
 ``round((V*M0 + d*A_1*M1) / 2^s)``) or a packed sign (rows ``d, threshold``: bit =
-``d*A_0 < threshold``). The output tensor's type chooses.
+``d*A_0 < threshold``). The output tensor's type chooses. With ``output_levels``
+(L + 1 levels, one class, int8 output) the int8 output is a k-bit activation's code:
+rows ``d, base, t_1 .. t_L``, ``out = base + #{i : d*A_0 >= t_i}``.
 """
 
 from typing import Dict
@@ -19,7 +21,8 @@ import numpy as np
 
 from tfq_plus.converters import packing
 from tfq_plus.converters.ops.registry import (
-    INT32_MAX, KERAS_VALUES, WINDOW_OPTIONS, Option, OpSpec, OpView, register,
+    INT32_MAX, KERAS_VALUES, OUTPUT_LEVELS, WINDOW_OPTIONS, Option, OpSpec, OpView,
+    check_output_levels, register,
 )
 
 INPUTS = ("input", "codes", "code_table", "transform")
@@ -34,11 +37,14 @@ _OUTPUT_OPTIONS = (
     Option("terms", 1, INT32_MAX, required=False),
     Option("activation_min", -128, 127, required=False),
     Option("activation_max", -128, 127, required=False),
+    OUTPUT_LEVELS,
 )
 
 
 def _check_output(name: str, values: Dict[str, int], taps_known: int):
-    """activation_min <= activation_max, and terms * (the taps the options fix) < 2^31."""
+    """activation_min <= activation_max, terms * (the taps the options fix) < 2^31, and
+    output_levels without the activation clamps."""
+    check_output_levels(name, values, ("activation_min", "activation_max"))
     low, high = values.get("activation_min", -128), values.get("activation_max", 127)
     if low > high:
         raise ValueError(f"{name}: activation_min {low} > activation_max {high}")

@@ -257,7 +257,7 @@ def random_weights(rng, shape, wide: bool) -> np.ndarray:
 
 def int8_conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 1),
                    dilation=(1, 1), padding="same", output_kind="packed", wide=False,
-                   residual=False) -> KernelCase:
+                   residual=False, levels=0) -> KernelCase:
     """A TFQP_CONV2D_INT8 call on random data, run on the host (int16 weights with
     ``wide``; a residual input with ``residual``, value outputs only)."""
     zero_point = int(rng.integers(-128, 128))
@@ -268,17 +268,17 @@ def int8_conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride
                    dilation_width_factor=dilation[1],
                    padding=packing.PADDING_SAME if padding == "same" else packing.PADDING_VALID)
     return _int8_op_case(rng, name, "TFQP_CONV2D_INT8", x, weights, options, zero_point,
-                         kh * kw * cin, output_kind, residual)
+                         kh * kw * cin, output_kind, residual, levels)
 
 
 def int8_fc_case(rng, name, *, batch, cin, cout, output_kind="packed", wide=False,
-                 residual=False) -> KernelCase:
+                 residual=False, levels=0) -> KernelCase:
     """A TFQP_FULLY_CONNECTED_INT8 call on random data, run on the host."""
     zero_point = int(rng.integers(-128, 128))
     x = rng.integers(-128, 128, size=(batch, cin)).astype(np.int8)
     weights = random_weights(rng, (cout, cin), wide)
     return _int8_op_case(rng, name, "TFQP_FULLY_CONNECTED_INT8", x, weights,
-                         dict(channels_in=cin), zero_point, cin, output_kind, residual)
+                         dict(channels_in=cin), zero_point, cin, output_kind, residual, levels)
 
 
 def random_residual(rng, shape) -> np.ndarray:
@@ -289,8 +289,10 @@ def random_residual(rng, shape) -> np.ndarray:
 
 
 def _int8_op_case(rng, name, op, x, weights, options, zero_point, taps, output_kind,
-                  residual=False):
+                  residual=False, levels=0):
     cout = weights.shape[0]
+    if output_kind == "codes":
+        return _int8_codes_case(rng, name, op, x, weights, options, zero_point, levels)
     if output_kind == "values":
         options = dict(options, int32_output=1)
         transform = random_value_transform(rng, cout)
@@ -306,6 +308,86 @@ def _int8_op_case(rng, name, op, x, weights, options, zero_point, taps, output_k
         inputs.append(random_residual(rng, shape))
     out = run_host(op, inputs, encoded, np.int32, input_zero_point=zero_point)
     return KernelCase(name, op, inputs, out, encoded, zero_point)
+
+
+# ----------------------------------------------------------------------------- codes output
+
+CODE_LEVELS = (2, 3, 4, 16, 256)
+
+
+def int8_accumulators(op, x, weights, options, zero_point) -> np.ndarray:
+    """The exact accumulators A [..., Cout] of an int8 / int16-weight layer (``op``:
+    TFQP_CONV2D_INT8 or TFQP_FULLY_CONNECTED_INT8), from the host's int32 value
+    output with the identity rows (M 1, s 0, B 0): value = A."""
+    identity = np.tile(np.array([[1, 0, 0]], np.int32), (weights.shape[0], 1))
+    encoded = with_options(b"", **dict(options, int32_output=1))
+    return run_host(op, [x, weights, identity], encoded, np.int32,
+                    input_zero_point=zero_point).astype(np.int64)
+
+
+def level_transform(rng, signed, levels):
+    """Rows (d, base, t_1 .. t_L) for accumulators ``signed`` [..., Cout] (d * A
+    already applied by the caller with its ``d``, given back as column 0 by it): about
+    half the thresholds are values d * A takes (ties: the code steps exactly there),
+    some repeat (equal thresholds: a code never produced), the rest spread over the
+    range; channel 0 steps below every value (top code), channel 1 above (base)."""
+    flat = signed.reshape(-1, signed.shape[-1])
+    count = levels - 1
+    rows = []
+    for co in range(flat.shape[1]):
+        values = flat[:, co]
+        low, high = int(values.min()) - 3, int(values.max()) + 3
+        taken = rng.choice(values, size=count)
+        spread = rng.integers(low, high + 1, size=count)
+        thresholds = np.where(rng.random(count) < 0.5, taken, spread)
+        if count >= 3:
+            thresholds[rng.integers(0, count)] = thresholds[rng.integers(0, count)]
+        if co == 0:
+            thresholds = np.full(count, INT32_MIN)
+        elif co == 1:
+            thresholds = np.full(count, INT32_MAX)
+        base = int(rng.integers(-128, 128 - count))
+        rows.append(np.concatenate([[base], np.sort(thresholds)]))
+    return np.array(rows, np.int64)
+
+
+def _codes_rows(rng, accumulators, levels):
+    """Transform rows (d, base, t_1 .. t_L) for accumulators A [..., Cout]: random d."""
+    d = rng.choice(np.array([-1, 1]), size=accumulators.shape[-1])
+    rows = level_transform(rng, d * accumulators, levels)
+    return np.concatenate([d[:, None], rows], axis=1).astype(np.int32)
+
+
+def _int8_codes_case(rng, name, op, x, weights, options, zero_point, levels) -> KernelCase:
+    transform = _codes_rows(rng, int8_accumulators(op, x, weights, options, zero_point), levels)
+    encoded = with_options(b"", **dict(options, output_levels=levels))
+    out = run_host(op, [x, weights, transform], encoded, np.int8, input_zero_point=zero_point)
+    return KernelCase(name, op, [x, weights, transform], out, encoded, zero_point)
+
+
+def shift_accumulators(op, x, weights, geometry, zero_point) -> np.ndarray:
+    """A [..., Cout] of a shift op (``op``: "conv", "depthwise", "dense") whose integer
+    weights are ``weights`` [Cout, K] (one class, |w| <= 2^15 - 1), computed by the
+    host's int8-input ops with the weights as int16 (a depthwise layer as the
+    convolution whose filter co reads only input channel co / depth_multiplier)."""
+    cout = weights.shape[0]
+    if op == "dense":
+        cin = geometry["channels_in"]
+        rows = x.reshape(-1, cin)
+        acc = int8_accumulators("TFQP_FULLY_CONNECTED_INT8", rows, weights.astype(np.int16),
+                                dict(channels_in=cin), zero_point)
+        return acc.reshape(x.shape[:-1] + (cout,))
+    kh, kw, cin = geometry["filter_height"], geometry["filter_width"], x.shape[3]
+    if op == "depthwise":
+        full = np.zeros((cout, kh, kw, cin), np.int64)
+        full[np.arange(cout), :, :, np.arange(cout) // geometry["depth_multiplier"]] = (
+            weights.reshape(cout, kh, kw))
+    else:
+        full = weights.reshape(cout, kh, kw, cin)
+    conv = {key: value for key, value in geometry.items() if key != "depth_multiplier"}
+    conv["padding"] = packing.PADDING_SAME if conv["padding"] == "same" else packing.PADDING_VALID
+    return int8_accumulators("TFQP_CONV2D_INT8", x, full.astype(np.int16),
+                             dict(conv, channels_in=cin), zero_point)
 
 
 def unpack_op_case(rng, name, *, pixels, channels, group=None) -> KernelCase:
@@ -435,10 +517,11 @@ def shift_transform(rng, weights, packed):
 def shift_case(rng, name, op, *, batch=1, height=1, width=1, cin, cout=1, kh=1, kw=1,
                stride=(1, 1), dilation=(1, 1), padding="same", depth_multiplier=1, bits=4,
                terms=1, classes=1, output_kind="int8", activation=None, input_shape=None,
-               dead_words=0.3) -> KernelCase:
+               dead_words=0.3, levels=0) -> KernelCase:
     """A call of a shift op (``op``: "conv", "depthwise" or "dense") on random data, run
     on the host. ``input_shape`` gives a dense layer's input another rank (rows of
-    ``cin`` values); ``activation``: (activation_min, activation_max)."""
+    ``cin`` values); ``activation``: (activation_min, activation_max); output_kind
+    "codes": the codes output of ``levels`` levels (one class)."""
     spec = SHIFT_SPECS[op]
     zero_point = int(rng.integers(-128, 128))
     if op == "dense":
@@ -457,7 +540,13 @@ def shift_case(rng, name, op, *, batch=1, height=1, width=1, cin, cout=1, kh=1, 
     codes = random_codes(rng, cout, taps * terms, bits, dead_words)
     table = random_code_table(rng, bits, classes, taps * terms)
     packed = output_kind == "packed"
-    transform = shift_transform(rng, decoded_weights(codes, table, terms), packed)
+    weights = decoded_weights(codes, table, terms)
+    if output_kind == "codes":
+        transform = _codes_rows(rng, shift_accumulators(op, x, weights[0], geometry, zero_point),
+                                levels)
+        geometry["output_levels"] = levels
+    else:
+        transform = shift_transform(rng, weights, packed)
     if terms != 1:
         geometry["terms"] = terms
     if activation is not None:
@@ -474,7 +563,7 @@ def shift_cases(rng) -> List[KernelCase]:
     """Every code width, 1-3 terms, one and two accumulator classes, int8 and packed
     outputs across the three shift ops, with strides, dilations, SAME/VALID, depth
     multipliers 1 and 2, batch 2, activation clamps and odd channel counts (small
-    tensors: the vectors share 2 MB with the Cortex-M55's constants)."""
+    tensors: the vectors share 4 MB with the Cortex-M55's constants)."""
     cases: List[KernelCase] = []
     combos = [(b, t, c, o) for b, t, c, o in itertools.product(
         [1, 2, 3, 4, 5], [1, 2, 3], [1, 2], ["int8", "packed"]) if not (c == 2 and o == "packed")]
@@ -500,6 +589,24 @@ def shift_cases(rng) -> List[KernelCase]:
             op, batch=1 + (i // 2) % 2, height=5, width=5 + i % 2, cin=cin, cout=cout, kh=k,
             kw=k, stride=(s, s), dilation=(d, d), padding=padding,
             depth_multiplier=multiplier, **common))
+    # the codes output: every level count on each op (256 levels: [Cout, 257] transforms,
+    # so few channels)
+    for i, (levels, op) in enumerate(itertools.product(CODE_LEVELS,
+                                                       ["conv", "depthwise", "dense"])):
+        bits = [1, 2, 3, 4, 5][i % 5]
+        label = f"shift {op} b{bits} ->codes L{levels}"
+        few = levels == 256
+        if op == "dense":
+            cases.append(shift_case(rng, label, op, batch=1 + i % 2, cin=[7, 33, 64][i % 3],
+                                    cout=3 if few else [5, 33, 40][i % 3], bits=bits,
+                                    output_kind="codes", levels=levels))
+            continue
+        cin = [3, 8, 5][i % 3] if op == "conv" else (4 if few else [7, 16, 4][i % 3])
+        cases.append(shift_case(
+            rng, label, op, batch=1 + i % 2, height=4, width=5, cin=cin,
+            cout=3 if few else [5, 9, 33][i % 3], kh=3, kw=3, stride=(1 + i % 2, 1),
+            padding=["same", "valid"][i % 2], depth_multiplier=1 + (i // 3) % 2, bits=bits,
+            output_kind="codes", levels=levels))
     # every word dead, and none
     cases.append(shift_case(rng, "shift conv all words dead", "conv", height=4, width=4, cin=8,
                             cout=9, kh=3, kw=3, dead_words=1.0))
@@ -535,6 +642,43 @@ def rejected_shift_cases(rng) -> List[KernelCase]:
                  options=with_options(packed.options, activation_min=-5)),
         rejected(packed, "reject shift two classes with packed output",
                  inputs=[*packed.inputs[:2], two_classes, packed.inputs[3]]),
+    ] + rejected_codes_cases(rng)
+
+
+def rejected_codes_cases(rng) -> List[KernelCase]:
+    """Malformed calls of the codes output (output_levels)."""
+    codes = shift_case(rng, "shift conv codes base", "conv", height=4, width=4, cin=3, cout=5,
+                       kh=3, kw=3, bits=3, output_kind="codes", levels=4)
+    dense = int8_fc_case(rng, "fc int8 codes base", batch=2, cin=9, cout=4, output_kind="codes",
+                         levels=3)
+    unsorted = codes.inputs[3].copy()
+    unsorted[2, 2:] = [5, 4, 6]
+    high_base = codes.inputs[3].copy()
+    high_base[3, 1] = 125  # 127 - 3 is the highest base of 4 levels
+    low_base = dense.inputs[2].copy()
+    low_base[1, 1] = -129
+    direction = dense.inputs[2].copy()
+    direction[0, 0] = 0
+    table = codes.inputs[2]
+    return [
+        rejected(codes, "reject codes unsorted thresholds", inputs=[*codes.inputs[:3], unsorted]),
+        rejected(codes, "reject codes base above 127 - L", inputs=[*codes.inputs[:3], high_base]),
+        rejected(codes, "reject codes transform columns",
+                 inputs=[*codes.inputs[:3], codes.inputs[3][:, :-1].copy()]),
+        rejected(codes, "reject codes with activation clamp",
+                 options=with_options(codes.options, activation_max=100)),
+        rejected(codes, "reject output_levels 1", options=with_options(codes.options,
+                                                                       output_levels=1)),
+        rejected(codes, "reject output_levels 257", options=with_options(codes.options,
+                                                                         output_levels=257)),
+        rejected(codes, "reject codes with two classes",
+                 inputs=[*codes.inputs[:2], np.concatenate([table, table]), codes.inputs[3]]),
+        rejected(codes, "reject codes with packed output", output=np.zeros((1, 4, 4, 1), np.int32)),
+        rejected(dense, "reject int8 codes base below -128", transform=low_base),
+        rejected(dense, "reject int8 codes direction 0", transform=direction),
+        rejected(dense, "reject int8 codes with int32_output",
+                 options=with_options(dense.options, int32_output=1)),
+        rejected(dense, "reject int8 codes with int32 output", output=np.zeros((2, 4), np.int32)),
     ]
 
 
@@ -588,7 +732,7 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
                 input_kind=input_kind, output_kind=output_kind, index=cin))
     for i, cin in enumerate([1, 31, 32, 33, 64, 65, 300, 1024]):
         for input_kind, output_kind in itertools.product(["int8", "packed"], repeat=2):
-            # cin 1024 with 80 outputs, not the D1 benchmark's 256: the M55 image's 2 MB
+            # cin 1024 with 80 outputs, not the D1 benchmark's 256: the M55 image's 4 MB of constants
             cout = [1, 3, 4, 33, 70, 256, 5, 80][i]
             cases.append(fc_case(rng, f"fc cin{cin} cout{cout} {input_kind}->{output_kind}",
                                  batch=1 + i % 3, cin=cin, cout=cout, input_kind=input_kind,
@@ -603,7 +747,7 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
         cases.append(maxpool_case(rng, f"maxpool or_mask {k}x{k} s{s} {padding} c{channels}",
                                   batch=1 + i % 2, height=7, width=6, channels=channels,
                                   kh=k, kw=k, stride=(s, s), padding=padding, or_mask=True))
-    # int32 value output of the binary ops (small images: the vectors share 2 MB with
+    # int32 value output of the binary ops (small images: the vectors share 4 MB with
     # the Cortex-M55's constants)
     for i, (k, d, padding, pad_value) in enumerate(itertools.product(
             [1, 3], [1, 2], ["same", "valid"], [0, 1])):
@@ -644,6 +788,17 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
         cases.append(int8_fc_case(rng, f"fc int16 ->{output_kind}{' residual' if i == 2 else ''}",
                                   batch=2, cin=[7, 64, 90][i], cout=[3, 33, 8][i],
                                   output_kind=output_kind, wide=True, residual=i == 2))
+    # the codes output of the int8-input ops
+    for i, levels in enumerate(CODE_LEVELS):
+        few = levels == 256
+        cases.append(int8_conv_case(
+            rng, f"conv int8 ->codes L{levels}", batch=1 + i % 2, height=5, width=4,
+            cin=[3, 8, 5][i % 3], cout=3 if few else [5, 33, 9][i % 3], kh=3, kw=3,
+            stride=(1 + i % 2, 1), padding=["same", "valid"][i % 2], output_kind="codes",
+            wide=i == 3, levels=levels))
+        cases.append(int8_fc_case(rng, f"fc int8 ->codes L{levels}", batch=1 + i % 2,
+                                  cin=[7, 64, 33][i % 3], cout=3 if few else [33, 5, 40][i % 3],
+                                  output_kind="codes", wide=i == 2, levels=levels))
     cases.append(int8_conv_case(rng, "conv int8 ->values residual", batch=2, height=4, width=4,
                                 cin=5, cout=7, kh=3, kw=3, output_kind="values", residual=True))
     cases.append(with_residual(rng, conv_case(

@@ -16,7 +16,7 @@
 static const tfqp_option_key option_keys[] = {
     KEY(channels_in),   KEY(filter_height), KEY(filter_width),
     KEY(stride_height), KEY(stride_width),  KEY(dilation_height_factor),
-    KEY(dilation_width_factor), KEY(padding), KEY(int32_output)};
+    KEY(dilation_width_factor), KEY(padding), KEY(int32_output), KEY(output_levels)};
 #undef KEY
 #define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
@@ -49,8 +49,7 @@ static tfqp_status check_input_side(const tfqp_conv2d_int8_options *o, const tfq
   window.padding = o->padding;
   if ((s = tfqp_check_channels_option(o->channels_in, "channels_in", error)) ||
       (s = tfqp_window_options_check(&window, error)) ||
-      (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
-                                   error))) {
+      (s = tfqp_int8_op_check_output_options(o->int32_output, o->output_levels, error))) {
     return s;
   }
   taps = (int64_t)o->filter_height * o->filter_width * o->channels_in;
@@ -85,9 +84,11 @@ static tfqp_status check_input_side(const tfqp_conv2d_int8_options *o, const tfq
   p->channels_out = weights->dims[0];
   p->input_zero_point = input->zero_point;
   p->int32_output = o->int32_output;
+  p->output_levels = o->output_levels;
   p->taps = (int32_t)taps;
-  p->output_depth = p->int32_output ? p->channels_out : TFQP_WORDS(p->channels_out);
-  p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->channels_out);
+  p->output_depth =
+      tfqp_int8_op_output_depth(p->int32_output, p->output_levels, p->channels_out);
+  p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->output_levels, p->channels_out);
   return TFQP_OK;
 }
 
@@ -113,7 +114,7 @@ tfqp_status tfqp_conv2d_int8_prepare(const tfqp_conv2d_int8_options *options,
   if ((s = check_input_side(options, input, weights, p, error)) != TFQP_OK) return s;
   {
     const int32_t outer[3] = {p->batch, p->rows.out, p->cols.out};
-    return tfqp_int8_op_check_output(p->int32_output, output, transform, 4, outer,
+    return tfqp_int8_op_check_output(p->int32_output, p->output_levels, output, transform, 4, outer,
                                      p->channels_out, "weights", error);
   }
 }
@@ -121,7 +122,7 @@ tfqp_status tfqp_conv2d_int8_prepare(const tfqp_conv2d_int8_options *options,
 tfqp_status tfqp_conv2d_int8_init_table(const tfqp_conv2d_int8_params *p, const void *weights,
                                         const int32_t *transform, int32_t *table,
                                         size_t table_bytes, tfqp_error *error) {
-  return tfqp_int8_op_init_table(p->int32_output, weights, p->weights_int16, transform,
+  return tfqp_int8_op_init_table(p->int32_output, p->output_levels, weights, p->weights_int16, transform,
                                  p->channels_out, p->taps, table, table_bytes, p->table_bytes,
                                  error);
 }
@@ -147,11 +148,11 @@ void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *tabl
       for (ox = 0; ox < p->cols.out; ++ox) {
         const int32_t ix0 = ox * p->cols.stride - p->cols.pad_before;
         const size_t pixel = ((size_t)n * p->rows.out + oy) * p->cols.out + ox;
-        void *out = p->int32_output ? (void *)((int32_t *)output + pixel * cout)
-                                    : (void *)((tfqp_word *)output + pixel * p->output_depth);
+        void *out = tfqp_int8_op_pixel_output(p->int32_output, p->output_levels, output, pixel,
+                                              p->output_depth);
         int32_t kx0, kx1;
         tfqp_window_axis_taps(&p->cols, ox, &kx0, &kx1);
-        if (!p->int32_output) {
+        if (!p->int32_output && p->output_levels == 0) {
           for (i = 0; i < p->output_depth; ++i) ((tfqp_word *)out)[i] = 0;
         }
         for (co = 0; co < cout; ++co) {
@@ -169,7 +170,7 @@ void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *tabl
                                       : tfqp_int8_dot(q, (const int8_t *)weights + at, run, zp);
             }
           }
-          tfqp_int8_op_output(p->int32_output, table, cout, co, acc, out);
+          tfqp_int8_op_output(p->int32_output, p->output_levels, table, cout, co, acc, out);
         }
       }
     }
@@ -188,11 +189,10 @@ static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_option
 static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
                                   int32_t input_count, tfqp_type output_type, int32_t *rank,
                                   int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  tfqp_status s;
   (void)input_count;
-  if (output_type != TFQP_TYPE_INT32) {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
-                     "output must be int32 (packed bits, or values with int32_output 1)",
-                     "output", output_type);
+  if ((s = tfqp_int8_op_check_output_type(options->conv2d_int8.output_levels, output_type, error))) {
+    return s;
   }
   *rank = 4;
   return tfqp_conv2d_int8_output_dims(&options->conv2d_int8, &inputs[0], &inputs[1], dims,

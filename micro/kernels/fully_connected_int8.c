@@ -10,7 +10,8 @@
 #include "tfqp/op.h"
 
 #define KEY(field) {#field, offsetof(tfqp_fully_connected_int8_options, field)}
-static const tfqp_option_key option_keys[] = {KEY(channels_in), KEY(int32_output)};
+static const tfqp_option_key option_keys[] = {KEY(channels_in), KEY(int32_output),
+                                               KEY(output_levels)};
 #undef KEY
 #define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
@@ -34,8 +35,7 @@ static tfqp_status check_input_side(const tfqp_fully_connected_int8_options *o,
   if ((s = tfqp_check_option_range(o->channels_in, 1, TFQP_INT8_OP_MAX_TAPS,
                                    "must be in [1, 66311] (K * 255 * 127 < 2^31)",
                                    "channels_in", error)) ||
-      (s = tfqp_check_option_range(o->int32_output, 0, 1, "must be 0 or 1", "int32_output",
-                                   error)) ||
+      (s = tfqp_int8_op_check_output_options(o->int32_output, o->output_levels, error)) ||
       (s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, 2, error)) ||
       (s = tfqp_tensor_check_dim(input, 1, o->channels_in,
                                  "int8 input depth must equal channels_in", "input", error)) ||
@@ -53,8 +53,10 @@ static tfqp_status check_input_side(const tfqp_fully_connected_int8_options *o,
   p->channels_out = weights->dims[0];
   p->input_zero_point = input->zero_point;
   p->int32_output = o->int32_output;
-  p->output_depth = p->int32_output ? p->channels_out : TFQP_WORDS(p->channels_out);
-  p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->channels_out);
+  p->output_levels = o->output_levels;
+  p->output_depth =
+      tfqp_int8_op_output_depth(p->int32_output, p->output_levels, p->channels_out);
+  p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->output_levels, p->channels_out);
   return TFQP_OK;
 }
 
@@ -79,7 +81,7 @@ tfqp_status tfqp_fully_connected_int8_prepare(const tfqp_fully_connected_int8_op
                                               tfqp_error *error) {
   tfqp_status s;
   if ((s = check_input_side(options, input, weights, p, error)) != TFQP_OK) return s;
-  return tfqp_int8_op_check_output(p->int32_output, output, transform, 2, &p->batch,
+  return tfqp_int8_op_check_output(p->int32_output, p->output_levels, output, transform, 2, &p->batch,
                                    p->channels_out, "weights", error);
 }
 
@@ -87,7 +89,7 @@ tfqp_status tfqp_fully_connected_int8_init_table(const tfqp_fully_connected_int8
                                                  const void *weights,
                                                  const int32_t *transform, int32_t *table,
                                                  size_t table_bytes, tfqp_error *error) {
-  return tfqp_int8_op_init_table(p->int32_output, weights, p->weights_int16, transform,
+  return tfqp_int8_op_init_table(p->int32_output, p->output_levels, weights, p->weights_int16, transform,
                                  p->channels_out, p->channels_in, table, table_bytes,
                                  p->table_bytes, error);
 }
@@ -101,9 +103,9 @@ void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
   int32_t n, co, i;
   for (n = 0; n < p->batch; ++n) {
     const int8_t *q = input + (size_t)n * cin;
-    void *out = p->int32_output ? (void *)((int32_t *)output + (size_t)n * cout)
-                                : (void *)((tfqp_word *)output + (size_t)n * p->output_depth);
-    if (!p->int32_output) {
+    void *out = tfqp_int8_op_pixel_output(p->int32_output, p->output_levels, output, (size_t)n,
+                                          p->output_depth);
+    if (!p->int32_output && p->output_levels == 0) {
       for (i = 0; i < p->output_depth; ++i) ((tfqp_word *)out)[i] = 0;
     }
     for (co = 0; co < cout; ++co) {
@@ -111,7 +113,7 @@ void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
       const int32_t acc = p->weights_int16
                               ? tfqp_int16_dot(q, (const int16_t *)weights + at, cin, zp)
                               : tfqp_int8_dot(q, (const int8_t *)weights + at, cin, zp);
-      tfqp_int8_op_output(p->int32_output, table, cout, co, acc, out);
+      tfqp_int8_op_output(p->int32_output, p->output_levels, table, cout, co, acc, out);
     }
   }
 }
@@ -129,11 +131,10 @@ static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_option
 static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
                                   int32_t input_count, tfqp_type output_type, int32_t *rank,
                                   int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  tfqp_status s;
   (void)input_count;
-  if (output_type != TFQP_TYPE_INT32) {
-    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
-                     "output must be int32 (packed bits, or values with int32_output 1)",
-                     "output", output_type);
+  if ((s = tfqp_int8_op_check_output_type(options->fully_connected_int8.output_levels, output_type, error))) {
+    return s;
   }
   *rank = 2;
   return tfqp_fully_connected_int8_output_dims(&options->fully_connected_int8, &inputs[0],

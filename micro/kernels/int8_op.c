@@ -1,7 +1,44 @@
 /* What the int8-input ops share (see int8_op.h). */
 #include "int8_op.h"
 
-tfqp_status tfqp_int8_op_check_output(int32_t int32_output, const tfqp_tensor *output,
+tfqp_status tfqp_int8_op_check_output_options(int32_t int32_output, int32_t output_levels,
+                                              tfqp_error *error) {
+  tfqp_status s;
+  if ((s = tfqp_check_option_range(int32_output, 0, 1, "must be 0 or 1", "int32_output",
+                                   error)) ||
+      (s = tfqp_levels_check_option(output_levels, "output_levels", error))) {
+    return s;
+  }
+  if (int32_output && output_levels != 0) {
+    return tfqp_fail(error, TFQP_ERROR_OPTIONS,
+                     "output_levels (the codes output) excludes int32_output 1 (the value "
+                     "output)",
+                     "output_levels", output_levels);
+  }
+  return TFQP_OK;
+}
+
+int32_t tfqp_int8_op_output_depth(int32_t int32_output, int32_t output_levels,
+                                  int32_t channels_out) {
+  return int32_output || output_levels != 0 ? channels_out : TFQP_WORDS(channels_out);
+}
+
+tfqp_status tfqp_int8_op_check_output_type(int32_t output_levels, tfqp_type output_type,
+                                           tfqp_error *error) {
+  if (output_levels != 0 && output_type != TFQP_TYPE_INT8) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
+                     "output must be int8 (codes) with output_levels", "output", output_type);
+  }
+  if (output_levels == 0 && output_type != TFQP_TYPE_INT32) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
+                     "output must be int32 (packed bits, or values with int32_output 1)",
+                     "output", output_type);
+  }
+  return TFQP_OK;
+}
+
+tfqp_status tfqp_int8_op_check_output(int32_t int32_output, int32_t output_levels,
+                                      const tfqp_tensor *output,
                                       const tfqp_tensor *transform, int32_t rank,
                                       const int32_t *outer, int32_t channels_out,
                                       const char *weights_role, tfqp_error *error) {
@@ -9,6 +46,14 @@ tfqp_status tfqp_int8_op_check_output(int32_t int32_output, const tfqp_tensor *o
   (void)weights_role;
   if (output == NULL || transform == NULL) {
     return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "output", 0);
+  }
+  if (output_levels != 0) {
+    if ((s = tfqp_int8_op_check_output_type(output_levels, output->type, error)) ||
+        (s = tfqp_tensor_check_output(output, TFQP_TYPE_INT8, rank, outer, channels_out,
+                                      "codes output depth must equal weights dim 0", error))) {
+      return s;
+    }
+    return tfqp_levels_check_transform(transform, channels_out, output_levels, error);
   }
   if (output->type != TFQP_TYPE_INT32) {
     return tfqp_fail(error, TFQP_ERROR_TENSOR_TYPE,
@@ -35,7 +80,11 @@ tfqp_status tfqp_int8_op_check_output(int32_t int32_output, const tfqp_tensor *o
   return TFQP_OK;
 }
 
-size_t tfqp_int8_op_table_bytes(int32_t int32_output, int32_t channels_out) {
+size_t tfqp_int8_op_table_bytes(int32_t int32_output, int32_t output_levels,
+                                int32_t channels_out) {
+  if (output_levels != 0) {
+    return TFQP_LEVELS_TABLE_WORDS(channels_out, output_levels) * sizeof(int32_t);
+  }
   return (size_t)(int32_output ? TFQP_VALUE_CHANNEL_FIELDS : 2) * (size_t)channels_out *
          sizeof(int32_t);
 }
@@ -51,7 +100,8 @@ tfqp_status tfqp_int8_op_check_weights(const tfqp_tensor *weights, int32_t rank,
   return tfqp_tensor_check(weights, "weights", weights->type, rank, error);
 }
 
-tfqp_status tfqp_int8_op_init_table(int32_t int32_output, const void *weights,
+tfqp_status tfqp_int8_op_init_table(int32_t int32_output, int32_t output_levels,
+                                    const void *weights,
                                     int32_t weights_int16, const int32_t *transform,
                                     int32_t channels_out, int32_t taps, int32_t *table,
                                     size_t table_bytes, size_t needed_bytes, tfqp_error *error) {
@@ -95,6 +145,9 @@ tfqp_status tfqp_int8_op_init_table(int32_t int32_output, const void *weights,
       }
       if (sum * 255 > max_abs_acc) max_abs_acc = sum * 255;
     }
+  }
+  if (output_levels != 0) {
+    return tfqp_levels_table(transform, channels_out, output_levels, table, error);
   }
   if (int32_output) {
     return tfqp_value_table(transform, channels_out, channels_out, max_abs_acc, table, error);

@@ -3,7 +3,8 @@
  * the output (packed bits or int32 values) and its per-channel table.
  *
  * Table (int32): packed output: direction[Cout], threshold[Cout]; value output:
- * multiplier[Cout], shift[Cout], bias[Cout] (value_output.h).
+ * multiplier[Cout], shift[Cout], bias[Cout] (value_output.h); codes output
+ * (output_levels): level_output.h's.
  */
 #ifndef TFQP_KERNELS_INT8_OP_H_
 #define TFQP_KERNELS_INT8_OP_H_
@@ -14,6 +15,7 @@
 #include "tfqp/formats.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
+#include "level_output.h"
 #include "value_output.h"
 #include "xnor_popcount.h" /* TFQP_HAVE_AVX2 */
 
@@ -25,16 +27,32 @@
 #define TFQP_INT8_OP_MAX_TAPS 66311
 #define TFQP_INT8_OP_MAX_PRODUCT (255 * 127)
 
+/* Checks the output options: int32_output 0 or 1, output_levels 0 or in
+ * [2, 256], not both. */
+tfqp_status tfqp_int8_op_check_output_options(int32_t int32_output, int32_t output_levels,
+                                              tfqp_error *error);
+
+/* The output's depth: Cout (values, codes) or ceil(Cout / 32) (packed). */
+int32_t tfqp_int8_op_output_depth(int32_t int32_output, int32_t output_levels,
+                                  int32_t channels_out);
+
+/* The output type the options ask for: int8 for the codes output, else int32. */
+tfqp_status tfqp_int8_op_check_output_type(int32_t output_levels, tfqp_type output_type,
+                                           tfqp_error *error);
+
 /* Checks the output (int32, rank `rank`, dims outer[0 .. rank-1) then Cout or
- * ceil(Cout / 32)) and the transform ([Cout, 3] values, [Cout, 2] packed). The
+ * ceil(Cout / 32); int8 [.., Cout] for the codes output) and the transform
+ * ([Cout, 3] values, [Cout, 2] packed, [Cout, 1 + output_levels] codes). The
  * table is the transform's words: TFQP_MAX_TENSOR_BYTES bounds it too. */
-tfqp_status tfqp_int8_op_check_output(int32_t int32_output, const tfqp_tensor *output,
+tfqp_status tfqp_int8_op_check_output(int32_t int32_output, int32_t output_levels,
+                                      const tfqp_tensor *output,
                                       const tfqp_tensor *transform, int32_t rank,
                                       const int32_t *outer, int32_t channels_out,
                                       const char *weights_role, tfqp_error *error);
 
 /* Table bytes for Cout channels. */
-size_t tfqp_int8_op_table_bytes(int32_t int32_output, int32_t channels_out);
+size_t tfqp_int8_op_table_bytes(int32_t int32_output, int32_t output_levels,
+                                int32_t channels_out);
 
 /* The weights tensor: int8 or int16, rank `rank`, then the op checks its dims;
  * *is_int16 tells which. */
@@ -43,7 +61,8 @@ tfqp_status tfqp_int8_op_check_weights(const tfqp_tensor *weights, int32_t rank,
 
 /* Checks the weights (int8: in [-127, 127]; int16: sum |w| * 255 < 2^31 over
  * each channel's `taps` weights) and the transform rows, fills the table. */
-tfqp_status tfqp_int8_op_init_table(int32_t int32_output, const void *weights,
+tfqp_status tfqp_int8_op_init_table(int32_t int32_output, int32_t output_levels,
+                                    const void *weights,
                                     int32_t weights_int16, const int32_t *transform,
                                     int32_t channels_out, int32_t taps, int32_t *table,
                                     size_t table_bytes, size_t needed_bytes, tfqp_error *error);
@@ -105,10 +124,23 @@ static inline int32_t tfqp_int16_dot(const int8_t *q, const int16_t *w, int32_t 
   return acc;
 }
 
+/* The output row of pixel `pixel` (`depth` elements: int32 values or packed
+ * words, int8 codes). */
+static inline void *tfqp_int8_op_pixel_output(int32_t int32_output, int32_t output_levels,
+                                              void *output, size_t pixel, int32_t depth) {
+  (void)int32_output; /* values and packed words are both int32 */
+  if (output_levels != 0) return (int8_t *)output + pixel * (size_t)depth;
+  return (int32_t *)output + pixel * (size_t)depth;
+}
+
 /* Output of channel co for accumulator a into one pixel's output row. */
-static inline void tfqp_int8_op_output(int32_t int32_output, const int32_t *table,
-                                       int32_t channels_out, int32_t co, int32_t a, void *out) {
-  if (int32_output) {
+static inline void tfqp_int8_op_output(int32_t int32_output, int32_t output_levels,
+                                       const int32_t *table, int32_t channels_out, int32_t co,
+                                       int32_t a, void *out) {
+  if (output_levels != 0) {
+    const int32_t d = tfqp_level_direction(table, co) > 0 ? a : -a; /* |a| < 2^31 - 1 */
+    ((int8_t *)out)[co] = (int8_t)tfqp_level_output(table, channels_out, output_levels, co, d);
+  } else if (int32_output) {
     ((int32_t *)out)[co] = tfqp_value_output(a, table[co], table[channels_out + co],
                                              table[2 * channels_out + co]);
   } else {

@@ -625,9 +625,10 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
     memset(r, 0, RECORD * sizeof *r);
     r[R_D] = d;
     r[R_FLAGS] = row_all_live(layer, live + co * (size_t)layer->live_words) ? FLAG_ALL_LIVE : 0;
-    if (layer->output_packed) {
+    if (layer->output_packed || layer->output_levels != 0) {
+      /* d * A: compared with the threshold(s) */
       r[R_BIAS] = wrap32(-d * zp * sums[0]);
-      r[R_THRESHOLD] = fields[TFQP_SHIFT_THRESHOLD * cout + co];
+      if (layer->output_packed) r[R_THRESHOLD] = fields[TFQP_SHIFT_THRESHOLD * cout + co];
       continue;
     }
     r[R_BIAS] = wrap32(fields[TFQP_SHIFT_B * cout + co] - d * zp * sums[0]);
@@ -735,6 +736,14 @@ static int8_t output_two_classes(uint32_t a0, uint32_t a1, const int32_t *r,
 /* 1 iff d * A < threshold (A = A_raw + the folded zero-point term). */
 static inline uint32_t output_bit(uint32_t a, const int32_t *r) {
   return tfqp_shift_int32((uint32_t)r[R_D] * a + (uint32_t)r[R_BIAS]) < r[R_THRESHOLD];
+}
+
+/* The codes output of channel co (A = A_raw + the folded zero-point term). */
+static inline int8_t output_level(uint32_t a, const int32_t *r, const tfqp_shift_layer *layer,
+                                  const int32_t *table, int32_t co) {
+  return (int8_t)tfqp_level_output(table + layer->channels_at, layer->channels_out,
+                                   layer->output_levels, co,
+                                   tfqp_shift_int32((uint32_t)r[R_D] * a + (uint32_t)r[R_BIAS]));
 }
 
 /* ------------------------------------------------------------------ activations */
@@ -991,6 +1000,11 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
           bits[p] = 0;
         }
       }
+    } else if (layer->output_levels != 0) {
+      for (p = 0; p < count; ++p) {
+        ((int8_t *)output)[(size_t)(first + p) * cout + co] =
+            output_level((uint32_t)acc[p], r, layer, table, co);
+      }
     } else if (layer->classes == 1) {
       channel_int8(r, acc, count, &range, (int8_t *)output + (size_t)first * cout + co,
                    (size_t)cout);
@@ -1137,6 +1151,7 @@ typedef struct {
   const uint32_t *live;
   const uint32_t *tables;
   const int32_t *records;
+  const int32_t *table; /* the op's table (the codes output's fields) */
   arm_output_range range;
   int32_t pairs; /* activation pairs of one channel: ceil(R / 2) */
 } dw_context;
@@ -1160,6 +1175,9 @@ static void dw_outputs(const dw_context *k, int32_t ci, const uint32_t *x, int32
     if (layer->output_packed) {
       ((tfqp_word *)output)[(size_t)pixel * layer->output_depth + co / 32] |=
           output_bit((uint32_t)a0, r) << (co % 32);
+    } else if (layer->output_levels != 0) {
+      ((int8_t *)output)[(size_t)pixel * layer->channels_out + co] =
+          output_level((uint32_t)a0, r, layer, k->table, co);
     } else if (layer->classes == 1) {
       channel_int8(r, &a0, 1, &k->range,
                    (int8_t *)output + (size_t)pixel * layer->channels_out + co, 1);
@@ -1184,6 +1202,7 @@ static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
   k.layer = layer;
   k.codes = codes;
   k.live = (const uint32_t *)table + layer->live_at;
+  k.table = table;
   k.tables = (const uint32_t *)(fast + HEADER_WORDS);
   k.records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
   k.range.zero_point = layer->output_zero_point;
@@ -1191,7 +1210,7 @@ static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
   k.range.act_max = layer->activation_max;
   k.pairs = (layer->row_codes + 1) / 2;
   if (window9 && layer->depth_multiplier == 1 && cin % 4 == 0 && layer->classes == 1 &&
-      !layer->output_packed && fast[HEADER_ALL_LIVE]) {
+      !layer->output_packed && layer->output_levels == 0 && fast[HEADER_ALL_LIVE]) {
     arm_dw9_job job;
     job.taps = s->taps;
     job.channels = cin;
@@ -1367,6 +1386,8 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
             ((tfqp_word *)output)[(co + c) / 32] = bits;
             bits = 0;
           }
+        } else if (layer->output_levels != 0) {
+          ((int8_t *)output)[co + c] = output_level((uint32_t)acc[0][c], r, layer, table, co + c);
         } else if (layer->classes == 1) {
           ((int8_t *)output)[co + c] = output_int8(
               (uint32_t)r[R_D] * (uint32_t)acc[0][c] + (uint32_t)r[R_BIAS], r, layer);

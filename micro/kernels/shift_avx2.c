@@ -232,9 +232,12 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
       return;
     }
     fields[F_WPN * pad + co] = -d;
-    if (layer->output_packed) {
+    if (layer->output_packed || layer->output_levels != 0) {
+      /* V = d * A: compared with the threshold(s) */
       fields[F_BASE * pad + co] = wrap32(-d * offset * sums[0]);
-      fields[F_THRESHOLD * pad + co] = portable[TFQP_SHIFT_THRESHOLD * cout + co];
+      if (layer->output_packed) {
+        fields[F_THRESHOLD * pad + co] = portable[TFQP_SHIFT_THRESHOLD * cout + co];
+      }
       continue;
     }
     fields[F_BASE * pad + co] = wrap32(portable[TFQP_SHIFT_B * cout + co] - d * offset * sums[0]);
@@ -260,6 +263,7 @@ typedef struct {
   const int32_t *fields;   /* [FIELDS][cout_pad] */
   const int8_t *weights;   /* class 0 */
   size_t class_bytes;      /* to class 1's weights */
+  const int32_t *levels;   /* codes output: the portable table's level fields */
   int avx512;
 } x86_layer;
 
@@ -272,8 +276,15 @@ static x86_layer view_of(const tfqp_shift_layer *layer, const int32_t *table) {
   v.weights = (const int8_t *)(v.fields + (size_t)FIELDS * v.shape.cout_pad);
   v.class_bytes =
       (size_t)v.shape.blocks * (size_t)v.shape.groups * TFQP_X86_GROUP_BYTES;
+  v.levels = table + layer->channels_at;
   v.avx512 = fast[H_AVX512];
   return v;
+}
+
+/* Whether the outputs are TFLite-requantized int8 values of one class (what
+ * the AVX-512 output kernels compute). */
+static int requantized_int8(const tfqp_shift_layer *layer) {
+  return layer->classes == 1 && !layer->output_packed && layer->output_levels == 0;
 }
 
 static const int32_t *field(const x86_layer *v, int32_t f) {
@@ -310,6 +321,23 @@ static void position_outputs(const x86_layer *v, const int32_t *acc, const int32
       if (n < TFQP_AVX2_LANES) bits &= (1u << n) - 1u;
       /* 8 channels never straddle a word: first and i are multiples of 8 */
       out[TFQP_WORD_INDEX(c)] |= bits << TFQP_BIT_INDEX(c);
+    }
+    return;
+  }
+  if (layer->output_levels != 0) {
+    for (i = 0; i < count; i += TFQP_AVX2_LANES) {
+      const int32_t c = first + i;
+      const int32_t n = count - i < TFQP_AVX2_LANES ? count - i : TFQP_AVX2_LANES;
+      int32_t signed_acc[TFQP_AVX2_LANES], j;
+      _mm256_storeu_si256(
+          (__m256i *)(void *)signed_acc,
+          _mm256_sub_epi32(tfqp_avx2_load(field(v, F_BASE) + c),
+                           _mm256_mullo_epi32(tfqp_avx2_load(field(v, F_WPN) + c),
+                                              tfqp_avx2_load(acc + i))));
+      for (j = 0; j < n; ++j) {
+        ((int8_t *)position)[c + j] = (int8_t)tfqp_level_output(
+            v->levels, layer->channels_out, layer->output_levels, c + j, signed_acc[j]);
+      }
     }
     return;
   }
@@ -477,7 +505,7 @@ static void pair_outputs(const x86_layer *v, const x86_scratch *s, int32_t first
   const tfqp_shift_layer *layer = v->layer;
   const int32_t width = 2 * TFQP_X86_BLOCK;
   int32_t r;
-  if (v->avx512 && layer->classes == 1 && !layer->output_packed) {
+  if (v->avx512 && requantized_int8(layer)) {
     const tfqp_x86_requant q = requant_of(v, first);
     tfqp_shift_avx512_outputs_int8(&q, s->acc, (size_t)width, count, channels,
                                    (int8_t *)output + first, position_bytes(layer));
@@ -533,8 +561,7 @@ static void windows_outputs(const x86_layer *v, const tfqp_shift_conv2d_params *
     const int32_t left = layer->channels_out - first;
     const int32_t channels = left < blocks * TFQP_X86_BLOCK ? left : blocks * TFQP_X86_BLOCK;
     const int8_t *weights = v->weights + (size_t)block * block_bytes;
-    if (v->avx512 && layer->classes == 1 && !layer->output_packed &&
-        channels == 2 * TFQP_X86_BLOCK) {
+    if (v->avx512 && requantized_int8(layer) && channels == 2 * TFQP_X86_BLOCK) {
       /* requantized from the kernel's registers */
       const tfqp_x86_requant q = requant_of(v, first);
       tfqp_shift_avx512_windows_int8(windows, offsets, taps, tap_groups, weights, block_bytes,
@@ -660,7 +687,7 @@ static void depthwise(const x86_layer *v, const tfqp_shift_conv2d_params *p,
   const int32_t positions = p->rows.out * p->cols.out;
   const size_t block_bytes = (size_t)groups * TFQP_X86_GROUP_BYTES;
   const size_t pad = (size_t)v->shape.cout_pad;
-  const int together = v->avx512 && layer->classes == 1 && !layer->output_packed;
+  const int together = v->avx512 && requantized_int8(layer);
   const int32_t per_call = together ? TFQP_AVX512_ROWS : 1;
   size_t offsets[4 * MAX_DEPTHWISE_GROUPS];
   int32_t n, first, r, t;

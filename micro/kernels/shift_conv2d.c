@@ -28,7 +28,8 @@
 #define OUTPUT_KEYS(type)                                                                    \
   {"terms", offsetof(type, output.terms)},                                                   \
       {"activation_min", offsetof(type, output.activation_min)},                             \
-      {"activation_max", offsetof(type, output.activation_max)}
+      {"activation_max", offsetof(type, output.activation_max)},                             \
+      {"output_levels", offsetof(type, output.output_levels)}
 
 static const tfqp_option_key conv_keys[] = {WINDOW_KEYS(tfqp_shift_conv2d_options),
                                             OUTPUT_KEYS(tfqp_shift_conv2d_options)};

@@ -15,7 +15,8 @@ static const tfqp_option_key option_keys[] = {
     {"channels_in", offsetof(tfqp_shift_fully_connected_options, channels_in)},
     {"terms", offsetof(tfqp_shift_fully_connected_options, output.terms)},
     {"activation_min", offsetof(tfqp_shift_fully_connected_options, output.activation_min)},
-    {"activation_max", offsetof(tfqp_shift_fully_connected_options, output.activation_max)}};
+    {"activation_max", offsetof(tfqp_shift_fully_connected_options, output.activation_max)},
+    {"output_levels", offsetof(tfqp_shift_fully_connected_options, output.output_levels)}};
 #define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
 tfqp_status tfqp_shift_fully_connected_parse_options(

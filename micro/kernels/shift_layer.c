@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "level_output.h"
 #include "shift_fast.h"
 #include "shift_op.h"
 
@@ -28,6 +29,7 @@ void tfqp_shift_output_defaults(tfqp_shift_output_options *options, uint32_t pre
   if (!(present & (1u << first_bit))) options->terms = 1;
   if (!(present & (1u << (first_bit + 1)))) options->activation_min = -128;
   if (!(present & (1u << (first_bit + 2)))) options->activation_max = 127;
+  if (!(present & (1u << (first_bit + 3)))) options->output_levels = 0;
   options->activation_given = (present >> (first_bit + 1) & 3u) != 0;
 }
 
@@ -47,6 +49,19 @@ static tfqp_status check_options(const tfqp_shift_output_options *o, tfqp_type o
                      "activation_min / activation_max apply to the int8 output only, not to a "
                      "packed output",
                      "activation_min", o->activation_min);
+  }
+  if ((s = tfqp_levels_check_option(o->output_levels, "output_levels", error))) return s;
+  if (o->output_levels != 0 && output_type != TFQP_TYPE_INT8) {
+    return tfqp_fail(error, TFQP_ERROR_OPTIONS,
+                     "output_levels (the codes output) needs an int8 output tensor, not a packed "
+                     "sign output",
+                     "output_levels", o->output_levels);
+  }
+  if (o->output_levels != 0 && o->activation_given) {
+    return tfqp_fail(error, TFQP_ERROR_OPTIONS,
+                     "output_levels (the codes output) excludes activation_min / "
+                     "activation_max: the thresholds give the codes' range",
+                     "output_levels", o->output_levels);
   }
   if ((s = tfqp_check_option_range(o->activation_min, -128, 127, "must be in [-128, 127]",
                                    "activation_min", error))) {
@@ -85,6 +100,12 @@ tfqp_status tfqp_shift_layer_check_codes(tfqp_shift_layer *layer,
                      "code table must have 2^b columns, b in 1..5 (2, 4, 8, 16 or 32)",
                      "code_table", code_table->dims[1]);
   }
+  if (code_table->dims[0] == 2 && options->output_levels != 0) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
+                     "two accumulator classes cannot give the codes output (output_levels "
+                     "takes one class)",
+                     "code_table", code_table->dims[0]);
+  }
   if (code_table->dims[0] == 2 && output_type == TFQP_TYPE_INT32) {
     return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
                      "two accumulator classes need the int8 output (a packed output takes one "
@@ -115,6 +136,7 @@ tfqp_status tfqp_shift_layer_check_codes(tfqp_shift_layer *layer,
   layer->channels_out = codes->dims[0];
   layer->input_zero_point = input->zero_point;
   layer->output_packed = output_type == TFQP_TYPE_INT32;
+  layer->output_levels = options->output_levels;
   layer->output_depth =
       layer->output_packed ? TFQP_WORDS(layer->channels_out) : layer->channels_out;
   layer->output_zero_point = 0;
@@ -124,11 +146,18 @@ tfqp_status tfqp_shift_layer_check_codes(tfqp_shift_layer *layer,
   return TFQP_OK;
 }
 
+/* Columns of the transform, and channel fields of the table, of the layer's
+ * output. */
+static int32_t transform_columns(const tfqp_shift_layer *layer) {
+  if (layer->output_levels != 0) return TFQP_LEVELS_COLUMNS(layer->output_levels);
+  return layer->output_packed ? TFQP_SHIFT_TRANSFORM_PACKED_COLUMNS
+                              : TFQP_SHIFT_TRANSFORM_INT8_COLUMNS;
+}
+
 /* The table layout of tfqp_shift_layer; fails if it exceeds MAX_BUFFER_BYTES. */
 static tfqp_status lay_out_table(tfqp_shift_layer *layer, tfqp_error *error) {
   const uint64_t cout = (uint64_t)layer->channels_out;
-  const uint64_t fields = layer->output_packed ? TFQP_SHIFT_TRANSFORM_PACKED_COLUMNS
-                                               : TFQP_SHIFT_TRANSFORM_INT8_COLUMNS;
+  const uint64_t fields = (uint64_t)transform_columns(layer);
   const uint64_t values = (uint64_t)layer->classes << layer->bits;
   const uint64_t live = cout * (uint64_t)layer->live_words;
   /* the fast path's region (shift_fast.h) ends the table */
@@ -159,8 +188,7 @@ tfqp_status tfqp_shift_layer_check_output(tfqp_shift_layer *layer, const tfqp_te
                                           const int32_t *outer, int64_t pixels,
                                           int64_t patch_values, int32_t patch_step,
                                           int32_t depth_multiplier, tfqp_error *error) {
-  const int32_t columns = layer->output_packed ? TFQP_SHIFT_TRANSFORM_PACKED_COLUMNS
-                                               : TFQP_SHIFT_TRANSFORM_INT8_COLUMNS;
+  const int32_t columns = transform_columns(layer);
   uint64_t scratch;
   tfqp_status s;
   if (transform == NULL || output == NULL) {
@@ -175,6 +203,9 @@ tfqp_status tfqp_shift_layer_check_output(tfqp_shift_layer *layer, const tfqp_te
       (s = tfqp_tensor_check(transform, "transform", TFQP_TYPE_INT32, 2, error)) ||
       (s = tfqp_tensor_check_dim(transform, 0, layer->channels_out,
                                  "transform dim 0 must equal codes dim 0", "transform", error)) ||
+      (layer->output_levels != 0 &&
+       (s = tfqp_levels_check_transform(transform, layer->channels_out, layer->output_levels,
+                                        error))) ||
       (s = tfqp_tensor_check_dim(transform, 1, columns,
                                  layer->output_packed
                                      ? "transform must be [Cout, 2] (d, threshold) for packed "
@@ -216,6 +247,10 @@ static tfqp_status channel_fields(const tfqp_shift_layer *layer, const int32_t *
   const size_t cout = (size_t)layer->channels_out;
   int32_t *fields = table + layer->channels_at + (size_t)co;
   int32_t f;
+  if (layer->output_levels != 0) {
+    *bias = 0; /* tfqp_levels_table checked and wrote the row */
+    return TFQP_OK;
+  }
   if (row[0] != 1 && row[0] != -1) {
     return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
                      "transform d must be +1 or -1 (value: the output channel)", "transform[:, 0]",
@@ -309,8 +344,7 @@ tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfq
                                         int32_t *table, size_t table_bytes, tfqp_error *error) {
   const size_t value_count = (size_t)layer->classes << layer->bits;
   const size_t stride = (size_t)1 << layer->bits;
-  const int32_t columns = layer->output_packed ? TFQP_SHIFT_TRANSFORM_PACKED_COLUMNS
-                                               : TFQP_SHIFT_TRANSFORM_INT8_COLUMNS;
+  const int32_t columns = transform_columns(layer);
   uint32_t *live = (uint32_t *)(table + layer->live_at);
   uint32_t zero = 0;
   size_t i, code;
@@ -338,6 +372,11 @@ tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfq
     zero |= all_zero << code;
   }
   for (i = 0; i < (size_t)layer->channels_out * (size_t)layer->live_words; ++i) live[i] = 0;
+  if (layer->output_levels != 0 &&
+      (s = tfqp_levels_table(transform, layer->channels_out, layer->output_levels,
+                             table + layer->channels_at, error))) {
+    return s;
+  }
   for (co = 0; co < layer->channels_out; ++co) {
     int64_t sums[TFQP_CODE_CLASSES_MAX] = {0, 0};
     int64_t bias = 0;

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "level_output.h"
 #include "tfqp/formats.h"
 #include "tfqp/requantize.h"
 #include "tfqp/shift_layer.h"
@@ -166,6 +167,12 @@ static inline void tfqp_shift_output(const tfqp_shift_layer *layer, const int32_
   if (layer->output_packed) {
     ((tfqp_word *)out)[TFQP_WORD_INDEX(co)] |=
         (tfqp_word)(signed_a0 < fields[TFQP_SHIFT_THRESHOLD * cout]) << TFQP_BIT_INDEX(co);
+    return;
+  }
+  if (layer->output_levels != 0) {
+    ((int8_t *)out)[co] = (int8_t)tfqp_level_output(table + layer->channels_at,
+                                                    layer->channels_out, layer->output_levels,
+                                                    co, signed_a0);
     return;
   }
   {

@@ -11,7 +11,9 @@
  * Also: the codes' pack / unpack round trip, validation (options, shapes,
  * constant data) and work skipping: words whose codes all decode to 0 are
  * marked dead in the table and never read (eval with garbage in them gives
- * the same bytes). Every output goes into the digest. */
+ * the same bytes); the codes output (output_levels) with thresholds at
+ * accumulator values the reference found (ties), equal thresholds and both
+ * directions, on every path's layouts. Every output goes into the digest. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,7 @@ typedef struct {
   int32_t kh, kw, sh, sw, dh, dw, padding, dm;
   int32_t bits, terms, classes, packed;
   int32_t zp_in, zp_out, act_min, act_max, act_given;
+  int32_t levels; /* codes output: output_levels; 0: none */
 } shift_case;
 
 #define MAX_INPUT 20000
@@ -40,7 +43,7 @@ static uint8_t codes[MAX_CODES];
 static uint8_t unpacked[MAX_CODES];
 static tfqp_word words[MAX_CODES];
 static int16_t values[2 * 32];
-static int32_t transform[MAX_COUT * 5];
+static int32_t transform[MAX_COUT * 257]; /* up to [Cout, 1 + 256] */
 static int64_t weight[2][MAX_INPUT]; /* w_c[co * K + k] */
 static uint8_t expected[MAX_OUTPUT];
 static uint8_t got[MAX_OUTPUT];
@@ -78,6 +81,7 @@ static void fill_options(const shift_case *c, tfqp_op_options *o) {
   output.activation_min = c->act_min;
   output.activation_max = c->act_max;
   output.activation_given = c->act_given;
+  output.output_levels = c->levels;
   memset(o, 0, sizeof *o);
   if (c->op == FULLY_CONNECTED) {
     o->shift_fully_connected.channels_in = c->cin;
@@ -103,6 +107,12 @@ static void fill_options(const shift_case *c, tfqp_op_options *o) {
       o->shift_depthwise_conv2d.present = TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED;
     }
   }
+}
+
+/* Columns of the case's transform: (d, base, t_1 .. t_L), (d, threshold) or
+ * (d, B, M0, M1, s). */
+static int32_t transform_columns(const shift_case *c) {
+  return c->levels ? 1 + c->levels : c->packed ? 2 : 5;
 }
 
 static void describe(tfqp_tensor *t, tfqp_type type, int32_t rank, const int32_t *dims,
@@ -138,7 +148,7 @@ static void describe_case(const shift_case *c, tfqp_tensor inputs[4], tfqp_tenso
   dims[1] = 1 << c->bits;
   describe(&inputs[2], TFQP_TYPE_INT16, 2, dims, 0);
   dims[0] = c->cout;
-  dims[1] = c->packed ? 2 : 5;
+  dims[1] = transform_columns(c);
   describe(&inputs[3], TFQP_TYPE_INT32, 2, dims, 0);
   if (c->op == FULLY_CONNECTED) {
     dims[0] = c->batch;
@@ -281,11 +291,33 @@ static int32_t clamp8(const shift_case *c, int64_t v) {
   return (int32_t)(v < c->act_min ? c->act_min : v > c->act_max ? c->act_max : v);
 }
 
+/* While set, reference() only records up to LEVEL_SAMPLES values of d * A_0
+ * per channel (the accumulators the codes output's thresholds tie with). */
+#define LEVEL_SAMPLES 16
+static int collecting_levels;
+static int64_t level_samples[MAX_COUT][LEVEL_SAMPLES];
+static int32_t level_sample_count[MAX_COUT];
+
 /* Output element of channel co from A_0, A_1 into output position `position`. */
 static void reference_output(const shift_case *c, int64_t a0, int64_t a1, int32_t co,
                              uint8_t *position) {
-  const int32_t *row = transform + co * (c->packed ? 2 : 5);
+  const int32_t *row = transform + (size_t)co * (size_t)transform_columns(c);
   const int64_t d = row[0];
+  if (c->levels) {
+    int32_t i, code = 0;
+    if (collecting_levels) {
+      int32_t *n = &level_sample_count[co];
+      if (*n < LEVEL_SAMPLES) {
+        level_samples[co][(*n)++] = d * a0;
+      } else {
+        level_samples[co][test_random_range(0, LEVEL_SAMPLES - 1)] = d * a0;
+      }
+      return;
+    }
+    for (i = 0; i < c->levels - 1; ++i) code += d * a0 >= row[2 + i];
+    ((int8_t *)position)[co] = (int8_t)(row[1] + code);
+    return;
+  }
   if (c->packed) {
     if (d * a0 < row[1]) position[(co / 32) * 4 + (co % 32) / 8] |= (uint8_t)(1u << (co % 8));
     return;
@@ -456,6 +488,41 @@ static void random_values_and_transform(const shift_case *c) {
       row[4] = 31 + 14 + magnitude / 2 - 6 + test_random_range(-2, 2);
       if (co == 2) row[4] = 0;  /* saturates */
       if (co == 3) row[4] = 62; /* rounds to 0 */
+    }
+  }
+}
+
+/* The codes output's rows (d, base, t_1 .. t_L) for the current input, codes
+ * and values: about half the thresholds are accumulators the reference
+ * computes (ties), some repeated (equal thresholds), the rest random; channel
+ * 0 steps below every accumulator, channel 1 above. */
+static void levels_transform(const shift_case *c) {
+  const int32_t count = c->levels - 1;
+  int32_t co, i, j;
+  for (co = 0; co < c->cout; ++co) {
+    int32_t *row = transform + (size_t)co * (size_t)(1 + c->levels);
+    row[0] = (test_random() & 1) ? 1 : -1;
+    row[1] = test_random_range(-128, 127 - count);
+    level_sample_count[co] = 0;
+  }
+  collecting_levels = 1;
+  reference(c, expected);
+  collecting_levels = 0;
+  for (co = 0; co < c->cout; ++co) {
+    int32_t *t = transform + (size_t)co * (size_t)(1 + c->levels) + 2;
+    const int32_t samples = level_sample_count[co];
+    for (i = 0; i < count; ++i) {
+      t[i] = samples > 0 && (test_random() & 1)
+                 ? (int32_t)level_samples[co][test_random_range(0, samples - 1)]
+                 : test_random_range(-(1 << 22), 1 << 22);
+      if (i > 0 && test_random_range(0, 9) == 0) t[i] = t[i - 1];
+      if (co == 0) t[i] = INT32_MIN;
+      if (co == 1) t[i] = INT32_MAX;
+    }
+    for (i = 1; i < count; ++i) { /* insertion sort */
+      const int32_t v = t[i];
+      for (j = i; j > 0 && t[j - 1] > v; --j) t[j] = t[j - 1];
+      t[j] = v;
     }
   }
 }
@@ -911,7 +978,7 @@ static void small_values(const shift_case *c, int32_t limit) {
   for (i = 0; i < c->classes * columns; ++i) {
     if (values[i] != 0) values[i] = (int16_t)test_random_range(-limit, limit);
   }
-  for (co = 0; co < c->cout && !c->packed; ++co) {
+  for (co = 0; co < c->cout && !c->packed && !c->levels; ++co) {
     int32_t *row = transform + co * 5;
     if (c->classes == 1) {
       row[4] = row[4] + 8 > 30 ? 30 : row[4] + 8;
@@ -945,6 +1012,7 @@ static void check_layout_case(const shift_case *c, int32_t zero_percent) {
     } else {
       live_codes(c, zero_percent);
     }
+    if (c->levels) levels_transform(c);
     reference(c, expected);
     CHECK_EQ(run_case(c, got, &e), TFQP_OK);
     if (memcmp(got, expected, bytes) != 0) {
@@ -1052,6 +1120,103 @@ static void test_fast_path_layouts(void) {
   }
 }
 
+/* The codes output on the layouts of test_fast_path_layouts (every path's
+ * kernels and output sites), levels 2, 3, 4, 16 and 256, batch 2 for the
+ * convolutions, zp_in != 0, odd channel counts. */
+static void test_codes_output(void) {
+  static const int32_t levels[] = {2, 3, 4, 16, 256};
+  int32_t bits, i;
+  for (i = 0; i < 5; ++i) {
+    bits = 1 + i;
+    {
+      shift_case c = layout_case(DEPTHWISE, bits, 8, 8);
+      c.levels = levels[i];
+      c.zp_out = 0;
+      check_layout_case(&c, 30);
+      c = layout_case(DEPTHWISE, bits, 6, 12);
+      c.levels = levels[i];
+      c.dm = 2;
+      c.batch = 2;
+      check_layout_case(&c, 20);
+      c = layout_case(CONV, bits, 8, 37);
+      c.levels = levels[i];
+      c.batch = 2;
+      c.height = 4;
+      check_layout_case(&c, 30);
+      c = layout_case(CONV, bits, 5, 9);
+      c.levels = levels[i];
+      c.padding = 1;
+      check_layout_case(&c, 0);
+      c = layout_case(FULLY_CONNECTED, bits, 40, 7);
+      c.levels = levels[i];
+      check_layout_case(&c, 30);
+      c.cin = 33;
+      c.batch = 3;
+      check_layout_case(&c, 0);
+      c = layout_case(FULLY_CONNECTED, bits, 40, 9);
+      c.levels = levels[i];
+      check_layout_case(&c, DEAD_WORDS);
+    }
+  }
+}
+
+/* #{i : t_i <= v} by the binary search against a linear count, for every
+ * length up to 255, random sorted thresholds with repeats, v at, between,
+ * below and above them. */
+static void test_level_count(void) {
+  static int32_t t[255];
+  int32_t count, i, j, trial;
+  for (count = 1; count <= 255; ++count) {
+    for (trial = 0; trial < 4; ++trial) {
+      t[0] = test_random_range(-50, 50);
+      for (i = 1; i < count; ++i) t[i] = t[i - 1] + test_random_range(0, trial == 0 ? 0 : 3);
+      for (i = 0; i < 2 * count + 4; ++i) {
+        const int32_t v = i < count ? t[i] : i < 2 * count ? t[i - count] - 1
+                                    : test_random_range(t[0] - 3, t[count - 1] + 3);
+        int32_t expected_count = 0;
+        for (j = 0; j < count; ++j) expected_count += t[j] <= v;
+        CHECK_EQ(tfqp_level_count(t, count, v), expected_count);
+      }
+    }
+  }
+  t[0] = INT32_MIN;
+  t[1] = INT32_MAX;
+  CHECK_EQ(tfqp_level_count(t, 2, INT32_MIN), 1);
+  CHECK_EQ(tfqp_level_count(t, 2, INT32_MAX), 2);
+  CHECK_EQ(tfqp_level_count(t, 1, INT32_MIN), 1);
+}
+
+/* Transform rows and options of the codes output init_table / prepare reject. */
+static void test_codes_output_rejected(void) {
+  shift_case c = layout_case(CONV, 3, 5, 6);
+  tfqp_error e;
+  int32_t *row;
+  c.levels = 4;
+  random_codes(&c);
+  random_values_and_transform(&c);
+  levels_transform(&c);
+  CHECK_EQ(run_case(&c, got, &e), TFQP_OK);
+  row = transform + 2 * 5; /* channel 2 */
+  expect_data_rejected(&c, &row[0], 0, "transform[:, 0]", 2);
+  expect_data_rejected(&c, &row[1], 125, "transform[:, 1]", 2); /* above 127 - 3 */
+  expect_data_rejected(&c, &row[1], -129, "transform[:, 1]", 2);
+  expect_data_rejected(&c, &row[3], row[2] - 1, "transform[:, 2:]", 2);
+  expect_data_rejected(&c, &row[4], row[3] - 1, "transform[:, 2:]", 2);
+  c.act_given = 1;
+  expect_rejected(&c, TFQP_ERROR_OPTIONS, "output_levels");
+  c.act_given = 0;
+  c.levels = 1;
+  expect_rejected(&c, TFQP_ERROR_OPTION_VALUE, "output_levels");
+  c.levels = 257;
+  expect_rejected(&c, TFQP_ERROR_OPTION_VALUE, "output_levels");
+  c.levels = 4;
+  c.packed = 1;
+  expect_rejected(&c, TFQP_ERROR_OPTIONS, "output_levels");
+  c.packed = 0;
+  c.classes = 2;
+  expect_rejected(&c, TFQP_ERROR_TENSOR_SHAPE, "code_table");
+}
+
 /* The live-word walk's lowest set bit, against a scan, for every single bit
  * and random words. */
 static void test_lowest_bit(void) {
@@ -1074,4 +1239,7 @@ void test_shift(void) {
   test_constants_rejected();
   test_accumulator_bound_edge();
   test_fast_path_layouts();
+  test_level_count();
+  test_codes_output();
+  test_codes_output_rejected();
 }

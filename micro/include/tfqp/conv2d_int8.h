@@ -1,5 +1,6 @@
-/* TFQP_CONV2D_INT8: int8 2-D convolution with a packed sign output or an int32
- * value output (no int8 output: builtin CONV_2D does that).
+/* TFQP_CONV2D_INT8: int8 2-D convolution with a packed sign output, an int32
+ * value output or the int8 codes output of a k-bit activation grid (no
+ * requantized int8 output: builtin CONV_2D does that).
  *
  * Tensors
  *   input 0   int8 [N, H, W, Cin], per-tensor zero point zp_in
@@ -9,16 +10,19 @@
  *             channel's taps (both checked by init_table)
  *   input 2   constant int32 transform: [Cout, 2] rows (direction, threshold)
  *             for packed output, [Cout, 3] rows (multiplier M, shift s, bias B)
- *             for int32 value output
+ *             for int32 value output, [Cout, 1 + output_levels] rows (d, base,
+ *             t_1 .. t_L) for the codes output
  *   input 3   optional, int32_output 1 only: residual int32 values [N, OH, OW,
  *             Cout], added to the values (value_output.h)
  *   output 0  int32: packed bits [N, OH, OW, ceil(Cout/32)] (formats.h), or with
- *             int32_output 1 values [N, OH, OW, Cout]
+ *             int32_output 1 values [N, OH, OW, Cout]; with output_levels int8
+ *             codes [N, OH, OW, Cout]
  *
  * Custom options (FlexBuffers map of integers): channels_in, filter_height,
  * filter_width, stride_height, stride_width, dilation_height_factor,
  * dilation_width_factor (all >= 1), padding (0 = SAME, 1 = VALID; TFLite's
- * output size and padding split), int32_output (0 or 1, default 0). No
+ * output size and padding split), int32_output (0 or 1, default 0),
+ * output_levels (0 = absent, or 2..256; excludes int32_output 1). No
  * pad_value: padded taps contribute 0 (TFLite pads int8 convolutions with the
  * input zero point). Unknown or duplicate keys are rejected.
  *
@@ -29,6 +33,10 @@
  *   packed output: bit = 1 iff direction * A < threshold, direction in {+1, -1};
  *   int32 value output: value = saturate_int32(B + ((M * A + (s > 0 ? 2^(s-1)
  *     : 0)) >> s)) in int64, >> the floor (arithmetic) shift, s in [0, 40].
+ *   codes output (output_levels = L + 1): out = base + #{ i : d * A >= t_i },
+ *     d in {+1, -1}, base in [-128, 127 - L], t_1 <= ... <= t_L (init_table
+ *     checks): a k-bit activation's code from thresholds the converter found
+ *     on Keras's own float computation, so it rounds as Keras does.
  *
  * Use: parse_options, prepare, init_table (table of params.table_bytes bytes,
  * 4-byte aligned), eval. No scratch.
@@ -50,7 +58,8 @@ extern "C" {
 
 enum {
   TFQP_CONV2D_INT8_REQUIRED = (1u << 8) - 1u, /* all but int32_output */
-  TFQP_CONV2D_INT8_INT32_OUTPUT = 1u << 8
+  TFQP_CONV2D_INT8_INT32_OUTPUT = 1u << 8,
+  TFQP_CONV2D_INT8_OUTPUT_LEVELS = 1u << 9
 };
 
 typedef struct {
@@ -63,6 +72,7 @@ typedef struct {
   int32_t dilation_width_factor;
   int32_t padding;
   int32_t int32_output; /* 0 or 1 */
+  int32_t output_levels; /* 0 (absent) or 2..256: the int8 codes output */
   uint32_t present;
 } tfqp_conv2d_int8_options;
 
@@ -72,6 +82,7 @@ typedef struct {
   int32_t channels_out;
   int32_t input_zero_point;
   int32_t int32_output;
+  int32_t output_levels; /* codes output: L + 1 levels; 0: none */
   int32_t taps;     /* K */
   int32_t output_depth; /* Cout or ceil(Cout/32) */
   int32_t weights_int16; /* int16 weights, else int8 */

@@ -1,6 +1,7 @@
 /* TFQP_FULLY_CONNECTED_INT8: int8 fully-connected layer with a packed sign
- * output or an int32 value output (no int8 output: builtin FULLY_CONNECTED
- * does that).
+ * output, an int32 value output or the int8 codes output of a k-bit
+ * activation grid (no requantized int8 output: builtin FULLY_CONNECTED does
+ * that).
  *
  * Tensors
  *   input 0   int8 [N, Cin], per-tensor zero point zp_in
@@ -8,13 +9,15 @@
  *             int16 with sum |w| * 255 < 2^31 per output channel
  *   input 2   constant int32 transform: [Cout, 2] (direction, threshold) for
  *             packed output, [Cout, 3] (multiplier M, shift s, bias B) for
- *             int32 value output
+ *             int32 value output, [Cout, 1 + output_levels] (d, base, t_1 ..
+ *             t_L) for the codes output
  *   input 3   optional, int32_output 1 only: residual int32 values [N, Cout]
  *   output 0  int32: packed bits [N, ceil(Cout/32)], or with int32_output 1
- *             values [N, Cout]
+ *             values [N, Cout]; with output_levels int8 codes [N, Cout]
  *
  * Custom options (FlexBuffers map of integers): channels_in (>= 1, <= 66311),
- * int32_output (0 or 1, default 0). Unknown or duplicate keys are rejected.
+ * int32_output (0 or 1, default 0), output_levels (0 = absent, or 2..256;
+ * excludes int32_output 1). Unknown or duplicate keys are rejected.
  *
  * Arithmetic: as TFQP_CONV2D_INT8 (tfqp/conv2d_int8.h) with K = Cin taps, all
  * valid: A = sum of (q - zp_in) * w.
@@ -35,12 +38,14 @@ extern "C" {
 
 enum {
   TFQP_FC_INT8_REQUIRED = 1u << 0,
-  TFQP_FC_INT8_INT32_OUTPUT = 1u << 1
+  TFQP_FC_INT8_INT32_OUTPUT = 1u << 1,
+  TFQP_FC_INT8_OUTPUT_LEVELS = 1u << 2
 };
 
 typedef struct {
   int32_t channels_in;
   int32_t int32_output;
+  int32_t output_levels; /* 0 (absent) or 2..256: the int8 codes output */
   uint32_t present;
 } tfqp_fully_connected_int8_options;
 
@@ -50,6 +55,7 @@ typedef struct {
   int32_t channels_out;
   int32_t input_zero_point;
   int32_t int32_output;
+  int32_t output_levels; /* codes output: L + 1 levels; 0: none */
   int32_t output_depth;
   int32_t weights_int16; /* int16 weights, else int8 */
   int32_t residual;      /* int32 values plus input 3 */

@@ -9,7 +9,8 @@
  *             taps, T codes per tap (formats.h, "Coded weights")
  *   input 2   constant code table INT16 [C, 2^b]
  *   input 3   constant transform INT32 [Cout, 5] (d, B, M0, M1, s) for int8
- *             output, [Cout, 2] (d, threshold) for packed output
+ *             output, [Cout, 2] (d, threshold) for packed output,
+ *             [Cout, 1 + output_levels] (d, base, t_1 .. t_L) for codes
  *   output 0  int8 [N, OH, OW, Cout] (zero point zp_out) or packed INT32
  *             [N, OH, OW, ceil(Cout/32)]
  *
@@ -17,8 +18,9 @@
  * stride_height, stride_width, dilation_height_factor, dilation_width_factor
  * (all >= 1), padding (0 = SAME, 1 = VALID; TFLite's output size and padding
  * split), terms (T >= 1, default 1), activation_min, activation_max (int8
- * output only; defaults -128, 127). Cin comes from the input. Unknown or
- * duplicate keys are rejected.
+ * output only; defaults -128, 127), output_levels (0 = absent, or 2..256: the
+ * int8 codes output, tfqp/shift_layer.h). Cin comes from the input. Unknown
+ * or duplicate keys are rejected.
  *
  * Arithmetic, output (n, y, x, co): A_c = sum over the taps (ky, kx, ci)
  * inside the image of (q - zp_in) * w_c[k] (padded taps contribute 0, as
@@ -54,7 +56,8 @@ typedef struct {
   /* filter_height, filter_width, stride_height, stride_width,
    * dilation_height_factor, dilation_width_factor, padding */
   tfqp_window_options window;
-  tfqp_shift_output_options output; /* terms, activation_min, activation_max */
+  tfqp_shift_output_options output; /* terms, activation_min, activation_max,
+                                       output_levels */
   uint32_t present;
 } tfqp_shift_conv2d_options;
 

@@ -41,7 +41,8 @@ enum {
 typedef struct {
   tfqp_window_options window; /* as TFQP_SHIFT_CONV2D's */
   int32_t depth_multiplier;
-  tfqp_shift_output_options output; /* terms, activation_min, activation_max */
+  tfqp_shift_output_options output; /* terms, activation_min, activation_max,
+                                       output_levels */
   uint32_t present;
 } tfqp_shift_depthwise_conv2d_options;
 

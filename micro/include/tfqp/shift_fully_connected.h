@@ -16,7 +16,8 @@
  *
  * Custom options (FlexBuffers map of integers): channels_in (>= 1), terms
  * (T >= 1, default 1), activation_min, activation_max (int8 output only;
- * defaults -128, 127). Unknown or duplicate keys are rejected.
+ * defaults -128, 127), output_levels (0 = absent, or 2..256: the int8 codes
+ * output, tfqp/shift_layer.h). Unknown or duplicate keys are rejected.
  *
  * Arithmetic, output (n, co): A_c = sum over ci of (q - zp_in) * w_c[ci],
  * then the output transform of tfqp/shift_layer.h.
@@ -45,7 +46,8 @@ enum {
 
 typedef struct {
   int32_t channels_in;
-  tfqp_shift_output_options output; /* terms, activation_min, activation_max */
+  tfqp_shift_output_options output; /* terms, activation_min, activation_max,
+                                       output_levels */
   uint32_t present;
 } tfqp_shift_fully_connected_options;
 

@@ -11,13 +11,18 @@
  *   input 2   constant code table INT16 [C, 2^b], C in {1, 2} accumulator
  *             classes, |entry| <= 2^14; b and C come from its shape
  *   input 3   constant transform INT32: [Cout, 5] rows (d, B, M0, M1, s) for
- *             int8 output, [Cout, 2] rows (d, threshold) for packed output
+ *             int8 output, [Cout, 2] rows (d, threshold) for packed output,
+ *             [Cout, 1 + output_levels] rows (d, base, t_1 .. t_L) for the
+ *             codes output
  *   output 0  int8 values (zero point zp_out), or packed INT32 bits
  *             (formats.h): the output tensor's type chooses
  *
  * Options every shift op has: terms (T >= 1, default 1), activation_min and
  * activation_max (int8 output only: given with a packed output they are
- * rejected; defaults -128 and 127; -128 <= min <= max <= 127).
+ * rejected; defaults -128 and 127; -128 <= min <= max <= 127), output_levels
+ * (0 = absent = no codes output, else 2..256: the int8 output is a k-bit
+ * activation's code; rejected with a packed output, activation_min /
+ * activation_max or two accumulator classes).
  *
  * Accumulators, per output position and channel, for each class c < C:
  *   w_c[k] = sum over t of table[c][code(k, t)]
@@ -39,6 +44,11 @@
  *                  exact in int64: M0, M1 in [0, 2^31), s in [0, 62]
  *   packed:        bit = 1 (negative) iff d*A_0 < threshold (C == 1 only:
  *                  prepare rejects two classes with a packed output)
+ *   codes (output_levels = L + 1, C == 1, int8 output):
+ *                  out = base + #{ i : d*A_0 >= t_i }, no zero point, no clamp;
+ *                  init_table checks base in [-128, 127 - L] and
+ *                  t_1 <= ... <= t_L (the converter's thresholds on A of a
+ *                  trained grid, which absorb the bias: B = 0 in the bound)
  *
  * Work skipping: a word of codes whose codes all decode to 0 in every class
  * adds nothing; init_table marks such words in the table and eval never
@@ -68,12 +78,13 @@ typedef struct {
   int32_t terms;
   int32_t activation_min;
   int32_t activation_max;
+  int32_t output_levels; /* 0: no codes output */
   int32_t activation_given;
 } tfqp_shift_output_options;
 
 /* After an op's parse read its keys: the defaults of the options absent from
- * `present`, whose bits for terms, activation_min and activation_max are
- * `first_bit`, `first_bit` + 1 and `first_bit` + 2. */
+ * `present`, whose bits for terms, activation_min, activation_max and
+ * output_levels are `first_bit` .. `first_bit` + 3. */
 void tfqp_shift_output_defaults(tfqp_shift_output_options *options, uint32_t present,
                                 int32_t first_bit);
 
@@ -90,6 +101,7 @@ typedef struct {
   int32_t channels_out;    /* Cout */
   int32_t input_zero_point;
   int32_t output_packed;   /* packed int32 output, else int8 */
+  int32_t output_levels;   /* codes output: L + 1 levels; 0: none */
   int32_t output_depth;    /* Cout or ceil(Cout / 32) */
   int32_t output_zero_point;
   int32_t activation_min;
@@ -103,7 +115,8 @@ typedef struct {
   int32_t depth_multiplier;
   /* table (int32 words from its start): code values [C][2^b], then the
    * channel fields (int8 output: d, B, M0, M1, s; packed: d, threshold),
-   * each [Cout], then the live-word bitmap [Cout][live_words] (bit w % 32 of
+   * each [Cout] (codes output: d[Cout], base[Cout], thresholds[Cout][L],
+   * kernels/level_output.h), then the live-word bitmap [Cout][live_words] (bit w % 32 of
    * word w / 32 of a row: word w of the codes row has work) */
   int32_t live_words;
   size_t channels_at;

@@ -1,0 +1,82 @@
+/* Internal: the "codes output" (option output_levels) of the int8-activation
+ * ops TFQP_SHIFT_CONV2D, TFQP_SHIFT_DEPTHWISE_CONV2D,
+ * TFQP_SHIFT_FULLY_CONNECTED, TFQP_CONV2D_INT8 and TFQP_FULLY_CONNECTED_INT8
+ * (contract in tfqp/shift_layer.h and tfqp/conv2d_int8.h):
+ *
+ *   out = base + #{ i < L : d * A >= t_i }
+ *
+ * with L = output_levels - 1 thresholds per output channel from the transform
+ * rows (d, base, t_1 .. t_L), A the op's exact int32 accumulator. A trained
+ * k-bit activation grid's code is a step function of A whose steps the
+ * converter finds by evaluating Keras's own float computation, so the op
+ * reproduces Keras's rounding (half to even, after BN / bias / clip) exactly
+ * where TFLite's requantization (half away from zero) would not.
+ *
+ * Table (int32): d[Cout], base[Cout], then thresholds[Cout][L]; every path
+ * (portable, AVX2, AVX-512, Cortex-M) computes d * A its own way and counts
+ * with tfqp_level_count, so the bytes agree.
+ */
+#ifndef TFQP_KERNELS_LEVEL_OUTPUT_H_
+#define TFQP_KERNELS_LEVEL_OUTPUT_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tfqp/status.h"
+#include "tfqp/tensor.h"
+
+#define TFQP_LEVELS_MIN 2
+#define TFQP_LEVELS_MAX 256
+#define TFQP_LEVELS_COLUMNS(levels) (2 + (levels) - 1) /* d, base, t_1 .. t_L */
+
+/* Table words of `channels` channels of `levels` levels. */
+#define TFQP_LEVELS_TABLE_WORDS(channels, levels) \
+  ((size_t)(channels) * (size_t)TFQP_LEVELS_COLUMNS(levels))
+
+/* #{ i < count : t[i] <= v } of non-decreasing t[0 .. count): a branch-light
+ * binary search (count <= 255: at most 8 halvings), straight compares for
+ * count <= 3. */
+static inline int32_t tfqp_level_count(const int32_t *t, int32_t count, int32_t v) {
+  const int32_t *first = t;
+  int32_t n = count;
+  if (count <= 3) {
+    int32_t u = 0, i;
+    for (i = 0; i < count; ++i) u += t[i] <= v;
+    return u;
+  }
+  /* invariant: every t before `first` is <= v, every t from first + n on > v */
+  while (n > 1) {
+    const int32_t half = n / 2;
+    first = first[half - 1] <= v ? first + half : first;
+    n -= half;
+  }
+  return (int32_t)(first - t) + (first[0] <= v);
+}
+
+/* Channel co's output from its signed accumulator d * A (table as above). */
+static inline int32_t tfqp_level_output(const int32_t *table, int32_t channels, int32_t levels,
+                                        int32_t co, int32_t signed_acc) {
+  const int32_t count = levels - 1;
+  return table[channels + co] +
+         tfqp_level_count(table + 2 * (size_t)channels + (size_t)co * (size_t)count, count,
+                          signed_acc);
+}
+
+/* The sign d of channel co (table as above). */
+static inline int32_t tfqp_level_direction(const int32_t *table, int32_t co) {
+  return table[co];
+}
+
+/* Checks output_levels: 0 (absent) or in [2, 256]; `option` names it. */
+tfqp_status tfqp_levels_check_option(int32_t levels, const char *option, tfqp_error *error);
+
+/* Checks the transform tensor: int32 [channels, 2 + levels - 1]. */
+tfqp_status tfqp_levels_check_transform(const tfqp_tensor *transform, int32_t channels,
+                                        int32_t levels, tfqp_error *error);
+
+/* Checks every transform row (d in {+1, -1}; base in [-128, 127 - L];
+ * t_1 <= ... <= t_L) and writes the table (as above). */
+tfqp_status tfqp_levels_table(const int32_t *transform, int32_t channels, int32_t levels,
+                              int32_t *table, tfqp_error *error);
+
+#endif /* TFQP_KERNELS_LEVEL_OUTPUT_H_ */
