@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from accuracy import QUANTIZED_LAYERS  # noqa: E402
-from shift_agreement import reference_layer_bytes, run_table, shift_layer_bytes  # noqa: E402
+from shift_agreement import AGREEMENT_GOAL, reference_layer_bytes, run_table, shift_layer_bytes  # noqa: E402
 
 # row -> (label, weight-bytes goal as a fraction of the int8 reference's)
 MODELS = {
@@ -44,7 +44,6 @@ MODELS = {
     "lsq4": ("LSQ 4-bit", 0.55),
     "lsq2": ("LSQ 2-bit", 0.30),
 }
-AGREEMENT_GOAL = 0.995
 
 
 def measure(key: str, path: str, data, test_images: int) -> dict:
