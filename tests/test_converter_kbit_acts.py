@@ -333,3 +333,28 @@ def test_a_schedule_converts_at_the_width_training_ended_with(make, callback, bi
     assert report.compared_codes > 0 and report.differing_codes == 0, report
     levels = {c.op: c.detail for c in report.ops if c.policy == "keras codes"}
     assert levels == {"TFQP_CONV2D_INT8": f"{bits}-bit codes", "TFQP_SHIFT_CONV2D": f"{bits}-bit codes"}
+
+
+def test_a_depthwise_shift_op_writes_codes():
+    tf.keras.utils.set_random_seed(6)
+    inputs = tf.keras.Input(INPUT_SHAPE)
+    x = lq.layers.QuantConv2D(4, 3, padding="same", use_bias=False, name="stem",
+                              kernel_quantizer=tq.Uniform(bits=8, symmetric=True, per_channel=True))(inputs)
+    x = tf.keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = lq.layers.QuantDepthwiseConv2D(3, padding="same", use_bias=False, name="depthwise",
+                                       input_quantizer=tq.PACT(bits=4, alpha_init=2.0),
+                                       depthwise_quantizer=tq.PowerOfTwo(bits=4))(x)
+    x = tf.keras.layers.BatchNormalization(name="depthwise_bn")(x)
+    x = lq.layers.QuantConv2D(3, 3, name="conv", input_quantizer=lq.quantizers.DoReFa(k_bit=2, mode="activations"),
+                              kernel_quantizer="ste_tern")(x)
+    model = tf.keras.Model(inputs, x)
+    _randomize_batch_norms(model, np.random.default_rng(2))
+    images = _images(60)
+    deploy = _convert(model)
+    codes, flat = _codes_tensors(deploy)
+    assert codes["tfqp/depthwise/codes"] == (np.float32(1.0 / 3.0), 0)
+    report = converters.verify(model, deploy, images, min_argmax_agreement=None)
+    checks = {c.op: c for c in report.ops if c.policy == "keras codes"}
+    assert set(checks) == {"TFQP_CONV2D_INT8", "TFQP_SHIFT_DEPTHWISE_CONV2D"}
+    assert all(c.differing == 0 for c in checks.values()), report
+    assert report.compared_codes == 60 * 8 * 8 * 4 * 2 and report.differing_codes == 0, report
