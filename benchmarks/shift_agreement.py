@@ -146,7 +146,11 @@ def run_table(argv, description: str, models: dict, measure, cells, header):
         if not os.path.exists(path):
             parser.error(f"{path} not found: train it with benchmarks/accuracy.py --only {key} --save-models "
                          f"{args.models}")
-        result, report = measure(key, path, data, args.test_images)
+        try:
+            result, report = measure(key, path, data, args.test_images)
+        except converters.VerificationError as error:  # the other models still run
+            print(f"{key}: verify failed: {error}", flush=True)
+            continue
         results.append(result)
         if args.verbose:
             print(report)
