@@ -33,7 +33,7 @@ from tfq_plus.converters.verify import VerificationError, VerifyReport, verify
 
 def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool = True,
                         target: str = "micro", inference_input_type=tf.int8,
-                        inference_output_type=tf.int8) -> bytes:
+                        inference_output_type=tf.int8, int4_builtin: bool = True) -> bytes:
     """Convert a trained Keras model (larq / tfq_plus quantizers) to a .tflite flatbuffer.
 
     Args:
@@ -50,6 +50,12 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             reference model (the stock converter's builtin int8 ops only).
         target: "micro" (every builtin op must be one TFLite Micro has) or "tflite".
         inference_input_type, inference_output_type: tf.int8, tf.uint8 or tf.float32.
+        int4_builtin: a 4-bit uniform kernel (levels in [-8, 7]) on int8 values with
+            an int8 output deploys as its builtin op with an INT4 filter, which stock
+            TFLite Micro, CMSIS-NN and TFLite run, where they all can (convolutions;
+            depthwise ones but with an odd number of input channels and a depth
+            multiplier above 1; fully-connected layers with one filter scale);
+            False, or elsewhere: a TFQP coded-weight op.
 
     Returns:
         The flatbuffer bytes; the same model and data give identical bytes.
@@ -65,21 +71,22 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             lacks with target="micro".
     """
     deploy, reference = _convert(model, representative_dataset, custom_ops, target,
-                                 inference_input_type, inference_output_type)
+                                 inference_input_type, inference_output_type, int4_builtin)
     return deploy if custom_ops else reference
 
 
 def convert_with_reference(model, *, representative_dataset=None, target: str = "micro",
-                           inference_input_type=tf.int8, inference_output_type=tf.int8):
+                           inference_input_type=tf.int8, inference_output_type=tf.int8,
+                           int4_builtin: bool = True):
     """``(deploy, reference)`` from one stock conversion (arguments as
     ``convert_keras_model``): the reference is the baseline ``verify`` and
     ``report`` compare with."""
     return _convert(model, representative_dataset, True, target, inference_input_type,
-                    inference_output_type)
+                    inference_output_type, int4_builtin)
 
 
 def _convert(model, representative_dataset, custom_ops, target, inference_input_type,
-             inference_output_type):
+             inference_output_type, int4_builtin=True):
     # (the package's `export` / `verify` / `report` names are the functions, so the
     # modules are imported by their members)
     from tfq_plus.converters.export import export_and_plan
@@ -88,7 +95,7 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     from tfq_plus.converters.streams import calibrate_streams
     from tfq_plus.converters.unsupported import check_one_subgraph
 
-    exported, plans = export_and_plan(model)
+    exported, plans = export_and_plan(model, int4_builtin=int4_builtin)
     calibration = CalibrationData(exported, representative_dataset)
     reference_model = convert_reference(
         exported, calibration, target=target,
@@ -105,14 +112,14 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     return result.flatbuffer, reference_model
 
 
-def plan(model):
+def plan(model, int4_builtin: bool = True):
     """What each layer of ``model`` deploys to (``plans.Plans``: one ``LayerPlan``
-    per layer that becomes a TFQP op)."""
+    per layer that becomes a TFQP op, or a builtin op with an INT4 filter)."""
     from tfq_plus.converters.export import check_keras_model
     from tfq_plus.converters.planning import plan as _plan
 
     check_keras_model(model)
-    return _plan(model)
+    return _plan(model, int4_builtin)
 
 
 __all__ = [

@@ -197,14 +197,17 @@ def _bias(op: BuiltinOp, position: int, channels: int):
                 f"{_type_name(op.type(0))} inputs")
 
 
-def _weights(op: BuiltinOp, position: int, rank: int, quantized_dimension: int):
-    """Weights: a constant of the rank, int8 for quantized inputs (per-channel
-    scales along quantized_dimension), float32 for float inputs."""
+def _weights(op: BuiltinOp, position: int, rank: int, quantized_dimension: int, int4_per_channel: bool = True):
+    """Weights: a constant of the rank, int8 (or packed int4) for int8 inputs and int8
+    for int16 inputs (per-channel scales along quantized_dimension; int4 weights of a
+    fully-connected layer per tensor only, as TFLite Micro and CMSIS-NN read them),
+    float32 for float inputs."""
     shape = op.shape(position)
     if op.constant(position) is None or len(shape) != rank:
         op.fail(f"{op.describe(position)} (the weights) must be a constant of rank {rank}, got shape {shape}")
     expected = TensorType.FLOAT32 if op.type(0) == TensorType.FLOAT32 else TensorType.INT8
-    if op.type(position) != expected:
+    int4 = op.type(position) == TensorType.INT4 and op.type(0) == TensorType.INT8
+    if op.type(position) != expected and not int4:
         op.fail(f"{op.describe(position)} (the weights) is {_type_name(op.type(position))} for "
                 f"{_type_name(op.type(0))} inputs; expected {_type_name(expected)}")
     tensor = op.tensor(position)
@@ -215,6 +218,9 @@ def _weights(op: BuiltinOp, position: int, rank: int, quantized_dimension: int):
         if len(params[0]) > 1 and params[2] != quantized_dimension:
             op.fail(f"{op.describe(position)}: per-channel scales along dimension {params[2]}; the kernel "
                     f"reads them along dimension {quantized_dimension}")
+        if int4 and len(params[0]) > 1 and not int4_per_channel:
+            op.fail(f"{op.describe(position)}: int4 weights with per-channel scales; TFLite Micro reads "
+                    "int4 weights of this op with one scale only")
 
 
 def _value_types(op: BuiltinOp, allowed=(TensorType.INT8, TensorType.INT16, TensorType.FLOAT32)):
@@ -265,7 +271,7 @@ def check_fully_connected(op: BuiltinOp):
     _value_types(op)
     if op.options is not None and op.options.weightsFormat != schema.fb.FullyConnectedOptionsWeightsFormat.DEFAULT:
         op.fail(f"weights format {op.options.weightsFormat}; TFLite Micro reads the DEFAULT format only")
-    _weights(op, 1, 2, 0)
+    _weights(op, 1, 2, 0, int4_per_channel=False)
     units, depth = op.shape(1)
     elements = math.prod(op.shape(0))
     if elements % depth:

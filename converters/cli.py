@@ -358,6 +358,8 @@ def convert(args) -> int:
         inference_input_type=_inference_type(args.input_type),
         inference_output_type=_inference_type(args.output_type),
     )
+    if not args.no_custom_ops:
+        common["int4_builtin"] = not args.no_int4_builtin
     with step("converting"):
         reference = None
         if args.reference_out and not args.no_custom_ops:
@@ -439,6 +441,8 @@ def build_parser() -> ArgumentParser:
                    help="also write the reference model (builtin ops only), needed by verify / report")
     p.add_argument("--no-custom-ops", action="store_true",
                    help="write the reference model as --output (no TFQP ops)")
+    p.add_argument("--no-int4-builtin", action="store_true",
+                   help="4-bit uniform kernels as TFQP coded-weight ops, never as builtin ops with INT4 filters")
     p.add_argument("--target", choices=("micro", "tflite"), default="micro",
                    help="micro: every builtin op must exist in TFLite Micro (default)")
     p.add_argument("--input-type", choices=("int8", "uint8", "float32"), default="int8")

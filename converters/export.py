@@ -472,11 +472,11 @@ def export(model) -> tf.keras.Model:
     return export_and_plan(model)[0]
 
 
-def export_and_plan(model):
+def export_and_plan(model, int4_builtin: bool = True):
     """``(exported model, plans)``: the stock converter's input and the plan of every
     layer that deploys as a TFQP op (``plans.Plans``)."""
     from tfq_plus.converters.planning import plan
 
     check_keras_model(model)
-    plans = plan(model)
+    plans = plan(model, int4_builtin)
     return _export_model(model), plans

@@ -45,10 +45,9 @@ def _one_op_model(model, op) -> bytes:
         tensor.type = source.type
         tensor.quantization = source.quantization
         tensor.buffer = 0
-        data = schema.constant(model, source)
-        if data is not None:
-            buffer = fb.BufferT()
-            buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
+        if schema.constant(model, source) is not None:
+            buffer = fb.BufferT()  # the stored bytes (packed INT4 stays packed)
+            buffer.data = np.asarray(model.buffers[source.buffer].data, dtype=np.uint8)
             single.buffers.append(buffer)
             tensor.buffer = len(single.buffers) - 1
         tensors.append(tensor)

@@ -65,6 +65,7 @@ ELEMENT_BYTES = {
     TensorType.INT32: 4, TensorType.FLOAT32: 4, TensorType.INT64: 8,
 }
 ZERO_POINT_RANGES = {
+    TensorType.INT4: schema.INT4_RANGE,
     TensorType.INT8: (-128, 127), TensorType.UINT8: (0, 255), TensorType.INT16: (-32768, 32767),
     TensorType.INT32: (-(2**31), 2**31 - 1), TensorType.INT64: (-(2**63), 2**63 - 1),
     TensorType.FLOAT32: (-(2**31), 2**31 - 1), TensorType.BOOL: (-(2**31), 2**31 - 1),
@@ -207,14 +208,14 @@ def tensor_elements(tensor) -> int:
 def _check_tensor(model, graph, index: int):
     tensor = graph.tensors[index]
     where = describe_tensor(graph, index)
-    if tensor.type not in ELEMENT_BYTES:
-        supported = sorted(schema.TENSOR_TYPE_NAMES[t] for t in ELEMENT_BYTES)
+    if tensor.type not in ELEMENT_BYTES and tensor.type != TensorType.INT4:
+        supported = sorted(schema.TENSOR_TYPE_NAMES[t] for t in list(ELEMENT_BYTES) + [TensorType.INT4])
         raise ModelError(f"{where}: type {schema.TENSOR_TYPE_NAMES.get(tensor.type, tensor.type)} is not "
                          f"supported ({', '.join(supported)} are)", TENSORS)
     shape = schema.shape(tensor)
     if len(shape) > MAX_RANK or any(d < 1 for d in shape):
         raise ModelError(f"{where}: shape {shape}: at most {MAX_RANK} dimensions, each >= 1", TENSORS)
-    if math.prod(shape) * ELEMENT_BYTES[tensor.type] > MAX_TENSOR_BYTES:
+    if _data_bytes(tensor.type, math.prod(shape)) > MAX_TENSOR_BYTES:
         raise ModelError(f"{where}: shape {shape} holds more than {MAX_TENSOR_BYTES} bytes", TENSORS)
     if tensor.isVariable:
         raise ModelError(f"{where}: variable tensors are not supported", TENSORS)
@@ -223,11 +224,20 @@ def _check_tensor(model, graph, index: int):
                          f"buffers (0 to {len(model.buffers) - 1})", TENSORS)
     data = model.buffers[tensor.buffer].data
     size = 0 if data is None else len(data)
-    expected = math.prod(shape) * ELEMENT_BYTES[tensor.type]
+    expected = _data_bytes(tensor.type, math.prod(shape))
+    if tensor.type == TensorType.INT4 and not size:
+        raise ModelError(f"{where}: INT4 tensors are constant weights (the filters of CONV_2D, "
+                         "DEPTHWISE_CONV_2D and FULLY_CONNECTED); this one has no data", TENSORS)
     if size and size != expected:
         raise ModelError(f"{where}: its buffer {tensor.buffer} holds {size} bytes; "
                          f"{schema.TENSOR_TYPE_NAMES[tensor.type]} {shape} needs {expected}", TENSORS)
     _check_quantization(graph, index)
+
+
+def _data_bytes(tensor_type: int, elements: int) -> int:
+    if tensor_type == TensorType.INT4:
+        return schema.int4_bytes(elements)
+    return elements * ELEMENT_BYTES[tensor_type]
 
 
 def _check_quantization(graph, index: int):

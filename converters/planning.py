@@ -389,9 +389,19 @@ def _check_codes_chain(plan: P.LayerPlan) -> None:
 # --- the planner --------------------------------------------------------------------
 
 
+def int4_builtin(plan: P.LayerPlan) -> bool:
+    """A 4-bit uniform kernel of one class on int8 values with int8 values out: the
+    stock op can run it with an INT4 filter (``patterns.int4``, which keeps the coded
+    op where a runtime cannot)."""
+    codes = plan.kernel.shift
+    return (codes is not None and codes.family == f"{uniform_codes.FAMILY} 4-bit" and codes.classes == 1
+            and plan.input == P.INT8 and plan.output == P.INT8_VALUES)
+
+
 class Planner:
-    def __init__(self, model):
+    def __init__(self, model, int4_builtin: bool = True):
         self.model = model
+        self.int4_builtin = int4_builtin
         self.graph = KerasGraph(model)
         self.plans = P.Plans()
         self._binarizer: Dict[str, bool] = {}
@@ -590,6 +600,7 @@ class Planner:
             geometry=geometry(layer, op, pad_value), chain=chain, output=output, output_layer=end,
         )
         plan.input_is_model_input = isinstance(self.graph.layers.get(input_layer), tf.keras.layers.InputLayer)
+        plan.int4_builtin = self.int4_builtin and int4_builtin(plan)
         if output == P.CODES:
             plan.output_grid = self.plans.coded[end][0]
             _check_codes_chain(plan)
@@ -728,6 +739,8 @@ class Planner:
             self.plans.streams[key] = roots.setdefault(root, len(roots))
 
 
-def plan(model) -> P.Plans:
-    """The plans of ``model`` (see the module doc)."""
-    return Planner(model).run()
+def plan(model, int4_builtin: bool = True) -> P.Plans:
+    """The plans of ``model`` (see the module doc); ``int4_builtin``: 4-bit uniform
+    kernels with int8 outputs as builtin ops with INT4 filters where the runtimes
+    run them (else coded ops)."""
+    return Planner(model, int4_builtin).run()

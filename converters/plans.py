@@ -193,11 +193,16 @@ class LayerPlan:
     input_is_model_input: bool = False
     residual_add: Optional[str] = None  # the AddPlan this layer's op computes
     output_grid: Optional[object] = None
+    # a 4-bit uniform kernel the stock op runs with an INT4 filter (``patterns.int4``)
+    int4_builtin: bool = False
 
     @property
     def family(self) -> str:
-        """The rewrite pattern: "shift" (a kernel of codes through a table, int8
-        input), "binary" (signs input) or "int8" (int8 input, int8 codes)."""
+        """The rewrite pattern: "int4" (the stock op with an INT4 filter), "shift"
+        (a kernel of codes through a table, int8 input), "binary" (signs input) or
+        "int8" (int8 input, int8 codes)."""
+        if self.int4_builtin:
+            return "int4"
         if self.kernel.kind == SHIFT_KERNEL:
             return "shift"
         return "binary" if self.input == SIGNS else "int8"

@@ -222,10 +222,11 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
             data = schema.constant(model, graph.tensors[t])
             if data is None:
                 continue
-            weight_bytes += data.nbytes
+            stored = len(model.buffers[graph.tensors[t].buffer].data)  # packed int4: half the values
+            weight_bytes += stored
             if graph.tensors[t].buffer not in counted_buffers:
                 counted_buffers.add(graph.tensors[t].buffer)
-                weight_total += data.nbytes
+                weight_total += stored
         binary, int8 = _macs(model, index, graph)
         first_input = next((t for t in op.inputs if t >= 0 and schema.constant(model, graph.tensors[t]) is None), None)
         spec = REGISTRY.get(schema.op_name(model, op))

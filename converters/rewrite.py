@@ -18,11 +18,11 @@ from tfq_plus.converters import plans as P
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.graph import Graph
 from tfq_plus.converters.ops import REGISTRY
-from tfq_plus.converters.patterns import binary, int8, shift, signs
+from tfq_plus.converters.patterns import binary, int4, int8, shift, signs
 from tfq_plus.converters.patterns.context import Context
 
 # op family (``LayerPlan.family``) -> pattern
-PATTERNS = {"binary": binary.apply, "int8": int8.apply, "shift": shift.apply}
+PATTERNS = {"binary": binary.apply, "int4": int4.apply, "int8": int8.apply, "shift": shift.apply}
 
 
 class RewriteResult(NamedTuple):

@@ -33,6 +33,9 @@ NUMPY_TYPES = {
     TensorType.FLOAT32: np.float32,
     TensorType.BOOL: np.bool_,
 }
+# INT4: two values a byte, the tensor's elements in order, element 2i in the low
+# nibble of byte i, 2i + 1 in the high one (TFLite's and CMSIS-NN's packed int4).
+INT4_RANGE = (-8, 7)
 # Custom options are a flexbuffer (CustomOptionsFormat.FLEXBUFFERS).
 FLEXBUFFERS = 0
 
@@ -80,11 +83,36 @@ def constant(model: fb.ModelT, tensor: fb.TensorT) -> Optional[np.ndarray]:
     data = model.buffers[tensor.buffer].data
     if data is None or len(data) == 0:
         return None
+    if tensor.type == TensorType.INT4:
+        count = int(np.prod(shape(tensor), dtype=np.int64))
+        return unpack_int4(np.asarray(data, dtype=np.uint8), count).reshape(shape(tensor))
     dtype = NUMPY_TYPES.get(tensor.type)
     if dtype is None:
         return None
     raw = np.asarray(data, dtype=np.uint8).tobytes()
     return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape(tensor))
+
+
+def int4_bytes(count: int) -> int:
+    return (count + 1) // 2
+
+
+def pack_int4(values) -> np.ndarray:
+    """int values in [-8, 7] (any shape, taken flat) as packed INT4 bytes (uint8)."""
+    flat = np.asarray(values, dtype=np.int64).reshape(-1)
+    low, high = INT4_RANGE
+    if np.any((flat < low) | (flat > high)):
+        raise ValueError(f"pack_int4: values must be in [{low}, {high}], got {int(flat[(flat < low) | (flat > high)][0])}")
+    nibbles = np.zeros(2 * int4_bytes(flat.size), dtype=np.uint8)
+    nibbles[:flat.size] = flat & 0xF
+    return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
+
+
+def unpack_int4(data: np.ndarray, count: int) -> np.ndarray:
+    """The first ``count`` values (int8, sign-extended) of packed INT4 bytes."""
+    data = np.asarray(data, dtype=np.uint8)
+    nibbles = np.stack([data & 0xF, data >> 4], axis=-1).reshape(-1)[:count].astype(np.int8)
+    return np.where(nibbles > 7, nibbles - 16, nibbles).astype(np.int8)
 
 
 def quantization(tensor: fb.TensorT):

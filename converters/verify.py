@@ -77,6 +77,8 @@ KERAS_CODES = "keras codes"
 # the stock op's on the same input (given the reference)
 STOCK_BYTES = "stock bytes"
 SHIFT_OPS = shift_ops.SHIFT_OPS
+INT4_BUILTINS = (schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D,
+                 schema.BuiltinOperator.FULLY_CONNECTED)
 
 
 class VerificationError(ValueError):
@@ -369,7 +371,7 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
     model_ir = interpreter.model
     graph = model_ir.subgraphs[0]
     views = [OpView(model_ir, i) for i, op in enumerate(graph.operators)
-             if is_tfqp(schema.op_name(model_ir, op))]
+             if is_tfqp(schema.op_name(model_ir, op)) or _int4_builtin(model_ir, op)]
     weights_checked = _check_weights(views, plans)
     twins = _stock_twins(views, plans, reference) if reference is not None else {}
     # the samples in the deploy model's input order (Keras order is the signature's)
@@ -529,8 +531,20 @@ def _worse(a: str, b: str) -> str:
     return a if error(a) >= error(b) else b
 
 
+def _int4_builtin(model, op) -> bool:
+    """A builtin CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED with an INT4 filter
+    (``patterns.int4``: a 4-bit uniform kernel)."""
+    return (not schema.is_custom(model, op) and schema.builtin_code(model, op) in INT4_BUILTINS
+            and len(op.inputs) > 1 and op.inputs[1] >= 0
+            and model.subgraphs[0].tensors[op.inputs[1]].type == schema.TensorType.INT4)
+
+
+def _weights_position(view: OpView) -> int:
+    return view.spec.weights_input if view.spec is not None else 1  # a builtin op's filter
+
+
 def _plan_of_weights(view: OpView, plans: P.Plans) -> P.LayerPlan:
-    name = schema.tensor_name(view.tensor(view.spec.weights_input))
+    name = schema.tensor_name(view.tensor(_weights_position(view)))
     parts = name.split("/")
     plan = plans.layers.get(parts[1]) if len(parts) == 3 and parts[0] == "tfqp" else None
     if plan is None:
@@ -590,10 +604,34 @@ def _check_shift_weights(view: OpView, plan: P.LayerPlan) -> None:
         )
 
 
+def _check_int4_weights(view: OpView, plan: P.LayerPlan) -> None:
+    """The builtin op's INT4 filter holds the Keras kernel's integer levels, each
+    channel's negated where its folded BatchNorm's slope is negative."""
+    expected = shift_codes.decode(plan.kernel.shift.codes, plan.kernel.shift.table, 1)[0]
+    filters = np.asarray(view.constant(1), np.int64)
+    if plan.op == P.DEPTHWISE:
+        rows = filters.reshape(-1, filters.shape[-1]).T
+    else:
+        rows = filters.reshape(len(filters), -1)
+    if rows.shape != expected.shape:
+        raise VerificationError(
+            f"deploy op {view.index} ({view.name}, Keras layer {plan.name!r}): its INT4 filter holds "
+            f"{rows.shape} weights; Keras's kernel has {expected.shape}")
+    differ = np.minimum(np.count_nonzero(rows != expected, axis=1), np.count_nonzero(rows != -expected, axis=1))
+    if np.any(differ):
+        raise VerificationError(
+            f"deploy op {view.index} ({view.name}, Keras layer {plan.name!r}): its weights are not the "
+            f"Keras kernel: {int(differ.sum())} weights differ, first in output channel {int(np.argmax(differ > 0))}")
+
+
 def _check_weights(views: List[OpView], plans: P.Plans) -> int:
     checked = 0
     for view in views:
-        if view.spec is None or view.spec.weights_input is None:
+        if view.spec is None:
+            _check_int4_weights(view, _plan_of_weights(view, plans))
+            checked += 1
+            continue
+        if view.spec.weights_input is None:
             continue
         plan = _plan_of_weights(view, plans)
         if plan.kernel.shift is not None:
@@ -644,7 +682,7 @@ def _layer_input(view: OpView, values, plan: P.LayerPlan) -> np.ndarray:
 def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
     output_tensor = view.tensor(0, output=True)
     output = values[int(view.op.outputs[0])]
-    if view.spec.policy == BOOLEAN:
+    if view.spec is not None and view.spec.policy == BOOLEAN:
         got = output
         source = values[int(view.op.inputs[0])]
         if view.name == maxpool.BMAXPOOL2D.name:
@@ -706,9 +744,10 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
     # half an output step, the fixed-point multiply's second rounding, float32's
     # rounding of Keras's value; a shift op's bias is rounded to a unit of its
     # accumulator too: within one step
-    rounding = 1.0 if plan.family == "shift" else 0.5 + 2.0**-8
+    coded = plan.kernel.kind == P.SHIFT_KERNEL  # a coded op, or a builtin op with an INT4 filter
+    rounding = 1.0 if coded else 0.5 + 2.0**-8
     differ = (error > rounding + 2.0**-20 * np.abs(keras) / float(scale)) & ~clamped
-    policy = KERAS_VALUES_SHIFT if plan.family == "shift" else KERAS_VALUES_INT8
+    policy = KERAS_VALUES_SHIFT if coded else KERAS_VALUES_INT8
     return OpCheck(view.index, view.name, plan.name, policy, int(got.size),
                    int(np.count_nonzero(differ)), 0, plan.exact,
                    f"int8 values, max error {float(np.max(np.where(clamped, 0, error))):.3f} LSB")

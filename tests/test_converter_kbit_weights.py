@@ -67,11 +67,19 @@ def _keras_rows(layer, op):
     return shift_codes.rows(quantizer(tf.constant(latent.numpy())).numpy(), op)
 
 
+# 4-bit kernels with levels in [-8, 7]: conv and depthwise (8 input channels) run as
+# builtin ops with INT4 filters; the dense layer's BatchNorm gives each channel its
+# own scale, which TFLite Micro's int4 FULLY_CONNECTED cannot take: a coded op
+INT4_DEPLOY = ["CONV_2D", "DEPTHWISE_CONV_2D", "TFQP_SHIFT_FULLY_CONNECTED"]
+CODED_DEPLOY = list(SHIFT_OPS)
+DEPLOYED = {"LSQ 4-bit": INT4_DEPLOY, "Uniform 4-bit symmetric": INT4_DEPLOY}
+
+
 @pytest.mark.parametrize("name", list(QUANTIZERS))
 def test_uniform_kernels_deploy_as_coded_ops_equal_to_keras(name):
     _, bits, table = QUANTIZERS[name]
     model = _model(name)
-    plans = converters.plan(model)
+    plans = converters.plan(model, int4_builtin=False)
     assert [plan.name for plan in plans if plan.family == "shift"] == ["conv", "depthwise", "fc"]
     for plan in plans:
         codes = plan.kernel.shift
@@ -83,13 +91,16 @@ def test_uniform_kernels_deploy_as_coded_ops_equal_to_keras(name):
         weights = shift_codes.decode(codes.codes, codes.table, 1)[0]
         assert np.allclose(weights * codes.scales[0][:, None], keras, rtol=0, atol=2.0**-20)
         assert np.array_equal(weights, np.round(keras / codes.scales[0][:, None]))
-    deploy, reference = converters.convert_with_reference(model, representative_dataset=samples(64, seed=2))
-    report = converters.verify(model, deploy, samples(), reference=reference, min_argmax_agreement=None)
-    shift_checks = [c for c in report.ops if c.op in SHIFT_OPS and c.policy != "stock bytes"]
-    assert [c.layer for c in shift_checks] == ["conv", "depthwise", "fc"], report
-    assert all(c.differing == 0 and c.exact for c in report.ops), report
-    assert report.weights_checked == 3
-    assert report.deploy[0].mean_error_lsb <= report.reference[0].mean_error_lsb + 1.0, report
+    for int4_builtin in (False, True):
+        deploy, reference = converters.convert_with_reference(
+            model, representative_dataset=samples(64, seed=2), int4_builtin=int4_builtin)
+        report = converters.verify(model, deploy, samples(), reference=reference, min_argmax_agreement=None)
+        checks = [c for c in report.ops if c.policy != "stock bytes"]
+        expected = DEPLOYED.get(name, CODED_DEPLOY) if int4_builtin else CODED_DEPLOY
+        assert [(c.op, c.layer) for c in checks] == list(zip(expected, ["conv", "depthwise", "fc"])), report
+        assert all(c.differing == 0 and c.exact for c in report.ops), report
+        assert report.weights_checked == 3
+        assert report.deploy[0].mean_error_lsb <= report.reference[0].mean_error_lsb + 1.0, report
 
 
 def _bytes_model(kernel):
@@ -115,7 +126,7 @@ def _filter_bytes(flatbuffer, op_index, input_index=1):
 @pytest.mark.parametrize("bits, limit", [(4, 0.55), (2, 0.3)])
 def test_weight_bytes_of_k_bit_codes_against_the_int8_reference(bits, limit):
     model, data = _bytes_model(_lsq(bits))
-    deploy, reference = converters.convert_with_reference(model, representative_dataset=data)
+    deploy, reference = converters.convert_with_reference(model, representative_dataset=data, int4_builtin=False)
     deploy_rows = [r for r in converters.report(deploy).ops if r.op in SHIFT_OPS]
     reference_rows = [r for r in converters.report(reference).ops if r.op in ("CONV_2D", "FULLY_CONNECTED")]
     assert len(deploy_rows) == len(reference_rows) == 2
@@ -182,3 +193,135 @@ def test_a_kernel_off_its_grid_is_named():
     with pytest.raises(ValueError, match=r"layer 'conv': kernel value .* is not on the uniform grid"):
         uniform_codes.uniform_codes("conv", wide, keras, P.CONV2D)
     assert codes.bits == 4
+
+
+def _builtin_model(channels_in=8, multiplier=2, seed=6):
+    """conv (LSQ 4-bit) -> BN -> ReLU -> depthwise (LSQ 4-bit) -> flatten -> dense
+    (LSQ 4-bit per tensor, bias, no BatchNorm: one filter scale)."""
+    tf.keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    inputs = tf.keras.Input((6, 6, 3))
+    x = lq.layers.QuantConv2D(channels_in, 3, padding="same", kernel_quantizer=tq.LSQ(bits=4, signed=True,
+                              per_channel=True), name="conv")(inputs)
+    x = tf.keras.layers.BatchNormalization(name="conv_bn")(x)
+    x = tf.keras.layers.Activation("relu")(x)
+    x = lq.layers.QuantDepthwiseConv2D(3, depth_multiplier=multiplier, padding="same",
+                                       depthwise_quantizer=tq.LSQ(bits=4, signed=True), name="depthwise")(x)
+    x = tf.keras.layers.Flatten()(x)
+    outputs = lq.layers.QuantDense(5, kernel_quantizer=tq.LSQ(bits=4, signed=True), name="fc")(x)
+    model = tf.keras.Model(inputs, outputs)
+    for layer in model.layers:
+        if isinstance(layer, tf.keras.layers.BatchNormalization):
+            count = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, count) * rng.choice([-1.0, 1.0], count),
+                               rng.normal(0, 0.3, count), rng.normal(0, 0.3, count), rng.uniform(0.2, 2.0, count)])
+        if hasattr(layer, "bias") and layer.bias is not None:
+            layer.bias.assign(rng.normal(0, 0.2, layer.bias.shape))
+    data = rng.uniform(-1, 1, (48, 6, 6, 3)).astype(np.float32)
+    model(data, training=True)
+    return model, data
+
+
+def _as_int8_filters(flatbuffer: bytes) -> bytes:
+    """The same model with every INT4 filter stored as INT8 (same values, scales)."""
+    model = schema.read(flatbuffer)
+    for tensor in model.subgraphs[0].tensors:
+        if tensor.type == schema.TensorType.INT4:
+            values = schema.constant(model, tensor)
+            model.buffers[tensor.buffer].data = values.astype(np.int8).view(np.uint8).reshape(-1)
+            tensor.type = schema.TensorType.INT8
+    return schema.write(model)
+
+
+def _tflite_outputs(flatbuffer: bytes, inputs: np.ndarray) -> np.ndarray:
+    """TFLite's own kernels (not XNNPACK, which takes over int8 filters but not int4
+    ones and rounds its requantization otherwise: up to 2 LSB apart on this model)."""
+    interpreter = tf.lite.Interpreter(
+        model_content=flatbuffer,
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter.allocate_tensors()
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    results = []
+    for sample in inputs:
+        interpreter.set_tensor(source["index"], sample[None])
+        interpreter.invoke()
+        results.append(interpreter.get_tensor(target["index"]))
+    return np.concatenate(results)
+
+
+def test_int4_builtin_model_runs_in_tflite_micro_and_tflite_with_the_int8_forms_bytes():
+    """A model whose every layer deploys as a builtin op with an INT4 filter: no custom
+    op; TFLite Micro and TFLite give the bytes the same model with INT8 filters gives
+    (the runtimes read the packed nibbles as the converter wrote them); verify passes."""
+    from tfq_plus.converters.micro_interpreter import MicroInterpreter
+
+    model, data = _builtin_model()
+    deploy, reference = converters.convert_with_reference(model, representative_dataset=data)
+    parsed = schema.read(deploy)
+    ops = [schema.op_name(parsed, op) for op in parsed.subgraphs[0].operators]
+    assert [op for op in ops if op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")] == \
+        ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"] and not any(op.startswith("TFQP") for op in ops)
+    rows = [r for r in converters.report(deploy).ops if r.weight_bits]
+    assert [r.weight_bits for r in rows] == [4, 4, 4]
+    int8_form = _as_int8_filters(deploy)
+    inputs = np.random.default_rng(7).integers(-128, 128, (16, 6, 6, 3)).astype(np.int8)
+    micro = MicroInterpreter(deploy)
+    micro_bytes = np.concatenate([micro.run(x[None]) for x in inputs])
+    micro_int8 = MicroInterpreter(int8_form)
+    assert np.array_equal(micro_bytes, np.concatenate([micro_int8.run(x[None]) for x in inputs]))
+    assert np.array_equal(_tflite_outputs(deploy, inputs), _tflite_outputs(int8_form, inputs))
+    report = converters.verify(model, deploy, data[:24], reference=reference, min_argmax_agreement=None)
+    assert [c.op for c in report.ops] == ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"], report
+    assert all(c.differing == 0 and c.exact for c in report.ops) and report.weights_checked == 3, report
+    # TFLite Micro measures the arena of a builtin-only deploy model itself
+    assert converters.report(deploy).arena_source == "this model"
+
+
+def test_where_a_runtime_cannot_run_int4_the_layer_stays_a_coded_op():
+    """A depthwise layer on 5 channels with depth multiplier 2 (CMSIS-NN's s4 depthwise
+    kernel computes other values there) and a dense layer after a per-channel
+    BatchNorm (one filter scale only in TFLite Micro's int4 FULLY_CONNECTED)."""
+    model, data = _builtin_model(channels_in=5)
+    deploy, reference = converters.convert_with_reference(model, representative_dataset=data)
+    report = converters.verify(model, deploy, data[:16], reference=reference, min_argmax_agreement=None)
+    assert [c.op for c in report.ops] == ["CONV_2D", "TFQP_SHIFT_DEPTHWISE_CONV2D", "FULLY_CONNECTED"], report
+    assert all(c.differing == 0 for c in report.ops), report
+
+
+def test_a_flipped_int4_filter_value_fails_verify():
+    model, data = _builtin_model()
+    deploy, _ = converters.convert_with_reference(model, representative_dataset=data)
+    parsed = schema.read(deploy)
+    for tensor in parsed.subgraphs[0].tensors:
+        if schema.tensor_name(tensor) == "tfqp/conv/weights":
+            parsed.buffers[tensor.buffer].data[0] ^= 0x01
+    with pytest.raises(converters.VerificationError,
+                       match=r"deploy op 0 \(CONV_2D, Keras layer 'conv'\): its weights are not the Keras kernel: "
+                             r"1 weights differ, first in output channel 0"):
+        converters.verify(model, schema.write(parsed), data[:4], min_argmax_agreement=None)
+
+
+def test_int4_packing_is_tflites_low_nibble_first():
+    """TFLite's tensor_utils unpacking: {0x12, 0x34} holds 2, 1, 4, 3; sign-extended."""
+    assert schema.unpack_int4(np.array([0x12, 0x34], np.uint8), 4).tolist() == [2, 1, 4, 3]
+    assert schema.unpack_int4(np.array([0xF8, 0x07], np.uint8), 3).tolist() == [-8, -1, 7]
+    assert schema.pack_int4([-8, -1, 7]).tolist() == [0xF8, 0x07]  # odd count: high nibble 0
+    values = np.random.default_rng(8).integers(-8, 8, 37)
+    assert np.array_equal(schema.unpack_int4(schema.pack_int4(values), 37), values)
+    with pytest.raises(ValueError, match=r"pack_int4: values must be in \[-8, 7\], got 8"):
+        schema.pack_int4([1, 8])
+
+
+def test_the_cli_converts_int4_filters_unless_told_not_to(tmp_path):
+    from tfq_plus.converters import cli
+
+    model, data = _builtin_model()
+    model_path, calibration = tmp_path / "lsq4.h5", tmp_path / "data.npz"
+    model.save(model_path)
+    np.savez(calibration, x=data)
+    for flags, expected in (([], "CONV_2D"), (["--no-int4-builtin"], "TFQP_SHIFT_CONV2D")):
+        output = tmp_path / f"deploy{len(flags)}.tflite"
+        assert cli.main(["convert", str(model_path), "--calibration", str(calibration), "-o", str(output)]
+                        + flags) == 0
+        parsed = schema.read(output.read_bytes())
+        assert schema.op_name(parsed, parsed.subgraphs[0].operators[0]) == expected
