@@ -91,12 +91,20 @@ LAYERS = [
     _layer("M1 bconv2d packed->packed", "bconv2d", **M1, input="packed", output="packed"),
     _layer("M1 bconv2d packed->int8", "bconv2d", **M1, input="packed", output="int8"),
     _layer("M1 bconv2d int8->packed", "bconv2d", **M1, input="int8", output="packed"),
+    _layer("M1 shift conv2d 4-bit uniform, 4-bit act", "shift_conv2d", **M1, weights="uniform4",
+           activation_bits=4),
+    _layer("M1 shift conv2d 2-bit uniform, 4-bit act", "shift_conv2d", **M1, weights="uniform2",
+           activation_bits=4),
     _layer("M1 int8 conv2d", "int8_conv2d", **M1),
     _layer("M1 CMSIS-NN int8 conv2d", "cmsis_nn_conv2d", **M1),
     _layer("L2 shift conv2d 4-bit po2", "shift_conv2d", **L2, weights="po2"),
     _layer("L2 shift conv2d ternary", "shift_conv2d", **L2, weights="ternary"),
     _layer("L2 bconv2d packed->packed", "bconv2d", **L2, input="packed", output="packed"),
     _layer("L2 bconv2d packed->int8", "bconv2d", **L2, input="packed", output="int8"),
+    _layer("L2 shift conv2d 4-bit uniform, 4-bit act", "shift_conv2d", **L2, weights="uniform4",
+           activation_bits=4),
+    _layer("L2 shift conv2d 2-bit uniform, 4-bit act", "shift_conv2d", **L2, weights="uniform2",
+           activation_bits=4),
     _layer("L2 int8 conv2d", "int8_conv2d", **L2),
     _layer("L2 CMSIS-NN int8 conv2d", "cmsis_nn_conv2d", **L2),
     _layer("D1 shift fully_connected 4-bit po2", "shift_fully_connected", **D1, weights="po2"),
@@ -108,6 +116,10 @@ LAYERS = [
            output="packed"),
     _layer("D1 bfully_connected packed->int8", "bfully_connected", **D1, input="packed",
            output="int8"),
+    _layer("D1 shift fully_connected 4-bit uniform, 4-bit act", "shift_fully_connected", **D1,
+           weights="uniform4", activation_bits=4),
+    _layer("D1 shift fully_connected 2-bit uniform, 4-bit act", "shift_fully_connected", **D1,
+           weights="uniform2", activation_bits=4),
     _layer("D1 int8 fully_connected", "int8_fully_connected", **D1),
     _layer("D1 CMSIS-NN int8 fully_connected", "cmsis_nn_fully_connected", **D1),
     _layer("DW shift depthwise 16x16x64 3x3 4-bit po2", "shift_depthwise", **DW, weights="po2"),
@@ -280,11 +292,14 @@ def build_shift(rng, layer):
         shape = {key: layer.arg(key) for key in ("height", "width", "cin", "cout", "k")}
     else:
         shape = dict(cin=layer.arg("cin"), cout=layer.arg("cout"))
+    activation_bits = layer.arg("activation_bits", 0)
     built = shift_layers.shift_layer(rng, op, layer.arg("weights"), pruned=layer.arg("pruned", 0),
-                                     **shape)
+                                     activation_bits=activation_bits, **shape)
     zp_in, zp_out = shift_layers.INPUT_ZERO_POINT, shift_layers.OUTPUT_ZERO_POINT
-    expected = kernel_vectors.run_host(built.spec.name, built.inputs, built.options, np.int8,
-                                       zp_in, zp_out)
+    if activation_bits:  # packed codes in and out: no zero points
+        zp_in = zp_out = 0
+    expected = kernel_vectors.run_host(built.spec.name, built.inputs, built.options,
+                                       np.int32 if activation_bits else np.int8, zp_in, zp_out)
     return BenchCase(BENCH_OP, built.inputs, expected, built.macs, "int8 MAC", built.options,
                      built.spec.name, zp_in, zp_out)
 
@@ -297,7 +312,8 @@ class Kernel(NamedTuple):
     code_root: str = ""
 
 
-SHIFT_OBJECTS = ("kernels/shift_layer.o", "kernels/shift_op.o", "kernels/shift_arm.o")
+SHIFT_OBJECTS = ("kernels/shift_layer.o", "kernels/shift_op.o", "kernels/shift_arm.o",
+                 "kernels/level_output.o", "kernels/kbit_activations.o")
 
 KERNELS: Dict[str, Kernel] = {
     "shift_conv2d": Kernel(build_shift, ("kernels/shift_conv2d.o",) + SHIFT_OBJECTS),

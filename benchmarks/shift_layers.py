@@ -3,9 +3,13 @@ benchmarks/kernels_host.py on the host): random coded weights of a kind, and the
 op's inputs and options.
 
 Kinds: ``po2`` (4-bit power of two: code 0 -> 0, 1..7 -> +2^0..+2^6, 9..15 ->
--2^0..-2^6, 8 unused), ``ternary`` (2-bit: 0, +1, -1) and ``binary`` (1-bit: +1, -1,
-a BNN's first layer on int8 input); ``pruned`` sets that percentage of the codes to
-0 (unstructured, as TFMOT's magnitude pruning leaves them).
+-2^0..-2^6, 8 unused), ``ternary`` (2-bit: 0, +1, -1), ``binary`` (1-bit: +1, -1,
+a BNN's first layer on int8 input), ``uniform4`` / ``uniform2`` (uniform k-bit
+weights, the code table the grid's integer levels -2^(k-1) .. 2^(k-1) - 1, code c
+the two's complement); ``pruned`` sets that percentage of the codes to 0
+(unstructured, as TFMOT's magnitude pruning leaves them). ``activation_bits`` 4: the
+layer reads and writes packed 4-bit activations (formats.h, "Packed k-bit
+activations"): input codes with code zero 8, 16-level codes output.
 """
 
 from typing import NamedTuple
@@ -23,7 +27,10 @@ WEIGHTS = {
             [c for c in range(1, 16) if c != 8]),
     "ternary": (2, [0, 1, -1, 0], [0, 1, 2]),
     "binary": (1, [1, -1], [0, 1]),
+    "uniform4": (4, [c if c < 8 else c - 16 for c in range(16)], list(range(16))),
+    "uniform2": (2, [0, 1, -2, -1], [0, 1, 2, 3]),
 }
+ACTIVATION_CODE_ZERO = 8  # 4-bit activations: u - 8 in [-8, 7]
 
 INPUT_ZERO_POINT, OUTPUT_ZERO_POINT = -7, 5
 
@@ -56,10 +63,20 @@ def int8_transform(rng, cout: int, taps: int, rms: float) -> np.ndarray:
                      np.full(cout, np.clip(s, -31, 30))], axis=1).astype(np.int32)
 
 
+def levels_transform(rng, cout: int, taps: int, rms: float, levels: int) -> np.ndarray:
+    """Codes-output rows (d, base, t_1 .. t_L): thresholds spread over the accumulators'
+    typical range (|u - 8| about 4.6 for uniform 4-bit codes), sorted."""
+    typical = np.sqrt(taps) * rms * 4.6
+    thresholds = np.sort(np.round(rng.normal(0, typical, (cout, levels - 1))), axis=1)
+    return np.concatenate([rng.choice([-1, 1], (cout, 1)), np.full((cout, 1), -8),
+                           thresholds], axis=1).astype(np.int32)
+
+
 def shift_layer(rng, op: str, kind: str, *, height=1, width=1, cin, cout=None, k=3,
-                pruned: float = 0.0) -> ShiftLayer:
+                pruned: float = 0.0, activation_bits: int = 0) -> ShiftLayer:
     """``op``: "conv" (k x k, SAME), "depthwise" (k x k, SAME, Cout = Cin) or "dense";
-    int8 input and output, batch 1."""
+    batch 1; int8 input and output, or (``activation_bits`` 4) packed 4-bit codes in and
+    out."""
     if op == "dense":
         x = rng.integers(-128, 128, size=(1, cin)).astype(np.int8)
         taps, spec, options, positions = cin, SHIFT_FULLY_CONNECTED, dict(channels_in=cin), 1
@@ -73,4 +90,12 @@ def shift_layer(rng, op: str, kind: str, *, height=1, width=1, cin, cout=None, k
         positions = height * width
     codes, table, rms = coded_weights(rng, kind, cout, taps, pruned)
     inputs = [x, codes, table, int8_transform(rng, cout, taps, rms)]
+    if activation_bits:
+        levels = 1 << activation_bits
+        u = rng.integers(0, levels, size=x.shape)
+        inputs[0] = packing.pack_kbit_activations(u, activation_bits)
+        inputs[3] = levels_transform(rng, cout, taps, rms, levels)
+        options.update(channels_in=cin, input_bits=activation_bits,
+                       input_code_zero=ACTIVATION_CODE_ZERO, output_bits=activation_bits,
+                       output_levels=levels)
     return ShiftLayer(spec, inputs, spec.encode(**options), positions * cout * taps)

@@ -197,3 +197,47 @@ def unpack_codes(words, bits: int, count: int) -> np.ndarray:
                          f"or codes past {count} in a row's last word): row {row}, word {word} is "
                          f"{int(unsigned[row, word]):#010x}")
     return codes[:, :count].astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- k-bit activations
+# formats.h, "Packed k-bit activations": codes u in [0, 2^k), k in {2, 4}, P = 32 / k per
+# word, channel c of a pixel in bits [(c % P) * k, +k) of word c / P, each pixel on its
+# own words, padding codes 0 (the coded weights' row layout with a pixel as the row).
+
+KBIT_BITS = (2, 4)
+
+
+def _check_kbit_bits(function: str, bits) -> int:
+    if isinstance(bits, bool) or bits not in KBIT_BITS:
+        raise ValueError(f"{function}: `bits` must be 2 or 4, got {bits!r}")
+    return int(bits)
+
+
+def kbit_words(channels: int, bits: int) -> int:
+    """Words of one pixel of ``channels`` k-bit codes: ceil(C / (32 / k))."""
+    return code_words(channels, _check_kbit_bits("kbit_words", bits))
+
+
+def pack_kbit_activations(codes, bits: int) -> np.ndarray:
+    """Packs codes ``[..., C]`` (each in [0, 2^bits)) into int32 ``[..., ceil(C / P)]``."""
+    bits = _check_kbit_bits("pack_kbit_activations", bits)
+    codes = np.asarray(codes)
+    if codes.ndim < 1 or codes.shape[-1] < 1:
+        raise ValueError(f"pack_kbit_activations: codes must be [..., C] with C >= 1, got "
+                         f"shape {codes.shape}")
+    rows = codes.reshape(-1, codes.shape[-1])
+    if rows.shape[0] == 0:
+        return np.zeros(codes.shape[:-1] + (kbit_words(codes.shape[-1], bits),), np.int32)
+    words = pack_codes(rows, bits)
+    return words.reshape(codes.shape[:-1] + (words.shape[-1],))
+
+
+def unpack_kbit_activations(words, bits: int, channels: int) -> np.ndarray:
+    """The codes ``uint8 [..., C]`` of packed k-bit activations ``[..., ceil(C / P)]``
+    (ValueError if a padding code is not 0)."""
+    bits = _check_kbit_bits("unpack_kbit_activations", bits)
+    words = np.asarray(words)
+    if words.ndim < 1:
+        raise ValueError("unpack_kbit_activations: words must be [..., ceil(C / P)]")
+    codes = unpack_codes(words.reshape(-1, words.shape[-1]), bits, channels)
+    return codes.reshape(words.shape[:-1] + (channels,))

@@ -53,7 +53,7 @@ from tfq_plus.converters.interpreter import Interpreter
 from tfq_plus.converters.micro_interpreter import MicroInterpreter
 from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME, check_model
 from tfq_plus.converters.model_error import MODEL, ModelError
-from tfq_plus.converters.ops import maxpool, shift as shift_ops, signs as sign_ops
+from tfq_plus.converters.ops import kbit as kbit_ops, maxpool, shift as shift_ops, signs as sign_ops
 from tfq_plus.converters.ops.registry import BOOLEAN, KERAS_SIGNS, OpView, is_tfqp
 from tfq_plus.converters.patterns.codes import CODES
 from tfq_plus.converters.patterns.context import SIGNS, VALUES, parse_tensor_name
@@ -693,6 +693,9 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
             if tensor.type == schema.TensorType.INT8:
                 zero_point = schema.per_tensor_quantization(tensor)[1]
             expected = sign_ops.binarize_reference(source, zero_point)
+        elif view.name == kbit_ops.UNPACK_CODES.name:
+            expected = kbit_ops.unpack_codes_reference(
+                view, source, schema.per_tensor_quantization(output_tensor)[1])
         else:
             expected = sign_ops.unpack_reference(view, source)
         differing = int(np.count_nonzero(got != expected))

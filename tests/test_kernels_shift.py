@@ -349,7 +349,9 @@ def replaced(case, index, array):
 def test_malformed_options_are_rejected(base):
     conv, dw, packed = base["conv"], base["depthwise"], base["packed"]
     cases = [
-        (conv, with_options(conv.options, channels_in=3), "unknown option key"),
+        (conv, with_options(conv.options, pad_value=0), "unknown option key"),
+        (conv, with_options(conv.options, channels_in=4),
+         r"int8 input depth must equal channels_in \(when given\) \(input = 3\)"),
         (conv, with_options(conv.options, terms=0), r"must be >= 1 \(terms = 0\)"),
         (conv, with_options(conv.options, activation_min=9, activation_max=8),
          r"must be in \[activation_min, 127\] \(activation_max = 8\)"),

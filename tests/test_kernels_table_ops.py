@@ -81,6 +81,7 @@ EXPECTED_OPS = {
     "TFQP_SHIFT_DEPTHWISE_CONV2D": (4, 4, (1, 2, 3), ("input", "codes", "code_table", "transform")),
     "TFQP_SHIFT_FULLY_CONNECTED": (4, 4, (1, 2, 3), ("input", "codes", "code_table", "transform")),
     "TFQP_UNPACK": (1, 1, (), ("input",)),
+    "TFQP_UNPACK_CODES": (1, 1, (), ("input",)),
 }
 
 
@@ -95,7 +96,7 @@ def test_ops_describe_every_row():
     assert ops["TFQP_CONV2D_INT8"]["option_keys"] == (
         "channels_in", "filter_height", "filter_width", "stride_height", "stride_width",
         "dilation_height_factor", "dilation_width_factor", "padding", "int32_output",
-        "output_levels")
+        "output_levels", "output_bits", "input_bits", "input_code_zero")
     assert ops["TFQP_BINARIZE"]["option_keys"] == ()
     # parse_options reads every op's keys through the table
     for op in ops.values():
@@ -107,7 +108,7 @@ def test_ops_describe_every_row():
             else:
                 assert parsed == {key: 1}
     with pytest.raises(ValueError, match="op must be 'TFQP_BCONV2D', .* or "
-                                         "'TFQP_UNPACK', got 'TFQP_NONE'"):
+                                         "'TFQP_UNPACK_CODES', got 'TFQP_NONE'"):
         kernels.parse_options("TFQP_NONE", b"")
 
 

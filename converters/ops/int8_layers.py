@@ -15,8 +15,8 @@ the int8 code of a k-bit activation grid (rows d, base, t_1 .. t_L: out = base +
 import numpy as np
 
 from tfq_plus.converters.ops.registry import (
-    KERAS_SIGNS, OUTPUT_LEVELS, WINDOW_OPTIONS, Option, OpSpec, OpView, check_output_levels,
-    register,
+    KBIT_OPTIONS, KERAS_SIGNS, OUTPUT_LEVELS, WINDOW_OPTIONS, Option, OpSpec, OpView,
+    check_kbit_options, check_output_levels, register,
 )
 
 # K * 255 * 127 < 2^31: the accumulator never overflows
@@ -26,6 +26,7 @@ MAX_TAPS = (2**31 - 1) // (255 * 127)
 
 def _check_conv(values):
     check_output_levels("TFQP_CONV2D_INT8", values, ("int32_output",))
+    check_kbit_options("TFQP_CONV2D_INT8", values)
     taps = values["filter_height"] * values["filter_width"] * values["channels_in"]
     if taps > MAX_TAPS:
         raise ValueError(f"TFQP_CONV2D_INT8: filter_height * filter_width * channels_in must be <= {MAX_TAPS}, got {taps}")
@@ -33,6 +34,7 @@ def _check_conv(values):
 
 def _check_dense(values):
     check_output_levels("TFQP_FULLY_CONNECTED_INT8", values, ("int32_output",))
+    check_kbit_options("TFQP_FULLY_CONNECTED_INT8", values)
 
 
 def _conv_macs(view: OpView) -> int:
@@ -57,7 +59,7 @@ CONV2D_INT8 = register(OpSpec(
     inputs=("input", "weights", "transform", "residual"),
     optional_inputs=1,
     options=(Option("channels_in", 1, MAX_TAPS),) + WINDOW_OPTIONS
-    + (Option("int32_output", 0, 1, required=False), OUTPUT_LEVELS),
+    + (Option("int32_output", 0, 1, required=False), OUTPUT_LEVELS) + KBIT_OPTIONS,
     constant_inputs=(1, 2),
     weights_input=1,
     policy=KERAS_SIGNS,
@@ -73,7 +75,7 @@ FULLY_CONNECTED_INT8 = register(OpSpec(
     inputs=("input", "weights", "transform", "residual"),
     optional_inputs=1,
     options=(Option("channels_in", 1, MAX_TAPS), Option("int32_output", 0, 1, required=False),
-             OUTPUT_LEVELS),
+             OUTPUT_LEVELS) + KBIT_OPTIONS,
     constant_inputs=(1, 2),
     weights_input=1,
     policy=KERAS_SIGNS,

@@ -173,6 +173,37 @@ def check_output_levels(name: str, values: Dict[str, int], excluded: Tuple[str, 
         raise ValueError(f"{name}: output_levels (the codes output) excludes {clashes[0]}")
 
 
+# Packed k-bit activations (formats.h, "Packed k-bit activations"; C contract in
+# tfqp/kbit_activations.h) in and out of the same five ops: a packed input read as
+# (u - input_code_zero), packed codes written with output_bits.
+KBIT_OPTIONS = (
+    Option("output_bits", 0, 4, required=False),
+    Option("input_bits", 0, 4, required=False),
+    Option("input_code_zero", 0, 15, required=False),
+)
+
+
+def check_kbit_options(name: str, values: Dict[str, int]):
+    """The rules of KBIT_OPTIONS: bits 0, 2 or 4; input_code_zero in [0, 2^input_bits)
+    and only with input_bits, which needs channels_in; output_bits with output_levels
+    in [2, 2^output_bits]."""
+    for key in ("output_bits", "input_bits"):
+        if values.get(key, 0) not in (0, 2, 4):
+            raise ValueError(f"{name}: {key} must be 0 (absent), 2 or 4, got {values[key]}")
+    bits, zero = values.get("input_bits", 0), values.get("input_code_zero", 0)
+    if zero and not bits:
+        raise ValueError(f"{name}: input_code_zero needs input_bits (a packed input)")
+    if bits and zero >= 1 << bits:
+        raise ValueError(f"{name}: input_code_zero must be in [0, 2^input_bits) = "
+                         f"[0, {1 << bits}), got {zero}")
+    if bits and not values.get("channels_in"):
+        raise ValueError(f"{name}: a packed input (input_bits) needs channels_in")
+    out_bits, levels = values.get("output_bits", 0), values.get("output_levels", 0)
+    if out_bits and not 2 <= levels <= 1 << out_bits:
+        raise ValueError(f"{name}: output_bits {out_bits} (packed codes) needs output_levels in "
+                         f"[2, {1 << out_bits}], got {levels}")
+
+
 REGISTRY: Dict[str, OpSpec] = {}
 
 

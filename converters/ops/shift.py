@@ -21,8 +21,8 @@ import numpy as np
 
 from tfq_plus.converters import packing
 from tfq_plus.converters.ops.registry import (
-    INT32_MAX, KERAS_VALUES, OUTPUT_LEVELS, WINDOW_OPTIONS, Option, OpSpec, OpView,
-    check_output_levels, register,
+    INT32_MAX, KBIT_OPTIONS, KERAS_VALUES, OUTPUT_LEVELS, WINDOW_OPTIONS, Option, OpSpec,
+    OpView, check_kbit_options, check_output_levels, register,
 )
 
 INPUTS = ("input", "codes", "code_table", "transform")
@@ -38,13 +38,17 @@ _OUTPUT_OPTIONS = (
     Option("activation_min", -128, 127, required=False),
     Option("activation_max", -128, 127, required=False),
     OUTPUT_LEVELS,
-)
+) + KBIT_OPTIONS
+# Cin of a convolution's packed input (required with input_bits; an int8 input's depth
+# otherwise)
+_CHANNELS_IN = (Option("channels_in", 1, INT32_MAX, required=False),)
 
 
 def _check_output(name: str, values: Dict[str, int], taps_known: int):
     """activation_min <= activation_max, terms * (the taps the options fix) < 2^31, and
     output_levels without the activation clamps."""
     check_output_levels(name, values, ("activation_min", "activation_max"))
+    check_kbit_options(name, values)
     low, high = values.get("activation_min", -128), values.get("activation_max", 127)
     if low > high:
         raise ValueError(f"{name}: activation_min {low} > activation_max {high}")
@@ -126,12 +130,12 @@ def _macs(view: OpView) -> int:
     return _output_positions(view) * view.shape(1)[0] * taps(view)
 
 
-def _spec(name, summary, geometry, check) -> OpSpec:
+def _spec(name, summary, geometry, check, after=()) -> OpSpec:
     return register(OpSpec(
         name=name,
         summary=summary,
         inputs=INPUTS,
-        options=geometry + _OUTPUT_OPTIONS,
+        options=geometry + _OUTPUT_OPTIONS + after,
         constant_inputs=CONSTANT_INPUTS,
         weights_input=1,
         policy=KERAS_VALUES,
@@ -143,10 +147,11 @@ def _spec(name, summary, geometry, check) -> OpSpec:
 
 
 SHIFT_CONV2D = _spec("TFQP_SHIFT_CONV2D", "2-D convolution of int8 values with coded weights",
-                     WINDOW_OPTIONS, _check_conv)
+                     WINDOW_OPTIONS, _check_conv, _CHANNELS_IN)
 SHIFT_DEPTHWISE_CONV2D = _spec(
     "TFQP_SHIFT_DEPTHWISE_CONV2D", "depthwise 2-D convolution of int8 values with coded weights",
-    WINDOW_OPTIONS + (Option("depth_multiplier", 1, INT32_MAX, default=1),), _check_depthwise)
+    WINDOW_OPTIONS + (Option("depth_multiplier", 1, INT32_MAX, default=1),), _check_depthwise,
+    _CHANNELS_IN)
 SHIFT_FULLY_CONNECTED = _spec(
     "TFQP_SHIFT_FULLY_CONNECTED", "fully-connected layer of int8 values with coded weights",
     (Option("channels_in", 1, INT32_MAX),), _check_dense)

@@ -257,11 +257,11 @@ def random_weights(rng, shape, wide: bool) -> np.ndarray:
 
 def int8_conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 1),
                    dilation=(1, 1), padding="same", output_kind="packed", wide=False,
-                   residual=False, levels=0) -> KernelCase:
+                   residual=False, levels=0, input_codes=None) -> KernelCase:
     """A TFQP_CONV2D_INT8 call on random data, run on the host (int16 weights with
-    ``wide``; a residual input with ``residual``, value outputs only)."""
-    zero_point = int(rng.integers(-128, 128))
-    x = rng.integers(-128, 128, size=(batch, height, width, cin)).astype(np.int8)
+    ``wide``; a residual input with ``residual``, value outputs only; ``input_codes``:
+    see :func:`random_input`)."""
+    x, zero_point = random_input(rng, (batch, height, width, cin), input_codes)
     weights = random_weights(rng, (cout, kh, kw, cin), wide)
     options = dict(channels_in=cin, filter_height=kh, filter_width=kw, stride_height=stride[0],
                    stride_width=stride[1], dilation_height_factor=dilation[0],
@@ -272,10 +272,9 @@ def int8_conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride
 
 
 def int8_fc_case(rng, name, *, batch, cin, cout, output_kind="packed", wide=False,
-                 residual=False, levels=0) -> KernelCase:
+                 residual=False, levels=0, input_codes=None) -> KernelCase:
     """A TFQP_FULLY_CONNECTED_INT8 call on random data, run on the host."""
-    zero_point = int(rng.integers(-128, 128))
-    x = rng.integers(-128, 128, size=(batch, cin)).astype(np.int8)
+    x, zero_point = random_input(rng, (batch, cin), input_codes)
     weights = random_weights(rng, (cout, cin), wide)
     return _int8_op_case(rng, name, "TFQP_FULLY_CONNECTED_INT8", x, weights,
                          dict(channels_in=cin), zero_point, cin, output_kind, residual, levels)
@@ -388,6 +387,116 @@ def shift_accumulators(op, x, weights, geometry, zero_point) -> np.ndarray:
     conv["padding"] = packing.PADDING_SAME if conv["padding"] == "same" else packing.PADDING_VALID
     return int8_accumulators("TFQP_CONV2D_INT8", x, full.astype(np.int16),
                              dict(conv, channels_in=cin), zero_point)
+
+
+def random_input(rng, shape, input_codes=None):
+    """(int8 input, its zero point): random int8 values around a random zero point, or
+    with ``input_codes`` = (k, code_zero) k-bit codes u in [0, 2^k) read with zero point
+    code_zero (what :func:`packed_io_case` packs)."""
+    if input_codes is None:
+        return (rng.integers(-128, 128, size=shape).astype(np.int8),
+                int(rng.integers(-128, 128)))
+    bits, code_zero = input_codes
+    return rng.integers(0, 1 << bits, size=shape).astype(np.int8), code_zero
+
+
+def packed_io_case(case: KernelCase, name, *, input_bits=0, output_bits=0) -> KernelCase:
+    """``case`` (a codes output of one of the five int8-activation ops, built with
+    ``input_codes`` when ``input_bits``) with its input packed as k-bit activations
+    (options input_bits, input_code_zero, channels_in) and / or its output written as
+    packed codes (output_bits), rerun on the host."""
+    x = case.inputs[0]
+    inputs, extra = list(case.inputs), {}
+    if input_bits:
+        inputs[0] = packing.pack_kbit_activations(x.astype(np.uint8), input_bits)
+        extra.update(input_bits=input_bits, input_code_zero=case.input_zero_point,
+                     channels_in=x.shape[-1])
+    if output_bits:
+        extra.update(output_bits=output_bits)
+    options = with_options(case.options, **extra)
+    output_dtype = np.int32 if output_bits else np.int8
+    out = run_host(case.op, inputs, options, output_dtype)
+    return KernelCase(name, case.op, inputs, out, options)
+
+
+def unpack_codes_case(rng, name, *, shape, channels, bits, code_zero, output_zero_point):
+    """A TFQP_UNPACK_CODES call on random packed codes."""
+    codes = rng.integers(0, 1 << bits, size=tuple(shape) + (channels,))
+    x = packing.pack_kbit_activations(codes, bits)
+    options = with_options(b"", channels=channels, bits=bits,
+                           **({"code_zero": code_zero} if code_zero else {}))
+    out = run_host("TFQP_UNPACK_CODES", [x], options, np.int8,
+                   output_zero_point=output_zero_point)
+    return KernelCase(name, "TFQP_UNPACK_CODES", [x], out, options, 0, output_zero_point)
+
+
+def kbit_cases(rng) -> List[KernelCase]:
+    """Packed 4- and 2-bit activations into and out of each of the five ops, and
+    TFQP_UNPACK_CODES."""
+    cases: List[KernelCase] = []
+    builders = [
+        ("shift conv", lambda codes, levels: shift_case(
+            rng, "", "conv", batch=2, height=4, width=5, cin=9, cout=7, kh=3, kw=3, bits=3,
+            output_kind="codes", levels=levels, input_codes=codes)),
+        ("shift depthwise", lambda codes, levels: shift_case(
+            rng, "", "depthwise", batch=1, height=5, width=4, cin=17, kh=3, kw=3, bits=2,
+            padding="valid", output_kind="codes", levels=levels, input_codes=codes)),
+        ("shift dense", lambda codes, levels: shift_case(
+            rng, "", "dense", batch=2, cin=37, cout=11, bits=4, output_kind="codes",
+            levels=levels, input_codes=codes)),
+        ("conv int8", lambda codes, levels: int8_conv_case(
+            rng, "", batch=1, height=4, width=4, cin=10, cout=9, kh=3, kw=3, stride=(2, 1),
+            output_kind="codes", levels=levels, input_codes=codes)),
+        ("fc int8", lambda codes, levels: int8_fc_case(
+            rng, "", batch=2, cin=33, cout=5, output_kind="codes", levels=levels,
+            input_codes=codes)),
+    ]
+    for i, (label, build) in enumerate(builders):
+        for input_bits, output_bits in [(4, 4), (2, 2), (4, 0), (0, 2)]:
+            code_zero = [0, 8, 1, 3][(i + input_bits) % 4] % (1 << (input_bits or 2))
+            levels = 1 << (output_bits or 2)
+            base = build((input_bits, code_zero) if input_bits else None,
+                         levels - (i + output_bits) % 2)
+            cases.append(packed_io_case(base, f"{label} k{input_bits}->k{output_bits}",
+                                        input_bits=input_bits, output_bits=output_bits))
+    for i, (shape, channels, bits) in enumerate([((3,), 5, 4), ((2, 2), 17, 2), ((1, 2, 3), 40, 4),
+                                                 ((2,), 16, 2)]):
+        cases.append(unpack_codes_case(rng, f"unpack codes k{bits} c{channels}", shape=shape,
+                                       channels=channels, bits=bits, code_zero=[0, 2, 8, 1][i],
+                                       output_zero_point=[-5, 0, 3, -127][i]))
+    return cases
+
+
+def rejected_kbit_cases(rng) -> List[KernelCase]:
+    """Malformed calls of the packed k-bit inputs and outputs."""
+    dense = packed_io_case(int8_fc_case(rng, "", batch=2, cin=20, cout=6, output_kind="codes",
+                                        levels=4, input_codes=(4, 3)),
+                           "fc int8 k4->k2 base", input_bits=4, output_bits=2)
+    conv = packed_io_case(shift_case(rng, "", "conv", height=4, width=4, cin=9, cout=5, kh=3,
+                                     kw=3, bits=2, output_kind="codes", levels=3,
+                                     input_codes=(2, 1)),
+                          "shift conv k2->k2 base", input_bits=2, output_bits=2)
+    unpack = unpack_codes_case(rng, "unpack codes base", shape=(2,), channels=9, bits=4,
+                               code_zero=4, output_zero_point=0)
+    return [
+        rejected(dense, "reject output_bits 3", options=with_options(dense.options,
+                                                                     output_bits=3)),
+        rejected(dense, "reject output_levels past 2^output_bits",
+                 options=with_options(dense.options, output_levels=5),
+                 transform=np.concatenate([dense.inputs[2], dense.inputs[2][:, -1:]], axis=1)),
+        rejected(dense, "reject input_code_zero 16", options=with_options(dense.options,
+                                                                          input_code_zero=16)),
+        rejected(dense, "reject packed input depth", filter=dense.inputs[1][:, :9].copy(),
+                 options=with_options(dense.options, channels_in=9)),
+        rejected(conv, "reject packed conv without channels_in",
+                 options=with_options(b"", **{k: v for k, v in flexbuffers.Loads(conv.options)
+                                              .items() if k != "channels_in"})),
+        rejected(conv, "reject packed codes into an int8 output",
+                 output=np.zeros((1, 4, 4, 5), np.int8)),
+        rejected(unpack, "reject unpack codes bits 3", options=with_options(unpack.options,
+                                                                            bits=3)),
+        rejected(unpack, "reject unpack codes past int8", output_zero_point=120),
+    ]
 
 
 def unpack_op_case(rng, name, *, pixels, channels, group=None) -> KernelCase:
@@ -517,13 +626,13 @@ def shift_transform(rng, weights, packed):
 def shift_case(rng, name, op, *, batch=1, height=1, width=1, cin, cout=1, kh=1, kw=1,
                stride=(1, 1), dilation=(1, 1), padding="same", depth_multiplier=1, bits=4,
                terms=1, classes=1, output_kind="int8", activation=None, input_shape=None,
-               dead_words=0.3, levels=0) -> KernelCase:
+               dead_words=0.3, levels=0, input_codes=None) -> KernelCase:
     """A call of a shift op (``op``: "conv", "depthwise" or "dense") on random data, run
     on the host. ``input_shape`` gives a dense layer's input another rank (rows of
     ``cin`` values); ``activation``: (activation_min, activation_max); output_kind
-    "codes": the codes output of ``levels`` levels (one class)."""
+    "codes": the codes output of ``levels`` levels (one class); ``input_codes``: see
+    :func:`random_input`."""
     spec = SHIFT_SPECS[op]
-    zero_point = int(rng.integers(-128, 128))
     if op == "dense":
         shape = input_shape or (batch, cin)
         taps, geometry = cin, dict(channels_in=cin)
@@ -536,7 +645,7 @@ def shift_case(rng, name, op, *, batch=1, height=1, width=1, cin, cout=1, kh=1, 
         if op == "depthwise":
             taps, cout = kh * kw, cin * depth_multiplier
             geometry["depth_multiplier"] = depth_multiplier
-    x = rng.integers(-128, 128, size=shape).astype(np.int8)
+    x, zero_point = random_input(rng, shape, input_codes)
     codes = random_codes(rng, cout, taps * terms, bits, dead_words)
     table = random_code_table(rng, bits, classes, taps * terms)
     packed = output_kind == "packed"
@@ -821,6 +930,7 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
         cases.append(unpack_case(rng, f"unpack c{channels}", pixels=5, channels=channels,
                                  positive=127, negative=-128))
     cases.extend(shift_cases(rng))
+    cases.extend(kbit_cases(rng))
     cases.extend(rejected_cases(rng))
     return cases
 
@@ -842,7 +952,7 @@ def rejected_cases(rng) -> List[KernelCase]:
         rejected(conv, "reject transform shape", transform=conv.transform[:, :2].copy()),
         rejected(fc, "reject fc weights shape", filter=fc.filter[:, :1].copy()),
         rejected(fc, "reject fc int8 output without options", output=np.zeros((2, 6), np.int8)),
-    ] + rejected_new_op_cases(rng) + rejected_shift_cases(rng)
+    ] + rejected_new_op_cases(rng) + rejected_shift_cases(rng) + rejected_kbit_cases(rng)
 
 
 def rejected_new_op_cases(rng) -> List[KernelCase]:

@@ -11,15 +11,19 @@
 
 #define KEY(field) {#field, offsetof(tfqp_fully_connected_int8_options, field)}
 static const tfqp_option_key option_keys[] = {KEY(channels_in), KEY(int32_output),
-                                               KEY(output_levels)};
+                                               KEY(output_levels),
+    KEY(output_bits), KEY(input_bits), KEY(input_code_zero)};
 #undef KEY
 #define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
 tfqp_status tfqp_fully_connected_int8_parse_options(const uint8_t *buffer, size_t length,
                                                     tfqp_fully_connected_int8_options *options,
                                                     tfqp_error *error) {
-  return tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
-                                    TFQP_FC_INT8_REQUIRED, options, &options->present, error);
+  const tfqp_status s = tfqp_flex_read_option_keys(buffer, length, option_keys, OPTION_COUNT,
+                                                   TFQP_FC_INT8_REQUIRED, options, &options->present, error);
+  /* int32_output, output_levels, output_bits, input_bits, input_code_zero */
+  if (s == TFQP_OK) tfqp_int8_op_defaults(&options->int32_output, 5, options->present, 1);
+  return s;
 }
 
 static tfqp_status check_input_side(const tfqp_fully_connected_int8_options *o,
@@ -54,6 +58,7 @@ static tfqp_status check_input_side(const tfqp_fully_connected_int8_options *o,
   p->input_zero_point = input->zero_point;
   p->int32_output = o->int32_output;
   p->output_levels = o->output_levels;
+  p->codes_only = o->output_bits != 0;
   p->output_depth =
       tfqp_int8_op_output_depth(p->int32_output, p->output_levels, p->channels_out);
   p->table_bytes = tfqp_int8_op_table_bytes(p->int32_output, p->output_levels, p->channels_out);
@@ -89,7 +94,7 @@ tfqp_status tfqp_fully_connected_int8_init_table(const tfqp_fully_connected_int8
                                                  const void *weights,
                                                  const int32_t *transform, int32_t *table,
                                                  size_t table_bytes, tfqp_error *error) {
-  return tfqp_int8_op_init_table(p->int32_output, p->output_levels, weights, p->weights_int16, transform,
+  return tfqp_int8_op_init_table(p->int32_output, p->output_levels, p->codes_only, weights, p->weights_int16, transform,
                                  p->channels_out, p->channels_in, table, table_bytes,
                                  p->table_bytes, error);
 }
@@ -128,17 +133,30 @@ static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_option
                                                  &options->fully_connected_int8, error);
 }
 
+static tfqp_kbit_options kbit_of(const tfqp_op_options *options) {
+  const tfqp_fully_connected_int8_options *o = &options->fully_connected_int8;
+  return tfqp_kbit_options_of(o->input_bits, o->input_code_zero, o->output_bits,
+                              o->output_levels, (o->present & TFQP_FC_INT8_REQUIRED) ? o->channels_in : 0);
+}
+
+/* On the tensors the kernel reads: a packed input or codes output as int8. */
 static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
                                   int32_t input_count, tfqp_type output_type, int32_t *rank,
                                   int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  const tfqp_kbit_options k = kbit_of(options);
+  tfqp_tensor input;
+  tfqp_type type;
   tfqp_status s;
   (void)input_count;
-  if ((s = tfqp_int8_op_check_output_type(options->fully_connected_int8.output_levels, output_type, error))) {
+  *rank = 2;
+  if ((s = tfqp_kbit_dims_view(&k, inputs, output_type, &input, &type, error)) ||
+      (s = tfqp_int8_op_check_output_type(options->fully_connected_int8.output_levels, type, error)) ||
+      (s = tfqp_fully_connected_int8_output_dims(&options->fully_connected_int8, &input, &inputs[1], dims, error))) {
     return s;
   }
-  *rank = 2;
-  return tfqp_fully_connected_int8_output_dims(&options->fully_connected_int8, &inputs[0],
-                                               &inputs[1], dims, error);
+  if ((s = tfqp_kbit_check_options(&k, error))) return s;
+  tfqp_kbit_output_dims(&k, 2, dims);
+  return TFQP_OK;
 }
 
 static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
@@ -146,15 +164,19 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                               tfqp_op_params *params, tfqp_op_buffers *buffers,
                               tfqp_error *error) {
   tfqp_fully_connected_int8_params *p = &params->fully_connected_int8;
-  tfqp_status s = tfqp_fully_connected_int8_prepare(&options->fully_connected_int8, &inputs[0],
-                                                    &inputs[1], &inputs[2], &outputs[0], p, error);
-  if (s != TFQP_OK ||
+  const tfqp_kbit_options k = kbit_of(options);
+  tfqp_tensor input, output;
+  tfqp_status s;
+  if ((s = tfqp_kbit_prepare_view(&k, inputs, &outputs[0], &input, &output, error)) ||
+      (s = tfqp_fully_connected_int8_prepare(&options->fully_connected_int8, &input, &inputs[1], &inputs[2], &output, p,
+                               error)) ||
       (s = tfqp_value_prepare_residual(p->int32_output, inputs, input_count, &outputs[0],
-                                       &p->residual, &p->output_count, error))) {
+                                       &p->residual, &p->output_count, error)) ||
+      (s = tfqp_kbit_io_init(&p->kbit, &k, &input, &output, 0, error))) {
     return s;
   }
   buffers->table_bytes = p->table_bytes;
-  buffers->scratch_bytes = 0;
+  buffers->scratch_bytes = p->kbit.scratch_bytes;
   return TFQP_OK;
 }
 
@@ -168,12 +190,12 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
 
 static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
-  (void)scratch;
-  tfqp_fully_connected_int8_eval(&params->fully_connected_int8, table,
-                                 (const int8_t *)inputs[0], inputs[1], outputs[0]);
-  if (params->fully_connected_int8.residual) {
-    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3],
-                            params->fully_connected_int8.output_count);
+  const tfqp_fully_connected_int8_params *p = &params->fully_connected_int8;
+  tfqp_fully_connected_int8_eval(p, table, tfqp_kbit_input(&p->kbit, inputs[0], scratch), inputs[1],
+                  tfqp_kbit_output(&p->kbit, outputs[0], scratch));
+  tfqp_kbit_finish(&p->kbit, outputs[0], scratch);
+  if (p->residual) {
+    tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3], p->output_count);
   }
 }
 

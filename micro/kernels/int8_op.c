@@ -1,6 +1,13 @@
 /* What the int8-input ops share (see int8_op.h). */
 #include "int8_op.h"
 
+void tfqp_int8_op_defaults(int32_t *first, int32_t count, uint32_t present, int32_t first_bit) {
+  int32_t i;
+  for (i = 0; i < count; ++i) {
+    if (!(present & (1u << (first_bit + i)))) first[i] = 0;
+  }
+}
+
 tfqp_status tfqp_int8_op_check_output_options(int32_t int32_output, int32_t output_levels,
                                               tfqp_error *error) {
   tfqp_status s;
@@ -101,7 +108,7 @@ tfqp_status tfqp_int8_op_check_weights(const tfqp_tensor *weights, int32_t rank,
 }
 
 tfqp_status tfqp_int8_op_init_table(int32_t int32_output, int32_t output_levels,
-                                    const void *weights,
+                                    int32_t codes_only, const void *weights,
                                     int32_t weights_int16, const int32_t *transform,
                                     int32_t channels_out, int32_t taps, int32_t *table,
                                     size_t table_bytes, size_t needed_bytes, tfqp_error *error) {
@@ -147,7 +154,7 @@ tfqp_status tfqp_int8_op_init_table(int32_t int32_output, int32_t output_levels,
     }
   }
   if (output_levels != 0) {
-    return tfqp_levels_table(transform, channels_out, output_levels, table, error);
+    return tfqp_levels_table(transform, channels_out, output_levels, codes_only, table, error);
   }
   if (int32_output) {
     return tfqp_value_table(transform, channels_out, channels_out, max_abs_acc, table, error);

@@ -27,6 +27,11 @@
 #define TFQP_INT8_OP_MAX_TAPS 66311
 #define TFQP_INT8_OP_MAX_PRODUCT (255 * 127)
 
+/* After parse: 0 for the absent optional options, the `count` int32 fields
+ * from `first` on whose present bits start at `first_bit` (int32_output,
+ * output_levels, output_bits, input_bits, input_code_zero). */
+void tfqp_int8_op_defaults(int32_t *first, int32_t count, uint32_t present, int32_t first_bit);
+
 /* Checks the output options: int32_output 0 or 1, output_levels 0 or in
  * [2, 256], not both. */
 tfqp_status tfqp_int8_op_check_output_options(int32_t int32_output, int32_t output_levels,
@@ -60,9 +65,10 @@ tfqp_status tfqp_int8_op_check_weights(const tfqp_tensor *weights, int32_t rank,
                                        int32_t *is_int16, tfqp_error *error);
 
 /* Checks the weights (int8: in [-127, 127]; int16: sum |w| * 255 < 2^31 over
- * each channel's `taps` weights) and the transform rows, fills the table. */
+ * each channel's `taps` weights) and the transform rows, fills the table
+ * (`codes_only`: the codes output's bases 0, for packed codes). */
 tfqp_status tfqp_int8_op_init_table(int32_t int32_output, int32_t output_levels,
-                                    const void *weights,
+                                    int32_t codes_only, const void *weights,
                                     int32_t weights_int16, const int32_t *transform,
                                     int32_t channels_out, int32_t taps, int32_t *table,
                                     size_t table_bytes, size_t needed_bytes, tfqp_error *error);

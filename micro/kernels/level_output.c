@@ -25,7 +25,7 @@ tfqp_status tfqp_levels_check_transform(const tfqp_tensor *transform, int32_t ch
 }
 
 tfqp_status tfqp_levels_table(const int32_t *transform, int32_t channels, int32_t levels,
-                              int32_t *table, tfqp_error *error) {
+                              int32_t codes_only, int32_t *table, tfqp_error *error) {
   const int32_t count = levels - 1;
   const size_t columns = (size_t)TFQP_LEVELS_COLUMNS(levels);
   int32_t co, i;
@@ -52,7 +52,7 @@ tfqp_status tfqp_levels_table(const int32_t *transform, int32_t channels, int32_
       }
     }
     table[co] = row[0];
-    table[channels + co] = row[1];
+    table[channels + co] = codes_only ? 0 : row[1];
     for (i = 0; i < count; ++i) thresholds[i] = row[2 + i];
   }
   return TFQP_OK;

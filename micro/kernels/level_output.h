@@ -75,8 +75,9 @@ tfqp_status tfqp_levels_check_transform(const tfqp_tensor *transform, int32_t ch
                                         int32_t levels, tfqp_error *error);
 
 /* Checks every transform row (d in {+1, -1}; base in [-128, 127 - L];
- * t_1 <= ... <= t_L) and writes the table (as above). */
+ * t_1 <= ... <= t_L) and writes the table (as above); with `codes_only` the
+ * table's bases are 0 (packed codes: the output is the count itself). */
 tfqp_status tfqp_levels_table(const int32_t *transform, int32_t channels, int32_t levels,
-                              int32_t *table, tfqp_error *error);
+                              int32_t codes_only, int32_t *table, tfqp_error *error);
 
 #endif /* TFQP_KERNELS_LEVEL_OUTPUT_H_ */

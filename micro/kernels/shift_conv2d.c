@@ -29,14 +29,19 @@
   {"terms", offsetof(type, output.terms)},                                                   \
       {"activation_min", offsetof(type, output.activation_min)},                             \
       {"activation_max", offsetof(type, output.activation_max)},                             \
-      {"output_levels", offsetof(type, output.output_levels)}
+      {"output_levels", offsetof(type, output.output_levels)},                               \
+      {"output_bits", offsetof(type, output.output_bits)},                                   \
+      {"input_bits", offsetof(type, output.input_bits)},                                     \
+      {"input_code_zero", offsetof(type, output.input_code_zero)}
 
-static const tfqp_option_key conv_keys[] = {WINDOW_KEYS(tfqp_shift_conv2d_options),
-                                            OUTPUT_KEYS(tfqp_shift_conv2d_options)};
+static const tfqp_option_key conv_keys[] = {
+    WINDOW_KEYS(tfqp_shift_conv2d_options), OUTPUT_KEYS(tfqp_shift_conv2d_options),
+    {"channels_in", offsetof(tfqp_shift_conv2d_options, channels_in)}};
 static const tfqp_option_key depthwise_keys[] = {
     WINDOW_KEYS(tfqp_shift_depthwise_conv2d_options),
     {"depth_multiplier", offsetof(tfqp_shift_depthwise_conv2d_options, depth_multiplier)},
-    OUTPUT_KEYS(tfqp_shift_depthwise_conv2d_options)};
+    OUTPUT_KEYS(tfqp_shift_depthwise_conv2d_options),
+    {"channels_in", offsetof(tfqp_shift_depthwise_conv2d_options, channels_in)}};
 #define CONV_KEY_COUNT ((int32_t)(sizeof conv_keys / sizeof conv_keys[0]))
 #define DEPTHWISE_KEY_COUNT ((int32_t)(sizeof depthwise_keys / sizeof depthwise_keys[0]))
 
@@ -46,7 +51,10 @@ tfqp_status tfqp_shift_conv2d_parse_options(const uint8_t *buffer, size_t length
   const tfqp_status s =
       tfqp_flex_read_option_keys(buffer, length, conv_keys, CONV_KEY_COUNT,
                                  TFQP_SHIFT_CONV2D_REQUIRED, options, &options->present, error);
-  if (s == TFQP_OK) tfqp_shift_output_defaults(&options->output, options->present, 7);
+  if (s == TFQP_OK) {
+    tfqp_shift_output_defaults(&options->output, options->present, 7);
+    if (!(options->present & TFQP_SHIFT_CONV2D_CHANNELS_IN)) options->channels_in = 0;
+  }
   return s;
 }
 
@@ -57,7 +65,10 @@ tfqp_status tfqp_shift_depthwise_conv2d_parse_options(
                                                    DEPTHWISE_KEY_COUNT,
                                                    TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED, options,
                                                    &options->present, error);
-  if (s == TFQP_OK) tfqp_shift_output_defaults(&options->output, options->present, 8);
+  if (s == TFQP_OK) {
+    tfqp_shift_output_defaults(&options->output, options->present, 8);
+    if (!(options->present & TFQP_SHIFT_DEPTHWISE_CONV2D_CHANNELS_IN)) options->channels_in = 0;
+  }
   return s;
 }
 
@@ -67,13 +78,15 @@ typedef struct {
   int32_t depthwise;
   int32_t depth_multiplier; /* depthwise only */
   const tfqp_shift_output_options *output;
+  int32_t channels_in;      /* 0: not given */
   int32_t complete;         /* every required key was given */
 } conv_view;
 
 static conv_view view_of(const tfqp_window_options *window, int32_t depthwise,
                          int32_t depth_multiplier, const tfqp_shift_output_options *output,
-                         uint32_t present, uint32_t required) {
+                         int32_t channels_in, uint32_t present, uint32_t required) {
   conv_view v;
+  v.channels_in = channels_in;
   v.window = window;
   v.depthwise = depthwise;
   v.depth_multiplier = depth_multiplier;
@@ -83,11 +96,12 @@ static conv_view view_of(const tfqp_window_options *window, int32_t depthwise,
 }
 
 static conv_view view_conv(const tfqp_shift_conv2d_options *o) {
-  return view_of(&o->window, 0, 1, &o->output, o->present, TFQP_SHIFT_CONV2D_REQUIRED);
+  return view_of(&o->window, 0, 1, &o->output, o->channels_in, o->present,
+                 TFQP_SHIFT_CONV2D_REQUIRED);
 }
 
 static conv_view view_depthwise(const tfqp_shift_depthwise_conv2d_options *o) {
-  return view_of(&o->window, 1, o->depth_multiplier, &o->output, o->present,
+  return view_of(&o->window, 1, o->depth_multiplier, &o->output, o->channels_in, o->present,
                  TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED);
 }
 
@@ -106,8 +120,15 @@ static tfqp_status check_input_side(const conv_view *v, const tfqp_tensor *input
   if ((s = tfqp_window_options_check(v->window, error)) ||
       (v->depthwise &&
        (s = tfqp_check_channels_option(v->depth_multiplier, "depth_multiplier", error))) ||
+      (v->channels_in != 0 &&
+       (s = tfqp_check_channels_option(v->channels_in, "channels_in", error))) ||
       (s = tfqp_tensor_check(input, "input", TFQP_TYPE_INT8, 4, error))) {
     return s;
+  }
+  if (v->channels_in != 0 && v->channels_in != input->dims[3]) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
+                     "int8 input depth must equal channels_in (when given)", "input",
+                     input->dims[3]);
   }
   /* < 2^62; times Cin only while <= 2^31 - 1 (check_codes rejects more) */
   taps = (int64_t)v->window->filter_height * v->window->filter_width;
@@ -317,13 +338,39 @@ static tfqp_status depthwise_parse(const uint8_t *buffer, size_t length,
                                                    &options->shift_depthwise_conv2d, error);
 }
 
+/* Either op's view and k-bit options (the row functions'). */
+static conv_view row_view(const tfqp_op_options *options, int32_t depthwise,
+                          tfqp_kbit_options *k) {
+  const conv_view v = depthwise ? view_depthwise(&options->shift_depthwise_conv2d)
+                                : view_conv(&options->shift_conv2d);
+  *k = tfqp_shift_kbit_options(v.output, v.channels_in);
+  return v;
+}
+
+static tfqp_status row_output_dims(const tfqp_op_options *options, int32_t depthwise,
+                                   const tfqp_tensor *inputs, tfqp_type output_type,
+                                   int32_t *rank, int32_t dims[TFQP_MAX_RANK],
+                                   tfqp_error *error) {
+  tfqp_kbit_options k;
+  const conv_view v = row_view(options, depthwise, &k);
+  tfqp_tensor input;
+  tfqp_type type;
+  tfqp_status s;
+  *rank = 4;
+  if ((s = tfqp_kbit_dims_view(&k, inputs, output_type, &input, &type, error)) ||
+      (s = output_dims(&v, &input, &inputs[1], &inputs[2], type, dims, error))) {
+    return s;
+  }
+  if ((s = tfqp_kbit_check_options(&k, error))) return s;
+  tfqp_kbit_output_dims(&k, 4, dims);
+  return TFQP_OK;
+}
+
 static tfqp_status conv_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
                                     int32_t input_count, tfqp_type output_type, int32_t *rank,
                                     int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
   (void)input_count;
-  *rank = 4;
-  return tfqp_shift_conv2d_output_dims(&options->shift_conv2d, &inputs[0], &inputs[1],
-                                       &inputs[2], output_type, dims, error);
+  return row_output_dims(options, 0, inputs, output_type, rank, dims, error);
 }
 
 static tfqp_status depthwise_output_dims(const tfqp_op_options *options,
@@ -331,39 +378,44 @@ static tfqp_status depthwise_output_dims(const tfqp_op_options *options,
                                          tfqp_type output_type, int32_t *rank,
                                          int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
   (void)input_count;
-  *rank = 4;
-  return tfqp_shift_depthwise_conv2d_output_dims(&options->shift_depthwise_conv2d, &inputs[0],
-                                                 &inputs[1], &inputs[2], output_type, dims,
-                                                 error);
+  return row_output_dims(options, 1, inputs, output_type, rank, dims, error);
 }
 
-static void set_buffers(const tfqp_shift_layer *layer, tfqp_op_buffers *buffers) {
-  buffers->table_bytes = layer->table_bytes;
-  buffers->scratch_bytes = layer->scratch_bytes;
+/* The op's prepare on the tensors its kernels read (a packed input or codes
+ * output as int8), then the k-bit conversions' scratch after its own. */
+static tfqp_status row_prepare(const tfqp_op_options *options, int32_t depthwise,
+                               const tfqp_tensor *inputs, const tfqp_tensor *outputs,
+                               tfqp_op_params *params, tfqp_op_buffers *buffers,
+                               tfqp_error *error) {
+  tfqp_shift_conv2d_params *p = &params->shift_conv2d;
+  tfqp_kbit_options k;
+  const conv_view v = row_view(options, depthwise, &k);
+  tfqp_tensor input, output;
+  tfqp_status s;
+  if ((s = tfqp_kbit_prepare_view(&k, inputs, &outputs[0], &input, &output, error)) ||
+      (s = prepare(&v, &input, &inputs[1], &inputs[2], &inputs[3], &output, p, error)) ||
+      (s = tfqp_kbit_io_init(&p->kbit, &k, &input, &output, p->layer.scratch_bytes, error))) {
+    return s;
+  }
+  buffers->table_bytes = p->layer.table_bytes;
+  buffers->scratch_bytes = p->kbit.scratch_bytes;
+  return TFQP_OK;
 }
 
 static tfqp_status conv_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
                                 int32_t input_count, const tfqp_tensor *outputs,
                                 tfqp_op_params *params, tfqp_op_buffers *buffers,
                                 tfqp_error *error) {
-  const tfqp_status s =
-      tfqp_shift_conv2d_prepare(&options->shift_conv2d, &inputs[0], &inputs[1], &inputs[2],
-                                &inputs[3], &outputs[0], &params->shift_conv2d, error);
   (void)input_count;
-  if (s == TFQP_OK) set_buffers(&params->shift_conv2d.layer, buffers);
-  return s;
+  return row_prepare(options, 0, inputs, outputs, params, buffers, error);
 }
 
 static tfqp_status depthwise_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
                                      int32_t input_count, const tfqp_tensor *outputs,
                                      tfqp_op_params *params, tfqp_op_buffers *buffers,
                                      tfqp_error *error) {
-  const tfqp_status s = tfqp_shift_depthwise_conv2d_prepare(
-      &options->shift_depthwise_conv2d, &inputs[0], &inputs[1], &inputs[2], &inputs[3],
-      &outputs[0], &params->shift_conv2d, error);
   (void)input_count;
-  if (s == TFQP_OK) set_buffers(&params->shift_conv2d.layer, buffers);
-  return s;
+  return row_prepare(options, 1, inputs, outputs, params, buffers, error);
 }
 
 /* Both ops' params are the union's shift_conv2d member. */
@@ -374,17 +426,28 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
                                       (const int32_t *)constants[3], table, table_bytes, error);
 }
 
+static void row_eval(const tfqp_op_params *params, int32_t depthwise, const int32_t *table,
+                     const void *const *inputs, void *const *outputs, void *scratch) {
+  const tfqp_shift_conv2d_params *p = &params->shift_conv2d;
+  const int8_t *input = tfqp_kbit_input(&p->kbit, inputs[0], scratch);
+  void *output = tfqp_kbit_output(&p->kbit, outputs[0], scratch);
+  if (depthwise) {
+    tfqp_shift_depthwise_conv2d_eval(p, table, input, (const tfqp_word *)inputs[1], scratch,
+                                     output);
+  } else {
+    tfqp_shift_conv2d_eval(p, table, input, (const tfqp_word *)inputs[1], scratch, output);
+  }
+  tfqp_kbit_finish(&p->kbit, outputs[0], scratch);
+}
+
 static void conv_eval(const tfqp_op_params *params, const int32_t *table,
                       const void *const *inputs, void *const *outputs, void *scratch) {
-  tfqp_shift_conv2d_eval(&params->shift_conv2d, table, (const int8_t *)inputs[0],
-                         (const tfqp_word *)inputs[1], scratch, outputs[0]);
+  row_eval(params, 0, table, inputs, outputs, scratch);
 }
 
 static void depthwise_eval(const tfqp_op_params *params, const int32_t *table,
                            const void *const *inputs, void *const *outputs, void *scratch) {
-  tfqp_shift_depthwise_conv2d_eval(&params->shift_conv2d, table,
-                                   (const int8_t *)inputs[0], (const tfqp_word *)inputs[1],
-                                   scratch, outputs[0]);
+  row_eval(params, 1, table, inputs, outputs, scratch);
 }
 
 const tfqp_op tfqp_op_shift_conv2d = {

@@ -16,7 +16,10 @@ static const tfqp_option_key option_keys[] = {
     {"terms", offsetof(tfqp_shift_fully_connected_options, output.terms)},
     {"activation_min", offsetof(tfqp_shift_fully_connected_options, output.activation_min)},
     {"activation_max", offsetof(tfqp_shift_fully_connected_options, output.activation_max)},
-    {"output_levels", offsetof(tfqp_shift_fully_connected_options, output.output_levels)}};
+    {"output_levels", offsetof(tfqp_shift_fully_connected_options, output.output_levels)},
+    {"output_bits", offsetof(tfqp_shift_fully_connected_options, output.output_bits)},
+    {"input_bits", offsetof(tfqp_shift_fully_connected_options, output.input_bits)},
+    {"input_code_zero", offsetof(tfqp_shift_fully_connected_options, output.input_code_zero)}};
 #define OPTION_COUNT ((int32_t)(sizeof option_keys / sizeof option_keys[0]))
 
 tfqp_status tfqp_shift_fully_connected_parse_options(
@@ -133,14 +136,30 @@ static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_option
                                                   &options->shift_fully_connected, error);
 }
 
+static tfqp_kbit_options kbit_of(const tfqp_op_options *options) {
+  const tfqp_shift_fully_connected_options *o = &options->shift_fully_connected;
+  return tfqp_shift_kbit_options(&o->output,
+                                 (o->present & TFQP_SHIFT_FC_REQUIRED) ? o->channels_in : 0);
+}
+
+/* On the tensors the kernels read: a packed input or codes output as int8. */
 static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_tensor *inputs,
                                   int32_t input_count, tfqp_type output_type, int32_t *rank,
                                   int32_t dims[TFQP_MAX_RANK], tfqp_error *error) {
+  const tfqp_kbit_options k = kbit_of(options);
+  tfqp_tensor input;
+  tfqp_type type;
+  tfqp_status s;
   (void)input_count;
   *rank = 2;
-  return tfqp_shift_fully_connected_output_dims(&options->shift_fully_connected, &inputs[0],
-                                                &inputs[1], &inputs[2], output_type, dims,
-                                                error);
+  if ((s = tfqp_kbit_dims_view(&k, inputs, output_type, &input, &type, error)) ||
+      (s = tfqp_shift_fully_connected_output_dims(&options->shift_fully_connected, &input,
+                                                  &inputs[1], &inputs[2], type, dims, error))) {
+    return s;
+  }
+  if ((s = tfqp_kbit_check_options(&k, error))) return s;
+  tfqp_kbit_output_dims(&k, 2, dims);
+  return TFQP_OK;
 }
 
 static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
@@ -148,15 +167,20 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                               tfqp_op_params *params, tfqp_op_buffers *buffers,
                               tfqp_error *error) {
   tfqp_shift_fully_connected_params *p = &params->shift_fully_connected;
-  const tfqp_status s = tfqp_shift_fully_connected_prepare(
-      &options->shift_fully_connected, &inputs[0], &inputs[1], &inputs[2], &inputs[3],
-      &outputs[0], p, error);
+  const tfqp_kbit_options k = kbit_of(options);
+  tfqp_tensor input, output;
+  tfqp_status s;
   (void)input_count;
-  if (s == TFQP_OK) {
-    buffers->table_bytes = p->layer.table_bytes;
-    buffers->scratch_bytes = p->layer.scratch_bytes;
+  if ((s = tfqp_kbit_prepare_view(&k, inputs, &outputs[0], &input, &output, error)) ||
+      (s = tfqp_shift_fully_connected_prepare(&options->shift_fully_connected, &input,
+                                              &inputs[1], &inputs[2], &inputs[3], &output, p,
+                                              error)) ||
+      (s = tfqp_kbit_io_init(&p->kbit, &k, &input, &output, p->layer.scratch_bytes, error))) {
+    return s;
   }
-  return s;
+  buffers->table_bytes = p->layer.table_bytes;
+  buffers->scratch_bytes = p->kbit.scratch_bytes;
+  return TFQP_OK;
 }
 
 static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
@@ -168,9 +192,11 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
 
 static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
-  tfqp_shift_fully_connected_eval(&params->shift_fully_connected, table,
-                                  (const int8_t *)inputs[0], (const tfqp_word *)inputs[1],
-                                  scratch, outputs[0]);
+  const tfqp_shift_fully_connected_params *p = &params->shift_fully_connected;
+  tfqp_shift_fully_connected_eval(p, table, tfqp_kbit_input(&p->kbit, inputs[0], scratch),
+                                  (const tfqp_word *)inputs[1], scratch,
+                                  tfqp_kbit_output(&p->kbit, outputs[0], scratch));
+  tfqp_kbit_finish(&p->kbit, outputs[0], scratch);
 }
 
 const tfqp_op tfqp_op_shift_fully_connected = {

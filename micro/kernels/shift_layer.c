@@ -30,7 +30,16 @@ void tfqp_shift_output_defaults(tfqp_shift_output_options *options, uint32_t pre
   if (!(present & (1u << (first_bit + 1)))) options->activation_min = -128;
   if (!(present & (1u << (first_bit + 2)))) options->activation_max = 127;
   if (!(present & (1u << (first_bit + 3)))) options->output_levels = 0;
+  if (!(present & (1u << (first_bit + 4)))) options->output_bits = 0;
+  if (!(present & (1u << (first_bit + 5)))) options->input_bits = 0;
+  if (!(present & (1u << (first_bit + 6)))) options->input_code_zero = 0;
   options->activation_given = (present >> (first_bit + 1) & 3u) != 0;
+}
+
+tfqp_kbit_options tfqp_shift_kbit_options(const tfqp_shift_output_options *options,
+                                          int32_t channels_in) {
+  return tfqp_kbit_options_of(options->input_bits, options->input_code_zero,
+                              options->output_bits, options->output_levels, channels_in);
 }
 
 static tfqp_status check_options(const tfqp_shift_output_options *o, tfqp_type output_type,
@@ -137,6 +146,7 @@ tfqp_status tfqp_shift_layer_check_codes(tfqp_shift_layer *layer,
   layer->input_zero_point = input->zero_point;
   layer->output_packed = output_type == TFQP_TYPE_INT32;
   layer->output_levels = options->output_levels;
+  layer->codes_only = options->output_bits != 0;
   layer->output_depth =
       layer->output_packed ? TFQP_WORDS(layer->channels_out) : layer->channels_out;
   layer->output_zero_point = 0;
@@ -374,7 +384,7 @@ tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfq
   for (i = 0; i < (size_t)layer->channels_out * (size_t)layer->live_words; ++i) live[i] = 0;
   if (layer->output_levels != 0 &&
       (s = tfqp_levels_table(transform, layer->channels_out, layer->output_levels,
-                             table + layer->channels_at, error))) {
+                             layer->codes_only, table + layer->channels_at, error))) {
     return s;
   }
   for (co = 0; co < layer->channels_out; ++co) {

@@ -21,17 +21,18 @@ static const expected_row expected_rows[] = {
      "channels_in"},
     {"TFQP_BMAXPOOL2D", 1, 2, 0x2u, {"input", "or_mask"}, 6, "channels"},
     {"TFQP_BINARIZE", 1, 1, 0x0u, {"input"}, 0, NULL},
-    {"TFQP_CONV2D_INT8", 3, 4, 0x6u, {"input", "weights", "transform", "residual"}, 10,
+    {"TFQP_CONV2D_INT8", 3, 4, 0x6u, {"input", "weights", "transform", "residual"}, 13,
      "channels_in"},
-    {"TFQP_FULLY_CONNECTED_INT8", 3, 4, 0x6u, {"input", "weights", "transform", "residual"}, 3,
+    {"TFQP_FULLY_CONNECTED_INT8", 3, 4, 0x6u, {"input", "weights", "transform", "residual"}, 6,
      "channels_in"},
-    {"TFQP_SHIFT_CONV2D", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"}, 11,
+    {"TFQP_SHIFT_CONV2D", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"}, 15,
      "filter_height"},
     {"TFQP_SHIFT_DEPTHWISE_CONV2D", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"},
-     12, "filter_height"},
-    {"TFQP_SHIFT_FULLY_CONNECTED", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"}, 5,
+     16, "filter_height"},
+    {"TFQP_SHIFT_FULLY_CONNECTED", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"}, 8,
      "channels_in"},
     {"TFQP_UNPACK", 1, 1, 0x0u, {"input"}, 4, "channels"},
+    {"TFQP_UNPACK_CODES", 1, 1, 0x0u, {"input"}, 3, "channels"},
 };
 
 #define EXPECTED_COUNT ((int32_t)(sizeof expected_rows / sizeof expected_rows[0]))

@@ -1217,6 +1217,97 @@ static void test_codes_output_rejected(void) {
   expect_rejected(&c, TFQP_ERROR_TENSOR_SHAPE, "code_table");
 }
 
+/* Packed k-bit activations through the op rows (tfqp/kbit_activations.h): the
+ * input as packed codes u (read as u - input_code_zero) and the codes output
+ * packed, on exact-size heap buffers, against the reference on the int8 codes
+ * with zero point input_code_zero. */
+static void check_packed_io(shift_case *c, int32_t bits) {
+  const int32_t pixels_in = c->batch * (c->op == FULLY_CONNECTED ? 1 : c->height * c->width);
+  const int32_t words_in = TFQP_KBIT_WORDS(c->cin, bits);
+  const int32_t words_out = TFQP_KBIT_WORDS(c->cout, bits);
+  static tfqp_word packed_in[MAX_INPUT], packed_out[MAX_OUTPUT];
+  static uint8_t codes_out[MAX_OUTPUT];
+  tfqp_op_options options;
+  tfqp_tensor inputs[4], output;
+  const void *constants[4] = {0};
+  const void *data[4];
+  void *outputs[1];
+  prepared_op p;
+  tfqp_error e;
+  int32_t k, rank, dims[TFQP_MAX_RANK], pixels_out, co;
+  tfqp_shift_output_options *out_options;
+  for (k = 0; k < pixels_in * c->cin; ++k) input[k] = (int8_t)test_random_range(0, (1 << bits) - 1);
+  random_codes(c);
+  random_values_and_transform(c);
+  levels_transform(c);
+  reference(c, expected);
+  tfqp_pack_codes((const uint8_t *)input, pixels_in, c->cin, bits, packed_in);
+  fill_options(c, &options);
+  out_options = c->op == FULLY_CONNECTED ? &options.shift_fully_connected.output
+                : c->op == CONV        ? &options.shift_conv2d.output
+                                       : &options.shift_depthwise_conv2d.output;
+  out_options->input_bits = bits;
+  out_options->input_code_zero = c->zp_in;
+  out_options->output_bits = bits;
+  if (c->op == CONV) options.shift_conv2d.channels_in = c->cin;
+  if (c->op == DEPTHWISE) options.shift_depthwise_conv2d.channels_in = c->cin;
+  describe_case(c, inputs, &output);
+  inputs[0].dims[inputs[0].rank - 1] = words_in;
+  tfqp_tensor_init(&inputs[0], TFQP_TYPE_INT32, inputs[0].rank, inputs[0].dims,
+                   (size_t)pixels_in * (size_t)words_in * 4u, 0);
+  pixels_out = (int32_t)(output.bytes / (size_t)c->cout);
+  output.dims[output.rank - 1] = words_out;
+  tfqp_tensor_init(&output, TFQP_TYPE_INT32, output.rank, output.dims,
+                   (size_t)pixels_out * (size_t)words_out * 4u, 0);
+  memset(&p, 0, sizeof p);
+  p.op = op_of(c);
+  CHECK_EQ(p.op->output_dims(&options, inputs, 4, TFQP_TYPE_INT32, &rank, dims, &e), TFQP_OK);
+  CHECK_EQ(dims[rank - 1], words_out);
+  CHECK_EQ(p.op->prepare(&options, inputs, 4, &output, &p.params, &p.buffers, &e), TFQP_OK);
+  constants[1] = copy_of(words, inputs[1].bytes);
+  constants[2] = copy_of(values, inputs[2].bytes);
+  constants[3] = copy_of(transform, inputs[3].bytes);
+  p.table = (int32_t *)malloc(p.buffers.table_bytes);
+  p.scratch = malloc(p.buffers.scratch_bytes);
+  CHECK(p.table != NULL && p.scratch != NULL);
+  CHECK_EQ(p.op->init_table(&p.params, constants, p.table, p.buffers.table_bytes, &e), TFQP_OK);
+  data[0] = copy_of(packed_in, inputs[0].bytes);
+  data[1] = copy_of(words, inputs[1].bytes);
+  data[2] = data[3] = NULL;
+  outputs[0] = malloc(output.bytes);
+  p.op->eval(&p.params, p.table, data, outputs, p.scratch);
+  memcpy(packed_out, outputs[0], output.bytes);
+  digest_bytes(packed_out, output.bytes);
+  tfqp_unpack_codes(packed_out, pixels_out, c->cout, bits, codes_out);
+  for (k = 0; k < pixels_out; ++k) {
+    for (co = 0; co < c->cout; ++co) {
+      const int32_t base = transform[(size_t)co * (size_t)(1 + c->levels) + 1];
+      CHECK_EQ(codes_out[(size_t)k * c->cout + co] + base,
+               ((int8_t *)expected)[(size_t)k * c->cout + co]);
+    }
+  }
+  for (k = 1; k < 4; ++k) free((void *)(uintptr_t)constants[k]);
+  free((void *)(uintptr_t)data[0]);
+  free((void *)(uintptr_t)data[1]);
+  free(outputs[0]);
+  release(&p);
+}
+
+static void test_packed_kbit_io(void) {
+  int32_t bits, op;
+  for (bits = 2; bits <= 4; bits += 2) {
+    for (op = CONV; op <= FULLY_CONNECTED; ++op) {
+      shift_case c = layout_case(op, 1 + op + bits / 2, op == DEPTHWISE ? 9 : 17,
+                                 op == DEPTHWISE ? 9 : 11);
+      c.batch = 2;
+      c.levels = bits == 2 ? 3 : 16;
+      c.zp_in = bits == 2 ? 1 : 8;
+      c.zp_out = 0;
+      check_packed_io(&c, bits);
+    }
+  }
+}
+
 /* The live-word walk's lowest set bit, against a scan, for every single bit
  * and random words. */
 static void test_lowest_bit(void) {
@@ -1242,4 +1333,5 @@ void test_shift(void) {
   test_level_count();
   test_codes_output();
   test_codes_output_rejected();
+  test_packed_kbit_io();
 }

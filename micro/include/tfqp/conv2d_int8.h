@@ -22,7 +22,9 @@
  * filter_width, stride_height, stride_width, dilation_height_factor,
  * dilation_width_factor (all >= 1), padding (0 = SAME, 1 = VALID; TFLite's
  * output size and padding split), int32_output (0 or 1, default 0),
- * output_levels (0 = absent, or 2..256; excludes int32_output 1). No
+ * output_levels (0 = absent, or 2..256; excludes int32_output 1),
+ * output_bits, input_bits, input_code_zero (packed k-bit activations,
+ * tfqp/kbit_activations.h). No
  * pad_value: padded taps contribute 0 (TFLite pads int8 convolutions with the
  * input zero point). Unknown or duplicate keys are rejected.
  *
@@ -48,6 +50,7 @@
 #include <stdint.h>
 
 #include "tfqp/formats.h"
+#include "tfqp/kbit_activations.h"
 #include "tfqp/geometry.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
@@ -73,6 +76,10 @@ typedef struct {
   int32_t padding;
   int32_t int32_output; /* 0 or 1 */
   int32_t output_levels; /* 0 (absent) or 2..256: the int8 codes output */
+  /* packed k-bit activations (tfqp/kbit_activations.h); 0 when absent */
+  int32_t output_bits;
+  int32_t input_bits;
+  int32_t input_code_zero;
   uint32_t present;
 } tfqp_conv2d_int8_options;
 
@@ -83,6 +90,8 @@ typedef struct {
   int32_t input_zero_point;
   int32_t int32_output;
   int32_t output_levels; /* codes output: L + 1 levels; 0: none */
+  int32_t codes_only;    /* the codes are packed (output_bits): bases 0 */
+  tfqp_kbit_io kbit;     /* packed k-bit input / output (the op table row's) */
   int32_t taps;     /* K */
   int32_t output_depth; /* Cout or ceil(Cout/32) */
   int32_t weights_int16; /* int16 weights, else int8 */

@@ -170,4 +170,35 @@ static inline uint32_t tfqp_code_word_mask(int32_t codes, int32_t bits) {
   return used >= TFQP_WORD_BITS ? 0xFFFFFFFFu : (1u << used) - 1u;
 }
 
+/* Packed k-bit activations (4-bit and 2-bit activation tensors between TFQP
+ * ops; the producing op's codes output with option output_bits, a consumer's
+ * options input_bits / input_code_zero, TFQP_UNPACK_CODES for builtin ops)
+ *
+ * Mirrored in converters/packing.py (pack_kbit_activations /
+ * unpack_kbit_activations), cross-tested in tests/test_kernels_kbit.py.
+ *
+ * Codes
+ *   An activation is a code u in [0, 2^k), k in {2, 4}; the consumer reads
+ *   the value u - input_code_zero (its option), the producer writes the
+ *   count of thresholds its accumulator reaches (tfqp/shift_layer.h, codes
+ *   output).
+ *
+ * Words
+ *   INT32 tensors read as uint32_t words of P = 32 / k codes (16 or 8):
+ *   channel c of a pixel is code c % P of the pixel's word c / P, in bits
+ *   [(c % P) * k, (c % P) * k + k). Each pixel's channels start on a word, so
+ *   a convolution gathers a pixel with whole words.
+ *
+ * Padding codes
+ *   A pixel of C channels takes TFQP_KBIT_WORDS(C, k) = ceil(C / P) words; the
+ *   codes past C in its last word are 0 (producers guarantee it; consumers
+ *   never read them as data).
+ *
+ * Layouts: activations [N, H, W, ceil(C / P)], dense [..., ceil(C / P)].
+ * For k dividing 32 this is the coded weights' row layout above with a pixel
+ * as the row: the same pack / unpack functions serve both.
+ */
+#define TFQP_KBIT_VALID(bits) ((bits) == 2 || (bits) == 4)
+#define TFQP_KBIT_WORDS(channels, bits) TFQP_CODE_WORDS(channels, bits)
+
 #endif /* TFQP_FORMATS_H_ */

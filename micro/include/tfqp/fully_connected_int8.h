@@ -17,7 +17,9 @@
  *
  * Custom options (FlexBuffers map of integers): channels_in (>= 1, <= 66311),
  * int32_output (0 or 1, default 0), output_levels (0 = absent, or 2..256;
- * excludes int32_output 1). Unknown or duplicate keys are rejected.
+ * excludes int32_output 1), output_bits, input_bits, input_code_zero (packed
+ * k-bit activations, tfqp/kbit_activations.h). Unknown or duplicate keys are
+ * rejected.
  *
  * Arithmetic: as TFQP_CONV2D_INT8 (tfqp/conv2d_int8.h) with K = Cin taps, all
  * valid: A = sum of (q - zp_in) * w.
@@ -29,6 +31,7 @@
 #include <stdint.h>
 
 #include "tfqp/formats.h"
+#include "tfqp/kbit_activations.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
 
@@ -46,6 +49,10 @@ typedef struct {
   int32_t channels_in;
   int32_t int32_output;
   int32_t output_levels; /* 0 (absent) or 2..256: the int8 codes output */
+  /* packed k-bit activations (tfqp/kbit_activations.h); 0 when absent */
+  int32_t output_bits;
+  int32_t input_bits;
+  int32_t input_code_zero;
   uint32_t present;
 } tfqp_fully_connected_int8_options;
 
@@ -56,6 +63,8 @@ typedef struct {
   int32_t input_zero_point;
   int32_t int32_output;
   int32_t output_levels; /* codes output: L + 1 levels; 0: none */
+  int32_t codes_only;    /* the codes are packed (output_bits): bases 0 */
+  tfqp_kbit_io kbit;     /* packed k-bit input / output (the op table row's) */
   int32_t output_depth;
   int32_t weights_int16; /* int16 weights, else int8 */
   int32_t residual;      /* int32 values plus input 3 */

@@ -42,6 +42,7 @@
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
 #include "tfqp/unpack.h"
+#include "tfqp/unpack_codes.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,7 +65,8 @@ extern "C" {
   X(shift_conv2d, SHIFT_CONV2D)           \
   X(shift_depthwise_conv2d, SHIFT_DEPTHWISE_CONV2D) \
   X(shift_fully_connected, SHIFT_FULLY_CONNECTED) \
-  X(unpack, UNPACK)
+  X(unpack, UNPACK)                       \
+  X(unpack_codes, UNPACK_CODES)
 
 /* Rows of tfqp_ops[], a compile-time constant (the adapters size their
  * registrations with it). */
@@ -83,6 +85,7 @@ typedef union {
   tfqp_shift_depthwise_conv2d_options shift_depthwise_conv2d;
   tfqp_shift_fully_connected_options shift_fully_connected;
   tfqp_unpack_options unpack;
+  tfqp_unpack_codes_options unpack_codes;
 } tfqp_op_options;
 
 /* The prepared parameters of any op. */
@@ -96,6 +99,7 @@ typedef union {
   tfqp_shift_conv2d_params shift_conv2d; /* also TFQP_SHIFT_DEPTHWISE_CONV2D's */
   tfqp_shift_fully_connected_params shift_fully_connected;
   tfqp_unpack_params unpack;
+  tfqp_unpack_codes_params unpack_codes;
 } tfqp_op_params;
 
 /* What prepare says the op needs beyond its tensors. */

@@ -19,8 +19,11 @@
  * (all >= 1), padding (0 = SAME, 1 = VALID; TFLite's output size and padding
  * split), terms (T >= 1, default 1), activation_min, activation_max (int8
  * output only; defaults -128, 127), output_levels (0 = absent, or 2..256: the
- * int8 codes output, tfqp/shift_layer.h). Cin comes from the input. Unknown
- * or duplicate keys are rejected.
+ * int8 codes output, tfqp/shift_layer.h), output_bits, input_bits,
+ * input_code_zero (packed k-bit activations, tfqp/kbit_activations.h),
+ * channels_in (optional: Cin, required with input_bits; otherwise Cin comes
+ * from the input and channels_in, if given, must equal it). Unknown or
+ * duplicate keys are rejected.
  *
  * Arithmetic, output (n, y, x, co): A_c = sum over the taps (ky, kx, ci)
  * inside the image of (q - zp_in) * w_c[k] (padded taps contribute 0, as
@@ -38,6 +41,7 @@
 
 #include "tfqp/formats.h"
 #include "tfqp/geometry.h"
+#include "tfqp/kbit_activations.h"
 #include "tfqp/shift_layer.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
@@ -49,7 +53,8 @@ extern "C" {
 enum {
   TFQP_SHIFT_CONV2D_REQUIRED = (1u << 7) - 1u, /* the window options */
   TFQP_SHIFT_CONV2D_TERMS = 1u << 7,
-  TFQP_SHIFT_CONV2D_ACTIVATION = (1u << 8) | (1u << 9)
+  TFQP_SHIFT_CONV2D_ACTIVATION = (1u << 8) | (1u << 9),
+  TFQP_SHIFT_CONV2D_CHANNELS_IN = 1u << 14
 };
 
 typedef struct {
@@ -57,7 +62,9 @@ typedef struct {
    * dilation_height_factor, dilation_width_factor, padding */
   tfqp_window_options window;
   tfqp_shift_output_options output; /* terms, activation_min, activation_max,
-                                       output_levels */
+                                       output_levels, output_bits, input_bits,
+                                       input_code_zero */
+  int32_t channels_in; /* 0: not given (required with input_bits) */
   uint32_t present;
 } tfqp_shift_conv2d_options;
 
@@ -68,6 +75,7 @@ typedef struct {
   int32_t channels_in;
   tfqp_window_axis rows;
   tfqp_window_axis cols;
+  tfqp_kbit_io kbit; /* packed k-bit input / output (the op table row's) */
 } tfqp_shift_conv2d_params;
 
 tfqp_status tfqp_shift_conv2d_parse_options(const uint8_t *buffer, size_t length,

@@ -12,8 +12,8 @@
  *   output 0  int8 [N, OH, OW, Cout] (zero point zp_out) or packed INT32
  *             [N, OH, OW, ceil(Cout/32)]
  *
- * Custom options: those of TFQP_SHIFT_CONV2D (tfqp/shift_conv2d.h) plus
- * depth_multiplier (>= 1, required).
+ * Custom options: those of TFQP_SHIFT_CONV2D (tfqp/shift_conv2d.h, channels_in
+ * included) plus depth_multiplier (>= 1, required).
  *
  * Arithmetic, output (n, y, x, co): as TFQP_SHIFT_CONV2D over the taps
  * (ky, kx) of input channel ci = co / depth_multiplier (TFLite's
@@ -35,14 +35,17 @@ extern "C" {
 #endif
 
 enum {
-  TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED = (1u << 8) - 1u /* window, depth_multiplier */
+  TFQP_SHIFT_DEPTHWISE_CONV2D_REQUIRED = (1u << 8) - 1u, /* window, depth_multiplier */
+  TFQP_SHIFT_DEPTHWISE_CONV2D_CHANNELS_IN = 1u << 15
 };
 
 typedef struct {
   tfqp_window_options window; /* as TFQP_SHIFT_CONV2D's */
   int32_t depth_multiplier;
   tfqp_shift_output_options output; /* terms, activation_min, activation_max,
-                                       output_levels */
+                                       output_levels, output_bits, input_bits,
+                                       input_code_zero */
+  int32_t channels_in; /* 0: not given (required with input_bits) */
   uint32_t present;
 } tfqp_shift_depthwise_conv2d_options;
 

@@ -17,7 +17,10 @@
  * Custom options (FlexBuffers map of integers): channels_in (>= 1), terms
  * (T >= 1, default 1), activation_min, activation_max (int8 output only;
  * defaults -128, 127), output_levels (0 = absent, or 2..256: the int8 codes
- * output, tfqp/shift_layer.h). Unknown or duplicate keys are rejected.
+ * output, tfqp/shift_layer.h), output_bits, input_bits, input_code_zero
+ * (packed k-bit activations, tfqp/kbit_activations.h: a packed input is
+ * [..., ceil(Cin / P)], rows of Cin codes). Unknown or duplicate keys are
+ * rejected.
  *
  * Arithmetic, output (n, co): A_c = sum over ci of (q - zp_in) * w_c[ci],
  * then the output transform of tfqp/shift_layer.h.
@@ -47,7 +50,8 @@ enum {
 typedef struct {
   int32_t channels_in;
   tfqp_shift_output_options output; /* terms, activation_min, activation_max,
-                                       output_levels */
+                                       output_levels, output_bits, input_bits,
+                                       input_code_zero */
   uint32_t present;
 } tfqp_shift_fully_connected_options;
 
@@ -55,6 +59,7 @@ typedef struct {
   tfqp_shift_layer layer;
   int32_t batch;
   int32_t channels_in;
+  tfqp_kbit_io kbit; /* packed k-bit input / output (the op table row's) */
 } tfqp_shift_fully_connected_params;
 
 tfqp_status tfqp_shift_fully_connected_parse_options(

@@ -61,6 +61,7 @@
 #include <stdint.h>
 
 #include "tfqp/formats.h"
+#include "tfqp/kbit_activations.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
 
@@ -79,14 +80,23 @@ typedef struct {
   int32_t activation_min;
   int32_t activation_max;
   int32_t output_levels; /* 0: no codes output */
+  /* packed k-bit activations (tfqp/kbit_activations.h); 0 when absent */
+  int32_t output_bits;
+  int32_t input_bits;
+  int32_t input_code_zero;
   int32_t activation_given;
 } tfqp_shift_output_options;
 
 /* After an op's parse read its keys: the defaults of the options absent from
- * `present`, whose bits for terms, activation_min, activation_max and
- * output_levels are `first_bit` .. `first_bit` + 3. */
+ * `present`, whose bits for terms, activation_min, activation_max,
+ * output_levels, output_bits, input_bits and input_code_zero are `first_bit`
+ * .. `first_bit` + 6. */
 void tfqp_shift_output_defaults(tfqp_shift_output_options *options, uint32_t present,
                                 int32_t first_bit);
+
+/* The k-bit options of a shift op whose channels_in option is `channels_in`. */
+tfqp_kbit_options tfqp_shift_kbit_options(const tfqp_shift_output_options *options,
+                                          int32_t channels_in);
 
 /* The codes, the output and the table layout of one shift op (prepare fills
  * it; the op's params hold it). */
@@ -102,6 +112,7 @@ typedef struct {
   int32_t input_zero_point;
   int32_t output_packed;   /* packed int32 output, else int8 */
   int32_t output_levels;   /* codes output: L + 1 levels; 0: none */
+  int32_t codes_only;      /* the codes are packed (output_bits): bases 0 */
   int32_t output_depth;    /* Cout or ceil(Cout / 32) */
   int32_t output_zero_point;
   int32_t activation_min;
