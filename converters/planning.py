@@ -482,8 +482,8 @@ class Planner:
                 )
             self.plans.code_readers[producer] = [
                 reader for name in readers
-                for reader in (graph.consumers.get(name, []) if isinstance(unwrap(graph.layers[name]), lq.quantizers.Quantizer)
-                               else [name])
+                for reader in (graph.consumers.get(name, [])
+                               if isinstance(unwrap(graph.layers[name]), lq.quantizers.Quantizer) else [name])
             ]
 
     def _check_coded(self):
@@ -605,11 +605,12 @@ class Planner:
             plan.output_grid = self.plans.coded[end][0]
             _check_codes_chain(plan)
         if shift and output in (P.PACKED, P.CODES) and plan.kernel.shift.classes > 1:
+            next_step, form = (("binarized", "packed-sign") if output == P.PACKED
+                               else ("quantized to k-bit codes", "codes"))
             raise ValueError(
-                f"layer {inner.name!r}: its output is binarized or quantized to k-bit codes next, but its "
-                f"{plan.kernel.shift.family} kernel needs two accumulator classes (two scales), which "
-                "have no packed-sign or codes output; these need one class (equal ternary scales, or "
-                "base-2 powers)"
+                f"layer {inner.name!r}: its output is {next_step} next, but its {plan.kernel.shift.family} "
+                f"kernel needs two accumulator classes (two scales), which have no {form} output; "
+                f"{form} outputs need one class (equal ternary scales, or base-2 powers)"
             )
         return plan
 
