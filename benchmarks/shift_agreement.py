@@ -124,18 +124,21 @@ def cells(r, markdown):
     ]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_table(argv, description: str, models: dict, measure, cells, header):
+    """The command line the agreement benchmarks share: parse, measure each model of
+    ``--models`` (``measure(key, path, data, test_images) -> (row, verify report)``),
+    print each row, and the markdown table."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--models", required=True, help="folder of accuracy.py --save-models (<row>.h5)")
-    parser.add_argument("--only", default=",".join(MODELS), help=f"comma-separated subset of {list(MODELS)}")
+    parser.add_argument("--only", default=",".join(models), help=f"comma-separated subset of {list(models)}")
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--markdown", action="store_true", help="print the README table")
     parser.add_argument("--verbose", action="store_true", help="print each verify report")
     args = parser.parse_args(argv)
     keys = [k for k in args.only.split(",") if k]
-    unknown = sorted(set(keys) - set(MODELS))
+    unknown = sorted(set(keys) - set(models))
     if unknown:
-        parser.error(f"unknown models {unknown}; choose from {list(MODELS)}")
+        parser.error(f"unknown models {unknown}; choose from {list(models)}")
     data = datasets.load("mnist")
     results = []
     for key in keys:
@@ -143,18 +146,26 @@ def main(argv=None):
         if not os.path.exists(path):
             parser.error(f"{path} not found: train it with benchmarks/accuracy.py --only {key} --save-models "
                          f"{args.models}")
-        result, report = measure(key, path, data, args.test_images)
+        try:
+            result, report = measure(key, path, data, args.test_images)
+        except converters.VerificationError as error:  # the other models still run
+            print(f"{key}: verify failed: {error}", flush=True)
+            continue
         results.append(result)
         if args.verbose:
             print(report)
         print("  ".join(cells(result, False)), flush=True)
     print()
     if args.markdown:
-        print("| " + " | ".join(HEADER) + " |")
-        print("|" + "---|" * len(HEADER))
+        print("| " + " | ".join(header) + " |")
+        print("|" + "---|" * len(header))
         for result in results:
             print("| " + " | ".join(cells(result, True)) + " |")
     return results
+
+
+def main(argv=None):
+    return run_table(argv, __doc__.splitlines()[0], MODELS, measure, cells, HEADER)
 
 
 if __name__ == "__main__":

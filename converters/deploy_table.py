@@ -26,6 +26,10 @@ Deploy forms:
   ``TFQP_SHIFT_CONV2D`` / ``TFQP_SHIFT_DEPTHWISE_CONV2D`` / ``TFQP_SHIFT_FULLY_CONNECTED``
   (``shift_codes``; binary kernels on int8 inputs with an int8 output, and binary
   depthwise kernels, take the same ops with 1-bit codes).
+- ``CODES``: a uniform k-bit activation grid (PACT, LSQ, Uniform, DoReFa; 1 to 8
+  bits, one step per tensor): an int8 tensor of scale = step and the grid's zero
+  point, written by the TFQP op that produces it from its exact accumulator
+  against integer thresholds (``activation_codes``); never calibrated.
 
 Every other grid kind raises ``ValueError`` naming the layer, the quantizer and why.
 """
@@ -43,6 +47,7 @@ BIT_PACKED = "bit_packed"
 BINARIZE = "binarize"
 INT_CODES = "int_codes"
 SHIFT_CODES = "shift_codes"
+CODES = "codes"
 
 
 class Unsupported(NamedTuple):
@@ -85,9 +90,7 @@ ACTIVATION_FORMS: Dict[str, object] = {
     grids.TERNARY: Unsupported("ternary activations not yet supported"),
     grids.POWER_OF_TWO: Unsupported("power-of-two activations not yet supported"),
     grids.SHIFT_SUM: Unsupported("shift-sum activations not yet supported"),
-    grids.UNIFORM: Unsupported(
-        "uniform k-bit activation grids (carried as fake-quant ranges) not yet supported"
-    ),
+    grids.UNIFORM: CODES,
 }
 
 
@@ -174,8 +177,8 @@ def deploy_grid(quantizer, latent=None) -> Optional[grids.QuantGrid]:
 
 
 class DeployForm(NamedTuple):
-    """What one quantized tensor becomes: ``form`` is FLOAT, BIT_PACKED, BINARIZE, INT_CODES or
-    SHIFT_CODES."""
+    """What one quantized tensor becomes: ``form`` is FLOAT, BIT_PACKED, BINARIZE, INT_CODES,
+    SHIFT_CODES or CODES."""
 
     form: str
     grid: Optional[grids.QuantGrid] = None

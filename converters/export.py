@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfq_plus.converters import deploy_table
+from tfq_plus.converters.activation_codes import code_grid
 from tfq_plus.converters.unsupported import UnsupportedLayerError, brief, describe
 
 # The int8 grid of binarized activations: fake-quant range [-128/127, 1] gives
@@ -72,6 +73,34 @@ class BinarizeActivations(tf.keras.layers.Layer):
         return input_shape
 
 
+class QuantizeToCodes(tf.keras.layers.Layer):
+    """A k-bit activation grid (``activation_codes.CodeGrid``) as ops the stock
+    converter keeps: clip to the grid's range, then an 8-bit fake-quant of that
+    range. The stock converter rejects fake-quants of fewer than 8 bits, and one
+    wider than the values (which would give the tensor scale = step) makes it
+    compute a convolution and BatchNormalization after it wrongly (measured, TF
+    2.21), so the reference model holds the grid's range on 8 bits: what a user
+    gets without tfq-plus. The deploy model's producing op writes Keras's own codes
+    into a tensor of scale = step (``patterns.codes``).
+    """
+
+    def __init__(self, grid, **kwargs):
+        super().__init__(**kwargs)
+        step = float(grid.step)
+        self.low = grid.offset * step
+        self.high = (grid.offset + grid.levels - 1) * step
+
+    @tf.autograph.experimental.do_not_convert  # static Python control flow only
+    def call(self, inputs, training=None):  # inference only: `training` is ignored
+        clipped = tf.clip_by_value(inputs, self.low, self.high)
+        return tf.quantization.fake_quant_with_min_max_vars(
+            clipped, self.low, self.high, num_bits=8, narrow_range=False
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def same_padding(size: int, kernel: int, stride: int, dilation: int):
     """TensorFlow's SAME padding (before, after) along one spatial axis."""
     effective = (kernel - 1) * dilation + 1
@@ -88,10 +117,12 @@ class ExportedQuantLayer(tf.keras.layers.Layer):
     with that value before a VALID ``inner``, as larq does for ``pad_values != 0``.
     """
 
-    def __init__(self, inner, binarize_input: bool, pad_value: Optional[float] = None, **kwargs):
+    def __init__(self, inner, binarize_input: bool, pad_value: Optional[float] = None,
+                 codes_grid=None, **kwargs):
         super().__init__(**kwargs)
         self.inner = inner
         self.binarize = BinarizeActivations(name="binarize") if binarize_input else None
+        self.codes = QuantizeToCodes(codes_grid, name="codes") if codes_grid is not None else None
         self.pad_value = pad_value
 
     @tf.autograph.experimental.do_not_convert  # static Python control flow only
@@ -99,6 +130,8 @@ class ExportedQuantLayer(tf.keras.layers.Layer):
         x = inputs
         if self.binarize is not None:
             x = self.binarize(x)
+        if self.codes is not None:
+            x = self.codes(x)
         if self.pad_value is not None:
             height, width = x.shape[1], x.shape[2]
             if height is None or width is None:
@@ -337,6 +370,8 @@ class _Exporter:
         form = deploy_table.activation_form(quantizer.name, quantizer, role="quantizer layer")
         if form.form == deploy_table.BINARIZE:
             return BinarizeActivations(name=quantizer.name)
+        if form.form == deploy_table.CODES:
+            return QuantizeToCodes(code_grid(quantizer.name, quantizer, "quantizer layer"), name=quantizer.name)
         return tf.keras.layers.Activation("linear", name=quantizer.name)
 
     def _export_conv2d(self, layer):
@@ -351,6 +386,7 @@ class _Exporter:
         _check_layer_options(layer, kind)
         input_form = deploy_table.activation_form(layer.name, layer.input_quantizer)
         binarize = input_form.form == deploy_table.BINARIZE
+        codes = code_grid(layer.name, layer.input_quantizer) if input_form.form == deploy_table.CODES else None
         kernel, _ = _quantized_kernel(layer, kind)
         config = _standard_config(layer, kind)
         pad_value = None
@@ -363,7 +399,7 @@ class _Exporter:
             pad_value = float(np.where(pad_values >= 0, 1.0, -1.0)) if binarize else float(pad_values)
             config["padding"] = "valid"
         inner = _rebuilt(layer, kind.standard, lambda: config)
-        wrapper = ExportedQuantLayer(inner, binarize, pad_value, name=layer.name)
+        wrapper = ExportedQuantLayer(inner, binarize, pad_value, codes, name=layer.name)
         weights = [kernel] + ([layer.bias.numpy()] if getattr(layer, "use_bias", False) else [])
         self.pending.append((inner, weights))
         return wrapper

@@ -20,7 +20,12 @@ Walks the model's layer graph once and decides, per layer:
   float32 computation the TFQP op folds into its output transform: elementwise
   per-channel layers (BatchNormalization, monotone activations, dropout at
   inference), max-pools (convolutions), a final flatten;
+- **coders**: a layer whose input quantizer (or a quantizer used as a layer) is a
+  k-bit activation grid (PACT, LSQ, Uniform, DoReFa: ``deploy_table.CODES``); the
+  layer that computes their input (through its chain) is planned with a codes
+  output, so the codes are Keras's (``activation_codes``);
 - **outputs**: packed signs where every consumer of the chain's end binarizes it;
+  k-bit codes where every consumer quantizes it to one grid;
   int32 stream values where the end is also needed as a value by something whose
   result is binarized later (a residual ``Add``), or by a builtin layer beside a
   binarization; int8 values otherwise.
@@ -33,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfq_plus.converters import deploy_table
+from tfq_plus.converters.activation_codes import CodeGrid, code_grid
 from tfq_plus.converters import plans as P
 from tfq_plus.converters import shift_codes
 from tfq_plus.converters import uniform_codes
@@ -104,6 +110,21 @@ def binarizes_input(layer) -> bool:
         return False
     form = deploy_table.activation_form(inner.name, quantizer)
     return form.form == deploy_table.BINARIZE
+
+
+def coding_grid(layer) -> Optional[CodeGrid]:
+    """The k-bit grid the layer's input quantizer (or the layer itself, a quantizer
+    layer) maps its input to, else None."""
+    inner = unwrap(layer)
+    if isinstance(inner, lq.quantizers.Quantizer):
+        quantizer, role = inner, "quantizer layer"
+    else:
+        quantizer, role = getattr(inner, "input_quantizer", None), "input quantizer"
+    if quantizer is None:
+        return None
+    if deploy_table.activation_form(inner.name, quantizer, role).form != deploy_table.CODES:
+        return None
+    return code_grid(inner.name, quantizer, role)
 
 
 def is_sign_layer(layer) -> bool:
@@ -350,6 +371,21 @@ def pad_values_of(layer) -> float:
     return float(value)
 
 
+def _check_codes_chain(plan: P.LayerPlan) -> None:
+    """A max-pool commutes with the codes (a non-decreasing quantizer) only where
+    every elementwise step after it is non-decreasing too."""
+    pooled = False
+    for step in plan.chain:
+        if step.kind == P.MAX_POOL:
+            pooled = True
+        elif pooled and step.kind == P.ELEMENTWISE and np.any(np.asarray(step.direction) < 0):
+            raise ValueError(
+                f"layer {plan.name!r}: {step.name!r} after max-pool decreases in some channels, so "
+                "the pool does not commute with the k-bit codes of its output (a min-pool would be "
+                "needed); put the max-pool after the BatchNormalization or keep its multipliers positive"
+            )
+
+
 # --- the planner --------------------------------------------------------------------
 
 
@@ -405,13 +441,64 @@ class Planner:
             binarizing = [c for c in graph.consumers.get(name, []) if self._binarizes_output_of(c, name)]
             if binarizing:
                 self.plans.binarized[name] = binarizing
+        self._plan_coded()
         self._exact = self._exact_needed()
         for name, layer in graph.layers.items():
             plan = self._plan_layer(name, layer)
             if plan is not None:
                 self.plans.layers[name] = plan
+        self._check_coded()
         self._plan_streams()
         return self.plans
+
+    def _plan_coded(self):
+        """``plans.coded``: the tensors every reader quantizes to one k-bit grid."""
+        graph = self.graph
+        for name, layer in graph.layers.items():
+            if isinstance(layer, tf.keras.layers.InputLayer):
+                continue
+            producer = graph.input_of(name)
+            grid = coding_grid(layer)
+            if grid is None or producer is None:
+                continue
+            if producer in self.plans.coded:
+                known, readers = self.plans.coded[producer]
+                if not known.same_grid(grid):
+                    raise ValueError(
+                        f"layers {readers[0]!r} and {name!r} quantize the output of {producer!r} to "
+                        "different k-bit grids; the converter deploys one grid per tensor"
+                    )
+                readers.append(name)
+                continue
+            self.plans.coded[producer] = (grid, [name])
+        for producer, (grid, readers) in self.plans.coded.items():
+            others = [c for c in graph.consumers.get(producer, []) if c not in readers and c != producer]
+            if others or producer in graph.outputs:
+                what = f"{others} read it unquantized" if others else "it is a model output"
+                raise ValueError(
+                    f"layer {readers[0]!r}: its {grid.bits}-bit {deploy_table.quantizer_name(grid.quantizer)} "
+                    f"codes of {producer!r} deploy only where every reader of {producer!r} quantizes "
+                    f"it to that grid; {what}"
+                )
+            self.plans.code_readers[producer] = [
+                reader for name in readers
+                for reader in (graph.consumers.get(name, [])
+                               if isinstance(unwrap(graph.layers[name]), lq.quantizers.Quantizer) else [name])
+            ]
+
+    def _check_coded(self):
+        """Every coded tensor is written by a planned layer's codes output."""
+        for producer, (grid, readers) in self.plans.coded.items():
+            plan = self.plans.by_output(producer)
+            if plan is None or plan.output != P.CODES:
+                layer = self.graph.layers[producer]
+                raise ValueError(
+                    f"layer {readers[0]!r}: its {grid.bits}-bit {deploy_table.quantizer_name(grid.quantizer)} "
+                    f"input codes need a producing TFQP op; {producer!r} ({type(unwrap(layer)).__name__}) is "
+                    "not one: k-bit activations deploy after a Conv2D / Dense (float, int8 or coded-weight "
+                    "kernel, on int8 inputs) or a DepthwiseConv2D with a coded-weight kernel, through "
+                    "BatchNormalization, bias, monotone activations, max-pools and a flatten"
+                )
 
     def _binarizes_output_of(self, consumer: str, producer: str) -> bool:
         """Whether ``consumer`` binarizes the output of ``producer``."""
@@ -455,9 +542,10 @@ class Planner:
             input_kind = P.SIGNS
         else:
             quantizer = getattr(inner, "input_quantizer", None)
-            if quantizer is not None and deploy_table.activation_form(inner.name, quantizer).form != deploy_table.FLOAT:
+            if quantizer is not None and deploy_table.activation_form(inner.name, quantizer).form \
+                    not in (deploy_table.FLOAT, deploy_table.CODES):
                 return None
-            input_kind = P.INT8
+            input_kind = P.INT8  # real values, or k-bit codes (int8 on their grid)
         chain, end = self._chain(name, op, inner)
         output = self._output_kind(end, chain)
         # binary kernels: TFQP_BCONV2D / TFQP_BFULLY_CONNECTED on signs, TFQP_CONV2D_INT8 /
@@ -465,7 +553,8 @@ class Planner:
         # real inputs are 1-bit shift ops
         shift = form == deploy_table.SHIFT_CODES or (
             form == deploy_table.BIT_PACKED
-            and (op == P.DEPTHWISE or (input_kind == P.INT8 and output == P.INT8_VALUES)))
+            and (op == P.DEPTHWISE or output == P.CODES
+                 or (input_kind == P.INT8 and output == P.INT8_VALUES)))
         if input_kind == P.INT8 and output == P.INT8_VALUES and not shift:
             return None  # nothing binarized downstream: the builtin op is what stock has
         if shift and output == P.INT32_VALUES:
@@ -512,11 +601,16 @@ class Planner:
         )
         plan.input_is_model_input = isinstance(self.graph.layers.get(input_layer), tf.keras.layers.InputLayer)
         plan.int4_builtin = self.int4_builtin and int4_builtin(plan)
-        if shift and output == P.PACKED and plan.kernel.shift.classes > 1:
+        if output == P.CODES:
+            plan.output_grid = self.plans.coded[end][0]
+            _check_codes_chain(plan)
+        if shift and output in (P.PACKED, P.CODES) and plan.kernel.shift.classes > 1:
+            next_step, form = (("binarized", "packed-sign") if output == P.PACKED
+                               else ("quantized to k-bit codes", "codes"))
             raise ValueError(
-                f"layer {inner.name!r}: its output is binarized next, but its {plan.kernel.shift.family} "
-                "kernel needs two accumulator classes (two scales), which have no packed-sign output; "
-                "packed outputs need one class (equal ternary scales, or base-2 powers)"
+                f"layer {inner.name!r}: its output is {next_step} next, but its {plan.kernel.shift.family} "
+                f"kernel needs two accumulator classes (two scales), which have no {form} output; "
+                f"{form} outputs need one class (equal ternary scales, or base-2 powers)"
             )
         return plan
 
@@ -551,6 +645,8 @@ class Planner:
         while True:
             if self.plans.binarized.get(current) and self._all_binarize(current):
                 return chain, current
+            if current in self.plans.coded:
+                return chain, current
             following = self.graph.single_consumer(current)
             if following is None:
                 return chain, current
@@ -565,7 +661,8 @@ class Planner:
                 step = flatten_step(layer, self.output_shape(current))
                 if step is not None:
                     # a flatten only belongs to the chain if signs are taken after it
-                    if not (self.plans.binarized.get(following) and self._all_binarize(following)):
+                    if not (self.plans.binarized.get(following) and self._all_binarize(following)
+                            or following in self.plans.coded):
                         return chain, current
                     flattened = True
             if step is None:
@@ -580,6 +677,8 @@ class Planner:
         )
 
     def _output_kind(self, end: str, chain) -> str:
+        if end in self.plans.coded:
+            return P.CODES
         if self.plans.binarized.get(end) and self._all_binarize(end):
             return P.PACKED
         if self._exact.get(end, False):

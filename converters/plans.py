@@ -26,6 +26,7 @@ INT8 = "int8"  # int8 values of a real tensor (the stock model's quantization)
 PACKED = "packed"  # signs of the chain's end, bit-packed (formats.h)
 INT8_VALUES = "int8"  # int8 values (the stock tensor's quantization)
 INT32_VALUES = "int32"  # int32 values of a residual stream (scale = the stream's)
+CODES = "codes"  # int8 codes of a k-bit activation grid (``activation_codes.CodeGrid``)
 
 # Steps of a chain.
 ELEMENTWISE = "elementwise"
@@ -170,8 +171,10 @@ class LayerPlan:
             input_quantizer binarizes, else the quantizer layer).
         kernel: the kernel grid; bias: the Keras bias (float32 [Cout]) or None.
         chain: the folded Keras layers after it, in order.
-        output: PACKED, INT8_VALUES or INT32_VALUES.
+        output: PACKED, INT8_VALUES, INT32_VALUES or CODES.
         output_layer: the Keras layer whose output is the chain's end.
+        output_grid: for CODES, the k-bit grid every consumer of the chain's end
+            quantizes it to (``activation_codes.CodeGrid``).
     """
 
     name: str
@@ -189,6 +192,7 @@ class LayerPlan:
     output_layer: str = ""
     input_is_model_input: bool = False
     residual_add: Optional[str] = None  # the AddPlan this layer's op computes
+    output_grid: Optional[object] = None
     # a 4-bit uniform kernel the stock op runs with an INT4 filter (``patterns.int4``)
     int4_builtin: bool = False
 
@@ -254,6 +258,12 @@ class Plans:
     binarized: Dict[str, List[str]] = field(default_factory=dict)
     # quantizer layers used as layers that binarize: name -> the layer they read
     sign_layers: Dict[str, str] = field(default_factory=dict)
+    # Keras layers whose output every consumer quantizes to one k-bit grid:
+    # name -> (the grid, the consumers)
+    coded: Dict[str, Tuple[object, List[str]]] = field(default_factory=dict)
+    # coded tensor -> the layers whose convolution / dense op reads the codes (the
+    # coding layers; a quantizer layer's consumers)
+    code_readers: Dict[str, List[str]] = field(default_factory=dict)
 
     def by_output(self, keras_name: str) -> Optional[LayerPlan]:
         """The plan whose chain ends at ``keras_name``'s output."""

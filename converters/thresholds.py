@@ -311,3 +311,85 @@ def _shift_row(slopes: np.ndarray, target: float, reach: int):
     if m0 >= 2**31 or m1 >= 2**31:
         raise ValueError(f"output multipliers {unit:.4g}, {magnitudes[1]:.4g} are too large")
     return (d, bias, m0, m1, shift)
+
+
+# --- k-bit codes outputs ------------------------------------------------------------
+
+
+def _codes(plan: P.LayerPlan, accumulators: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """Keras's codes (int64 [n, C]) for accumulators [n, C]: the layer, its chain's
+    elementwise steps and the consumer's quantizer, all in float32."""
+    return plan.output_grid.codes(chain_values(plan, layer_values(plan, accumulators, unit)))
+
+
+def code_transform(plan: P.LayerPlan, unit: np.ndarray, low: np.ndarray,
+                   high: np.ndarray) -> np.ndarray:
+    """Rows (d, base, t_1 .. t_L) of ``plan``'s codes output (the contract's
+    ``output_levels`` transform, L = levels - 1): with u = #{i : d * acc >= t_i}, the
+    op writes base + u, and u is Keras's code of the accumulator's value.
+
+    Each channel's code is a monotone step function of acc (a monotone chain, a
+    non-decreasing quantizer): d orients it upwards, and t_i is the least d * acc in
+    the accumulator's range whose code reaches i (found by bisection on Keras's own
+    float32 computation; one past the range where it never does). The result is
+    checked against Keras at every threshold, one below it, and on a grid over the
+    range.
+
+    Args:
+        unit, low, high: as ``sign_transform``.
+
+    Raises:
+        ValueError: a channel whose code is not a monotone function of the
+            accumulator, naming the layer and the channel.
+    """
+    grid = plan.output_grid
+    levels = grid.levels
+    channels = plan.kernel.channels_out
+    low = np.asarray(low, np.int64)
+    high = np.asarray(high, np.int64)
+    ends = _codes(plan, np.stack([low, high]), unit)
+    d = np.where(ends[1] >= ends[0], 1, -1).astype(np.int64)
+    x_low = np.where(d > 0, low, -high)
+    x_high = np.where(d > 0, high, -low)
+    wanted = np.arange(1, levels, dtype=np.int64)[:, None]  # [L, 1]
+    first = np.broadcast_to(x_low, (levels - 1, channels)).copy()
+    past = np.broadcast_to(x_high + 1, (levels - 1, channels)).copy()
+    while np.any(first < past):
+        middle = (first + past) // 2
+        reached = _codes(plan, d[None, :] * np.minimum(middle, x_high[None, :]), unit) >= wanted
+        reached &= middle <= x_high[None, :]
+        past = np.where(reached & (first < past), middle, past)
+        first = np.where(~reached & (first < past), middle + 1, first)
+    thresholds = first.T  # [C, L]
+    _check_codes(plan, unit, d, thresholds, x_low, x_high)
+    if thresholds.max() > INT32_MAX or thresholds.min() < INT32_MIN:
+        raise ValueError(f"layer {plan.name!r}: a codes threshold does not fit int32")
+    rows = np.concatenate([d[:, None], np.full((channels, 1), grid.base, np.int64), thresholds], axis=1)
+    return rows.astype(np.int32)
+
+
+def codes_of(rows: np.ndarray, accumulators: np.ndarray) -> np.ndarray:
+    """The codes u (int64 [..., C]) rows (d, base, t_1 ..) give accumulators [..., C]."""
+    d = rows[:, 0].astype(np.int64)
+    x = np.asarray(accumulators, np.int64) * d
+    return np.sum(x[..., None] >= rows[:, 2:].astype(np.int64), axis=-1)
+
+
+def _check_codes(plan, unit, d, thresholds, x_low, x_high):
+    """Keras's codes at every threshold, one below, and on a grid over the range
+    equal the thresholds' count there (a bisection on a non-monotone code would not)."""
+    fractions = np.linspace(0.0, 1.0, GRID_POINTS)[:, None]
+    grid = x_low[None, :] + np.round(fractions * (x_high - x_low)[None, :]).astype(np.int64)
+    points = np.concatenate([grid, np.clip(thresholds.T, x_low, x_high),
+                             np.clip(thresholds.T - 1, x_low, x_high)])
+    keras = _codes(plan, d[None, :] * points, unit)
+    rows = np.concatenate([d[:, None], np.zeros_like(d)[:, None], thresholds], axis=1)
+    ours = codes_of(rows, d[None, :] * points)
+    wrong = np.any(keras != ours, axis=0)
+    if np.any(wrong):
+        c = int(np.argmax(wrong))
+        raise ValueError(
+            f"layer {plan.name!r}: the k-bit codes of {[s.name for s in plan.chain]} after it are not "
+            f"a monotone function of the layer's output in channel {c}; they cannot be computed "
+            "by thresholds"
+        )

@@ -23,9 +23,15 @@ kernels) and the Keras model on the same samples, and checks:
    input (check "stock bytes", the stock op run alone in TFLite Micro).
    ``boolean`` ops (max-pool on signs, binarize, unpack) must equal their numpy
    definition exactly.
-3. **Every binarized activation end to end**: each packed tensor of the deploy
-   model against the signs of the Keras tensor it stands for, in Keras's own run
-   (the headline per layer: how many signs differ, how many of them are ties).
+   An op with a codes output (``output_levels``, check "keras codes") writes k-bit
+   codes: they must equal Keras's codes (the consumer's quantizer on the Keras
+   layer and its folded chain) on the op's own input, except where Keras's float32
+   value lies within float32 rounding of a rounding boundary of the grid
+   (|v - boundary| <= TIE_TOLERANCE x the channel's largest |v|), counted as ties.
+3. **Every binarized activation and k-bit activation end to end**: each packed
+   tensor of the deploy model against the signs of the Keras tensor it stands for,
+   in Keras's own run, and each codes tensor against Keras's codes of it (the
+   headline per layer: how many signs / codes differ, how many of them are ties).
 4. **Outputs end to end**: argmax agreement of Keras and the deploy model (the
    bound ``min_argmax_agreement`` applies here), output error in output LSBs,
    accuracies with labels; the reference model (stock int8, the baseline) the
@@ -49,6 +55,7 @@ from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME, check_model
 from tfq_plus.converters.model_error import MODEL, ModelError
 from tfq_plus.converters.ops import kbit as kbit_ops, maxpool, shift as shift_ops, signs as sign_ops
 from tfq_plus.converters.ops.registry import BOOLEAN, KERAS_SIGNS, OpView, is_tfqp
+from tfq_plus.converters.patterns.codes import CODES
 from tfq_plus.converters.patterns.context import SIGNS, VALUES, parse_tensor_name
 from tfq_plus.converters.tflite_arithmetic import quantize_values
 
@@ -64,6 +71,8 @@ CHUNK = 250
 KERAS_VALUES_INT8 = "keras int8"  # within half an output step
 KERAS_VALUES_SHIFT = "keras int8 1 LSB"  # a shift op's int8 output: within one step
 KERAS_VALUES_INT32 = "keras int32"
+# k-bit codes outputs: equal to Keras's codes on the op's own input (ties counted)
+KERAS_CODES = "keras codes"
 # a shift op whose weights the stock reference holds exactly: its output bytes equal
 # the stock op's on the same input (given the reference)
 STOCK_BYTES = "stock bytes"
@@ -96,6 +105,17 @@ class SignCheck(NamedTuple):
     ties: int
 
 
+class CodeCheck(NamedTuple):
+    """A k-bit activation tensor of the deploy model against Keras's codes."""
+
+    tensor: str
+    layer: str
+    width: int  # the grid's bit width
+    values: int  # codes compared
+    differing: int  # beyond ties
+    ties: int
+
+
 class OutputCheck(NamedTuple):
     name: str
     argmax_agreement: float
@@ -112,6 +132,7 @@ class VerifyReport(NamedTuple):
     deploy: List[OutputCheck]  # Keras vs deploy, per model output
     reference: Optional[List[OutputCheck]]  # Keras vs reference, per model output
     keras_accuracy: Optional[float]
+    codes: List[CodeCheck] = []  # k-bit activation tensors, Keras vs deploy end to end
 
     @property
     def argmax_agreement(self) -> float:
@@ -134,6 +155,18 @@ class VerifyReport(NamedTuple):
     def compared_signs(self) -> int:
         return sum(s.bits for s in self.signs)
 
+    @property
+    def differing_codes(self) -> int:
+        return sum(c.differing for c in self.codes)
+
+    @property
+    def code_ties(self) -> int:
+        return sum(c.ties for c in self.codes)
+
+    @property
+    def compared_codes(self) -> int:
+        return sum(c.values for c in self.codes)
+
     def __str__(self):
         lines = [f"verified on {self.samples} samples; weights of {self.weights_checked} TFQP ops equal "
                  "the Keras kernels"]
@@ -149,6 +182,11 @@ class VerifyReport(NamedTuple):
             for s in self.signs:
                 tie = f" ({s.ties} float32 ties)" if s.ties else ""
                 lines.append(f"  {s.layer:28s} {s.differing} of {s.bits} signs differ{tie}")
+        if self.codes:
+            lines.append("k-bit activations, Keras vs deploy end to end:")
+            for c in self.codes:
+                tie = f" ({c.ties} float32 ties)" if c.ties else ""
+                lines.append(f"  {c.layer:28s} {c.differing} of {c.values} {c.width}-bit codes differ{tie}")
         for label, checks in (("Keras ~ deploy", self.deploy), ("Keras ~ reference (stock int8)", self.reference)):
             if checks is None:
                 continue
@@ -364,6 +402,7 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
     count = len(arrays[0])
     op_checks: List[OpCheck] = []
     sign_checks: List[SignCheck] = []
+    code_checks: List[CodeCheck] = []
     outputs = [[] for _ in interpreter.output_details]
     keras_outputs = [[] for _ in interpreter.output_details]
     for start in range(0, count, CHUNK):
@@ -389,6 +428,7 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
                 chunk_checks.append(_check_stock_bytes(view, twins[view.index], values))
         op_checks = _merge(op_checks, chunk_checks)
         sign_checks = _merge(sign_checks, _check_signs(graph, plans, values, keras))
+        code_checks = _merge(code_checks, _check_codes(graph, plans, values, keras))
     deploy_outputs = [np.concatenate(o) for o in outputs]
     keras_outputs = [np.concatenate(o) for o in keras_outputs]
     deploy_checks = _check_outputs(interpreter, keras_outputs, deploy_outputs, labels)
@@ -402,7 +442,7 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
     if labels is not None:
         keras_accuracy = float(np.mean(np.argmax(keras_outputs[0].reshape(count, -1), 1) == labels))
     report = VerifyReport(count, weights_checked, op_checks, sign_checks, deploy_checks,
-                          reference_checks, keras_accuracy)
+                          reference_checks, keras_accuracy, code_checks)
     failing = [c for c in op_checks if c.exact and c.differing]
     if failing:
         c = failing[0]
@@ -472,7 +512,7 @@ def _merge(total: list, chunk: list) -> list:
     merged = []
     for a, b in zip(total, chunk):
         fields = a._asdict()
-        for key in ("compared", "differing", "ties", "bits"):
+        for key in ("compared", "differing", "ties", "bits", "values"):
             if key in fields:
                 fields[key] = getattr(a, key) + getattr(b, key)
         if "detail" in fields and b.detail != a.detail:
@@ -675,6 +715,12 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
         return OpCheck(view.index, view.name, plan.name, KERAS_SIGNS, int(bits.size),
                        int(np.count_nonzero(differ & ~ties)), int(np.count_nonzero(ties)), plan.exact,
                        "packed signs")
+    if view.options.get("output_levels", 0):
+        keras = apply_steps(plan, layer_output, -1)
+        differ, ties = _compare_codes(plan.output_grid, output, keras)
+        return OpCheck(view.index, view.name, plan.name, KERAS_CODES, int(output.size),
+                       int(np.count_nonzero(differ & ~ties)), int(np.count_nonzero(ties)), plan.exact,
+                       f"{plan.output_grid.bits}-bit codes")
     scale, zero_point = schema.per_tensor_quantization(output_tensor)
     if int32_output:
         keras = apply_steps(plan, layer_output, -1).astype(np.float64)
@@ -789,6 +835,44 @@ def _check_signs(graph, plans: P.Plans, values, keras) -> List[SignCheck]:
         differ = bits != expected
         ties = differ & _ties(reference)
         checks.append(SignCheck(schema.tensor_name(tensor), layer, int(bits.size),
+                                int(np.count_nonzero(differ & ~ties)), int(np.count_nonzero(ties))))
+    return checks
+
+
+def _code_ties(grid, values: np.ndarray) -> np.ndarray:
+    """Where Keras's value is within float32 rounding (TIE_TOLERANCE x the channel's
+    largest |value|) of a boundary between two codes of ``grid``."""
+    flat = np.abs(values.reshape(-1, values.shape[-1]))
+    peak = np.maximum(flat.max(axis=0), np.finfo(np.float32).tiny)
+    step = float(grid.step)
+    position = values.astype(np.float64) / step  # the code is round(position) - offset
+    distance = np.abs(position - np.floor(position) - 0.5) * step
+    return distance <= TIE_TOLERANCE * peak
+
+
+def _compare_codes(grid, output: np.ndarray, keras: np.ndarray):
+    """(differ, ties) of an int8 codes tensor against Keras's float32 values."""
+    expected = grid.codes(keras).reshape(output.shape)
+    got = output.astype(np.int64) - grid.base
+    differ = got != expected
+    return differ, differ & _code_ties(grid, keras).reshape(output.shape)
+
+
+def _check_codes(graph, plans: P.Plans, values, keras) -> List[CodeCheck]:
+    checks = []
+    for index, tensor in enumerate(graph.tensors):
+        parsed = parse_tensor_name(schema.tensor_name(tensor))
+        if parsed is None or parsed[1] != CODES or index not in values or parsed[0] not in keras:
+            continue
+        layer = parsed[0]
+        plan, position = _locate(plans, layer)
+        if plan is None or plan.output_grid is None:
+            continue
+        reference = apply_steps(plan, keras[layer], position)
+        if reference.size != values[index].size:
+            continue
+        differ, ties = _compare_codes(plan.output_grid, values[index], reference)
+        checks.append(CodeCheck(schema.tensor_name(tensor), layer, plan.output_grid.bits, int(differ.size),
                                 int(np.count_nonzero(differ & ~ties)), int(np.count_nonzero(ties))))
     return checks
 

@@ -59,6 +59,8 @@ class Context:
     signs: Dict[str, int] = field(default_factory=dict)
     # Keras layer -> int32 stream tensor of its output
     values: Dict[str, int] = field(default_factory=dict)
+    # Keras layer -> int8 tensor of the k-bit codes of its output
+    codes: Dict[str, int] = field(default_factory=dict)
     # Keras layer -> the original op after which its deploy tensors exist
     position: Dict[str, int] = field(default_factory=dict)
     padded_flatten: Dict[int, PaddedFlatten] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """The output side every accumulator op shares (TFQP_BCONV2D, TFQP_BFULLY_CONNECTED,
-TFQP_CONV2D_INT8, TFQP_FULLY_CONNECTED_INT8): the transform tensor for the plan's
-output kind, the output tensor, and the chain's max-pools and flatten on packed
-signs.
+TFQP_CONV2D_INT8, TFQP_FULLY_CONNECTED_INT8, the TFQP_SHIFT_* ops): the transform
+tensor for the plan's output kind, the output tensor, and the chain's max-pools and
+flatten on packed signs or on k-bit codes (``codes``).
 """
 
 from typing import List, NamedTuple, Optional
@@ -13,6 +13,7 @@ from tfq_plus.converters import plans as P
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters import thresholds
 from tfq_plus.converters.ops import maxpool
+from tfq_plus.converters.patterns import codes
 from tfq_plus.converters.patterns.context import SIGNS, Context, PaddedFlatten, tensor_name
 from tfq_plus.converters.tflite_arithmetic import INT32_MAX, INT32_MIN, activation_range
 
@@ -44,7 +45,13 @@ def emit(ctx: Context, plan: P.LayerPlan, anchor: int, spec, input_tensor: int, 
     dims = g.shape(stock_output)
     inputs = [input_tensor] + (list(weights) if isinstance(weights, (list, tuple)) else [weights])
     after: List = []
-    if plan.output == P.PACKED:
+    if plan.output == P.CODES:
+        if accumulator.offset:
+            raise ValueError(f"layer {plan.name!r}: a codes output after a padded flatten is not supported")
+        rows = thresholds.code_transform(plan, accumulator.unit, accumulator.low, accumulator.high)
+        output, after = codes.output_tensors(ctx, plan, dims)
+        options = dict(options, output_levels=plan.output_grid.levels)
+    elif plan.output == P.PACKED:
         sign = thresholds.sign_transform(plan, accumulator.unit, accumulator.low, accumulator.high)
         rows = _shift_rows(sign.rows, accumulator.offset)
         output = ctx.new_packed(plan.name, dims)

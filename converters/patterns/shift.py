@@ -13,9 +13,9 @@ sum_c A_c * s_in * scales[c] (+ bias). The output is
   (``thresholds.shift_int8_transform``), or the stock op's own bias and multipliers
   where its filter holds the op's weights exactly and they agree with those
   (``stock_identity``: the bytes of the stock op);
-- or packed signs (one class only) against thresholds found on Keras's own chain,
-  with the chain's max-pools and flatten, as every accumulator op
-  (``outputs.emit``).
+- or packed signs or k-bit codes (one class only) against thresholds found on
+  Keras's own chain, with the chain's max-pools and flatten, as every accumulator
+  op (``outputs.emit``).
 """
 
 import numpy as np
@@ -75,7 +75,7 @@ def apply(ctx: Context, plan: P.LayerPlan) -> None:
     weights = shift_codes.decode(codes.codes, codes.table, codes.terms)  # [C, Cout, K]
     unit = np.float64(np.float32(input_scale)) * codes.scales  # [C, Cout]
     values = options(plan, channels_in)
-    if plan.output == P.PACKED:
+    if plan.output in (P.PACKED, P.CODES):
         low, high = accumulator_range(weights[0], zero_point)
         emit(ctx, plan, anchor, spec, input_tensor, constants, values, Accumulator(unit[0], low, high))
         return
