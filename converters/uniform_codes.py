@@ -19,6 +19,13 @@ same grid (per tensor, or per-channel steps with one zero point), more where
 per-channel zero points shift the channels' levels apart (at most 5 bits: the
 ops' code width).
 
+The levels are stored times a power of two ``fine`` (up to 2^8, within the table's
+2^14 and the accumulator's bound) and the unit divided by it: the same products,
+but an accumulator unit fine enough for the int8 output's bias. The bias of an
+int8 output is an integer in accumulator units; at one level per unit a 2-bit
+grid's unit can be several output LSBs (measured: 5.8 on accuracy.py's 2-bit fc2,
+whose deploy outputs then missed Keras's by up to 3.4 LSB).
+
 Keras computes some of these values in two float32 roundings (DoReFa's
 ``2 * q / n - 1``, fake quant's ``q * step + min``), so the Keras kernel is the
 integer level times the unit within a few float32 ulps, not bit for bit:
@@ -36,6 +43,21 @@ MIN_BITS, MAX_BITS = 2, shift_codes.MAX_BITS
 # |Keras value - level * unit| / unit above this is a value off the grid; float32
 # roundings of a k <= 5 bit grid stay below 2^-16 of the unit.
 TOLERANCE = 2.0**-10
+FINE_MAX = 2**8  # the levels' scale-up: unit / 256 is far below an output LSB
+# sum |w| * 255 per channel below this leaves room for the bias in int32
+FINE_ACCUMULATOR = 2**29
+
+
+def fine_factor(table_levels: np.ndarray, levels: np.ndarray) -> int:
+    """The largest power of two <= FINE_MAX that keeps the table entries within
+    2^14 and every channel's sum |w| * 255 below FINE_ACCUMULATOR."""
+    largest_entry = int(np.abs(table_levels).max(initial=1)) or 1
+    largest_sum = int(np.abs(levels).sum(axis=-1).max(initial=1)) * 255 or 1
+    fine = FINE_MAX
+    while fine > 1 and (largest_entry * fine > shift_codes.MAX_ENTRY
+                        or largest_sum * fine >= FINE_ACCUMULATOR):
+        fine //= 2
+    return fine
 
 
 def channel_rows(layer: str, parameter, shape, axis, op: str, what: str) -> np.ndarray:
@@ -100,12 +122,13 @@ def uniform_codes(layer: str, grid, quantized: np.ndarray, op: str) -> P.ShiftCo
             f"layer {layer!r}: its per-channel zero points spread the grid over "
             f"{len(table_levels)} levels; coded weights hold at most 2^{MAX_BITS}"
         )
+    fine = fine_factor(table_levels, levels)
     table = np.zeros((1, 2**code_bits), np.int16)
-    table[0, :len(table_levels)] = table_levels
+    table[0, :len(table_levels)] = table_levels * fine
     codes = np.searchsorted(table_levels, levels).astype(np.uint8)
-    shift_codes.check_accumulator(layer, levels[None])
-    return P.ShiftCodes(f"{FAMILY} {bits}-bit", codes, code_bits, 1, table, unit[None, :], values,
-                        tolerance=TOLERANCE)
+    shift_codes.check_accumulator(layer, levels[None] * fine)
+    return P.ShiftCodes(f"{FAMILY} {bits}-bit", codes, code_bits, 1, table, unit[None, :] / fine,
+                        values, tolerance=TOLERANCE * fine)
 
 
 def _levels(layer, values, unit, offset, multiple, count) -> np.ndarray:

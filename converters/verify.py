@@ -607,7 +607,10 @@ def _check_shift_weights(view: OpView, plan: P.LayerPlan) -> None:
 def _check_int4_weights(view: OpView, plan: P.LayerPlan) -> None:
     """The builtin op's INT4 filter holds the Keras kernel's integer levels, each
     channel's negated where its folded BatchNorm's slope is negative."""
-    expected = shift_codes.decode(plan.kernel.shift.codes, plan.kernel.shift.table, 1)[0]
+    table = plan.kernel.shift.table
+    # the levels over their common factor (uniform_codes stores them times a power of two)
+    common = int(np.gcd.reduce(np.abs(table[0]).astype(np.int64))) or 1
+    expected = shift_codes.decode(plan.kernel.shift.codes, table, 1)[0] // common
     filters = np.asarray(view.constant(1), np.int64)
     if plan.op == P.DEPTHWISE:
         rows = filters.reshape(-1, filters.shape[-1]).T

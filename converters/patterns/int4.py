@@ -87,7 +87,10 @@ def int4_filter(ctx: Context, plan: P.LayerPlan, anchor: int) -> Optional[Int4Fi
     input_tensor, input_scale, _ = stock_int8_input(ctx, plan, anchor)
     target = int8_target(ctx, plan, anchor)
     codes = plan.kernel.shift
-    levels = shift_codes.decode(codes.codes, codes.table, 1)[0]  # [Cout, K]
+    # the levels over their common factor (uniform_codes stores them times a
+    # power of two for a finer accumulator unit), the unit times it
+    common = int(np.gcd.reduce(np.abs(codes.table[0]).astype(np.int64))) or 1
+    levels = shift_codes.decode(codes.codes, codes.table, 1)[0] // common  # [Cout, K]
     slope = np.asarray(target.slope, np.float64)
     if np.any(slope == 0):
         return None
@@ -95,7 +98,7 @@ def int4_filter(ctx: Context, plan: P.LayerPlan, anchor: int) -> Optional[Int4Fi
     low, high = schema.INT4_RANGE
     if signed.min(initial=0) < low or signed.max(initial=0) > high:
         return None
-    scales = np.float32(codes.scales[0] * np.abs(slope))
+    scales = np.float32(codes.scales[0] * common * np.abs(slope))
     if plan.op == P.DENSE and np.unique(scales).size > 1:
         return None
     if int(np.prod(g.shape(int(g.ops[anchor].inputs[1])))) != signed.size:
