@@ -13,12 +13,11 @@ text. TFLite Micro trusts the flatbuffer: give it models that passed
 ``model_check`` (their ``runtime_bytes``), never bytes straight from a user.
 """
 
-import contextlib
-import os
-import tempfile
-from typing import Iterator, List, Sequence
+from typing import List, Sequence
 
 import numpy as np
+
+from tfq_plus import tensorflow_logs
 
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.model_error import TFLITE_MICRO, ModelError
@@ -28,19 +27,8 @@ from tfq_plus.converters.model_error import TFLITE_MICRO, ModelError
 _MIN_ARENA = 8 << 20
 
 
-@contextlib.contextmanager
-def captured_stderr(text: List[str]) -> Iterator[None]:
-    """Redirect file descriptor 2 (where TFLite Micro's C++ writes) into ``text``."""
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            text.append(captured.read().decode(errors="replace"))
+# TFLite Micro's C++ writes to descriptor 2: its text is kept for messages
+captured_stderr = tensorflow_logs.descriptor_2_into
 
 
 def _details(details: dict) -> dict:

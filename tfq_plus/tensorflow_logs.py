@@ -64,8 +64,16 @@ def hide_by_default(argv: List[str]) -> None:
         os.environ.setdefault(ENVIRONMENT_VARIABLE, HIDE)
 
 
+def _replay(text: List[str]) -> None:
+    """Write kept text to descriptor 2 itself, so that whoever redirects it (the
+    command line keeps a failing command's logs for --verbose) gets it too."""
+    sys.stderr.flush()
+    os.write(2, "".join(text).encode())
+
+
 @contextlib.contextmanager
-def _descriptor_2_into(text: List[str]) -> Iterator[None]:
+def descriptor_2_into(text: List[str]) -> Iterator[None]:
+    """Redirect file descriptor 2 (where C++ code writes) into ``text`` inside."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
@@ -92,12 +100,12 @@ def quiet_import() -> Iterator[None]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     failed = True
     try:
-        with _descriptor_2_into(import_log):
+        with descriptor_2_into(import_log):
             yield
         failed = False
     finally:
         if failed:
-            sys.stderr.write("".join(import_log))
+            _replay(import_log)
 
 
 @contextlib.contextmanager
@@ -111,9 +119,9 @@ def quiet_call() -> Iterator[None]:
     failed = True
     before = len(call_log)
     try:
-        with _descriptor_2_into(call_log):
+        with descriptor_2_into(call_log):
             yield
         failed = False
     finally:
         if failed:
-            sys.stderr.write("".join(call_log[before:]))
+            _replay(call_log[before:])
