@@ -33,6 +33,16 @@ from tfq_plus.converters.tflite_schema import BuiltinOperator as Op
 PACKED_MARK = "p"
 
 
+def binary_macs(macs: Dict[str, int]) -> int:
+    """The binary (XNOR-popcount) MACs of a {kind: count} dict."""
+    return macs.get("binary", 0)
+
+
+def int8_macs(macs: Dict[str, int]) -> int:
+    """MACs on int8 activations that are not binary (int8, shift and k-bit weights)."""
+    return sum(count for kind, count in macs.items() if kind != "binary")
+
+
 class OpRow(NamedTuple):
     index: int
     op: str
@@ -46,14 +56,8 @@ class OpRow(NamedTuple):
     input_packed: bool = False
     output_packed: bool = False
 
-    @property
-    def binary_macs(self) -> int:
-        return self.macs.get("binary", 0)
-
-    @property
-    def int8_macs(self) -> int:
-        """MACs on int8 activations that are not binary (int8, shift and k-bit weights)."""
-        return sum(count for kind, count in self.macs.items() if kind != "binary")
+    binary_macs = property(lambda self: binary_macs(self.macs))
+    int8_macs = property(lambda self: int8_macs(self.macs))
 
 
 class ModelReport(NamedTuple):
@@ -65,13 +69,8 @@ class ModelReport(NamedTuple):
     arena_bytes: Optional[int]  # measured by TFLite Micro, None if not measurable
     arena_source: str  # what the arena was measured on
 
-    @property
-    def binary_macs(self) -> int:
-        return self.macs.get("binary", 0)
-
-    @property
-    def int8_macs(self) -> int:
-        return sum(count for kind, count in self.macs.items() if kind != "binary")
+    binary_macs = property(lambda self: binary_macs(self.macs))
+    int8_macs = property(lambda self: int8_macs(self.macs))
 
     def __str__(self):
         header = (f"{'#':>3}  {'op':22s} {'input':18s} {'output':18s} {'weights B':>10} {'bits':>4} "
