@@ -6,7 +6,7 @@
     write_c_array(deploy, "firmware/model", "bnn")       # C array + op resolver
     print(report(deploy, reference=reference))
 
-Pipeline (DESIGN.md): ``export`` plans every quantized layer (``planning``: op,
+Pipeline (docs/design.md): ``export`` plans every quantized layer (``planning``: op,
 kernel grid, the Keras layers its output folds, packed / int8 / int32 output) and
 writes an equivalent model of standard ops -> the stock full-int8 converter gives
 the reference model (builtin ops only, the baseline) -> ``rewrite`` replaces each

@@ -1,6 +1,6 @@
 """Verify: prove the deploy model computes what the Keras model computes.
 
-Keras is the oracle (DESIGN.md, invariant 1). ``verify`` runs the deploy model on
+Keras is the oracle (docs/design.md, invariant 1). ``verify`` runs the deploy model on
 the host (``Interpreter``: builtin ops in TFLite Micro, TFQP ops in their C
 kernels) and the Keras model on the same samples, and checks:
 
