@@ -16,7 +16,7 @@ what the Keras model computes.
 """
 
 import warnings
-from typing import Optional
+from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -35,7 +35,8 @@ from tfq_plus.converters.verify import VerificationError, VerifyReport, verify
 
 def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool = True,
                         target: str = "micro", inference_input_type=tf.int8,
-                        inference_output_type=tf.int8, int4_builtin: bool = True) -> bytes:
+                        inference_output_type=tf.int8, int4_builtin: bool = True,
+                        progress: Optional[Callable[[str], None]] = None) -> bytes:
     """Convert a trained Keras model (larq / tfq_plus quantizers) to a .tflite flatbuffer.
 
     Args:
@@ -60,6 +61,8 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             depthwise ones but with an odd number of input channels and a depth
             multiplier above 1; fully-connected layers with one filter scale);
             False, or elsewhere: a TFQP coded-weight op.
+        progress: called with one line of text as each step starts (planning, the
+            stock conversion, the rewrite), e.g. ``print``; None: silent.
 
     Returns:
         The flatbuffer bytes; the same model and data give identical bytes.
@@ -75,22 +78,24 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             lacks with target="micro".
     """
     deploy, reference = _convert(model, representative_dataset, custom_ops, target,
-                                 inference_input_type, inference_output_type, int4_builtin)
+                                 inference_input_type, inference_output_type, int4_builtin,
+                                 progress)
     return deploy if custom_ops else reference
 
 
 def convert_with_reference(model, *, representative_dataset=None, target: str = "micro",
                            inference_input_type=tf.int8, inference_output_type=tf.int8,
-                           int4_builtin: bool = True):
+                           int4_builtin: bool = True,
+                           progress: Optional[Callable[[str], None]] = None):
     """``(deploy, reference)`` from one stock conversion (arguments as
     ``convert_keras_model``): the reference is the baseline ``verify`` and
     ``report`` compare with."""
     return _convert(model, representative_dataset, True, target, inference_input_type,
-                    inference_output_type, int4_builtin)
+                    inference_output_type, int4_builtin, progress)
 
 
 def _convert(model, representative_dataset, custom_ops, target, inference_input_type,
-             inference_output_type, int4_builtin=True):
+             inference_output_type, int4_builtin=True, progress=None):
     # (the package's `export` / `verify` / `report` names are the functions, so the
     # modules are imported by their members)
     from tfq_plus.converters.export import export_and_plan
@@ -99,8 +104,12 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     from tfq_plus.converters.streams import calibrate_streams
     from tfq_plus.converters.unsupported import check_one_subgraph
 
+    say = progress or (lambda text: None)
+    say("planning: which layers deploy as TFQP ops, on which grids")
     exported, plans = export_and_plan(model, int4_builtin=int4_builtin)
     calibration = CalibrationData(exported, representative_dataset)
+    say(f"{len(plans)} quantized layer(s) planned; stock full-int8 conversion (the reference "
+        "model; TensorFlow's converter, the slowest step)")
     reference_model = convert_reference(
         exported, calibration, target=target,
         inference_input_type=inference_input_type,
@@ -118,7 +127,9 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     check_one_subgraph(reference_model, exported)
     scales = {}
     if plans.streams:
+        say(f"calibrating {len(set(plans.streams.values()))} residual stream scale(s)")
         scales = calibrate_streams(model, plans, calibration.samples())
+    say("rewriting: TFQP ops in place of the planned layers' builtin ops")
     result = rewrite(reference_model, plans, model_name=exported.name, stream_scales=scales)
     return result.flatbuffer, reference_model
 
