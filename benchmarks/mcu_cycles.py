@@ -392,8 +392,8 @@ SHIFT_OBJECTS = ("kernels/shift_layer.o", "kernels/shift_op.o", "kernels/shift_a
 KERNELS: Dict[str, Kernel] = {
     "shift_conv2d": Kernel(build_shift, ("kernels/shift_conv2d.o",) + SHIFT_OBJECTS),
     "shift_depthwise": Kernel(build_shift, ("kernels/shift_conv2d.o",) + SHIFT_OBJECTS),
-    "shift_fully_connected": Kernel(build_shift,
-                                    ("kernels/shift_fully_connected.o",) + SHIFT_OBJECTS),
+    "shift_fully_connected": Kernel(build_shift, ("kernels/shift_fully_connected.o",
+                                                  "kernels/kbit_arm.o") + SHIFT_OBJECTS),
     "bconv2d": Kernel(build_bconv2d, ("kernels/bconv2d.o", "kernels/binary_output.o",
                                       "kernels/xnor_arm.o")),
     "bfully_connected": Kernel(build_bfully_connected,
