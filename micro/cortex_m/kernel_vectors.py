@@ -459,7 +459,6 @@ def kbit_cases(rng) -> List[KernelCase]:
                          levels - (i + output_bits) % 2)
             cases.append(packed_io_case(base, f"{label} k{input_bits}->k{output_bits}",
                                         input_bits=input_bits, output_bits=output_bits))
-    cases.extend(uniform_dense_cases(rng))
     for i, (shape, channels, bits) in enumerate([((3,), 5, 4), ((2, 2), 17, 2), ((1, 2, 3), 40, 4),
                                                  ((2,), 16, 2)]):
         cases.append(unpack_codes_case(rng, f"unpack codes k{bits} c{channels}", shape=shape,
@@ -991,6 +990,7 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
                                  positive=127, negative=-128))
     cases.extend(shift_cases(rng))
     cases.extend(kbit_cases(rng))
+    cases.extend(uniform_dense_cases(rng))
     cases.extend(rejected_cases(rng))
     return cases
 
