@@ -17,8 +17,10 @@ output is checked against the host build (TFQP ops) or a numpy int8 reference
 (baselines), so a fast wrong kernel cannot be reported.
 
 CMSIS-NN's own int8 kernels (arm_convolve_wrapper_s8, arm_depthwise_conv_wrapper_s8,
-arm_fully_connected_s8) are rows too when a CMSIS-NN source tree is given (``--cmsis-nn``
-or ``CMSIS_NN_PATH``; the README names the commit TFLite Micro pins): the image then
+arm_fully_connected_s8) and int4-weight kernels (arm_convolve_wrapper_s4,
+arm_fully_connected_s4: int4-range weights packed two per byte, int8 activations) are
+rows too when a CMSIS-NN source tree is given (``--cmsis-nn`` or ``CMSIS_NN_PATH``; the
+README names the commit TFLite Micro pins): the image then
 compiles its integer sources as TFLite Micro does (-O2) and calls them through
 micro/cortex_m/bench/cmsis_nn_baseline.c; their code bytes are the functions the call can
 reach in the linked image. Without a tree those rows are left out.
@@ -101,6 +103,7 @@ LAYERS = [
            activation_bits=4),
     _layer("M1 int8 conv2d", "int8_conv2d", **M1),
     _layer("M1 CMSIS-NN int8 conv2d", "cmsis_nn_conv2d", **M1),
+    _layer("M1 CMSIS-NN int4-weight conv2d (s4)", "cmsis_nn_conv2d_s4", **M1, weight_bits=4),
     _layer("L2 shift conv2d 4-bit po2", "shift_conv2d", **L2, weights="po2"),
     _layer("L2 shift conv2d ternary", "shift_conv2d", **L2, weights="ternary"),
     _layer("L2 bconv2d packed->packed", "bconv2d", **L2, input="packed", output="packed"),
@@ -111,6 +114,7 @@ LAYERS = [
            activation_bits=4),
     _layer("L2 int8 conv2d", "int8_conv2d", **L2),
     _layer("L2 CMSIS-NN int8 conv2d", "cmsis_nn_conv2d", **L2),
+    _layer("L2 CMSIS-NN int4-weight conv2d (s4)", "cmsis_nn_conv2d_s4", **L2, weight_bits=4),
     _layer("D1 shift fully_connected 4-bit po2", "shift_fully_connected", **D1, weights="po2"),
     _layer("D1 shift fully_connected 4-bit po2, 75 % pruned", "shift_fully_connected", **D1,
            weights="po2", pruned=75),
@@ -126,6 +130,8 @@ LAYERS = [
            weights="uniform2", activation_bits=4),
     _layer("D1 int8 fully_connected", "int8_fully_connected", **D1),
     _layer("D1 CMSIS-NN int8 fully_connected", "cmsis_nn_fully_connected", **D1),
+    _layer("D1 CMSIS-NN int4-weight fully_connected (s4)", "cmsis_nn_fully_connected_s4", **D1,
+           weight_bits=4),
     _layer("DW shift depthwise 16x16x64 3x3 4-bit po2", "shift_depthwise", **DW, weights="po2"),
     _layer("DW shift depthwise 16x16x64 3x3 ternary", "shift_depthwise", **DW,
            weights="ternary"),
@@ -197,6 +203,7 @@ def _requant_rows(rng, count, taps):
 
 BENCH_OP, BENCH_PACK, BENCH_INT8_CONV2D, BENCH_INT8_DEPTHWISE, BENCH_INT8_FC = 1, 4, 5, 6, 7
 BENCH_CMSIS_NN_CONV2D, BENCH_CMSIS_NN_DEPTHWISE, BENCH_CMSIS_NN_FC = 8, 9, 10
+BENCH_CMSIS_NN_CONV2D_S4, BENCH_CMSIS_NN_FC_S4 = 11, 12
 
 
 class BenchCase(NamedTuple):
@@ -256,7 +263,24 @@ def same_pad_before(size, k, stride):
     return max((out - 1) * stride + k - size, 0) // 2
 
 
+def pack_int4(weights: np.ndarray) -> np.ndarray:
+    """TFLite's (and CMSIS-NN's) INT4 tensor bytes: the values flattened, two per byte,
+    the even element in the low nibble; an odd count leaves the last high nibble 0."""
+    flat = np.asarray(weights, np.int64).reshape(-1) & 0xF
+    if flat.size % 2:
+        flat = np.append(flat, 0)
+    return (flat[0::2] | flat[1::2] << 4).astype(np.uint8).view(np.int8)
+
+
+def draw_weights(rng, shape, bits: int) -> np.ndarray:
+    """Symmetric int8 weights [-127, 127], or (bits 4) the int4 range [-8, 7]."""
+    low, high = (-8, 8) if bits == 4 else (-127, 128)
+    return rng.integers(low, high, size=shape).astype(np.int8)
+
+
 def _int8_conv(rng, layer, depthwise, kind=None):
+    """An int8 (depthwise) convolution's data and expected bytes; a layer with
+    ``weight_bits`` 4 draws int4-range weights, which the s4 kinds take packed."""
     h, w, k = layer.arg("height"), layer.arg("width"), layer.arg("k")
     stride = layer.arg("stride", 1)
     oh, ow = -(-h // stride), -(-w // stride)
@@ -264,8 +288,8 @@ def _int8_conv(rng, layer, depthwise, kind=None):
     cout = cin if depthwise else layer.arg("cout")
     zp_in, zp_out = -7, 5
     x = rng.integers(-128, 128, size=(1, h, w, cin)).astype(np.int8)
-    weights = rng.integers(-127, 128, size=(1, k, k, cin) if depthwise else (cout, k, k, cin))
-    weights = weights.astype(np.int8)
+    weights = draw_weights(rng, (1, k, k, cin) if depthwise else (cout, k, k, cin),
+                           layer.arg("weight_bits", 8))
     taps = k * k * (1 if depthwise else cin)
     bias = rng.integers(-5000, 5001, size=cout).astype(np.int32)
     multiplier, shift = _requant_rows(rng, cout, taps)
@@ -276,7 +300,8 @@ def _int8_conv(rng, layer, depthwise, kind=None):
               -128, 127)
     if kind is None:
         kind = BENCH_INT8_DEPTHWISE if depthwise else BENCH_INT8_CONV2D
-    return BenchCase(kind, [x, weights], expected, oh * ow * cout * taps, "int8 MAC",
+    filter_data = pack_int4(weights) if kind == BENCH_CMSIS_NN_CONV2D_S4 else weights
+    return BenchCase(kind, [x, filter_data], expected, oh * ow * cout * taps, "int8 MAC",
                      input_zero_point=zp_in,
                      output_zero_point=zp_out, int8=params, bias=bias, multiplier=multiplier,
                      shift=shift)
@@ -284,20 +309,22 @@ def _int8_conv(rng, layer, depthwise, kind=None):
 
 def build_int8_fully_connected(rng, layer, kind=BENCH_INT8_FC):
     """Per-channel requantization for our baseline; CMSIS-NN's arm_fully_connected_s8
-    takes one multiplier (TFLite's int8 Dense is per-tensor), so its rows repeat row 0."""
+    (and _s4) take one multiplier (TFLite's int8 Dense is per-tensor), so its rows repeat
+    row 0. ``weight_bits`` 4: int4-range weights (packed for the s4 kind)."""
     cin, cout = layer.arg("cin"), layer.arg("cout")
     zp_in, zp_out = 4, -3
     x = rng.integers(-128, 128, size=(1, cin)).astype(np.int8)
-    weights = rng.integers(-127, 128, size=(cout, cin)).astype(np.int8)
+    weights = draw_weights(rng, (cout, cin), layer.arg("weight_bits", 8))
     bias = rng.integers(-5000, 5001, size=cout).astype(np.int32)
     multiplier, shift = _requant_rows(rng, cout, cin)
-    if kind == BENCH_CMSIS_NN_FC:
+    if kind in (BENCH_CMSIS_NN_FC, BENCH_CMSIS_NN_FC_S4):
         multiplier, shift = np.full_like(multiplier, multiplier[0]), np.full_like(shift, shift[0])
     acc = (x.astype(np.int64) - zp_in) @ weights.astype(np.int64).T + bias
     expected = np.clip(multiply_by_quantized_multiplier(acc, multiplier, shift) + zp_out,
                        -128, 127).astype(np.int8)
     params = (1, 1, cin, 1, 1, cout, 1, 1, 1, 1, 0, 0, -zp_in, zp_out, -128, 127)
-    return BenchCase(kind, [x, weights], expected, cin * cout, "int8 MAC",
+    filter_data = pack_int4(weights) if kind == BENCH_CMSIS_NN_FC_S4 else weights
+    return BenchCase(kind, [x, filter_data], expected, cin * cout, "int8 MAC",
                      input_zero_point=zp_in, output_zero_point=zp_out, int8=params, bias=bias,
                      multiplier=multiplier, shift=shift)
 
@@ -365,8 +392,8 @@ SHIFT_OBJECTS = ("kernels/shift_layer.o", "kernels/shift_op.o", "kernels/shift_a
 KERNELS: Dict[str, Kernel] = {
     "shift_conv2d": Kernel(build_shift, ("kernels/shift_conv2d.o",) + SHIFT_OBJECTS),
     "shift_depthwise": Kernel(build_shift, ("kernels/shift_conv2d.o",) + SHIFT_OBJECTS),
-    "shift_fully_connected": Kernel(build_shift,
-                                    ("kernels/shift_fully_connected.o",) + SHIFT_OBJECTS),
+    "shift_fully_connected": Kernel(build_shift, ("kernels/shift_fully_connected.o",
+                                                  "kernels/kbit_arm.o") + SHIFT_OBJECTS),
     "bconv2d": Kernel(build_bconv2d, ("kernels/bconv2d.o", "kernels/binary_output.o",
                                       "kernels/xnor_arm.o")),
     "bfully_connected": Kernel(build_bfully_connected,
@@ -393,6 +420,12 @@ KERNELS: Dict[str, Kernel] = {
     "cmsis_nn_fully_connected": Kernel(
         lambda rng, layer: build_int8_fully_connected(rng, layer, BENCH_CMSIS_NN_FC),
         code_root="bench_cmsis_nn_fully_connected"),
+    "cmsis_nn_conv2d_s4": Kernel(
+        lambda rng, layer: _int8_conv(rng, layer, False, BENCH_CMSIS_NN_CONV2D_S4),
+        code_root="bench_cmsis_nn_conv2d_s4"),
+    "cmsis_nn_fully_connected_s4": Kernel(
+        lambda rng, layer: build_int8_fully_connected(rng, layer, BENCH_CMSIS_NN_FC_S4),
+        code_root="bench_cmsis_nn_fully_connected_s4"),
 }
 
 

@@ -371,6 +371,45 @@ def test_cmsis_nn_baselines_equal_the_int8_reference(build_root):
     assert all(m.instructions > 100 and m.text_bytes > 500 for m in measurements)
 
 
+def test_int4_packing_is_tflites():
+    """The s4 rows' filters: two values per byte, the even one in the low nibble, an
+    odd count padded with a zero high nibble (TFLite's INT4 tensor bytes)."""
+    import mcu_cycles
+
+    packed = mcu_cycles.pack_int4(np.array([1, -1, -8, 7, 0], np.int8))
+    assert packed.view(np.uint8).tolist() == [0xF1, 0x78, 0x00]
+
+
+@pytest.mark.skipif("CMSIS_NN_PATH" not in __import__("os").environ,
+                    reason="CMSIS_NN_PATH (a CMSIS-NN source tree, README) not set")
+def test_cmsis_nn_s4_kernels_equal_its_s8_kernels_on_the_same_weights(build_root):
+    """arm_convolve_wrapper_s4 / arm_fully_connected_s4 on packed int4 weights give the
+    bytes arm_convolve_wrapper_s8 / arm_fully_connected_s8 give on the same weights
+    unpacked (each image checks its outputs against the numpy reference; the same seed
+    draws the same data). Odd rows (5 x 3 x 3 and 45 taps) end inside a byte."""
+    import os
+
+    import mcu_cycles
+
+    shapes = [dict(height=5, width=6, cin=5, cout=6, k=3), dict(cin=45, cout=7)]
+
+    def run(conv, fc, name):
+        layers = [mcu_cycles._layer("conv", conv, **shapes[0], weight_bits=4),
+                  mcu_cycles._layer("fc", fc, **shapes[1], weight_bits=4)]
+        return mcu_cycles.measure(layers, build_root / name, runs=1, seed=3,
+                                  cmsis_nn=Path(os.environ["CMSIS_NN_PATH"]))
+
+    s8 = run("cmsis_nn_conv2d", "cmsis_nn_fully_connected", "m4_cmsis_nn_s8")
+    s4 = run("cmsis_nn_conv2d_s4", "cmsis_nn_fully_connected_s4", "m4_cmsis_nn_s4")
+    for a, b in zip(s8, s4):
+        weights = a.case.inputs[1]
+        assert weights.min() >= -8 and weights.max() <= 7
+        assert np.array_equal(b.case.inputs[1], mcu_cycles.pack_int4(weights))
+        assert np.array_equal(a.case.inputs[0], b.case.inputs[0])
+        assert np.array_equal(a.case.output, b.case.output)
+        assert b.instructions > 100 and b.text_bytes > 500
+
+
 # ----------------------------------------------------------------------------- work skipping
 
 

@@ -214,3 +214,27 @@ def test_unpack_codes_rejects_a_zero_point_that_takes_a_code_past_int8():
     got = kernels.run(UNPACK_CODES.name, [words], options, output_type="int8",
                       output_zero_point=112)
     assert got.tolist() == [list(range(112, 120)), list(range(120, 128))]
+
+
+def test_uniform_dense_cases_equal_numpy():
+    """The vectors of the Cortex-M k-bit fully-connected path (kernel_vectors.
+    uniform_dense_cases: uniform 2- and 4-bit code tables on packed inputs) hold
+    numpy's codes for their codes outputs, and their code tables are affine in the code
+    (flip 0) or its two's complement (flip 2^(b-1)) as the path requires."""
+    checked = 0
+    for case in kernel_vectors.uniform_dense_cases(np.random.default_rng(5)):
+        options = decode_options(np.frombuffer(case.options, np.uint8))
+        table = case.inputs[2][0].astype(np.int64)
+        codes = np.arange(table.size)
+        assert any(np.array_equal(table, (table[flip ^ 1] - table[flip]) * (codes ^ flip)
+                                  + table[flip]) for flip in (0, table.size // 2)), case.name
+        if "output_levels" not in options:
+            continue
+        x = packing.unpack_kbit_activations(case.inputs[0], options["input_bits"],
+                                            options["channels_in"]).astype(np.int8)
+        expected = numpy_codes(case, x, options.get("input_code_zero", 0))
+        got = packing.unpack_kbit_activations(case.output, options["output_bits"],
+                                              expected.shape[-1])
+        np.testing.assert_array_equal(got, expected, err_msg=case.name)
+        checked += 1
+    assert checked >= 4

@@ -401,7 +401,7 @@ def random_input(rng, shape, input_codes=None):
 
 
 def packed_io_case(case: KernelCase, name, *, input_bits=0, output_bits=0) -> KernelCase:
-    """``case`` (a codes output of one of the five int8-activation ops, built with
+    """``case`` (an output of one of the five int8-activation ops, built with
     ``input_codes`` when ``input_bits``) with its input packed as k-bit activations
     (options input_bits, input_code_zero, channels_in) and / or its output written as
     packed codes (output_bits), rerun on the host."""
@@ -414,7 +414,7 @@ def packed_io_case(case: KernelCase, name, *, input_bits=0, output_bits=0) -> Ke
     if output_bits:
         extra.update(output_bits=output_bits)
     options = with_options(case.options, **extra)
-    output_dtype = np.int32 if output_bits else np.int8
+    output_dtype = np.int32 if output_bits or case.output.dtype == np.int32 else np.int8
     out = run_host(case.op, inputs, options, output_dtype)
     return KernelCase(name, case.op, inputs, out, options)
 
@@ -464,6 +464,34 @@ def kbit_cases(rng) -> List[KernelCase]:
         cases.append(unpack_codes_case(rng, f"unpack codes k{bits} c{channels}", shape=shape,
                                        channels=channels, bits=bits, code_zero=[0, 2, 8, 1][i],
                                        output_zero_point=[-5, 0, 3, -127][i]))
+    return cases
+
+
+def uniform_dense_cases(rng) -> List[KernelCase]:
+    """TFQP_SHIFT_FULLY_CONNECTED on a packed input with 2- and 4-bit uniform weights
+    (the Cortex-M path of micro/kernels/kbit_arm.c in batch 1): code tables affine in the
+    code and in its two's complement, activation widths equal to and other than the
+    weights', Cin a multiple of a word's codes and not, odd Cout, input_code_zero 0 and
+    not, codes, int8 and packed-bit outputs; batch 2 runs the shift path."""
+    cases: List[KernelCase] = []
+    rows = [  # weight bits, flip, input bits, code zero, output bits, output kind, cin, cout
+        (2, 2, 4, 8, 4, "codes", 45, 9),
+        (4, 0, 4, 0, 4, "codes", 64, 6),
+        (2, 0, 2, 1, 2, "codes", 37, 5),
+        (4, 8, 2, 3, 0, "int8", 21, 3),
+        (2, 2, 4, 5, 0, "packed", 70, 33),
+        (4, 8, 4, 8, 4, "codes", 16, 1),
+    ]
+    for i, (bits, flip, input_bits, code_zero, output_bits, kind, cin, cout) in enumerate(rows):
+        for batch in (1, 2) if i < 2 else (1,):
+            levels = 1 << output_bits if kind == "codes" else 0
+            base = shift_case(rng, "", "dense", batch=batch, cin=cin, cout=cout, bits=bits,
+                              output_kind=kind, levels=levels,
+                              input_codes=(input_bits, code_zero), uniform_flip=flip)
+            cases.append(packed_io_case(
+                base, f"shift dense uniform b{bits} flip{flip} k{input_bits}->{kind}"
+                      f"{output_bits or ''} cin{cin} cout{cout} batch{batch}",
+                input_bits=input_bits, output_bits=output_bits))
     return cases
 
 
@@ -583,6 +611,19 @@ def random_code_table(rng, bits, classes, count):
     return table.astype(np.int16)
 
 
+def uniform_code_table(rng, bits, count, flip):
+    """int16 code table [1, 2^bits] of a uniform grid: alpha * (c ^ flip) + beta with
+    random alpha != 0 and beta (flip 0: the converter's ascending levels, flip 2^(b-1):
+    two's complement when beta = -alpha * flip), |entry| within random_code_table's
+    limit."""
+    limit = int(min(2**14, (2**30) // (255 * count)))
+    levels = 1 << bits
+    alpha = int(rng.integers(1, max(limit // levels, 1) + 1)) * int(rng.choice([-1, 1]))
+    beta = int(rng.integers(-(limit // 2), limit // 2 + 1)) - alpha * (levels // 2)
+    beta = int(np.clip(beta, -limit + levels * abs(alpha), limit - levels * abs(alpha)))
+    return (alpha * (np.arange(levels) ^ flip) + beta)[None].astype(np.int16)
+
+
 def random_codes(rng, cout, count, bits, dead_words=0.3):
     """uint8 codes [Cout, count]; about ``dead_words`` of the words hold only code 0 (work
     the kernels skip)."""
@@ -626,12 +667,13 @@ def shift_transform(rng, weights, packed):
 def shift_case(rng, name, op, *, batch=1, height=1, width=1, cin, cout=1, kh=1, kw=1,
                stride=(1, 1), dilation=(1, 1), padding="same", depth_multiplier=1, bits=4,
                terms=1, classes=1, output_kind="int8", activation=None, input_shape=None,
-               dead_words=0.3, levels=0, input_codes=None) -> KernelCase:
+               dead_words=0.3, levels=0, input_codes=None, uniform_flip=None) -> KernelCase:
     """A call of a shift op (``op``: "conv", "depthwise" or "dense") on random data, run
     on the host. ``input_shape`` gives a dense layer's input another rank (rows of
     ``cin`` values); ``activation``: (activation_min, activation_max); output_kind
     "codes": the codes output of ``levels`` levels (one class); ``input_codes``: see
-    :func:`random_input`."""
+    :func:`random_input`; ``uniform_flip``: a uniform grid's code table
+    (:func:`uniform_code_table`) instead of random values."""
     spec = SHIFT_SPECS[op]
     if op == "dense":
         shape = input_shape or (batch, cin)
@@ -647,7 +689,8 @@ def shift_case(rng, name, op, *, batch=1, height=1, width=1, cin, cout=1, kh=1, 
             geometry["depth_multiplier"] = depth_multiplier
     x, zero_point = random_input(rng, shape, input_codes)
     codes = random_codes(rng, cout, taps * terms, bits, dead_words)
-    table = random_code_table(rng, bits, classes, taps * terms)
+    table = (random_code_table(rng, bits, classes, taps * terms) if uniform_flip is None
+             else uniform_code_table(rng, bits, taps * terms, uniform_flip))
     packed = output_kind == "packed"
     weights = decoded_weights(codes, table, terms)
     if output_kind == "codes":
@@ -947,6 +990,7 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
                                  positive=127, negative=-128))
     cases.extend(shift_cases(rng))
     cases.extend(kbit_cases(rng))
+    cases.extend(uniform_dense_cases(rng))
     cases.extend(rejected_cases(rng))
     return cases
 

@@ -98,28 +98,75 @@ void tfqp_mask_packed(const tfqp_word *input, int32_t pixels, int32_t channels,
   }
 }
 
+/* One row of `count` codes packed: word by word, the word's codes shifted in
+ * from its last; a row's last word holds its remaining codes (the padding
+ * codes 0). With `bits` a constant (the 2- and 4-bit activations, which every
+ * k-bit op packs and unpacks per eval) the compiler unrolls the inner loops:
+ * three instructions a code instead of a division and a shift. */
+static inline void pack_row(const uint8_t *in, int32_t count, int32_t bits, tfqp_word *out) {
+  const int32_t per_word = TFQP_CODES_PER_WORD(bits);
+  int32_t i, k;
+  for (i = 0; i + per_word <= count; i += per_word) {
+    uint32_t word = 0;
+    for (k = per_word - 1; k >= 0; --k) {
+      word = word << bits | ((uint32_t)in[i + k] & TFQP_CODE_MASK(bits));
+    }
+    *out++ = word;
+  }
+  if (i < count) {
+    uint32_t word = 0;
+    for (k = count - i - 1; k >= 0; --k) {
+      word = word << bits | ((uint32_t)in[i + k] & TFQP_CODE_MASK(bits));
+    }
+    *out = word;
+  }
+}
+
+/* One row of `count` codes unpacked, word by word (see pack_row). */
+static inline void unpack_row(const tfqp_word *row, int32_t count, int32_t bits, uint8_t *out) {
+  const int32_t per_word = TFQP_CODES_PER_WORD(bits);
+  int32_t i, k;
+  for (i = 0; i + per_word <= count; i += per_word) {
+    const uint32_t word = *row++;
+    for (k = 0; k < per_word; ++k) {
+      out[i + k] = (uint8_t)((word >> (k * bits)) & TFQP_CODE_MASK(bits));
+    }
+  }
+  for (k = 0; i < count; ++i, ++k) {
+    out[i] = (uint8_t)((*row >> (k * bits)) & TFQP_CODE_MASK(bits));
+  }
+}
+
 void tfqp_pack_codes(const uint8_t *codes, int32_t rows, int32_t count, int32_t bits,
                      tfqp_word *output) {
-  const int32_t per_word = TFQP_CODES_PER_WORD(bits);
-  const int32_t words = TFQP_CODE_WORDS(count, bits);
-  int32_t r, i;
+  const size_t words = (size_t)TFQP_CODE_WORDS(count, bits);
+  int32_t r;
   for (r = 0; r < rows; ++r) {
     const uint8_t *in = codes + (size_t)r * (size_t)count;
-    tfqp_word *out = output + (size_t)r * (size_t)words;
-    for (i = 0; i < words; ++i) out[i] = 0;
-    for (i = 0; i < count; ++i) {
-      out[i / per_word] |= ((uint32_t)in[i] & TFQP_CODE_MASK(bits)) << ((i % per_word) * bits);
+    tfqp_word *out = output + (size_t)r * words;
+    if (bits == 4) {
+      pack_row(in, count, 4, out);
+    } else if (bits == 2) {
+      pack_row(in, count, 2, out);
+    } else {
+      pack_row(in, count, bits, out);
     }
   }
 }
 
 void tfqp_unpack_codes(const tfqp_word *words, int32_t rows, int32_t count, int32_t bits,
                        uint8_t *codes) {
-  const int32_t row_words = TFQP_CODE_WORDS(count, bits);
-  int32_t r, i;
+  const size_t row_words = (size_t)TFQP_CODE_WORDS(count, bits);
+  int32_t r;
   for (r = 0; r < rows; ++r) {
-    const tfqp_word *row = words + (size_t)r * (size_t)row_words;
+    const tfqp_word *row = words + (size_t)r * row_words;
     uint8_t *out = codes + (size_t)r * (size_t)count;
-    for (i = 0; i < count; ++i) out[i] = (uint8_t)tfqp_code_at(row, i, bits);
+    if (bits == 4) {
+      unpack_row(row, count, 4, out);
+    } else if (bits == 2) {
+      unpack_row(row, count, 2, out);
+    } else {
+      unpack_row(row, count, bits, out);
+    }
   }
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "kbit_arm.h"
 #include "shift_fast.h"
 #include "shift_op.h"
 #include "tfqp/flexbuffer.h"
@@ -194,9 +195,13 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
 static void op_eval(const tfqp_op_params *params, const int32_t *table,
                     const void *const *inputs, void *const *outputs, void *scratch) {
   const tfqp_shift_fully_connected_params *p = &params->shift_fully_connected;
-  tfqp_shift_fully_connected_eval(p, table, tfqp_kbit_input(&p->kbit, inputs[0], scratch),
-                                  (const tfqp_word *)inputs[1], scratch,
-                                  tfqp_kbit_output(&p->kbit, outputs[0], scratch));
+  void *const output = tfqp_kbit_output(&p->kbit, outputs[0], scratch);
+  /* a packed input on Cortex-M: read as it is, without the unpacked copy */
+  if (!tfqp_kbit_arm_fully_connected(p, table, (const tfqp_word *)inputs[0],
+                                     (const tfqp_word *)inputs[1], scratch, output)) {
+    tfqp_shift_fully_connected_eval(p, table, tfqp_kbit_input(&p->kbit, inputs[0], scratch),
+                                    (const tfqp_word *)inputs[1], scratch, output);
+  }
   tfqp_kbit_finish(&p->kbit, outputs[0], scratch);
 }
 

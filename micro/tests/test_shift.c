@@ -1296,11 +1296,21 @@ static void test_codes_output_rejected(void) {
   expect_rejected(&c, TFQP_ERROR_TENSOR_SHAPE, "code_table");
 }
 
+/* Code values of a uniform grid, affine in c ^ flip (the k-bit path of
+ * kbit_arm.c): alpha * (c ^ flip) + beta, alpha != 0, within 2^14. */
+static void uniform_values(const shift_case *c, int32_t flip) {
+  const int32_t columns = 1 << c->bits;
+  const int32_t alpha = test_random_range(1, (1 << 14) / columns) * ((test_random() & 1) ? 1 : -1);
+  const int32_t beta = test_random_range(-(1 << 13), 1 << 13) / 2 * 2 - alpha * (columns / 2);
+  int32_t code;
+  for (code = 0; code < columns; ++code) values[code] = (int16_t)(alpha * (code ^ flip) + beta);
+}
+
 /* Packed k-bit activations through the op rows (tfqp/kbit_activations.h): the
  * input as packed codes u (read as u - input_code_zero) and the codes output
  * packed, on exact-size heap buffers, against the reference on the int8 codes
- * with zero point input_code_zero. */
-static void check_packed_io(shift_case *c, int32_t bits) {
+ * with zero point input_code_zero. flip >= 0: uniform_values(c, flip). */
+static void check_packed_io(shift_case *c, int32_t bits, int32_t flip) {
   const int32_t pixels_in = c->batch * (c->op == FULLY_CONNECTED ? 1 : c->height * c->width);
   const int32_t words_in = TFQP_KBIT_WORDS(c->cin, bits);
   const int32_t words_out = TFQP_KBIT_WORDS(c->cout, bits);
@@ -1318,6 +1328,7 @@ static void check_packed_io(shift_case *c, int32_t bits) {
   for (k = 0; k < pixels_in * c->cin; ++k) input[k] = (int8_t)test_random_range(0, (1 << bits) - 1);
   random_codes(c);
   random_values_and_transform(c);
+  if (flip >= 0) uniform_values(c, flip);
   levels_transform(c);
   reference(c, expected);
   tfqp_pack_codes((const uint8_t *)input, pixels_in, c->cin, bits, packed_in);
@@ -1405,7 +1416,41 @@ static void test_packed_kbit_io(void) {
       c.levels = bits == 2 ? 3 : 16;
       c.zp_in = bits == 2 ? 1 : 8;
       c.zp_out = 0;
-      check_packed_io(&c, bits);
+      check_packed_io(&c, bits, -1);
+    }
+  }
+}
+
+/* Fully connected in batch 1 on a packed input with 2- and 4-bit uniform
+ * weights (Cortex-M: kbit_arm.c reads the packed input itself): code tables
+ * affine in the code and in its two's complement, both activation widths
+ * beside both weight widths, Cin a multiple of the words' codes and not
+ * (padding codes; a row of one word), odd Cout and Cout 1, input_code_zero 0
+ * and not; a po2-like table (not affine) and batch 2 take the shift path. */
+static void test_packed_kbit_uniform_fully_connected(void) {
+  static const int32_t cins[] = {37, 64, 5};
+  static const int32_t couts[] = {11, 6, 1};
+  int32_t bits, act_bits, flip, i;
+  for (bits = 2; bits <= 4; bits += 2) {
+    for (act_bits = 2; act_bits <= 4; act_bits += 2) {
+      for (flip = 0; flip <= 1; ++flip) {
+        for (i = 0; i < 3; ++i) {
+          shift_case c = layout_case(FULLY_CONNECTED, bits, cins[i], couts[i]);
+          c.levels = (1 << act_bits) - i % 2;
+          c.zp_in = i == 1 ? 0 : (1 << act_bits) / 2 - 1;
+          c.zp_out = 0;
+          check_packed_io(&c, act_bits, flip ? 1 << (bits - 1) : 0);
+        }
+      }
+      {
+        shift_case c = layout_case(FULLY_CONNECTED, bits, 40, 7);
+        c.levels = 1 << act_bits;
+        c.zp_out = 0;
+        c.zp_in = 1;
+        check_packed_io(&c, act_bits, -1);
+        c.batch = 2;
+        check_packed_io(&c, act_bits, 0);
+      }
     }
   }
 }
@@ -1437,5 +1482,6 @@ void test_shift(void) {
   test_codes_output();
   test_codes_output_rejected();
   test_packed_kbit_io();
+  test_packed_kbit_uniform_fully_connected();
   test_unpack_codes_zero_point_bound();
 }

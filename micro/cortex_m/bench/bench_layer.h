@@ -21,7 +21,9 @@ typedef enum {
   BENCH_INT8_FULLY_CONNECTED = 7, /* bench_int8_fully_connected */
   BENCH_CMSIS_NN_CONV2D = 8,      /* bench_cmsis_nn_conv2d (CMSIS-NN builds) */
   BENCH_CMSIS_NN_DEPTHWISE = 9,   /* bench_cmsis_nn_depthwise_conv2d */
-  BENCH_CMSIS_NN_FULLY_CONNECTED = 10 /* bench_cmsis_nn_fully_connected */
+  BENCH_CMSIS_NN_FULLY_CONNECTED = 10, /* bench_cmsis_nn_fully_connected */
+  BENCH_CMSIS_NN_CONV2D_S4 = 11,       /* bench_cmsis_nn_conv2d_s4 */
+  BENCH_CMSIS_NN_FULLY_CONNECTED_S4 = 12 /* bench_cmsis_nn_fully_connected_s4 */
 } bench_kind;
 
 typedef struct {
@@ -30,7 +32,7 @@ typedef struct {
   const char *op;         /* BENCH_OP: the op's name ("TFQP_BCONV2D") */
   const uint8_t *options; /* BENCH_OP: flexbuffer custom options */
   uint32_t options_bytes;
-  uint32_t input_count;   /* int8 baselines: input, filter */
+  uint32_t input_count;   /* int8 baselines: input, filter (s4: packed int4) */
   kernel_case_tensor inputs[TFQP_OP_MAX_INPUTS];
   kernel_case_tensor output; /* output.data: expected */
   bench_int8_conv_params int8; /* int8 baselines */

@@ -125,6 +125,16 @@ static const char *run_cmsis_nn(const bench_layer *l, uint8_t *out, void *scratc
                                                         l->multiplier, l->shift, (int8_t *)out,
                                                         scratch, scratch_bytes));
       break;
+    case BENCH_CMSIS_NN_CONV2D_S4:
+      MEASURED(status = bench_cmsis_nn_conv2d_s4(&l->int8, input, filter, l->bias, l->multiplier,
+                                                 l->shift, (int8_t *)out, scratch,
+                                                 scratch_bytes));
+      break;
+    case BENCH_CMSIS_NN_FULLY_CONNECTED_S4:
+      MEASURED(status = bench_cmsis_nn_fully_connected_s4(&l->int8, input, filter, l->bias,
+                                                          l->multiplier, l->shift, (int8_t *)out,
+                                                          scratch, scratch_bytes));
+      break;
     default:
       MEASURED(status = bench_cmsis_nn_fully_connected(&l->int8, input, filter, l->bias,
                                                        l->multiplier, l->shift, (int8_t *)out,
@@ -170,7 +180,9 @@ static int run_layer(uint32_t index, const bench_layer *l) {
         break;
       case BENCH_CMSIS_NN_CONV2D:
       case BENCH_CMSIS_NN_DEPTHWISE:
-      case BENCH_CMSIS_NN_FULLY_CONNECTED: {
+      case BENCH_CMSIS_NN_FULLY_CONNECTED:
+      case BENCH_CMSIS_NN_CONV2D_S4:
+      case BENCH_CMSIS_NN_FULLY_CONNECTED_S4: {
         const char *problem = run_cmsis_nn(l, out, scratch);
         if (problem != NULL) return report(index, l, problem);
         break;
