@@ -4,6 +4,13 @@ Reads the original MNIST / Fashion-MNIST IDX files (gzip-compressed, as distribu
 from the folder named by ``TFQ_PLUS_DATA_DIR``; where that holds nothing, falls back
 to scikit-learn's bundled 8x8 digits, which ship with scikit-learn and need no
 network. Nothing here downloads anything.
+
+Main entries: ``load(name)`` -> ``Dataset`` (x_train, y_train, x_test, y_test),
+``available(name)``, ``read_idx(path)``.
+
+    from tfq_plus import datasets
+    data = datasets.load("auto")  # MNIST if TFQ_PLUS_DATA_DIR has it, else digits
+    data.x_train.shape, data.num_classes  # ((60000, 28, 28, 1), 10)
 """
 
 import gzip
@@ -13,6 +20,11 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+__all__ = [
+    "ALL_DATASETS", "DATA_DIR_ENV", "IDX_DATASETS", "Dataset", "available", "data_dir", "load",
+    "read_idx",
+]
+
 DATA_DIR_ENV = "TFQ_PLUS_DATA_DIR"
 IDX_DATASETS = ("mnist", "fashion_mnist")
 ALL_DATASETS = IDX_DATASETS + ("digits",)
@@ -21,7 +33,15 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 class Dataset(NamedTuple):
-    """Images as float32 in [0, 1] with a trailing channel axis, labels as int64."""
+    """Images as float32 in [0, 1] with a trailing channel axis, labels as int64.
+
+    Attributes:
+        name: ``"mnist"``, ``"fashion_mnist"`` or ``"digits"``.
+        x_train, x_test: float32 images [n, height, width, 1] in [0, 1] (MNIST and
+            Fashion-MNIST: 28x28, 60000 / 10000 samples; digits: 8x8, a fixed
+            80 / 20 % split of its 1797 samples).
+        y_train, y_test: int64 class indices [n].
+    """
 
     name: str
     x_train: np.ndarray
@@ -31,10 +51,12 @@ class Dataset(NamedTuple):
 
     @property
     def num_classes(self) -> int:
+        """1 + the largest label of either split (10 for every dataset here)."""
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
     @property
     def input_shape(self):
+        """The shape of one image, ``(height, width, 1)``."""
         return self.x_train.shape[1:]
 
 
@@ -43,6 +65,17 @@ def read_idx(path) -> np.ndarray:
 
     IDX: two zero bytes, a type byte, a dimension count byte, one big-endian int32
     per dimension, then the raw data in row-major order.
+
+    Args:
+        path: the file (str or path-like); a name ending in ``.gz`` is decompressed.
+
+    Returns:
+        An array of the header's shape and element type (uint8, int8, big-endian
+        int16 / int32 / float32 / float64), read-only (a view of the file's bytes).
+
+    Raises:
+        ValueError: a bad magic number, an unknown element type, or a data size that
+            does not match the header.
     """
     path = pathlib.Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
@@ -88,7 +121,13 @@ def _idx_files(folder: pathlib.Path):
 
 
 def available(name: str) -> bool:
-    """Whether ``name`` can be loaded without a network."""
+    """Whether ``name`` can be loaded without a network.
+
+    Args:
+        name: a dataset name; ``"digits"`` is always available, ``"mnist"`` and
+            ``"fashion_mnist"`` when ``TFQ_PLUS_DATA_DIR/<name>/`` holds their four
+            IDX files (``train-images-idx3-ubyte`` ...; ``.gz`` or not).
+    """
     if name == "digits":
         return True
     root = data_dir()
@@ -131,6 +170,9 @@ def load(name: str = "auto") -> Dataset:
     Args:
         name: ``"mnist"``, ``"fashion_mnist"``, ``"digits"``, or ``"auto"``: MNIST
             where ``TFQ_PLUS_DATA_DIR`` holds it, else scikit-learn's digits.
+
+    Returns:
+        A ``Dataset``; every call returns equal arrays (fresh copies).
 
     Raises:
         ValueError: unknown name, or an IDX dataset that is not in ``TFQ_PLUS_DATA_DIR``.

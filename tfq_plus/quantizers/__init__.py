@@ -3,6 +3,28 @@
 larq's binary/ternary/DoReFa quantizers are re-exported, not rewritten. Every
 quantizer here is reachable by class name and by its string alias, also from larq
 layers: ``larq.layers.QuantConv2D(64, 3, kernel_quantizer="scaled_sign")``.
+
+Each class's docstring gives the forward formula, the gradient and the paper.
+
+    class (alias)                          what it computes
+    ScaledSign (scaled_sign)               sign(w) * mean |w| per channel (XNOR-Net)
+    TTQ (ttq)                              {-W_n, 0, +W_p} with trained scales (TTQ)
+    PowerOfTwo (po2)                       {0, +-2^e} anchored at max |w| (INQ)
+    LogQuantizer (log2)                    {0, +-2^e} rounded in the log domain (LogNet)
+    LogSqrt2Quantizer (log_sqrt2)          the same with base sqrt(2)
+    ShiftQuantizer (shift)                 sums of N powers of two (ShiftCNN)
+    PACT (pact)                            k-bit levels on [0, alpha], alpha trained
+    LSQ (lsq)                              k-bit levels with a trained step
+    Uniform (uniform_quantizer)            k-bit fake quantization, as TFLite's
+    SteSign, ApproxSign, SwishSign,        larq's, re-exported (ste_sign, approx_sign,
+    SteTern, DoReFa                        swish_sign, ste_tern, dorefa_quantizer)
+
+Helpers: ``get`` (alias / config / instance -> quantizer), ``serialize``,
+``register`` (add a quantizer class under aliases), ``ALIASES`` (alias -> class),
+``QuantizerBase`` (the base class: ``precision``, ``deploy_grid``), ``QuantGrid``
+and ``GRID_KINDS`` (the trained grid a quantizer reports to the converter).
+The training schedules that wrap quantizers (INQ, delay, bit-width schedules)
+are in ``tfq_plus.callbacks``.
 """
 
 import larq as lq
@@ -45,6 +67,15 @@ __all__ = [
 def get(identifier):
     """Resolve a quantizer from an alias, a class name, a config dict or an instance.
 
+    Args:
+        identifier: an alias of ``ALIASES`` (``"po2"``), the name of a registered
+            quantizer class (``"PowerOfTwo"``), a config dict from ``serialize``,
+            a quantizer instance or any callable (returned as it is), or None.
+
+    Returns:
+        A new quantizer with default arguments for a string, the rebuilt quantizer
+        for a dict, else ``identifier`` itself.
+
     Raises:
         ValueError: an unknown alias or an identifier of another type, listing the
             aliases that exist.
@@ -73,5 +104,9 @@ def get(identifier):
 
 
 def serialize(quantizer):
-    """The config dict that ``get`` turns back into an equal quantizer."""
+    """The config dict that ``get`` turns back into an equal quantizer.
+
+    ``{"class_name": "PACT", "config": {"bits": 3, ...}}`` (Keras's legacy format,
+    which larq layers store in their own configs).
+    """
     return lq.quantizers.serialize(quantizer, use_legacy_format=True)

@@ -24,7 +24,17 @@ ALIASES: Dict[str, Type[tf.keras.layers.Layer]] = {}
 def register(*aliases: str):
     """Register a quantizer class as a Keras custom object under its class name and
     each alias, so that larq layers resolve ``kernel_quantizer="alias"`` and saved
-    models reload without ``custom_objects``."""
+    models reload without ``custom_objects``.
+
+    Args:
+        *aliases: the string names (e.g. ``"po2"``); each is also added to ``ALIASES``.
+
+    Returns:
+        A class decorator that returns the class unchanged::
+
+            @register("my_sign")
+            class MySign(QuantizerBase): ...
+    """
 
     def decorate(cls):
         lq.utils.register_keras_custom_object(cls)
@@ -41,6 +51,7 @@ class QuantizerBase(lq.quantizers.Quantizer):
 
     Subclasses set ``precision`` (bits per value), implement ``call`` and
     ``deploy_grid``, and list every constructor argument in ``get_config``.
+    The constructor takes Keras layer arguments only (``name``, ``dtype``).
     Per-channel quantizers take ``axis`` (the channel axis, default -1: the output
     channels of a Dense or Conv2D kernel); it is checked against the input rank in
     ``build``.
@@ -97,9 +108,19 @@ class QuantizerBase(lq.quantizers.Quantizer):
 
         Args:
             latent: for weight quantizers whose grid depends on the weights (scale
-                from mean |w|, power-of-two anchor at max |w|), the latent weights.
+                from mean |w|, power-of-two anchor at max |w|), the latent weights
+                (an array of the kernel's shape, or larq's ``QuantizedVariable``).
+
+        Returns:
+            A ``QuantGrid``; the converter maps its ``kind`` to a deploy form.
+
+        Raises:
+            ValueError: the grid needs ``latent`` and none was given, or needs
+                trained variables and the quantizer is not built.
+            NotImplementedError: on this base class.
         """
         raise NotImplementedError(f"{type(self).__name__} does not describe a deploy grid")
 
     def compute_output_shape(self, input_shape):
+        """The input's shape: quantizers are elementwise."""
         return input_shape

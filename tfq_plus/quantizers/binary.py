@@ -48,10 +48,23 @@ class ScaledSign(QuantizerBase):
     ``axis=2`` to scale per input channel.
 
     Arguments:
-        clip_value: |w| above which the sign's straight-through gradient is zero
-            (> 0), or None for no clipping.
-        per_channel: one alpha per index of ``axis`` (True) or one per tensor.
-        axis: the channel axis; -1 is the output channels of Dense/Conv kernels.
+        clip_value: float > 0 or None, default 1.0: |w| above which the sign's
+            straight-through gradient is zero; None for no clipping.
+        per_channel: bool, default True: one alpha per index of ``axis`` (True) or
+            one per tensor.
+        axis: int from -5 to 4, default -1: the channel axis; -1 is the output
+            channels of Dense/Conv kernels. Checked against the kernel's rank in
+            ``build``.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: an argument outside the allowed values (naming it).
+
+    Example::
+
+        layer = larq.layers.QuantDense(10, kernel_quantizer=ScaledSign())
+        ScaledSign()(tf.constant([[0.5, -0.25], [-1.5, 0.05]]))
+        # -> [[1.0, -0.15], [-1.0, 0.15]]: alpha = (1.0, 0.15), one per column
 
     Reference:
         Rastegari, Ordonez, Redmon, Farhadi. "XNOR-Net: ImageNet Classification
@@ -71,11 +84,13 @@ class ScaledSign(QuantizerBase):
         self.axis = check_int_range(self.owner, "axis", axis, -5, 4)
 
     def build(self, input_shape):
+        """Check ``axis`` against the kernel's rank (with ``per_channel``)."""
         if self.per_channel:
             self.resolve_channel_axis(input_shape, self.axis)
         super().build(input_shape)
 
     def call(self, inputs):
+        """``alpha * sign(inputs)``, same shape; the gradient is the class doc's."""
         axes = self.reduction_axes(inputs.shape.rank, self.per_channel)
         clip_value = self.clip_value
 
@@ -115,6 +130,7 @@ class ScaledSign(QuantizerBase):
         return grid.QuantGrid(kind=grid.BINARY, bits=1, axis=axis, scale=np.asarray(scale))
 
     def get_config(self):
+        """The constructor arguments, for saving and ``from_config``."""
         return {
             **super().get_config(),
             "clip_value": self.clip_value,

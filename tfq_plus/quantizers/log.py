@@ -50,10 +50,20 @@ class LogQuantizer(QuantizerBase):
     in units of log2 (half-integers for sqrt(2)), ``scale = 1``.
 
     Arguments:
-        bits: total bits per value, 2 to 8.
-        base: ``"2"`` or ``"sqrt2"``.
-        fsr: the top exponent (integer, -64 to 64, log_base units), or None to anchor
-            it at the tensor's max |x| on every call.
+        bits: int from 2 to 8, default 4: total bits per value.
+        base: ``"2"`` (default) or ``"sqrt2"`` (a string).
+        fsr: int from -64 to 64 or None (default): the top exponent, in log_base
+            units; None anchors it at the tensor's max |x| on every call.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: an argument outside the allowed values (naming it).
+
+    Example::
+
+        layer = larq.layers.QuantConv2D(32, 3, kernel_quantizer=LogQuantizer(bits=4))
+        LogQuantizer(bits=3)(tf.constant([0.9, -0.3, 0.1, 0.0]))
+        # -> [1.0, -0.25, 0.0, 0.0]: FSR = Round(log2 0.9) = 0, exponents -2 .. 0
 
     Reference:
         Miyashita, Lee, Murmann. "Convolutional Neural Networks using Logarithmic
@@ -73,6 +83,7 @@ class LogQuantizer(QuantizerBase):
         return 2 ** (self.bits - 1) - 1
 
     def call(self, inputs):
+        """The log-quantized tensor, same shape as ``inputs``; gradient straight-through."""
         step = LOG2_OF_BASE[self.base]
         log_base = math.log(2.0) * step
         fsr = self.fsr
@@ -134,12 +145,29 @@ class LogQuantizer(QuantizerBase):
         )
 
     def get_config(self):
+        """The constructor arguments, for saving and ``from_config``."""
         return {**super().get_config(), "bits": self.bits, "base": self.base, "fsr": self.fsr}
 
 
 @register("log_sqrt2")
 class LogSqrt2Quantizer(LogQuantizer):
-    """``LogQuantizer`` with ``base="sqrt2"`` by default, for the ``log_sqrt2`` alias."""
+    """``LogQuantizer`` with ``base="sqrt2"`` by default, for the ``log_sqrt2`` alias.
+
+    Magnitudes are sqrt(2)^e: twice as many levels per octave as base 2, over half
+    the range, for the same ``bits``.
+
+    Arguments:
+        bits: int from 2 to 8, default 4: total bits per value.
+        base: default ``"sqrt2"``; ``"2"`` makes it a plain ``LogQuantizer``.
+        fsr: int from -64 to 64 or None (default): the top exponent in units of
+            log_sqrt2 (half steps of log2); None anchors it at max |x| per call.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Example::
+
+        LogSqrt2Quantizer(bits=3)(tf.constant([0.9, -0.3, 0.1, 0.0]))
+        # -> [1.0, 0.0, 0.0, 0.0]: magnitudes {1, 2^-1/2, 1/2}; 0.3 is below the window
+    """
 
     def __init__(self, bits=4, base="sqrt2", fsr=None, **kwargs):
         super().__init__(bits=bits, base=base, fsr=fsr, **kwargs)

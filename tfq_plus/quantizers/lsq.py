@@ -104,13 +104,28 @@ class LSQ(QuantizerBase):
     ``axis`` with ``per_channel``).
 
     Arguments:
-        bits: b, bits per value: 1 to 8 unsigned, 2 to 8 signed.
-        signed: signed levels (weights, activations that can be negative) or
-            unsigned (activations after ReLU).
-        per_channel: one step per channel along ``axis`` instead of one per tensor.
-        axis: the channel axis for ``per_channel`` (default -1: output channels of a
-            Dense/Conv2D kernel, channels of NHWC activations); checked against the
-            input rank in ``build``.
+        bits: int b, default 4: bits per value, 1 to 8 unsigned, 2 to 8 signed.
+        signed: bool, default False: signed levels (weights, activations that can
+            be negative) or unsigned (activations after ReLU).
+        per_channel: bool, default False: one step per channel along ``axis``
+            instead of one per tensor.
+        axis: int, default -1: the channel axis for ``per_channel`` (-1: output
+            channels of a Dense/Conv2D kernel, channels of NHWC activations);
+            checked against the input rank in ``build``.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: an argument outside the allowed values (naming it); in
+            ``build``, an ``axis`` the input does not have or whose size is unknown.
+
+    Example::
+
+        layer = larq.layers.QuantDense(
+            10, input_quantizer=LSQ(bits=4), kernel_quantizer=LSQ(bits=4, signed=True))
+        q = LSQ(bits=2)  # unsigned: Q_N = 0, Q_P = 3
+        q(tf.constant([[-1.0, 0.4, 1.6, 5.0]]), training=True)
+        # -> [[0.0, 0.0, 2.309, 4.619]]: s = 2 * mean|v| / sqrt(3) = 2.309 on this
+        #    first training call; levels {0, s, 2s, 3s}
 
     Reference:
         Esser, McKinstry, Bablani, Appuswamy, Modha. "Learned Step Size
@@ -132,6 +147,7 @@ class LSQ(QuantizerBase):
             self.q_n, self.q_p = 0, 2**self.bits - 1
 
     def build(self, input_shape):
+        """Create the trainable ``step`` (scalar, or one per channel) and ``initialized``."""
         input_shape = tf.TensorShape(input_shape)
         if self.per_channel:
             self.resolve_channel_axis(input_shape, self.axis)
@@ -210,6 +226,11 @@ class LSQ(QuantizerBase):
         return count
 
     def call(self, inputs, training=None):
+        """The quantized tensor, same shape as ``inputs``; gradients as in the class doc.
+
+        ``training=True`` initialises the step from ``inputs`` on the first such
+        call; ``training=None`` or False leaves it as it is.
+        """
         step = tf.convert_to_tensor(self.step)
         if training is not None:
             step = tf.__internal__.smart_cond.smart_cond(
@@ -245,6 +266,7 @@ class LSQ(QuantizerBase):
         )
 
     def get_config(self):
+        """The constructor arguments, for saving and ``from_config``."""
         return {
             **super().get_config(),
             "bits": self.bits,

@@ -57,9 +57,21 @@ class PACT(QuantizerBase):
     ``alpha / (2^k - 1)``, unsigned.
 
     Arguments:
-        bits: k, bits per value, 1 to 8.
-        alpha_init: initial clipping level alpha (> 0); the paper starts at 10.
-        alpha_regularization: L2 coefficient lambda (>= 0) on alpha; 0 disables it.
+        bits: int k from 1 to 8, default 4: bits per value.
+        alpha_init: float > 0, default 10.0 (where the paper starts): the initial
+            clipping level alpha.
+        alpha_regularization: float lambda >= 0, default 0.0: the L2 coefficient on
+            alpha; 0 disables it.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: an argument outside the allowed values (naming it).
+
+    Example::
+
+        layer = larq.layers.QuantConv2D(32, 3, input_quantizer=PACT(bits=4), ...)
+        PACT(bits=2, alpha_init=3.0)(tf.constant([-1.0, 0.4, 1.6, 5.0]))
+        # -> [0.0, 0.0, 2.0, 3.0]: levels {0, 1, 2, 3} (step alpha / 3 = 1)
 
     Reference:
         Choi, Wang, Venkataramani, Chuang, Srinivasan, Gopalakrishnan. "PACT:
@@ -84,6 +96,7 @@ class PACT(QuantizerBase):
         self.alpha_regularization = float(alpha_regularization)
 
     def build(self, input_shape):
+        """Create the trainable scalar ``alpha`` (with its L2 penalty, if any)."""
         regularizer = None
         if self.alpha_regularization > 0:
             regularizer = tf.keras.regularizers.L2(self.alpha_regularization)
@@ -97,6 +110,7 @@ class PACT(QuantizerBase):
         super().build(input_shape)
 
     def call(self, inputs):
+        """The clipped, k-bit tensor, same shape as ``inputs``; gradients as in the class doc."""
         # alpha is read here and passed in as a tensor, so `grad` returns its gradient
         # like any input's (under a distribution strategy the read is the replica's).
         alpha = tf.cast(tf.maximum(tf.abs(self.alpha), MIN_ALPHA), inputs.dtype)
@@ -138,6 +152,7 @@ class PACT(QuantizerBase):
         )
 
     def get_config(self):
+        """The constructor arguments, for saving and ``from_config``."""
         return {
             **super().get_config(),
             "bits": self.bits,

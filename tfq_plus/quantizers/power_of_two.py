@@ -98,10 +98,22 @@ class PowerOfTwo(QuantizerBase):
     arrays if ``per_channel``), ``scale = 1``, base 2.
 
     Arguments:
-        bits: total bits per weight, 2 to 8 (b = 5 in the paper: 15 exponents + zero).
-        per_channel: anchor the window at each channel's max |w| instead of the
-            tensor's.
-        axis: the channel axis; -1 is the output channels of Dense/Conv kernels.
+        bits: int from 2 to 8, default 4: total bits per weight (b = 5 in the paper:
+            15 exponents + zero).
+        per_channel: bool, default False: anchor the window at each channel's max |w|
+            instead of the tensor's.
+        axis: int from -5 to 4, default -1: the channel axis; -1 is the output
+            channels of Dense/Conv kernels.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: an argument outside the allowed values (naming it).
+
+    Example::
+
+        layer = larq.layers.QuantConv2D(32, 3, kernel_quantizer=PowerOfTwo(bits=4))
+        PowerOfTwo(bits=3)(tf.constant([0.9, -0.3, 0.1, 0.0]))
+        # -> [1.0, -0.25, 0.0, 0.0]: n_1 = 0, n_2 = -2, P = {0, 1/4, 1/2, 1}
 
     Reference:
         Zhou, Yao, Guo, Xu, Chen. "Incremental Network Quantization: Towards Lossless
@@ -122,11 +134,13 @@ class PowerOfTwo(QuantizerBase):
         return 2 ** (self.bits - 1) - 1
 
     def build(self, input_shape):
+        """Check ``axis`` against the kernel's rank (with ``per_channel``)."""
         if self.per_channel:
             self.resolve_channel_axis(input_shape, self.axis)
         super().build(input_shape)
 
     def call(self, inputs):
+        """The power-of-two tensor, same shape as ``inputs``; gradient straight-through."""
         axes = self.reduction_axes(inputs.shape.rank, self.per_channel)
         window = self.num_exponents - 1
 
@@ -173,6 +187,7 @@ class PowerOfTwo(QuantizerBase):
         )
 
     def get_config(self):
+        """The constructor arguments, for saving and ``from_config``."""
         return {
             **super().get_config(),
             "bits": self.bits,

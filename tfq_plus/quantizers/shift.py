@@ -42,10 +42,23 @@ class ShiftQuantizer(QuantizerBase):
     precision, bits * num_shifts (``bits`` per term code).
 
     Arguments:
-        bits: bits per term code, 2 to 8 (the paper's B).
-        num_shifts: terms per weight, 1 to 4 (the paper's N).
-        per_channel: normalise by each channel's max |w| instead of the tensor's.
-        axis: the channel axis; -1 is the output channels of Dense/Conv kernels.
+        bits: int from 2 to 8, default 3: bits per term code (the paper's B).
+        num_shifts: int from 1 to 4, default 2: terms per weight (the paper's N).
+        per_channel: bool, default False: normalise by each channel's max |w|
+            instead of the tensor's.
+        axis: int from -5 to 4, default -1: the channel axis; -1 is the output
+            channels of Dense/Conv kernels.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: an argument outside the allowed values (naming it).
+
+    Example::
+
+        layer = larq.layers.QuantConv2D(32, 3, kernel_quantizer=ShiftQuantizer(3, 2))
+        ShiftQuantizer(bits=3, num_shifts=2)(tf.constant([0.9, -0.3, 0.1, 0.7]))
+        # -> [0.9, -0.225, 0.0, 0.675]: s = 0.9, C = {0, +-1, +-1/2, +-1/4};
+        #    -0.3 / s = -1/3 -> -1/4 + 0, 0.7 / s = 0.78 -> 1 - 1/4
 
     Reference:
         Gudovskiy, Rigazio. "ShiftCNN: Generalized Low-Precision Architecture for
@@ -68,11 +81,13 @@ class ShiftQuantizer(QuantizerBase):
         return -(2 ** (self.bits - 1) - 2)
 
     def build(self, input_shape):
+        """Check ``axis`` against the kernel's rank (with ``per_channel``)."""
         if self.per_channel:
             self.resolve_channel_axis(input_shape, self.axis)
         super().build(input_shape)
 
     def call(self, inputs):
+        """The sum-of-shifts tensor, same shape as ``inputs``; gradient straight-through."""
         axes = self.reduction_axes(inputs.shape.rank, self.per_channel)
         low = self.smallest_exponent
         num_shifts = self.num_shifts
@@ -117,6 +132,7 @@ class ShiftQuantizer(QuantizerBase):
         )
 
     def get_config(self):
+        """The constructor arguments, for saving and ``from_config``."""
         return {
             **super().get_config(),
             "bits": self.bits,

@@ -52,8 +52,19 @@ class TTQ(QuantizerBase):
     Deploy grid: ``TERNARY`` with ``scale = W_p`` and ``negative_scale = W_n``.
 
     Arguments:
-        threshold: t in (0, 1), the threshold as a fraction of max |w| (paper: 0.05).
-        scale_init: initial value (> 0) of W_p and W_n.
+        threshold: float t in (0, 1), default 0.05 (the paper's): the threshold as a
+            fraction of max |w|.
+        scale_init: float > 0, default 1.0: initial value of W_p and W_n.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: an argument outside the allowed values (naming it).
+
+    Example::
+
+        layer = larq.layers.QuantConv2D(32, 3, kernel_quantizer=TTQ(threshold=0.05))
+        TTQ(threshold=0.1)(tf.constant([0.9, -0.3, 0.05, -0.01]))
+        # -> [1.0, -1.0, 0.0, 0.0]: Delta = 0.09, W_p = W_n = 1.0 before training
 
     Reference:
         Zhu, Han, Mao, Dally. "Trained Ternary Quantization", ICLR 2017.
@@ -68,6 +79,7 @@ class TTQ(QuantizerBase):
         self.scale_init = check_positive(self.owner, "scale_init", scale_init)
 
     def build(self, input_shape):
+        """Create the trainable scalars ``positive_scale`` (W_p), ``negative_scale`` (W_n)."""
         initializer = tf.keras.initializers.Constant(self.scale_init)
         self.positive_scale = self.add_weight(
             name="positive_scale", shape=(), initializer=initializer, trainable=True
@@ -78,6 +90,7 @@ class TTQ(QuantizerBase):
         super().build(input_shape)
 
     def call(self, inputs):
+        """The ternary tensor, same shape as ``inputs``; gradients as in the class doc."""
         # Read the variables here and pass them in as tensors: their gradients are
         # then returned by `grad` like any input's, also under a distribution
         # strategy, where the read gives the replica's copy.
@@ -119,6 +132,7 @@ class TTQ(QuantizerBase):
         )
 
     def get_config(self):
+        """The constructor arguments, for saving and ``from_config``."""
         return {
             **super().get_config(),
             "threshold": self.threshold,

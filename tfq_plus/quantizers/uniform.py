@@ -66,12 +66,32 @@ class Uniform(QuantizerBase):
     ``deploy_grid`` needs the latent tensor.
 
     Arguments:
-        bits: k, bits per value, 2 to 8.
-        symmetric: symmetric narrow range around zero, or asymmetric.
-        per_channel: one range per channel along ``axis``.
-        axis: the channel axis for ``per_channel`` (default -1), checked in ``build``.
-        ranges: ``"minmax"`` or ``"moving_average"``.
-        momentum: EMA momentum in (0, 1) for ``ranges="moving_average"``.
+        bits: int k from 2 to 8, default 8: bits per value.
+        symmetric: bool, default True: symmetric narrow range around zero, or
+            asymmetric.
+        per_channel: bool, default False: one range per channel along ``axis``.
+        axis: int, default -1: the channel axis for ``per_channel``, checked in
+            ``build``.
+        ranges: ``"minmax"`` (default) or ``"moving_average"``.
+        momentum: float in (0, 1), default 0.99: EMA momentum for
+            ``ranges="moving_average"``.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: an argument outside the allowed values (naming it); in
+            ``build``, an ``axis`` the input does not have or whose size is unknown.
+
+    Aliases: ``"uniform_quantizer"`` (Keras custom object and larq layers) and
+    ``"uniform"`` (``tfq_plus.quantizers.get`` only: as a Keras name it would
+    shadow the ``RandomUniform`` initializer).
+
+    Example::
+
+        layer = larq.layers.QuantConv2D(
+            32, 3, kernel_quantizer=Uniform(bits=4),
+            input_quantizer=Uniform(bits=4, symmetric=False, ranges="moving_average"))
+        Uniform(bits=4)(tf.constant([-1.0, 0.4, 0.33, 0.7]))
+        # -> [-1.0, 0.4286, 0.2857, 0.7143]: [-1, 1] in 14 steps of 1/7
 
     Reference:
         Jacob et al. "Quantization and Training of Neural Networks for Efficient
@@ -103,6 +123,8 @@ class Uniform(QuantizerBase):
         self.momentum = check_fraction(self.owner, "momentum", momentum)
 
     def build(self, input_shape):
+        """Check ``axis``; with moving-average ranges create ``range_min``,
+        ``range_max`` (non-trainable, [-6, 6] at first) and ``initialized``."""
         input_shape = tf.TensorShape(input_shape)
         if self.per_channel:
             self.resolve_channel_axis(input_shape, self.axis)
@@ -185,6 +207,11 @@ class Uniform(QuantizerBase):
         return tf.transpose(quantized, inverse)
 
     def call(self, inputs, training=None):
+        """The fake-quantized tensor, same shape and dtype as ``inputs``.
+
+        With moving-average ranges, ``training=True`` updates the stored range
+        first; ``training=None`` or False quantizes with the stored range.
+        """
         dtype = inputs.dtype
         x = tf.cast(inputs, tf.float32)  # the fake-quant ops take float32 only
         if self.ranges == "minmax":
@@ -246,6 +273,7 @@ class Uniform(QuantizerBase):
         )
 
     def get_config(self):
+        """The constructor arguments, for saving and ``from_config``."""
         return {
             **super().get_config(),
             "bits": self.bits,
