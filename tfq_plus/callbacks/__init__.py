@@ -13,6 +13,17 @@ strategies carry it like any other weight:
 - ``ExactBackupAndRestore``: ``BackupAndRestore`` that also saves the random state
   ``fit`` consumes (Dropout generators, the input's shuffle position), so a run
   killed with ``shuffle=True`` or Dropout resumes bit-identically.
+
+Building blocks: ``StagedQuantizer`` (the base of the two wrappers: one of several
+quantizers, chosen by a variable), ``PiecewiseSchedule`` (the base of the
+schedules: a value by epoch or step), ``find_quantized_tensors(model)`` (every
+kernel and quantized activation as a ``QuantizedTensor``, named as the monitor
+names them).
+
+    from tfq_plus.callbacks import BitWidthSchedule, ProgressiveQuantizer
+    layer = larq.layers.QuantConv2D(
+        32, 3, input_quantizer=ProgressiveQuantizer(PACT(), bits=(8, 4, 2)))
+    model.fit(x, y, epochs=9, callbacks=[BitWidthSchedule({0: 8, 3: 4, 6: 2})])
 """
 
 from tfq_plus.callbacks.inq import INQQuantizer, INQSchedule

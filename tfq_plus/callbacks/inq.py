@@ -74,7 +74,18 @@ class INQQuantizer(QuantizerBase):
     Arguments:
         base: the quantizer giving the frozen values: a ``PowerOfTwo`` or
             ``LogQuantizer`` instance, alias (``"po2"``, ``"log2"``, ``"log_sqrt2"``)
-            or config; default ``PowerOfTwo(bits=4)``.
+            or config; None (default) is ``PowerOfTwo(bits=4)``.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: ``base`` is another quantizer; in ``build``, a kernel shape that
+            is not fully known.
+
+    Example::
+
+        layer = larq.layers.QuantConv2D(
+            32, 3, kernel_quantizer=INQQuantizer(PowerOfTwo(bits=5)))
+        model.fit(x, y, epochs=8, callbacks=[INQSchedule({0: 0.5, 2: 0.75, 4: 0.875, 6: 1.0})])
 
     Reference:
         Zhou, Yao, Guo, Xu, Chen. "Incremental Network Quantization: Towards Lossless
@@ -99,6 +110,8 @@ class INQQuantizer(QuantizerBase):
         return None
 
     def build(self, input_shape):
+        """Create the non-trainable state: ``frozen_mask``, ``frozen_values``,
+        ``anchor`` and ``anchored`` (all zero / False: nothing frozen)."""
         shape = tf.TensorShape(input_shape)
         if not shape.is_fully_defined():
             raise ValueError(
@@ -129,6 +142,8 @@ class INQQuantizer(QuantizerBase):
         super().build(input_shape)
 
     def call(self, inputs):
+        """``where(frozen_mask, frozen_values, inputs)``: the gradient reaches the
+        unfrozen entries only."""
         frozen = tf.cast(self.frozen_values, inputs.dtype)
         return tf.where(tf.convert_to_tensor(self.frozen_mask), frozen, inputs)
 
@@ -207,6 +222,7 @@ class INQQuantizer(QuantizerBase):
         return self._window_grid()
 
     def get_config(self):
+        """The constructor arguments (``base`` serialized), for saving and ``from_config``."""
         return {**super().get_config(), "base": tq.serialize(self.base)}
 
 
@@ -249,11 +265,15 @@ class INQSchedule(PiecewiseSchedule):
     pass does not depend on it).
 
     Arguments:
-        schedule: dict ``{epoch or step: fraction}``, fractions in (0, 1] increasing
-            with the key.
-        strategy: ``"magnitude"`` or ``"random"``.
-        seed: integer >= 0 for ``"random"``.
-        unit: ``"epoch"`` or ``"step"``.
+        schedule: dict ``{epoch or step: fraction}``: integer keys >= 0, fractions
+            in (0, 1] increasing with the key.
+        strategy: ``"magnitude"`` (default) or ``"random"``.
+        seed: int >= 0, default 0: the seed of ``"random"``.
+        unit: ``"epoch"`` (default) or ``"step"``.
+
+    Raises:
+        ValueError: a bad argument (naming it); at the beginning of ``fit``, a model
+            without an ``INQQuantizer`` kernel, or one that is not built.
     """
 
     def __init__(self, schedule, strategy="magnitude", seed=0, unit="epoch"):
@@ -271,6 +291,7 @@ class INQSchedule(PiecewiseSchedule):
         self._targets: List[QuantizedTensor] = []
 
     def on_train_begin(self, logs=None):
+        """Find the model's ``INQQuantizer`` kernels (raises if there is none)."""
         super().on_train_begin(logs)
         self._targets = [
             t
@@ -300,6 +321,8 @@ class INQSchedule(PiecewiseSchedule):
         return entries.reshape(mask.shape)
 
     def apply(self, position, fraction):
+        """Freeze every INQ kernel up to ``fraction`` of its entries; the latent
+        weights of the newly frozen entries are set to their frozen values."""
         key = self.key_at(position)
         for ordinal, target in enumerate(self._targets):
             quantizer = target.quantizer

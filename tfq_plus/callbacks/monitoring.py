@@ -62,8 +62,16 @@ class QuantizationMonitor(tf.keras.callbacks.Callback):
     package).
 
     Arguments:
-        log_dir: directory for TensorBoard event files, or None to write only to
-            ``logs``.
+        log_dir: str or None (default): the directory for TensorBoard event files;
+            None writes only to ``logs``.
+
+    Raises:
+        ValueError: ``log_dir`` is neither a string nor None.
+
+    Example::
+
+        history = model.fit(x, y, epochs=3, callbacks=[QuantizationMonitor("logs/q")])
+        history.history["conv/input/alpha"]  # PACT's alpha after each epoch
     """
 
     def __init__(self, log_dir: Optional[str] = None):
@@ -85,10 +93,12 @@ class QuantizationMonitor(tf.keras.callbacks.Callback):
         return tensor.variable is not None and getattr(quantizer, "precision", None) == 1
 
     def on_train_begin(self, logs=None):
+        """Open the TensorBoard writer (with ``log_dir``)."""
         if self.log_dir is not None and self._writer is None:
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Remember the signs of the binary latent weights, for the flip ratio."""
         self._signs = {
             t.name: t.variable.numpy() >= 0 for t in self._tensors() if self._is_binary_weight(t)
         }
@@ -118,6 +128,7 @@ class QuantizationMonitor(tf.keras.callbacks.Callback):
         return values
 
     def on_epoch_end(self, epoch, logs=None):
+        """Add the epoch's scalars to ``logs`` and write them to TensorBoard."""
         values = {}
         for tensor in self._tensors():
             before = self._signs.get(tensor.name)
@@ -134,6 +145,7 @@ class QuantizationMonitor(tf.keras.callbacks.Callback):
             self._writer.flush()
 
     def on_train_end(self, logs=None):
+        """Close the TensorBoard writer."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None

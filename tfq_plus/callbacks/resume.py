@@ -104,9 +104,10 @@ class ExactBackupAndRestore(tf.keras.callbacks.BackupAndRestore):
         ```
 
     Arguments:
-        backup_dir: directory of the backup, as for ``BackupAndRestore``.
-        save_freq: ``"epoch"`` or a number of batches between backups.
-        delete_checkpoint: delete the backup when training ends.
+        backup_dir: str, the directory of the backup, as for ``BackupAndRestore``.
+        save_freq: ``"epoch"`` (default) or an int, the number of batches between
+            backups.
+        delete_checkpoint: bool, default True: delete the backup when training ends.
 
     Raises:
         ValueError: at the beginning of ``fit``, a requirement above is not met, or
@@ -120,6 +121,8 @@ class ExactBackupAndRestore(tf.keras.callbacks.BackupAndRestore):
         self._replay: Optional[InputReplay] = None
 
     def on_train_begin(self, logs=None):
+        """Check the requirements, restore the model and random state from a backup
+        (if there is one) and wrap ``model.train_function`` to replay the input."""
         strategy = self.model.distribute_strategy
         if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
             raise ValueError(
@@ -145,10 +148,12 @@ class ExactBackupAndRestore(tf.keras.callbacks.BackupAndRestore):
         self.model.train_function = self._replay
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Count the epoch's input iterator (for the replay on resume)."""
         super().on_epoch_begin(epoch, logs)
         self._replay.epoch_began()
 
     def on_train_batch_end(self, batch, logs=None):
+        """Record the step's last batch as the one reached, then back up as due."""
         # fit passes the step's last batch here and its first to on_train_batch_begin,
         # where BackupAndRestore records the batch: with steps_per_execution > 1 a
         # resume would repeat all but one batch of the step.
@@ -160,6 +165,7 @@ class ExactBackupAndRestore(tf.keras.callbacks.BackupAndRestore):
         super()._backup(epoch, batch)
 
     def on_train_end(self, logs=None):
+        """Unwrap ``model.train_function``; delete the backup if asked to."""
         self.model.train_function = self._replay.step
         super().on_train_end(logs)
         # BackupAndRestore deletes the attribute, and the next fit without it then

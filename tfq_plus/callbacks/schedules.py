@@ -79,6 +79,17 @@ class PiecewiseSchedule(tf.keras.callbacks.Callback):
     Subclasses implement ``apply(position, value)``, which must be idempotent (it is
     called again after every restart), and may override ``on_train_begin`` to find
     their quantizers.
+
+    Arguments:
+        owner: str, how error messages name the schedule (``"INQSchedule"``).
+        schedule: dict ``{epoch or step: value}``, integer keys >= 0, not empty.
+        unit: ``"epoch"`` or ``"step"``.
+        check_value: ``check_value(position, value)`` validates each value and
+            returns it (possibly converted); it raises ``ValueError`` on a bad one.
+
+    Raises:
+        ValueError: an empty schedule, a key that is not an integer >= 0, a bad
+            value or ``unit``.
     """
 
     def __init__(self, owner: str, schedule, unit: str, check_value: Callable):
@@ -97,9 +108,11 @@ class PiecewiseSchedule(tf.keras.callbacks.Callback):
         return key
 
     def value_of(self, key: int):
+        """The value scheduled at ``key`` (a key of the schedule)."""
         return dict(self.schedule)[key]
 
     def apply(self, position: int, value) -> None:
+        """Put ``value`` in force at ``position`` (epoch or step); subclasses implement it."""
         raise NotImplementedError
 
     def _update(self, position: int) -> None:
@@ -110,14 +123,17 @@ class PiecewiseSchedule(tf.keras.callbacks.Callback):
         self._applied_key = key
 
     def on_train_begin(self, logs=None):
+        """Forget what was applied: the first epoch or step applies its value again."""
         # Re-applied after every (re)start: the restored state decides what changes.
         self._applied_key = None
 
     def on_epoch_begin(self, epoch, logs=None):
+        """With ``unit="epoch"``: apply the value in force at ``epoch`` if it changed."""
         if self.unit == "epoch":
             self._update(int(epoch))
 
     def on_train_batch_begin(self, batch, logs=None):
+        """With ``unit="step"``: apply the value in force at the optimizer's step."""
         if self.unit == "step":
             self._update(int(self.model.optimizer.iterations.numpy()))
 
@@ -185,7 +201,12 @@ class StagedQuantizer(QuantizerBase):
     has run. ``deploy_grid`` describes the active stage (None while it is float).
 
     Arguments:
-        stages: a list of quantizers (instances, aliases or configs) or None.
+        stages: a non-empty list whose entries are quantizers (instances, aliases
+            or configs) or None (float).
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: ``stages`` is empty or not a list, or an entry is not a quantizer.
     """
 
     def __init__(self, stages, **kwargs):
@@ -199,6 +220,7 @@ class StagedQuantizer(QuantizerBase):
         self.precision = getattr(self.stages[-1], "precision", None)
 
     def build(self, input_shape):
+        """Create the non-trainable int32 ``stage`` variable (0: the first stage)."""
         # Assigned from callbacks in the cross-replica context; every replica holds
         # the same value.
         self.stage = self.add_weight(
@@ -212,6 +234,7 @@ class StagedQuantizer(QuantizerBase):
         super().build(input_shape)
 
     def call(self, inputs):
+        """The active stage's output (every stage is computed); same shape as ``inputs``."""
         stage = tf.convert_to_tensor(self.stage)
         outputs = [inputs if q is None else q(inputs) for q in self.stages]
         result = outputs[0]
@@ -264,6 +287,7 @@ class StagedQuantizer(QuantizerBase):
         return deploy_table.deploy_grid(active, latent)
 
     def get_config(self):
+        """The constructor arguments (stages serialized), for saving and ``from_config``."""
         return {
             **super().get_config(),
             "stages": [None if q is None else tq.serialize(q) for q in self.stages],
@@ -284,6 +308,12 @@ class DelayedQuantizer(StagedQuantizer):
 
     Arguments:
         quantizer: the quantizer in force after the delay (instance, alias or config).
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Example::
+
+        layer = larq.layers.QuantDense(10, input_quantizer=DelayedQuantizer(PACT(bits=4)))
+        model.fit(x, y, epochs=6, callbacks=[QuantizationDelay(epochs=2)])  # float for 2 epochs
     """
 
     def __init__(self, quantizer, **kwargs):
@@ -294,13 +324,16 @@ class DelayedQuantizer(StagedQuantizer):
 
     @property
     def quantizer(self):
+        """The wrapped quantizer (stage 1)."""
         return self.stages[1]
 
     @property
     def active(self) -> bool:
+        """Whether the quantizer is switched on."""
         return self.active_stage == 1
 
     def get_config(self):
+        """The constructor arguments (``quantizer`` serialized), for saving and ``from_config``."""
         config = super().get_config()
         config.pop("stages")
         return {**config, "quantizer": tq.serialize(self.quantizer)}
@@ -322,7 +355,13 @@ class ProgressiveQuantizer(StagedQuantizer):
         quantizer: the template (instance, alias or config) of a quantizer class
             with a ``bits`` argument (PACT, LSQ, Uniform, PowerOfTwo, LogQuantizer,
             ShiftQuantizer); its own ``bits`` is replaced by each entry of ``bits``.
-        bits: the bit-widths, a sequence of distinct integers, in schedule order.
+        bits: the bit-widths, a list or tuple of distinct integers in schedule order,
+            default ``(8, 4, 2)``; each must be allowed by the quantizer class.
+        **kwargs: Keras layer arguments (``name``, ``dtype``).
+
+    Raises:
+        ValueError: a quantizer without ``bits``, bad ``bits``, or a bit-width the
+            quantizer class does not allow (its own error).
 
     Reference:
         Zhuang, Shen, Tan, Liu, Reid. "Towards Effective Low-bitwidth Convolutional
@@ -369,6 +408,7 @@ class ProgressiveQuantizer(StagedQuantizer):
         return self.bits.index(bits)
 
     def get_config(self):
+        """The constructor arguments (the template serialized), for saving and ``from_config``."""
         config = super().get_config()
         config.pop("stages")
         return {**config, "quantizer": self._template, "bits": list(self.bits)}
@@ -396,8 +436,14 @@ class QuantizationDelay(PiecewiseSchedule):
     the same point. ``N = 0`` quantizes from the start.
 
     Arguments:
-        steps: N in optimizer steps, or None.
-        epochs: N in epochs, or None. Exactly one of ``steps`` / ``epochs``.
+        steps: int N >= 0 in optimizer steps, or None (default).
+        epochs: int N >= 0 in epochs, or None (default). Exactly one of ``steps`` /
+            ``epochs``.
+
+    Raises:
+        ValueError: both or neither of ``steps`` / ``epochs``, or a negative N; at
+            the beginning of ``fit``, a model without a ``DelayedQuantizer`` or one
+            that is not built.
     """
 
     def __init__(self, steps=None, epochs=None):
@@ -417,6 +463,7 @@ class QuantizationDelay(PiecewiseSchedule):
         self._quantizers: List[DelayedQuantizer] = []
 
     def on_train_begin(self, logs=None):
+        """Find the model's ``DelayedQuantizer`` layers (raises if there is none)."""
         super().on_train_begin(logs)
         self._quantizers = _staged_quantizers(self.model, DelayedQuantizer)
         if not self._quantizers:
@@ -426,6 +473,7 @@ class QuantizationDelay(PiecewiseSchedule):
             )
 
     def apply(self, position, value):
+        """Switch every ``DelayedQuantizer`` on (``value`` True) or off."""
         for quantizer in self._quantizers:
             quantizer.enter_stage(1 if value else 0)
 
@@ -443,7 +491,12 @@ class BitWidthSchedule(PiecewiseSchedule):
     Arguments:
         schedule: dict ``{epoch or step: bits}``; must have the key 0, so that the
             bit-width is defined from the start.
-        unit: ``"epoch"`` or ``"step"``.
+        unit: ``"epoch"`` (default) or ``"step"``.
+
+    Raises:
+        ValueError: a bit-width outside 1 .. 8, no key 0; at the beginning of
+            ``fit``, a model without a ``ProgressiveQuantizer``, one that is not
+            built, or one without a scheduled bit-width.
     """
 
     def __init__(self, schedule, unit="epoch"):
@@ -466,6 +519,8 @@ class BitWidthSchedule(PiecewiseSchedule):
         self._quantizers: List[ProgressiveQuantizer] = []
 
     def on_train_begin(self, logs=None):
+        """Find the model's ``ProgressiveQuantizer`` layers and check that each has
+        every scheduled bit-width."""
         super().on_train_begin(logs)
         self._quantizers = _staged_quantizers(self.model, ProgressiveQuantizer)
         if not self._quantizers:
@@ -478,5 +533,6 @@ class BitWidthSchedule(PiecewiseSchedule):
                 quantizer.stage_of_bits(bits)  # raises naming the quantizer
 
     def apply(self, position, bits):
+        """Make ``bits`` the active bit-width of every ``ProgressiveQuantizer``."""
         for quantizer in self._quantizers:
             quantizer.enter_stage(quantizer.stage_of_bits(bits))
