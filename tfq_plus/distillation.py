@@ -240,15 +240,31 @@ class Distiller(tf.keras.Model):
             one classification output.
         teacher: a trained model with the same number of classes; frozen except in
             QKD's co-studying phase.
-        temperature: T > 0.
-        alpha: weight in [0, 1] of the distillation term; 1 - alpha weighs the
-            cross-entropy with the labels.
+        temperature: float T > 0, default 4.0.
+        alpha: float in [0, 1], default 0.9: the weight of the distillation term;
+            1 - alpha weighs the cross-entropy with the labels.
         student_outputs, teacher_outputs: ``"logits"``, ``"probabilities"`` or
-            ``"auto"`` (read from the model's last layer).
+            ``"auto"`` (default: read from the model's last layer).
         feature_pairs: ``[(student layer name, teacher layer name), ...]`` to match
-            (functional / Sequential models only).
-        feature_loss: ``"hint"`` (FitNets) or ``"attention"`` (attention transfer).
-        feature_weight: weight (> 0) of the summed feature losses.
+            (functional / Sequential models only); default none.
+        feature_loss: ``"hint"`` (default, FitNets) or ``"attention"`` (attention
+            transfer).
+        feature_weight: float > 0, default 1.0: the weight of the summed feature
+            losses.
+        **kwargs: ``tf.keras.Model`` arguments (``name``).
+
+    Raises:
+        ValueError: an argument outside the allowed values (naming it), student and
+            teacher with different numbers of classes, or a feature pair that cannot
+            be matched (a missing layer, ranks other than both 4 or both 2,
+            different spatial sizes, flat features with ``"attention"``).
+
+    Example::
+
+        distiller = Distiller(student, teacher, temperature=4.0, alpha=0.9)
+        distiller.compile(tf.keras.optimizers.Adam(1e-3), metrics=["accuracy"])
+        distiller.fit(x_train, y_train, epochs=5)
+        distiller.save("student.h5")  # the student alone, ready to convert
 
     ``compile(optimizer, metrics=..., teacher_optimizer=None)`` takes no ``loss``: the
     loss is defined by the arguments above. Metrics are computed on the student's
@@ -391,6 +407,19 @@ class Distiller(tf.keras.Model):
         return self.student(inputs, training=training)
 
     def compile(self, optimizer="rmsprop", metrics=None, teacher_optimizer=None, **kwargs):
+        """``Model.compile`` without ``loss`` (the distiller defines it).
+
+        Args:
+            optimizer: the student's optimizer (instance or name), default
+                ``"rmsprop"``.
+            metrics: metrics of the student's output against the labels.
+            teacher_optimizer: the teacher's optimizer in QKD's co-studying phase;
+                None (default) copies the student's optimizer configuration.
+            **kwargs: other ``Model.compile`` arguments.
+
+        Raises:
+            ValueError: a ``loss`` was given.
+        """
         if kwargs.get("loss") is not None:
             raise ValueError(
                 "Distiller.compile: `loss` is not accepted (got "
@@ -520,6 +549,8 @@ class Distiller(tf.keras.Model):
         return logs
 
     def train_step(self, data):
+        """One batch: the student's (and regressors') gradient step on its loss, and
+        the teacher's on its own loss in the co-studying phase; returns the logs."""
         x, y, sample_weight = tf.keras.utils.unpack_x_y_sample_weight(data)
         student_variables = self.student.trainable_variables + [
             v for r in self.regressors for v in r.trainable_variables
@@ -540,6 +571,7 @@ class Distiller(tf.keras.Model):
         return self._record(losses, y, sample_weight)
 
     def test_step(self, data):
+        """The losses and metrics of one batch, without training."""
         x, y, sample_weight = tf.keras.utils.unpack_x_y_sample_weight(data)
         losses = self._batch_losses(x, y, sample_weight, training=False)
         return self._record(losses, y, sample_weight)
@@ -556,8 +588,17 @@ class QKDSchedule(tf.keras.callbacks.Callback):
     co-studying are saved with the distiller's weights.
 
     Arguments:
-        self_studying_epochs: integer >= 0.
-        co_studying_epochs: integer >= 0.
+        self_studying_epochs: int >= 0.
+        co_studying_epochs: int >= 0.
+
+    Raises:
+        ValueError: a negative or non-integer count; at the beginning of ``fit``, a
+            model that is not a ``Distiller``.
+
+    Example::
+
+        distiller.fit(x, y, epochs=10, callbacks=[QKDSchedule(2, 3)])
+        # epochs 0-1 self-studying, 2-4 co-studying, 5-9 tutoring
     """
 
     def __init__(self, self_studying_epochs: int, co_studying_epochs: int):
@@ -572,6 +613,7 @@ class QKDSchedule(tf.keras.callbacks.Callback):
         self.co_studying_epochs = int(co_studying_epochs)
 
     def phase_at(self, epoch: int) -> str:
+        """The phase of epoch index ``epoch`` (one of ``PHASES``)."""
         if epoch < self.self_studying_epochs:
             return SELF_STUDYING
         if epoch < self.self_studying_epochs + self.co_studying_epochs:
@@ -579,6 +621,7 @@ class QKDSchedule(tf.keras.callbacks.Callback):
         return TUTORING
 
     def on_train_begin(self, logs=None):
+        """Check that the model is a ``Distiller``."""
         if not isinstance(self.model, Distiller):
             raise ValueError(
                 f"QKDSchedule: the model must be a tfq_plus.distillation.Distiller, got "
@@ -586,8 +629,10 @@ class QKDSchedule(tf.keras.callbacks.Callback):
             )
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Set the distiller's ``phase`` for ``epoch``."""
         self.model.phase = self.phase_at(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
+        """Log ``qkd_phase``: the phase's index in ``PHASES`` (0, 1 or 2)."""
         if logs is not None:
             logs["qkd_phase"] = PHASES.index(self.phase_at(epoch))

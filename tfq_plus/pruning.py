@@ -36,9 +36,9 @@ float kernel. It fails for
 Rather than relying on a list, ``get_prunable_weights`` checks each kernel's
 quantizer when the pruning wrapper is built: it quantizes the layer's current latent
 kernel with a checkerboard of entries set to 0 and requires those entries to come
-out as exact zeros (``check_zero_survives``). A quantizer that fails raises a ``ValueError`` naming the layer, the
-quantizer and why (binary: no zero level), instead of training a model whose
-deployed kernel is not sparse.
+out as exact zeros (``check_zero_survives``). A quantizer that fails raises a
+``ValueError`` naming the layer, the quantizer and why (binary: no zero level),
+instead of training a model whose deployed kernel is not sparse.
 
 ``prune_and_quantize`` is the one-call recipe in the spirit of Deep Compression
 (Han et al. 2016: prune, then quantize the surviving weights, fine-tuning) and
@@ -77,6 +77,7 @@ __all__ = [
     "PRUNABLE_KERNELS",
     "KernelSparsity",
     "PrunedModel",
+    "PruningScheduleCheck",
     "check_zero_survives",
     "kernel_sparsity",
     "prunable_latent_weights",
@@ -135,6 +136,12 @@ def check_zero_survives(layer, weight_name: str, quantizer, latent) -> None:
     The checkerboard leaves non-zero entries in every slice of every axis with more
     than one entry, so per-channel scales (e.g. ``ScaledSign``'s mean |w|, which is
     0 for an all-zero channel) do not vanish and hide a missing zero level.
+
+    Args:
+        layer: the layer that owns the kernel (named in the message).
+        weight_name: the kernel's attribute (``"kernel"``, ``"depthwise_kernel"``).
+        quantizer: the kernel's quantizer, or None (nothing to check).
+        latent: the latent kernel (a variable or tensor).
 
     Raises:
         ValueError: naming the layer, the weight and the quantizer; for a quantizer
@@ -219,7 +226,7 @@ _install_pruning_protocol()
 
 
 class KernelSparsity(NamedTuple):
-    """Fractions of exact zeros in one kernel.
+    """Fractions of exact zeros in one kernel (``kernel_sparsity``'s values).
 
     Attributes:
         latent: in the latent (float) weights, what TFMOT pruned.
@@ -266,7 +273,12 @@ def kernel_sparsity(model) -> Dict[str, KernelSparsity]:
 
 
 class PrunedModel(NamedTuple):
-    """What ``prune_and_quantize`` returns: ``model, callbacks = prune_and_quantize(...)``."""
+    """What ``prune_and_quantize`` returns: ``model, callbacks = prune_and_quantize(...)``.
+
+    Attributes:
+        model: the copy with pruning wrappers (and new quantizers), not compiled.
+        callbacks: the callbacks to pass to ``fit``.
+    """
 
     model: tf.keras.Model
     callbacks: List[tf.keras.callbacks.Callback]
@@ -335,6 +347,16 @@ class PruningScheduleCheck(tf.keras.callbacks.Callback):
     Keras knows the run's length (``epochs x steps``), this compares the last step
     with the schedule; if the length is unknown (a dataset without a cardinality),
     it checks the step reached at the end instead.
+
+    ``prune_and_quantize`` adds one to its callbacks with a polynomial schedule.
+
+    Arguments:
+        schedule: the ``tfmot.sparsity.keras.PruningSchedule``; called with a step
+            it gives ``(update?, sparsity)``, the sparsity the warning quotes.
+        target_sparsity: float, the schedule's final sparsity.
+        end_step: int, the step at which the schedule reaches it.
+        owner: str, how the warning names the caller (default
+            ``"prune_and_quantize"``).
     """
 
     def __init__(self, schedule, target_sparsity: float, end_step: int, owner: str = "prune_and_quantize"):
@@ -364,17 +386,20 @@ class PruningScheduleCheck(tf.keras.callbacks.Callback):
         )
 
     def on_train_begin(self, logs=None):
+        """Warn if this fit's last step (epochs x steps, when known) is before ``end_step``."""
         self._first_step, self._batches = self._steps_done(), 0
         epochs, steps = self.params.get("epochs"), self.params.get("steps")
         if epochs and steps:
             self._warn_if_short(self._steps_done() + int(epochs) * int(steps) - 1, "this fit ends")
 
     def on_train_end(self, logs=None):
+        """Warn if training stopped before ``end_step`` (once per callback)."""
         # batches counted here: with a dataset of unknown length Keras begins one
         # more batch that finds the data exhausted (and the optimizer counts it)
         self._warn_if_short(max(self._first_step + self._batches - 1, 0), "training stopped")
 
     def on_train_batch_end(self, batch, logs=None):
+        """Count the batch."""
         self._batches += 1
 
 
@@ -421,25 +446,43 @@ def prune_and_quantize(
     Args:
         model: a built functional or Sequential model (call it inside
             ``strategy.scope()`` to train under a distribution strategy).
-        target_sparsity: final fraction of zeros per kernel, in (0, 1); None when
-            ``schedule`` is a PruningSchedule.
+        target_sparsity: float in (0, 1), the final fraction of zeros per kernel;
+            None when ``schedule`` is a PruningSchedule.
         kernel_quantizer: quantizer alias, config, or instance (copied per layer) for
-            the float layers, or None to quantize nothing new.
+            the float layers, or None (default) to quantize nothing new.
         schedule: ``"polynomial"`` (TFMOT ``PolynomialDecay`` from 0 to
             ``target_sparsity`` between ``begin_step`` and ``end_step``, Zhu & Gupta's
             cubic ramp), ``"constant"`` (``ConstantSparsity`` from ``begin_step``), or a
-            ``tfmot.sparsity.keras.PruningSchedule``.
-        begin_step, end_step: training steps (batches) where pruning starts and where
-            the polynomial ramp reaches the target (required for it).
-        frequency: steps between mask updates.
-        exclude: names of layers to leave alone.
-        log_dir: if given, TFMOT's ``PruningSummaries`` writes sparsity there.
+            ``tfmot.sparsity.keras.PruningSchedule``. Default ``"polynomial"``.
+        begin_step, end_step: int, the training steps (batches) where pruning
+            starts (default 0) and where the polynomial ramp reaches the target
+            (required for it; for ``"constant"`` None, the default, prunes to the
+            end).
+        frequency: int >= 1, default 100: steps between mask updates.
+        exclude: names of layers to leave alone (a string or a sequence).
+        log_dir: str or None (default): if given, TFMOT's ``PruningSummaries``
+            writes sparsity there.
 
     Returns:
         ``PrunedModel(model, callbacks)``: callbacks hold TFMOT's
         ``UpdatePruningStep`` (required), with a polynomial schedule a
         ``PruningScheduleCheck`` (warns when the fit ends before ``end_step``), and
         ``PruningSummaries`` with ``log_dir``.
+
+    Raises:
+        ValueError: a model that is not functional / Sequential or not built, a bad
+            schedule argument, an ``exclude`` name the model lacks, a bad
+            ``kernel_quantizer``, or a kernel quantizer without a zero level
+            (``check_zero_survives``).
+
+    Example::
+
+        pruned, callbacks = prune_and_quantize(
+            model, 0.5, kernel_quantizer=LSQ(bits=4, signed=True), end_step=2000,
+            exclude=["conv_first"])
+        pruned.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        pruned.fit(x, y, epochs=4, batch_size=64, callbacks=callbacks)
+        deployable = strip(pruned)
     """
     owner = "prune_and_quantize"
     if not isinstance(model, tf.keras.Model) or not (
@@ -522,6 +565,16 @@ def strip(model: tf.keras.Model) -> tf.keras.Model:
     reloads and converts like any model. Its layers are its own (fresh copies with the
     same weights and quantizer state), so ``layer.output`` of each is a tensor of the
     stripped model, as ``converters.verify`` needs when it probes layers.
+
+    Args:
+        model: a ``tf.keras.Model`` with ``PruneLowMagnitude`` wrappers (a model
+            without them is copied as it is).
+
+    Returns:
+        A new model (the input is masked once more but otherwise unchanged).
+
+    Raises:
+        ValueError: ``model`` is not a ``tf.keras.Model``.
     """
     if not isinstance(model, tf.keras.Model):
         raise ValueError(f"strip: `model` must be a tf.keras.Model, got {type(model).__name__}")
