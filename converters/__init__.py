@@ -13,6 +13,30 @@ the reference model (builtin ops only, the baseline) -> ``rewrite`` replaces eac
 planned layer's ops by a TFQP op whose signs and values come from the Keras
 model's own float32 computation (``thresholds``), so the deploy model computes
 what the Keras model computes.
+
+Main entries:
+
+- ``convert_keras_model(model, representative_dataset=...)`` -> deploy (or, with
+  ``custom_ops=False``, reference) flatbuffer bytes; ``convert_with_reference``
+  gives both from one conversion.
+- ``verify(model, deploy, samples, ...)`` -> ``VerifyReport``; raises
+  ``VerificationError`` when the deploy model does not compute what Keras does.
+- ``report(flatbuffer, reference=...)`` -> ``ModelReport``: per-op shapes, weight
+  bytes, MACs by kind, flash and tensor arena.
+- ``Interpreter(flatbuffer)``: run a deploy model on the host (``predict``,
+  ``invoke``), builtin ops in TFLite Micro, TFQP ops in their C kernels.
+- ``write_c_array(flatbuffer, out_dir, name)``: C array and op resolver header
+  for a TFLite Micro firmware.
+- ``plan(model)``: what each layer deploys to, without converting;
+  ``kernel_form`` / ``activation_form`` / ``deploy_grid``: the same for one
+  quantizer; ``export(model)``: the standard-op model the stock converter takes.
+- ``check_model(flatbuffer)``: the validation every reader applies.
+
+Errors and warnings: ``ModelError`` (a malformed .tflite, naming the tensor or
+op), ``UnsupportedLayerError`` (a layer the converter cannot lower),
+``CalibrationDataError`` / ``CalibrationDataWarning`` (calibration data),
+``NothingQuantizedWarning`` (a model without quantized layers). The ``tfq-plus``
+command (``cli``) wraps convert, verify and report.
 """
 
 import warnings
@@ -51,18 +75,20 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             (see ``calibration``).
             A model without any quantized layer warns with
             ``NothingQuantizedWarning`` (its deploy model is the int8 model).
-        custom_ops: True: the deploy model (planned layers as TFQP ops). False: the
-            reference model (the stock converter's builtin int8 ops only).
-        target: "micro" (every builtin op must be one TFLite Micro has) or "tflite".
-        inference_input_type, inference_output_type: tf.int8, tf.uint8 or tf.float32.
+        custom_ops: True (default): the deploy model (planned layers as TFQP ops).
+            False: the reference model (the stock converter's builtin int8 ops only).
+        target: "micro" (default: every builtin op must be one TFLite Micro has) or
+            "tflite".
+        inference_input_type, inference_output_type: tf.int8 (default), tf.uint8 or
+            tf.float32: the model's input / output tensor types.
         int4_builtin: a 4-bit uniform kernel (levels in [-8, 7]) on int8 values with
             an int8 output deploys as its builtin op with an INT4 filter, which stock
             TFLite Micro, CMSIS-NN and TFLite run, where they all can (convolutions;
             depthwise ones but with an odd number of input channels and a depth
             multiplier above 1; fully-connected layers with one filter scale);
-            False, or elsewhere: a TFQP coded-weight op.
+            False, or elsewhere: a TFQP coded-weight op. Default True.
         progress: called with one line of text as each step starts (planning, the
-            stock conversion, the rewrite), e.g. ``print``; None: silent.
+            stock conversion, the rewrite), e.g. ``print``; None (default): silent.
 
     Returns:
         The flatbuffer bytes; the same model and data give identical bytes.
@@ -89,7 +115,16 @@ def convert_with_reference(model, *, representative_dataset=None, target: str = 
                            progress: Optional[Callable[[str], None]] = None):
     """``(deploy, reference)`` from one stock conversion (arguments as
     ``convert_keras_model``): the reference is the baseline ``verify`` and
-    ``report`` compare with."""
+    ``report`` compare with.
+
+    Returns:
+        A tuple of two flatbuffers (bytes): the deploy model (TFQP ops) and the
+        reference model (the stock converter's builtin int8 ops only), with the
+        same input and output types.
+
+    Raises:
+        As ``convert_keras_model``.
+    """
     return _convert(model, representative_dataset, True, target, inference_input_type,
                     inference_output_type, int4_builtin, progress)
 
@@ -136,7 +171,19 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
 
 def plan(model, int4_builtin: bool = True):
     """What each layer of ``model`` deploys to (``plans.Plans``: one ``LayerPlan``
-    per layer that becomes a TFQP op, or a builtin op with an INT4 filter)."""
+    per layer that becomes a TFQP op, or a builtin op with an INT4 filter).
+
+    Args:
+        model: a built Sequential or functional tf_keras model (not changed).
+        int4_builtin: bool, default True: as for ``convert_keras_model``.
+
+    Returns:
+        The ``Plans`` (``len(plans)`` is the number of planned layers).
+
+    Raises:
+        ValueError: not a built Sequential or functional tf_keras model, or a layer
+            or quantizer without a deploy form, naming it and why.
+    """
     from tfq_plus.converters.export import check_keras_model
     from tfq_plus.converters.planning import plan as _plan
 

@@ -24,10 +24,10 @@ from tfq_plus.converters.micro_interpreter import captured_stderr
 from tfq_plus.converters.unsupported import first_line
 
 DESCRIPTION = """\
-Convert trained Keras models with binary (larq / tfq_plus) layers into TFLite
-flatbuffers whose binarized layers run as TFQP custom ops (bit-packed signs and
-weights, exact integer thresholds), check that the result computes what the Keras
-model computes, and report its flash / RAM cost.
+Convert trained Keras models with quantized (larq / tfq_plus) layers into TFLite
+flatbuffers whose quantized layers run as TFQP custom ops (bit-packed binary
+layers, shift and k-bit coded weights, exact integer thresholds), check that the
+result computes what the Keras model computes, and report its flash / RAM cost.
 
 Typical session:
   1. tfq-plus convert my_bnn.h5 --calibration calib.npz -o bnn.tflite --reference-out bnn_ref.tflite
@@ -450,8 +450,8 @@ def build_parser() -> ArgumentParser:
     p = commands.add_parser(
         "convert", help="Keras model -> .tflite (deploy model with TFQP ops, or reference)",
         description="Convert a Keras model to a .tflite flatbuffer. The float layers are "
-        "calibrated on --calibration (full int8); binary layers become TFQP custom ops with "
-        "bit-packed weights unless --no-custom-ops.", parents=[debug],
+        "calibrated on --calibration (full int8); quantized layers become TFQP custom ops "
+        "(bit-packed binary weights, coded shift / k-bit weights) unless --no-custom-ops.", parents=[debug],
     )
     p.add_argument("model", help="Keras model: .h5 / .keras file or SavedModel directory")
     p.add_argument("--calibration", required=True, metavar="NPZ",
@@ -465,8 +465,10 @@ def build_parser() -> ArgumentParser:
                    help="4-bit uniform kernels as TFQP coded-weight ops, never as builtin ops with INT4 filters")
     p.add_argument("--target", choices=("micro", "tflite"), default="micro",
                    help="micro: every builtin op must exist in TFLite Micro (default)")
-    p.add_argument("--input-type", choices=("int8", "uint8", "float32"), default="int8")
-    p.add_argument("--output-type", choices=("int8", "uint8", "float32"), default="int8")
+    p.add_argument("--input-type", choices=("int8", "uint8", "float32"), default="int8",
+                   help="type of the model's input tensors (default int8)")
+    p.add_argument("--output-type", choices=("int8", "uint8", "float32"), default="int8",
+                   help="type of the model's output tensors (default int8)")
     p.add_argument("--key", help="array name of the inputs in the .npz (default: x, else the first)")
     p.add_argument("--count", type=_count, help="use only the first COUNT samples")
     p.add_argument("--c-array", metavar="DIR",
@@ -500,7 +502,8 @@ def build_parser() -> ArgumentParser:
 
     p = commands.add_parser(
         "report", help="per-op table, flash and RAM of a .tflite",
-        description="Per op: shapes, weight bytes, binary and int8 MACs. Totals: flash, and "
+        description="Per op: shapes (packed tensors in channels), weight bytes, MACs by kind "
+        "(binary, shift, k-bit, int8). Totals: flash, and "
         "the tensor arena TFLite Micro allocates (measured on the reference model for deploy "
         "models, whose TFQP ops TFLite Micro's Python interpreter cannot load).", parents=[debug],
     )

@@ -153,11 +153,21 @@ LARQ_GRIDS: Dict[object, Callable] = {
 
 
 def quantizer_name(quantizer) -> str:
+    """How messages name a quantizer: a function's name, else its class name."""
     return getattr(quantizer, "__name__", None) or type(quantizer).__name__
 
 
 def deploy_grid(quantizer, latent=None) -> Optional[grids.QuantGrid]:
     """The trained grid of ``quantizer`` (None for no quantizer / larq's NoOp).
+
+    Args:
+        quantizer: a tfq_plus quantizer (asked with its own ``deploy_grid``), a
+            larq quantizer of ``LARQ_GRIDS`` (class instance or function), or None.
+        latent: the latent weights, for weight quantizers whose grid depends on
+            them (see ``QuantizerBase.deploy_grid``).
+
+    Returns:
+        A ``tfq_plus.quantizers.QuantGrid``, or None (float).
 
     Raises:
         ValueError: a quantizer neither tfq_plus nor this table describes.
@@ -211,7 +221,21 @@ def _symmetric(quant_grid) -> bool:
 
 
 def kernel_form(layer_name: str, quantizer, latent) -> DeployForm:
-    """Deploy form of a layer's weights quantized by ``quantizer``."""
+    """Deploy form of a layer's weights quantized by ``quantizer``.
+
+    Args:
+        layer_name: the layer, as error messages name it.
+        quantizer: its kernel quantizer, or None.
+        latent: the latent kernel (array).
+
+    Returns:
+        A ``DeployForm``: ``form`` (one of the deploy forms in the module doc) and
+        the grid.
+
+    Raises:
+        ValueError: naming the layer and quantizer: a quantizer or grid without a
+            deploy form for weights.
+    """
     return _form(KERNEL_FORMS, layer_name, "kernel quantizer", quantizer, latent)
 
 
@@ -221,6 +245,13 @@ def activation_form(layer_name: str, quantizer, role: str = "input quantizer") -
 
     Binary activations must be exactly {-1, +1} (a scale other than 1 is a
     different grid).
+
+    Returns:
+        A ``DeployForm`` (``FLOAT``, ``BINARIZE`` or ``CODES``, with the grid).
+
+    Raises:
+        ValueError: naming the layer and quantizer: a quantizer or grid without a
+            deploy form for activations, or scaled binary activations.
     """
     form = _form(ACTIVATION_FORMS, layer_name, role, quantizer, None)
     if form.form == BINARIZE and not np.allclose(np.asarray(form.grid.scale), 1.0):

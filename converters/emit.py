@@ -201,8 +201,26 @@ def _check_name(name: str):
 def write_c_array(flatbuffer: bytes, out_dir, name: str) -> List[str]:
     """Write ``name.h``, ``name.cc`` and ``name_op_resolver.h`` into ``out_dir``.
 
+    Args:
+        flatbuffer: the model's bytes (bytes-like; not a path).
+        out_dir: the directory (str or path-like), created if missing; files of the
+            same names in it are overwritten.
+        name: a C identifier: the array's name and the files' stem.
+
     Returns:
-        The paths written.
+        The paths written (a list of three str).
+
+    Raises:
+        ValueError: ``name`` is not a C identifier, ``flatbuffer`` is a path,
+            ``out_dir`` is a file, or the model has an op that is neither a
+            TFLite Micro builtin nor a TFQP op.
+
+    Example::
+
+        write_c_array(deploy, "firmware/model", "bnn")
+        # firmware/model/bnn.h, bnn.cc, bnn_op_resolver.h; in the firmware:
+        #   bnn_op_resolver resolver; bnn_register_ops(resolver);
+        #   tflite::MicroInterpreter interpreter(tflite::GetModel(bnn), resolver, ...);
     """
     _check_name(name)
     if isinstance(flatbuffer, (str, os.PathLike)):

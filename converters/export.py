@@ -60,6 +60,7 @@ class BinarizeActivations(tf.keras.layers.Layer):
 
     @tf.autograph.experimental.do_not_convert  # static Python control flow only
     def call(self, inputs, training=None):  # inference only: `training` is ignored
+        """+-1 of ``inputs`` (any shape, float), fake-quantized to [-128/127, 1]."""
         # Scalar branches: SELECT_V2 broadcasts them (ones_like would add SHAPE and
         # BROADCAST_TO ops).
         signs = tf.where(
@@ -70,6 +71,7 @@ class BinarizeActivations(tf.keras.layers.Layer):
         )
 
     def compute_output_shape(self, input_shape):
+        """The input's shape (elementwise)."""
         return input_shape
 
 
@@ -465,6 +467,12 @@ def export(model) -> tf.keras.Model:
     The clone computes what ``model`` computes in inference (binarizations as
     ``BinarizeActivations``, quantized kernels materialized, pruning masks applied,
     dilated convolutions as one op); the user's model is never changed.
+
+    Args:
+        model: a built Sequential or functional tf_keras model.
+
+    Returns:
+        The exported ``tf.keras.Model`` (float; the stock converter quantizes it).
 
     Raises:
         ValueError: a layer or quantizer without a deploy form, naming it and why.

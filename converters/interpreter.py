@@ -124,7 +124,8 @@ class Interpreter:
     Args:
         flatbuffer: the model: bytes, bytearray, memoryview, or the path of a
             .tflite file. It is checked first (``model_check``).
-        keep_tensors: keep every tensor of the last run, readable with ``tensor``.
+        keep_tensors: bool, default False: keep every tensor of the last run,
+            readable with ``tensor``.
 
     Attributes:
         input_details, output_details: one dict per model input / output (name,
@@ -172,7 +173,20 @@ class Interpreter:
 
     def invoke(self, inputs: Sequence[np.ndarray]) -> List[np.ndarray]:
         """Raw outputs for raw inputs (the model's types and shapes, batch included),
-        one array per model input / output."""
+        one array per model input / output.
+
+        Args:
+            inputs: one array per input, in ``input_details`` order (the
+                flatbuffer's), each of exactly that input's dtype and shape.
+
+        Returns:
+            One array per output, in ``output_details`` order, in the output's type.
+
+        Raises:
+            ValueError: a wrong number of inputs, or an input of another dtype or
+                shape (naming it).
+            ModelError: a TFQP kernel rejects its op when first run.
+        """
         if len(inputs) != len(self.input_details):
             raise ValueError(f"Interpreter: the model has {len(self.input_details)} inputs, got {len(inputs)}")
         values: Dict[int, np.ndarray] = {}
@@ -209,7 +223,11 @@ class Interpreter:
         return self._values[tensor]
 
     def quantize(self, samples, position: int = 0) -> np.ndarray:
-        """Float samples [n, ...] -> model input ``position``'s type (TFLite's QUANTIZE)."""
+        """Float samples [n, ...] -> model input ``position``'s type (TFLite's QUANTIZE).
+
+        ``position`` indexes ``input_details`` (the flatbuffer's input order); a
+        float32 input is returned as it is.
+        """
         details = self.input_details[position]
         samples = np.asarray(samples, dtype=np.float32)
         if details["dtype"] == np.float32:
@@ -218,6 +236,8 @@ class Interpreter:
         return quantize_values(samples, scale, zero_point, details["dtype"])
 
     def dequantize(self, values, position: int = 0) -> np.ndarray:
+        """Output codes -> float32: ``(values - zero_point) * scale`` of output
+        ``position`` (an index of ``output_details``); float32 outputs pass as they are."""
         details = self.output_details[position]
         if details["dtype"] == np.float32:
             return np.asarray(values, dtype=np.float32)

@@ -467,8 +467,12 @@ def check_model(source, *, argument: str = "model", runtime: Optional[str] = Non
         source: the model: bytes, bytearray, memoryview or a file path (or a
             CheckedModel, returned as it is after the runtime check).
         argument: what the caller's documentation calls it, the first word of
-            every message ("model", "deploy", "reference").
-        runtime: TFLITE_MICRO_RUNTIME when TFLite Micro will run its builtin ops.
+            every message ("model", the default, "deploy", "reference").
+        runtime: TFLITE_MICRO_RUNTIME when TFLite Micro will run its builtin ops
+            (every builtin op must then have a rule); None (default) otherwise.
+
+    Returns:
+        A ``CheckedModel`` (``.data`` the bytes, ``.model`` the object tree).
 
     Raises:
         ModelError: naming the tensor or op and what is wrong.

@@ -24,7 +24,12 @@ CHECKS = (FORMAT, STRUCTURE, MODEL, TENSORS, QUANTIZATION, GRAPH, OPERATORS, TFQ
 class ModelError(ValueError):
     """A malformed model, or one tfq-plus cannot run: the message names the part
     (tensor or op, by index and name) and what is wrong; ``check`` is the check
-    that failed (see ``CHECKS``)."""
+    that failed (see ``CHECKS``).
+
+    Args:
+        message: str, the one-sentence description.
+        check: str, one of ``CHECKS`` (``"tensors"``, ``"TFLite Micro"``, ...).
+    """
 
     def __init__(self, message: str, check: str):
         super().__init__(message)

@@ -44,6 +44,14 @@ def int8_macs(macs: Dict[str, int]) -> int:
 
 
 class OpRow(NamedTuple):
+    """One op of ``ModelReport.ops``: its shapes, weights and MACs.
+
+    Shapes of packed-sign tensors are in channels (``input_packed`` /
+    ``output_packed`` say which); ``weight_bytes`` counts the op's constant inputs
+    as stored; ``macs`` has one entry ``{kind: count}`` (kinds: ``MAC_KINDS``) for
+    ops that multiply, none otherwise.
+    """
+
     index: int
     op: str
     input_shape: List[int]  # packed tensors: in channels (see the *_packed flags)
@@ -56,11 +64,25 @@ class OpRow(NamedTuple):
     input_packed: bool = False
     output_packed: bool = False
 
-    binary_macs = property(lambda self: binary_macs(self.macs))
-    int8_macs = property(lambda self: int8_macs(self.macs))
+    binary_macs = property(lambda self: binary_macs(self.macs), doc="The op's binary MACs.")
+    int8_macs = property(lambda self: int8_macs(self.macs), doc="The op's other MACs (int8 activations).")
 
 
 class ModelReport(NamedTuple):
+    """What ``report`` measured; ``print(report)`` gives the table.
+
+    Attributes:
+        ops: one ``OpRow`` per op, in execution order.
+        flash_bytes: the flatbuffer's size.
+        weight_bytes: constant tensor data, each buffer counted once.
+        macs: ``{kind: count}`` over the model (kinds: binary, shift, k-bit, int8).
+        activation_peak_bytes: the largest sum of tensors alive at once (estimate,
+            see the module doc).
+        arena_bytes: the tensor arena TFLite Micro allocated, or None if not
+            measured.
+        arena_source: what the arena was measured on, or why it was not.
+    """
+
     ops: List[OpRow]
     flash_bytes: int  # the flatbuffer
     weight_bytes: int  # constant tensor data
@@ -69,8 +91,9 @@ class ModelReport(NamedTuple):
     arena_bytes: Optional[int]  # measured by TFLite Micro, None if not measurable
     arena_source: str  # what the arena was measured on
 
-    binary_macs = property(lambda self: binary_macs(self.macs))
-    int8_macs = property(lambda self: int8_macs(self.macs))
+    binary_macs = property(lambda self: binary_macs(self.macs), doc="The model's binary (XNOR-popcount) MACs.")
+    int8_macs = property(lambda self: int8_macs(self.macs),
+                         doc="The model's MACs on int8 activations (int8, shift and k-bit weights).")
 
     def plot(self, path: str, *, title: Optional[str] = None) -> str:
         """Draw the report (weight bytes float / int8 / deployed and MACs by kind per
@@ -281,8 +304,12 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
         flatbuffer: the model: bytes, bytearray, memoryview or the path of a
             .tflite file.
         reference: the reference model of a deploy model (same types), to measure
-            the arena on (TFLite Micro cannot load TFQP ops).
-        measure: run TFLite Micro to measure the arena.
+            the arena on (TFLite Micro cannot load TFQP ops); default None.
+        measure: bool, default True: run TFLite Micro to measure the arena.
+
+    Returns:
+        A ``ModelReport``; ``print`` it for the table; ``report_plot.plot_report``
+        draws it.
 
     Raises:
         ModelError: a malformed model (or reference), naming the tensor or op and

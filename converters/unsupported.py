@@ -37,7 +37,14 @@ _CONTROL_FLOW_OPS = {Op.WHILE, Op.IF, Op.CALL_ONCE, Op.VAR_HANDLE, Op.READ_VARIA
 
 
 class UnsupportedLayerError(ValueError):
-    """A layer the converter cannot deploy; ``layers`` names them (name, class)."""
+    """A layer the converter cannot deploy; ``layers`` names them (name, class).
+
+    Args:
+        message: str, the sentence naming the layer, the failing op and what the
+            converter supports.
+        layers: the Keras layers at fault; stored as ``layers``, a list of
+            ``(name, class name)`` pairs.
+    """
 
     def __init__(self, message: str, layers: Sequence = ()):
         super().__init__(message)

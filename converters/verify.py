@@ -86,6 +86,15 @@ class VerificationError(ValueError):
 
 
 class OpCheck(NamedTuple):
+    """One TFQP op run on its own input against its Keras layer (``VerifyReport.ops``).
+
+    ``policy`` names the comparison (``keras signs``, ``keras int8``, ``keras
+    int32``, ``keras codes``, ``boolean``, ``stock bytes``, ...); ``differing``
+    counts the values that differ beyond float32 ties, ``ties`` the differing ones
+    where Keras's value is a float32 tie; ``exact`` whether a difference fails
+    ``verify``; ``detail`` the largest error where values, not signs, are compared.
+    """
+
     index: int  # op index in the deploy model
     op: str
     layer: str  # the Keras layer it computes
@@ -98,6 +107,11 @@ class OpCheck(NamedTuple):
 
 
 class SignCheck(NamedTuple):
+    """A packed (binarized) tensor of the deploy model against Keras's signs of the
+    tensor it stands for, end to end: ``bits`` signs compared over all samples,
+    ``differing`` of them differ beyond ties, and ``ties`` more differ where Keras's
+    value is a float32 tie (within rounding of zero)."""
+
     tensor: str
     layer: str
     bits: int
@@ -117,6 +131,10 @@ class CodeCheck(NamedTuple):
 
 
 class OutputCheck(NamedTuple):
+    """One model output, Keras against a flatbuffer: argmax agreement (fraction of
+    samples), output error in output LSBs (the output's quantization step), and
+    accuracy with labels (else None)."""
+
     name: str
     argmax_agreement: float
     max_error_lsb: float
@@ -125,6 +143,19 @@ class OutputCheck(NamedTuple):
 
 
 class VerifyReport(NamedTuple):
+    """What ``verify`` found; ``print(report)`` gives the table.
+
+    Attributes:
+        samples: the number of samples run.
+        weights_checked: TFQP ops whose weights equal the Keras kernel's codes.
+        ops: one ``OpCheck`` per TFQP op (and checked builtin op).
+        signs: one ``SignCheck`` per packed tensor.
+        deploy: one ``OutputCheck`` per model output, Keras vs deploy.
+        reference: the same for Keras vs the reference model, or None without one.
+        keras_accuracy: the Keras model's accuracy on the labels, or None.
+        codes: one ``CodeCheck`` per k-bit activation tensor.
+    """
+
     samples: int
     weights_checked: int  # TFQP ops whose weights were compared with Keras's
     ops: List[OpCheck]
@@ -141,30 +172,37 @@ class VerifyReport(NamedTuple):
 
     @property
     def reference_argmax_agreement(self) -> Optional[float]:
+        """Keras vs reference argmax agreement of output 0, or None without a reference."""
         return None if self.reference is None else self.reference[0].argmax_agreement
 
     @property
     def differing_signs(self) -> int:
+        """Signs that differ from Keras's beyond ties, over every packed tensor."""
         return sum(s.differing for s in self.signs)
 
     @property
     def sign_ties(self) -> int:
+        """Of ``differing_signs``, those where Keras's value is a float32 tie."""
         return sum(s.ties for s in self.signs)
 
     @property
     def compared_signs(self) -> int:
+        """Signs compared, over every packed tensor and sample."""
         return sum(s.bits for s in self.signs)
 
     @property
     def differing_codes(self) -> int:
+        """k-bit activation codes that differ from Keras's (beyond ties)."""
         return sum(c.differing for c in self.codes)
 
     @property
     def code_ties(self) -> int:
+        """k-bit codes that differ where Keras's value is a float32 tie at a code boundary."""
         return sum(c.ties for c in self.codes)
 
     @property
     def compared_codes(self) -> int:
+        """k-bit activation codes compared, over every codes tensor and sample."""
         return sum(c.values for c in self.codes)
 
     def __str__(self):
@@ -345,14 +383,19 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
             memoryview or the path of a .tflite file.
         samples: float inputs [n, ...] of the Keras model (a list of arrays for
             several inputs), in the range it was trained on.
-        labels: optional int labels [n]: accuracies are reported.
+        labels: optional int labels [n] (or [n, 1]): accuracies are reported.
         reference: optional reference flatbuffer (``custom_ops=False``, same types
             as ``deploy``): Keras vs reference is reported beside Keras vs deploy.
-        min_argmax_agreement: fail if Keras and the deploy model agree on the argmax
-            of output 0 on fewer than this fraction of samples (None: report only).
-        max_error_lsb: fail if Keras and deploy outputs differ by more output LSBs.
+        min_argmax_agreement: float in [0, 1], default 0.99: fail if Keras and the
+            deploy model agree on the argmax of output 0 on fewer than this
+            fraction of samples; None reports only.
+        max_error_lsb: float or None (default): fail if Keras and deploy outputs
+            differ by more output LSBs.
         progress: called with one line of text per chunk of samples run (and
-            before the reference model runs), e.g. ``print``; None: silent.
+            before the reference model runs), e.g. ``print``; None (default): silent.
+
+    Returns:
+        A ``VerifyReport`` (``print`` it for the table).
 
     Raises:
         VerificationError: naming the op, layer, tensor and difference: weights that
