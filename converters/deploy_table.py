@@ -246,6 +246,11 @@ def activation_form(layer_name: str, quantizer, role: str = "input quantizer") -
     Binary activations must be exactly {-1, +1} (a scale other than 1 is a
     different grid).
 
+    Args:
+        layer_name: the layer, as error messages name it.
+        quantizer: the activation quantizer, or None.
+        role: how messages name the quantizer (default ``"input quantizer"``).
+
     Returns:
         A ``DeployForm`` (``FLOAT``, ``BINARIZE`` or ``CODES``, with the grid).
 

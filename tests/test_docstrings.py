@@ -4,11 +4,13 @@ The public API is what the packages export: the ``__all__`` of ``tfq_plus``, of
 its public subpackages and modules, and of ``tfq_plus.converters``; for every
 exported class also its public methods and properties. A class whose constructor
 takes arguments documents them in an ``Args:`` / ``Arguments:`` section of its
-docstring. Every option of the ``tfq-plus`` command has a help text.
+docstring, naming each; an exported function's docstring names each of its
+arguments. Every option of the ``tfq-plus`` command has a help text.
 """
 
 import argparse
 import inspect
+import re
 import types
 
 import pytest
@@ -73,13 +75,25 @@ def class_members(cls):
             yield name, member
 
 
+def named_parameters(function, skip_first: bool = False):
+    """The names of ``function``'s parameters, without ``*args`` / ``**kwargs``."""
+    parameters = list(inspect.signature(function).parameters.values())[int(skip_first):]
+    return [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def constructor_parameters(cls):
+    """The named arguments ``cls(...)`` takes itself (none if it inherits __init__)."""
+    init = vars(cls).get("__init__")
+    return named_parameters(init, skip_first=True) if inspect.isfunction(init) else []
+
+
 def takes_arguments(cls) -> bool:
     """Whether ``cls(...)`` takes named arguments of its own (beyond ``**kwargs``)."""
-    init = vars(cls).get("__init__")
-    if not inspect.isfunction(init):
-        return False
-    parameters = list(inspect.signature(init).parameters.values())[1:]
-    return any(p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters)
+    return bool(constructor_parameters(cls))
+
+
+def unnamed(parameters, doc: str):
+    return [name for name in parameters if not re.search(rf"\b{re.escape(name)}\b", doc)]
 
 
 def missing_docstrings():
@@ -88,11 +102,17 @@ def missing_docstrings():
     for qualified, obj in public_api():
         if not own_doc(obj):
             problems.append(f"{qualified}: no docstring")
+        if inspect.isfunction(obj) and own_doc(obj):
+            for name in unnamed(named_parameters(obj), own_doc(obj)):
+                problems.append(f"{qualified}: argument {name!r} is not described")
         if not inspect.isclass(obj):
             continue
         if takes_arguments(obj) and not any(s in own_doc(obj) for s in ARGUMENT_SECTIONS):
             problems.append(f"{qualified}: __init__ takes arguments but the class docstring "
                             "has no Args: section")
+        elif own_doc(obj):
+            for name in unnamed(constructor_parameters(obj), own_doc(obj)):
+                problems.append(f"{qualified}: constructor argument {name!r} is not described")
         for name, member in class_members(obj):
             if not own_doc(member):
                 problems.append(f"{qualified}.{name}: no docstring")
@@ -122,6 +142,17 @@ def test_a_missing_docstring_is_named(monkeypatch):
     problems = missing_docstrings()
     assert "tfq_plus.quantizers.PACT.deploy_grid: no docstring" in problems
     assert any(p.startswith("tfq_plus.quantizers.PACT: __init__ takes arguments") for p in problems)
+
+
+def test_an_undescribed_argument_is_named(monkeypatch):
+    from tfq_plus import converters
+    from tfq_plus.quantizers import TTQ
+
+    monkeypatch.setattr(TTQ, "__doc__", "TTQ.\n\n    Arguments:\n        threshold: t.\n")
+    monkeypatch.setattr(converters.plan, "__doc__", "What each layer deploys to.")
+    problems = missing_docstrings()
+    assert "tfq_plus.quantizers.TTQ: constructor argument 'scale_init' is not described" in problems
+    assert "tfq_plus.converters.plan: argument 'model' is not described" in problems
 
 
 def subcommands(parser):

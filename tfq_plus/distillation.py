@@ -145,6 +145,10 @@ def to_logits(outputs: tf.Tensor, form: str) -> tf.Tensor:
 
     For probabilities: the softmax's input where Keras recorded it (``_keras_logits``)
     or the graph shows it (a ``Softmax`` op), else log(max(p, 1e-7)).
+
+    Args:
+        outputs: a model's output tensor [batch, classes].
+        form: ``"logits"`` (returned as it is) or ``"probabilities"``.
     """
     if form == LOGITS:
         return outputs
@@ -159,7 +163,16 @@ def to_logits(outputs: tf.Tensor, form: str) -> tf.Tensor:
 
 
 def kd_divergence(teacher_logits, student_logits, temperature: float) -> tf.Tensor:
-    """Per example KL(softmax(t / T) || softmax(s / T)) (without the T^2 factor)."""
+    """Per example KL(softmax(t / T) || softmax(s / T)) (without the T^2 factor).
+
+    Args:
+        teacher_logits: t, [batch, classes].
+        student_logits: s, [batch, classes].
+        temperature: T > 0.
+
+    Returns:
+        A [batch] tensor, in nats.
+    """
     teacher_log_p = tf.nn.log_softmax(teacher_logits / temperature, axis=-1)
     student_log_p = tf.nn.log_softmax(student_logits / temperature, axis=-1)
     return tf.reduce_sum(tf.exp(teacher_log_p) * (teacher_log_p - student_log_p), axis=-1)
@@ -180,7 +193,16 @@ def _flatten_examples(tensor: tf.Tensor) -> tf.Tensor:
 
 
 def hint_loss(regressed_student, teacher) -> tf.Tensor:
-    """Per example 1/2 * mean_j (teacher_j - regressed_student_j)^2 (FitNets)."""
+    """Per example 1/2 * mean_j (teacher_j - regressed_student_j)^2 (FitNets).
+
+    Args:
+        regressed_student: the student's feature after the hint regressor, the
+            teacher feature's shape [batch, ...].
+        teacher: the teacher's feature [batch, ...].
+
+    Returns:
+        A [batch] tensor.
+    """
     difference = _flatten_examples(teacher - regressed_student)
     return 0.5 * tf.reduce_mean(tf.square(difference), axis=-1)
 
@@ -192,7 +214,16 @@ def attention_map(feature: tf.Tensor) -> tf.Tensor:
 
 
 def attention_loss(student, teacher) -> tf.Tensor:
-    """Per example 1/2 * ||attention_map(student) - attention_map(teacher)||_2."""
+    """Per example 1/2 * ||attention_map(student) - attention_map(teacher)||_2.
+
+    Args:
+        student, teacher: NHWC features with the same height and width (channel
+            counts may differ).
+
+    Returns:
+        A [batch] tensor; the norm is floored at 1e-12 (its gradient at a zero
+        difference would be 0/0), so identical maps give 0.5e-12, not 0.
+    """
     difference = attention_map(student) - attention_map(teacher)
     # sqrt of a floored sum: the norm's gradient is 0/0 at a zero difference.
     return 0.5 * tf.sqrt(tf.maximum(tf.reduce_sum(tf.square(difference), axis=-1), 1e-24))

@@ -191,6 +191,12 @@ def prunable_latent_weights(layer) -> List[tf.Variable]:
     Installed as a method on every class of ``PRUNABLE_KERNELS``; TFMOT's pruning
     wrapper calls it when it is built. Each kernel's quantizer is checked with
     ``check_zero_survives`` first.
+
+    Args:
+        layer: a built larq layer of a ``PRUNABLE_KERNELS`` class (or subclass).
+
+    Returns:
+        The latent kernel variables to mask, in ``PRUNABLE_KERNELS`` order.
     """
     pairs = PRUNABLE_KERNELS.get(type(layer))
     if pairs is None:
