@@ -1,4 +1,31 @@
-"""tfq-plus: train sub-8-bit Keras models and deploy them to TFLite / TFLite Micro."""
+"""tfq-plus: train sub-8-bit Keras models and deploy them to TFLite / TFLite Micro.
+
+Import ``tfq_plus`` before TensorFlow: it selects Keras 2 (``tf_keras``), which
+larq and the TensorFlow Model Optimization toolkit need, as ``tf.keras``.
+
+- ``tfq_plus.quantizers``: quantizers for larq layers (binary, ternary,
+  power-of-two, log, shift, PACT, LSQ, uniform), each with its forward formula,
+  gradient and paper.
+- ``tfq_plus.callbacks``: INQ, quantization delay, bit-width schedules,
+  monitoring, exact resume.
+- ``tfq_plus.pruning``: TFMOT pruning of larq layers, ``prune_and_quantize``.
+- ``tfq_plus.distillation``: ``Distiller`` (KD, hints, attention transfer, QKD).
+- ``tfq_plus.datasets``: offline MNIST / Fashion-MNIST / digits.
+- ``tfq_plus.converters`` (imported on its own): Keras model -> .tflite with TFQP
+  ops, ``verify``, ``report``, ``Interpreter``, C array; the ``tfq-plus`` command.
+
+    import tfq_plus
+    import larq as lq
+    import tensorflow as tf
+    from tfq_plus import quantizers
+
+    inputs = tf.keras.Input((28, 28, 1))
+    x = lq.layers.QuantConv2D(32, 3, kernel_quantizer=quantizers.PowerOfTwo(bits=4))(inputs)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(10, input_quantizer=quantizers.PACT(bits=4),
+                             kernel_quantizer=quantizers.LSQ(bits=4, signed=True))(x)
+    model = tf.keras.Model(inputs, x)  # train, then tfq_plus.converters.convert_keras_model
+"""
 
 import sys as _sys
 
