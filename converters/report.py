@@ -308,8 +308,7 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
         measure: bool, default True: run TFLite Micro to measure the arena.
 
     Returns:
-        A ``ModelReport``; ``print`` it for the table; ``report_plot.plot_report``
-        draws it.
+        A ``ModelReport``; ``print`` it for the table, ``.plot(path)`` draws it.
 
     Raises:
         ModelError: a malformed model (or reference), naming the tensor or op and
