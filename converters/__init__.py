@@ -179,7 +179,8 @@ def plan(model, int4_builtin: bool = True):
         int4_builtin: bool, default True: as for ``convert_keras_model``.
 
     Returns:
-        The ``Plans`` (``len(plans)`` is the number of planned layers).
+        The ``Plans``: ``print(plans)`` gives a table, one row per planned layer;
+        ``len(plans)`` their number.
 
     Raises:
         ValueError: not a built Sequential or functional tf_keras model, or a layer
