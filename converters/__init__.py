@@ -115,8 +115,9 @@ def convert_with_reference(model, *, representative_dataset=None, target: str = 
                            progress: Optional[Callable[[str], None]] = None):
     """``(deploy, reference)`` from one stock conversion (arguments as
     ``convert_keras_model``: ``representative_dataset``, ``target``,
-    ``inference_input_type``, ``inference_output_type``, ``int4_builtin``): the
-    reference is the baseline ``verify`` and ``report`` compare with.
+    ``inference_input_type``, ``inference_output_type``, ``int4_builtin``,
+    ``progress``): the reference is the baseline ``verify`` and ``report`` compare
+    with.
 
     Returns:
         A tuple of two flatbuffers (bytes): the deploy model (TFQP ops) and the
