@@ -195,7 +195,7 @@ inline TfLiteStatus {name}_register_ops({name}_op_resolver& resolver) {{
 
 def _check_name(name: str):
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
-        raise ValueError(f"name must be a C identifier (letters, digits, _), got {name!r}")
+        raise ValueError(f"write_c_array: name must be a C identifier (letters, digits, _), got {name!r}")
 
 
 def write_c_array(flatbuffer: bytes, out_dir, name: str) -> List[str]:
