@@ -233,6 +233,13 @@ tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
   p->arm_width = p->arm ? (int32_t)arm_padded_width(p) : 0;
   p->table_bytes = layout.table_bytes;
   p->scratch_bytes = layout.scratch_bytes;
+  p->table_arm = 0;
+#if TFQP_HAVE_ARM_DSP
+  if (p->arm && !p->io.output_packed) {
+    p->table_arm = tfqp_arm_int8_table((uint64_t)p->row_classes * (uint64_t)p->col_classes,
+                                       p->io.channels_out, &p->table_bytes);
+  }
+#endif
   return TFQP_OK;
 }
 
@@ -292,6 +299,7 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
   int32_t *base = table + p->table_base;
   tfqp_status s;
   int32_t co, rc, cc;
+  int32_t records_usable = 1; /* Cortex-M int8 records (xnor_arm.h) */
   s = tfqp_binary_op_init_channels(&names, &p->io, filter, (size_t)cout * kh * kw, transform,
                                    p->taps, table, table_bytes, p->table_bytes, error);
   if (s != TFQP_OK) return s;
@@ -327,8 +335,21 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
               p->pad_value == 1 ? ps + padded_ps : ps, padded_ps);
         }
       }
+#if TFQP_HAVE_ARM_DSP
+      if (p->table_arm != 0 && records_usable) {
+        const size_t first = ((size_t)rc * p->col_classes + cc) * (size_t)cout;
+        records_usable = tfqp_arm_int8_records(
+            (uint32_t *)(table + p->table_arm + 1) + first * TFQP_ARM_INT8_RECORD_WORDS, region,
+            table, cpad, transform, &p->io, p->taps);
+      }
+#endif
     }
   }
+#if TFQP_HAVE_ARM_DSP
+  if (p->table_arm != 0) table[p->table_arm] = records_usable;
+#else
+  (void)records_usable;
+#endif
 #if TFQP_HAVE_AVX2
   tfqp_avx2_repack(filter, cout, cpad, p->filter_words, (tfqp_word *)(table + p->table_filter));
 #endif
@@ -724,6 +745,32 @@ static __attribute__((noinline)) void conv_rows_arm(
     }
     return;
   }
+  if (!p->io.output_packed && runs == 3 && run == 3 && p->cols.dilation == 1 &&
+      tfqp_arm_int8_region(table, p->table_arm, 0, p->io.channels_out) != NULL) {
+    /* the same with int8 outputs, every channel of a pixel in one pass */
+    tfqp_arm_int8_row9 job;
+    if (*starts_class != row_class) {
+      for (ox = 0; ox < out_w; ++ox) {
+        starts[ox] = tfqp_arm_int8_region(
+            table, p->table_arm,
+            (size_t)row_class * p->col_classes + tfqp_window_axis_class(&p->cols, ox),
+            p->io.channels_out);
+      }
+      *starts_class = row_class;
+    }
+    job.col = col;
+    job.pos = row0;
+    job.row_stride = (uint32_t)((size_t)p->rows.dilation * row_words * sizeof(tfqp_word));
+    job.step = step_bytes;
+    job.pixels = out_w;
+    job.f = filter;
+    job.records = starts;
+    job.out = (int8_t *)output + first_pixel * p->io.channels_out;
+    tfqp_arm_conv9_int8_row_asm(&job);
+    tfqp_arm_clamp_int8(job.out, (size_t)out_w * p->io.channels_out, p->io.act_min,
+                        p->io.act_max);
+    return;
+  }
   for (ky = 0; ky < kh; ++ky) {
     const tfqp_word *row = row0 + (size_t)ky * p->rows.dilation * row_words;
     for (kx = 0; kx < (p->cols.dilation == 1 ? 1 : kw); ++kx) {
@@ -731,10 +778,17 @@ static __attribute__((noinline)) void conv_rows_arm(
     }
   }
   for (ox = 0; ox < out_w; ++ox) {
-    const int32_t *base = base_rows + (size_t)tfqp_window_axis_class(&p->cols, ox) * cpad;
+    const int32_t col_class = tfqp_window_axis_class(&p->cols, ox);
+    const int32_t *base = base_rows + (size_t)col_class * cpad;
+    const uint32_t *records =
+        p->io.output_packed
+            ? NULL
+            : tfqp_arm_int8_region(table, p->table_arm,
+                                   (size_t)row_class * p->col_classes + col_class,
+                                   p->io.channels_out);
     tfqp_arm_gather(col, taps, runs, (uint32_t)ox * step_bytes, run);
-    tfqp_arm_outputs(col, filter, p->filter_words, &p->io, table, cpad, base, first_pixel + ox, x,
-                     output);
+    tfqp_arm_outputs(col, filter, p->filter_words, &p->io, table, cpad, base, records,
+                     first_pixel + ox, x, output);
   }
 }
 #endif /* TFQP_HAVE_ARM_DSP */

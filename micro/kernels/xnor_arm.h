@@ -70,6 +70,89 @@ typedef struct {
 
 void tfqp_arm_conv9_row_asm(const tfqp_arm_row9 *job);
 
+/* int8 outputs in the kernels (TFQP_INT8_OUT in xnor_arm.c): from the count
+ * 17x of channel c, one record of TFQP_ARM_INT8_RECORD_WORDS words per
+ * channel and border region, {B, W, M, H, e, s | flags}, gives
+ *   a = B - W * 17x            (mod 2^32) = 2^(left+1) * acc, exactly
+ *   v = round(a * M / 2^32)    (SMMLAR) = floor((acc 2^left M + 2^30) / 2^31),
+ *                              TFLite's SaturatingRoundingDoublingHighMul, which
+ *                              never saturates here (|acc 2^left| < 2^30)
+ *   out = ssat8((v - sgn + H) >> e)
+ * where H = 2^(e-1) + zero_point * 2^e and sgn = 1 for a < 0 when e > 0:
+ * TFLite's RoundingDivideByPOT adds 2^(e-1) - [v < 0] before the floor shift,
+ * and with M > 0 (a negative M is stored as -M with B and W negated) a < 0
+ * differs from v < 0 only where v = 0, whose output is the same either way.
+ * The last channel's record carries TFQP_ARM_INT8_LAST. act_min / act_max
+ * narrower than int8 are applied after (tfqp_arm_clamp_int8). */
+#define TFQP_ARM_INT8_RECORD_WORDS 6
+#define TFQP_ARM_INT8_LAST 256u
+
+/* Writes the record of a channel whose int8 output is
+ * tfqp_binary_output_int8(base, wpn, x, ...) and whose accumulator is bounded
+ * by max_abs_acc; 0 (record not usable) when the record's arithmetic could
+ * leave int32 (|acc| 2^(left+1) >= 2^31, |v| + |H| >= 2^31) or M = INT32_MIN.
+ * Channels whose |v| < 2^(e-1) (every output the zero point) get a constant
+ * record. */
+int tfqp_arm_int8_record(uint32_t *record, int32_t base, int32_t wpn, int32_t multiplier,
+                         int32_t left, int32_t right, int32_t zero_point, int64_t max_abs_acc,
+                         int32_t last);
+
+/* |W| * max(|P|, |N|) * taps + |bias|: the bound validation puts on every
+ * accumulator of a transform row (W, bias, ...). */
+int64_t tfqp_arm_int8_max_abs_acc(const int32_t *transform_row, int32_t input_pos,
+                                  int32_t input_neg, int32_t taps);
+
+/* The records of every channel for one region (base: its values, table: the
+ * per-channel constants, binary_output.h); 0 when a channel's is not usable. */
+int tfqp_arm_int8_records(uint32_t *records, const int32_t *base, const int32_t *table,
+                          int32_t cpad, const int32_t *transform, const tfqp_binary_io *io,
+                          int32_t taps);
+
+/* Places the int8 records of `regions` border regions at the end of an op's
+ * table of *table_bytes bytes (a usable flag, then the records region by
+ * region): returns their word offset and grows *table_bytes, or 0 (no
+ * records: the int8 outputs are requantized in C) when the table would exceed
+ * TFQP_MAX_BUFFER_BYTES. */
+static inline int32_t tfqp_arm_int8_table(uint64_t regions, int32_t channels,
+                                          size_t *table_bytes) {
+  /* regions <= 2^26, channels < 2^28 (the op's layout checks): no overflow */
+  const uint64_t bytes =
+      (1 + regions * (uint64_t)channels * TFQP_ARM_INT8_RECORD_WORDS) * sizeof(uint32_t);
+  const int32_t offset = (int32_t)(*table_bytes / sizeof(int32_t));
+  if (bytes > (uint64_t)TFQP_MAX_BUFFER_BYTES - (uint64_t)*table_bytes) return 0;
+  *table_bytes += (size_t)bytes;
+  return offset;
+}
+
+/* The records of region `region` (NULL when the table has none or a channel's
+ * record was not usable). */
+static inline const uint32_t *tfqp_arm_int8_region(const int32_t *table, int32_t table_arm,
+                                                   size_t region, int32_t channels) {
+  if (table_arm == 0 || table[table_arm] == 0) return NULL;
+  return (const uint32_t *)(table + table_arm + 1) +
+         region * (size_t)channels * TFQP_ARM_INT8_RECORD_WORDS;
+}
+
+/* Clamps `count` int8 outputs to [act_min, act_max] (nothing to do for the
+ * full range, which the kernels' SSAT gives). */
+void tfqp_arm_clamp_int8(int8_t *out, size_t count, int32_t act_min, int32_t act_max);
+
+/* tfqp_arm_conv9_row_asm with int8 outputs: every channel of each pixel,
+ * records[pixel] the records of its region; the outputs of the row's pixels
+ * are consecutive from `out`. */
+typedef struct {
+  tfqp_word *col;                 /* 9 words of scratch */
+  const tfqp_word *pos;           /* first window row of the first pixel */
+  uint32_t row_stride;            /* bytes from one window row to the next */
+  uint32_t step;                  /* bytes from one pixel's window to the next's */
+  int32_t pixels;                 /* >= 1 */
+  const tfqp_word *f;             /* every channel's filter, 9 words each */
+  const uint32_t *const *records; /* per pixel: its region's records */
+  int8_t *out;
+} tfqp_arm_int8_row9;
+
+void tfqp_arm_conv9_int8_row_asm(const tfqp_arm_int8_row9 *job);
+
 /* For each of the kh (>= 1) row pointers: copies `run` (>= 1) words from
  * rows[k] + offset_bytes to col, one run after the other. */
 void tfqp_arm_gather(tfqp_word *col, const tfqp_word *const *rows, int32_t kh,
@@ -113,10 +196,12 @@ static inline int8_t tfqp_arm_output_int8(int32_t base, int32_t wpn, uint32_t x,
 /* The outputs of output pixel `pixel` (a conv pixel, an fc row) from its
  * window of n words, the filters of consecutive channels n words apart; table
  * layout as binary_output.h, `base` the pixel's region values (packed output:
- * the accumulator starts). x: Cout words of scratch (int8 output). */
+ * the accumulator starts). int8 output: `records` the region's records (NULL:
+ * none), x: Cout words of scratch for the path without them. */
 void tfqp_arm_outputs(const tfqp_word *window, const tfqp_word *f, int32_t n,
                       const tfqp_binary_io *io, const int32_t *table, int32_t cpad,
-                      const int32_t *base, size_t pixel, uint32_t *x, void *output);
+                      const int32_t *base, const uint32_t *records, size_t pixel, uint32_t *x,
+                      void *output);
 
 #endif /* TFQP_HAVE_ARM_DSP */
 
