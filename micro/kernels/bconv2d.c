@@ -152,17 +152,26 @@ static int64_t arm_padded_width(const tfqp_bconv2d_params *p) {
 
 /* The Cortex-M path's scratch: one image with its padding made explicit (zero
  * words), the tap pointers of an output row, one output pixel's gathered
- * window, the accumulator-start pointers of an output row, and the counts of
- * every channel (int8 output); UINT64_MAX when the padded image alone has
+ * window, the accumulator-start pointers of an output row, and (int8 output)
+ * the counts of every channel and the records of one row of border regions
+ * (xnor_arm.h); UINT64_MAX when the padded image alone has
  * more than TFQP_MAX_BUFFER_BYTES pixels. (Spans < 2^31, so their product
  * fits uint64; then pixels <= 2^28 and words <= 2^19: no product overflows.) */
+#if TFQP_HAVE_ARM_DSP
+#define ARM_OUT8_RECORD_WORDS TFQP_ARM_OUT8_RECORD_WORDS
+#else
+#define ARM_OUT8_RECORD_WORDS 0 /* no Cortex-M path */
+#endif
+
 static uint64_t arm_path_bytes(const tfqp_bconv2d_params *p) {
   const uint64_t padded_pixels = (uint64_t)arm_padded_height(p) * (uint64_t)arm_padded_width(p);
   if (padded_pixels > (uint64_t)TFQP_MAX_BUFFER_BYTES) return UINT64_MAX;
   return (padded_pixels * (uint64_t)p->io.input_words +
           (uint64_t)p->rows.filter * (uint64_t)p->cols.filter + (uint64_t)p->filter_words +
           (uint64_t)p->cols.out * (uint64_t)p->io.output_words +
-          (p->io.output_packed ? 0 : (uint64_t)p->io.channels_out)) *
+          (p->io.output_packed ? 0
+                               : (uint64_t)p->io.channels_out *
+                                     (1 + (uint64_t)p->col_classes * ARM_OUT8_RECORD_WORDS))) *
          sizeof(tfqp_word);
 }
 
@@ -236,8 +245,7 @@ tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
   p->table_arm = 0;
 #if TFQP_HAVE_ARM_DSP
   if (p->arm && !p->io.output_packed) {
-    p->table_arm = tfqp_arm_int8_table((uint64_t)p->row_classes * (uint64_t)p->col_classes,
-                                       p->io.channels_out, &p->table_bytes);
+    p->table_arm = tfqp_arm_out8_table(p->io.channels_out, &p->table_bytes);
   }
 #endif
   return TFQP_OK;
@@ -299,7 +307,6 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
   int32_t *base = table + p->table_base;
   tfqp_status s;
   int32_t co, rc, cc;
-  int32_t records_usable = 1; /* Cortex-M int8 records (xnor_arm.h) */
   s = tfqp_binary_op_init_channels(&names, &p->io, filter, (size_t)cout * kh * kw, transform,
                                    p->taps, table, table_bytes, p->table_bytes, error);
   if (s != TFQP_OK) return s;
@@ -335,20 +342,13 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
               p->pad_value == 1 ? ps + padded_ps : ps, padded_ps);
         }
       }
-#if TFQP_HAVE_ARM_DSP
-      if (p->table_arm != 0 && records_usable) {
-        const size_t first = ((size_t)rc * p->col_classes + cc) * (size_t)cout;
-        records_usable = tfqp_arm_int8_records(
-            (uint32_t *)(table + p->table_arm + 1) + first * TFQP_ARM_INT8_RECORD_WORDS, region,
-            table, cpad, transform, &p->io, p->taps);
-      }
-#endif
     }
   }
 #if TFQP_HAVE_ARM_DSP
-  if (p->table_arm != 0) table[p->table_arm] = records_usable;
-#else
-  (void)records_usable;
+  if (p->table_arm != 0) {
+    table[p->table_arm] = tfqp_arm_out8_records((uint32_t *)(table + p->table_arm + 1), table,
+                                                cpad, transform, &p->io, p->taps);
+  }
 #endif
 #if TFQP_HAVE_AVX2
   tfqp_avx2_repack(filter, cout, cpad, p->filter_words, (tfqp_word *)(table + p->table_filter));
@@ -695,13 +695,16 @@ static void arm_pad_image(const tfqp_bconv2d_params *p, const tfqp_word *image,
  * whose window of output (oy, ox) starts at row oy * stride_h, pixel
  * ox * stride_w (the padded image, or the input when no window leaves it).
  * Scratch: taps (KH * KW pointers), starts (OW * output_words pointers, valid
- * for the row class *starts_class), col (filter_words words), x (int8 output,
- * channels_out words). */
+ * for the row class *starts_class: packed output, the accumulator starts; int8
+ * output, the records), col (filter_words words), x (int8 output,
+ * channels_out words), records (int8 output: col_classes * channels_out). */
 static __attribute__((noinline)) void conv_rows_arm(
     const tfqp_bconv2d_params *p, const int32_t *table, const tfqp_word *image,
     size_t row_words, const tfqp_word *filter, int32_t n, int32_t oy, void *output,
     const tfqp_word **taps, const uint32_t **starts, int32_t *starts_class, tfqp_word *col,
-    uint32_t *x) {
+    uint32_t *x, uint32_t *records) {
+  const uint32_t *templates =
+      p->io.output_packed ? NULL : tfqp_arm_out8_templates(table, p->table_arm);
   const int32_t out_w = p->cols.out;
   const int32_t cpad = p->padded_channels;
   const int32_t words = p->io.input_words;
@@ -745,19 +748,23 @@ static __attribute__((noinline)) void conv_rows_arm(
     }
     return;
   }
-  if (!p->io.output_packed && runs == 3 && run == 3 && p->cols.dilation == 1 &&
-      tfqp_arm_int8_region(table, p->table_arm, 0, p->io.channels_out) != NULL) {
-    /* the same with int8 outputs, every channel of a pixel in one pass */
-    tfqp_arm_int8_row9 job;
-    if (*starts_class != row_class) {
-      for (ox = 0; ox < out_w; ++ox) {
-        starts[ox] = tfqp_arm_int8_region(
-            table, p->table_arm,
-            (size_t)row_class * p->col_classes + tfqp_window_axis_class(&p->cols, ox),
-            p->io.channels_out);
-      }
-      *starts_class = row_class;
+  if (templates != NULL && *starts_class != row_class) {
+    /* the records of this row's regions, and each pixel's */
+    const int32_t cout = p->io.channels_out;
+    int32_t cc;
+    for (cc = 0; cc < p->col_classes; ++cc) {
+      tfqp_arm_out8_place(records + (size_t)cc * cout * TFQP_ARM_OUT8_RECORD_WORDS, templates,
+                          base_rows + (size_t)cc * cpad, cout);
     }
+    for (ox = 0; ox < out_w; ++ox) {
+      starts[ox] = records + (size_t)tfqp_window_axis_class(&p->cols, ox) * cout *
+                                 TFQP_ARM_OUT8_RECORD_WORDS;
+    }
+    *starts_class = row_class;
+  }
+  if (templates != NULL && runs == 3 && run == 3 && p->cols.dilation == 1) {
+    /* the same with int8 outputs, every channel of a pixel in one pass */
+    tfqp_arm_out8_row9 job;
     job.col = col;
     job.pos = row0;
     job.row_stride = (uint32_t)((size_t)p->rows.dilation * row_words * sizeof(tfqp_word));
@@ -766,7 +773,7 @@ static __attribute__((noinline)) void conv_rows_arm(
     job.f = filter;
     job.records = starts;
     job.out = (int8_t *)output + first_pixel * p->io.channels_out;
-    tfqp_arm_conv9_int8_row_asm(&job);
+    tfqp_arm_conv9_out8_row_asm(&job);
     tfqp_arm_clamp_int8(job.out, (size_t)out_w * p->io.channels_out, p->io.act_min,
                         p->io.act_max);
     return;
@@ -778,17 +785,10 @@ static __attribute__((noinline)) void conv_rows_arm(
     }
   }
   for (ox = 0; ox < out_w; ++ox) {
-    const int32_t col_class = tfqp_window_axis_class(&p->cols, ox);
-    const int32_t *base = base_rows + (size_t)col_class * cpad;
-    const uint32_t *records =
-        p->io.output_packed
-            ? NULL
-            : tfqp_arm_int8_region(table, p->table_arm,
-                                   (size_t)row_class * p->col_classes + col_class,
-                                   p->io.channels_out);
+    const int32_t *base = base_rows + (size_t)tfqp_window_axis_class(&p->cols, ox) * cpad;
     tfqp_arm_gather(col, taps, runs, (uint32_t)ox * step_bytes, run);
-    tfqp_arm_outputs(col, filter, p->filter_words, &p->io, table, cpad, base, records,
-                     first_pixel + ox, x, output);
+    tfqp_arm_outputs(col, filter, p->filter_words, &p->io, table, cpad, base,
+                     templates != NULL ? starts[ox] : NULL, first_pixel + ox, x, output);
   }
 }
 #endif /* TFQP_HAVE_ARM_DSP */
@@ -824,6 +824,7 @@ static void conv_eval(const tfqp_bconv2d_params *p, const int32_t *table, const 
     tfqp_word *col = (tfqp_word *)(void *)(starts + (size_t)p->cols.out * p->io.output_words);
     int32_t starts_class = -1;
     uint32_t *x = col + p->filter_words;
+    uint32_t *records = x + p->io.channels_out; /* int8 output: one row of regions */
     for (n = 0; n < p->io.batch; ++n) {
       const tfqp_word *image = packed + (size_t)n * image_words;
       size_t row_words = (size_t)p->cols.in * p->io.input_words;
@@ -834,7 +835,7 @@ static void conv_eval(const tfqp_bconv2d_params *p, const int32_t *table, const 
       }
       for (oy = 0; oy < p->rows.out; ++oy) {
         conv_rows_arm(p, table, image, row_words, filter, n, oy, output, taps, starts,
-                      &starts_class, col, x);
+                      &starts_class, col, x, records);
       }
     }
     return;

@@ -61,8 +61,8 @@ uint32_t tfqp_arm_bits9_asm(const tfqp_word *window, const tfqp_word *f,
 void tfqp_arm_counts_asm(const tfqp_arm_job *job, const tfqp_word *f, uint32_t *acc,
                          int32_t count);
 
-/* the int8 outputs of channels up to the record flagged last (TFQP_INT8_OUT) */
-void tfqp_arm_int8_asm(const tfqp_arm_job *job, const tfqp_word *f, const uint32_t *records,
+/* the int8 outputs of channels up to the record flagged last (TFQP_OUT8) */
+void tfqp_arm_out8_asm(const tfqp_arm_job *job, const tfqp_word *f, const uint32_t *records,
                        int8_t *out);
 
 /* code addresses inside the kernels (Thumb code: entered with bit 0 set) */
@@ -72,8 +72,8 @@ extern const char tfqp_arm_bits_asm_skip[], tfqp_arm_bits_asm_tail1[],
 extern const char tfqp_arm_counts_asm_skip[], tfqp_arm_counts_asm_tail1[],
     tfqp_arm_counts_asm_tail2[], tfqp_arm_counts_asm_g1[], tfqp_arm_counts_asm_g2[],
     tfqp_arm_counts_asm_end[];
-extern const char tfqp_arm_int8_asm_skip[], tfqp_arm_int8_asm_tail1[], tfqp_arm_int8_asm_tail2[],
-    tfqp_arm_int8_asm_g1[], tfqp_arm_int8_asm_g2[], tfqp_arm_int8_asm_end[];
+extern const char tfqp_arm_out8_asm_skip[], tfqp_arm_out8_asm_tail1[], tfqp_arm_out8_asm_tail2[],
+    tfqp_arm_out8_asm_g1[], tfqp_arm_out8_asm_g2[], tfqp_arm_out8_asm_end[];
 
 typedef struct {
   const char *skip, *tail1, *tail2, *g1, *g2, *end;
@@ -86,8 +86,8 @@ static const kernel_labels counts_labels = {
     tfqp_arm_counts_asm_skip, tfqp_arm_counts_asm_tail1, tfqp_arm_counts_asm_tail2,
     tfqp_arm_counts_asm_g1,   tfqp_arm_counts_asm_g2,    tfqp_arm_counts_asm_end};
 static const kernel_labels int8_labels = {
-    tfqp_arm_int8_asm_skip, tfqp_arm_int8_asm_tail1, tfqp_arm_int8_asm_tail2,
-    tfqp_arm_int8_asm_g1,   tfqp_arm_int8_asm_g2,    tfqp_arm_int8_asm_end};
+    tfqp_arm_out8_asm_skip, tfqp_arm_out8_asm_tail1, tfqp_arm_out8_asm_tail2,
+    tfqp_arm_out8_asm_g1,   tfqp_arm_out8_asm_g2,    tfqp_arm_out8_asm_end};
 
 /* The entry chain of a piece of `tail` words then `groups` groups. */
 static void job_entries(tfqp_arm_job *job, const kernel_labels *k, int32_t tail,
@@ -130,10 +130,10 @@ __asm__(
     "  usada8 r12, r7, lr, \\acc\n"
     "  usada8 r12, r8, lr, r12\n"
     ".endm\n"
-    /* the int8 output of one channel from r12 = 17 x (see tfqp_arm_int8_record):
+    /* the int8 output of one channel from r12 = 17 x (see tfqp_arm_out8_record):
      * loads its record from r2!, stores the byte at r3!, and leaves Z clear
      * after the channel whose record carries the last-channel flag */
-    ".macro TFQP_INT8_OUT\n"
+    ".macro TFQP_OUT8\n"
     "  ldmia r2!, {r4-r9}\n"      /* B, W, M, H, e, s-shift | flags */
     "  mls   r4, r5, r12, r4\n"   /* a = B - W * 17x = 2^(left+1) * acc */
     "  lsr   r5, r4, r9\n"        /* 1 if a < 0 and e > 0 (shift 31), else 0 (32) */
@@ -152,7 +152,7 @@ __asm__(
     "  mls   \\reg, \\tmp, r11, \\reg\n"
     ".endm\n"
     /* A kernel. mode 0: bits (returns them), mode 1: counts (acc[c] += 17 x),
-     * mode 2: int8 outputs (r2 records, r3 output; see TFQP_INT8_OUT).
+     * mode 2: int8 outputs (r2 records, r3 output; see TFQP_OUT8).
      * Stack frame: [sp] window, [sp+4] channel entry, [sp+8] entry after the
      * skip, [sp+12] group entry, [sp+16] skip bytes. */
     ".macro TFQP_KERNEL name, mode\n"
@@ -235,7 +235,7 @@ __asm__(
     "  adds  r3, r3, r3\n"
     "  bcc   \\name\\()_channel\n"
     "  .else\n"
-    "  TFQP_INT8_OUT\n"
+    "  TFQP_OUT8\n"
     "  beq   \\name\\()_channel\n"
     "  .endif\n"
     "  add   sp, sp, #20\n"
@@ -247,7 +247,7 @@ __asm__(
     "  .balign 4\n"
     "  TFQP_KERNEL tfqp_arm_counts_asm, 1\n"
     "  .balign 4\n"
-    "  TFQP_KERNEL tfqp_arm_int8_asm, 2\n"
+    "  TFQP_KERNEL tfqp_arm_out8_asm, 2\n"
     /* Rows of exactly three groups (nine words: a 3x3 filter on 32 channels),
      * two channels per loop, no computed entry: the per-channel overhead is
      * 4.5 instructions instead of 6. count must be even. r0 = window. */
@@ -355,16 +355,16 @@ __asm__(
     "  add   sp, sp, #36\n"
     "  pop   {r4-r11, pc}\n"
     "  .size tfqp_arm_conv9_row_asm, . - tfqp_arm_conv9_row_asm\n"
-    /* tfqp_arm_conv9_int8_row_asm(job): tfqp_arm_conv9_row_asm with int8
+    /* tfqp_arm_conv9_out8_row_asm(job): tfqp_arm_conv9_row_asm with int8
      * outputs: per pixel the window gathered as there, then for every channel
-     * its count (the first group starts it from lr = 0) and TFQP_INT8_OUT with
+     * its count (the first group starts it from lr = 0) and TFQP_OUT8 with
      * the pixel's records; consecutive pixels' outputs are consecutive bytes.
-     * Frame: the tfqp_arm_int8_row9 job, copied. */
+     * Frame: the tfqp_arm_out8_row9 job, copied. */
     "  .balign 4\n"
-    "  .global tfqp_arm_conv9_int8_row_asm\n"
-    "  .type tfqp_arm_conv9_int8_row_asm, %function\n"
+    "  .global tfqp_arm_conv9_out8_row_asm\n"
+    "  .type tfqp_arm_conv9_out8_row_asm, %function\n"
     "  .thumb_func\n"
-    "tfqp_arm_conv9_int8_row_asm:\n"
+    "tfqp_arm_conv9_out8_row_asm:\n"
     "  push  {r4-r11, lr}\n"
     "  sub   sp, sp, #32\n"
     "  ldmia r0, {r1-r8}\n"
@@ -398,7 +398,7 @@ __asm__(
     "  TFQP_GROUP lr\n"
     "  TFQP_GROUP\n"
     "  TFQP_GROUP\n"
-    "  TFQP_INT8_OUT\n"
+    "  TFQP_OUT8\n"
     "  beq   2b\n"
     "  ldr   r5, [sp, #16]\n"
     "  subs  r5, r5, #1\n"
@@ -406,7 +406,7 @@ __asm__(
     "  bne   1b\n"
     "  add   sp, sp, #32\n"
     "  pop   {r4-r11, pc}\n"
-    "  .size tfqp_arm_conv9_int8_row_asm, . - tfqp_arm_conv9_int8_row_asm\n"
+    "  .size tfqp_arm_conv9_out8_row_asm, . - tfqp_arm_conv9_out8_row_asm\n"
     /* tfqp_arm_gather(col, rows, kh, offset_bytes, run): for each of the kh
      * row pointers, copy `run` words from row + offset_bytes to col (col runs
      * on). Three words per LDM/STM pair, then the one or two left over. */
@@ -441,7 +441,7 @@ __asm__(
     "  pop   {r4-r8, pc}\n"
     "  .size tfqp_arm_gather, . - tfqp_arm_gather\n"
     "  .purgem TFQP_GROUP\n"
-    "  .purgem TFQP_INT8_OUT\n"
+    "  .purgem TFQP_OUT8\n"
     "  .purgem TFQP_WORD_TO_NIBBLES\n"
     "  .purgem TFQP_KERNEL\n");
 
@@ -533,12 +533,11 @@ void tfqp_arm_xor_counts(const tfqp_word *window, const tfqp_word *f, int32_t n,
   }
 }
 
-int tfqp_arm_int8_record(uint32_t *record, int32_t base, int32_t wpn, int32_t multiplier,
-                         int32_t left, int32_t right, int32_t zero_point, int64_t max_abs_acc,
-                         int32_t last) {
+int tfqp_arm_out8_record(uint32_t *record, int32_t wpn, int32_t multiplier, int32_t left,
+                         int32_t right, int32_t zero_point, int64_t max_abs_acc, int32_t last) {
   const int32_t shift = left + 1;
   int64_t magnitude, v_max, half, offset;
-  uint32_t a_base, a_slope;
+  uint32_t scale;
   if (multiplier == INT32_MIN || shift > 31 || max_abs_acc > (INT32_MAX >> shift)) return 0;
   magnitude = multiplier < 0 ? -(int64_t)multiplier : multiplier;
   /* |a| < 2^31, so |v| <= (|a| * |M| + 2^31) / 2^32 < 2^30 */
@@ -551,25 +550,25 @@ int tfqp_arm_int8_record(uint32_t *record, int32_t base, int32_t wpn, int32_t mu
     record[0] = record[1] = record[2] = 0;
     record[3] = (uint32_t)zero_point;
     record[4] = 0;
-    record[5] = 32u | (last ? TFQP_ARM_INT8_LAST : 0u);
+    record[5] = 32u | (last ? TFQP_ARM_OUT8_LAST : 0u);
     return 1;
   }
   /* v - s + H must fit int32 for every v */
   if (v_max + 1 + half + 128 * ((int64_t)1 << right) > INT32_MAX) return 0;
-  /* 2^shift * (base - wpn * x) = a_base - a_slope * 17x modulo 2^32 */
-  a_base = (uint32_t)base << shift;
-  a_slope = ((uint32_t)wpn * 0xF0F0F0F1u) << shift;
-  /* a negative multiplier: the same product with a and M negated */
-  record[0] = multiplier < 0 ? 0u - a_base : a_base;
-  record[1] = multiplier < 0 ? 0u - a_slope : a_slope;
+  /* 2^shift * (base - wpn * x) = base * scale - (wpn * 17^-1 * scale) * 17x
+   * modulo 2^32; a negative multiplier: the same product with a and M negated */
+  scale = (uint32_t)1 << shift;
+  if (multiplier < 0) scale = 0u - scale;
+  record[0] = scale;
+  record[1] = (uint32_t)wpn * 0xF0F0F0F1u * scale;
   record[2] = (uint32_t)magnitude;
   record[3] = (uint32_t)(int32_t)offset;
   record[4] = (uint32_t)right;
-  record[5] = (right > 0 ? 31u : 32u) | (last ? TFQP_ARM_INT8_LAST : 0u);
+  record[5] = (right > 0 ? 31u : 32u) | (last ? TFQP_ARM_OUT8_LAST : 0u);
   return 1;
 }
 
-int64_t tfqp_arm_int8_max_abs_acc(const int32_t *transform_row, int32_t input_pos,
+int64_t tfqp_arm_out8_max_abs_acc(const int32_t *transform_row, int32_t input_pos,
                                   int32_t input_neg, int32_t taps) {
   const int64_t w = transform_row[0] < 0 ? -(int64_t)transform_row[0] : transform_row[0];
   const int64_t bias = transform_row[1] < 0 ? -(int64_t)transform_row[1] : transform_row[1];
@@ -578,22 +577,38 @@ int64_t tfqp_arm_int8_max_abs_acc(const int32_t *transform_row, int32_t input_po
   return w * (p > n ? p : n) * taps + bias; /* validated: <= 2^31 - 1 */
 }
 
-int tfqp_arm_int8_records(uint32_t *records, const int32_t *base, const int32_t *table,
-                          int32_t cpad, const int32_t *transform, const tfqp_binary_io *io,
-                          int32_t taps) {
+int tfqp_arm_out8_records(uint32_t *records, const int32_t *table, int32_t cpad,
+                          const int32_t *transform, const tfqp_binary_io *io, int32_t taps) {
   const int32_t cout = io->channels_out;
   int32_t co;
   for (co = 0; co < cout; ++co) {
     const int32_t *row = transform + (size_t)co * TFQP_TRANSFORM_INT8_COLUMNS;
-    if (!tfqp_arm_int8_record(records + (size_t)co * TFQP_ARM_INT8_RECORD_WORDS, base[co],
-                              table[co], table[cpad + co], table[2 * cpad + co],
-                              table[3 * cpad + co], io->output_zero_point,
-                              tfqp_arm_int8_max_abs_acc(row, io->input_pos, io->input_neg, taps),
+    if (!tfqp_arm_out8_record(records + (size_t)co * TFQP_ARM_OUT8_RECORD_WORDS, table[co],
+                              table[cpad + co], table[2 * cpad + co], table[3 * cpad + co],
+                              io->output_zero_point,
+                              tfqp_arm_out8_max_abs_acc(row, io->input_pos, io->input_neg, taps),
                               co == cout - 1)) {
       return 0;
     }
   }
   return 1;
+}
+
+void tfqp_arm_out8_place(uint32_t *records, const uint32_t *templates, const int32_t *base,
+                         int32_t channels) {
+  int32_t co;
+  for (co = 0; co < channels; ++co) {
+    /* word by word (records may be templates): the compiler pairs the moves */
+    const uint32_t *t = templates + (size_t)co * TFQP_ARM_OUT8_RECORD_WORDS;
+    uint32_t *r = records + (size_t)co * TFQP_ARM_OUT8_RECORD_WORDS;
+    const uint32_t t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4], t5 = t[5];
+    r[0] = (uint32_t)base[co] * t[0];
+    r[1] = t1;
+    r[2] = t2;
+    r[3] = t3;
+    r[4] = t4;
+    r[5] = t5;
+  }
 }
 
 void tfqp_arm_clamp_int8(int8_t *out, size_t count, int32_t act_min, int32_t act_max) {
@@ -625,7 +640,7 @@ void tfqp_arm_outputs(const tfqp_word *window, const tfqp_word *f, int32_t n,
     tfqp_arm_job job;
     job.window = window;
     job_entries(&job, &int8_labels, n % 3, n / 3, 0);
-    tfqp_arm_int8_asm(&job, f, records, out);
+    tfqp_arm_out8_asm(&job, f, records, out);
     tfqp_arm_clamp_int8(out, (size_t)channels_out, io->act_min, io->act_max);
     return;
   }

@@ -70,9 +70,9 @@ typedef struct {
 
 void tfqp_arm_conv9_row_asm(const tfqp_arm_row9 *job);
 
-/* int8 outputs in the kernels (TFQP_INT8_OUT in xnor_arm.c): from the count
- * 17x of channel c, one record of TFQP_ARM_INT8_RECORD_WORDS words per
- * channel and border region, {B, W, M, H, e, s | flags}, gives
+/* int8 outputs in the kernels (TFQP_OUT8 in xnor_arm.c): from the count 17x
+ * of channel c, one record of TFQP_ARM_OUT8_RECORD_WORDS words per channel
+ * (and border region: B depends on it), {B, W, M, H, e, s | flags}, gives
  *   a = B - W * 17x            (mod 2^32) = 2^(left+1) * acc, exactly
  *   v = round(a * M / 2^32)    (SMMLAR) = floor((acc 2^left M + 2^30) / 2^31),
  *                              TFLite's SaturatingRoundingDoublingHighMul, which
@@ -82,55 +82,58 @@ void tfqp_arm_conv9_row_asm(const tfqp_arm_row9 *job);
  * TFLite's RoundingDivideByPOT adds 2^(e-1) - [v < 0] before the floor shift,
  * and with M > 0 (a negative M is stored as -M with B and W negated) a < 0
  * differs from v < 0 only where v = 0, whose output is the same either way.
- * The last channel's record carries TFQP_ARM_INT8_LAST. act_min / act_max
- * narrower than int8 are applied after (tfqp_arm_clamp_int8). */
-#define TFQP_ARM_INT8_RECORD_WORDS 6
-#define TFQP_ARM_INT8_LAST 256u
+ * The last channel's record carries TFQP_ARM_OUT8_LAST. act_min / act_max
+ * narrower than int8 are applied after (tfqp_arm_clamp_int8).
+ *
+ * The op's table keeps one template per channel, B holding the factor that
+ * turns a region's base into B (tfqp_arm_out8_place); a conv builds the
+ * records of one row of border regions at a time in its scratch, a fully-
+ * connected layer (one region) keeps them in the table. */
+#define TFQP_ARM_OUT8_RECORD_WORDS 6
+#define TFQP_ARM_OUT8_LAST 256u
 
-/* Writes the record of a channel whose int8 output is
+/* Writes the template of a channel whose int8 output is
  * tfqp_binary_output_int8(base, wpn, x, ...) and whose accumulator is bounded
- * by max_abs_acc; 0 (record not usable) when the record's arithmetic could
- * leave int32 (|acc| 2^(left+1) >= 2^31, |v| + |H| >= 2^31) or M = INT32_MIN.
+ * by max_abs_acc; 0 (not usable) when the record's arithmetic could leave
+ * int32 (|acc| 2^(left+1) >= 2^31, |v| + |H| >= 2^31) or M = INT32_MIN.
  * Channels whose |v| < 2^(e-1) (every output the zero point) get a constant
  * record. */
-int tfqp_arm_int8_record(uint32_t *record, int32_t base, int32_t wpn, int32_t multiplier,
-                         int32_t left, int32_t right, int32_t zero_point, int64_t max_abs_acc,
-                         int32_t last);
+int tfqp_arm_out8_record(uint32_t *record, int32_t wpn, int32_t multiplier, int32_t left,
+                         int32_t right, int32_t zero_point, int64_t max_abs_acc, int32_t last);
 
 /* |W| * max(|P|, |N|) * taps + |bias|: the bound validation puts on every
  * accumulator of a transform row (W, bias, ...). */
-int64_t tfqp_arm_int8_max_abs_acc(const int32_t *transform_row, int32_t input_pos,
+int64_t tfqp_arm_out8_max_abs_acc(const int32_t *transform_row, int32_t input_pos,
                                   int32_t input_neg, int32_t taps);
 
-/* The records of every channel for one region (base: its values, table: the
- * per-channel constants, binary_output.h); 0 when a channel's is not usable. */
-int tfqp_arm_int8_records(uint32_t *records, const int32_t *base, const int32_t *table,
-                          int32_t cpad, const int32_t *transform, const tfqp_binary_io *io,
-                          int32_t taps);
+/* The templates of every channel (table: the per-channel constants,
+ * binary_output.h); 0 when a channel's is not usable. */
+int tfqp_arm_out8_records(uint32_t *records, const int32_t *table, int32_t cpad,
+                          const int32_t *transform, const tfqp_binary_io *io, int32_t taps);
 
-/* Places the int8 records of `regions` border regions at the end of an op's
- * table of *table_bytes bytes (a usable flag, then the records region by
- * region): returns their word offset and grows *table_bytes, or 0 (no
- * records: the int8 outputs are requantized in C) when the table would exceed
- * TFQP_MAX_BUFFER_BYTES. */
-static inline int32_t tfqp_arm_int8_table(uint64_t regions, int32_t channels,
-                                          size_t *table_bytes) {
-  /* regions <= 2^26, channels < 2^28 (the op's layout checks): no overflow */
+/* The records of `channels` channels for the region whose values are `base`
+ * (records may be templates itself). */
+void tfqp_arm_out8_place(uint32_t *records, const uint32_t *templates, const int32_t *base,
+                         int32_t channels);
+
+/* Places the templates at the end of an op's table of *table_bytes bytes (a
+ * usable flag, then the templates): returns their word offset and grows
+ * *table_bytes, or 0 (none: the int8 outputs are requantized in C) when the
+ * table would exceed TFQP_MAX_BUFFER_BYTES. */
+static inline int32_t tfqp_arm_out8_table(int32_t channels, size_t *table_bytes) {
   const uint64_t bytes =
-      (1 + regions * (uint64_t)channels * TFQP_ARM_INT8_RECORD_WORDS) * sizeof(uint32_t);
+      (1 + (uint64_t)channels * TFQP_ARM_OUT8_RECORD_WORDS) * sizeof(uint32_t);
   const int32_t offset = (int32_t)(*table_bytes / sizeof(int32_t));
   if (bytes > (uint64_t)TFQP_MAX_BUFFER_BYTES - (uint64_t)*table_bytes) return 0;
   *table_bytes += (size_t)bytes;
   return offset;
 }
 
-/* The records of region `region` (NULL when the table has none or a channel's
- * record was not usable). */
-static inline const uint32_t *tfqp_arm_int8_region(const int32_t *table, int32_t table_arm,
-                                                   size_t region, int32_t channels) {
+/* The table's templates (NULL when it has none or a channel's was not
+ * usable). */
+static inline const uint32_t *tfqp_arm_out8_templates(const int32_t *table, int32_t table_arm) {
   if (table_arm == 0 || table[table_arm] == 0) return NULL;
-  return (const uint32_t *)(table + table_arm + 1) +
-         region * (size_t)channels * TFQP_ARM_INT8_RECORD_WORDS;
+  return (const uint32_t *)(table + table_arm + 1);
 }
 
 /* Clamps `count` int8 outputs to [act_min, act_max] (nothing to do for the
@@ -149,9 +152,9 @@ typedef struct {
   const tfqp_word *f;             /* every channel's filter, 9 words each */
   const uint32_t *const *records; /* per pixel: its region's records */
   int8_t *out;
-} tfqp_arm_int8_row9;
+} tfqp_arm_out8_row9;
 
-void tfqp_arm_conv9_int8_row_asm(const tfqp_arm_int8_row9 *job);
+void tfqp_arm_conv9_out8_row_asm(const tfqp_arm_out8_row9 *job);
 
 /* For each of the kh (>= 1) row pointers: copies `run` (>= 1) words from
  * rows[k] + offset_bytes to col, one run after the other. */
