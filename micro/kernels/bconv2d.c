@@ -764,18 +764,19 @@ static __attribute__((noinline)) void conv_rows_arm(
   }
   if (templates != NULL && runs == 3 && run == 3 && p->cols.dilation == 1) {
     /* the same with int8 outputs, every channel of a pixel in one pass */
-    tfqp_arm_out8_row9 job;
+    int8_t *out = (int8_t *)output + first_pixel * p->io.channels_out;
+    tfqp_arm_row9 job;
     job.col = col;
     job.pos = row0;
     job.row_stride = (uint32_t)((size_t)p->rows.dilation * row_words * sizeof(tfqp_word));
     job.step = step_bytes;
     job.pixels = out_w;
     job.f = filter;
-    job.records = starts;
-    job.out = (int8_t *)output + first_pixel * p->io.channels_out;
+    job.starts = starts;
+    job.out = (tfqp_word *)(void *)out;
+    job.out_stride = (uint32_t)p->io.channels_out;
     tfqp_arm_conv9_out8_row_asm(&job);
-    tfqp_arm_clamp_int8(job.out, (size_t)out_w * p->io.channels_out, p->io.act_min,
-                        p->io.act_max);
+    tfqp_arm_clamp_int8(out, (size_t)out_w * p->io.channels_out, p->io.act_min, p->io.act_max);
     return;
   }
   for (ky = 0; ky < kh; ++ky) {

@@ -287,15 +287,20 @@ __asm__(
     "  pop   {r4-r11, pc}\n"
     "  .size tfqp_arm_bits9_asm, . - tfqp_arm_bits9_asm\n"
     /* tfqp_arm_conv9_row_asm(job): a run of output pixels of a conv whose
-     * window is three rows of three words (a 3x3 filter on <= 32 channels),
-     * 32 output channels, packed output: per pixel it gathers the window into
-     * col with LDM/STM, counts the channels like tfqp_arm_bits9_asm and
-     * stores the output word. Frame: the tfqp_arm_row9 job, copied. */
+     * window is three rows of three words (a 3x3 filter on <= 32 channels):
+     * per pixel it gathers the window into col with LDM/STM, then
+     * mode 0: counts 32 channels like tfqp_arm_bits9_asm and stores the
+     *         output word (out advances by out stride);
+     * mode 2 (tfqp_arm_conv9_out8_row_asm): every channel's count (the first
+     *         group starts it from lr = 0) and TFQP_OUT8 with the pixel's
+     *         records, the bytes of consecutive pixels consecutive.
+     * Frame: the tfqp_arm_row9 job, copied. */
+    ".macro TFQP_ROW9 name, mode\n"
     "  .balign 4\n"
-    "  .global tfqp_arm_conv9_row_asm\n"
-    "  .type tfqp_arm_conv9_row_asm, %function\n"
+    "  .global \\name\n"
+    "  .type \\name, %function\n"
     "  .thumb_func\n"
-    "tfqp_arm_conv9_row_asm:\n"
+    "\\name:\n"
     "  push  {r4-r11, lr}\n"
     "  sub   sp, sp, #36\n"
     "  ldmia r0, {r1-r9}\n"
@@ -326,6 +331,7 @@ __asm__(
     "  ldr   r4, [sp, #24]\n"
     "  ldr   r2, [r4], #4\n"
     "  str   r4, [sp, #24]\n"
+    "  .if \\mode == 0\n"
     "  movs  r3, #1\n" /* sentinel: 32 result bits */
     "2:\n" /* two channels */
     "  ldr   r0, [sp]\n"
@@ -348,51 +354,8 @@ __asm__(
     "  str   r3, [r4]\n"
     "  ldr   r5, [sp, #32]\n"
     "  add   r4, r4, r5\n"
-    "  str   r4, [sp, #28]\n"
-    "  ldr   r5, [sp, #16]\n"
-    "  cmp   r4, r5\n"
-    "  bne   1b\n"
-    "  add   sp, sp, #36\n"
-    "  pop   {r4-r11, pc}\n"
-    "  .size tfqp_arm_conv9_row_asm, . - tfqp_arm_conv9_row_asm\n"
-    /* tfqp_arm_conv9_out8_row_asm(job): tfqp_arm_conv9_row_asm with int8
-     * outputs: per pixel the window gathered as there, then for every channel
-     * its count (the first group starts it from lr = 0) and TFQP_OUT8 with
-     * the pixel's records; consecutive pixels' outputs are consecutive bytes.
-     * Frame: the tfqp_arm_out8_row9 job, copied. */
-    "  .balign 4\n"
-    "  .global tfqp_arm_conv9_out8_row_asm\n"
-    "  .type tfqp_arm_conv9_out8_row_asm, %function\n"
-    "  .thumb_func\n"
-    "tfqp_arm_conv9_out8_row_asm:\n"
-    "  push  {r4-r11, lr}\n"
-    "  sub   sp, sp, #32\n"
-    "  ldmia r0, {r1-r8}\n"
-    "  stmia sp, {r1-r8}\n" /* [sp]: col, pos, row stride, step, pixels, f, records, out */
-    "  mov   r3, r8\n"
-    "  mov   r10, #0x33333333\n"
-    "  movs  r11, #3\n"
-    "  mov   lr, #0\n"
-    "  .balign 4\n"
-    "1:\n" /* pixel */
-    "  ldr   r0, [sp, #0]\n"
-    "  ldr   r4, [sp, #4]\n"
-    "  ldr   r12, [sp, #8]\n"
-    "  ldmia r4, {r5, r6, r7}\n"
-    "  stmia r0!, {r5, r6, r7}\n"
-    "  add   r8, r4, r12\n"
-    "  ldmia r8, {r5, r6, r7}\n"
-    "  stmia r0!, {r5, r6, r7}\n"
-    "  add   r8, r8, r12\n"
-    "  ldmia r8, {r5, r6, r7}\n"
-    "  stmia r0!, {r5, r6, r7}\n"
-    "  ldr   r5, [sp, #12]\n"
-    "  add   r4, r4, r5\n"
-    "  str   r4, [sp, #4]\n"
-    "  ldr   r1, [sp, #20]\n"
-    "  ldr   r4, [sp, #24]\n"
-    "  ldr   r2, [r4], #4\n"
-    "  str   r4, [sp, #24]\n"
+    "  .else\n"
+    "  ldr   r3, [sp, #28]\n"
     "2:\n" /* channel */
     "  ldr   r0, [sp]\n"
     "  TFQP_GROUP lr\n"
@@ -400,13 +363,18 @@ __asm__(
     "  TFQP_GROUP\n"
     "  TFQP_OUT8\n"
     "  beq   2b\n"
+    "  mov   r4, r3\n"
+    "  .endif\n"
+    "  str   r4, [sp, #28]\n"
     "  ldr   r5, [sp, #16]\n"
-    "  subs  r5, r5, #1\n"
-    "  str   r5, [sp, #16]\n"
+    "  cmp   r4, r5\n"
     "  bne   1b\n"
-    "  add   sp, sp, #32\n"
+    "  add   sp, sp, #36\n"
     "  pop   {r4-r11, pc}\n"
-    "  .size tfqp_arm_conv9_out8_row_asm, . - tfqp_arm_conv9_out8_row_asm\n"
+    "  .size \\name, . - \\name\n"
+    ".endm\n"
+    "  TFQP_ROW9 tfqp_arm_conv9_row_asm, 0\n"
+    "  TFQP_ROW9 tfqp_arm_conv9_out8_row_asm, 2\n"
     /* tfqp_arm_gather(col, rows, kh, offset_bytes, run): for each of the kh
      * row pointers, copy `run` words from row + offset_bytes to col (col runs
      * on). Three words per LDM/STM pair, then the one or two left over. */
@@ -441,6 +409,7 @@ __asm__(
     "  pop   {r4-r8, pc}\n"
     "  .size tfqp_arm_gather, . - tfqp_arm_gather\n"
     "  .purgem TFQP_GROUP\n"
+    "  .purgem TFQP_ROW9\n"
     "  .purgem TFQP_OUT8\n"
     "  .purgem TFQP_WORD_TO_NIBBLES\n"
     "  .purgem TFQP_KERNEL\n");

@@ -140,21 +140,11 @@ static inline const uint32_t *tfqp_arm_out8_templates(const int32_t *table, int3
  * full range, which the kernels' SSAT gives). */
 void tfqp_arm_clamp_int8(int8_t *out, size_t count, int32_t act_min, int32_t act_max);
 
-/* tfqp_arm_conv9_row_asm with int8 outputs: every channel of each pixel,
- * records[pixel] the records of its region; the outputs of the row's pixels
- * are consecutive from `out`. */
-typedef struct {
-  tfqp_word *col;                 /* 9 words of scratch */
-  const tfqp_word *pos;           /* first window row of the first pixel */
-  uint32_t row_stride;            /* bytes from one window row to the next */
-  uint32_t step;                  /* bytes from one pixel's window to the next's */
-  int32_t pixels;                 /* >= 1 */
-  const tfqp_word *f;             /* every channel's filter, 9 words each */
-  const uint32_t *const *records; /* per pixel: its region's records */
-  int8_t *out;
-} tfqp_arm_out8_row9;
-
-void tfqp_arm_conv9_out8_row_asm(const tfqp_arm_out8_row9 *job);
+/* tfqp_arm_conv9_row_asm with int8 outputs: every channel of each pixel; the
+ * job's f: every channel's filter, starts[pixel]: the records of the pixel's
+ * region, out: the first pixel's first int8 output (cast), out_stride: the
+ * channel count (the pixels' bytes are consecutive). */
+void tfqp_arm_conv9_out8_row_asm(const tfqp_arm_row9 *job);
 
 /* For each of the kh (>= 1) row pointers: copies `run` (>= 1) words from
  * rows[k] + offset_bytes to col, one run after the other. */
