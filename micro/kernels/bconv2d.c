@@ -697,14 +697,12 @@ static void arm_pad_image(const tfqp_bconv2d_params *p, const tfqp_word *image,
  * Scratch: taps (KH * KW pointers), starts (OW * output_words pointers, valid
  * for the row class *starts_class: packed output, the accumulator starts; int8
  * output, the records), col (filter_words words), x (int8 output,
- * channels_out words), records (int8 output: col_classes * channels_out). */
+ * channels_out words, then the records of col_classes regions). */
 static __attribute__((noinline)) void conv_rows_arm(
     const tfqp_bconv2d_params *p, const int32_t *table, const tfqp_word *image,
     size_t row_words, const tfqp_word *filter, int32_t n, int32_t oy, void *output,
     const tfqp_word **taps, const uint32_t **starts, int32_t *starts_class, tfqp_word *col,
-    uint32_t *x, uint32_t *records) {
-  const uint32_t *templates =
-      p->io.output_packed ? NULL : tfqp_arm_out8_templates(table, p->table_arm);
+    uint32_t *x) {
   const int32_t out_w = p->cols.out;
   const int32_t cpad = p->padded_channels;
   const int32_t words = p->io.input_words;
@@ -748,6 +746,9 @@ static __attribute__((noinline)) void conv_rows_arm(
     }
     return;
   }
+  const uint32_t *templates =
+      p->io.output_packed ? NULL : tfqp_arm_out8_templates(table, p->table_arm);
+  uint32_t *records = x + p->io.channels_out; /* int8 output: one row of regions */
   if (templates != NULL && *starts_class != row_class) {
     /* the records of this row's regions, and each pixel's */
     const int32_t cout = p->io.channels_out;
@@ -825,7 +826,6 @@ static void conv_eval(const tfqp_bconv2d_params *p, const int32_t *table, const 
     tfqp_word *col = (tfqp_word *)(void *)(starts + (size_t)p->cols.out * p->io.output_words);
     int32_t starts_class = -1;
     uint32_t *x = col + p->filter_words;
-    uint32_t *records = x + p->io.channels_out; /* int8 output: one row of regions */
     for (n = 0; n < p->io.batch; ++n) {
       const tfqp_word *image = packed + (size_t)n * image_words;
       size_t row_words = (size_t)p->cols.in * p->io.input_words;
@@ -836,7 +836,7 @@ static void conv_eval(const tfqp_bconv2d_params *p, const int32_t *table, const 
       }
       for (oy = 0; oy < p->rows.out; ++oy) {
         conv_rows_arm(p, table, image, row_words, filter, n, oy, output, taps, starts,
-                      &starts_class, col, x, records);
+                      &starts_class, col, x);
       }
     }
     return;
