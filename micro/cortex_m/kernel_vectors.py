@@ -121,12 +121,13 @@ def random_int8_transform(rng, cout, taps, p, n):
 def edge_int8_transform(rng, cout, taps, p, n, unusable=False):
     """Rows (W, bias, multiplier, shift) through every branch of the Cortex-M int8 output
     (xnor_arm.h): channel c % 7 has 0: a negative multiplier, 1: shift 0 and a small multiplier,
-    2: a left shift, 3: accumulators near 2^29 with a right shift of about 20, 4: shift -31
+    2: a left shift, 3: accumulators near 2^31 with a right shift of about 20 (the converter's
+    rows: W a power of two near 2^23, shift -22), 4: shift -31
     (every output the zero point), 5: multiplier 0, 1 or -1, 6: a right shift of 1 or 2 and a
     small multiplier (many exact halves, rounded away from zero). With `unusable`, the first three
     channels (of cout >= 3) have rows the Cortex-M records cannot take (so the layer takes the C
-    requantization): multiplier INT32_MIN; accumulators near 2^31; accumulators near 2^29 with
-    a right shift of 26."""
+    requantization): multiplier INT32_MIN; accumulators near 2^30 with a left shift (TFLite's
+    shift wraps); accumulators near 2^29 with a right shift of 26."""
     largest = max(abs(p), abs(n), 1)
     spread = lambda w: max(abs(int(w)), 1) * largest * np.sqrt(taps)
     rows = []
@@ -142,7 +143,7 @@ def edge_int8_transform(rng, cout, taps, p, n, unusable=False):
             shift = 0 if kind == 1 else 2
             multiplier = sign * int(np.clip(60.0 * 2**31 / spread(w) / 2**shift, 1, 2**31 - 1))
         elif kind == 3:
-            w = sign * (2**29 // (largest * taps))
+            w = sign * ((2**31 - 1 - 3000) // (largest * taps))
             multiplier = int(rng.integers(2**30, 2**31))
             shift = int(np.round(np.log2(60.0 / spread(w))))
         elif kind == 4:
@@ -155,7 +156,7 @@ def edge_int8_transform(rng, cout, taps, p, n, unusable=False):
         rows.append([w, bias, multiplier, int(np.clip(shift, -31, 31))])
     if unusable:
         rows[0][2] = INT32_MIN
-        rows[1][0] = (2**31 - 1 - 3000) // (largest * taps)
+        rows[1][0], rows[1][3] = 2**30 // (largest * taps), 2
         rows[2][0], rows[2][2], rows[2][3] = 2**29 // (largest * taps), 2**31 - 1, -26
     return np.array(rows, dtype=np.int64).astype(np.int32)
 

@@ -130,19 +130,21 @@ __asm__(
     "  usada8 r12, r7, lr, \\acc\n"
     "  usada8 r12, r8, lr, r12\n"
     ".endm\n"
-    /* the int8 output of one channel from r12 = 17 x (see tfqp_arm_out8_record):
-     * loads its record from r2!, stores the byte at r3!, and leaves Z clear
-     * after the channel whose record carries the last-channel flag */
+    /* the int8 output of one channel from r12 = 17 x (see xnor_arm.h): loads
+     * its record from r2!, stores the byte at r3!, and leaves Z clear after
+     * the channel whose record carries the last-channel flag */
     ".macro TFQP_OUT8\n"
-    "  ldmia r2!, {r4-r9}\n"      /* B, W, M, H, e, s-shift | flags */
-    "  mls   r4, r5, r12, r4\n"   /* a = B - W * 17x = 2^(left+1) * acc */
-    "  lsr   r5, r4, r9\n"        /* 1 if a < 0 and e > 0 (shift 31), else 0 (32) */
-    "  sub   r7, r7, r5\n"
-    "  smmlar r7, r4, r6, r7\n"   /* H - s + round(a * M / 2^32) */
-    "  asr   r7, r7, r8\n"
-    "  ssat  r7, #8, r7\n"
-    "  strb  r7, [r3], #1\n"
-    "  tst   r9, #256\n"
+    "  ldmia r2!, {r0, r4-r9}\n"  /* B, W, M, M2, C low, C high, K */
+    "  mls   r12, r4, r12, r0\n"  /* a = B - W * 17x = 2^left * acc */
+    "  smlal r7, r8, r12, r5\n"   /* N = C + a M (+ a M2) */
+    "  smlal r7, r8, r12, r6\n"
+    "  lsr   r4, r12, #31\n"
+    "  smlal r7, r8, r4, r9\n"    /* - 2^31 [a < 0] when K = INT32_MIN */
+    "  ldr   r0, [r2], #4\n"      /* shift | flags */
+    "  asr   r8, r8, r0\n"
+    "  ssat  r8, #8, r8\n"
+    "  strb  r8, [r3], #1\n"
+    "  tst   r0, #256\n"
     ".endm\n"
     /* the popcount of r7 (one word, already XORed) into r12 */
     ".macro TFQP_WORD_TO_NIBBLES reg, tmp\n"
@@ -504,36 +506,43 @@ void tfqp_arm_xor_counts(const tfqp_word *window, const tfqp_word *f, int32_t n,
 
 int tfqp_arm_out8_record(uint32_t *record, int32_t wpn, int32_t multiplier, int32_t left,
                          int32_t right, int32_t zero_point, int64_t max_abs_acc, int32_t last) {
-  const int32_t shift = left + 1;
-  int64_t magnitude, v_max, half, offset;
+  const uint32_t flags = last ? TFQP_ARM_OUT8_LAST : 0u;
+  int64_t magnitude, v_max, constant, product_max;
   uint32_t scale;
-  if (multiplier == INT32_MIN || shift > 31 || max_abs_acc > (INT32_MAX >> shift)) return 0;
+  int k;
+  if (multiplier == INT32_MIN || left > 30 || max_abs_acc > (INT32_MAX >> left)) return 0;
   magnitude = multiplier < 0 ? -(int64_t)multiplier : multiplier;
-  /* |a| < 2^31, so |v| <= (|a| * |M| + 2^31) / 2^32 < 2^30 */
-  v_max = (((max_abs_acc << shift) * magnitude + ((int64_t)1 << 31)) >> 32) + 1;
-  half = right > 0 ? (int64_t)1 << (right - 1) : 0;
-  offset = half + (int64_t)zero_point * ((int64_t)1 << right);
-  if (v_max + 1 <= half) {
-    /* 0 <= v - s + 2^(e-1) < 2^e for every v: the output is the zero point
-     * (the record of M = 0, e = 0; H = zero_point) */
-    record[0] = record[1] = record[2] = 0;
-    record[3] = (uint32_t)zero_point;
-    record[4] = 0;
-    record[5] = 32u | (last ? TFQP_ARM_OUT8_LAST : 0u);
+  /* |a| <= 2^31 - 1: |a M| < 2^62 and |v| <= |a M| / 2^31 + 1 */
+  product_max = (max_abs_acc << left) * magnitude;
+  v_max = (product_max >> 31) + 1;
+  for (k = 0; k < TFQP_ARM_OUT8_RECORD_WORDS; ++k) record[k] = 0;
+  if (right > 0 && v_max + 1 <= ((int64_t)1 << (right - 1))) {
+    /* 0 <= v - [v < 0] + 2^(e-1) < 2^e for every v: the output is the zero
+     * point, N = zero_point * 2^32, shift 0 */
+    record[5] = (uint32_t)zero_point;
+    record[7] = flags;
     return 1;
   }
-  /* v - s + H must fit int32 for every v */
-  if (v_max + 1 + half + 128 * ((int64_t)1 << right) > INT32_MAX) return 0;
-  /* 2^shift * (base - wpn * x) = base * scale - (wpn * 17^-1 * scale) * 17x
+  /* e = 0: N = 2 (a M + 2^30 + zero_point 2^31), the output its high word;
+   * e > 0: N = a M + 2^30 + 2^(30+e) + zero_point 2^(31+e) - 2^31 [a < 0],
+   * the output its high word >> (e - 1). |N| < 2^63 for every a: */
+  if (right > 24) return 0; /* (a record with v_max < 2^23 is constant above) */
+  if (right == 0 && product_max > ((int64_t)1 << 62) - ((int64_t)1 << 40)) return 0;
+  constant = right == 0 ? ((int64_t)1 << 31) + (int64_t)zero_point * ((int64_t)1 << 32)
+                        : ((int64_t)1 << 30) + ((int64_t)1 << (30 + right)) +
+                              (int64_t)zero_point * ((int64_t)1 << (31 + right));
+  /* 2^left (base - wpn * x) = base * scale - (wpn * 17^-1 * scale) * 17x
    * modulo 2^32; a negative multiplier: the same product with a and M negated */
-  scale = (uint32_t)1 << shift;
+  scale = (uint32_t)1 << left;
   if (multiplier < 0) scale = 0u - scale;
   record[0] = scale;
   record[1] = (uint32_t)wpn * 0xF0F0F0F1u * scale;
   record[2] = (uint32_t)magnitude;
-  record[3] = (uint32_t)(int32_t)offset;
-  record[4] = (uint32_t)right;
-  record[5] = (right > 0 ? 31u : 32u) | (last ? TFQP_ARM_OUT8_LAST : 0u);
+  record[3] = right == 0 ? (uint32_t)magnitude : 0u;
+  record[4] = (uint32_t)((uint64_t)constant & 0xFFFFFFFFu);
+  record[5] = (uint32_t)((uint64_t)constant >> 32);
+  record[6] = right == 0 ? 0u : 0x80000000u;
+  record[7] = (uint32_t)(right == 0 ? 0 : right - 1) | flags;
   return 1;
 }
 
@@ -570,13 +579,15 @@ void tfqp_arm_out8_place(uint32_t *records, const uint32_t *templates, const int
     /* word by word (records may be templates): the compiler pairs the moves */
     const uint32_t *t = templates + (size_t)co * TFQP_ARM_OUT8_RECORD_WORDS;
     uint32_t *r = records + (size_t)co * TFQP_ARM_OUT8_RECORD_WORDS;
-    const uint32_t t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4], t5 = t[5];
+    const uint32_t t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4], t5 = t[5], t6 = t[6], t7 = t[7];
     r[0] = (uint32_t)base[co] * t[0];
     r[1] = t1;
     r[2] = t2;
     r[3] = t3;
     r[4] = t4;
     r[5] = t5;
+    r[6] = t6;
+    r[7] = t7;
   }
 }
 

@@ -72,15 +72,18 @@ void tfqp_arm_conv9_row_asm(const tfqp_arm_row9 *job);
 
 /* int8 outputs in the kernels (TFQP_OUT8 in xnor_arm.c): from the count 17x
  * of channel c, one record of TFQP_ARM_OUT8_RECORD_WORDS words per channel
- * (and border region: B depends on it), {B, W, M, H, e, s | flags}, gives
- *   a = B - W * 17x            (mod 2^32) = 2^(left+1) * acc, exactly
- *   v = round(a * M / 2^32)    (SMMLAR) = floor((acc 2^left M + 2^30) / 2^31),
- *                              TFLite's SaturatingRoundingDoublingHighMul, which
- *                              never saturates here (|acc 2^left| < 2^30)
- *   out = ssat8((v - sgn + H) >> e)
- * where H = 2^(e-1) + zero_point * 2^e and sgn = 1 for a < 0 when e > 0:
- * TFLite's RoundingDivideByPOT adds 2^(e-1) - [v < 0] before the floor shift,
- * and with M > 0 (a negative M is stored as -M with B and W negated) a < 0
+ * (and border region: B depends on it), {B, W, M, M2, C low, C high, K,
+ * shift | flags}, gives
+ *   a = B - W * 17x    (MLS, mod 2^32) = 2^left * acc exactly (|a| < 2^31)
+ *   N = C + a (M + M2) + K [a < 0]      (three SMLALs, int64)
+ *   out = ssat8(high word of N >> shift)
+ * TFLite computes v = floor((a M + 2^30) / 2^31) (SaturatingRoundingDoubling-
+ * HighMul, which never saturates here: a != INT32_MIN) and then
+ * floor((v + 2^(e-1) - [v < 0]) / 2^e) + zero_point; nested floors make that
+ * one floor of N / 2^(31+e) with, for e > 0, C = 2^30 + 2^(30+e) +
+ * zero_point 2^(31+e), K = -2^31, M2 = 0 and shift e - 1; for e = 0 (no
+ * rounding term) N doubled: M2 = M, C = 2^31 + zero_point 2^32, K = 0, shift
+ * 0. With M > 0 (a negative M is stored as -M with B and W negated) a < 0
  * differs from v < 0 only where v = 0, whose output is the same either way.
  * The last channel's record carries TFQP_ARM_OUT8_LAST. act_min / act_max
  * narrower than int8 are applied after (tfqp_arm_clamp_int8).
@@ -89,15 +92,15 @@ void tfqp_arm_conv9_row_asm(const tfqp_arm_row9 *job);
  * turns a region's base into B (tfqp_arm_out8_place); a conv builds the
  * records of one row of border regions at a time in its scratch, a fully-
  * connected layer (one region) keeps them in the table. */
-#define TFQP_ARM_OUT8_RECORD_WORDS 6
+#define TFQP_ARM_OUT8_RECORD_WORDS 8
 #define TFQP_ARM_OUT8_LAST 256u
 
 /* Writes the template of a channel whose int8 output is
  * tfqp_binary_output_int8(base, wpn, x, ...) and whose accumulator is bounded
- * by max_abs_acc; 0 (not usable) when the record's arithmetic could leave
- * int32 (|acc| 2^(left+1) >= 2^31, |v| + |H| >= 2^31) or M = INT32_MIN.
- * Channels whose |v| < 2^(e-1) (every output the zero point) get a constant
- * record. */
+ * by max_abs_acc; 0 (not usable) when M = INT32_MIN, when TFLite's left
+ * shift could wrap (|acc| 2^left >= 2^31), or N could leave int64 (e > 24, or
+ * e = 0 with |a M| near 2^62). Channels whose |v| < 2^(e-1) (every output the
+ * zero point) get a constant record. */
 int tfqp_arm_out8_record(uint32_t *record, int32_t wpn, int32_t multiplier, int32_t left,
                          int32_t right, int32_t zero_point, int64_t max_abs_acc, int32_t last);
 
