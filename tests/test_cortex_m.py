@@ -208,6 +208,31 @@ def test_vectors_cover_every_op_format_and_geometry(cases):
     assert len(np.unique(int8_outputs)) > 200
 
 
+def test_vectors_cover_the_int8_output_requantization_branches(cases):
+    """The binary ops' int8 outputs go through the Cortex-M records (xnor_arm.h) or the C
+    requantization; the vectors reach each branch of both, with clamps at both ends."""
+    int8_out = [c for c in cases if c.op in ("TFQP_BCONV2D", "TFQP_BFULLY_CONNECTED")
+                and c.expected_error is None and c.output.dtype == np.int8]
+    rows = np.concatenate([c.inputs[2] for c in int8_out])
+    multiplier, shift = rows[:, 2].astype(np.int64), rows[:, 3]
+    assert (multiplier < 0).any() and (multiplier == kernel_vectors.INT32_MIN).any()
+    assert (multiplier == 0).any() and (np.abs(multiplier) < 2**30).any()
+    assert {0, 1, 2, -1, -2, -31} <= set(shift.tolist())
+    options = [kernel_vectors.kernels.parse_options(c.op, c.options) for c in int8_out]
+    # accumulator bounds |W| max(|P|, |N|) K + |bias| near 2^29 and near 2^31
+    bounds = np.concatenate([
+        np.abs(c.inputs[2][:, 0].astype(np.int64)) * max(abs(o["input_pos"]), abs(o["input_neg"]))
+        * o["channels_in"] * o.get("filter_height", 1) * o.get("filter_width", 1)
+        + np.abs(c.inputs[2][:, 1].astype(np.int64)) for c, o in zip(int8_out, options)])
+    assert (bounds > 2**28).any() and (bounds > 2**30).any()
+    assert {(o["act_min"] > -128 and o["act_max"] < 127) for o in options} == {True, False}
+    windows = {c.filter.shape[1] * c.filter.shape[2] * c.filter.shape[3] if c.filter.ndim == 4
+               else c.filter.shape[1] for c in int8_out}
+    assert 9 in windows and any(w > 38 for w in windows)  # the row kernel, the C path
+    assert any(c.output.shape[-1] % 2 for c in int8_out)
+    assert any(c.input.shape[0] == 2 for c in int8_out)
+
+
 DSP_PATH = "kernel variant: cortex-m dsp (thumb-2 assembly)"
 
 

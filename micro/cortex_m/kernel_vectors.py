@@ -118,6 +118,49 @@ def random_int8_transform(rng, cout, taps, p, n):
     return np.stack([w, bias, multiplier, np.clip(shift, -31, 31)], axis=1).astype(np.int32)
 
 
+def edge_int8_transform(rng, cout, taps, p, n, unusable=False):
+    """Rows (W, bias, multiplier, shift) through every branch of the Cortex-M int8 output
+    (xnor_arm.h): channel c % 7 has 0: a negative multiplier, 1: shift 0 and a small multiplier,
+    2: a left shift, 3: accumulators near 2^31 with a right shift of about 20 (the converter's
+    rows: W a power of two near 2^23, shift -22), 4: shift -31
+    (every output the zero point), 5: multiplier 0, 1 or -1, 6: a right shift of 1 or 2 and a
+    small multiplier (many exact halves, rounded away from zero). With `unusable`, the first three
+    channels (of cout >= 3) have rows the Cortex-M records cannot take (so the layer takes the C
+    requantization): multiplier INT32_MIN; accumulators near 2^30 with a left shift (TFLite's
+    shift wraps); accumulators near 2^29 with a right shift of 26."""
+    largest = max(abs(p), abs(n), 1)
+    spread = lambda w: max(abs(int(w)), 1) * largest * np.sqrt(taps)
+    rows = []
+    for c in range(cout):
+        kind = c % 7
+        w = int(rng.integers(-127, 128))
+        bias = int(rng.integers(-3000, 3001))
+        sign = int(rng.choice([-1, 1]))
+        if kind == 0:
+            multiplier = -int(rng.integers(2**30, 2**31))
+            shift = int(np.round(np.log2(60.0 / spread(w)))) + int(rng.integers(-1, 2))
+        elif kind in (1, 2):
+            shift = 0 if kind == 1 else 2
+            multiplier = sign * int(np.clip(60.0 * 2**31 / spread(w) / 2**shift, 1, 2**31 - 1))
+        elif kind == 3:
+            w = sign * ((2**31 - 1 - 3000) // (largest * taps))
+            multiplier = int(rng.integers(2**30, 2**31))
+            shift = int(np.round(np.log2(60.0 / spread(w))))
+        elif kind == 4:
+            multiplier, shift = int(rng.integers(-2**31 + 1, 2**31)), -31
+        elif kind == 5:
+            multiplier, shift = int(rng.choice([0, 1, -1])), int(rng.integers(-3, 4))
+        else:
+            shift = -int(rng.integers(1, 3))
+            multiplier = sign * int(np.clip(60.0 * 2**31 * 2**-shift / spread(w), 1, 2**31 - 1))
+        rows.append([w, bias, multiplier, int(np.clip(shift, -31, 31))])
+    if unusable:
+        rows[0][2] = INT32_MIN
+        rows[1][0], rows[1][3] = 2**30 // (largest * taps), 2
+        rows[2][0], rows[2][2], rows[2][3] = 2**29 // (largest * taps), 2**31 - 1, -26
+    return np.array(rows, dtype=np.int64).astype(np.int32)
+
+
 def random_packed_transform(rng, cout, taps):
     """Rows (direction, threshold); the first channels get the constant never/always rows."""
     direction = rng.choice(np.array([-1, 1]), size=cout)
@@ -130,6 +173,13 @@ def random_packed_transform(rng, cout, taps):
 # ----------------------------------------------------------------------------- op calls
 
 
+def _int8_transform(rng, kind, cout, taps, p, n):
+    """`kind`: "random" (random_int8_transform), "edge" or "unusable" (edge_int8_transform)."""
+    if kind == "random":
+        return random_int8_transform(rng, cout, taps, p, n)
+    return edge_int8_transform(rng, cout, taps, p, n, unusable=kind == "unusable")
+
+
 def _int8_output_options(rng, case_index):
     p, n = int(rng.integers(0, 256)), int(rng.integers(-255, 0))
     zero_point = int(rng.integers(-10, 11))
@@ -139,8 +189,9 @@ def _int8_output_options(rng, case_index):
 
 def conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 1),
               dilation=(1, 1), padding="same", pad_value=0, input_kind="packed",
-              output_kind="int8", index=0) -> KernelCase:
-    """A TFQP_BCONV2D call on random data, run on the host."""
+              output_kind="int8", index=0, transform="random") -> KernelCase:
+    """A TFQP_BCONV2D call on random data, run on the host (int8 output: rows of
+    _int8_transform's `transform` kind)."""
     if input_kind == "int8":
         input_zero_point = int(rng.integers(-20, 21))
         x = random_int8(rng, (batch, height, width, cin), input_zero_point)
@@ -163,7 +214,7 @@ def conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 
                           input_zero_point)
     if output_kind == "int8":
         p, n, zero_point, act_min, act_max = _int8_output_options(rng, index)
-        transform = random_int8_transform(rng, cout, taps, p, n)
+        transform = _int8_transform(rng, transform, cout, taps, p, n)
         options = BCONV2D.encode(**geometry, input_pos=p, input_neg=n,
                                           act_min=act_min, act_max=act_max)
     else:
@@ -177,8 +228,9 @@ def conv_case(rng, name, *, batch, height, width, cin, cout, kh, kw, stride=(1, 
 
 
 def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="int8",
-            index=0) -> KernelCase:
-    """A TFQP_BFULLY_CONNECTED call on random data, run on the host."""
+            index=0, transform="random") -> KernelCase:
+    """A TFQP_BFULLY_CONNECTED call on random data, run on the host (int8 output: rows of
+    _int8_transform's `transform` kind)."""
     if input_kind == "int8":
         input_zero_point = int(rng.integers(-20, 21))
         x = random_int8(rng, (batch, cin), input_zero_point)
@@ -195,7 +247,7 @@ def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="in
                           input_zero_point)
     if output_kind == "int8":
         p, n, zero_point, act_min, act_max = _int8_output_options(rng, index)
-        transform = random_int8_transform(rng, cout, cin, p, n)
+        transform = _int8_transform(rng, transform, cout, cin, p, n)
         options = BFULLY_CONNECTED.encode(channels_in=cin, input_pos=p, input_neg=n,
                                                    act_min=act_min, act_max=act_max)
     else:
@@ -208,6 +260,41 @@ def fc_case(rng, name, *, batch, cin, cout, input_kind="packed", output_kind="in
                                    packed_output=output_kind == "packed")
     return KernelCase(name, "TFQP_BFULLY_CONNECTED", [x, weights, transform], out, options,
                       input_zero_point, zero_point)
+
+
+def int8_output_cases(rng) -> List[KernelCase]:
+    """The binary ops' int8 output through each Cortex-M path (xnor_arm.h): the whole-row
+    kernel (3x3 on <= 32 channels), the generic kernel (windows up to 38 words), the C
+    requantization (longer windows, or a layer whose records are not usable), with
+    edge_int8_transform's rows, odd channel counts, padding, strides, batch 2 and both the
+    full int8 range and clamps at both ends."""
+    cases = []
+    convs = [  # (kh, cin, cout, stride, padding, pad_value, batch, transform)
+        (3, 32, 7, 1, "same", 0, 2, "edge"),
+        (3, 20, 13, 2, "same", 0, 1, "edge"),
+        (3, 32, 6, 1, "same", 1, 1, "edge"),
+        (3, 32, 5, 1, "valid", 0, 2, "unusable"),
+        (3, 64, 11, 1, "same", 0, 2, "edge"),
+        (3, 64, 5, 2, "same", 1, 1, "edge"),
+        (1, 33, 9, 1, "valid", 0, 2, "edge"),
+        (3, 130, 7, 1, "same", 0, 1, "edge"),
+        (3, 64, 6, 1, "same", 0, 1, "unusable"),
+    ]
+    for i, (k, cin, cout, stride, padding, pad_value, batch, transform) in enumerate(convs):
+        for index in (0, 1):  # clamps at both ends, the full int8 range
+            cases.append(conv_case(
+                rng, f"conv int8 out {k}x{k} s{stride} {padding} pad{pad_value} cin{cin} "
+                     f"cout{cout} {transform} act{index}",
+                batch=batch, height=5, width=6, cin=cin, cout=cout, kh=k, kw=k,
+                stride=(stride, stride), padding=padding, pad_value=pad_value,
+                output_kind="int8", index=index, transform=transform))
+    for cin, cout, batch, transform in [(100, 13, 2, "edge"), (1024, 7, 1, "edge"),
+                                        (1300, 5, 1, "edge"), (64, 6, 2, "unusable")]:
+        for index in (0, 1):
+            cases.append(fc_case(rng, f"fc int8 out cin{cin} cout{cout} {transform} act{index}",
+                                 batch=batch, cin=cin, cout=cout, output_kind="int8",
+                                 index=index, transform=transform))
+    return cases
 
 
 def maxpool_case(rng, name, *, batch, height, width, channels, kh, kw, stride, padding,
@@ -889,6 +976,7 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
             cases.append(fc_case(rng, f"fc cin{cin} cout{cout} {input_kind}->{output_kind}",
                                  batch=1 + i % 3, cin=cin, cout=cout, input_kind=input_kind,
                                  output_kind=output_kind, index=i))
+    cases.extend(int8_output_cases(rng))
     for i, (k, s, padding, channels) in enumerate(itertools.product(
             [1, 2, 3], [1, 2], ["same", "valid"], [1, 32, 33, 70])):
         cases.append(maxpool_case(rng, f"maxpool {k}x{k} s{s} {padding} c{channels}",

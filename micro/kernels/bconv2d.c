@@ -152,17 +152,26 @@ static int64_t arm_padded_width(const tfqp_bconv2d_params *p) {
 
 /* The Cortex-M path's scratch: one image with its padding made explicit (zero
  * words), the tap pointers of an output row, one output pixel's gathered
- * window, the accumulator-start pointers of an output row, and the counts of
- * every channel (int8 output); UINT64_MAX when the padded image alone has
+ * window, the accumulator-start pointers of an output row, and (int8 output)
+ * the counts of every channel and the records of one row of border regions
+ * (xnor_arm.h); UINT64_MAX when the padded image alone has
  * more than TFQP_MAX_BUFFER_BYTES pixels. (Spans < 2^31, so their product
  * fits uint64; then pixels <= 2^28 and words <= 2^19: no product overflows.) */
+#if TFQP_HAVE_ARM_DSP
+#define ARM_OUT8_RECORD_WORDS TFQP_ARM_OUT8_RECORD_WORDS
+#else
+#define ARM_OUT8_RECORD_WORDS 0 /* no Cortex-M path */
+#endif
+
 static uint64_t arm_path_bytes(const tfqp_bconv2d_params *p) {
   const uint64_t padded_pixels = (uint64_t)arm_padded_height(p) * (uint64_t)arm_padded_width(p);
   if (padded_pixels > (uint64_t)TFQP_MAX_BUFFER_BYTES) return UINT64_MAX;
   return (padded_pixels * (uint64_t)p->io.input_words +
           (uint64_t)p->rows.filter * (uint64_t)p->cols.filter + (uint64_t)p->filter_words +
           (uint64_t)p->cols.out * (uint64_t)p->io.output_words +
-          (p->io.output_packed ? 0 : (uint64_t)p->io.channels_out)) *
+          (p->io.output_packed ? 0
+                               : (uint64_t)p->io.channels_out *
+                                     (1 + (uint64_t)p->col_classes * ARM_OUT8_RECORD_WORDS))) *
          sizeof(tfqp_word);
 }
 
@@ -233,6 +242,12 @@ tfqp_status tfqp_bconv2d_prepare(const tfqp_bconv2d_options *o,
   p->arm_width = p->arm ? (int32_t)arm_padded_width(p) : 0;
   p->table_bytes = layout.table_bytes;
   p->scratch_bytes = layout.scratch_bytes;
+  p->table_arm = 0;
+#if TFQP_HAVE_ARM_DSP
+  if (p->arm && !p->io.output_packed) {
+    p->table_arm = tfqp_arm_out8_table(p->io.channels_out, &p->table_bytes);
+  }
+#endif
   return TFQP_OK;
 }
 
@@ -329,6 +344,12 @@ tfqp_status tfqp_bconv2d_init_table(const tfqp_bconv2d_params *p,
       }
     }
   }
+#if TFQP_HAVE_ARM_DSP
+  if (p->table_arm != 0) {
+    table[p->table_arm] = tfqp_arm_out8_records((uint32_t *)(table + p->table_arm + 1), table,
+                                                cpad, transform, &p->io, p->taps);
+  }
+#endif
 #if TFQP_HAVE_AVX2
   tfqp_avx2_repack(filter, cout, cpad, p->filter_words, (tfqp_word *)(table + p->table_filter));
 #endif
@@ -674,8 +695,9 @@ static void arm_pad_image(const tfqp_bconv2d_params *p, const tfqp_word *image,
  * whose window of output (oy, ox) starts at row oy * stride_h, pixel
  * ox * stride_w (the padded image, or the input when no window leaves it).
  * Scratch: taps (KH * KW pointers), starts (OW * output_words pointers, valid
- * for the row class *starts_class), col (filter_words words), x (int8 output,
- * channels_out words). */
+ * for the row class *starts_class: packed output, the accumulator starts; int8
+ * output, the records), col (filter_words words), x (int8 output,
+ * channels_out words, then the records of col_classes regions). */
 static __attribute__((noinline)) void conv_rows_arm(
     const tfqp_bconv2d_params *p, const int32_t *table, const tfqp_word *image,
     size_t row_words, const tfqp_word *filter, int32_t n, int32_t oy, void *output,
@@ -724,6 +746,40 @@ static __attribute__((noinline)) void conv_rows_arm(
     }
     return;
   }
+  const uint32_t *templates =
+      p->io.output_packed ? NULL : tfqp_arm_out8_templates(table, p->table_arm);
+  uint32_t *records = x + p->io.channels_out; /* int8 output: one row of regions */
+  if (templates != NULL && *starts_class != row_class) {
+    /* the records of this row's regions, and each pixel's */
+    const int32_t cout = p->io.channels_out;
+    int32_t cc;
+    for (cc = 0; cc < p->col_classes; ++cc) {
+      tfqp_arm_out8_place(records + (size_t)cc * cout * TFQP_ARM_OUT8_RECORD_WORDS, templates,
+                          base_rows + (size_t)cc * cpad, cout);
+    }
+    for (ox = 0; ox < out_w; ++ox) {
+      starts[ox] = records + (size_t)tfqp_window_axis_class(&p->cols, ox) * cout *
+                                 TFQP_ARM_OUT8_RECORD_WORDS;
+    }
+    *starts_class = row_class;
+  }
+  if (templates != NULL && runs == 3 && run == 3 && p->cols.dilation == 1) {
+    /* the same with int8 outputs, every channel of a pixel in one pass */
+    int8_t *out = (int8_t *)output + first_pixel * p->io.channels_out;
+    tfqp_arm_row9 job;
+    job.col = col;
+    job.pos = row0;
+    job.row_stride = (uint32_t)((size_t)p->rows.dilation * row_words * sizeof(tfqp_word));
+    job.step = step_bytes;
+    job.pixels = out_w;
+    job.f = filter;
+    job.starts = starts;
+    job.out = (tfqp_word *)(void *)out;
+    job.out_stride = (uint32_t)p->io.channels_out;
+    tfqp_arm_conv9_out8_row_asm(&job);
+    tfqp_arm_clamp_int8(out, (size_t)out_w * p->io.channels_out, p->io.act_min, p->io.act_max);
+    return;
+  }
   for (ky = 0; ky < kh; ++ky) {
     const tfqp_word *row = row0 + (size_t)ky * p->rows.dilation * row_words;
     for (kx = 0; kx < (p->cols.dilation == 1 ? 1 : kw); ++kx) {
@@ -733,8 +789,8 @@ static __attribute__((noinline)) void conv_rows_arm(
   for (ox = 0; ox < out_w; ++ox) {
     const int32_t *base = base_rows + (size_t)tfqp_window_axis_class(&p->cols, ox) * cpad;
     tfqp_arm_gather(col, taps, runs, (uint32_t)ox * step_bytes, run);
-    tfqp_arm_outputs(col, filter, p->filter_words, &p->io, table, cpad, base, first_pixel + ox, x,
-                     output);
+    tfqp_arm_outputs(col, filter, p->filter_words, &p->io, table, cpad, base,
+                     templates != NULL ? starts[ox] : NULL, first_pixel + ox, x, output);
   }
 }
 #endif /* TFQP_HAVE_ARM_DSP */

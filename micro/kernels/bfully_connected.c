@@ -118,6 +118,12 @@ tfqp_status tfqp_bfully_connected_prepare(
   p->table_weights = layout.table_weights;
   p->arm = arm_path(p);
   p->table_bytes = layout.table_bytes;
+  p->table_arm = 0;
+#if TFQP_HAVE_ARM_DSP
+  if (p->arm && !p->io.output_packed) {
+    p->table_arm = tfqp_arm_out8_table(p->io.channels_out, &p->table_bytes);
+  }
+#endif
   p->scratch_bytes = layout.scratch_bytes;
   return TFQP_OK;
 }
@@ -152,6 +158,15 @@ tfqp_status tfqp_bfully_connected_init_table(
     }
 #endif
   }
+#if TFQP_HAVE_ARM_DSP
+  if (p->table_arm != 0) {
+    /* one region: the records themselves */
+    uint32_t *records = (uint32_t *)(table + p->table_arm + 1);
+    table[p->table_arm] = tfqp_arm_out8_records(records, table, cpad, transform, &p->io,
+                                                p->io.channels_in);
+    tfqp_arm_out8_place(records, records, base, cout);
+  }
+#endif
 #if TFQP_HAVE_AVX2
   tfqp_avx2_repack(weights, cout, cpad, words, (tfqp_word *)(table + p->table_weights));
 #endif
@@ -267,8 +282,9 @@ static inline void fc_eval(const tfqp_bfully_connected_params *p, const int32_t 
     for (n = 0; n < p->io.batch; ++n) {
       /* x: the counts of every channel (int8 output) */
       tfqp_arm_outputs(packed + (size_t)n * p->io.input_words, weights, p->io.input_words, &p->io,
-                       table, p->padded_channels, table + p->table_base, (size_t)n,
-                       (uint32_t *)free_scratch, output);
+                       table, p->padded_channels, table + p->table_base,
+                       tfqp_arm_out8_templates(table, p->table_arm),
+                       (size_t)n, (uint32_t *)free_scratch, output);
     }
     return;
   }

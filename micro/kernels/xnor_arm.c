@@ -35,7 +35,10 @@
 
 #if TFQP_HAVE_ARM_DSP
 
+#include "binary_output.h"
+
 #include <stddef.h>
+#include <string.h>
 
 #define TFQP_ARM_GROUPS 12 /* groups of three words in one unrolled run */
 
@@ -58,6 +61,10 @@ uint32_t tfqp_arm_bits9_asm(const tfqp_word *window, const tfqp_word *f,
 void tfqp_arm_counts_asm(const tfqp_arm_job *job, const tfqp_word *f, uint32_t *acc,
                          int32_t count);
 
+/* the int8 outputs of channels up to the record flagged last (TFQP_OUT8) */
+void tfqp_arm_out8_asm(const tfqp_arm_job *job, const tfqp_word *f, const uint32_t *records,
+                       int8_t *out);
+
 /* code addresses inside the kernels (Thumb code: entered with bit 0 set) */
 extern const char tfqp_arm_bits_asm_skip[], tfqp_arm_bits_asm_tail1[],
     tfqp_arm_bits_asm_tail2[], tfqp_arm_bits_asm_g1[], tfqp_arm_bits_asm_g2[],
@@ -65,6 +72,8 @@ extern const char tfqp_arm_bits_asm_skip[], tfqp_arm_bits_asm_tail1[],
 extern const char tfqp_arm_counts_asm_skip[], tfqp_arm_counts_asm_tail1[],
     tfqp_arm_counts_asm_tail2[], tfqp_arm_counts_asm_g1[], tfqp_arm_counts_asm_g2[],
     tfqp_arm_counts_asm_end[];
+extern const char tfqp_arm_out8_asm_skip[], tfqp_arm_out8_asm_tail1[], tfqp_arm_out8_asm_tail2[],
+    tfqp_arm_out8_asm_g1[], tfqp_arm_out8_asm_g2[], tfqp_arm_out8_asm_end[];
 
 typedef struct {
   const char *skip, *tail1, *tail2, *g1, *g2, *end;
@@ -76,6 +85,9 @@ static const kernel_labels bits_labels = {
 static const kernel_labels counts_labels = {
     tfqp_arm_counts_asm_skip, tfqp_arm_counts_asm_tail1, tfqp_arm_counts_asm_tail2,
     tfqp_arm_counts_asm_g1,   tfqp_arm_counts_asm_g2,    tfqp_arm_counts_asm_end};
+static const kernel_labels int8_labels = {
+    tfqp_arm_out8_asm_skip, tfqp_arm_out8_asm_tail1, tfqp_arm_out8_asm_tail2,
+    tfqp_arm_out8_asm_g1,   tfqp_arm_out8_asm_g2,    tfqp_arm_out8_asm_end};
 
 /* The entry chain of a piece of `tail` words then `groups` groups. */
 static void job_entries(tfqp_arm_job *job, const kernel_labels *k, int32_t tail,
@@ -92,8 +104,9 @@ __asm__(
     "  .syntax unified\n"
     "  .thumb\n"
     "  .text\n"
-    /* one group: three window words (r0!) against three filter words (r1!) */
-    ".macro TFQP_GROUP\n"
+    /* one group: three window words (r0!) against three filter words (r1!),
+     * added to `acc` (r12, or lr = 0 to start the count) into r12 */
+    ".macro TFQP_GROUP acc=r12\n"
     "  ldmia r0!, {r4, r5, r6}\n"
     "  ldmia r1!, {r7, r8, r9}\n"
     "  eor   r7, r7, r4\n"
@@ -114,8 +127,24 @@ __asm__(
     "  add   r7, r7, r8\n"
     "  add   r7, r7, r9\n"
     "  ror   r8, r7, #4\n"
-    "  usada8 r12, r7, lr, r12\n"
+    "  usada8 r12, r7, lr, \\acc\n"
     "  usada8 r12, r8, lr, r12\n"
+    ".endm\n"
+    /* the int8 output of one channel from r12 = 17 x (see xnor_arm.h): loads
+     * its record from r2!, stores the byte at r3!, and leaves Z clear after
+     * the channel whose record carries the last-channel flag */
+    ".macro TFQP_OUT8\n"
+    "  ldmia r2!, {r0, r4-r9}\n"  /* B, W, M, M2, C low, C high, K */
+    "  mls   r12, r4, r12, r0\n"  /* a = B - W * 17x = 2^left * acc */
+    "  smlal r7, r8, r12, r5\n"   /* N = C + a M (+ a M2) */
+    "  smlal r7, r8, r12, r6\n"
+    "  lsr   r4, r12, #31\n"
+    "  smlal r7, r8, r4, r9\n"    /* - 2^31 [a < 0] when K = INT32_MIN */
+    "  ldr   r0, [r2], #4\n"      /* shift | flags */
+    "  asr   r8, r8, r0\n"
+    "  ssat  r8, #8, r8\n"
+    "  strb  r8, [r3], #1\n"
+    "  tst   r0, #256\n"
     ".endm\n"
     /* the popcount of r7 (one word, already XORed) into r12 */
     ".macro TFQP_WORD_TO_NIBBLES reg, tmp\n"
@@ -124,7 +153,8 @@ __asm__(
     "  and   \\tmp, r10, \\reg, lsr #2\n"
     "  mls   \\reg, \\tmp, r11, \\reg\n"
     ".endm\n"
-    /* A kernel. mode 0: bits (returns them), mode 1: counts (acc[c] += 17 x).
+    /* A kernel. mode 0: bits (returns them), mode 1: counts (acc[c] += 17 x),
+     * mode 2: int8 outputs (r2 records, r3 output; see TFQP_OUT8).
      * Stack frame: [sp] window, [sp+4] channel entry, [sp+8] entry after the
      * skip, [sp+12] group entry, [sp+16] skip bytes. */
     ".macro TFQP_KERNEL name, mode\n"
@@ -136,10 +166,11 @@ __asm__(
     "  sub   sp, sp, #20\n"
     "  ldmia r0, {r4-r8}\n" /* window, entry, after skip, groups entry, skip */
     "  stmia sp, {r4-r8}\n"
-    /* sentinel above `count` result bits */
+    "  .if \\mode != 2\n" /* sentinel above `count` result bits (mode 2: r3 output) */
     "  rsb   r3, r3, #32\n"
     "  movs  r4, #1\n"
     "  lsl   r3, r4, r3\n"
+    "  .endif\n"
     "  mov   r10, #0x33333333\n"
     "  movs  r11, #3\n"
     "  mov   lr, #0\n"
@@ -148,8 +179,10 @@ __asm__(
     "  ldr   r0, [sp, #0]\n"
     "  .if \\mode == 0\n"
     "  ldr   r12, [r2], #4\n"
-    "  .else\n"
+    "  .elseif \\mode == 1\n"
     "  ldr   r12, [r2]\n"
+    "  .else\n"
+    "  mov   r12, #0\n"
     "  .endif\n"
     "  ldr   pc, [sp, #4]\n"
     "  .balign 4\n"
@@ -199,10 +232,13 @@ __asm__(
     "  adcs  r3, r3, r3\n"       /* in at bit 0; C = the sentinel */
     "  bcc   \\name\\()_channel\n"
     "  mov   r0, r3\n"
-    "  .else\n"
+    "  .elseif \\mode == 1\n"
     "  str   r12, [r2], #4\n"
     "  adds  r3, r3, r3\n"
     "  bcc   \\name\\()_channel\n"
+    "  .else\n"
+    "  TFQP_OUT8\n"
+    "  beq   \\name\\()_channel\n"
     "  .endif\n"
     "  add   sp, sp, #20\n"
     "  pop   {r4-r11, pc}\n"
@@ -212,6 +248,8 @@ __asm__(
     "  TFQP_KERNEL tfqp_arm_bits_asm, 0\n"
     "  .balign 4\n"
     "  TFQP_KERNEL tfqp_arm_counts_asm, 1\n"
+    "  .balign 4\n"
+    "  TFQP_KERNEL tfqp_arm_out8_asm, 2\n"
     /* Rows of exactly three groups (nine words: a 3x3 filter on 32 channels),
      * two channels per loop, no computed entry: the per-channel overhead is
      * 4.5 instructions instead of 6. count must be even. r0 = window. */
@@ -251,15 +289,20 @@ __asm__(
     "  pop   {r4-r11, pc}\n"
     "  .size tfqp_arm_bits9_asm, . - tfqp_arm_bits9_asm\n"
     /* tfqp_arm_conv9_row_asm(job): a run of output pixels of a conv whose
-     * window is three rows of three words (a 3x3 filter on <= 32 channels),
-     * 32 output channels, packed output: per pixel it gathers the window into
-     * col with LDM/STM, counts the channels like tfqp_arm_bits9_asm and
-     * stores the output word. Frame: the tfqp_arm_row9 job, copied. */
+     * window is three rows of three words (a 3x3 filter on <= 32 channels):
+     * per pixel it gathers the window into col with LDM/STM, then
+     * mode 0: counts 32 channels like tfqp_arm_bits9_asm and stores the
+     *         output word (out advances by out stride);
+     * mode 2 (tfqp_arm_conv9_out8_row_asm): every channel's count (the first
+     *         group starts it from lr = 0) and TFQP_OUT8 with the pixel's
+     *         records, the bytes of consecutive pixels consecutive.
+     * Frame: the tfqp_arm_row9 job, copied. */
+    ".macro TFQP_ROW9 name, mode\n"
     "  .balign 4\n"
-    "  .global tfqp_arm_conv9_row_asm\n"
-    "  .type tfqp_arm_conv9_row_asm, %function\n"
+    "  .global \\name\n"
+    "  .type \\name, %function\n"
     "  .thumb_func\n"
-    "tfqp_arm_conv9_row_asm:\n"
+    "\\name:\n"
     "  push  {r4-r11, lr}\n"
     "  sub   sp, sp, #36\n"
     "  ldmia r0, {r1-r9}\n"
@@ -290,6 +333,7 @@ __asm__(
     "  ldr   r4, [sp, #24]\n"
     "  ldr   r2, [r4], #4\n"
     "  str   r4, [sp, #24]\n"
+    "  .if \\mode == 0\n"
     "  movs  r3, #1\n" /* sentinel: 32 result bits */
     "2:\n" /* two channels */
     "  ldr   r0, [sp]\n"
@@ -312,13 +356,27 @@ __asm__(
     "  str   r3, [r4]\n"
     "  ldr   r5, [sp, #32]\n"
     "  add   r4, r4, r5\n"
+    "  .else\n"
+    "  ldr   r3, [sp, #28]\n"
+    "2:\n" /* channel */
+    "  ldr   r0, [sp]\n"
+    "  TFQP_GROUP lr\n"
+    "  TFQP_GROUP\n"
+    "  TFQP_GROUP\n"
+    "  TFQP_OUT8\n"
+    "  beq   2b\n"
+    "  mov   r4, r3\n"
+    "  .endif\n"
     "  str   r4, [sp, #28]\n"
     "  ldr   r5, [sp, #16]\n"
     "  cmp   r4, r5\n"
     "  bne   1b\n"
     "  add   sp, sp, #36\n"
     "  pop   {r4-r11, pc}\n"
-    "  .size tfqp_arm_conv9_row_asm, . - tfqp_arm_conv9_row_asm\n"
+    "  .size \\name, . - \\name\n"
+    ".endm\n"
+    "  TFQP_ROW9 tfqp_arm_conv9_row_asm, 0\n"
+    "  TFQP_ROW9 tfqp_arm_conv9_out8_row_asm, 2\n"
     /* tfqp_arm_gather(col, rows, kh, offset_bytes, run): for each of the kh
      * row pointers, copy `run` words from row + offset_bytes to col (col runs
      * on). Three words per LDM/STM pair, then the one or two left over. */
@@ -353,6 +411,8 @@ __asm__(
     "  pop   {r4-r8, pc}\n"
     "  .size tfqp_arm_gather, . - tfqp_arm_gather\n"
     "  .purgem TFQP_GROUP\n"
+    "  .purgem TFQP_ROW9\n"
+    "  .purgem TFQP_OUT8\n"
     "  .purgem TFQP_WORD_TO_NIBBLES\n"
     "  .purgem TFQP_KERNEL\n");
 
@@ -444,11 +504,126 @@ void tfqp_arm_xor_counts(const tfqp_word *window, const tfqp_word *f, int32_t n,
   }
 }
 
+int tfqp_arm_out8_record(uint32_t *record, int32_t wpn, int32_t multiplier, int32_t left,
+                         int32_t right, int32_t zero_point, int64_t max_abs_acc, int32_t last) {
+  const uint32_t flags = last ? TFQP_ARM_OUT8_LAST : 0u;
+  int64_t magnitude, v_max, constant, product_max;
+  uint32_t scale;
+  int k;
+  if (multiplier == INT32_MIN || left > 30 || max_abs_acc > (INT32_MAX >> left)) return 0;
+  magnitude = multiplier < 0 ? -(int64_t)multiplier : multiplier;
+  /* |a| <= 2^31 - 1: |a M| < 2^62 and |v| <= |a M| / 2^31 + 1 */
+  product_max = (max_abs_acc << left) * magnitude;
+  v_max = (product_max >> 31) + 1;
+  for (k = 0; k < TFQP_ARM_OUT8_RECORD_WORDS; ++k) record[k] = 0;
+  if (right > 0 && v_max + 1 <= ((int64_t)1 << (right - 1))) {
+    /* 0 <= v - [v < 0] + 2^(e-1) < 2^e for every v: the output is the zero
+     * point, N = zero_point * 2^32, shift 0 */
+    record[5] = (uint32_t)zero_point;
+    record[7] = flags;
+    return 1;
+  }
+  /* e = 0: N = 2 (a M + 2^30 + zero_point 2^31), the output its high word;
+   * e > 0: N = a M + 2^30 + 2^(30+e) + zero_point 2^(31+e) - 2^31 [a < 0],
+   * the output its high word >> (e - 1). |N| < 2^63 for every a: */
+  if (right > 24) return 0; /* (a record with v_max < 2^23 is constant above) */
+  if (right == 0 && product_max > ((int64_t)1 << 62) - ((int64_t)1 << 40)) return 0;
+  constant = right == 0 ? ((int64_t)1 << 31) + (int64_t)zero_point * ((int64_t)1 << 32)
+                        : ((int64_t)1 << 30) + ((int64_t)1 << (30 + right)) +
+                              (int64_t)zero_point * ((int64_t)1 << (31 + right));
+  /* 2^left (base - wpn * x) = base * scale - (wpn * 17^-1 * scale) * 17x
+   * modulo 2^32; a negative multiplier: the same product with a and M negated */
+  scale = (uint32_t)1 << left;
+  if (multiplier < 0) scale = 0u - scale;
+  record[0] = scale;
+  record[1] = (uint32_t)wpn * 0xF0F0F0F1u * scale;
+  record[2] = (uint32_t)magnitude;
+  record[3] = right == 0 ? (uint32_t)magnitude : 0u;
+  record[4] = (uint32_t)((uint64_t)constant & 0xFFFFFFFFu);
+  record[5] = (uint32_t)((uint64_t)constant >> 32);
+  record[6] = right == 0 ? 0u : 0x80000000u;
+  record[7] = (uint32_t)(right == 0 ? 0 : right - 1) | flags;
+  return 1;
+}
+
+int64_t tfqp_arm_out8_max_abs_acc(const int32_t *transform_row, int32_t input_pos,
+                                  int32_t input_neg, int32_t taps) {
+  const int64_t w = transform_row[0] < 0 ? -(int64_t)transform_row[0] : transform_row[0];
+  const int64_t bias = transform_row[1] < 0 ? -(int64_t)transform_row[1] : transform_row[1];
+  const int64_t p = input_pos < 0 ? -(int64_t)input_pos : input_pos;
+  const int64_t n = input_neg < 0 ? -(int64_t)input_neg : input_neg;
+  return w * (p > n ? p : n) * taps + bias; /* validated: <= 2^31 - 1 */
+}
+
+int tfqp_arm_out8_records(uint32_t *records, const int32_t *table, int32_t cpad,
+                          const int32_t *transform, const tfqp_binary_io *io, int32_t taps) {
+  const int32_t cout = io->channels_out;
+  int32_t co;
+  for (co = 0; co < cout; ++co) {
+    const int32_t *row = transform + (size_t)co * TFQP_TRANSFORM_INT8_COLUMNS;
+    if (!tfqp_arm_out8_record(records + (size_t)co * TFQP_ARM_OUT8_RECORD_WORDS, table[co],
+                              table[cpad + co], table[2 * cpad + co], table[3 * cpad + co],
+                              io->output_zero_point,
+                              tfqp_arm_out8_max_abs_acc(row, io->input_pos, io->input_neg, taps),
+                              co == cout - 1)) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+void tfqp_arm_out8_place(uint32_t *records, const uint32_t *templates, const int32_t *base,
+                         int32_t channels) {
+  int32_t co;
+  for (co = 0; co < channels; ++co) {
+    /* word by word (records may be templates): the compiler pairs the moves */
+    const uint32_t *t = templates + (size_t)co * TFQP_ARM_OUT8_RECORD_WORDS;
+    uint32_t *r = records + (size_t)co * TFQP_ARM_OUT8_RECORD_WORDS;
+    const uint32_t t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4], t5 = t[5], t6 = t[6], t7 = t[7];
+    r[0] = (uint32_t)base[co] * t[0];
+    r[1] = t1;
+    r[2] = t2;
+    r[3] = t3;
+    r[4] = t4;
+    r[5] = t5;
+    r[6] = t6;
+    r[7] = t7;
+  }
+}
+
+void tfqp_arm_clamp_int8(int8_t *out, size_t count, int32_t act_min, int32_t act_max) {
+  const uint32_t low = 0x01010101u * (uint8_t)act_min;
+  const uint32_t high = 0x01010101u * (uint8_t)act_max;
+  if (act_min == -128 && act_max == 127) return; /* SSAT did it */
+  /* four bytes at once: SSUB8 sets each byte's GE flag, SEL picks by it */
+  for (; count >= 4; count -= 4, out += 4) {
+    uint32_t w, t;
+    memcpy(&w, out, sizeof w);
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(t) : "r"(w), "r"(low));
+    __asm__("ssub8 %0, %2, %1\n\tsel %0, %1, %2" : "=&r"(w) : "r"(t), "r"(high));
+    memcpy(out, &w, sizeof w);
+  }
+  for (; count > 0; --count, ++out) {
+    if (*out < act_min) *out = (int8_t)act_min;
+    if (*out > act_max) *out = (int8_t)act_max;
+  }
+}
+
 void tfqp_arm_outputs(const tfqp_word *window, const tfqp_word *f, int32_t n,
                       const tfqp_binary_io *io, const int32_t *table, int32_t cpad,
-                      const int32_t *base, size_t pixel, uint32_t *x, void *output) {
+                      const int32_t *base, const uint32_t *records, size_t pixel, uint32_t *x,
+                      void *output) {
   const int32_t channels_out = io->channels_out;
   int32_t co;
+  if (!io->output_packed && records != NULL && n <= 3 * TFQP_ARM_GROUPS + 2) {
+    int8_t *out = (int8_t *)output + pixel * channels_out;
+    tfqp_arm_job job;
+    job.window = window;
+    job_entries(&job, &int8_labels, n % 3, n / 3, 0);
+    tfqp_arm_out8_asm(&job, f, records, out);
+    tfqp_arm_clamp_int8(out, (size_t)channels_out, io->act_min, io->act_max);
+    return;
+  }
   if (io->output_packed) {
     tfqp_word *out = (tfqp_word *)output + pixel * io->output_words;
     for (co = 0; co < channels_out; co += 32) {

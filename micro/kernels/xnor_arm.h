@@ -70,6 +70,85 @@ typedef struct {
 
 void tfqp_arm_conv9_row_asm(const tfqp_arm_row9 *job);
 
+/* int8 outputs in the kernels (TFQP_OUT8 in xnor_arm.c): from the count 17x
+ * of channel c, one record of TFQP_ARM_OUT8_RECORD_WORDS words per channel
+ * (and border region: B depends on it), {B, W, M, M2, C low, C high, K,
+ * shift | flags}, gives
+ *   a = B - W * 17x    (MLS, mod 2^32) = 2^left * acc exactly (|a| < 2^31)
+ *   N = C + a (M + M2) + K [a < 0]      (three SMLALs, int64)
+ *   out = ssat8(high word of N >> shift)
+ * TFLite computes v = floor((a M + 2^30) / 2^31) (SaturatingRoundingDoubling-
+ * HighMul, which never saturates here: a != INT32_MIN) and then
+ * floor((v + 2^(e-1) - [v < 0]) / 2^e) + zero_point; nested floors make that
+ * one floor of N / 2^(31+e) with, for e > 0, C = 2^30 + 2^(30+e) +
+ * zero_point 2^(31+e), K = -2^31, M2 = 0 and shift e - 1; for e = 0 (no
+ * rounding term) N doubled: M2 = M, C = 2^31 + zero_point 2^32, K = 0, shift
+ * 0. With M > 0 (a negative M is stored as -M with B and W negated) a < 0
+ * differs from v < 0 only where v = 0, whose output is the same either way.
+ * The last channel's record carries TFQP_ARM_OUT8_LAST. act_min / act_max
+ * narrower than int8 are applied after (tfqp_arm_clamp_int8).
+ *
+ * The op's table keeps one template per channel, B holding the factor that
+ * turns a region's base into B (tfqp_arm_out8_place); a conv builds the
+ * records of one row of border regions at a time in its scratch, a fully-
+ * connected layer (one region) keeps them in the table. */
+#define TFQP_ARM_OUT8_RECORD_WORDS 8
+#define TFQP_ARM_OUT8_LAST 256u
+
+/* Writes the template of a channel whose int8 output is
+ * tfqp_binary_output_int8(base, wpn, x, ...) and whose accumulator is bounded
+ * by max_abs_acc; 0 (not usable) when M = INT32_MIN, when TFLite's left
+ * shift could wrap (|acc| 2^left >= 2^31), or N could leave int64 (e > 24, or
+ * e = 0 with |a M| near 2^62). Channels whose |v| < 2^(e-1) (every output the
+ * zero point) get a constant record. */
+int tfqp_arm_out8_record(uint32_t *record, int32_t wpn, int32_t multiplier, int32_t left,
+                         int32_t right, int32_t zero_point, int64_t max_abs_acc, int32_t last);
+
+/* |W| * max(|P|, |N|) * taps + |bias|: the bound validation puts on every
+ * accumulator of a transform row (W, bias, ...). */
+int64_t tfqp_arm_out8_max_abs_acc(const int32_t *transform_row, int32_t input_pos,
+                                  int32_t input_neg, int32_t taps);
+
+/* The templates of every channel (table: the per-channel constants,
+ * binary_output.h); 0 when a channel's is not usable. */
+int tfqp_arm_out8_records(uint32_t *records, const int32_t *table, int32_t cpad,
+                          const int32_t *transform, const tfqp_binary_io *io, int32_t taps);
+
+/* The records of `channels` channels for the region whose values are `base`
+ * (records may be templates itself). */
+void tfqp_arm_out8_place(uint32_t *records, const uint32_t *templates, const int32_t *base,
+                         int32_t channels);
+
+/* Places the templates at the end of an op's table of *table_bytes bytes (a
+ * usable flag, then the templates): returns their word offset and grows
+ * *table_bytes, or 0 (none: the int8 outputs are requantized in C) when the
+ * table would exceed TFQP_MAX_BUFFER_BYTES. */
+static inline int32_t tfqp_arm_out8_table(int32_t channels, size_t *table_bytes) {
+  const uint64_t bytes =
+      (1 + (uint64_t)channels * TFQP_ARM_OUT8_RECORD_WORDS) * sizeof(uint32_t);
+  const int32_t offset = (int32_t)(*table_bytes / sizeof(int32_t));
+  if (bytes > (uint64_t)TFQP_MAX_BUFFER_BYTES - (uint64_t)*table_bytes) return 0;
+  *table_bytes += (size_t)bytes;
+  return offset;
+}
+
+/* The table's templates (NULL when it has none or a channel's was not
+ * usable). */
+static inline const uint32_t *tfqp_arm_out8_templates(const int32_t *table, int32_t table_arm) {
+  if (table_arm == 0 || table[table_arm] == 0) return NULL;
+  return (const uint32_t *)(table + table_arm + 1);
+}
+
+/* Clamps `count` int8 outputs to [act_min, act_max] (nothing to do for the
+ * full range, which the kernels' SSAT gives). */
+void tfqp_arm_clamp_int8(int8_t *out, size_t count, int32_t act_min, int32_t act_max);
+
+/* tfqp_arm_conv9_row_asm with int8 outputs: every channel of each pixel; the
+ * job's f: every channel's filter, starts[pixel]: the records of the pixel's
+ * region, out: the first pixel's first int8 output (cast), out_stride: the
+ * channel count (the pixels' bytes are consecutive). */
+void tfqp_arm_conv9_out8_row_asm(const tfqp_arm_row9 *job);
+
 /* For each of the kh (>= 1) row pointers: copies `run` (>= 1) words from
  * rows[k] + offset_bytes to col, one run after the other. */
 void tfqp_arm_gather(tfqp_word *col, const tfqp_word *const *rows, int32_t kh,
@@ -113,10 +192,12 @@ static inline int8_t tfqp_arm_output_int8(int32_t base, int32_t wpn, uint32_t x,
 /* The outputs of output pixel `pixel` (a conv pixel, an fc row) from its
  * window of n words, the filters of consecutive channels n words apart; table
  * layout as binary_output.h, `base` the pixel's region values (packed output:
- * the accumulator starts). x: Cout words of scratch (int8 output). */
+ * the accumulator starts). int8 output: `records` the region's records (NULL:
+ * none), x: Cout words of scratch for the path without them. */
 void tfqp_arm_outputs(const tfqp_word *window, const tfqp_word *f, int32_t n,
                       const tfqp_binary_io *io, const int32_t *table, int32_t cpad,
-                      const int32_t *base, size_t pixel, uint32_t *x, void *output);
+                      const int32_t *base, const uint32_t *records, size_t pixel, uint32_t *x,
+                      void *output);
 
 #endif /* TFQP_HAVE_ARM_DSP */
 

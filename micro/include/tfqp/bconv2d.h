@@ -122,6 +122,8 @@ typedef struct {
   int32_t table_base;      /* word offset of the per-region sums in the table */
   int32_t table_filter;    /* word offset of the repacked filter (vector builds) */
   int32_t arm;             /* Cortex-M builds: eval runs the Cortex-M kernels */
+  int32_t table_arm;       /* Cortex-M, int8 output: word offset of the int8 records
+                              (a usable flag, then per region and channel); 0: none */
   int32_t pixels;          /* N * H * W of the input */
   size_t image_words;      /* H * W * ceil(Cin/32): one packed input image */
   int32_t arm_height;      /* Cortex-M kernels: the explicitly padded image's */

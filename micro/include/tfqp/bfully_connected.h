@@ -65,6 +65,8 @@ typedef struct {
   int32_t table_base;      /* word offset of the per-channel sums in the table */
   int32_t table_weights;   /* word offset of the repacked weights (vector builds) */
   int32_t arm;             /* Cortex-M builds: eval runs the Cortex-M kernels */
+  int32_t table_arm;       /* Cortex-M, int8 output: word offset of the int8 records
+                              (a usable flag, then per region and channel); 0: none */
   size_t table_bytes;      /* persistent table for init_table */
   size_t scratch_bytes;    /* scratch for eval: int8 input or packed input with
                               Cin % 32 != 0; else 0 */
