@@ -950,6 +950,10 @@ def random_cases(seed: int = 0) -> List[KernelCase]:
         (3, 1, 1, 1, 3, 1, "valid", 0, 130, 9),
         (1, 1, 1, 1, 1, 1, "valid", 0, 256, 64),
         (2, 2, 2, 2, 1, 1, "same", 1, 128, 36),
+        # three taps of three words that are not a 3x3 window: a 1x3 filter dilated
+        # across 65-96 channels (the whole-row 3x3 kernels must not take it)
+        (1, 3, 1, 1, 1, 2, "same", 0, 80, 32),
+        (1, 3, 1, 1, 1, 2, "valid", 0, 96, 64),
     ]
     for i, (kh, kw, sh, sw, dh, dw, padding, pad_value, cin, cout) in enumerate(mixed):
         for output_kind in ["int8", "packed"]:

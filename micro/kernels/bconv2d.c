@@ -712,12 +712,16 @@ static __attribute__((noinline)) void conv_rows_arm(
   const int32_t runs = p->cols.dilation == 1 ? kh : kh * kw;
   const int32_t run = p->cols.dilation == 1 ? kw * words : words;
   const uint32_t step_bytes = (uint32_t)(p->cols.stride * words) * sizeof(tfqp_word);
+  /* the whole-row kernels read a window of three filter rows, each three contiguous
+   * words: three runs of three words are that only when each run is a filter row
+   * (not a 1x3 filter dilated across its columns) */
+  const int row9 = runs == 3 && run == 3 && runs == kh;
   const int32_t row_class = tfqp_window_axis_class(&p->rows, oy);
   const int32_t *base_rows = table + p->table_base + (size_t)row_class * p->col_classes * cpad;
   const size_t first_pixel = ((size_t)n * p->rows.out + oy) * out_w;
   const tfqp_word *row0 = image + (size_t)oy * p->rows.stride * row_words;
   int32_t ox, ky, kx, t = 0;
-  if (p->io.output_packed && runs == 3 && run == 3 && p->io.channels_out % 32 == 0) {
+  if (p->io.output_packed && row9 && p->io.channels_out % 32 == 0) {
     /* windows of three rows of three words: the whole row in assembly */
     tfqp_arm_row9 job;
     int32_t co;
@@ -763,7 +767,7 @@ static __attribute__((noinline)) void conv_rows_arm(
     }
     *starts_class = row_class;
   }
-  if (templates != NULL && runs == 3 && run == 3 && p->cols.dilation == 1) {
+  if (templates != NULL && row9) {
     /* the same with int8 outputs, every channel of a pixel in one pass */
     int8_t *out = (int8_t *)output + first_pixel * p->io.channels_out;
     tfqp_arm_row9 job;
