@@ -36,10 +36,13 @@
  * Depthwise: per position the activation pairs of four channels are built
  * from one word of each tap (SXTB16, PKHBT/PKHTB), then each channel's codes
  * are decoded in C (ACLE SMLAD).
- * Dead words (codes worth 0 in every class) are never decoded: a row with
- * few of them among many runs (unstructured pruning) is read from a copy with
- * a word of zero codes in their place, others one kernel call per run of
- * live words (copy_is_cheaper chooses per row in init_table).
+ * Dead words (codes worth 0 in every class: they add nothing, whoever reads
+ * them) are skipped where that pays: a row runs one kernel call per run of
+ * live words only where the dead words' decoding costs more than the extra
+ * calls (long dead stretches: dead rows, structured pruning); otherwise the
+ * kernel reads the row whole, as a dense one (unstructured pruning leaves
+ * few dead words in many runs; runs_are_cheaper, fc2_runs_are_cheaper).
+ * So a pruned layer never costs more than its dense form.
  * The output: TFLite's MultiplyByQuantizedMultiplier, bit-exact, as
  * tfqp_arm_output_int8 computes it (no saturation case: M0 < 2^31).
  */
@@ -74,21 +77,21 @@
  * bytes), in int32 words: a header, the pair tables [C][2^(2b)], one record
  * of RECORD words per output channel, then (fully connected in batch 1, one
  * class: list_capacity) the live-pair lists (list_words). */
-enum { HEADER_SPARSE, HEADER_ALL_LIVE, HEADER_ZERO_WORD, HEADER_WORDS };
+enum { HEADER_SPARSE, HEADER_ALL_LIVE, HEADER_WORDS };
 #define RECORD 8
 enum { R_D, R_BIAS, R_MULT, R_LEFT, R_RIGHT, R_MASK, R_FLAGS = 7 }; /* int8, one class */
 enum { R_THRESHOLD = 2 };                        /* packed output: R_D, R_BIAS, R_THRESHOLD */
 enum { R_MULT1 = 3, R_SHIFT = 4, R_BIAS1 = 5 };  /* two classes: R_D, R_BIAS, R_MULT, ... */
 #define FLAG_ALL_LIVE 1 /* R_FLAGS: no dead word in the channel's row */
-#define FLAG_COPY 2     /* R_FLAGS: the kernels read a copy (live_row) */
+#define FLAG_WHOLE 2    /* R_FLAGS: the kernels read the row whole, dead words too */
 #define FLAG_PAIR_LIST 4 /* R_FLAGS: fully connected, batch 1: the live-pair list */
 
 /* Instructions a kernel call on a run of live words costs beyond the words'
  * work (job set-up, finding the run, the kernel's prologue and epilogue),
- * and a dead word in a copy of its row beyond its decoding (copy, replace),
- * measured on the Cortex-M4: the weights of copy_is_cheaper. */
+ * measured on the Cortex-M4, and a word's work beyond its pairs in conv4 (LDR,
+ * CMP, BNE): the weights of runs_are_cheaper. */
 #define RUN_COST 65
-#define COPIED_DEAD_WORD_COST 8
+#define CONV4_WORD_COST 3
 
 /* The weights of pair_lists_are_cheaper, counted in the kernels' code and
  * checked against qemu's counts of short and long rows: instructions per two
@@ -584,15 +587,14 @@ size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) {
 
 static size_t round4(size_t bytes) { return (bytes + 3u) & ~(size_t)3u; }
 
-/* Scratch: the zero-point row, the tap pointers of BLOCK positions, the
- * activation pairs of BLOCK positions and a row; 0 beyond 2^30 bytes. */
+/* Scratch: the zero-point row, the tap pointers of BLOCK positions and the
+ * activation pairs of BLOCK positions; 0 beyond 2^30 bytes. */
 static size_t scratch_bytes(const tfqp_shift_layer *layer, int32_t channels_in,
                             int32_t tap_rows) {
   const uint64_t bytes = (((uint64_t)channels_in + 3u) & ~(uint64_t)3u) +
                          BLOCK * (uint64_t)tap_rows * sizeof(const int8_t *) +
-                         (uint64_t)layer->row_words *
-                             (BLOCK * (uint64_t)(layer->codes_per_word / 2) + 1u) *
-                             sizeof(uint32_t);
+                         (uint64_t)layer->row_words * BLOCK *
+                             (uint64_t)(layer->codes_per_word / 2) * sizeof(uint32_t);
   return bytes > ((uint64_t)1 << 30) ? 0 : (size_t)bytes;
 }
 
@@ -672,32 +674,13 @@ static int row_all_live(const tfqp_shift_layer *layer, const uint32_t *live) {
   return 1;
 }
 
-/* A word of codes worth 0 in every class (the lowest such code in each
- * field): what a dead word holds as far as the sums go. 0 when no code is
- * worth 0 in every class (then no word is dead and it is not used). */
-static uint32_t zero_code_word(const tfqp_shift_layer *layer, const int32_t *values) {
-  const int32_t codes = 1 << layer->bits;
-  int32_t code, c, j;
-  for (code = 0; code < codes; ++code) {
-    int32_t worth = 0;
-    for (c = 0; c < layer->classes; ++c) worth |= values[(size_t)c * codes + code];
-    if (worth == 0) {
-      uint32_t word = 0;
-      for (j = 0; j < layer->codes_per_word; ++j) word |= (uint32_t)code << (j * layer->bits);
-      return word;
-    }
-  }
-  return 0;
-}
-
-/* Whether a row with dead words runs cheaper as a copy with zero words in
- * their place (one kernel call, the zero words decoded: 2 instructions a
- * pair with the skipping kernels, 7 without) than as one call per run of
- * live words: few dead words in many runs (unstructured pruning) take the
- * copy, long dead stretches (dead rows, structured pruning) the runs. */
-static int copy_is_cheaper(const tfqp_shift_layer *layer, const uint32_t *live, int sparse) {
-  const int64_t word_cost = COPIED_DEAD_WORD_COST + (int64_t)(layer->codes_per_word / 2) *
-                                                        (sparse ? 2 : 7);
+/* Whether a row with dead words costs fewer instructions as one conv4 call
+ * per run of live words than as one call on the whole row (its dead words
+ * decoded like the others: 2 instructions a pair with the skipping kernels,
+ * 7 without). */
+static int runs_are_cheaper(const tfqp_shift_layer *layer, const uint32_t *live, int sparse) {
+  const int64_t word_cost =
+      CONV4_WORD_COST + (int64_t)(layer->codes_per_word / 2) * (sparse ? 2 : 7);
   int64_t dead = 0, runs = 0;
   int32_t w, previous = 0;
   for (w = 0; w < layer->row_words; ++w) {
@@ -706,7 +689,36 @@ static int copy_is_cheaper(const tfqp_shift_layer *layer, const uint32_t *live, 
     runs += bit && !previous;
     previous = bit;
   }
-  return 2 * (int64_t)layer->row_words + dead * word_cost < runs * RUN_COST;
+  return dead * word_cost > (runs - 1) * RUN_COST;
+}
+
+/* Instructions of tfqp_shift_arm_fc2_b<b> per word of a channel pair. */
+static int64_t fc2_word_cost(const tfqp_shift_layer *layer) {
+  const int64_t per_word = layer->codes_per_word / 2;
+  return FC2_WORD_COST + (per_word + 3) / 4 + FC2_PAIR_COST * per_word;
+}
+
+/* Whether channels co and (two) co + 1 of a fully-connected layer in batch 1
+ * cost fewer instructions as fc2_channels' kernel calls per run (words live
+ * in both rows, then those live in one: a call each) than as one call on
+ * both rows whole (bitmaps live_words apart). */
+static int fc2_runs_are_cheaper(const tfqp_shift_layer *layer, const uint32_t *live, int two) {
+  const uint32_t *live1 = live + layer->live_words;
+  const int32_t words = layer->row_words;
+  int64_t calls = 0, read = 0;
+  int32_t chunk, kind;
+  for (chunk = 0; chunk * 32 < words; ++chunk) {
+    const uint32_t valid = words - chunk * 32 >= 32 ? ~0u : (1u << (words - chunk * 32)) - 1u;
+    const uint32_t m0 = live[chunk] & valid, m1 = two ? live1[chunk] & valid : 0u;
+    const uint32_t runs[3] = {m0 & m1, m0 & ~m1, m1 & ~m0};
+    for (kind = 0; kind < 3; ++kind) {
+      /* a run starts at each set bit whose lower neighbour is clear */
+      calls += __builtin_popcount(runs[kind] & ~(runs[kind] << 1));
+      read += __builtin_popcount(runs[kind]);
+    }
+  }
+  return calls * FC2_CALL_COST + read * fc2_word_cost(layer) <
+         FC2_CALL_COST + (int64_t)words * fc2_word_cost(layer);
 }
 
 /* The live pairs of a row (weight pair, class 0, not 0); with `entries`,
@@ -738,12 +750,10 @@ static size_t row_live_pairs(const tfqp_shift_layer *layer, const tfqp_word *row
  * entries than through tfqp_shift_arm_fc2_b<b> on every word. */
 static int pair_lists_are_cheaper(const tfqp_shift_layer *layer, size_t live0, size_t live1,
                                   int two) {
-  const uint64_t per_word = (uint64_t)(layer->codes_per_word / 2);
   const uint64_t lists = (uint64_t)(1 + two) * LIST_CALL_COST +
                          (uint64_t)(live0 + live1) * LIST_TWO_ENTRIES_COST / 2;
   const uint64_t dense = FC2_CALL_COST + (uint64_t)layer->row_words *
-                                             (FC2_WORD_COST + (per_word + 3) / 4 +
-                                              FC2_PAIR_COST * per_word);
+                                             (uint64_t)fc2_word_cost(layer);
   return lists < dense;
 }
 
@@ -829,15 +839,25 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
   for (co = 0; co < cout; ++co) {
     fast[HEADER_ALL_LIVE] &= records[co * RECORD + R_FLAGS] & FLAG_ALL_LIVE;
   }
-  fast[HEADER_ZERO_WORD] = (int32_t)zero_code_word(layer, table);
   fast[HEADER_SPARSE] =
       zero_code && (uint64_t)zero_pairs * 100u >=
                        (uint64_t)TFQP_SHIFT_ARM_SPARSE_PERCENT * cout * row_pairs(layer);
-  for (co = 0; co < cout; ++co) {
-    int32_t *flags = records + co * RECORD + R_FLAGS;
-    if (!(*flags & FLAG_ALL_LIVE) &&
-        copy_is_cheaper(layer, live + co * (size_t)layer->live_words, fast[HEADER_SPARSE])) {
-      *flags |= FLAG_COPY;
+  if (layer->fully_connected && layer->pixels == 1) {
+    /* fc2_channels: channel pairs */
+    for (co = 0; co < cout; co += 2) {
+      const int32_t two = co + 1 < cout;
+      if (!fc2_runs_are_cheaper(layer, live + co * (size_t)layer->live_words, two)) {
+        records[co * RECORD + R_FLAGS] |= FLAG_WHOLE;
+        if (two) records[(co + 1) * RECORD + R_FLAGS] |= FLAG_WHOLE;
+      }
+    }
+  } else {
+    for (co = 0; co < cout; ++co) {
+      int32_t *flags = records + co * RECORD + R_FLAGS;
+      if (!(*flags & FLAG_ALL_LIVE) &&
+          !runs_are_cheaper(layer, live + co * (size_t)layer->live_words, fast[HEADER_SPARSE])) {
+        *flags |= FLAG_WHOLE;
+      }
     }
   }
   if (list_capacity(layer) != 0) {
@@ -1051,36 +1071,6 @@ static int next_bit_run(uint32_t *mask, int32_t *begin, int32_t *end) {
   return 1;
 }
 
-/* In a copy of a row, its dead words (clear bits of the row's live-word
- * bitmap) replaced by zero_word (zero_code_word: codes worth 0 in every
- * class), so the sums do not change, whatever the dead words hold. */
-static void replace_dead_words(const uint32_t *live, int32_t words, uint32_t zero_word,
-                               uint32_t *copy) {
-  int32_t chunk;
-  for (chunk = 0; chunk * 32 < words; ++chunk) {
-    const int32_t n = words - chunk * 32 < 32 ? words - chunk * 32 : 32;
-    uint32_t dead = ~live[chunk] & (n == 32 ? ~0u : (1u << n) - 1u);
-    while (dead != 0) {
-      copy[chunk * 32 + __builtin_ctz(dead)] = zero_word;
-      dead &= dead - 1u;
-    }
-  }
-}
-
-/* The row of output channel co as the kernels read it, when it has no dead
- * word (the row) or FLAG_COPY (its copy in `copy`, row_words words, the dead
- * words replaced). */
-static const tfqp_word *live_row(const tfqp_shift_layer *layer, const int32_t *table,
-                                 const int32_t *fast, const int32_t *record,
-                                 const tfqp_word *codes, int32_t co, uint32_t *copy) {
-  const tfqp_word *row = codes + (size_t)co * (size_t)layer->row_words;
-  if (record[R_FLAGS] & FLAG_ALL_LIVE) return row;
-  memcpy(copy, row, (size_t)layer->row_words * sizeof *copy);
-  replace_dead_words((const uint32_t *)table + layer->live_at + (size_t)co * layer->live_words,
-                     layer->row_words, (uint32_t)fast[HEADER_ZERO_WORD], copy);
-  return copy;
-}
-
 /* ------------------------------------------------------------------ blocks */
 
 /* Scratch pointers of one eval. */
@@ -1088,7 +1078,6 @@ typedef struct {
   int8_t *zero_points;   /* round4(Cin) bytes of zp_in */
   const int8_t **taps;   /* BLOCK * taps pointers */
   uint32_t *x;           /* BLOCK * row_pairs words */
-  uint32_t *row_copy;    /* row_words words (live_row) */
 } arm_scratch;
 
 static arm_scratch split_scratch(const tfqp_shift_layer *layer, int32_t channels_in,
@@ -1101,7 +1090,6 @@ static arm_scratch split_scratch(const tfqp_shift_layer *layer, int32_t channels
   s.taps = (const int8_t **)(void *)p;
   p += BLOCK * (size_t)tap_count * sizeof(const int8_t *);
   s.x = (uint32_t *)(void *)p;
-  s.row_copy = s.x + BLOCK * row_pairs(layer);
   return s;
 }
 
@@ -1127,17 +1115,18 @@ static void conv4_runs(const tfqp_shift_layer *layer, arm_kernel kernel, const i
 }
 
 /* acc[0..3] += output channel co's live words times the four positions'
- * pairs s->x: one call on the row or its copy (live_row), or conv4_runs. */
+ * pairs s->x: one call on the whole row (no dead word, or FLAG_WHOLE), or
+ * conv4_runs. */
 static void conv4_channel(const tfqp_shift_layer *layer, arm_kernel kernel,
-                          const int32_t *table, const int32_t *fast, const int32_t *record,
+                          const int32_t *table, const int32_t *record,
                           const tfqp_word *codes, int32_t co, const uint32_t *pairs,
                           const arm_scratch *s, int32_t *acc) {
   arm_job job;
-  if (!(record[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_COPY))) {
+  if (!(record[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_WHOLE))) {
     conv4_runs(layer, kernel, table, codes, co, pairs, s->x, acc);
     return;
   }
-  job.codes = live_row(layer, table, fast, record, codes, co, s->row_copy);
+  job.codes = codes + (size_t)co * (size_t)layer->row_words;
   job.codes_end = job.codes + layer->row_words;
   job.x = s->x;
   job.pairs = pairs;
@@ -1169,8 +1158,8 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
     int32_t acc[BLOCK] = {0, 0, 0, 0};
     /* conv4_channel, inline for class 0: a call per channel and block costs
      * the dense layers 2 % */
-    if (r[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_COPY)) {
-      job.codes = live_row(layer, table, fast, r, codes, co, s->row_copy);
+    if (r[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_WHOLE)) {
+      job.codes = codes + (size_t)co * (size_t)layer->row_words;
       job.codes_end = job.codes + layer->row_words;
       job.acc = acc;
       kernel(&job);
@@ -1195,7 +1184,7 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
                    (size_t)cout);
     } else {
       int32_t acc1[BLOCK] = {0, 0, 0, 0};
-      conv4_channel(layer, kernel, table, fast, r, codes, co, pairs + pair_count(layer), s, acc1);
+      conv4_channel(layer, kernel, table, r, codes, co, pairs + pair_count(layer), s, acc1);
       for (p = 0; p < count; ++p) {
         ((int8_t *)output)[(size_t)(first + p) * cout + co] =
             output_two_classes((uint32_t)acc[p], (uint32_t)acc1[p], r, layer);
@@ -1436,15 +1425,13 @@ static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
 
 /* acc[0], acc[1] += channel 0's and (two) channel 1's live words (rows
  * row_words apart, bitmaps live_words apart) times the pairs x. Rows with no
- * dead word or FLAG_COPY: one call of the two-channel kernel, on the rows
- * themselves when neither has a dead word, else on `copies` (2 * row_words
- * words) with the dead words replaced (replace_dead_words). Otherwise per 32
- * words: the runs live in both rows go through it, the runs live in one row
- * through it with both channels reading that row, into the one accumulator. */
+ * dead word or FLAG_WHOLE: one call of the two-channel kernel on the rows
+ * whole. Otherwise per 32 words: the runs live in both rows go through it,
+ * the runs live in one row through it with both channels reading that row,
+ * into the one accumulator. */
 static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const tfqp_word *row,
                          const uint32_t *live, const int32_t *records, int32_t two,
-                         uint32_t zero_word, const uint32_t *pairs, const uint32_t *x,
-                         uint32_t *copies, int32_t *acc) {
+                         const uint32_t *pairs, const uint32_t *x, int32_t *acc) {
   const int32_t words = layer->row_words;
   const size_t word_pairs = (size_t)(layer->codes_per_word / 2);
   const uint32_t *live1 = live + layer->live_words;
@@ -1453,19 +1440,12 @@ static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const
   int32_t chunk;
   arm_job job;
   job.pairs = pairs;
-  if ((flags0 & (FLAG_ALL_LIVE | FLAG_COPY)) && (flags1 & (FLAG_ALL_LIVE | FLAG_COPY))) {
+  if ((flags0 & (FLAG_ALL_LIVE | FLAG_WHOLE)) && (flags1 & (FLAG_ALL_LIVE | FLAG_WHOLE))) {
     job.x = x;
     job.acc = acc;
     /* without a channel 1, channel 0 twice (acc[1] is not used) */
     job.stride = two ? row_bytes : 0;
-    if (flags0 & flags1 & FLAG_ALL_LIVE) {
-      job.codes = row;
-    } else {
-      memcpy(copies, row, (size_t)(two ? 2 : 1) * (size_t)words * sizeof *copies);
-      replace_dead_words(live, words, zero_word, copies);
-      if (two) replace_dead_words(live1, words, zero_word, copies + words);
-      job.codes = copies;
-    }
+    job.codes = row;
     job.codes_end = job.codes + words;
     kernel(&job);
     return;
@@ -1556,10 +1536,6 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
     const size_t row_words = (size_t)layer->row_words;
     const int32_t cout = layer->channels_out;
     const uint32_t *live = (const uint32_t *)table + layer->live_at;
-    /* the row copies of fc2_channels (2 * row_words words) behind the pairs
-     * of the one position, in the room of the other BLOCK - 1 positions:
-     * 3 * row_pairs >= 9 * row_words words */
-    uint32_t *const copies = s.x + pairs;
     uint32_t bits = 0;
     int32_t co, c;
     s.taps[0] = input;
@@ -1574,8 +1550,7 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
         for (c = 0; c < layer->classes; ++c) {
           fc2_channels(layer, fc2_kernels[layer->bits], codes + (size_t)co * row_words,
                        live + (size_t)co * layer->live_words, records + (size_t)co * RECORD,
-                       two, (uint32_t)fast[HEADER_ZERO_WORD],
-                       tables + (size_t)c * pair_count(layer), s.x, copies, acc[c]);
+                       two, tables + (size_t)c * pair_count(layer), s.x, acc[c]);
         }
       }
       for (c = 0; c <= two; ++c) {

@@ -51,8 +51,10 @@
  *                  trained grid, which absorb the bias: B = 0 in the bound)
  *
  * Work skipping: a word of codes whose codes all decode to 0 in every class
- * adds nothing; init_table marks such words in the table and eval never
- * reads them.
+ * (a dead word) adds nothing; init_table marks such words in the table. The
+ * portable eval never reads them; a fast path may read a row with dead words
+ * whole where that costs less than skipping them (their codes, whichever
+ * zero codes they are, add nothing either way).
  */
 #ifndef TFQP_SHIFT_LAYER_H_
 #define TFQP_SHIFT_LAYER_H_
