@@ -35,7 +35,8 @@ from tfq_plus.converters.verify import VerificationError, VerifyReport, verify
 
 def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool = True,
                         target: str = "micro", inference_input_type=tf.int8,
-                        inference_output_type=tf.int8, int4_builtin: bool = True) -> bytes:
+                        inference_output_type=tf.int8, int4_builtin: bool = True,
+                        code_lists="auto") -> bytes:
     """Convert a trained Keras model (larq / tfq_plus quantizers) to a .tflite flatbuffer.
 
     Args:
@@ -60,6 +61,12 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             depthwise ones but with an odd number of input channels and a depth
             multiplier above 1; fully-connected layers with one filter scale);
             False, or elsewhere: a TFQP coded-weight op.
+        code_lists: live-code lists (flash) for the TFQP_SHIFT_FULLY_CONNECTED layers,
+            which a Cortex-M runs pruned channels from in batch 1 (4 bytes per nonzero
+            code). "auto": where the counted Cortex-M instructions of the layer drop to
+            at most 3/4 of its dense form's with them (heavily pruned layers; never a
+            dense one); True: every shift fully-connected layer with one accumulator
+            class; False: none.
 
     Returns:
         The flatbuffer bytes; the same model and data give identical bytes.
@@ -75,22 +82,23 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             lacks with target="micro".
     """
     deploy, reference = _convert(model, representative_dataset, custom_ops, target,
-                                 inference_input_type, inference_output_type, int4_builtin)
+                                 inference_input_type, inference_output_type, int4_builtin,
+                                 code_lists)
     return deploy if custom_ops else reference
 
 
 def convert_with_reference(model, *, representative_dataset=None, target: str = "micro",
                            inference_input_type=tf.int8, inference_output_type=tf.int8,
-                           int4_builtin: bool = True):
+                           int4_builtin: bool = True, code_lists="auto"):
     """``(deploy, reference)`` from one stock conversion (arguments as
     ``convert_keras_model``): the reference is the baseline ``verify`` and
     ``report`` compare with."""
     return _convert(model, representative_dataset, True, target, inference_input_type,
-                    inference_output_type, int4_builtin)
+                    inference_output_type, int4_builtin, code_lists)
 
 
 def _convert(model, representative_dataset, custom_ops, target, inference_input_type,
-             inference_output_type, int4_builtin=True):
+             inference_output_type, int4_builtin=True, code_lists="auto"):
     # (the package's `export` / `verify` / `report` names are the functions, so the
     # modules are imported by their members)
     from tfq_plus.converters.export import export_and_plan
@@ -99,6 +107,9 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     from tfq_plus.converters.streams import calibrate_streams
     from tfq_plus.converters.unsupported import check_one_subgraph
 
+    from tfq_plus.converters.code_lists import check_setting
+
+    code_lists = check_setting(code_lists)  # before the slow stock conversion
     exported, plans = export_and_plan(model, int4_builtin=int4_builtin)
     calibration = CalibrationData(exported, representative_dataset)
     reference_model = convert_reference(
@@ -119,7 +130,8 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     scales = {}
     if plans.streams:
         scales = calibrate_streams(model, plans, calibration.samples())
-    result = rewrite(reference_model, plans, model_name=exported.name, stream_scales=scales)
+    result = rewrite(reference_model, plans, model_name=exported.name, stream_scales=scales,
+                     code_lists=code_lists)
     return result.flatbuffer, reference_model
 
 
