@@ -50,7 +50,8 @@ AGREEMENT_GOAL = 0.995
 
 
 def shift_layer_bytes(deploy: bytes, layers) -> dict:
-    """Per layer: bytes of its shift op's codes and code table, and the code width."""
+    """Per layer: bytes of its shift op's codes, code table and (a fully-connected op's
+    input 4) live-code lists, and the code width."""
     model = schema.read(deploy)
     graph = model.subgraphs[0]
     found = {}
@@ -59,9 +60,10 @@ def shift_layer_bytes(deploy: bytes, layers) -> dict:
         if not name.startswith("TFQP_SHIFT_"):
             continue
         codes, table = (graph.tensors[int(t)] for t in list(op.inputs)[1:3])
+        lists = [graph.tensors[int(t)] for t in list(op.inputs)[4:5]]
         layer = schema.tensor_name(codes).split("/")[1]
         if layer in layers:
-            nbytes = sum(schema.constant(model, t).nbytes for t in (codes, table))
+            nbytes = sum(schema.constant(model, t).nbytes for t in [codes, table] + lists)
             found[layer] = (name, nbytes, int(schema.shape(table)[1]).bit_length() - 1)
     return found
 
@@ -78,10 +80,16 @@ def reference_layer_bytes(reference: bytes, plans, layers) -> dict:
     return result
 
 
+# convert_with_reference's code_lists (main's --code-lists)
+CODE_LISTS = {"auto": "auto", "on": True, "off": False}
+code_lists_setting = "auto"
+
+
 def measure(key: str, path: str, data, test_images: int) -> dict:
     model = tf.keras.models.load_model(path, compile=False)
     started = time.time()
-    deploy, reference = converters.convert_with_reference(model, representative_dataset=data.x_train[:200])
+    deploy, reference = converters.convert_with_reference(
+        model, representative_dataset=data.x_train[:200], code_lists=code_lists_setting)
     converted = time.time() - started
     plans = converters.plan(model)
     deploy_bytes = shift_layer_bytes(deploy, QUANTIZED_LAYERS)
@@ -165,6 +173,12 @@ def run_table(argv, description: str, models: dict, measure, cells, header):
 
 
 def main(argv=None):
+    global code_lists_setting
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--code-lists" in argv:  # auto (the converter's default), on, off
+        at = argv.index("--code-lists")
+        code_lists_setting = CODE_LISTS[argv[at + 1]]
+        del argv[at:at + 2]
     return run_table(argv, __doc__.splitlines()[0], MODELS, measure, cells, HEADER)
 
 

@@ -340,3 +340,18 @@ def test_code_lists_auto_on_off():
         assert rows[0].weight_bytes == words.nbytes + table.nbytes + inputs[3].nbytes + lists.nbytes
     with pytest.raises(ValueError, match="code_lists must be 'auto', True or False"):
         converters.convert_keras_model(dense, representative_dataset=data, code_lists="yes")
+
+
+def test_the_cli_writes_code_lists_as_told(tmp_path):
+    """convert --code-lists: auto (the default) lists the pruned fc, off leaves it bare."""
+    from tfq_plus.converters import cli
+
+    model = build(lambda: tq.PowerOfTwo(bits=4), prune=0.75)
+    model_path, calibration = tmp_path / "pruned.h5", tmp_path / "data.npz"
+    model.save(model_path)
+    np.savez(calibration, x=samples(64, seed=2))
+    for flags, inputs in (([], 5), (["--code-lists", "off"], 4), (["--code-lists", "on"], 5)):
+        output = tmp_path / f"deploy{len(flags)}{flags[-1:]}.tflite"
+        assert cli.main(["convert", str(model_path), "--calibration", str(calibration), "-o",
+                         str(output)] + flags) == 0
+        assert len(_fc_inputs(output.read_bytes())) == inputs, flags
