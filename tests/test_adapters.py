@@ -364,8 +364,31 @@ def shift_chain_model(seed=0):
     return TfqpModel(b.build([x], [tensor]), (2, 6, 6, 4), expected)
 
 
+def shift_lists_model(seed=0):
+    """int8 [1, 300] (zp -7) -> SHIFT_FULLY_CONNECTED with its optional input 4, the
+    live-code lists (most words dead: the Cortex-M path runs from them) -> int8 33."""
+    sys.path.insert(0, str(MICRO / "cortex_m"))
+    import kernel_vectors
+
+    case = kernel_vectors.shift_case(np.random.default_rng(seed), "lists", "dense", cin=300,
+                                     cout=33, bits=4, dead_words=0.8, code_lists=True)
+    b = ModelBuilder()
+    x = b.tensor([1, 300], np.int8, zero_point=-7, scale=0.1)
+    y = b.tensor([1, 33], np.int8, zero_point=4, scale=0.2)
+    constants = [b.tensor(c.shape, c.dtype, data=c) for c in case.inputs[1:]]
+    b.custom(case.op, [x] + constants, [y], case.options)
+
+    def expected(inputs):
+        return b"".join(
+            kernels.run(case.op, [np.ascontiguousarray(sample)] + case.inputs[1:], case.options,
+                        output_type="int8", input_zero_point=-7, output_zero_point=4).tobytes()
+            for sample in inputs)
+
+    return TfqpModel(b.build([x], [y]), (1, 300), expected)
+
+
 MODELS = [conv_chain_model, dense_chain_model, new_ops_model, new_dense_model,
-          shift_chain_model]
+          shift_chain_model, shift_lists_model]
 
 
 def random_inputs(shape, count, seed):

@@ -1206,30 +1206,6 @@ static void graded_codes(const shift_case *c) {
   tfqp_pack_codes(codes, c->cout, count, c->bits, words);
 }
 
-/* Fully connected in batch 1 with rows of every density (graded_codes): on
- * Cortex-M the sparse rows run from live-pair lists and the denser ones
- * through the dense kernel, in one layer. Every code width, odd Cout, rows
- * of one word to past 32 words, two terms, packed output; dead words
- * poisoned after init_table change nothing. */
-static void test_pruned_fully_connected_rows(void) {
-  static const int32_t cins[] = {5, 70, 300};
-  int32_t bits, i, packed;
-  for (bits = 1; bits <= 5; ++bits) {
-    for (i = 0; i < 3; ++i) {
-      for (packed = 0; packed <= 1; ++packed) {
-        shift_case c = layout_case(FULLY_CONNECTED, bits, cins[i], 13);
-        c.packed = packed;
-        c.zp_out = packed ? 0 : c.zp_out;
-        c.terms = 1 + (i == 1 && packed);
-        random_input(&c);
-        random_values_and_transform(&c);
-        graded_codes(&c);
-        CHECK(check_poisoned_case(&c) >= row_words(&c));
-      }
-    }
-  }
-}
-
 /* code_lists / code_list_words: the live-code lists of case c's codes
  * (formats.h), built here from the unpacked codes and class 0's values. */
 static void build_code_lists(const shift_case *c) {
@@ -1250,13 +1226,14 @@ static void build_code_lists(const shift_case *c) {
   CHECK((size_t)code_list_words <= sizeof code_lists / sizeof code_lists[0]);
 }
 
-/* Fully connected with live-code lists on the rows of every density
- * (graded_codes: all-dead and no-dead rows, odd Cout), every code width,
- * rows of one word to past 32 words, two terms, packed output, batch 1 and
- * 3: the bytes of the reference (on Cortex-M the sparse channel pairs run
- * from the lists, the denser ones through the dense kernel), and other zero
- * codes in the dead words change nothing. */
-static void test_code_lists(void) {
+/* Fully connected on rows of every density (graded_codes: all-dead and
+ * no-dead rows, odd Cout), every code width, rows of one word to past 32
+ * words, two terms, packed output: the bytes of the reference, and other
+ * zero codes in the dead words change nothing. With `lists` the op gets its
+ * live-code lists (batch 3 in some cases: ignored there); on Cortex-M the
+ * sparse channel pairs then run from them, the denser ones through the
+ * dense kernel, in one layer. */
+static void check_graded_fully_connected(int32_t lists) {
   static const int32_t cins[] = {5, 70, 300};
   int32_t bits, i, packed;
   for (bits = 1; bits <= 5; ++bits) {
@@ -1266,18 +1243,22 @@ static void test_code_lists(void) {
         c.packed = packed;
         c.zp_out = packed ? 0 : c.zp_out;
         c.terms = 1 + (i == 1 && packed);
-        c.batch = 1 + 2 * (i == 2 && packed);
-        c.lists = 1;
+        c.batch = lists && i == 2 && packed ? 3 : 1;
+        c.lists = lists;
         random_input(&c);
         random_values_and_transform(&c);
         graded_codes(&c);
-        build_code_lists(&c);
+        if (lists) build_code_lists(&c);
         CHECK(check_poisoned_case(&c) >= row_words(&c));
       }
     }
   }
   code_list_words = 0;
 }
+
+static void test_pruned_fully_connected_rows(void) { check_graded_fully_connected(0); }
+
+static void test_code_lists(void) { check_graded_fully_connected(1); }
 
 /* Sets code_lists[index] to value, expects the case rejected as
  * TFQP_ERROR_TENSOR_DATA naming code_lists, restores it. */
