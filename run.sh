@@ -58,11 +58,17 @@ setup() {
   if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
     echo "run.sh: installing tfq-plus into .venv with TensorFlow, tf_keras, larq, TFMOT and its" \
          "test tools (once; 2-5 minutes, mostly downloads)" >&2
-    local started=$SECONDS
-    .venv/bin/python -m pip install -q --upgrade pip setuptools wheel
-    .venv/bin/python -m pip install -q -e ".[dev]"
+    local started=$SECONDS log=.venv/install.log
+    # pip's own warnings (index locations, setuptools' deprecations) go to the log,
+    # shown only when the install fails
+    if ! { .venv/bin/python -m pip install --upgrade pip setuptools wheel &&
+           .venv/bin/python -m pip install -e ".[dev]"; } >"$log" 2>&1; then
+      tail -n 40 "$log" >&2
+      echo "run.sh: the install failed; the whole log is $here/$log" >&2
+      return 1
+    fi
     touch "$stamp"
-    echo "run.sh: installed in $((SECONDS - started)) s; activate with: source .venv/bin/activate" >&2
+    echo "run.sh: installed in $((SECONDS - started)) s (log: $log); activate with: source .venv/bin/activate" >&2
   fi
   # Offline data: the shared MNIST/Fashion-MNIST folder beside the checkout, if any.
   if [ -z "${TFQ_PLUS_DATA_DIR:-}" ] && [ -d "$here/../shared/data/mnist" ]; then

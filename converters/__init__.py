@@ -6,7 +6,7 @@
     write_c_array(deploy, "firmware/model", "bnn")       # C array + op resolver
     print(report(deploy, reference=reference))
 
-Pipeline (DESIGN.md): ``export`` plans every quantized layer (``planning``: op,
+Pipeline (docs/design.md): ``export`` plans every quantized layer (``planning``: op,
 kernel grid, the Keras layers its output folds, packed / int8 / int32 output) and
 writes an equivalent model of standard ops -> the stock full-int8 converter gives
 the reference model (builtin ops only, the baseline) -> ``rewrite`` replaces each
@@ -16,7 +16,7 @@ what the Keras model computes.
 """
 
 import warnings
-from typing import Optional
+from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -36,7 +36,8 @@ from tfq_plus.converters.verify import VerificationError, VerifyReport, verify
 def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool = True,
                         target: str = "micro", inference_input_type=tf.int8,
                         inference_output_type=tf.int8, int4_builtin: bool = True,
-                        code_lists="auto") -> bytes:
+                        code_lists="auto",
+                        progress: Optional[Callable[[str], None]] = None) -> bytes:
     """Convert a trained Keras model (larq / tfq_plus quantizers) to a .tflite flatbuffer.
 
     Args:
@@ -67,6 +68,8 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             at most 3/4 of its dense form's with them (heavily pruned layers; never a
             dense one); True: every shift fully-connected layer with one accumulator
             class; False: none.
+        progress: called with one line of text as each step starts (planning, the
+            stock conversion, the rewrite), e.g. ``print``; None: silent.
 
     Returns:
         The flatbuffer bytes; the same model and data give identical bytes.
@@ -83,22 +86,23 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
     """
     deploy, reference = _convert(model, representative_dataset, custom_ops, target,
                                  inference_input_type, inference_output_type, int4_builtin,
-                                 code_lists)
+                                 code_lists, progress)
     return deploy if custom_ops else reference
 
 
 def convert_with_reference(model, *, representative_dataset=None, target: str = "micro",
                            inference_input_type=tf.int8, inference_output_type=tf.int8,
-                           int4_builtin: bool = True, code_lists="auto"):
+                           int4_builtin: bool = True, code_lists="auto",
+                           progress: Optional[Callable[[str], None]] = None):
     """``(deploy, reference)`` from one stock conversion (arguments as
     ``convert_keras_model``): the reference is the baseline ``verify`` and
     ``report`` compare with."""
     return _convert(model, representative_dataset, True, target, inference_input_type,
-                    inference_output_type, int4_builtin, code_lists)
+                    inference_output_type, int4_builtin, code_lists, progress)
 
 
 def _convert(model, representative_dataset, custom_ops, target, inference_input_type,
-             inference_output_type, int4_builtin=True, code_lists="auto"):
+             inference_output_type, int4_builtin=True, code_lists="auto", progress=None):
     # (the package's `export` / `verify` / `report` names are the functions, so the
     # modules are imported by their members)
     from tfq_plus.converters.export import export_and_plan
@@ -110,8 +114,12 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     from tfq_plus.converters.code_lists import check_setting
 
     code_lists = check_setting(code_lists)  # before the slow stock conversion
+    say = progress or (lambda text: None)
+    say("planning: which layers deploy as TFQP ops, on which grids")
     exported, plans = export_and_plan(model, int4_builtin=int4_builtin)
     calibration = CalibrationData(exported, representative_dataset)
+    say(f"{len(plans)} quantized layer(s) planned; stock full-int8 conversion (the reference "
+        "model; TensorFlow's converter, the slowest step)")
     reference_model = convert_reference(
         exported, calibration, target=target,
         inference_input_type=inference_input_type,
@@ -129,7 +137,9 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     check_one_subgraph(reference_model, exported)
     scales = {}
     if plans.streams:
+        say(f"calibrating {len(set(plans.streams.values()))} residual stream scale(s)")
         scales = calibrate_streams(model, plans, calibration.samples())
+    say("rewriting: TFQP ops in place of the planned layers' builtin ops")
     result = rewrite(reference_model, plans, model_name=exported.name, stream_scales=scales,
                      code_lists=code_lists)
     return result.flatbuffer, reference_model

@@ -75,14 +75,23 @@ class StepFailed(Exception):
 
 
 @contextlib.contextmanager
-def step(name: str):
-    """Tag an exception raised inside with the step the command was in."""
+def step(name: str, announce: bool = True):
+    """Say which step the command starts (one line on stdout: the long steps are
+    not silent; ``announce=False``: quietly), and tag an exception raised inside
+    with it."""
+    if announce:
+        print(f"-- {name}", flush=True)
     try:
         yield
     except (CommandFailed, StepFailed):
         raise
     except Exception as error:
         raise StepFailed(name, error) from error
+
+
+def progress(text: str) -> None:
+    """A long step's progress, one indented line on stdout."""
+    print(f"   {text}", flush=True)
 
 
 def is_library_check(error: BaseException) -> bool:
@@ -365,10 +374,10 @@ def convert(args) -> int:
     with step("converting"):
         reference = None
         if args.reference_out and not args.no_custom_ops:
-            flatbuffer, reference = converters.convert_with_reference(model, **common)
+            flatbuffer, reference = converters.convert_with_reference(model, progress=progress, **common)
         else:
             flatbuffer = converters.convert_keras_model(
-                model, custom_ops=not args.no_custom_ops, **common
+                model, custom_ops=not args.no_custom_ops, progress=progress, **common
             )
             if args.reference_out:
                 reference = flatbuffer
@@ -399,6 +408,7 @@ def verify(args) -> int:
             result = converters.verify(
                 model, deploy, samples, labels=labels, reference=reference,
                 min_argmax_agreement=args.min_agreement, max_error_lsb=args.max_error_lsb,
+                progress=progress,
             )
         except converters.VerificationError as error:
             raise CommandFailed(f"FAILED\n{error}") from error
@@ -526,7 +536,7 @@ def main(argv=None) -> int:
     try:
         with one_line_warnings(notes), captured_stderr(logs):
             try:
-                with step(f"running {prog}"):
+                with step(f"running {prog}", announce=False):
                     status = args.run(args)
             finally:
                 sys.stderr.flush()

@@ -31,7 +31,10 @@ class KerasGraph:
         self.consumers: Dict[str, List[str]] = {}
         self.calls: Dict[str, int] = {}
         keys = getattr(model, "_network_nodes", None)
-        for layer in model.layers:
+        # A Sequential model's ``layers`` leaves out its InputLayer, which the other
+        # layers' producers name; the model's inputs bring it back.
+        input_layers = [t._keras_history.layer for t in tf.nest.flatten(model.inputs or [])]
+        for layer in input_layers + [layer for layer in model.layers if layer not in input_layers]:
             self.layers[layer.name] = layer
             self.consumers.setdefault(layer.name, [])
         for layer in model.layers:

@@ -241,6 +241,18 @@ class AddPlan:
     residual: str
 
 
+def _kernel_summary(kernel: KernelGrid) -> str:
+    """The kernel's grid in a few words: "binary", "uniform", "power of two 4-bit
+    (1 class)", "rounded int16 (float kernel)" (a float kernel the converter rounded)."""
+    if kernel.kind == SHIFT_KERNEL and kernel.shift is not None:
+        classes = "class" if kernel.shift.classes == 1 else "classes"
+        terms = f" x{kernel.shift.terms} terms" if kernel.shift.terms > 1 else ""
+        return f"{kernel.shift.family} {kernel.shift.bits}-bit{terms} ({kernel.shift.classes} {classes})"
+    if kernel.kind == ROUNDED_KERNEL:
+        return "rounded int16 (float kernel)"
+    return kernel.kind
+
+
 class NothingQuantizedWarning(UserWarning):
     """A deploy conversion found no layer to run as a TFQP op: the model has no
     quantized layer, so the deploy model is the stock int8 model."""
@@ -274,6 +286,22 @@ class Plans:
 
     def __iter__(self):
         return iter(self.layers.values())
+
+    def __str__(self) -> str:
+        """One line per planned layer: its op, kernel grid, input and output forms
+        and the Keras layers its op folds (``print(converters.plan(model))``)."""
+        header = ("layer", "op", "pattern", "kernel", "input", "output", "folds")
+        rows = [header] + [
+            (plan.name, plan.op, plan.family, _kernel_summary(plan.kernel), plan.input,
+             plan.output, ", ".join(step.name for step in plan.steps) or "-")
+            for plan in self
+        ]
+        widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+                 for row in rows]
+        if not self.layers:
+            lines.append("(no layer deploys as a TFQP op: the deploy model is the stock int8 model)")
+        return "\n".join(lines)
 
     def __len__(self):
         return len(self.layers)

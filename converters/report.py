@@ -72,6 +72,14 @@ class ModelReport(NamedTuple):
     binary_macs = property(lambda self: binary_macs(self.macs))
     int8_macs = property(lambda self: int8_macs(self.macs))
 
+    def plot(self, path: str, *, title: Optional[str] = None) -> str:
+        """Draw the report (weight bytes float / int8 / deployed and MACs by kind per
+        layer, the arena) into the image ``path`` (.png, .svg, .pdf) and return it;
+        ``tfq-plus report --plot`` on the command line (``report_plot.plot_report``)."""
+        from tfq_plus.converters.report_plot import plot_report
+
+        return plot_report(self, path, title=title)
+
     def __str__(self):
         header = (f"{'#':>3}  {'op':22s} {'input':18s} {'output':18s} {'weights B':>10} {'bits':>4} "
                   f"{'MACs':>12} {'kind':6s}  verify check")

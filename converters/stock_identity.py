@@ -2,7 +2,7 @@
 
 Where the stock reference holds a layer's weights exactly, the shift op takes the
 stock op's integer arithmetic too and its int8 output is byte-identical with the
-reference op's on the same input (DESIGN.md, invariant 2). That is the case for a
+reference op's on the same input (docs/design.md, invariant 2). That is the case for a
 one-class binary or ternary kernel in a convolution (per-channel int8 filters): its
 levels are +-127 (``shift_codes.sign_levels``) and the stock filter, the kernel
 times the folded BatchNorm rounded per channel to 127, is d * the codes' weights

@@ -1,6 +1,6 @@
 """Verify: prove the deploy model computes what the Keras model computes.
 
-Keras is the oracle (DESIGN.md, invariant 1). ``verify`` runs the deploy model on
+Keras is the oracle (docs/design.md, invariant 1). ``verify`` runs the deploy model on
 the host (``Interpreter``: builtin ops in TFLite Micro, TFQP ops in their C
 kernels) and the Keras model on the same samples, and checks:
 
@@ -38,7 +38,7 @@ kernels) and the Keras model on the same samples, and checks:
    same way when given.
 """
 
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -335,7 +335,8 @@ def _ties(values: np.ndarray) -> np.ndarray:
 
 def verify(model, deploy, samples, *, labels=None, reference=None,
            min_argmax_agreement: Optional[float] = 0.99,
-           max_error_lsb: Optional[float] = None) -> VerifyReport:
+           max_error_lsb: Optional[float] = None,
+           progress: Optional[Callable[[str], None]] = None) -> VerifyReport:
     """Check the deploy model against the Keras model on ``samples``.
 
     Args:
@@ -350,6 +351,8 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
         min_argmax_agreement: fail if Keras and the deploy model agree on the argmax
             of output 0 on fewer than this fraction of samples (None: report only).
         max_error_lsb: fail if Keras and deploy outputs differ by more output LSBs.
+        progress: called with one line of text per chunk of samples run (and
+            before the reference model runs), e.g. ``print``; None: silent.
 
     Raises:
         VerificationError: naming the op, layer, tensor and difference: weights that
@@ -407,6 +410,8 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
     keras_outputs = [[] for _ in interpreter.output_details]
     for start in range(0, count, CHUNK):
         stop = min(start + CHUNK, count)
+        if progress is not None:
+            progress(f"deploy model and Keras on samples {start + 1}-{stop} of {count}")
         kept: Dict[int, List[np.ndarray]] = {t: [] for t in watched}
         for sample in range(start, stop):
             try:
@@ -436,6 +441,8 @@ def verify(model, deploy, samples, *, labels=None, reference=None,
     if reference is not None:
         details = _Details(reference.model)
         _check_interface("reference", model, details)
+        if progress is not None:
+            progress(f"the reference model on the {count} samples (TFLite Micro)")
         reference_outputs = _run_reference(reference.runtime_bytes, arrays, details)
         reference_checks = _check_outputs(details, keras_outputs, reference_outputs, labels)
     keras_accuracy = None

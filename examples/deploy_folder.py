@@ -40,6 +40,10 @@ def _step(text: str) -> None:
     print(f"-- {text}", flush=True)
 
 
+def _substep(text: str) -> None:
+    print(f"   {text}", flush=True)
+
+
 def deploy_to_folder(model, data, out, name: str, *, verify_samples: int,
                      min_agreement: float = 0.99) -> Deployed:
     """Convert ``model`` (trained on ``data``), verify it on the first
@@ -56,7 +60,7 @@ def deploy_to_folder(model, data, out, name: str, *, verify_samples: int,
 
     _step(f"converting (calibration: {min(CALIBRATION_IMAGES, len(data.x_train))} training images)")
     deploy, reference = converters.convert_with_reference(
-        model, representative_dataset=data.x_train[:CALIBRATION_IMAGES])
+        model, representative_dataset=data.x_train[:CALIBRATION_IMAGES], progress=_substep)
     (folder / "deploy.tflite").write_bytes(deploy)
     (folder / "reference.tflite").write_bytes(reference)
 

@@ -43,11 +43,21 @@ def test_convert_verify_report_round_trip(tmp_path, capsys):
                      "--reference-out", str(reference), "--c-array", str(tmp_path / "c"), "--name", "bnn"]) == 0
     assert deploy.exists() and reference.exists() and (tmp_path / "c" / "bnn_op_resolver.h").exists()
     assert deploy.stat().st_size < reference.stat().st_size
+    # one line per step as it starts, the conversion's own steps indented under it
+    lines = capsys.readouterr().out.splitlines()
+    steps = [line for line in lines if line.startswith("-- ")]
+    assert steps == ["-- loading the model", "-- converting", "-- writing the output"]
+    converting = lines[lines.index("-- converting") + 1:lines.index("-- writing the output")]
+    assert [line.split(":")[0].strip() for line in converting] == [
+        "planning", f"{len(converters.plan(model))} quantized layer(s) planned; stock full-int8 conversion (the reference model; "
+        "TensorFlow's converter, the slowest step)", "rewriting"]
 
     assert cli.main(["verify", str(model_path), str(deploy), str(reference), "--samples", str(data),
                      "--count", "4", "--min-agreement", "0"]) == 0
     out = capsys.readouterr().out
     assert "tfq-plus verify: OK" in out and "Keras accuracy 100.00 %" in out
+    assert "   deploy model and Keras on samples 1-4 of 4" in out
+    assert "   the reference model on the 4 samples (TFLite Micro)" in out
     assert "Keras ~ reference" in out  # the optional reference, for comparison
 
     # without a reference; a percentage where a fraction is meant is refused

@@ -133,3 +133,20 @@ def test_pool_then_batch_norm_model_is_fully_packed():
     plans = converters.plan(pool_then_batch_norm_model())
     outputs = [p.output for p in plans]
     assert outputs[:-1] == [P.PACKED] * (len(outputs) - 1) and outputs[-1] == P.INT8_VALUES
+
+
+def test_sequential_model_whose_first_layer_reads_its_input_layer():
+    # A Sequential model leaves its InputLayer out of ``model.layers``; a float stem
+    # whose output is binarized reads it (this raised KeyError: 'input_1').
+    model = tf.keras.Sequential([
+        tf.keras.Input((8, 8, 1)),
+        tf.keras.layers.Conv2D(4, 3, use_bias=False),
+        lq.layers.QuantConv2D(4, 3, **BINARY),
+        tf.keras.layers.Flatten(),
+        lq.layers.QuantDense(3, **BINARY),
+    ])
+    found = summary(converters.plan(model))
+    stem, q1, d1 = (layer.name for layer in model.layers if not isinstance(layer, tf.keras.layers.Flatten))
+    assert found[stem][:3] == ("conv2d", P.INT8, P.PACKED)
+    assert found[q1][1:3] == (P.SIGNS, P.PACKED)
+    assert found[d1][1] == P.SIGNS

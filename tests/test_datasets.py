@@ -154,6 +154,10 @@ def test_digits_fallback():
     assert data.x_train.dtype == np.float32 and data.y_test.dtype == np.int64
     assert data.x_train.min() == 0.0 and data.x_train.max() == 1.0
     assert data.num_classes == 10 and data.input_shape == (8, 8, 1)
+    # Pixels on the 8-bit grid k/255, as MNIST's: an int8 input holds them exactly.
+    codes = data.x_train * np.float32(255.0)
+    np.testing.assert_array_equal(codes, np.round(codes))
+    assert len(np.unique(data.x_train)) == 17
     # The split is fixed: the same call gives the same arrays.
     again = datasets.load("digits")
     np.testing.assert_array_equal(again.x_test, data.x_test)

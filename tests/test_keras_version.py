@@ -1,4 +1,4 @@
-"""Keras 2 selection (DESIGN.md, "Keras version"), each case in a fresh interpreter.
+"""Keras 2 selection (docs/design.md, "Keras version"), each case in a fresh interpreter.
 
 The test process itself has imported tfq_plus (conftest), which set
 ``TF_USE_LEGACY_KERAS=1`` in ``os.environ``; every subprocess therefore gets an

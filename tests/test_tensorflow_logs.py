@@ -78,3 +78,20 @@ def test_hidden_call_keeps_the_stock_converters_progress_lines(monkeypatch, capf
             _write_to_descriptor_2(b"error: 'tf.Erf' op is neither a custom op nor a flex op\n")
             raise RuntimeError("conversion failed")
     assert "tf.Erf" in capfd.readouterr().err
+
+
+def test_hidden_import_leaves_nothing_for_the_first_model_to_log():
+    """TensorFlow's device probe (``failed call to cuInit`` on a machine without a GPU)
+    runs inside the hidden import, not at the user's first model, in a fresh process."""
+    script = (
+        "import os, tfq_plus, tensorflow as tf\n"
+        "os.write(2, b'imported\\n')\n"
+        "model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])\n"
+        "model.predict(tf.ones((1, 3)), verbose=0)\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    environment["TFQ_PLUS_TF_LOGS"] = "hide"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=environment, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "imported\n"

@@ -17,6 +17,12 @@ with _tensorflow_logs.quiet_import():
     from tfq_plus import datasets, quantizers  # noqa: E402  (must follow the Keras selection)
     from tfq_plus import callbacks  # noqa: E402  (uses quantizers)
     from tfq_plus import distillation, pruning  # noqa: E402  (makes larq layers prunable)
+    # TensorFlow probes for CUDA (and logs "failed call to cuInit" on a machine
+    # without a GPU) when it first lists devices: done here, inside, not at the
+    # user's first model.
+    import tensorflow as _tf  # noqa: E402
+
+    _tf.config.list_physical_devices("GPU")
 
 __version__ = "0.1.0"
 

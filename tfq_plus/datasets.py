@@ -113,7 +113,10 @@ def _load_digits() -> Dataset:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    images = (digits.images.astype(np.float32) / 16.0)[..., np.newaxis]
+    # The 17 gray levels 0..16 on the 8-bit grid k/255 of MNIST's pixels, so a model's
+    # int8 input (scale 1/255 for [0, 1]) holds every pixel exactly, as it does MNIST's.
+    levels = np.round(digits.images * (255.0 / 16.0)).astype(np.float32) / np.float32(255.0)
+    images = levels[..., np.newaxis]
     labels = digits.target.astype(np.int64)
     # A fixed permutation so that every caller sees the same split.
     order = np.random.RandomState(0).permutation(len(labels))
