@@ -80,16 +80,11 @@ def reference_layer_bytes(reference: bytes, plans, layers) -> dict:
     return result
 
 
-# convert_with_reference's code_lists (main's --code-lists)
-CODE_LISTS = {"auto": "auto", "on": True, "off": False}
-code_lists_setting = "auto"
-
-
-def measure(key: str, path: str, data, test_images: int) -> dict:
+def measure(key: str, path: str, data, test_images: int, code_lists="auto") -> dict:
     model = tf.keras.models.load_model(path, compile=False)
     started = time.time()
     deploy, reference = converters.convert_with_reference(
-        model, representative_dataset=data.x_train[:200], code_lists=code_lists_setting)
+        model, representative_dataset=data.x_train[:200], code_lists=code_lists)
     converted = time.time() - started
     plans = converters.plan(model)
     deploy_bytes = shift_layer_bytes(deploy, QUANTIZED_LAYERS)
@@ -134,14 +129,17 @@ def cells(r, markdown):
 
 def run_table(argv, description: str, models: dict, measure, cells, header):
     """The command line the agreement benchmarks share: parse, measure each model of
-    ``--models`` (``measure(key, path, data, test_images) -> (row, verify report)``),
-    print each row, and the markdown table."""
+    ``--models`` (``measure(key, path, data, test_images, code_lists) -> (row, verify
+    report)``), print each row, and the markdown table."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--models", required=True, help="folder of accuracy.py --save-models (<row>.h5)")
     parser.add_argument("--only", default=",".join(models), help=f"comma-separated subset of {list(models)}")
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--markdown", action="store_true", help="print the README table")
     parser.add_argument("--verbose", action="store_true", help="print each verify report")
+    parser.add_argument("--code-lists", choices=("auto", "on", "off"), default="auto",
+                        help="live-code lists of shift fully-connected layers, as convert "
+                             "--code-lists (they count in the weight bytes)")
     args = parser.parse_args(argv)
     keys = [k for k in args.only.split(",") if k]
     unknown = sorted(set(keys) - set(models))
@@ -155,7 +153,8 @@ def run_table(argv, description: str, models: dict, measure, cells, header):
             parser.error(f"{path} not found: train it with benchmarks/accuracy.py --only {key} --save-models "
                          f"{args.models}")
         try:
-            result, report = measure(key, path, data, args.test_images)
+            result, report = measure(key, path, data, args.test_images,
+                                     {"on": True, "off": False}.get(args.code_lists, "auto"))
         except converters.VerificationError as error:  # the other models still run
             print(f"{key}: verify failed: {error}", flush=True)
             continue
@@ -173,12 +172,6 @@ def run_table(argv, description: str, models: dict, measure, cells, header):
 
 
 def main(argv=None):
-    global code_lists_setting
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--code-lists" in argv:  # auto (the converter's default), on, off
-        at = argv.index("--code-lists")
-        code_lists_setting = CODE_LISTS[argv[at + 1]]
-        del argv[at:at + 2]
     return run_table(argv, __doc__.splitlines()[0], MODELS, measure, cells, HEADER)
 
 
