@@ -46,10 +46,11 @@ MODELS = {
 }
 
 
-def measure(key: str, path: str, data, test_images: int) -> dict:
+def measure(key: str, path: str, data, test_images: int, code_lists=False) -> dict:
     model = tf.keras.models.load_model(path, compile=False)
     started = time.time()
-    deploy, reference = converters.convert_with_reference(model, representative_dataset=data.x_train[:200])
+    deploy, reference = converters.convert_with_reference(
+        model, representative_dataset=data.x_train[:200], code_lists=code_lists)
     converted = time.time() - started
     plans = converters.plan(model)
     deploy_bytes = shift_layer_bytes(deploy, QUANTIZED_LAYERS)

@@ -118,6 +118,8 @@ LAYERS = [
     _layer("D1 shift fully_connected 4-bit po2", "shift_fully_connected", **D1, weights="po2"),
     _layer("D1 shift fully_connected 4-bit po2, 75 % pruned", "shift_fully_connected", **D1,
            weights="po2", pruned=75),
+    _layer("D1 shift fully_connected 4-bit po2, 75 % pruned, code lists",
+           "shift_fully_connected", **D1, weights="po2", pruned=75, code_lists=True),
     _layer("D1 shift fully_connected ternary", "shift_fully_connected", **D1,
            weights="ternary"),
     _layer("D1 bfully_connected packed->packed", "bfully_connected", **D1, input="packed",
@@ -366,7 +368,8 @@ def build_shift(rng, layer):
         shape = dict(cin=layer.arg("cin"), cout=layer.arg("cout"))
     activation_bits = layer.arg("activation_bits", 0)
     built = shift_layers.shift_layer(rng, op, layer.arg("weights"), pruned=layer.arg("pruned", 0),
-                                     activation_bits=activation_bits, **shape)
+                                     activation_bits=activation_bits,
+                                     code_lists=layer.arg("code_lists", False), **shape)
     zp_in, zp_out = shift_layers.INPUT_ZERO_POINT, shift_layers.OUTPUT_ZERO_POINT
     if activation_bits:  # packed codes in and out: no zero points
         zp_in = zp_out = 0
@@ -567,7 +570,7 @@ def main(argv=None) -> int:
                         help="where to build (default: a temporary directory)")
     parser.add_argument("--core", default="m4", choices=sorted(qemu_runner.CORES))
     parser.add_argument("--cflags", default="",
-                        help="extra C flags for every kernel source, e.g. -DTFQP_SHIFT_ARM_PAIR_LISTS=1")
+                        help="extra C flags for every kernel source, e.g. -DTFQP_PORTABLE")
     parser.add_argument("--portable", action="store_true",
                         help="measure the portable C path (-DTFQP_PORTABLE) instead of the "
                              "Cortex-M kernels")

@@ -50,7 +50,8 @@ AGREEMENT_GOAL = 0.995
 
 
 def shift_layer_bytes(deploy: bytes, layers) -> dict:
-    """Per layer: bytes of its shift op's codes and code table, and the code width."""
+    """Per layer: bytes of its shift op's codes, code table and (a fully-connected op's
+    input 4) live-code lists, and the code width."""
     model = schema.read(deploy)
     graph = model.subgraphs[0]
     found = {}
@@ -59,9 +60,10 @@ def shift_layer_bytes(deploy: bytes, layers) -> dict:
         if not name.startswith("TFQP_SHIFT_"):
             continue
         codes, table = (graph.tensors[int(t)] for t in list(op.inputs)[1:3])
+        lists = [graph.tensors[int(t)] for t in list(op.inputs)[4:5]]
         layer = schema.tensor_name(codes).split("/")[1]
         if layer in layers:
-            nbytes = sum(schema.constant(model, t).nbytes for t in (codes, table))
+            nbytes = sum(schema.constant(model, t).nbytes for t in [codes, table] + lists)
             found[layer] = (name, nbytes, int(schema.shape(table)[1]).bit_length() - 1)
     return found
 
@@ -78,10 +80,11 @@ def reference_layer_bytes(reference: bytes, plans, layers) -> dict:
     return result
 
 
-def measure(key: str, path: str, data, test_images: int) -> dict:
+def measure(key: str, path: str, data, test_images: int, code_lists=False) -> dict:
     model = tf.keras.models.load_model(path, compile=False)
     started = time.time()
-    deploy, reference = converters.convert_with_reference(model, representative_dataset=data.x_train[:200])
+    deploy, reference = converters.convert_with_reference(
+        model, representative_dataset=data.x_train[:200], code_lists=code_lists)
     converted = time.time() - started
     plans = converters.plan(model)
     deploy_bytes = shift_layer_bytes(deploy, QUANTIZED_LAYERS)
@@ -126,14 +129,17 @@ def cells(r, markdown):
 
 def run_table(argv, description: str, models: dict, measure, cells, header):
     """The command line the agreement benchmarks share: parse, measure each model of
-    ``--models`` (``measure(key, path, data, test_images) -> (row, verify report)``),
-    print each row, and the markdown table."""
+    ``--models`` (``measure(key, path, data, test_images, code_lists) -> (row, verify
+    report)``), print each row, and the markdown table."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--models", required=True, help="folder of accuracy.py --save-models (<row>.h5)")
     parser.add_argument("--only", default=",".join(models), help=f"comma-separated subset of {list(models)}")
     parser.add_argument("--test-images", type=int, default=10_000)
     parser.add_argument("--markdown", action="store_true", help="print the README table")
     parser.add_argument("--verbose", action="store_true", help="print each verify report")
+    parser.add_argument("--code-lists", choices=("auto", "on", "off"), default="off",
+                        help="live-code lists of shift fully-connected layers, as convert "
+                             "--code-lists (they count in the weight bytes)")
     args = parser.parse_args(argv)
     keys = [k for k in args.only.split(",") if k]
     unknown = sorted(set(keys) - set(models))
@@ -147,7 +153,8 @@ def run_table(argv, description: str, models: dict, measure, cells, header):
             parser.error(f"{path} not found: train it with benchmarks/accuracy.py --only {key} --save-models "
                          f"{args.models}")
         try:
-            result, report = measure(key, path, data, args.test_images)
+            result, report = measure(key, path, data, args.test_images,
+                                     {"on": True, "off": False}.get(args.code_lists, "auto"))
         except converters.VerificationError as error:  # the other models still run
             print(f"{key}: verify failed: {error}", flush=True)
             continue

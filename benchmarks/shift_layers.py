@@ -73,10 +73,11 @@ def levels_transform(rng, cout: int, taps: int, rms: float, levels: int) -> np.n
 
 
 def shift_layer(rng, op: str, kind: str, *, height=1, width=1, cin, cout=None, k=3,
-                pruned: float = 0.0, activation_bits: int = 0) -> ShiftLayer:
+                pruned: float = 0.0, activation_bits: int = 0,
+                code_lists: bool = False) -> ShiftLayer:
     """``op``: "conv" (k x k, SAME), "depthwise" (k x k, SAME, Cout = Cin) or "dense";
     batch 1; int8 input and output, or (``activation_bits`` 4) packed 4-bit codes in and
-    out."""
+    out. ``code_lists`` (dense): with the live-code lists input (formats.h)."""
     if op == "dense":
         x = rng.integers(-128, 128, size=(1, cin)).astype(np.int8)
         taps, spec, options, positions = cin, SHIFT_FULLY_CONNECTED, dict(channels_in=cin), 1
@@ -98,4 +99,7 @@ def shift_layer(rng, op: str, kind: str, *, height=1, width=1, cin, cout=None, k
         options.update(channels_in=cin, input_bits=activation_bits,
                        input_code_zero=ACTIVATION_CODE_ZERO, output_bits=activation_bits,
                        output_levels=levels)
+    if code_lists:
+        bits = WEIGHTS[kind][0]
+        inputs.append(packing.pack_code_lists(packing.unpack_codes(codes, bits, taps), table[0]))
     return ShiftLayer(spec, inputs, spec.encode(**options), positions * cout * taps)

@@ -60,6 +60,7 @@ from tfq_plus.converters.verify import VerificationError, VerifyReport, verify
 def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool = True,
                         target: str = "micro", inference_input_type=tf.int8,
                         inference_output_type=tf.int8, int4_builtin: bool = True,
+                        code_lists=False,
                         progress: Optional[Callable[[str], None]] = None) -> bytes:
     """Convert a trained Keras model (larq / tfq_plus quantizers) to a .tflite flatbuffer.
 
@@ -87,6 +88,14 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             depthwise ones but with an odd number of input channels and a depth
             multiplier above 1; fully-connected layers with one filter scale);
             False, or elsewhere: a TFQP coded-weight op. Default True.
+        code_lists: live-code lists (flash) for the TFQP_SHIFT_FULLY_CONNECTED layers,
+            which a Cortex-M runs pruned channels from in batch 1 (4 bytes per nonzero
+            code). "auto": where the counted Cortex-M instructions of the layer drop to
+            at most 3/4 of its dense form's with them (heavily pruned layers; never a
+            dense one); True: every shift fully-connected layer with one accumulator
+            class; False (default): none. The lists cost flash (a 75 %-pruned 1024x256
+            4-bit layer: 262 KB beside its 131 KB of codes) for speed (0.5x its dense
+            instructions), so they are asked for, not given by default.
         progress: called with one line of text as each step starts (planning, the
             stock conversion, the rewrite), e.g. ``print``; None (default): silent.
 
@@ -105,13 +114,13 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
     """
     deploy, reference = _convert(model, representative_dataset, custom_ops, target,
                                  inference_input_type, inference_output_type, int4_builtin,
-                                 progress)
+                                 code_lists, progress)
     return deploy if custom_ops else reference
 
 
 def convert_with_reference(model, *, representative_dataset=None, target: str = "micro",
                            inference_input_type=tf.int8, inference_output_type=tf.int8,
-                           int4_builtin: bool = True,
+                           int4_builtin: bool = True, code_lists=False,
                            progress: Optional[Callable[[str], None]] = None):
     """``(deploy, reference)`` from one stock conversion (arguments as
     ``convert_keras_model``: ``representative_dataset``, ``target``,
@@ -128,11 +137,11 @@ def convert_with_reference(model, *, representative_dataset=None, target: str = 
         As ``convert_keras_model``.
     """
     return _convert(model, representative_dataset, True, target, inference_input_type,
-                    inference_output_type, int4_builtin, progress)
+                    inference_output_type, int4_builtin, code_lists, progress)
 
 
 def _convert(model, representative_dataset, custom_ops, target, inference_input_type,
-             inference_output_type, int4_builtin=True, progress=None):
+             inference_output_type, int4_builtin=True, code_lists=False, progress=None):
     # (the package's `export` / `verify` / `report` names are the functions, so the
     # modules are imported by their members)
     from tfq_plus.converters.export import export_and_plan
@@ -141,6 +150,9 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     from tfq_plus.converters.streams import calibrate_streams
     from tfq_plus.converters.unsupported import check_one_subgraph
 
+    from tfq_plus.converters.code_lists import check_setting
+
+    code_lists = check_setting(code_lists)  # before the slow stock conversion
     say = progress or (lambda text: None)
     say("planning: which layers deploy as TFQP ops, on which grids")
     exported, plans = export_and_plan(model, int4_builtin=int4_builtin)
@@ -167,7 +179,8 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
         say(f"calibrating {len(set(plans.streams.values()))} residual stream scale(s)")
         scales = calibrate_streams(model, plans, calibration.samples())
     say("rewriting: TFQP ops in place of the planned layers' builtin ops")
-    result = rewrite(reference_model, plans, model_name=exported.name, stream_scales=scales)
+    result = rewrite(reference_model, plans, model_name=exported.name, stream_scales=scales,
+                     code_lists=code_lists)
     return result.flatbuffer, reference_model
 
 

@@ -370,6 +370,7 @@ def convert(args) -> int:
     )
     if not args.no_custom_ops:
         common["int4_builtin"] = not args.no_int4_builtin
+        common["code_lists"] = {"on": True, "off": False}.get(args.code_lists, "auto")
     with step("converting"):
         reference = None
         if args.reference_out and not args.no_custom_ops:
@@ -463,6 +464,11 @@ def build_parser() -> ArgumentParser:
                    help="write the reference model as --output (no TFQP ops)")
     p.add_argument("--no-int4-builtin", action="store_true",
                    help="4-bit uniform kernels as TFQP coded-weight ops, never as builtin ops with INT4 filters")
+    p.add_argument("--code-lists", choices=("auto", "on", "off"), default="off",
+                   help="live-code lists (flash) of shift fully-connected layers, which a "
+                        "Cortex-M runs pruned channels from, trading flash for speed: auto "
+                        "(where they cut the counted instructions to 3/4 or less), on (every "
+                        "one-class layer), off (default)")
     p.add_argument("--target", choices=("micro", "tflite"), default="micro",
                    help="micro: every builtin op must exist in TFLite Micro (default)")
     p.add_argument("--input-type", choices=("int8", "uint8", "float32"), default="int8",

@@ -241,3 +241,61 @@ def unpack_kbit_activations(words, bits: int, channels: int) -> np.ndarray:
         raise ValueError("unpack_kbit_activations: words must be [..., ceil(C / P)]")
     codes = unpack_codes(words.reshape(-1, words.shape[-1]), bits, channels)
     return codes.reshape(words.shape[:-1] + (channels,))
+
+
+# ----------------------------------------------------------------------------- live-code lists
+# formats.h, "Live-code lists": optional input 4 of TFQP_SHIFT_FULLY_CONNECTED (one
+# accumulator class), INT32 [Cout + 1 + E]: the starts s[0 .. Cout] (s[0] = 0,
+# nondecreasing, s[Cout] = E), then E entries; channel co's entries [s[co], s[co + 1])
+# are its row's codes of nonzero value in row order, each (tap << 16) | (value & 0xFFFF).
+
+CODE_LIST_MAX_TAPS = 2**16
+
+
+def pack_code_lists(codes, values, terms: int = 1) -> np.ndarray:
+    """The live-code lists of codes ``[Cout, R]`` (R = terms * taps, row order) whose
+    values are ``values[code]`` (the code table's one row): int32 ``[Cout + 1 + E]``."""
+    codes = np.asarray(codes)
+    values = np.asarray(values)
+    terms = check_int_range("pack_code_lists", "terms", terms, 1, _INT32_MAX)
+    if codes.ndim != 2 or codes.shape[0] < 1 or codes.shape[1] < 1 or codes.shape[1] % terms:
+        raise ValueError(f"pack_code_lists: codes must be [Cout, terms * taps] with Cout, taps "
+                         f">= 1, got shape {codes.shape} for terms {terms}")
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.integer) or \
+            np.any(np.abs(values.astype(np.int64)) > 2**14):
+        raise ValueError(f"pack_code_lists: values must be the code table's one row of integers "
+                         f"within +-2^14, got shape {values.shape} ({values.dtype})")
+    if not np.issubdtype(codes.dtype, np.integer) or codes.min() < 0 or codes.max() >= len(values):
+        raise ValueError(f"pack_code_lists: codes must be integers in [0, {len(values) - 1}]")
+    taps = codes.shape[1] // terms
+    if taps > CODE_LIST_MAX_TAPS:
+        raise ValueError(f"pack_code_lists: at most {CODE_LIST_MAX_TAPS} taps (a tap fits 16 "
+                         f"bits), got {taps}")
+    decoded = values.astype(np.int64)[codes]  # [Cout, R]
+    live = decoded != 0
+    rows, positions = np.nonzero(live)  # row-major: per channel, in row order
+    entries = ((positions // terms).astype(np.uint32) << np.uint32(16)) | \
+        (decoded[rows, positions].astype(np.int64) & 0xFFFF).astype(np.uint32)
+    starts = np.concatenate([[0], np.cumsum(live.sum(axis=1))]).astype(np.uint32)
+    return np.concatenate([starts, entries.astype(np.uint32)]).view(np.int32)
+
+
+def unpack_code_lists(lists, channels_out: int):
+    """Inverse of :func:`pack_code_lists`: per output channel ``(taps, values)`` of its
+    entries (int64 arrays), after checking the starts."""
+    lists = np.asarray(lists)
+    channels_out = check_int_range("unpack_code_lists", "channels_out", channels_out, 1,
+                                   _INT32_MAX)
+    if lists.dtype not in (np.int32, np.uint32) or lists.ndim != 1 or len(lists) < channels_out + 1:
+        raise ValueError(f"unpack_code_lists: lists must be int32 [Cout + 1 + E] with Cout = "
+                         f"{channels_out}, got {lists.dtype} shape {lists.shape}")
+    signed = lists.view(np.int32).astype(np.int64)
+    starts, entries = signed[:channels_out + 1], lists.view(np.uint32)[channels_out + 1:]
+    if starts[0] != 0 or np.any(np.diff(starts) < 0) or starts[-1] != len(entries):
+        raise ValueError(f"unpack_code_lists: starts must run from 0, nondecreasing, to the "
+                         f"{len(entries)} entries, got {starts[:4].tolist()} ... "
+                         f"{int(starts[-1])}")
+    taps = (entries >> np.uint32(16)).astype(np.int64)
+    low = (entries & np.uint32(0xFFFF)).astype(np.int64)
+    values = np.where(low >= 2**15, low - 2**16, low)
+    return [(taps[a:b], values[a:b]) for a, b in zip(starts[:-1], starts[1:])]

@@ -16,6 +16,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 from tfq_plus.converters import plans as P
 from tfq_plus.converters import tflite_schema as schema
+from tfq_plus.converters.code_lists import check_setting as code_lists_setting
 from tfq_plus.converters.graph import Graph
 from tfq_plus.converters.ops import REGISTRY
 from tfq_plus.converters.patterns import binary, int4, int8, shift, signs
@@ -32,7 +33,8 @@ class RewriteResult(NamedTuple):
 
 
 def rewrite(flatbuffer: bytes, plans: P.Plans, *, model_name: Optional[str] = None,
-            stream_scales: Optional[Dict[int, float]] = None) -> RewriteResult:
+            stream_scales: Optional[Dict[int, float]] = None,
+            code_lists=False) -> RewriteResult:
     """Replace the planned layers of a reference model by TFQP ops.
 
     Args:
@@ -40,12 +42,15 @@ def rewrite(flatbuffer: bytes, plans: P.Plans, *, model_name: Optional[str] = No
         plans: ``planning.plan`` of the Keras model.
         model_name: the exported model's name (the first component of tensor names).
         stream_scales: residual stream id -> int32 scale (``streams.calibrate_streams``).
+        code_lists: live-code lists of shift fully-connected layers, "auto", True or
+            False (``code_lists``).
     """
     model = schema.read(flatbuffer)
     if len(model.subgraphs) != 1:
         raise ValueError(f"rewrite: expected a model with one subgraph, got {len(model.subgraphs)}")
     graph = Graph(model, model_name)
-    ctx = Context(graph, plans, dict(stream_scales or {}))
+    ctx = Context(graph, plans, dict(stream_scales or {}),
+                  code_lists=code_lists_setting(code_lists))
     for plan in plans:
         PATTERNS[plan.family](ctx, plan)
     signs.unpack_for_builtins(ctx)

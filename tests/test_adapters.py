@@ -309,17 +309,23 @@ def new_dense_model(seed=3):
     return TfqpModel(b.build([x], [y2]), (2, 50), expected)
 
 
+def _kernel_vectors():
+    """micro/cortex_m/kernel_vectors.py (the random shift-op builders)."""
+    import sys
+
+    sys.path.insert(0, str(MICRO / "cortex_m"))
+    import kernel_vectors
+
+    return kernel_vectors
+
+
 def shift_layers(seed=0):
     """The three shift ops on random coded weights (kernel_vectors' builders): a 4-bit
     3x3 SAME conv 4 -> 8 (output zp -5), a ternary 2-bit 3x3 stride-2 depthwise with
     multiplier 2 and two classes (output zp 1), a 5-bit T=2 dense layer on the rank-4
     tensor (rows of 3*3*16 = 144) -> packed 40. [(case, output zero point, output shape)]
     for an input [2, 6, 6, 4]."""
-    import sys
-
-    sys.path.insert(0, str(MICRO / "cortex_m"))
-    import kernel_vectors
-
+    kernel_vectors = _kernel_vectors()
     rng = np.random.default_rng(seed)
     layers = [
         ("conv", dict(kh=3, kw=3, cin=4, cout=8, bits=4), -5, (2, 6, 6, 8)),
@@ -364,8 +370,28 @@ def shift_chain_model(seed=0):
     return TfqpModel(b.build([x], [tensor]), (2, 6, 6, 4), expected)
 
 
+def shift_lists_model(seed=0):
+    """int8 [1, 300] (zp -7) -> SHIFT_FULLY_CONNECTED with its optional input 4, the
+    live-code lists (most words dead: the Cortex-M path runs from them) -> int8 33."""
+    case = _kernel_vectors().shift_case(np.random.default_rng(seed), "lists", "dense", cin=300,
+                                     cout=33, bits=4, dead_words=0.8, code_lists=True)
+    b = ModelBuilder()
+    x = b.tensor([1, 300], np.int8, zero_point=-7, scale=0.1)
+    y = b.tensor([1, 33], np.int8, zero_point=4, scale=0.2)
+    constants = [b.tensor(c.shape, c.dtype.type, data=c) for c in case.inputs[1:]]
+    b.custom(case.op, [x] + constants, [y], case.options)
+
+    def expected(inputs):
+        return b"".join(
+            kernels.run(case.op, [np.ascontiguousarray(sample)] + case.inputs[1:], case.options,
+                        output_type="int8", input_zero_point=-7, output_zero_point=4).tobytes()
+            for sample in inputs)
+
+    return TfqpModel(b.build([x], [y]), (1, 300), expected)
+
+
 MODELS = [conv_chain_model, dense_chain_model, new_ops_model, new_dense_model,
-          shift_chain_model]
+          shift_chain_model, shift_lists_model]
 
 
 def random_inputs(shape, count, seed):

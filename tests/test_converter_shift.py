@@ -297,3 +297,61 @@ def test_the_int8_transform_is_within_the_output_rounding_of_the_real_map(classe
     error = np.abs(got - np.clip(real, -128, 127))
     assert np.all(error <= bound[None, :]), (error - bound).max()
     assert np.all(got[:, 0] == np.clip(np.round(zero_point + b[0] / scale), -128, 127))
+
+
+def _fc_inputs(deploy: bytes):
+    """The inputs of the deploy model's TFQP_SHIFT_FULLY_CONNECTED op (constant data or
+    None), and the report row of that op."""
+    model = schema.read(deploy)
+    graph = model.subgraphs[0]
+    (op,) = [op for op in graph.operators
+             if schema.op_name(model, op) == "TFQP_SHIFT_FULLY_CONNECTED"]
+    return [schema.constant(model, graph.tensors[t]) for t in op.inputs]
+
+
+def test_code_lists_auto_on_off():
+    """Settings x models: "auto" gives the 75 %-pruned layer's fc live-code lists
+    (its counted Cortex-M instructions drop to about 0.56x) and the dense one none;
+    True forces them on the dense layer, False leaves them off the pruned one. The lists
+    are packing.pack_code_lists of the op's own codes, verify stays exact, and report
+    counts their bytes in the op's weight bytes."""
+    from tfq_plus.converters import code_lists, packing
+
+    pruned, dense = build(lambda: tq.PowerOfTwo(bits=4), prune=0.75), build(lambda: tq.PowerOfTwo(bits=4))
+    data = samples(64, seed=2)
+    for model, setting, listed in [(pruned, "auto", True), (pruned, False, False),
+                                   (dense, "auto", False), (dense, True, True)]:
+        deploy = converters.convert_keras_model(model, representative_dataset=data,
+                                                code_lists=setting)
+        inputs = _fc_inputs(deploy)
+        assert len(inputs) == 4 + listed, (setting, len(inputs))
+        if not listed:
+            continue
+        x, words, table, _, lists = inputs
+        codes = packing.unpack_codes(words, 4, 128)
+        np.testing.assert_array_equal(lists, packing.pack_code_lists(codes, table[0]))
+        live = (table[0].astype(np.int64)[codes] != 0).sum(axis=1)
+        share = code_lists.list_instructions(live) / code_lists.dense_instructions(6, 16, 4)
+        assert (share < 0.6) if model is pruned else (share > 1.0), share
+        report = converters.verify(model, deploy, samples(), min_argmax_agreement=None)
+        assert all(c.differing == 0 and c.exact for c in report.ops), report
+        rows = [r for r in converters.report(deploy, measure=False).ops
+                if r.op == "TFQP_SHIFT_FULLY_CONNECTED"]
+        assert rows[0].weight_bytes == words.nbytes + table.nbytes + inputs[3].nbytes + lists.nbytes
+    with pytest.raises(ValueError, match="code_lists must be 'auto', True or False"):
+        converters.convert_keras_model(dense, representative_dataset=data, code_lists="yes")
+
+
+def test_the_cli_writes_code_lists_as_told(tmp_path):
+    """convert --code-lists: off (the default) leaves the pruned fc bare, auto and on list it."""
+    from tfq_plus.converters import cli
+
+    model = build(lambda: tq.PowerOfTwo(bits=4), prune=0.75)
+    model_path, calibration = tmp_path / "pruned.h5", tmp_path / "data.npz"
+    model.save(model_path)
+    np.savez(calibration, x=samples(64, seed=2))
+    for flags, inputs in (([], 4), (["--code-lists", "auto"], 5), (["--code-lists", "on"], 5)):
+        output = tmp_path / f"deploy{len(flags)}{flags[-1:]}.tflite"
+        assert cli.main(["convert", str(model_path), "--calibration", str(calibration), "-o",
+                         str(output)] + flags) == 0
+        assert len(_fc_inputs(output.read_bytes())) == inputs, flags

@@ -118,6 +118,98 @@ def test_code_packing_rejects_what_the_format_forbids():
         packing.unpack_codes(words, 3, 21)
 
 
+# ----------------------------------------------------------------------------- live-code lists
+
+
+def _listed_dense(seed, bits=4, terms=1, batch=1, output_kind="int8", dead_words=0.7, cin=70,
+                  cout=9):
+    rng = np.random.default_rng(seed)
+    return kernel_vectors.shift_case(rng, "lists", "dense", batch=batch, cin=cin, cout=cout,
+                                     bits=bits, terms=terms, output_kind=output_kind,
+                                     dead_words=dead_words, code_lists=True)
+
+
+def test_code_lists_layout_is_the_formats_definition():
+    """Starts, then (tap << 16 | value & 0xFFFF) per nonzero code in row order; two terms
+    share a tap; zero codes (whatever their number) are left out."""
+    codes = np.array([[0, 1, 2, 0], [0, 0, 0, 0], [3, 0, 3, 3]])
+    values = np.array([0, 5, -3, 16384])
+    lists = packing.pack_code_lists(codes, values, terms=2)
+    assert lists.view(np.uint32).tolist() == [
+        0, 2, 2, 5, 0 << 16 | 5, 1 << 16 | (-3 & 0xFFFF), 0 << 16 | 16384, 1 << 16 | 16384,
+        1 << 16 | 16384]
+    unpacked = packing.unpack_code_lists(lists, 3)
+    assert [(t.tolist(), v.tolist()) for t, v in unpacked] == [
+        ([0, 1], [5, -3]), ([], []), ([0, 1, 1], [16384, 16384, 16384])]
+
+
+@pytest.mark.parametrize("bits,terms", [(1, 1), (2, 2), (3, 1), (4, 1), (5, 2)])
+def test_code_lists_pack_in_python_and_check_in_c(bits, terms):
+    """Lists packed here pass the C op's check at init_table and change no output byte
+    (batch 1 and 2; the host paths ignore them); unpacked, they are the row's nonzero
+    weights."""
+    case = _listed_dense(bits, bits=bits, terms=terms, batch=1 + terms % 2)
+    assert len(case.inputs) == 5
+    np.testing.assert_array_equal(run(case, inputs=case.inputs[:4]), case.output)
+    codes = packing.unpack_codes(case.inputs[1], bits, 70 * terms)
+    decoded = case.inputs[2][0].astype(np.int64)[codes]
+    for co, (taps, values) in enumerate(packing.unpack_code_lists(case.inputs[4], 9)):
+        live = np.flatnonzero(decoded[co])
+        np.testing.assert_array_equal(taps, live // terms)
+        np.testing.assert_array_equal(values, decoded[co, live])
+
+
+def test_malformed_code_lists_are_rejected_by_the_c_op():
+    """Every malformed or inconsistent list is rejected at prepare / init_table with an
+    error naming code_lists, never read."""
+    case = _listed_dense(7)
+    lists = case.inputs[4]
+    starts = 10  # Cout + 1
+
+    def rejects(edit, message):
+        array = lists.copy()
+        array = edit(array)
+        with pytest.raises(ValueError, match=message):
+            run(case, inputs=case.inputs[:4] + [array])
+
+    def at(index, value):
+        def edit(array):
+            array[index] = value
+            return array
+        return edit
+
+    rejects(at(0, 1), r"first start must be 0.*code_lists")
+    rejects(at(starts - 1, lists[starts - 1] + 1), r"last start must equal the entries' count")
+    rejects(at(2, lists[1] - 1), r"starts must be nondecreasing.*\(code_lists = 1\)")
+    rejects(at(starts, lists[starts] ^ (1 << 16)), r"differs from its code's \(tap, value\)")
+    rejects(at(starts, lists[starts] ^ 1), r"differs from its code's \(tap, value\)")
+    def one_more(array):  # an entry past the last channel's nonzero codes
+        array = np.append(array, array[-1])
+        array[starts - 1] += 1
+        return array
+
+    rejects(one_more, r"more entries than its row.*\(code_lists = 8\)")
+    rejects(lambda a: a[:starts - 1], r"code_lists must hold Cout \+ 1 starts")
+    rejects(lambda a: a.astype(np.int16), r"code_lists")
+    rejects(lambda a: a.reshape(1, -1), r"code_lists")
+    two_classes = np.concatenate([case.inputs[2]] * 2)
+    with pytest.raises(ValueError, match=r"one accumulator class.*code_lists"):
+        run(case, inputs=[case.inputs[0], case.inputs[1], two_classes,
+                          kernel_vectors.shift_transform(np.random.default_rng(0),
+                                                         np.zeros((2, 9, 70)), False), lists])
+
+
+def test_code_list_packing_rejects_what_the_format_forbids():
+    with pytest.raises(ValueError, match="taps"):
+        packing.pack_code_lists(np.ones((1, 2**16 + 1), np.uint8), np.array([0, 1]))
+    with pytest.raises(ValueError, match="within"):
+        packing.pack_code_lists(np.ones((1, 4), np.uint8), np.array([0, 2**14 + 1]))
+    with pytest.raises(ValueError, match=r"codes must be \[Cout, terms \* taps\]"):
+        packing.pack_code_lists(np.ones((2, 5), np.uint8), np.array([0, 1]), terms=2)
+    with pytest.raises(ValueError, match="starts must run from 0"):
+        packing.unpack_code_lists(np.array([0, 3, 1], np.int32), 2)
+
+
 # ----------------------------------------------------------------------------- the ops
 
 
@@ -436,9 +528,14 @@ def test_registry_specs_encode_what_the_c_ops_parse():
     encoded = SHIFT_FULLY_CONNECTED.encode(channels_in=9, terms=2, activation_min=-5)
     assert kernels.parse_options(SHIFT_FULLY_CONNECTED.name, encoded) == {
         "channels_in": 9, "terms": 2, "activation_min": -5}
-    for spec in (SHIFT_CONV2D, SHIFT_DEPTHWISE_CONV2D, SHIFT_FULLY_CONNECTED):
+    for spec in (SHIFT_CONV2D, SHIFT_DEPTHWISE_CONV2D):
         assert spec.inputs == ("input", "codes", "code_table", "transform")
         assert spec.constant_inputs == (1, 2, 3) and spec.weights_input == 1
+        assert spec.optional_inputs == 0
+    assert SHIFT_FULLY_CONNECTED.inputs == ("input", "codes", "code_table", "transform",
+                                            "code_lists")
+    assert SHIFT_FULLY_CONNECTED.constant_inputs == (1, 2, 3, 4)
+    assert SHIFT_FULLY_CONNECTED.optional_inputs == 1
 
 
 # ----------------------------------------------------------------------------- a deploy model

@@ -79,7 +79,8 @@ EXPECTED_OPS = {
     "TFQP_FULLY_CONNECTED_INT8": (3, 4, (1, 2), ("input", "weights", "transform", "residual")),
     "TFQP_SHIFT_CONV2D": (4, 4, (1, 2, 3), ("input", "codes", "code_table", "transform")),
     "TFQP_SHIFT_DEPTHWISE_CONV2D": (4, 4, (1, 2, 3), ("input", "codes", "code_table", "transform")),
-    "TFQP_SHIFT_FULLY_CONNECTED": (4, 4, (1, 2, 3), ("input", "codes", "code_table", "transform")),
+    "TFQP_SHIFT_FULLY_CONNECTED": (4, 5, (1, 2, 3, 4),
+                                   ("input", "codes", "code_table", "transform", "code_lists")),
     "TFQP_UNPACK": (1, 1, (), ("input",)),
     "TFQP_UNPACK_CODES": (1, 1, (), ("input",)),
 }

@@ -13,6 +13,9 @@ TFLite's requantization of ``d*A_0 + B``, two classes as the exact
 ``d*A_0 < threshold``). The output tensor's type chooses. With ``output_levels``
 (L + 1 levels, one class, int8 output) the int8 output is a k-bit activation's code:
 rows ``d, base, t_1 .. t_L``, ``out = base + #{i : d*A_0 >= t_i}``.
+TFQP_SHIFT_FULLY_CONNECTED takes an optional fifth constant input, the live-code lists
+(:func:`packing.pack_code_lists`, one class): the Cortex-M path runs pruned channels
+from them in batch 1, every other path checks and ignores them.
 """
 
 from typing import Dict
@@ -27,6 +30,7 @@ from tfq_plus.converters.ops.registry import (
 
 INPUTS = ("input", "codes", "code_table", "transform")
 CONSTANT_INPUTS = (1, 2, 3)
+CODE_LISTS_INPUT = 4  # TFQP_SHIFT_FULLY_CONNECTED's optional live-code lists
 MAX_CODE_VALUE = 2**14  # |code table entry|
 TRANSFORM_INT8_COLUMNS = 5  # d, B, M0, M1, s
 TRANSFORM_PACKED_COLUMNS = 2  # d, threshold
@@ -138,13 +142,14 @@ def _mac_kind(view) -> str:
     return "shift" if np.all(powers & (powers - 1) == 0) else "k-bit"
 
 
-def _spec(name, summary, geometry, check, after=()) -> OpSpec:
+def _spec(name, summary, geometry, check, after=(), lists=False) -> OpSpec:
     return register(OpSpec(
         name=name,
         summary=summary,
-        inputs=INPUTS,
+        inputs=INPUTS + (("code_lists",) if lists else ()),
+        optional_inputs=int(lists),
         options=geometry + _OUTPUT_OPTIONS + after,
-        constant_inputs=CONSTANT_INPUTS,
+        constant_inputs=CONSTANT_INPUTS + ((CODE_LISTS_INPUT,) if lists else ()),
         weights_input=1,
         policy=KERAS_VALUES,
         mac_kind=_mac_kind,
@@ -162,5 +167,5 @@ SHIFT_DEPTHWISE_CONV2D = _spec(
     _CHANNELS_IN)
 SHIFT_FULLY_CONNECTED = _spec(
     "TFQP_SHIFT_FULLY_CONNECTED", "fully-connected layer of int8 values with coded weights",
-    (Option("channels_in", 1, INT32_MAX),), _check_dense)
+    (Option("channels_in", 1, INT32_MAX),), _check_dense, lists=True)
 SHIFT_OPS = tuple(spec.name for spec in (SHIFT_CONV2D, SHIFT_DEPTHWISE_CONV2D, SHIFT_FULLY_CONNECTED))

@@ -69,6 +69,8 @@ class Context:
     # what was done, for the result
     replaced: Dict[str, List[str]] = field(default_factory=dict)  # plan -> op names
     fallback_signs: List[str] = field(default_factory=list)  # layers whose signs come from int8
+    # live-code lists of shift fully-connected layers: "auto", True, False (code_lists.py)
+    code_lists: object = "auto"
 
     def anchor(self, plan: P.LayerPlan) -> int:
         """The original op of a planned layer: its one CONV_2D / FULLY_CONNECTED."""

@@ -36,10 +36,11 @@ class Accumulator:
 
 
 def emit(ctx: Context, plan: P.LayerPlan, anchor: int, spec, input_tensor: int, weights,
-         options: dict, accumulator: Accumulator) -> None:
+         options: dict, accumulator: Accumulator, trailing=()) -> None:
     """Replace original op ``anchor`` by ``spec``'s op on (input, weights) computing
     ``plan``'s output, followed by its chain ops (``weights``: one constant tensor,
-    or a list of them)."""
+    or a list of them; ``trailing``: inputs after the transform, e.g. a shift
+    fully-connected layer's live-code lists)."""
     g = ctx.graph
     stock_output = int(g.ops[anchor].outputs[0])
     dims = g.shape(stock_output)
@@ -84,7 +85,8 @@ def emit(ctx: Context, plan: P.LayerPlan, anchor: int, spec, input_tensor: int, 
         output = stock_output
         options = dict(options, input_pos=1, input_neg=-1, act_min=act_min, act_max=act_max)
     transform = ctx.constant(f"tfqp/{plan.name}/transform", rows.astype(np.int32))
-    op = g.custom_op(spec.name, inputs + [transform], [output], spec.encode(**options))
+    op = g.custom_op(spec.name, inputs + [transform] + list(trailing), [output],
+                     spec.encode(**options))
     g.replace(anchor, [op] + after)
     ctx.replaced[plan.name] = [spec.name] + [schema.op_name(ctx.graph.model, o) for o in after]
 

@@ -20,7 +20,7 @@ sum_c A_c * s_in * scales[c] (+ bias). The output is
 
 import numpy as np
 
-from tfq_plus.converters import packing
+from tfq_plus.converters import code_lists, packing
 from tfq_plus.converters import plans as P
 from tfq_plus.converters import shift_codes
 from tfq_plus.converters import stock_identity
@@ -75,9 +75,16 @@ def apply(ctx: Context, plan: P.LayerPlan) -> None:
     weights = shift_codes.decode(codes.codes, codes.table, codes.terms)  # [C, Cout, K]
     unit = np.float64(np.float32(input_scale)) * codes.scales  # [C, Cout]
     values = options(plan, channels_in)
+    trailing = []
+    if plan.op == P.DENSE:
+        lists = code_lists.lists_for(ctx.code_lists, codes.codes, codes.table, codes.bits,
+                                     codes.terms, int(np.prod(g.shape(input_tensor))) // channels_in)
+        if lists is not None:
+            trailing = [ctx.constant(f"tfqp/{plan.name}/code_lists", lists)]
     if plan.output in (P.PACKED, P.CODES):
         low, high = accumulator_range(weights[0], zero_point)
-        emit(ctx, plan, anchor, spec, input_tensor, constants, values, Accumulator(unit[0], low, high))
+        emit(ctx, plan, anchor, spec, input_tensor, constants, values, Accumulator(unit[0], low, high),
+             trailing)
         return
     target = int8_target(ctx, plan, anchor)
     try:
@@ -90,7 +97,7 @@ def apply(ctx: Context, plan: P.LayerPlan) -> None:
         rows = stock
     transform = ctx.constant(f"tfqp/{plan.name}/transform", rows)
     output = int(g.ops[anchor].outputs[0])
-    op = g.custom_op(spec.name, [input_tensor] + constants + [transform], [output],
+    op = g.custom_op(spec.name, [input_tensor] + constants + [transform] + trailing, [output],
                      spec.encode(**values, activation_min=target.act_min, activation_max=target.act_max))
     g.replace(anchor, [op])
     ctx.replaced[plan.name] = [spec.name]

@@ -35,7 +35,7 @@ INT32_MAX = 2**31 - 1
 _TYPE_INT8 = 1
 _TYPE_INT32 = 2
 _TYPE_INT16 = 3
-MAX_INPUTS = 4  # TFQP_OP_MAX_INPUTS (micro/include/tfqp/op.h)
+MAX_INPUTS = 5  # TFQP_OP_MAX_INPUTS (micro/include/tfqp/op.h)
 MAX_RANK = 6  # TFQP_MAX_RANK (micro/include/tfqp/tensor.h)
 # the packing utilities, which are no ops of the table
 UTILITIES = ("pack", "unpack")
@@ -754,13 +754,15 @@ def shift_transform(rng, weights, packed):
 def shift_case(rng, name, op, *, batch=1, height=1, width=1, cin, cout=1, kh=1, kw=1,
                stride=(1, 1), dilation=(1, 1), padding="same", depth_multiplier=1, bits=4,
                terms=1, classes=1, output_kind="int8", activation=None, input_shape=None,
-               dead_words=0.3, levels=0, input_codes=None, uniform_flip=None) -> KernelCase:
+               dead_words=0.3, levels=0, input_codes=None, uniform_flip=None,
+               code_lists=False) -> KernelCase:
     """A call of a shift op (``op``: "conv", "depthwise" or "dense") on random data, run
     on the host. ``input_shape`` gives a dense layer's input another rank (rows of
     ``cin`` values); ``activation``: (activation_min, activation_max); output_kind
     "codes": the codes output of ``levels`` levels (one class); ``input_codes``: see
     :func:`random_input`; ``uniform_flip``: a uniform grid's code table
-    (:func:`uniform_code_table`) instead of random values."""
+    (:func:`uniform_code_table`) instead of random values; ``code_lists`` (dense, one
+    class): with the live-code lists input (``packing.pack_code_lists``)."""
     spec = SHIFT_SPECS[op]
     if op == "dense":
         shape = input_shape or (batch, cin)
@@ -793,6 +795,8 @@ def shift_case(rng, name, op, *, batch=1, height=1, width=1, cin, cout=1, kh=1, 
     options = spec.encode(**geometry)
     output_zero_point = 0 if packed else int(rng.integers(-20, 21))
     inputs = [x, packing.pack_codes(codes, bits), table, transform]
+    if code_lists:
+        inputs.append(packing.pack_code_lists(codes, table[0], terms))
     out = run_host(spec.name, inputs, options, np.int32 if packed else np.int8, zero_point,
                    output_zero_point)
     return KernelCase(name, spec.name, inputs, out, options, zero_point, output_zero_point)
@@ -846,6 +850,15 @@ def shift_cases(rng) -> List[KernelCase]:
             cout=3 if few else [5, 9, 33][i % 3], kh=3, kw=3, stride=(1 + i % 2, 1),
             padding=["same", "valid"][i % 2], depth_multiplier=1 + (i // 3) % 2, bits=bits,
             output_kind="codes", levels=levels))
+    # live-code lists (flash): every code width, one and two terms, each output kind,
+    # odd Cout, rows from all dead to none dead; batch 2 ignores them
+    for i, bits in enumerate([1, 2, 3, 4, 5, 4, 2]):
+        kind = ["int8", "packed", "codes"][i % 3]
+        cases.append(shift_case(
+            rng, f"shift dense lists b{bits} ->{kind}", "dense", batch=1 + (i == 6),
+            cin=[90, 300, 64, 33, 130, 200, 17][i], cout=[33, 7, 40, 5, 9, 33, 3][i], bits=bits,
+            terms=1 + (i % 4 == 1), output_kind=kind, levels=4 if kind == "codes" else 0,
+            dead_words=[0.9, 0.6, 1.0, 0.0, 0.8, 0.95, 0.5][i], code_lists=True))
     # every word dead, and none
     cases.append(shift_case(rng, "shift conv all words dead", "conv", height=4, width=4, cin=8,
                             cout=9, kh=3, kw=3, dead_words=1.0))
@@ -869,7 +882,16 @@ def rejected_shift_cases(rng) -> List[KernelCase]:
     one_class_m1 = conv.inputs[3].copy()
     one_class_m1[1, 3] = 5
     two_classes = np.concatenate([packed.inputs[2]] * 2)
+    listed = shift_case(rng, "shift dense lists base", "dense", cin=40, cout=5, bits=4,
+                        dead_words=0.7, code_lists=True)
+    bad_start, bad_entry = listed.inputs[4].copy(), listed.inputs[4].copy()
+    bad_start[2] = bad_start[1] - 1
+    bad_entry[-1] ^= 1 << 16  # another tap
     return [
+        rejected(listed, "reject shift code lists start", inputs=[*listed.inputs[:4], bad_start]),
+        rejected(listed, "reject shift code lists entry", inputs=[*listed.inputs[:4], bad_entry]),
+        rejected(listed, "reject shift code lists short",
+                 inputs=[*listed.inputs[:4], listed.inputs[4][:listed.filter.shape[0]].copy()]),
         rejected(conv, "reject shift code table entry", inputs=[*conv.inputs[:2], big_entry,
                                                                 conv.inputs[3]]),
         rejected(conv, "reject shift codes padding bit", filter=stray_bit),

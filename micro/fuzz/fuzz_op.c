@@ -593,6 +593,50 @@ static void shape_codes(fuzz_input *in, data_source *s, int32_t *words, int64_t 
   }
 }
 
+/* The live-code lists (formats.h) of the codes rows as the converter writes
+ * them, from the table's first class (when the table has 2^b columns; other
+ * shapes get the lists of an all-zero table), into a new tensor of
+ * Cout + 1 + E words; sometimes one word changed to anything, or the length
+ * one short or long (init_table / prepare must then reject it). Returns 0
+ * when the lists would exceed the fuzz tensor limit. */
+static int build_code_lists(fuzz_input *in, data_source *s, built_case *b, int64_t cout,
+                            int64_t row_words, int64_t row_codes, int32_t bits,
+                            int64_t columns, int32_t terms) {
+  const int32_t *words = (const int32_t *)b->owned[1];
+  const int16_t *table = (const int16_t *)b->owned[2];
+  const int64_t per_word = TFQP_WORD_BITS / bits;
+  const int64_t readable = row_words * per_word < row_codes ? row_words * per_word : row_codes;
+  int64_t count = 0, length, co, r, next = 0;
+  int32_t *lists;
+  for (co = 0; co < cout; ++co) {
+    for (r = 0; r < readable && columns == ((int64_t)1 << bits); ++r) {
+      const uint32_t code = ((uint32_t)words[co * row_words + r / per_word] >>
+                             ((r % per_word) * bits)) & ((1u << bits) - 1u);
+      count += table[code] != 0;
+    }
+  }
+  length = cout + 1 + count + (fuzz_one_in(in, 24) ? (fuzz_one_in(in, 2) ? 1 : -1) : 0);
+  if (length < 1 || length * 4 > MAX_TENSOR_BYTES) return 0;
+  if (!describe(&b->c.inputs[4], TFQP_TYPE_INT32, 1, &length, 0)) return 0;
+  lists = (int32_t *)fill(s, (size_t)length * 4);
+  b->owned[4] = lists;
+  for (co = 0; co < cout && cout + 1 + count <= length; ++co) {
+    lists[co] = (int32_t)next;
+    for (r = 0; r < readable && columns == ((int64_t)1 << bits); ++r) {
+      const uint32_t code = ((uint32_t)words[co * row_words + r / per_word] >>
+                             ((r % per_word) * bits)) & ((1u << bits) - 1u);
+      if (table[code] == 0) continue;
+      lists[cout + 1 + next++] =
+          (int32_t)tfqp_code_list_entry((int32_t)(r / terms), table[code]);
+    }
+  }
+  if (cout + 1 + count <= length) lists[cout] = (int32_t)next;
+  if (fuzz_one_in(in, 6)) {
+    lists[next_int(s, 0, (int32_t)length - 1)] = next_int(s, INT32_MIN, INT32_MAX);
+  }
+  return 1;
+}
+
 /* Transform rows (d, B, M0, M1, s) of an int8 output (one or two classes) or
  * (d, threshold) of a packed one, within the contract's ranges (|B| =
  * `extreme_bias` when that is > 0: d*A_0 + B then reaches int32's edges);
@@ -731,6 +775,13 @@ static int build_shift(fuzz_input *in, data_source *s, const tfqp_op *op, shift_
   b->owned[3] = fill(s, c->inputs[3].bytes);
   fill_shift_transform(in, s, (int32_t *)b->owned[3], cout, transform_columns, classes,
                        extreme ? (int32_t)(INT32_MAX - (int64_t)limit * 255 * row_codes) : 0);
+  /* the optional live-code lists of a fully-connected op, mostly consistent */
+  if (kind == SHIFT_FC && fuzz_one_in(in, 2)) {
+    c->input_count = 5;
+    if (!build_code_lists(in, s, b, cout, row_words, row_codes, code_bits, columns, terms)) {
+      return 0;
+    }
+  }
   return 1;
 }
 

@@ -24,22 +24,24 @@
  * in every class, twice), a variant skips them with CBZ (two instructions
  * for a zero pair, nine for another; conv4s).
  * Fully connected, batch 1: two output channels share each LDM of four
- * activation pairs (tfqp_shift_arm_fc2_b<b>). Pruned rows instead run from
- * a list of their live pairs that init_table builds (a CSR of pairs: per
- * live pair the byte offset of its activation pair and its decoded weight
- * pair): an LDM loads four entries, then one LDR and one SMLAD each, 2.5
- * instructions a live pair against 3.6 a pair for the dense kernel, with no
- * decoding and no per-word work; zero pairs cost nothing. The lists take 8
- * bytes a live pair of table: the table keeps room for half of each row's
- * pairs (prepare sees no codes), and a channel pair whose lists fit that
- * share and cost fewer instructions (pair_lists_are_cheaper) takes them.
+ * activation pairs (tfqp_shift_arm_fc2_b<b>). With the op's live-code lists
+ * (input 4, constant: flash, formats.h), pruned rows run from them instead:
+ * per nonzero code its tap and value, an LDM of eight entries, then LSR,
+ * LDRSB of the raw int8 input and SMLABB each (tfqp_shift_arm_code_list,
+ * 3.4 instructions a live code against 3.6 a pair of codes and channel for
+ * the dense kernel), nothing for a zero code; a channel pair whose lists
+ * cost fewer instructions than its dense kernel call takes them
+ * (code_lists_are_cheaper). No RAM beyond the records.
  * Depthwise: per position the activation pairs of four channels are built
  * from one word of each tap (SXTB16, PKHBT/PKHTB), then each channel's codes
  * are decoded in C (ACLE SMLAD).
- * Dead words (codes worth 0 in every class) are never decoded: a row with
- * few of them among many runs (unstructured pruning) is read from a copy with
- * a word of zero codes in their place, others one kernel call per run of
- * live words (copy_is_cheaper chooses per row in init_table).
+ * Dead words (codes worth 0 in every class: they add nothing, whoever reads
+ * them) are skipped where that pays: a row runs one kernel call per run of
+ * live words only where the dead words' decoding costs more than the extra
+ * calls (long dead stretches: dead rows, structured pruning); otherwise the
+ * kernel reads the row whole, as a dense one (unstructured pruning leaves
+ * few dead words in many runs; runs_are_cheaper, fc2_runs_are_cheaper).
+ * So a pruned layer never costs more than its dense form.
  * The output: TFLite's MultiplyByQuantizedMultiplier, bit-exact, as
  * tfqp_arm_output_int8 computes it (no saturation case: M0 < 2^31).
  */
@@ -57,55 +59,42 @@
  * zero pair costs them 2 instructions instead of 7, another 9. */
 #define TFQP_SHIFT_ARM_SPARSE_PERCENT 30
 
-/* 1: fully-connected layers in batch 1 keep room in their table for the
- * live-pair lists of pruned rows (4 bytes of RAM per pair of codes of the
- * layer, dense layers too: prepare sees no codes); 0 (default): they do not,
- * pruned rows run the dense kernel. Off by default because the room is RAM
- * (D1 1024->256: 526,336 bytes beside 131,072 bytes of codes in flash), which
- * a microcontroller has least of; turn it on for pruned layers where RAM allows. */
-#ifndef TFQP_SHIFT_ARM_PAIR_LISTS
-#define TFQP_SHIFT_ARM_PAIR_LISTS 0
-#endif
-
 /* Output positions per block of the convolution kernels. */
 #define BLOCK 4
 
 /* The fast region of the table (the table's last tfqp_shift_fast_table_bytes
  * bytes), in int32 words: a header, the pair tables [C][2^(2b)], one record
- * of RECORD words per output channel, then (fully connected in batch 1, one
- * class: list_capacity) the live-pair lists (list_words). */
-enum { HEADER_SPARSE, HEADER_ALL_LIVE, HEADER_ZERO_WORD, HEADER_WORDS };
+ * of RECORD words per output channel. */
+enum { HEADER_SPARSE, HEADER_ALL_LIVE, HEADER_WORDS };
 #define RECORD 8
 enum { R_D, R_BIAS, R_MULT, R_LEFT, R_RIGHT, R_MASK, R_FLAGS = 7 }; /* int8, one class */
 enum { R_THRESHOLD = 2 };                        /* packed output: R_D, R_BIAS, R_THRESHOLD */
 enum { R_MULT1 = 3, R_SHIFT = 4, R_BIAS1 = 5 };  /* two classes: R_D, R_BIAS, R_MULT, ... */
 #define FLAG_ALL_LIVE 1 /* R_FLAGS: no dead word in the channel's row */
-#define FLAG_COPY 2     /* R_FLAGS: the kernels read a copy (live_row) */
-#define FLAG_PAIR_LIST 4 /* R_FLAGS: fully connected, batch 1: the live-pair list */
+#define FLAG_WHOLE 2    /* R_FLAGS: the kernels read the row whole, dead words too */
+#define FLAG_CODE_LIST 4 /* R_FLAGS: fully connected, batch 1: the live-code list */
 
 /* Instructions a kernel call on a run of live words costs beyond the words'
  * work (job set-up, finding the run, the kernel's prologue and epilogue),
- * and a dead word in a copy of its row beyond its decoding (copy, replace),
- * measured on the Cortex-M4: the weights of copy_is_cheaper. */
+ * measured on the Cortex-M4, and a word's work beyond its pairs in conv4 (LDR,
+ * CMP, BNE): the weights of runs_are_cheaper. */
 #define RUN_COST 65
-#define COPIED_DEAD_WORD_COST 8
+#define CONV4_WORD_COST 3
 
-/* The weights of pair_lists_are_cheaper, counted in the kernels' code and
- * checked against qemu's counts of short and long rows: instructions per two
- * list entries (an LDM of four entries, then LDR and SMLAD each, the loop's
- * CMP and BNE per eight), a list's call beyond its entries (the C side, the
- * prologue, the remainder's tests and single entries, the epilogue), per
- * code word of a channel pair in tfqp_shift_arm_fc2_b<b> beside its pairs
- * (two LDRs, CMP, BNE), per pair of it (UBFX, LDR, SMLAD per channel) and
- * its call (fc2_channels' set-up, prologue, epilogue). */
-#define LIST_TWO_ENTRIES_COST 5
-#define LIST_CALL_COST 25
+/* The weights of code_lists_are_cheaper and fc2_runs_are_cheaper, counted in
+ * the kernels' code and checked against qemu's counts of short and long rows:
+ * instructions per eight list entries (an LDM of eight, then LSR, LDRSB and
+ * SMLABB each, the loop's CMP and BNE), a list's call beyond its entries
+ * (the C side, the prologue, the remainder's tests and single entries at 5
+ * each on average, the epilogue), per code word of a channel pair in
+ * tfqp_shift_arm_fc2_b<b> beside its pairs (two LDRs, CMP, BNE), per pair of
+ * it (UBFX, LDR, SMLAD per channel) and its call (fc2_channels' set-up,
+ * prologue, epilogue). */
+#define LIST_EIGHT_ENTRIES_COST 27
+#define LIST_CALL_COST 35
 #define FC2_WORD_COST 4
 #define FC2_PAIR_COST 6
 #define FC2_CALL_COST 45
-
-/* A list entry: byte offset of the activation pair, weight pair. */
-#define ENTRY_WORDS 2
 
 typedef struct {
   const tfqp_word *codes;     /* conv4: the row; fc2: channel 0's row */
@@ -118,10 +107,10 @@ typedef struct {
 
 typedef void (*arm_kernel)(const arm_job *job);
 
-/* The sum over the list entries [entries, end) of weight pair times the
- * activation pair at byte offset entry[0] of x (SMLAD). */
-int32_t tfqp_shift_arm_pair_list(const uint32_t *entries, const uint32_t *end,
-                                 const uint32_t *x);
+/* The sum over the live-code list entries [entries, end) (formats.h) of
+ * the entry's value times input[its tap] (SMLABB, modulo 2^32). */
+int32_t tfqp_shift_arm_code_list(const int32_t *entries, const int32_t *end,
+                                 const int8_t *input);
 
 #define TFQP_SHIFT_ARM_DECLARE(b)                  \
   void tfqp_shift_arm_conv4_b##b(const arm_job *); \
@@ -317,50 +306,45 @@ __asm__(
     "  TFQP_FC2 tfqp_shift_arm_fc2_b3, 6, 5\n"
     "  TFQP_FC2 tfqp_shift_arm_fc2_b4, 8, 4\n"
     "  TFQP_FC2 tfqp_shift_arm_fc2_b5, 10, 3\n"
-    /* pair_list: r0 entries, r1 end, r2 x, r12 the sum; blocks of eight
-     * entries, then one of four, then single ones */
-    ".macro TFQP_LIST4\n"
-    "  ldmia r0!, {r4-r11}\n"
-    "  ldr   r4, [r2, r4]\n"
-    "  smlad r12, r5, r4, r12\n"
-    "  ldr   r6, [r2, r6]\n"
-    "  smlad r12, r7, r6, r12\n"
-    "  ldr   r8, [r2, r8]\n"
-    "  smlad r12, r9, r8, r12\n"
-    "  ldr   r10, [r2, r10]\n"
-    "  smlad r12, r11, r10, r12\n"
+    /* code_list: r0 entries, r1 end, r2 the int8 input, r12 the sum, lr the
+     * tap / its input; blocks of eight entries, then single ones */
+    ".macro TFQP_CODE_ENTRY entry\n"
+    "  lsr   lr, \\entry, #16\n"
+    "  ldrsb lr, [r2, lr]\n"
+    "  smlabb r12, \\entry, lr, r12\n"
     ".endm\n"
-    "  TFQP_FUNC tfqp_shift_arm_pair_list\n"
+    "  TFQP_FUNC tfqp_shift_arm_code_list\n"
     "  push  {r4-r11, lr}\n"
     "  movs  r12, #0\n"
     "  subs  r3, r1, r0\n"
-    "  bic   r3, r3, #63\n"
+    "  bic   r3, r3, #31\n"
     "  add   r3, r3, r0\n"
     "  cmp   r0, r3\n"
     "  beq   2f\n"
     "1:\n"
-    "  TFQP_LIST4\n"
-    "  TFQP_LIST4\n"
+    "  ldmia r0!, {r4-r11}\n"
+    "  TFQP_CODE_ENTRY r4\n"
+    "  TFQP_CODE_ENTRY r5\n"
+    "  TFQP_CODE_ENTRY r6\n"
+    "  TFQP_CODE_ENTRY r7\n"
+    "  TFQP_CODE_ENTRY r8\n"
+    "  TFQP_CODE_ENTRY r9\n"
+    "  TFQP_CODE_ENTRY r10\n"
+    "  TFQP_CODE_ENTRY r11\n"
     "  cmp   r0, r3\n"
     "  bne   1b\n"
     "2:\n"
-    "  subs  r3, r1, r0\n"
-    "  cmp   r3, #32\n"
-    "  blo   3f\n"
-    "  TFQP_LIST4\n"
+    "  cmp   r0, r1\n"
+    "  beq   4f\n"
     "3:\n"
+    "  ldr   r4, [r0], #4\n"
+    "  TFQP_CODE_ENTRY r4\n"
     "  cmp   r0, r1\n"
-    "  beq   5f\n"
+    "  bne   3b\n"
     "4:\n"
-    "  ldrd  r4, r5, [r0], #8\n"
-    "  ldr   r4, [r2, r4]\n"
-    "  smlad r12, r5, r4, r12\n"
-    "  cmp   r0, r1\n"
-    "  bne   4b\n"
-    "5:\n"
     "  mov   r0, r12\n"
     "  pop   {r4-r11, pc}\n"
-    "  .size tfqp_shift_arm_pair_list, . - tfqp_shift_arm_pair_list\n"
+    "  .size tfqp_shift_arm_code_list, . - tfqp_shift_arm_code_list\n"
     /* dw9: one output position of a 3x3 depthwise conv (one term per tap,
      * depth multiplier 1, one class, int8 output, every row live), all
      * channels, four at a time: phase A builds the four channels' five tap
@@ -541,7 +525,7 @@ __asm__(
     "  .purgem TFQP_FC2\n"
     "  .purgem TFQP_FC2_PAIR\n"
     "  .purgem TFQP_FC2_GROUP\n"
-    "  .purgem TFQP_LIST4\n"
+    "  .purgem TFQP_CODE_ENTRY\n"
     "  .purgem TFQP_FUNC\n");
 
 /* ------------------------------------------------------------------ layout */
@@ -555,44 +539,21 @@ static size_t row_pairs(const tfqp_shift_layer *layer) {
   return (size_t)layer->row_words * (size_t)(layer->codes_per_word / 2);
 }
 
-/* Live-pair list entries the table keeps room for: half of each row's pairs
- * for a fully-connected layer in batch 1 with one class, else 0. The bounds
- * (Cout <= 2^16, the entries <= 2^24 bytes) keep the region far inside the
- * table's limit and the activations' byte offsets inside 2^24. */
-static size_t list_capacity(const tfqp_shift_layer *layer) {
-  const uint64_t capacity = (uint64_t)layer->channels_out * (uint64_t)(row_pairs(layer) / 2);
-  if (!TFQP_SHIFT_ARM_PAIR_LISTS || !layer->fully_connected || layer->pixels != 1 ||
-      layer->classes != 1 || layer->channels_out > (1 << 16) ||
-      capacity * ENTRY_WORDS * sizeof(uint32_t) > ((uint64_t)1 << 24)) {
-    return 0;
-  }
-  return (size_t)capacity;
-}
-
-/* Words of the live-pair lists: the bounds of each channel's list
- * [Cout][2] (begin, end in entries; 0, 0 for a channel without
- * FLAG_PAIR_LIST), then the entries. */
-static size_t list_words(const tfqp_shift_layer *layer) {
-  const size_t capacity = list_capacity(layer);
-  return capacity == 0 ? 0 : 2u * (size_t)layer->channels_out + ENTRY_WORDS * capacity;
-}
-
 size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) {
   return sizeof(int32_t) * (HEADER_WORDS + (size_t)layer->classes * pair_count(layer) +
-                            (size_t)RECORD * (size_t)layer->channels_out + list_words(layer));
+                            (size_t)RECORD * (size_t)layer->channels_out);
 }
 
 static size_t round4(size_t bytes) { return (bytes + 3u) & ~(size_t)3u; }
 
-/* Scratch: the zero-point row, the tap pointers of BLOCK positions, the
- * activation pairs of BLOCK positions and a row; 0 beyond 2^30 bytes. */
+/* Scratch: the zero-point row, the tap pointers of BLOCK positions and the
+ * activation pairs of BLOCK positions; 0 beyond 2^30 bytes. */
 static size_t scratch_bytes(const tfqp_shift_layer *layer, int32_t channels_in,
                             int32_t tap_rows) {
   const uint64_t bytes = (((uint64_t)channels_in + 3u) & ~(uint64_t)3u) +
                          BLOCK * (uint64_t)tap_rows * sizeof(const int8_t *) +
-                         (uint64_t)layer->row_words *
-                             (BLOCK * (uint64_t)(layer->codes_per_word / 2) + 1u) *
-                             sizeof(uint32_t);
+                         (uint64_t)layer->row_words * BLOCK *
+                             (uint64_t)(layer->codes_per_word / 2) * sizeof(uint32_t);
   return bytes > ((uint64_t)1 << 30) ? 0 : (size_t)bytes;
 }
 
@@ -672,32 +633,13 @@ static int row_all_live(const tfqp_shift_layer *layer, const uint32_t *live) {
   return 1;
 }
 
-/* A word of codes worth 0 in every class (the lowest such code in each
- * field): what a dead word holds as far as the sums go. 0 when no code is
- * worth 0 in every class (then no word is dead and it is not used). */
-static uint32_t zero_code_word(const tfqp_shift_layer *layer, const int32_t *values) {
-  const int32_t codes = 1 << layer->bits;
-  int32_t code, c, j;
-  for (code = 0; code < codes; ++code) {
-    int32_t worth = 0;
-    for (c = 0; c < layer->classes; ++c) worth |= values[(size_t)c * codes + code];
-    if (worth == 0) {
-      uint32_t word = 0;
-      for (j = 0; j < layer->codes_per_word; ++j) word |= (uint32_t)code << (j * layer->bits);
-      return word;
-    }
-  }
-  return 0;
-}
-
-/* Whether a row with dead words runs cheaper as a copy with zero words in
- * their place (one kernel call, the zero words decoded: 2 instructions a
- * pair with the skipping kernels, 7 without) than as one call per run of
- * live words: few dead words in many runs (unstructured pruning) take the
- * copy, long dead stretches (dead rows, structured pruning) the runs. */
-static int copy_is_cheaper(const tfqp_shift_layer *layer, const uint32_t *live, int sparse) {
-  const int64_t word_cost = COPIED_DEAD_WORD_COST + (int64_t)(layer->codes_per_word / 2) *
-                                                        (sparse ? 2 : 7);
+/* Whether a row with dead words costs fewer instructions as one conv4 call
+ * per run of live words than as one call on the whole row (its dead words
+ * decoded like the others: 2 instructions a pair with the skipping kernels,
+ * 7 without). */
+static int runs_are_cheaper(const tfqp_shift_layer *layer, const uint32_t *live, int sparse) {
+  const int64_t word_cost =
+      CONV4_WORD_COST + (int64_t)(layer->codes_per_word / 2) * (sparse ? 2 : 7);
   int64_t dead = 0, runs = 0;
   int32_t w, previous = 0;
   for (w = 0; w < layer->row_words; ++w) {
@@ -706,86 +648,59 @@ static int copy_is_cheaper(const tfqp_shift_layer *layer, const uint32_t *live, 
     runs += bit && !previous;
     previous = bit;
   }
-  return 2 * (int64_t)layer->row_words + dead * word_cost < runs * RUN_COST;
+  return dead * word_cost > (runs - 1) * RUN_COST;
 }
 
-/* The live pairs of a row (weight pair, class 0, not 0); with `entries`,
- * their list entries there too. */
-static size_t row_live_pairs(const tfqp_shift_layer *layer, const tfqp_word *row,
-                             const uint32_t *pairs, uint32_t *entries) {
-  const int32_t width = 2 * layer->bits;
-  const uint32_t per_word = (uint32_t)(layer->codes_per_word / 2);
-  const uint32_t mask = (1u << width) - 1u;
-  size_t live = 0;
-  uint32_t w, i;
-  for (w = 0; w < (uint32_t)layer->row_words; ++w) {
-    uint32_t word = row[w];
-    for (i = 0; i < per_word; ++i, word >>= width) {
-      const uint32_t weights = pairs[word & mask];
-      if (weights == 0) continue;
-      if (entries != NULL) {
-        entries[ENTRY_WORDS * live] = (w * per_word + i) * (uint32_t)sizeof(uint32_t);
-        entries[ENTRY_WORDS * live + 1] = weights;
-      }
-      ++live;
+/* Instructions of tfqp_shift_arm_fc2_b<b> per word of a channel pair. */
+static int64_t fc2_word_cost(const tfqp_shift_layer *layer) {
+  const int64_t per_word = layer->codes_per_word / 2;
+  return FC2_WORD_COST + (per_word + 3) / 4 + FC2_PAIR_COST * per_word;
+}
+
+/* The instructions of channels co and (two) co + 1 of a fully-connected
+ * layer in batch 1 as fc2_channels' kernel calls per run (words live in both
+ * rows, then those live in one: a call each; bitmaps live_words apart). */
+static int64_t fc2_runs_cost(const tfqp_shift_layer *layer, const uint32_t *live, int two) {
+  const uint32_t *live1 = live + layer->live_words;
+  const int32_t words = layer->row_words;
+  int64_t calls = 0, read = 0;
+  int32_t chunk, kind;
+  for (chunk = 0; chunk * 32 < words; ++chunk) {
+    const uint32_t valid = words - chunk * 32 >= 32 ? ~0u : (1u << (words - chunk * 32)) - 1u;
+    const uint32_t m0 = live[chunk] & valid, m1 = two ? live1[chunk] & valid : 0u;
+    const uint32_t runs[3] = {m0 & m1, m0 & ~m1, m1 & ~m0};
+    for (kind = 0; kind < 3; ++kind) {
+      /* a run starts at each set bit whose lower neighbour is clear */
+      calls += __builtin_popcount(runs[kind] & ~(runs[kind] << 1));
+      read += __builtin_popcount(runs[kind]);
     }
   }
-  return live;
+  return calls * FC2_CALL_COST + read * fc2_word_cost(layer);
 }
 
-/* Whether a channel pair (`two`, else one channel, which the dense kernel
- * runs as a pair) costs fewer instructions from lists of live0 + live1
- * entries than through tfqp_shift_arm_fc2_b<b> on every word. */
-static int pair_lists_are_cheaper(const tfqp_shift_layer *layer, size_t live0, size_t live1,
-                                  int two) {
-  const uint64_t per_word = (uint64_t)(layer->codes_per_word / 2);
-  const uint64_t lists = (uint64_t)(1 + two) * LIST_CALL_COST +
-                         (uint64_t)(live0 + live1) * LIST_TWO_ENTRIES_COST / 2;
-  const uint64_t dense = FC2_CALL_COST + (uint64_t)layer->row_words *
-                                             (FC2_WORD_COST + (per_word + 3) / 4 +
-                                              FC2_PAIR_COST * per_word);
-  return lists < dense;
+/* Whether fc2_runs_cost is below one call on both rows whole. */
+static int fc2_runs_are_cheaper(const tfqp_shift_layer *layer, const uint32_t *live, int two) {
+  return fc2_runs_cost(layer, live, two) <
+         FC2_CALL_COST + (int64_t)layer->row_words * fc2_word_cost(layer);
 }
 
-/* The live-pair lists (list_words). The room (half of every row's pairs)
- * goes first to the channel pairs whose lists fit their own share of it,
- * then, in channel order, to the others while it lasts; a channel pair is
- * listed only where its lists cost fewer instructions. Listed channels get
- * FLAG_PAIR_LIST and their bounds. */
-static void build_pair_lists(const tfqp_shift_layer *layer, const tfqp_word *codes,
-                             const uint32_t *pairs, int32_t *records, uint32_t *lists) {
-  const size_t cout = (size_t)layer->channels_out, words = (size_t)layer->row_words;
-  const size_t share = row_pairs(layer) / 2, capacity = list_capacity(layer);
-  uint32_t *const bounds = lists, *const entries = lists + 2 * cout;
-  size_t co, c, next = 0;
-  int pass;
-  memset(bounds, 0, 2 * cout * sizeof *bounds);
-  for (pass = 0; pass < 2; ++pass) {
-    for (co = 0; co < cout; co += 2) {
-      const size_t count = co + 1 < cout ? 2 : 1;
-      const tfqp_word *row = codes + co * words;
-      size_t live[2] = {0, 0};
-      if (records[co * RECORD + R_FLAGS] & FLAG_PAIR_LIST) continue;
-      for (c = 0; c < count; ++c) live[c] = row_live_pairs(layer, row + c * words, pairs, NULL);
-      if (live[0] + live[1] > (pass == 0 ? count * share : capacity - next) ||
-          !pair_lists_are_cheaper(layer, live[0], live[1], count == 2)) {
-        continue;
-      }
-      for (c = 0; c < count; ++c) {
-        bounds[2 * (co + c)] = (uint32_t)next;
-        next += row_live_pairs(layer, row + c * words, pairs, entries + ENTRY_WORDS * next);
-        bounds[2 * (co + c) + 1] = (uint32_t)next;
-        records[(co + c) * RECORD + R_FLAGS] |= FLAG_PAIR_LIST;
-      }
-    }
-  }
+/* Whether channels co and (two) co + 1 of a fully-connected layer in batch 1
+ * cost fewer instructions from their live-code lists (entries0 + entries1
+ * entries, a call each) than through fc2_channels (`runs`: its calls per run
+ * of live words, else one call on both rows whole). */
+static int code_lists_are_cheaper(const tfqp_shift_layer *layer, const uint32_t *live,
+                                  int32_t entries0, int32_t entries1, int two, int runs) {
+  const int64_t lists = (int64_t)(1 + two) * LIST_CALL_COST +
+                        ((int64_t)entries0 + entries1) * LIST_EIGHT_ENTRIES_COST / 8;
+  return lists < (runs ? fc2_runs_cost(layer, live, two)
+                       : FC2_CALL_COST + (int64_t)layer->row_words * fc2_word_cost(layer));
 }
 
 /* x mod 2^32 as int32 (two's complement, no implementation-defined cast). */
 static int32_t wrap32(int64_t x) { return tfqp_shift_int32((uint32_t)(uint64_t)x); }
 
 void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
-                                int32_t *table) {
+                                const int32_t *code_lists, int32_t *table) {
   int32_t *fast = fast_region(layer, table);
   int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
   const size_t cout = (size_t)layer->channels_out;
@@ -829,20 +744,32 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
   for (co = 0; co < cout; ++co) {
     fast[HEADER_ALL_LIVE] &= records[co * RECORD + R_FLAGS] & FLAG_ALL_LIVE;
   }
-  fast[HEADER_ZERO_WORD] = (int32_t)zero_code_word(layer, table);
   fast[HEADER_SPARSE] =
       zero_code && (uint64_t)zero_pairs * 100u >=
                        (uint64_t)TFQP_SHIFT_ARM_SPARSE_PERCENT * cout * row_pairs(layer);
-  for (co = 0; co < cout; ++co) {
-    int32_t *flags = records + co * RECORD + R_FLAGS;
-    if (!(*flags & FLAG_ALL_LIVE) &&
-        copy_is_cheaper(layer, live + co * (size_t)layer->live_words, fast[HEADER_SPARSE])) {
-      *flags |= FLAG_COPY;
+  if (layer->fully_connected && layer->pixels == 1) {
+    /* fc2_channels: channel pairs */
+    for (co = 0; co < cout; co += 2) {
+      const int32_t two = co + 1 < cout;
+      const uint32_t *pair_live = live + co * (size_t)layer->live_words;
+      const int runs = fc2_runs_are_cheaper(layer, pair_live, two);
+      int32_t flag = runs ? 0 : FLAG_WHOLE;
+      if (code_lists != NULL &&
+          code_lists_are_cheaper(layer, pair_live, code_lists[co + 1] - code_lists[co],
+                                 two ? code_lists[co + 2] - code_lists[co + 1] : 0, two, runs)) {
+        flag = FLAG_CODE_LIST;
+      }
+      records[co * RECORD + R_FLAGS] |= flag;
+      if (two) records[(co + 1) * RECORD + R_FLAGS] |= flag;
     }
-  }
-  if (list_capacity(layer) != 0) {
-    build_pair_lists(layer, codes, (const uint32_t *)(fast + HEADER_WORDS), records,
-                     (uint32_t *)(records + RECORD * cout));
+  } else {
+    for (co = 0; co < cout; ++co) {
+      int32_t *flags = records + co * RECORD + R_FLAGS;
+      if (!(*flags & FLAG_ALL_LIVE) &&
+          !runs_are_cheaper(layer, live + co * (size_t)layer->live_words, fast[HEADER_SPARSE])) {
+        *flags |= FLAG_WHOLE;
+      }
+    }
   }
 }
 
@@ -1051,36 +978,6 @@ static int next_bit_run(uint32_t *mask, int32_t *begin, int32_t *end) {
   return 1;
 }
 
-/* In a copy of a row, its dead words (clear bits of the row's live-word
- * bitmap) replaced by zero_word (zero_code_word: codes worth 0 in every
- * class), so the sums do not change, whatever the dead words hold. */
-static void replace_dead_words(const uint32_t *live, int32_t words, uint32_t zero_word,
-                               uint32_t *copy) {
-  int32_t chunk;
-  for (chunk = 0; chunk * 32 < words; ++chunk) {
-    const int32_t n = words - chunk * 32 < 32 ? words - chunk * 32 : 32;
-    uint32_t dead = ~live[chunk] & (n == 32 ? ~0u : (1u << n) - 1u);
-    while (dead != 0) {
-      copy[chunk * 32 + __builtin_ctz(dead)] = zero_word;
-      dead &= dead - 1u;
-    }
-  }
-}
-
-/* The row of output channel co as the kernels read it, when it has no dead
- * word (the row) or FLAG_COPY (its copy in `copy`, row_words words, the dead
- * words replaced). */
-static const tfqp_word *live_row(const tfqp_shift_layer *layer, const int32_t *table,
-                                 const int32_t *fast, const int32_t *record,
-                                 const tfqp_word *codes, int32_t co, uint32_t *copy) {
-  const tfqp_word *row = codes + (size_t)co * (size_t)layer->row_words;
-  if (record[R_FLAGS] & FLAG_ALL_LIVE) return row;
-  memcpy(copy, row, (size_t)layer->row_words * sizeof *copy);
-  replace_dead_words((const uint32_t *)table + layer->live_at + (size_t)co * layer->live_words,
-                     layer->row_words, (uint32_t)fast[HEADER_ZERO_WORD], copy);
-  return copy;
-}
-
 /* ------------------------------------------------------------------ blocks */
 
 /* Scratch pointers of one eval. */
@@ -1088,7 +985,6 @@ typedef struct {
   int8_t *zero_points;   /* round4(Cin) bytes of zp_in */
   const int8_t **taps;   /* BLOCK * taps pointers */
   uint32_t *x;           /* BLOCK * row_pairs words */
-  uint32_t *row_copy;    /* row_words words (live_row) */
 } arm_scratch;
 
 static arm_scratch split_scratch(const tfqp_shift_layer *layer, int32_t channels_in,
@@ -1101,7 +997,6 @@ static arm_scratch split_scratch(const tfqp_shift_layer *layer, int32_t channels
   s.taps = (const int8_t **)(void *)p;
   p += BLOCK * (size_t)tap_count * sizeof(const int8_t *);
   s.x = (uint32_t *)(void *)p;
-  s.row_copy = s.x + BLOCK * row_pairs(layer);
   return s;
 }
 
@@ -1127,17 +1022,18 @@ static void conv4_runs(const tfqp_shift_layer *layer, arm_kernel kernel, const i
 }
 
 /* acc[0..3] += output channel co's live words times the four positions'
- * pairs s->x: one call on the row or its copy (live_row), or conv4_runs. */
+ * pairs s->x: one call on the whole row (no dead word, or FLAG_WHOLE), or
+ * conv4_runs. */
 static void conv4_channel(const tfqp_shift_layer *layer, arm_kernel kernel,
-                          const int32_t *table, const int32_t *fast, const int32_t *record,
+                          const int32_t *table, const int32_t *record,
                           const tfqp_word *codes, int32_t co, const uint32_t *pairs,
                           const arm_scratch *s, int32_t *acc) {
   arm_job job;
-  if (!(record[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_COPY))) {
+  if (!(record[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_WHOLE))) {
     conv4_runs(layer, kernel, table, codes, co, pairs, s->x, acc);
     return;
   }
-  job.codes = live_row(layer, table, fast, record, codes, co, s->row_copy);
+  job.codes = codes + (size_t)co * (size_t)layer->row_words;
   job.codes_end = job.codes + layer->row_words;
   job.x = s->x;
   job.pairs = pairs;
@@ -1169,8 +1065,8 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
     int32_t acc[BLOCK] = {0, 0, 0, 0};
     /* conv4_channel, inline for class 0: a call per channel and block costs
      * the dense layers 2 % */
-    if (r[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_COPY)) {
-      job.codes = live_row(layer, table, fast, r, codes, co, s->row_copy);
+    if (r[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_WHOLE)) {
+      job.codes = codes + (size_t)co * (size_t)layer->row_words;
       job.codes_end = job.codes + layer->row_words;
       job.acc = acc;
       kernel(&job);
@@ -1195,7 +1091,7 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
                    (size_t)cout);
     } else {
       int32_t acc1[BLOCK] = {0, 0, 0, 0};
-      conv4_channel(layer, kernel, table, fast, r, codes, co, pairs + pair_count(layer), s, acc1);
+      conv4_channel(layer, kernel, table, r, codes, co, pairs + pair_count(layer), s, acc1);
       for (p = 0; p < count; ++p) {
         ((int8_t *)output)[(size_t)(first + p) * cout + co] =
             output_two_classes((uint32_t)acc[p], (uint32_t)acc1[p], r, layer);
@@ -1436,15 +1332,13 @@ static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
 
 /* acc[0], acc[1] += channel 0's and (two) channel 1's live words (rows
  * row_words apart, bitmaps live_words apart) times the pairs x. Rows with no
- * dead word or FLAG_COPY: one call of the two-channel kernel, on the rows
- * themselves when neither has a dead word, else on `copies` (2 * row_words
- * words) with the dead words replaced (replace_dead_words). Otherwise per 32
- * words: the runs live in both rows go through it, the runs live in one row
- * through it with both channels reading that row, into the one accumulator. */
+ * dead word or FLAG_WHOLE: one call of the two-channel kernel on the rows
+ * whole. Otherwise per 32 words: the runs live in both rows go through it,
+ * the runs live in one row through it with both channels reading that row,
+ * into the one accumulator. */
 static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const tfqp_word *row,
                          const uint32_t *live, const int32_t *records, int32_t two,
-                         uint32_t zero_word, const uint32_t *pairs, const uint32_t *x,
-                         uint32_t *copies, int32_t *acc) {
+                         const uint32_t *pairs, const uint32_t *x, int32_t *acc) {
   const int32_t words = layer->row_words;
   const size_t word_pairs = (size_t)(layer->codes_per_word / 2);
   const uint32_t *live1 = live + layer->live_words;
@@ -1453,19 +1347,12 @@ static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const
   int32_t chunk;
   arm_job job;
   job.pairs = pairs;
-  if ((flags0 & (FLAG_ALL_LIVE | FLAG_COPY)) && (flags1 & (FLAG_ALL_LIVE | FLAG_COPY))) {
+  if ((flags0 & (FLAG_ALL_LIVE | FLAG_WHOLE)) && (flags1 & (FLAG_ALL_LIVE | FLAG_WHOLE))) {
     job.x = x;
     job.acc = acc;
     /* without a channel 1, channel 0 twice (acc[1] is not used) */
     job.stride = two ? row_bytes : 0;
-    if (flags0 & flags1 & FLAG_ALL_LIVE) {
-      job.codes = row;
-    } else {
-      memcpy(copies, row, (size_t)(two ? 2 : 1) * (size_t)words * sizeof *copies);
-      replace_dead_words(live, words, zero_word, copies);
-      if (two) replace_dead_words(live1, words, zero_word, copies + words);
-      job.codes = copies;
-    }
+    job.codes = row;
     job.codes_end = job.codes + words;
     kernel(&job);
     return;
@@ -1494,14 +1381,12 @@ static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const
   }
 }
 
-/* Channel co's accumulator from its live-pair list (FLAG_PAIR_LIST; the
- * lists follow the records, list_words) and the position's pairs x. */
-static int32_t list_sum(const tfqp_shift_layer *layer, const int32_t *records, int32_t co,
-                        const uint32_t *x) {
-  const uint32_t *bounds = (const uint32_t *)(records + RECORD * (size_t)layer->channels_out);
-  const uint32_t *entries = bounds + 2 * (size_t)layer->channels_out;
-  return tfqp_shift_arm_pair_list(entries + ENTRY_WORDS * (size_t)bounds[2 * co],
-                                  entries + ENTRY_WORDS * (size_t)bounds[2 * co + 1], x);
+/* Channel co's accumulator from its live-code list (FLAG_CODE_LIST) and the
+ * position's raw int8 input. */
+static int32_t list_sum(const tfqp_shift_layer *layer, const int32_t *code_lists, int32_t co,
+                        const int8_t *input) {
+  const int32_t *entries = code_lists + (size_t)layer->channels_out + 1;
+  return tfqp_shift_arm_code_list(entries + code_lists[co], entries + code_lists[co + 1], input);
 }
 
 /* ------------------------------------------------------------------ hooks */
@@ -1540,7 +1425,8 @@ int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise
 
 int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *params,
                                     const int32_t *table, const int8_t *input,
-                                    const tfqp_word *codes, void *scratch, void *output) {
+                                    const tfqp_word *codes, const int32_t *code_lists,
+                                    void *scratch, void *output) {
   const tfqp_shift_layer *layer = &params->layer;
   const int32_t cin = params->channels_in;
   const int32_t *fast = fast_region_c(layer, table);
@@ -1556,10 +1442,6 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
     const size_t row_words = (size_t)layer->row_words;
     const int32_t cout = layer->channels_out;
     const uint32_t *live = (const uint32_t *)table + layer->live_at;
-    /* the row copies of fc2_channels (2 * row_words words) behind the pairs
-     * of the one position, in the room of the other BLOCK - 1 positions:
-     * 3 * row_pairs >= 9 * row_words words */
-    uint32_t *const copies = s.x + pairs;
     uint32_t bits = 0;
     int32_t co, c;
     s.taps[0] = input;
@@ -1567,15 +1449,14 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
     for (co = 0; co < cout; co += 2) {
       const int32_t two = co + 1 < cout;
       int32_t acc[TFQP_CODE_CLASSES_MAX][2] = {{0, 0}, {0, 0}};
-      if (records[(size_t)co * RECORD + R_FLAGS] & FLAG_PAIR_LIST) {
+      if (records[(size_t)co * RECORD + R_FLAGS] & FLAG_CODE_LIST) {
         /* one class, both channels of the pair listed */
-        for (c = 0; c <= two; ++c) acc[0][c] = list_sum(layer, records, co + c, s.x);
+        for (c = 0; c <= two; ++c) acc[0][c] = list_sum(layer, code_lists, co + c, input);
       } else {
         for (c = 0; c < layer->classes; ++c) {
           fc2_channels(layer, fc2_kernels[layer->bits], codes + (size_t)co * row_words,
                        live + (size_t)co * layer->live_words, records + (size_t)co * RECORD,
-                       two, (uint32_t)fast[HEADER_ZERO_WORD],
-                       tables + (size_t)c * pair_count(layer), s.x, copies, acc[c]);
+                       two, tables + (size_t)c * pair_count(layer), s.x, acc[c]);
         }
       }
       for (c = 0; c <= two; ++c) {

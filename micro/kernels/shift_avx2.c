@@ -208,7 +208,7 @@ static int decode_row(const tfqp_shift_layer *layer, const x86_shape *s, const t
 static int32_t wrap32(int64_t x) { return tfqp_shift_int32((uint32_t)(uint64_t)x); }
 
 void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
-                                int32_t *table) {
+                                const int32_t *code_lists, int32_t *table) {
   const x86_shape s = shape_of(layer);
   int32_t *fast = fast_region(layer, table);
   int32_t *fields = fast + H_WORDS;
@@ -219,6 +219,7 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
   const int64_t offset = (int64_t)layer->input_zero_point + 128;
   const int avx512 = tfqp_shift_avx512_available();
   const int32_t limit = avx512 ? 127 : 64;
+  (void)code_lists;
   size_t co;
   fast[H_USABLE] = 0;
   fast[H_AVX512] = avx512;
@@ -755,11 +756,13 @@ int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise
 
 int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *params,
                                     const int32_t *table, const int8_t *input,
-                                    const tfqp_word *codes, void *scratch, void *output) {
+                                    const tfqp_word *codes, const int32_t *code_lists,
+                                    void *scratch, void *output) {
   const tfqp_shift_layer *layer = &params->layer;
   x86_layer v;
   x86_scratch s;
   (void)codes;
+  (void)code_lists; /* the dense kernels beat lists on x86 */
   if (!takes(layer, table, tfqp_shift_fast_fully_connected_scratch_bytes(params))) return 0;
   v = view_of(layer, table);
   s = split_scratch(&v.shape, 0, scratch);

@@ -238,7 +238,7 @@ tfqp_status tfqp_shift_conv2d_init_table(const tfqp_shift_conv2d_params *params,
                                          const tfqp_word *codes, const int16_t *code_table,
                                          const int32_t *transform, int32_t *table,
                                          size_t table_bytes, tfqp_error *error) {
-  return tfqp_shift_layer_init_table(&params->layer, codes, code_table, transform, table,
+  return tfqp_shift_layer_init_table(&params->layer, codes, code_table, transform, NULL, table,
                                      table_bytes, error);
 }
 

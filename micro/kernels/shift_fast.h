@@ -49,9 +49,11 @@ size_t tfqp_shift_fast_conv2d_scratch_bytes(const tfqp_shift_conv2d_params *para
 size_t tfqp_shift_fast_fully_connected_scratch_bytes(
     const tfqp_shift_fully_connected_params *params);
 
-/* table: the whole op table (layer->table_bytes), portable part filled. */
+/* table: the whole op table (layer->table_bytes), portable part filled;
+ * code_lists: a fully-connected op's checked live-code lists (formats.h) or
+ * NULL. */
 void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
-                                int32_t *table);
+                                const int32_t *code_lists, int32_t *table);
 
 int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise,
                            const int32_t *table, const int8_t *input, const tfqp_word *codes,
@@ -59,7 +61,8 @@ int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise
 
 int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *params,
                                     const int32_t *table, const int8_t *input,
-                                    const tfqp_word *codes, void *scratch, void *output);
+                                    const tfqp_word *codes, const int32_t *code_lists,
+                                    void *scratch, void *output);
 
 #else
 
@@ -82,9 +85,11 @@ static inline size_t tfqp_shift_fast_fully_connected_scratch_bytes(
 }
 
 static inline void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer,
-                                              const tfqp_word *codes, int32_t *table) {
+                                              const tfqp_word *codes,
+                                              const int32_t *code_lists, int32_t *table) {
   (void)layer;
   (void)codes;
+  (void)code_lists;
   (void)table;
 }
 
@@ -103,11 +108,12 @@ static inline int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params,
 
 static inline int tfqp_shift_fast_fully_connected(
     const tfqp_shift_fully_connected_params *params, const int32_t *table, const int8_t *input,
-    const tfqp_word *codes, void *scratch, void *output) {
+    const tfqp_word *codes, const int32_t *code_lists, void *scratch, void *output) {
   (void)params;
   (void)table;
   (void)input;
   (void)codes;
+  (void)code_lists;
   (void)scratch;
   (void)output;
   return 0;

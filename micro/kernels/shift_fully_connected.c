@@ -85,17 +85,119 @@ tfqp_status tfqp_shift_fully_connected_output_dims(
   return TFQP_OK;
 }
 
+/* The live-code lists' tensor (formats.h): INT32 [Cout + 1 + E] with E <=
+ * Cout * R, for one accumulator class and K <= 2^16. */
+static tfqp_status check_code_lists_shape(const tfqp_shift_layer *layer,
+                                          const tfqp_tensor *code_lists, int32_t *words,
+                                          tfqp_error *error) {
+  const int64_t starts = (int64_t)layer->channels_out + 1;
+  tfqp_status s;
+  *words = 0;
+  if (code_lists == NULL) return TFQP_OK;
+  if ((s = tfqp_tensor_check(code_lists, "code_lists", TFQP_TYPE_INT32, 1, error))) return s;
+  if (layer->classes != 1) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
+                     "live-code lists take one accumulator class (value: the code table's "
+                     "classes)",
+                     "code_lists", layer->classes);
+  }
+  if (layer->taps > TFQP_CODE_LIST_MAX_TAPS) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
+                     "live-code lists need channels_in <= 65536 (a tap fits 16 bits)",
+                     "code_lists", layer->taps);
+  }
+  if (code_lists->dims[0] < starts ||
+      code_lists->dims[0] - starts > (int64_t)layer->channels_out * layer->row_codes) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_SHAPE,
+                     "code_lists must hold Cout + 1 starts and at most Cout * terms * taps "
+                     "entries (value: its length)",
+                     "code_lists", code_lists->dims[0]);
+  }
+  *words = code_lists->dims[0];
+  return TFQP_OK;
+}
+
+/* Channel co's list entries [*next, end) against its row: one entry per
+ * nonzero code, in row order, each (tap, value) (formats.h). */
+static tfqp_status check_channel_list(const tfqp_shift_layer *layer, const tfqp_word *row,
+                                      const int16_t *values, const int32_t *entries,
+                                      int32_t next, int32_t end, int32_t co,
+                                      tfqp_error *error) {
+  int32_t r;
+  for (r = 0; r < layer->row_codes; ++r) {
+    const int32_t value = values[tfqp_code_at(row, r, layer->bits)];
+    if (value == 0) continue;
+    if (next == end) {
+      return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                       "a channel's list has fewer entries than its row has nonzero codes "
+                       "(value: the output channel)",
+                       "code_lists", co);
+    }
+    if ((uint32_t)entries[next] != tfqp_code_list_entry(r / layer->terms, value)) {
+      return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                       "a list entry differs from its code's (tap, value) (value: the output "
+                       "channel)",
+                       "code_lists", co);
+    }
+    ++next;
+  }
+  if (next != end) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                     "a channel's list has more entries than its row has nonzero codes (value: "
+                     "the output channel)",
+                     "code_lists", co);
+  }
+  return TFQP_OK;
+}
+
+/* The lists' starts (0 first, nondecreasing, the entries' count last) and
+ * every entry against the codes, before anything reads an entry. */
+static tfqp_status check_code_lists(const tfqp_shift_layer *layer, const tfqp_word *codes,
+                                    const int16_t *values, const int32_t *lists, int32_t words,
+                                    tfqp_error *error) {
+  const int32_t cout = layer->channels_out;
+  const int32_t *entries = lists + (size_t)cout + 1;
+  const int32_t count = words - cout - 1;
+  tfqp_status s;
+  int32_t co;
+  if (lists[0] != 0) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA, "the first start must be 0 (value: it)",
+                     "code_lists", lists[0]);
+  }
+  if (lists[cout] != count) {
+    return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                     "the last start must equal the entries' count (value: it)", "code_lists",
+                     lists[cout]);
+  }
+  for (co = 0; co < cout; ++co) {
+    if (lists[co + 1] < lists[co]) {
+      return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
+                       "starts must be nondecreasing (value: the output channel)", "code_lists",
+                       co);
+    }
+  }
+  for (co = 0; co < cout; ++co) {
+    if ((s = check_channel_list(layer, codes + (size_t)co * (size_t)layer->row_words, values,
+                                entries, lists[co], lists[co + 1], co, error))) {
+      return s;
+    }
+  }
+  return TFQP_OK;
+}
+
 tfqp_status tfqp_shift_fully_connected_prepare(
     const tfqp_shift_fully_connected_options *options, const tfqp_tensor *input,
     const tfqp_tensor *codes, const tfqp_tensor *code_table, const tfqp_tensor *transform,
-    const tfqp_tensor *output, tfqp_shift_fully_connected_params *p, tfqp_error *error) {
+    const tfqp_tensor *code_lists, const tfqp_tensor *output,
+    tfqp_shift_fully_connected_params *p, tfqp_error *error) {
   tfqp_status s;
   if (output == NULL) return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "output", 0);
   if ((s = check_input_side(options, input, codes, code_table, output->type, p, error))) {
     return s;
   }
   if ((s = tfqp_shift_layer_check_output(&p->layer, transform, output, 2, &p->batch, p->batch,
-                                         p->channels_in, 0, 1, error))) {
+                                         p->channels_in, 0, 1, error)) ||
+      (s = check_code_lists_shape(&p->layer, code_lists, &p->code_list_words, error))) {
     return s;
   }
   {
@@ -107,9 +209,22 @@ tfqp_status tfqp_shift_fully_connected_prepare(
 
 tfqp_status tfqp_shift_fully_connected_init_table(
     const tfqp_shift_fully_connected_params *params, const tfqp_word *codes,
-    const int16_t *code_table, const int32_t *transform, int32_t *table, size_t table_bytes,
-    tfqp_error *error) {
-  return tfqp_shift_layer_init_table(&params->layer, codes, code_table, transform, table,
+    const int16_t *code_table, const int32_t *transform, const int32_t *code_lists,
+    int32_t *table, size_t table_bytes, tfqp_error *error) {
+  tfqp_status s;
+  if (params->code_list_words != 0) {
+    if (codes == NULL || code_table == NULL || code_lists == NULL) {
+      return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "code_lists", 0);
+    }
+    /* the codes' padding bits are checked by init_table below; the lists read
+     * only the codes of each row */
+    if ((s = check_code_lists(&params->layer, codes, code_table, code_lists,
+                              params->code_list_words, error))) {
+      return s;
+    }
+  }
+  return tfqp_shift_layer_init_table(&params->layer, codes, code_table, transform,
+                                     params->code_list_words != 0 ? code_lists : NULL, table,
                                      table_bytes, error);
 }
 
@@ -123,14 +238,20 @@ static void gather_row(const void *params, const int8_t *input, int32_t row, int
 
 void tfqp_shift_fully_connected_eval(const tfqp_shift_fully_connected_params *params,
                                      const int32_t *table, const int8_t *input,
-                                     const tfqp_word *codes, void *scratch, void *output) {
-  if (tfqp_shift_fast_fully_connected(params, table, input, codes, scratch, output)) return;
+                                     const tfqp_word *codes, const int32_t *code_lists,
+                                     void *scratch, void *output) {
+  if (tfqp_shift_fast_fully_connected(params, table, input, codes,
+                                      params->code_list_words != 0 ? code_lists : NULL,
+                                      scratch, output)) {
+    return;
+  }
   tfqp_shift_eval(&params->layer, table, codes, params, gather_row, input, scratch, output);
 }
 
 /* ------------------------------------------------------------- op table row */
 
-static const char *const input_roles[] = {"input", "codes", "code_table", "transform"};
+static const char *const input_roles[] = {"input", "codes", "code_table", "transform",
+                                           "code_lists"};
 
 static tfqp_status op_parse(const uint8_t *buffer, size_t length, tfqp_op_options *options,
                             tfqp_error *error) {
@@ -172,10 +293,10 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
   const tfqp_kbit_options k = kbit_of(options);
   tfqp_tensor input, output;
   tfqp_status s;
-  (void)input_count;
   if ((s = tfqp_kbit_prepare_view(&k, inputs, &outputs[0], &input, &output, error)) ||
       (s = tfqp_shift_fully_connected_prepare(&options->shift_fully_connected, &input,
-                                              &inputs[1], &inputs[2], &inputs[3], &output, p,
+                                              &inputs[1], &inputs[2], &inputs[3],
+                                              input_count > 4 ? &inputs[4] : NULL, &output, p,
                                               error)) ||
       (s = tfqp_kbit_io_init(&p->kbit, &k, &input, &output, p->layer.scratch_bytes, error))) {
     return s;
@@ -189,7 +310,10 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
                                  int32_t *table, size_t table_bytes, tfqp_error *error) {
   return tfqp_shift_fully_connected_init_table(
       &params->shift_fully_connected, (const tfqp_word *)constants[1],
-      (const int16_t *)constants[2], (const int32_t *)constants[3], table, table_bytes, error);
+      (const int16_t *)constants[2], (const int32_t *)constants[3],
+      /* constants[4] exists only with the optional input */
+      params->shift_fully_connected.code_list_words != 0 ? (const int32_t *)constants[4] : NULL,
+      table, table_bytes, error);
 }
 
 static void op_eval(const tfqp_op_params *params, const int32_t *table,
@@ -200,12 +324,15 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
   if (!tfqp_kbit_arm_fully_connected(p, table, (const tfqp_word *)inputs[0],
                                      (const tfqp_word *)inputs[1], scratch, output)) {
     tfqp_shift_fully_connected_eval(p, table, tfqp_kbit_input(&p->kbit, inputs[0], scratch),
-                                    (const tfqp_word *)inputs[1], scratch, output);
+                                    (const tfqp_word *)inputs[1],
+                                    p->code_list_words != 0 ? (const int32_t *)inputs[4] : NULL,
+                                    scratch, output);
   }
   tfqp_kbit_finish(&p->kbit, outputs[0], scratch);
 }
 
 const tfqp_op tfqp_op_shift_fully_connected = {
-    "TFQP_SHIFT_FULLY_CONNECTED", 4, 4, 1, (1u << 1) | (1u << 2) | (1u << 3), input_roles,
+    "TFQP_SHIFT_FULLY_CONNECTED", 4, 5, 1, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4),
+    input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_shift_fully_connected_options, present),
     op_parse, op_output_dims, op_prepare, op_init_table, op_eval};

@@ -352,7 +352,8 @@ static tfqp_status walk_row(const tfqp_shift_layer *layer, const tfqp_word *row,
 
 tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
                                         const int16_t *code_table, const int32_t *transform,
-                                        int32_t *table, size_t table_bytes, tfqp_error *error) {
+                                        const int32_t *code_lists, int32_t *table,
+                                        size_t table_bytes, tfqp_error *error) {
   const size_t value_count = (size_t)layer->classes << layer->bits;
   const size_t stride = (size_t)1 << layer->bits;
   const int32_t columns = transform_columns(layer);
@@ -408,6 +409,6 @@ tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfq
       }
     }
   }
-  tfqp_shift_fast_init_table(layer, codes, table);
+  tfqp_shift_fast_init_table(layer, codes, code_lists, table);
   return TFQP_OK;
 }

@@ -29,8 +29,8 @@ static const expected_row expected_rows[] = {
      "filter_height"},
     {"TFQP_SHIFT_DEPTHWISE_CONV2D", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"},
      16, "filter_height"},
-    {"TFQP_SHIFT_FULLY_CONNECTED", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"}, 8,
-     "channels_in"},
+    {"TFQP_SHIFT_FULLY_CONNECTED", 4, 5, 0x1Eu,
+     {"input", "codes", "code_table", "transform", "code_lists"}, 8, "channels_in"},
     {"TFQP_UNPACK", 1, 1, 0x0u, {"input"}, 4, "channels"},
     {"TFQP_UNPACK_CODES", 1, 1, 0x0u, {"input"}, 3, "channels"},
 };

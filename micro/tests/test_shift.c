@@ -31,6 +31,7 @@ typedef struct {
   int32_t bits, terms, classes, packed;
   int32_t zp_in, zp_out, act_min, act_max, act_given;
   int32_t levels; /* codes output: output_levels; 0: none */
+  int32_t lists;  /* fully connected: input 4, the live-code lists code_lists */
 } shift_case;
 
 #define MAX_INPUT 20000
@@ -47,6 +48,9 @@ static int32_t transform[MAX_COUT * 257]; /* up to [Cout, 1 + 256] */
 static int64_t weight[2][MAX_INPUT]; /* w_c[co * K + k] */
 static uint8_t expected[MAX_OUTPUT];
 static uint8_t got[MAX_OUTPUT];
+/* live-code lists (formats.h) of the case's codes, code_list_words long */
+static int32_t code_lists[MAX_COUT + 1 + MAX_CODES];
+static int32_t code_list_words;
 
 static const char *const op_names[] = {"TFQP_SHIFT_CONV2D", "TFQP_SHIFT_DEPTHWISE_CONV2D",
                                        "TFQP_SHIFT_FULLY_CONNECTED"};
@@ -125,8 +129,11 @@ static void describe(tfqp_tensor *t, tfqp_type type, int32_t rank, const int32_t
                    zero_point);
 }
 
-/* The four inputs and the output of case c (output dims from the contract). */
-static void describe_case(const shift_case *c, tfqp_tensor inputs[4], tfqp_tensor *output) {
+/* Inputs of case c: 4, or 5 with its live-code lists. */
+static int32_t input_count(const shift_case *c) { return c->lists ? 5 : 4; }
+
+/* The inputs and the output of case c (output dims from the contract). */
+static void describe_case(const shift_case *c, tfqp_tensor inputs[5], tfqp_tensor *output) {
   int32_t dims[4], oh = 1, ow = 1, before;
   if (c->op == FULLY_CONNECTED) {
     dims[0] = c->batch;
@@ -150,6 +157,8 @@ static void describe_case(const shift_case *c, tfqp_tensor inputs[4], tfqp_tenso
   dims[0] = c->cout;
   dims[1] = transform_columns(c);
   describe(&inputs[3], TFQP_TYPE_INT32, 2, dims, 0);
+  dims[0] = code_list_words;
+  describe(&inputs[4], TFQP_TYPE_INT32, 1, dims, 0);
   if (c->op == FULLY_CONNECTED) {
     dims[0] = c->batch;
     dims[1] = c->packed ? (c->cout + 31) / 32 : c->cout;
@@ -172,6 +181,7 @@ typedef struct {
   tfqp_op_buffers buffers;
   int32_t *table;
   void *scratch;
+  int32_t *lists; /* the copy of input 4 init_table checked (NULL: none) */
 } prepared_op;
 
 static void *copy_of(const void *data, size_t bytes) {
@@ -181,37 +191,42 @@ static void *copy_of(const void *data, size_t bytes) {
 }
 
 /* Life cycle up to init_table; on failure *e holds the error. */
-static tfqp_status prepare_op(const shift_case *c, const void *const data[4], prepared_op *p,
+static tfqp_status prepare_op(const shift_case *c, const void *const data[5], prepared_op *p,
                               tfqp_error *e) {
+  const int32_t count = input_count(c);
   tfqp_op_options options;
-  tfqp_tensor inputs[4], output;
-  const void *constants[4] = {0};
+  tfqp_tensor inputs[5], output;
+  const void *constants[TFQP_OP_MAX_INPUTS] = {0};
   int32_t rank, dims[TFQP_MAX_RANK], i;
   tfqp_status s;
   memset(p, 0, sizeof *p);
   p->op = op_of(c);
   fill_options(c, &options);
   describe_case(c, inputs, &output);
-  if ((s = tfqp_op_check_arity(p->op, 4, 1, e)) ||
-      (s = p->op->output_dims(&options, inputs, 4, output.type, &rank, dims, e)) ||
-      (s = p->op->prepare(&options, inputs, 4, &output, &p->params, &p->buffers, e))) {
+  if ((s = tfqp_op_check_arity(p->op, count, 1, e)) ||
+      (s = p->op->output_dims(&options, inputs, count, output.type, &rank, dims, e)) ||
+      (s = p->op->prepare(&options, inputs, count, &output, &p->params, &p->buffers, e))) {
     return s;
   }
   CHECK_EQ(rank, output.rank);
   for (i = 0; i < rank; ++i) CHECK_EQ(dims[i], output.dims[i]);
-  for (i = 1; i < 4; ++i) constants[i] = copy_of(data[i], inputs[i].bytes);
+  for (i = 1; i < count; ++i) constants[i] = copy_of(data[i], inputs[i].bytes);
   p->table = (int32_t *)malloc(p->buffers.table_bytes);
   p->scratch = malloc(p->buffers.scratch_bytes);
   CHECK(p->buffers.table_bytes > 0 && p->buffers.scratch_bytes > 0);
   CHECK(p->table != NULL && p->scratch != NULL);
   s = p->op->init_table(&p->params, constants, p->table, p->buffers.table_bytes, e);
+  /* eval reads the lists from its input 4 (constant data stays), not a copy */
   for (i = 1; i < 4; ++i) free((void *)(uintptr_t)constants[i]);
+  p->lists = (int32_t *)(uintptr_t)constants[4];
   return s;
 }
 
 static void release(prepared_op *p) {
   free(p->table);
   free(p->scratch);
+  free(p->lists);
+  p->lists = NULL;
   p->table = NULL;
   p->scratch = NULL;
 }
@@ -219,13 +234,14 @@ static void release(prepared_op *p) {
 /* eval on exact-size copies of the input and `codes_data`; the output into
  * `out` (output bytes). */
 static void eval_op(const shift_case *c, prepared_op *p, const tfqp_word *codes_data, void *out) {
-  tfqp_tensor inputs[4], output;
-  const void *data[4];
+  tfqp_tensor inputs[5], output;
+  const void *data[5];
   void *outputs[1];
   describe_case(c, inputs, &output);
   data[0] = copy_of(input, inputs[0].bytes);
   data[1] = copy_of(codes_data, inputs[1].bytes);
   data[2] = data[3] = NULL; /* eval reads the table, not these */
+  data[4] = p->lists;
   outputs[0] = malloc(output.bytes);
   p->op->eval(&p->params, p->table, data, outputs, p->scratch);
   memcpy(out, outputs[0], output.bytes);
@@ -236,7 +252,7 @@ static void eval_op(const shift_case *c, prepared_op *p, const tfqp_word *codes_
 
 /* Runs case c end to end on the global data; returns the status. */
 static tfqp_status run_case(const shift_case *c, void *out, tfqp_error *e) {
-  const void *data[4] = {input, words, values, transform};
+  const void *data[5] = {input, words, values, transform, code_lists};
   prepared_op p;
   tfqp_status s = prepare_op(c, data, &p, e);
   if (s == TFQP_OK) eval_op(c, &p, words, out);
@@ -383,7 +399,7 @@ static void reference(const shift_case *c, uint8_t *out) {
 }
 
 static size_t output_bytes(const shift_case *c) {
-  tfqp_tensor inputs[4], output;
+  tfqp_tensor inputs[5], output;
   describe_case(c, inputs, &output);
   return output.bytes;
 }
@@ -592,9 +608,13 @@ static void test_ops_against_reference(void) {
   CHECK_EQ(cases, 360);
 }
 
-/* `poisoned`: the codes `words` of case c with garbage in every dead word
- * (all codes worth 0 in every class), after checking that the prepared op's
- * table marks exactly those words dead; returns their count. */
+/* `poisoned`: the codes `words` of case c with every dead word (all codes
+ * worth 0 in every class) rewritten with other codes worth 0, drawn at random
+ * among them, after checking that the prepared op's table marks exactly those
+ * words dead; returns their count. A dead word is whatever mix of zero codes
+ * the converter wrote, so its contents must never change the output, whether
+ * a path skips it (the portable one always does) or reads its row whole
+ * (the Cortex-M kernels, where that costs less than skipping). */
 static int32_t poison_dead_words(const shift_case *c, const prepared_op *p,
                                  tfqp_word *poisoned) {
   const int32_t per_word = 32 / c->bits;
@@ -603,7 +623,13 @@ static int32_t poison_dead_words(const shift_case *c, const prepared_op *p,
   const tfqp_shift_layer *layer = c->op == FULLY_CONNECTED
                                       ? &p->params.shift_fully_connected.layer
                                       : &p->params.shift_conv2d.layer;
-  int32_t co, w, j, cls, dead = 0, marked = 0;
+  uint8_t zero_codes[32];
+  int32_t co, w, j, cls, dead = 0, marked = 0, zeros = 0;
+  for (j = 0; j < (1 << c->bits); ++j) {
+    int32_t worth = 0;
+    for (cls = 0; cls < c->classes; ++cls) worth |= values[cls * (1 << c->bits) + j];
+    if (worth == 0) zero_codes[zeros++] = (uint8_t)j;
+  }
   memcpy(poisoned, words, (size_t)c->cout * row * 4);
   for (co = 0; co < c->cout; ++co) {
     const uint32_t *live = (const uint32_t *)p->table + layer->live_at +
@@ -617,8 +643,13 @@ static int32_t poison_dead_words(const shift_case *c, const prepared_op *p,
       marked += (int32_t)((live[w / 32] >> (w % 32)) & 1u);
       CHECK_EQ((live[w / 32] >> (w % 32)) & 1u, has_work != 0);
       if (!has_work) {
+        uint32_t word = 0;
         ++dead;
-        poisoned[(size_t)co * row + w] = test_random() & tfqp_code_word_mask(per_word, c->bits);
+        for (j = w * per_word; j < (w + 1) * per_word && j < count; ++j) {
+          word |= (uint32_t)zero_codes[test_random_range(0, zeros - 1)]
+                  << ((j - w * per_word) * c->bits);
+        }
+        poisoned[(size_t)co * row + w] = word;
       }
     }
   }
@@ -629,7 +660,7 @@ static int32_t poison_dead_words(const shift_case *c, const prepared_op *p,
 /* Case c (global data) against the reference, then with its dead words
  * poisoned (poison_dead_words): the same bytes; returns the dead words. */
 static int32_t check_poisoned_case(const shift_case *c) {
-  const void *data[4] = {input, words, values, transform};
+  const void *data[5] = {input, words, values, transform, code_lists};
   tfqp_word *poisoned = (tfqp_word *)malloc((size_t)c->cout * row_words(c) * 4);
   prepared_op p;
   tfqp_error e;
@@ -648,13 +679,13 @@ static int32_t check_poisoned_case(const shift_case *c) {
   return dead;
 }
 
-/* Dead words: marked in the table (as many as the test counts) and never
- * read: eval with garbage in every dead word gives the same bytes. */
+/* Dead words: marked in the table (as many as the test counts), and other
+ * zero codes in every dead word give the same bytes. */
 static void test_dead_words_are_skipped(void) {
   int32_t i;
   for (i = 0; i < 30; ++i) {
     const shift_case c = random_case(i * 7 + 1);
-    const void *data[4] = {input, words, values, transform};
+    const void *data[5] = {input, words, values, transform, code_lists};
     tfqp_word *poisoned = (tfqp_word *)malloc((size_t)c.cout * row_words(&c) * 4);
     prepared_op p;
     tfqp_error e;
@@ -763,7 +794,7 @@ static void test_tensors_rejected(void) {
   const shift_case c = valid_case(CONV, 0);
   const tfqp_op *op = op_of(&c);
   tfqp_op_options options;
-  tfqp_tensor inputs[4], output, bad;
+  tfqp_tensor inputs[5], output, bad;
   tfqp_op_params params;
   tfqp_op_buffers buffers;
   tfqp_error e;
@@ -1175,12 +1206,34 @@ static void graded_codes(const shift_case *c) {
   tfqp_pack_codes(codes, c->cout, count, c->bits, words);
 }
 
-/* Fully connected in batch 1 with rows of every density (graded_codes): on
- * Cortex-M the sparse rows run from live-pair lists and the denser ones
- * through the dense kernel, in one layer. Every code width, odd Cout, rows
- * of one word to past 32 words, two terms, packed output; dead words
- * poisoned after init_table change nothing. */
-static void test_pruned_fully_connected_rows(void) {
+/* code_lists / code_list_words: the live-code lists of case c's codes
+ * (formats.h), built here from the unpacked codes and class 0's values. */
+static void build_code_lists(const shift_case *c) {
+  const int32_t count = taps_of(c) * c->terms;
+  int32_t *entries = code_lists + c->cout + 1;
+  int32_t co, r, next = 0;
+  for (co = 0; co < c->cout; ++co) {
+    code_lists[co] = next;
+    for (r = 0; r < count; ++r) {
+      const int32_t value = values[codes[(size_t)co * count + r]];
+      if (value == 0) continue;
+      /* bits 0..15 the value (two's complement), 16..31 the tap */
+      entries[next++] = (int32_t)(((uint32_t)(r / c->terms) << 16) | ((uint32_t)value & 0xFFFFu));
+    }
+  }
+  code_lists[c->cout] = next;
+  code_list_words = c->cout + 1 + next;
+  CHECK((size_t)code_list_words <= sizeof code_lists / sizeof code_lists[0]);
+}
+
+/* Fully connected on rows of every density (graded_codes: all-dead and
+ * no-dead rows, odd Cout), every code width, rows of one word to past 32
+ * words, two terms, packed output: the bytes of the reference, and other
+ * zero codes in the dead words change nothing. With `lists` the op gets its
+ * live-code lists (batch 3 in some cases: ignored there); on Cortex-M the
+ * sparse channel pairs then run from them, the denser ones through the
+ * dense kernel, in one layer. */
+static void check_graded_fully_connected(int32_t lists) {
   static const int32_t cins[] = {5, 70, 300};
   int32_t bits, i, packed;
   for (bits = 1; bits <= 5; ++bits) {
@@ -1190,13 +1243,69 @@ static void test_pruned_fully_connected_rows(void) {
         c.packed = packed;
         c.zp_out = packed ? 0 : c.zp_out;
         c.terms = 1 + (i == 1 && packed);
+        c.batch = lists && i == 2 && packed ? 3 : 1;
+        c.lists = lists;
         random_input(&c);
         random_values_and_transform(&c);
         graded_codes(&c);
+        if (lists) build_code_lists(&c);
         CHECK(check_poisoned_case(&c) >= row_words(&c));
       }
     }
   }
+  code_list_words = 0;
+}
+
+static void test_pruned_fully_connected_rows(void) { check_graded_fully_connected(0); }
+
+static void test_code_lists(void) { check_graded_fully_connected(1); }
+
+/* Sets code_lists[index] to value, expects the case rejected as
+ * TFQP_ERROR_TENSOR_DATA naming code_lists, restores it. */
+static void expect_list_rejected(const shift_case *c, int32_t index, int32_t value) {
+  const int32_t saved = code_lists[index];
+  code_lists[index] = value;
+  expect_rejected(c, TFQP_ERROR_TENSOR_DATA, "code_lists");
+  code_lists[index] = saved;
+}
+
+/* Malformed or inconsistent lists are rejected by init_table (prepare for
+ * the shape) with a status naming code_lists, never read out of bounds
+ * (the sanitizer build runs this): starts not from 0, decreasing, past the
+ * entries or short of them, an entry of another tap or value, an entry too
+ * many or too few, the wrong length, type or rank, two classes. */
+static void test_code_lists_rejected(void) {
+  shift_case c = layout_case(FULLY_CONNECTED, 4, 40, 5);
+  int32_t first, saved_words;
+  c.lists = 1;
+  random_input(&c);
+  random_values_and_transform(&c);
+  graded_codes(&c);
+  build_code_lists(&c);
+  CHECK_EQ(run_case(&c, got, NULL), TFQP_OK);
+  first = c.cout + 1 + code_lists[1]; /* channel 1's first entry */
+  CHECK(code_lists[2] > code_lists[1]);
+  expect_list_rejected(&c, 0, 1);
+  expect_list_rejected(&c, 0, -1);
+  expect_list_rejected(&c, 2, code_lists[1] - 1);
+  expect_list_rejected(&c, 3, code_lists[c.cout] + 1);
+  expect_list_rejected(&c, c.cout, code_lists[c.cout] - 1);
+  expect_list_rejected(&c, c.cout, INT32_MAX);
+  expect_list_rejected(&c, first, code_lists[first] + (1 << 16));     /* another tap */
+  expect_list_rejected(&c, first, code_lists[first] ^ 1);             /* another value */
+  expect_list_rejected(&c, first, (int32_t)0x7FFF0000);               /* tap past K */
+  expect_list_rejected(&c, 2, code_lists[2] - 1);                     /* one too few */
+  expect_list_rejected(&c, 1, code_lists[1] - 1);                     /* one too many */
+  saved_words = code_list_words;
+  code_list_words = c.cout;
+  expect_rejected(&c, TFQP_ERROR_TENSOR_SHAPE, "code_lists");
+  code_list_words = c.cout + 1 + c.cout * 40 + 1;
+  expect_rejected(&c, TFQP_ERROR_TENSOR_SHAPE, "code_lists");
+  code_list_words = saved_words;
+  c.classes = 2;
+  random_values_and_transform(&c);
+  expect_rejected(&c, TFQP_ERROR_TENSOR_SHAPE, "code_lists");
+  code_list_words = 0;
 }
 
 /* The codes output on the layouts of test_fast_path_layouts (every path's
@@ -1317,7 +1426,7 @@ static void check_packed_io(shift_case *c, int32_t bits, int32_t flip) {
   static tfqp_word packed_in[MAX_INPUT], packed_out[MAX_OUTPUT];
   static uint8_t codes_out[MAX_OUTPUT];
   tfqp_op_options options;
-  tfqp_tensor inputs[4], output;
+  tfqp_tensor inputs[5], output;
   const void *constants[4] = {0};
   const void *data[4];
   void *outputs[1];
@@ -1473,6 +1582,8 @@ void test_shift(void) {
   test_ops_against_reference();
   test_dead_words_are_skipped();
   test_pruned_fully_connected_rows();
+  test_code_lists();
+  test_code_lists_rejected();
   test_options_and_shapes_rejected();
   test_tensors_rejected();
   test_constants_rejected();

@@ -170,6 +170,38 @@ static inline uint32_t tfqp_code_word_mask(int32_t codes, int32_t bits) {
   return used >= TFQP_WORD_BITS ? 0xFFFFFFFFu : (1u << used) - 1u;
 }
 
+/* Live-code lists (optional input 4 of TFQP_SHIFT_FULLY_CONNECTED, one
+ * accumulator class; written by the converter, read from flash by the
+ * Cortex-M path in batch 1, checked and ignored by every other path)
+ *
+ * Mirrored in converters/packing.py (pack_code_lists / unpack_code_lists),
+ * cross-tested in tests/test_kernels_shift.py.
+ *
+ * Tensor
+ *   INT32 [Cout + 1 + E]: the starts s[0 .. Cout] (s[0] = 0, nondecreasing,
+ *   s[Cout] = E), then E entries; channel co's entries are [s[co], s[co + 1]).
+ *
+ * Entries
+ *   One per code of the channel's row whose value in the code table (its one
+ *   row) is not 0, in row order (r = k*T + t ascending): bits 0..15 the
+ *   value as int16 (two's complement), bits 16..31 the tap k = r / T. So a
+ *   channel's entries list its nonzero weights' codes, each with the input it
+ *   multiplies: 4 bytes per live code (the codes take b / 8).
+ *
+ * Limits
+ *   K <= TFQP_CODE_LIST_MAX_TAPS (a tap fits 16 bits); E <= Cout * R, so the
+ *   tensor stays inside TFQP_MAX_TENSOR_BYTES with the codes. The lists must
+ *   agree with the codes exactly: prepare checks the shape, init_table every
+ *   start and entry against the codes (TFQP_ERROR_TENSOR_SHAPE / _DATA naming
+ *   "code_lists"), before anything reads an entry.
+ */
+#define TFQP_CODE_LIST_MAX_TAPS (1 << 16)
+
+/* The entry of a code of value `value` (|value| <= 2^14) at tap `tap`. */
+static inline uint32_t tfqp_code_list_entry(int32_t tap, int32_t value) {
+  return (uint32_t)tap << 16 | ((uint32_t)value & 0xFFFFu);
+}
+
 /* Packed k-bit activations (4-bit and 2-bit activation tensors between TFQP
  * ops; the producing op's codes output with option output_bits, a consumer's
  * options input_bits / input_code_zero, TFQP_UNPACK_CODES for builtin ops)

@@ -48,7 +48,7 @@
 extern "C" {
 #endif
 
-#define TFQP_OP_MAX_INPUTS 4
+#define TFQP_OP_MAX_INPUTS 5
 #define TFQP_OP_MAX_OUTPUTS 1
 
 /* Every TFQP op, once: X(row, NAME) for the row `tfqp_op_<row>` its kernel file

@@ -11,6 +11,11 @@
  *   input 2   constant code table INT16 [C, 2^b]
  *   input 3   constant transform INT32 [Cout, 5] (d, B, M0, M1, s) for int8
  *             output, [Cout, 2] (d, threshold) for packed output
+ *   input 4   optional constant live-code lists INT32 [Cout + 1 + E]
+ *             (formats.h, "Live-code lists"; one accumulator class, K <=
+ *             2^16): checked against the codes at init_table; the Cortex-M
+ *             path runs the channels whose lists cost less from them in
+ *             batch 1, every other path ignores them
  *   output 0  int8 [N, Cout] (zero point zp_out) or packed INT32
  *             [N, ceil(Cout/32)]
  *
@@ -60,6 +65,7 @@ typedef struct {
   int32_t batch;
   int32_t channels_in;
   tfqp_kbit_io kbit; /* packed k-bit input / output (the op table row's) */
+  int32_t code_list_words; /* elements of input 4; 0 without it */
 } tfqp_shift_fully_connected_params;
 
 tfqp_status tfqp_shift_fully_connected_parse_options(
@@ -72,19 +78,23 @@ tfqp_status tfqp_shift_fully_connected_output_dims(
     const tfqp_tensor *codes, const tfqp_tensor *code_table, tfqp_type output_type,
     int32_t dims[2], tfqp_error *error);
 
+/* code_lists: input 4, or NULL when the op has none. */
 tfqp_status tfqp_shift_fully_connected_prepare(
     const tfqp_shift_fully_connected_options *options, const tfqp_tensor *input,
     const tfqp_tensor *codes, const tfqp_tensor *code_table, const tfqp_tensor *transform,
-    const tfqp_tensor *output, tfqp_shift_fully_connected_params *params, tfqp_error *error);
+    const tfqp_tensor *code_lists, const tfqp_tensor *output,
+    tfqp_shift_fully_connected_params *params, tfqp_error *error);
 
+/* code_lists: input 4's data (params.code_list_words elements), or NULL. */
 tfqp_status tfqp_shift_fully_connected_init_table(
     const tfqp_shift_fully_connected_params *params, const tfqp_word *codes,
-    const int16_t *code_table, const int32_t *transform, int32_t *table, size_t table_bytes,
-    tfqp_error *error);
+    const int16_t *code_table, const int32_t *transform, const int32_t *code_lists,
+    int32_t *table, size_t table_bytes, tfqp_error *error);
 
 void tfqp_shift_fully_connected_eval(const tfqp_shift_fully_connected_params *params,
                                      const int32_t *table, const int8_t *input,
-                                     const tfqp_word *codes, void *scratch, void *output);
+                                     const tfqp_word *codes, const int32_t *code_lists,
+                                     void *scratch, void *output);
 
 #ifdef __cplusplus
 }

@@ -51,8 +51,10 @@
  *                  trained grid, which absorb the bias: B = 0 in the bound)
  *
  * Work skipping: a word of codes whose codes all decode to 0 in every class
- * adds nothing; init_table marks such words in the table and eval never
- * reads them.
+ * (a dead word) adds nothing; init_table marks such words in the table. The
+ * portable eval never reads them; a fast path may read a row with dead words
+ * whole where that costs less than skipping them (their codes, whichever
+ * zero codes they are, add nothing either way).
  */
 #ifndef TFQP_SHIFT_LAYER_H_
 #define TFQP_SHIFT_LAYER_H_
@@ -160,10 +162,13 @@ tfqp_status tfqp_shift_layer_check_output(tfqp_shift_layer *layer, const tfqp_te
                                           int32_t depth_multiplier, tfqp_error *error);
 
 /* Validates the constants (code table entries, padding bits of the codes,
- * transform rows, the accumulator bound) and fills the table. */
+ * transform rows, the accumulator bound) and fills the table. code_lists: a
+ * fully-connected op's live-code lists (formats.h), already checked against
+ * the codes (tfqp_shift_code_lists_check), or NULL. */
 tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
                                         const int16_t *code_table, const int32_t *transform,
-                                        int32_t *table, size_t table_bytes, tfqp_error *error);
+                                        const int32_t *code_lists, int32_t *table,
+                                        size_t table_bytes, tfqp_error *error);
 
 #ifdef __cplusplus
 }
