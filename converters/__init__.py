@@ -125,7 +125,7 @@ def convert_with_reference(model, *, representative_dataset=None, target: str = 
     """``(deploy, reference)`` from one stock conversion (arguments as
     ``convert_keras_model``: ``representative_dataset``, ``target``,
     ``inference_input_type``, ``inference_output_type``, ``int4_builtin``,
-    ``progress``): the reference is the baseline ``verify`` and ``report`` compare
+    ``code_lists``, ``progress``): the reference is the baseline ``verify`` and ``report`` compare
     with.
 
     Returns:

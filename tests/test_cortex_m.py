@@ -521,4 +521,6 @@ def test_pruned_shift_fully_connected_runs_from_flash_lists(build_root):
     dense, dense_lists, pruned, pruned_lists = (m.instructions for m in mcu_cycles.measure(
         layers, build_root / "m4-shift-fc-lists", runs=1))
     assert pruned_lists < 0.6 * dense, (dense, pruned_lists)
-    assert dense_lists <= dense and pruned <= dense, (dense, dense_lists, pruned)
+    # the dense layer given lists runs its dense kernel: at most the few instructions of
+    # the dispatch's look at input 4 more (measured: 1)
+    assert dense_lists <= dense + 4 and pruned <= dense, (dense, dense_lists, pruned)
