@@ -82,6 +82,7 @@ EXPECTED_OPS = {
     "TFQP_SHIFT_FULLY_CONNECTED": (4, 4, (1, 2, 3), ("input", "codes", "code_table", "transform")),
     "TFQP_UNPACK": (1, 1, (), ("input",)),
     "TFQP_UNPACK_CODES": (1, 1, (), ("input",)),
+    "TFQP_MAX_POOL_CODES": (1, 1, (), ("input",)),
 }
 
 

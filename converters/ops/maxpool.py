@@ -41,8 +41,8 @@ def reference(view: OpView, packed: np.ndarray) -> np.ndarray:
     if view.tensor(1) is not None:
         mask = packing.unpack_bits(view.constant(1), channels)
     n, h, w, _ = bits.shape
-    out_h, pad_h = _axis(h, o["filter_height"], o["stride_height"], o["padding"])
-    out_w, pad_w = _axis(w, o["filter_width"], o["stride_width"], o["padding"])
+    out_h, pad_h = pool_axis(h, o["filter_height"], o["stride_height"], o["padding"])
+    out_w, pad_w = pool_axis(w, o["filter_width"], o["stride_width"], o["padding"])
     out = np.zeros((n, out_h, out_w, channels), bool)
     for y in range(out_h):
         y0 = y * o["stride_height"] - pad_h
@@ -55,7 +55,8 @@ def reference(view: OpView, packed: np.ndarray) -> np.ndarray:
     return packing.pack_bits(out)
 
 
-def _axis(size, kernel, stride, padding):
+def pool_axis(size, kernel, stride, padding):
+    """(output size, padding before) of a pool axis in TFLite's SAME / VALID geometry."""
     if padding == packing.PADDING_SAME:
         out = -(-size // stride)
         total = max((out - 1) * stride + kernel - size, 0)
