@@ -35,7 +35,8 @@ from tfq_plus.converters.verify import VerificationError, VerifyReport, verify
 
 def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool = True,
                         target: str = "micro", inference_input_type=tf.int8,
-                        inference_output_type=tf.int8, int4_builtin: bool = True) -> bytes:
+                        inference_output_type=tf.int8, int4_builtin: bool = True,
+                        pack_activations: bool = True) -> bytes:
     """Convert a trained Keras model (larq / tfq_plus quantizers) to a .tflite flatbuffer.
 
     Args:
@@ -60,6 +61,10 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             depthwise ones but with an odd number of input channels and a depth
             multiplier above 1; fully-connected layers with one filter scale);
             False, or elsewhere: a TFQP coded-weight op.
+        pack_activations: 4- and 2-bit activation codes (grids of up to 16 levels)
+            between TFQP ops are stored packed, 8 or 16 per int32 word (max-pools on
+            them become TFQP_MAX_POOL_CODES), so the tensor arena shrinks; False:
+            one int8 per code. A codes tensor a builtin op reads stays int8.
 
     Returns:
         The flatbuffer bytes; the same model and data give identical bytes.
@@ -75,22 +80,23 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             lacks with target="micro".
     """
     deploy, reference = _convert(model, representative_dataset, custom_ops, target,
-                                 inference_input_type, inference_output_type, int4_builtin)
+                                 inference_input_type, inference_output_type, int4_builtin,
+                                 pack_activations)
     return deploy if custom_ops else reference
 
 
 def convert_with_reference(model, *, representative_dataset=None, target: str = "micro",
                            inference_input_type=tf.int8, inference_output_type=tf.int8,
-                           int4_builtin: bool = True):
+                           int4_builtin: bool = True, pack_activations: bool = True):
     """``(deploy, reference)`` from one stock conversion (arguments as
     ``convert_keras_model``): the reference is the baseline ``verify`` and
     ``report`` compare with."""
     return _convert(model, representative_dataset, True, target, inference_input_type,
-                    inference_output_type, int4_builtin)
+                    inference_output_type, int4_builtin, pack_activations)
 
 
 def _convert(model, representative_dataset, custom_ops, target, inference_input_type,
-             inference_output_type, int4_builtin=True):
+             inference_output_type, int4_builtin=True, pack_activations=True):
     # (the package's `export` / `verify` / `report` names are the functions, so the
     # modules are imported by their members)
     from tfq_plus.converters.export import export_and_plan
@@ -119,7 +125,8 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
     scales = {}
     if plans.streams:
         scales = calibrate_streams(model, plans, calibration.samples())
-    result = rewrite(reference_model, plans, model_name=exported.name, stream_scales=scales)
+    result = rewrite(reference_model, plans, model_name=exported.name, stream_scales=scales,
+                     pack_activations=pack_activations)
     return result.flatbuffer, reference_model
 
 

@@ -361,6 +361,7 @@ def convert(args) -> int:
     )
     if not args.no_custom_ops:
         common["int4_builtin"] = not args.no_int4_builtin
+        common["pack_activations"] = not args.no_pack_activations
     with step("converting"):
         reference = None
         if args.reference_out and not args.no_custom_ops:
@@ -453,6 +454,8 @@ def build_parser() -> ArgumentParser:
                    help="write the reference model as --output (no TFQP ops)")
     p.add_argument("--no-int4-builtin", action="store_true",
                    help="4-bit uniform kernels as TFQP coded-weight ops, never as builtin ops with INT4 filters")
+    p.add_argument("--no-pack-activations", action="store_true",
+                   help="store 4- and 2-bit activation codes one per byte, not packed between TFQP ops")
     p.add_argument("--target", choices=("micro", "tflite"), default="micro",
                    help="micro: every builtin op must exist in TFLite Micro (default)")
     p.add_argument("--input-type", choices=("int8", "uint8", "float32"), default="int8")
