@@ -143,6 +143,41 @@ def test_a_packed_input_equals_its_int8_codes(kbit_cases):
         np.testing.assert_array_equal(got, case.output, err_msg=case.name)
 
 
+# (op, stride, dilation, padding, kernel): the geometries a by-rows run must keep:
+# windows cut by the top and bottom borders, strides, dilated windows
+ROW_GEOMETRIES = [("conv", (1, 1), (1, 1), "same", 3), ("conv", (2, 2), (1, 1), "same", 3),
+                  ("conv", (1, 2), (2, 1), "same", 3), ("conv", (3, 1), (2, 2), "valid", 2),
+                  ("depthwise", (2, 1), (2, 1), "same", 3), ("depthwise", (1, 1), (1, 1), "valid", 3),
+                  ("int8", (1, 1), (2, 2), "same", 3), ("int8", (2, 2), (1, 1), "valid", 3)]
+
+
+@pytest.mark.parametrize("op, stride, dilation, padding, kernel", ROW_GEOMETRIES)
+def test_a_convolution_by_rows_writes_the_whole_tensors_bytes(op, stride, dilation, padding, kernel):
+    """A convolution with a packed input and codes output runs one output row at a time
+    (tfqp_kbit_eval_rows): the same codes as the op on the unpacked int8 input writing
+    int8 codes (the whole tensor at once), and a scratch that holds rows, not the
+    tensors."""
+    rng = np.random.default_rng(sum(stride) * 7 + sum(dilation) + len(padding) + len(op))
+    shape = dict(batch=2, height=9, width=7, kh=kernel, kw=kernel, stride=stride, dilation=dilation,
+                 padding=padding, output_kind="codes", levels=16, input_codes=(4, 8))
+    if op == "int8":
+        base = kernel_vectors.int8_conv_case(rng, "", cin=12, cout=9, **shape)
+    else:
+        base = kernel_vectors.shift_case(rng, "", op, cin=12, cout=9 if op == "conv" else 12, bits=3,
+                                         **shape)
+    case = kernel_vectors.packed_io_case(base, "", input_bits=4, output_bits=4)
+    codes = packing.unpack_kbit_activations(case.output, 4, base.output.shape[-1])
+    np.testing.assert_array_equal(codes, base.output.astype(np.int64) - base.inputs[-1][:, 1])
+    assert codes.max() > 0
+    prepared = kernels.prepare(case.op, case.inputs, case.options, output_type="int32")
+    whole = int(np.prod(base.inputs[0].shape)) + int(np.prod(base.output.shape))
+    unpacked = kernels.prepare(base.op, base.inputs, base.options, output_type="int8",
+                               input_zero_point=base.input_zero_point)
+    rows = kernel + (kernel - 1) * (dilation[0] - 1)
+    assert prepared.scratch_bytes <= unpacked.scratch_bytes + rows * 7 * 12 + 7 * 9 + 8
+    assert prepared.scratch_bytes < unpacked.scratch_bytes + whole
+
+
 def test_unpack_codes_equals_numpy(kbit_cases):
     unpacks = [case for case in kbit_cases if case.op == UNPACK_CODES.name]
     assert len(unpacks) == 4
