@@ -1,6 +1,6 @@
 """Report: what a flatbuffer costs on the device.
 
-Per op: input/output shapes (packed-sign tensors in channels, marked), constant
+Per op: input/output shapes (packed signs and packed k-bit codes in channels, marked), constant
 (weight) bytes, MACs and their kind (``registry.MAC_KINDS``: binary XNOR-popcount,
 shift, k-bit, int8; builtin conv / depthwise / fully-connected count as int8, or k-bit
 with INT4 filters). Totals: flash (the flatbuffer's size) and RAM:
@@ -8,11 +8,13 @@ with INT4 filters). Totals: flash (the flatbuffer's size) and RAM:
 - tensor arena, measured: TFLite Micro's own allocator (``tflite_micro`` Python
   interpreter, ``RecordingMicroAllocator``) after one invoke. It cannot load custom
   ops, so for a deploy model the arena is measured on its reference model (pass
-  ``reference=``): an upper bound of the deploy model's arena, whose packed tensors
-  are 8x smaller.
+  ``reference=``), not the deploy model's own: its packed tensors are smaller, but
+  its TFQP ops keep tables in the arena's persistent part
+  (``benchmarks/kbit_arena.py`` measures deploy models in a TFLite Micro build).
 - activation peak, estimated for the model itself: the largest sum of tensors alive
-  at once when ops run in order (no arena alignment, no in-place reuse), so deploy
-  and reference can be compared.
+  at once when ops run in order (packed tensors at their int32 words' bytes; no
+  arena alignment, no in-place reuse, no scratch or tables), so deploy and reference
+  can be compared.
 """
 
 import re
@@ -354,7 +356,7 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
             arena, source = measure_arena(checked), "this model"
         elif reference is not None:
             arena = measure_arena(check_model(reference, argument="reference"))
-            source = "the reference model (upper bound)"
+            source = "the reference model"
         else:
             source = "the model has TFQP ops, which TFLite Micro's Python interpreter cannot load; pass reference="
     totals: Dict[str, int] = {}

@@ -16,7 +16,7 @@ the format themselves (options ``input_bits``, ``input_code_zero``, ``output_bit
 import numpy as np
 
 from tfq_plus.converters import packing
-from tfq_plus.converters.ops.maxpool import pool_axis
+from tfq_plus.converters.ops.maxpool import pool_windows
 from tfq_plus.converters.ops.registry import (
     BOOLEAN, INT32_MAX, PADDING_NAMES, Option, OpSpec, OpView, register,
 )
@@ -80,15 +80,5 @@ def max_pool_codes_reference(view: OpView, packed: np.ndarray) -> np.ndarray:
     packed again."""
     o = view.options
     codes = packing.unpack_kbit_activations(packed, o["bits"], o["channels"])
-    n, h, w, channels = codes.shape
-    out_h, pad_h = pool_axis(h, o["filter_height"], o["stride_height"], o["padding"])
-    out_w, pad_w = pool_axis(w, o["filter_width"], o["stride_width"], o["padding"])
-    out = np.zeros((n, out_h, out_w, channels), codes.dtype)
-    for y in range(out_h):
-        y0 = y * o["stride_height"] - pad_h
-        ys = slice(max(y0, 0), min(y0 + o["filter_height"], h))
-        for x in range(out_w):
-            x0 = x * o["stride_width"] - pad_w
-            xs = slice(max(x0, 0), min(x0 + o["filter_width"], w))
-            out[:, y, x, :] = codes[:, ys, xs, :].reshape(n, -1, channels).max(axis=1)
+    out = pool_windows(codes, o, lambda window: window.max(axis=1))
     return packing.pack_kbit_activations(out, o["bits"])
