@@ -60,7 +60,7 @@ from tfq_plus.converters.verify import VerificationError, VerifyReport, verify
 def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool = True,
                         target: str = "micro", inference_input_type=tf.int8,
                         inference_output_type=tf.int8, int4_builtin: bool = True,
-                        code_lists=False,
+                        code_lists=False, pack_activations: bool = True,
                         progress: Optional[Callable[[str], None]] = None) -> bytes:
     """Convert a trained Keras model (larq / tfq_plus quantizers) to a .tflite flatbuffer.
 
@@ -96,6 +96,10 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
             class; False (default): none. The lists cost flash (a 75 %-pruned 1024x256
             4-bit layer: 262 KB beside its 131 KB of codes) for speed (0.5x its dense
             instructions), so they are asked for, not given by default.
+        pack_activations: 4- and 2-bit activation codes (grids of up to 16 levels)
+            between TFQP ops are stored packed, 8 or 16 per int32 word (max-pools on
+            them become TFQP_MAX_POOL_CODES), so the tensor arena shrinks; False:
+            one int8 per code. A codes tensor a builtin op reads stays int8. Default True.
         progress: called with one line of text as each step starts (planning, the
             stock conversion, the rewrite), e.g. ``print``; None (default): silent.
 
@@ -114,18 +118,19 @@ def convert_keras_model(model, *, representative_dataset=None, custom_ops: bool 
     """
     deploy, reference = _convert(model, representative_dataset, custom_ops, target,
                                  inference_input_type, inference_output_type, int4_builtin,
-                                 code_lists, progress)
+                                 code_lists, pack_activations, progress)
     return deploy if custom_ops else reference
 
 
 def convert_with_reference(model, *, representative_dataset=None, target: str = "micro",
                            inference_input_type=tf.int8, inference_output_type=tf.int8,
                            int4_builtin: bool = True, code_lists=False,
+                           pack_activations: bool = True,
                            progress: Optional[Callable[[str], None]] = None):
     """``(deploy, reference)`` from one stock conversion (arguments as
     ``convert_keras_model``: ``representative_dataset``, ``target``,
     ``inference_input_type``, ``inference_output_type``, ``int4_builtin``,
-    ``code_lists``, ``progress``): the reference is the baseline ``verify`` and ``report`` compare
+    ``code_lists``, ``pack_activations``, ``progress``): the reference is the baseline ``verify`` and ``report`` compare
     with.
 
     Returns:
@@ -137,11 +142,13 @@ def convert_with_reference(model, *, representative_dataset=None, target: str = 
         As ``convert_keras_model``.
     """
     return _convert(model, representative_dataset, True, target, inference_input_type,
-                    inference_output_type, int4_builtin, code_lists, progress)
+                    inference_output_type, int4_builtin, code_lists, pack_activations,
+                    progress)
 
 
 def _convert(model, representative_dataset, custom_ops, target, inference_input_type,
-             inference_output_type, int4_builtin=True, code_lists=False, progress=None):
+             inference_output_type, int4_builtin=True, code_lists=False,
+             pack_activations=True, progress=None):
     # (the package's `export` / `verify` / `report` names are the functions, so the
     # modules are imported by their members)
     from tfq_plus.converters.export import export_and_plan
@@ -180,7 +187,7 @@ def _convert(model, representative_dataset, custom_ops, target, inference_input_
         scales = calibrate_streams(model, plans, calibration.samples())
     say("rewriting: TFQP ops in place of the planned layers' builtin ops")
     result = rewrite(reference_model, plans, model_name=exported.name, stream_scales=scales,
-                     code_lists=code_lists)
+                     code_lists=code_lists, pack_activations=pack_activations)
     return result.flatbuffer, reference_model
 
 

@@ -371,6 +371,7 @@ def convert(args) -> int:
     if not args.no_custom_ops:
         common["int4_builtin"] = not args.no_int4_builtin
         common["code_lists"] = {"on": True, "off": False}.get(args.code_lists, "auto")
+        common["pack_activations"] = not args.no_pack_activations
     with step("converting"):
         reference = None
         if args.reference_out and not args.no_custom_ops:
@@ -469,6 +470,8 @@ def build_parser() -> ArgumentParser:
                         "Cortex-M runs pruned channels from, trading flash for speed: auto "
                         "(where they cut the counted instructions to 3/4 or less), on (every "
                         "one-class layer), off (default)")
+    p.add_argument("--no-pack-activations", action="store_true",
+                   help="store 4- and 2-bit activation codes one per byte, not packed between TFQP ops")
     p.add_argument("--target", choices=("micro", "tflite"), default="micro",
                    help="micro: every builtin op must exist in TFLite Micro (default)")
     p.add_argument("--input-type", choices=("int8", "uint8", "float32"), default="int8",

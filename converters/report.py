@@ -1,6 +1,6 @@
 """Report: what a flatbuffer costs on the device.
 
-Per op: input/output shapes (packed-sign tensors in channels, marked), constant
+Per op: input/output shapes (packed signs and packed k-bit codes in channels, marked), constant
 (weight) bytes, MACs and their kind (``registry.MAC_KINDS``: binary XNOR-popcount,
 shift, k-bit, int8; builtin conv / depthwise / fully-connected count as int8, or k-bit
 with INT4 filters). Totals: flash (the flatbuffer's size) and RAM:
@@ -8,11 +8,13 @@ with INT4 filters). Totals: flash (the flatbuffer's size) and RAM:
 - tensor arena, measured: TFLite Micro's own allocator (``tflite_micro`` Python
   interpreter, ``RecordingMicroAllocator``) after one invoke. It cannot load custom
   ops, so for a deploy model the arena is measured on its reference model (pass
-  ``reference=``): an upper bound of the deploy model's arena, whose packed tensors
-  are 8x smaller.
+  ``reference=``), not the deploy model's own: its packed tensors are smaller, but
+  its TFQP ops keep tables in the arena's persistent part
+  (``benchmarks/kbit_arena.py`` measures deploy models in a TFLite Micro build).
 - activation peak, estimated for the model itself: the largest sum of tensors alive
-  at once when ops run in order (no arena alignment, no in-place reuse), so deploy
-  and reference can be compared.
+  at once when ops run in order (packed tensors at their int32 words' bytes; no
+  arena alignment, no in-place reuse, no scratch or tables), so deploy and reference
+  can be compared.
 """
 
 import re
@@ -63,6 +65,8 @@ class OpRow(NamedTuple):
     weight_bits: int = 0  # bits a weight is stored in (a coded op's code width; 0: no weights)
     input_packed: bool = False
     output_packed: bool = False
+    input_code_bits: int = 0  # a packed k-bit codes tensor: k (its mark p<k>); else 0
+    output_code_bits: int = 0
 
     binary_macs = property(lambda self: binary_macs(self.macs), doc="The op's binary MACs.")
     int8_macs = property(lambda self: int8_macs(self.macs), doc="The op's other MACs (int8 activations).")
@@ -110,13 +114,17 @@ class ModelReport(NamedTuple):
         for r in self.ops:
             kind, count = next(iter(r.macs.items()), ("", 0))
             lines.append(
-                f"{r.index:3d}  {r.op:22s} {_dims(r.input_shape, r.input_packed):18s} "
-                f"{_dims(r.output_shape, r.output_packed):18s} "
+                f"{r.index:3d}  {r.op:22s} {_dims(r.input_shape, r.input_packed, r.input_code_bits):18s} "
+                f"{_dims(r.output_shape, r.output_packed, r.output_code_bits):18s} "
                 f"{r.weight_bytes:10d} {r.weight_bits or '-':>4} {count:12d} {kind:6s}  {r.check}"
             )
         lines.append("-" * len(header))
-        if any(r.input_packed or r.output_packed for r in self.ops):
+        if any(r.input_packed and not r.input_code_bits or r.output_packed and not r.output_code_bits
+               for r in self.ops):
             lines.append(f"{PACKED_MARK}: packed signs, 1 bit per channel in int32 words (shown in channels)")
+        if any(r.input_code_bits or r.output_code_bits for r in self.ops):
+            lines.append(f"{PACKED_MARK}4 / {PACKED_MARK}2: packed 4- / 2-bit codes, 8 / 16 per int32 word "
+                         "(shown in channels)")
         lines.append(f"flash (flatbuffer): {self.flash_bytes} bytes, of which weights {self.weight_bytes} bytes")
         kinds = ", ".join(f"{self.macs[kind]} {kind}" for kind in MAC_KINDS if self.macs.get(kind))
         lines.append(f"MACs: {kinds or 0}")
@@ -128,10 +136,11 @@ class ModelReport(NamedTuple):
         return "\n".join(lines)
 
 
-def _dims(shape, packed: bool = False) -> str:
+def _dims(shape, packed: bool = False, code_bits: int = 0) -> str:
     if not shape:
         return "-"
-    return "x".join(str(d) for d in shape) + (PACKED_MARK if packed else "")
+    mark = (PACKED_MARK + (str(code_bits) if code_bits else "")) if packed else ""
+    return "x".join(str(d) for d in shape) + mark
 
 
 _ELEMENT_BYTES = {
@@ -176,7 +185,27 @@ def _macs(model, index: int, graph) -> Dict[str, int]:
 
 
 # TFQP ops whose packed output has as many channels as their input (window ops).
-_SAME_CHANNELS = ("TFQP_BMAXPOOL2D",)
+_SAME_CHANNELS = ("TFQP_BMAXPOOL2D", "TFQP_MAX_POOL_CODES")
+
+
+def packed_code_bits(model, graph) -> Dict[int, int]:
+    """Tensor index -> k, for the packed k-bit codes tensors of a deploy model
+    (``packed_activations``): a codes output with ``output_bits``, the max-pools and
+    reshapes after it."""
+    bits: Dict[int, int] = {}
+    for index, op in enumerate(graph.operators):
+        if not op.outputs or op.outputs[0] < 0:
+            continue
+        output = int(op.outputs[0])
+        first = int(op.inputs[0]) if len(op.inputs) and op.inputs[0] >= 0 else None
+        options = OpView(model, index, graph).options
+        if options.get("output_bits"):
+            bits[output] = options["output_bits"]
+        elif schema.op_name(model, op) == "TFQP_MAX_POOL_CODES":
+            bits[output] = options["bits"]
+        elif schema.builtin_code(model, op) == Op.RESHAPE and first in bits:
+            bits[output] = bits[first]
+    return bits
 
 
 def packed_channels(model, graph) -> Dict[int, int]:
@@ -202,6 +231,8 @@ def packed_channels(model, graph) -> Dict[int, int]:
         elif schema.builtin_code(model, op) == Op.RESHAPE and first in channels:
             pixels = int(np.prod(schema.shape(graph.tensors[first])[1:-1], dtype=np.int64))
             channels[output] = pixels * channels[first]
+        elif name == "TFQP_MAX_POOL_CODES":
+            channels[output] = view.options["channels"]
         elif REGISTRY.get(name) is not None and REGISTRY[name].weights_input is not None:
             if view.options.get("int32_output", 0) == 0:
                 channels[output] = view.shape(REGISTRY[name].weights_input)[0]
@@ -320,6 +351,7 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
     graph = model.subgraphs[0]
     rows = []
     channels = packed_channels(model, graph)
+    code_bits = packed_code_bits(model, graph)
     counted_buffers = set()
     weight_total = 0
     for index, op in enumerate(graph.operators):
@@ -348,6 +380,8 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
             weight_bits=_weight_bits(model, index, graph),
             weight_count=sum(macs.values()) // max(positions, 1),
             input_packed=input_packed, output_packed=output_packed,
+            input_code_bits=code_bits.get(first_input, 0) if input_packed else 0,
+            output_code_bits=code_bits.get(int(op.outputs[0]), 0) if output_packed else 0,
         ))
     has_custom = any(schema.is_custom(model, op) for op in graph.operators)
     arena, source = None, "not requested"
@@ -356,7 +390,7 @@ def report(flatbuffer, *, reference=None, measure: bool = True) -> ModelReport:
             arena, source = measure_arena(checked), "this model"
         elif reference is not None:
             arena = measure_arena(check_model(reference, argument="reference"))
-            source = "the reference model (upper bound)"
+            source = "the reference model"
         else:
             source = "the model has TFQP ops, which TFLite Micro's Python interpreter cannot load; pass reference="
     totals: Dict[str, int] = {}

@@ -6,7 +6,8 @@ its place the TFQP op that computes what the Keras layer and its folded chain
 compute (``patterns``): inputs from the signs or stream values earlier plans
 produced, outputs as the plan says. Then signs that builtin ops read are unpacked,
 residual streams leave through QUANTIZE where int8 ops read them, and the stock ops
-nothing reads any more are dropped with their tensors and buffers.
+nothing reads any more are dropped with their tensors and buffers; last, k-bit codes
+tensors between TFQP ops are stored packed (``packed_activations``).
 
 A plan that cannot be placed is an error naming the layer; the rewrite never looks
 at the stock model's int8 weights to decide what a layer is.
@@ -19,6 +20,7 @@ from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters.code_lists import check_setting as code_lists_setting
 from tfq_plus.converters.graph import Graph
 from tfq_plus.converters.ops import REGISTRY
+from tfq_plus.converters.packed_activations import pack_code_tensors
 from tfq_plus.converters.patterns import binary, int4, int8, shift, signs
 from tfq_plus.converters.patterns.context import Context
 
@@ -34,7 +36,7 @@ class RewriteResult(NamedTuple):
 
 def rewrite(flatbuffer: bytes, plans: P.Plans, *, model_name: Optional[str] = None,
             stream_scales: Optional[Dict[int, float]] = None,
-            code_lists=False) -> RewriteResult:
+            code_lists=False, pack_activations: bool = True) -> RewriteResult:
     """Replace the planned layers of a reference model by TFQP ops.
 
     Args:
@@ -44,6 +46,8 @@ def rewrite(flatbuffer: bytes, plans: P.Plans, *, model_name: Optional[str] = No
         stream_scales: residual stream id -> int32 scale (``streams.calibrate_streams``).
         code_lists: live-code lists of shift fully-connected layers, "auto", True or
             False (``code_lists``).
+        pack_activations: store k-bit codes tensors between TFQP ops packed
+            (``packed_activations``); False: one int8 per code.
     """
     model = schema.read(flatbuffer)
     if len(model.subgraphs) != 1:
@@ -56,6 +60,8 @@ def rewrite(flatbuffer: bytes, plans: P.Plans, *, model_name: Optional[str] = No
     signs.unpack_for_builtins(ctx)
     signs.leave_streams(ctx)
     graph.commit()
+    if pack_activations:
+        pack_code_tensors(model)
     check_graph(model)
     return RewriteResult(schema.write(model), ctx.replaced, ctx.fallback_signs)
 

@@ -55,6 +55,7 @@ from tfq_plus.converters.model_check import TFLITE_MICRO_RUNTIME, check_model
 from tfq_plus.converters.model_error import MODEL, ModelError
 from tfq_plus.converters.ops import kbit as kbit_ops, maxpool, shift as shift_ops, signs as sign_ops
 from tfq_plus.converters.ops.registry import BOOLEAN, KERAS_SIGNS, OpView, is_tfqp
+from tfq_plus.converters.packed_activations import storage_bits
 from tfq_plus.converters.patterns.codes import CODES
 from tfq_plus.converters.patterns.context import SIGNS, VALUES, parse_tensor_name
 from tfq_plus.converters.tflite_arithmetic import quantize_values
@@ -713,6 +714,12 @@ def _layer_input(view: OpView, values, plan: P.LayerPlan) -> np.ndarray:
     tensor = view.tensor(0)
     data = values[int(view.op.inputs[0])]
     keras_shape = tuple(plan.layer.input_shape[1:])
+    if view.options.get("input_bits"):  # packed k-bit codes, read as u - input_code_zero
+        codes = packing.unpack_kbit_activations(data, view.options["input_bits"],
+                                                view.options["channels_in"])
+        scale = np.float32(schema.per_tensor_quantization(tensor)[0])
+        real = (codes.astype(np.float32) - np.float32(view.options.get("input_code_zero", 0))) * scale
+        return real.reshape((len(real),) + keras_shape)
     if tensor.type == schema.TensorType.INT32:
         channels = view.options["channels_in"]
         bits = packing.unpack_bits(data, channels)
@@ -746,6 +753,8 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
             if tensor.type == schema.TensorType.INT8:
                 zero_point = schema.per_tensor_quantization(tensor)[1]
             expected = sign_ops.binarize_reference(source, zero_point)
+        elif view.name == kbit_ops.MAX_POOL_CODES.name:
+            expected = kbit_ops.max_pool_codes_reference(view, source)
         elif view.name == kbit_ops.UNPACK_CODES.name:
             expected = kbit_ops.unpack_codes_reference(
                 view, source, schema.per_tensor_quantization(output_tensor)[1])
@@ -759,6 +768,14 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
     x = _layer_input(view, values, plan)
     layer_output = np.asarray(plan.layer(tf.constant(x), training=False))
     int32_output = view.options.get("int32_output", 0) == 1
+    if view.options.get("output_levels", 0):
+        keras = apply_steps(plan, layer_output, -1)
+        codes = _codes_as_int8(plan.output_grid, output, view.options.get("output_bits", 0),
+                               keras.shape[-1])
+        differ, ties = _compare_codes(plan.output_grid, codes, keras)
+        return OpCheck(view.index, view.name, plan.name, KERAS_CODES, int(codes.size),
+                       int(np.count_nonzero(differ & ~ties)), int(np.count_nonzero(ties)), plan.exact,
+                       f"{plan.output_grid.bits}-bit codes")
     if output_tensor.type == schema.TensorType.INT32 and not int32_output:
         keras = apply_steps(plan, layer_output, -1)
         bits = packing.unpack_bits(output, keras.shape[-1])
@@ -768,12 +785,6 @@ def _check_op(view: OpView, plans: P.Plans, values) -> OpCheck:
         return OpCheck(view.index, view.name, plan.name, KERAS_SIGNS, int(bits.size),
                        int(np.count_nonzero(differ & ~ties)), int(np.count_nonzero(ties)), plan.exact,
                        "packed signs")
-    if view.options.get("output_levels", 0):
-        keras = apply_steps(plan, layer_output, -1)
-        differ, ties = _compare_codes(plan.output_grid, output, keras)
-        return OpCheck(view.index, view.name, plan.name, KERAS_CODES, int(output.size),
-                       int(np.count_nonzero(differ & ~ties)), int(np.count_nonzero(ties)), plan.exact,
-                       f"{plan.output_grid.bits}-bit codes")
     scale, zero_point = schema.per_tensor_quantization(output_tensor)
     if int32_output:
         keras = apply_steps(plan, layer_output, -1).astype(np.float64)
@@ -903,6 +914,14 @@ def _code_ties(grid, values: np.ndarray) -> np.ndarray:
     return distance <= TIE_TOLERANCE * peak
 
 
+def _codes_as_int8(grid, data: np.ndarray, bits: int, channels: int) -> np.ndarray:
+    """A codes tensor's int8 q = base + u: the tensor itself, or its packed codes
+    (``bits`` 2 or 4, ``packed_activations``) unpacked to ``channels`` per row."""
+    if not bits:
+        return data
+    return packing.unpack_kbit_activations(data, bits, channels).astype(np.int64) + grid.base
+
+
 def _compare_codes(grid, output: np.ndarray, keras: np.ndarray):
     """(differ, ties) of an int8 codes tensor against Keras's float32 values."""
     expected = grid.codes(keras).reshape(output.shape)
@@ -922,9 +941,13 @@ def _check_codes(graph, plans: P.Plans, values, keras) -> List[CodeCheck]:
         if plan is None or plan.output_grid is None:
             continue
         reference = apply_steps(plan, keras[layer], position)
-        if reference.size != values[index].size:
+        codes = values[index]
+        if tensor.type == schema.TensorType.INT32:  # packed (packed_activations)
+            codes = _codes_as_int8(plan.output_grid, codes, storage_bits(plan.output_grid.levels),
+                                   reference.shape[-1])
+        if reference.size != codes.size:
             continue
-        differ, ties = _compare_codes(plan.output_grid, values[index], reference)
+        differ, ties = _compare_codes(plan.output_grid, codes, reference)
         checks.append(CodeCheck(schema.tensor_name(tensor), layer, plan.output_grid.bits, int(differ.size),
                                 int(np.count_nonzero(differ & ~ties)), int(np.count_nonzero(ties))))
     return checks

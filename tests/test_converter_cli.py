@@ -228,6 +228,21 @@ def test_an_unexpected_error_names_the_step_and_debug_shows_the_traceback(worksp
     assert "Traceback" in capsys.readouterr().err
 
 
+def test_no_pack_activations_reaches_the_converter(workspace, monkeypatch):
+    """--no-pack-activations converts with pack_activations=False (default True)."""
+    seen = []
+
+    def convert(model, **kwargs):
+        seen.append(kwargs["pack_activations"])
+        return b"TFL3"
+
+    monkeypatch.setattr(converters, "convert_keras_model", convert)
+    argv = ["convert", workspace.model, "--calibration", workspace.data, "-o", workspace.out()]
+    assert cli.main(argv) == 0
+    assert cli.main(argv + ["--no-pack-activations"]) == 0
+    assert seen == [True, False]
+
+
 def test_a_library_check_is_printed_as_it_is(workspace):
     """ValueErrors raised by tfq_plus's own checks are messages for the user;
     others (numpy's, TensorFlow's) are unexpected."""

@@ -17,6 +17,7 @@ import tensorflow as tf
 from tfq_plus import converters
 from tfq_plus import quantizers as tq
 from tfq_plus.callbacks import BitWidthSchedule, DelayedQuantizer, ProgressiveQuantizer, QuantizationDelay
+from tfq_plus.converters import packing
 from tfq_plus.converters import plans as P
 from tfq_plus.converters import tflite_schema as schema
 from tfq_plus.converters import thresholds
@@ -35,7 +36,7 @@ def _images(count, seed=0):
     return images.astype(np.float32)
 
 
-def _model(quantizer, activation="relu", kernel=lambda: tq.PowerOfTwo(bits=4)):
+def _model(quantizer, activation="relu", kernel=lambda: tq.PowerOfTwo(bits=4), conv_channels=6):
     """stem (8-bit symmetric Uniform kernel: exact int8 codes) -> BN -> act -> pool ->
     conv (k-bit input codes, coded-weight kernel) -> BN -> act -> flatten -> fc
     (k-bit input codes) -> BN."""
@@ -46,7 +47,7 @@ def _model(quantizer, activation="relu", kernel=lambda: tq.PowerOfTwo(bits=4)):
     x = tf.keras.layers.BatchNormalization(name="stem_bn")(x)
     x = tf.keras.layers.Activation(activation, name="stem_act")(x)
     x = tf.keras.layers.MaxPool2D(2, name="pool")(x)
-    x = lq.layers.QuantConv2D(6, 3, padding="same", use_bias=False, name="conv",
+    x = lq.layers.QuantConv2D(conv_channels, 3, padding="same", use_bias=False, name="conv",
                               input_quantizer=quantizer(), kernel_quantizer=kernel())(x)
     x = tf.keras.layers.BatchNormalization(name="conv_bn")(x)
     x = tf.keras.layers.Activation(activation, name="conv_act")(x)
@@ -150,9 +151,11 @@ def test_codes_are_the_quantizers_on_the_deploy_input():
     scale, zero_point = schema.per_tensor_quantization(graph.tensors[pooled])
     probe = tf.keras.Model(model.inputs, model.get_layer("pool").output)
     keras = model.get_layer("conv").input_quantizer(probe(images)).numpy()
+    assert graph.tensors[pooled].type == schema.TensorType.INT32  # packed 4-bit codes
     for index in range(len(images)):
         interpreter.invoke([interpreter.quantize(images[index:index + 1], 0)])
-        got = (interpreter.tensor(pooled).astype(np.float32) - zero_point) * scale
+        codes = packing.unpack_kbit_activations(interpreter.tensor(pooled), 4, 8)
+        got = (codes.astype(np.float32) - zero_point) * scale
         np.testing.assert_array_equal(got, keras[index:index + 1])
 
 
@@ -358,3 +361,83 @@ def test_a_depthwise_shift_op_writes_codes():
     assert set(checks) == {"TFQP_CONV2D_INT8", "TFQP_SHIFT_DEPTHWISE_CONV2D"}
     assert all(c.differing == 0 for c in checks.values()), report
     assert report.compared_codes == 60 * 8 * 8 * 4 * 2 and report.differing_codes == 0, report
+
+
+# ----------------------------------------------------------------------------- packed codes
+
+def _tensor(flat, name):
+    graph = flat.subgraphs[0]
+    return next(t for t in graph.tensors if schema.tensor_name(t) == name)
+
+
+def _options(flat, op_name):
+    from tfq_plus.converters.ops import decode_options
+
+    return [decode_options(op.customOptions) for op in flat.subgraphs[0].operators
+            if schema.op_name(flat, op) == op_name]
+
+
+def _outputs(deploy, images):
+    interpreter = Interpreter(deploy)
+    return np.concatenate([interpreter.invoke([interpreter.quantize(images[i:i + 1], 0)])[0]
+                           for i in range(len(images))])
+
+
+# (grid, conv channels, packed width, code_zero of the conv's and the fc's input):
+# unsigned 2- and 4-bit, signed 4-bit (code_zero 8), signed 3-bit stored as 4 bits;
+# 6 conv channels: the flatten's pixels hold padding codes, so conv -> fc stays int8
+PACKED = [("pact2", _pact(2), "relu", 16, 2, 0), ("pact4", _pact(4), "relu", 6, 4, 0),
+          ("lsq4_signed", _lsq(4, True), "linear", 8, 4, 8),
+          ("lsq3_signed", _lsq(3, True), "linear", 8, 4, 4)]
+
+
+@pytest.mark.parametrize("name, quantizer, activation, channels, bits, code_zero", PACKED,
+                         ids=[p[0] for p in PACKED])
+def test_codes_between_tfqp_ops_are_packed(name, quantizer, activation, channels, bits, code_zero):
+    """The default conversion stores the codes between TFQP ops packed (the pool a
+    TFQP_MAX_POOL_CODES, a flatten of whole words a RESHAPE of words); the deploy
+    model computes the same outputs as with pack_activations=False on every image,
+    verify finds Keras's codes per op and end to end, and the activation peak
+    shrinks."""
+    model = _model(quantizer, activation, conv_channels=channels)
+    images = _images(IMAGES)
+    deploy = converters.convert_keras_model(model, representative_dataset=images[:32])
+    unpacked = converters.convert_keras_model(model, representative_dataset=images[:32],
+                                              pack_activations=False)
+    flat, plain = schema.read(deploy), schema.read(unpacked)
+    per_word = 32 // bits
+    for tensor, dims in (("tfqp/stem/codes", [1, 8, 8, 8]), ("tfqp/pool/codes", [1, 4, 4, 8])):
+        assert _tensor(plain, tensor).type == schema.TensorType.INT8
+        assert _tensor(flat, tensor).type == schema.TensorType.INT32
+        assert schema.shape(_tensor(flat, tensor)) == dims[:-1] + [-(-dims[-1] // per_word)]
+        # the grid's step; zero point code_zero: (u - zero point) * step is the value
+        scale, zero_point = schema.per_tensor_quantization(_tensor(flat, tensor))
+        assert scale == schema.per_tensor_quantization(_tensor(plain, tensor))[0]
+        assert zero_point == code_zero
+    names = [schema.op_name(flat, op) for op in flat.subgraphs[0].operators]
+    assert "MAX_POOL_2D" not in names and names.count("TFQP_MAX_POOL_CODES") == 1
+    pool, = _options(flat, "TFQP_MAX_POOL_CODES")
+    assert pool == {"channels": 8, "bits": bits, "filter_height": 2, "filter_width": 2,
+                    "stride_height": 2, "stride_width": 2, "padding": 1}
+    stem, = _options(flat, "TFQP_CONV2D_INT8")
+    conv, = _options(flat, "TFQP_SHIFT_CONV2D")
+    fc, = _options(flat, "TFQP_SHIFT_FULLY_CONNECTED")
+    assert stem["output_bits"] == bits and "input_bits" not in stem
+    assert (conv["input_bits"], conv.get("input_code_zero", 0), conv["channels_in"]) == (bits, code_zero, 8)
+    flatten = _tensor(flat, "tfqp/flatten/codes")
+    if channels % per_word == 0:  # whole words per pixel: the flatten is a reshape of words
+        assert conv["output_bits"] == bits
+        assert schema.shape(flatten) == [1, 4 * 4 * channels // per_word]
+        assert (fc["input_bits"], fc["channels_in"]) == (bits, 4 * 4 * channels)
+    else:
+        assert "output_bits" not in conv and "input_bits" not in fc
+        assert flatten.type == schema.TensorType.INT8
+    np.testing.assert_array_equal(_outputs(deploy, images), _outputs(unpacked, images))
+    report = converters.verify(model, deploy, images, min_argmax_agreement=None)
+    coded = [c for c in report.ops if c.policy == "keras codes"]
+    assert [c.layer for c in coded] == ["stem", "conv"] and all(c.differing == 0 for c in coded)
+    assert [c.op for c in report.ops if c.policy == "boolean"] == ["TFQP_MAX_POOL_CODES"]
+    assert report.compared_codes == IMAGES * (8 * 8 * 8 + 4 * 4 * 8 + 4 * 4 * channels * 2)
+    assert report.differing_codes == 0, report
+    peak = converters.report(deploy, measure=False).activation_peak_bytes
+    assert peak < converters.report(unpacked, measure=False).activation_peak_bytes

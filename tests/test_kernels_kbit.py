@@ -2,7 +2,7 @@
 activations"; ``tfqp/kbit_activations.h``; ``tfqp/unpack_codes.h``): the format on both
 sides (``converters/packing.py`` against the C ops), the five int8-activation ops
 reading packed inputs and writing packed codes against ``tfqp_numpy`` on the unpacked
-values, TFQP_UNPACK_CODES against numpy, and the rejections.
+values, TFQP_UNPACK_CODES and TFQP_MAX_POOL_CODES against numpy, and the rejections.
 
 Cases come from ``micro/cortex_m/kernel_vectors.py`` (the Cortex-M vectors' builders);
 every case is seeded.
@@ -20,8 +20,8 @@ import tfqp_numpy
 from tfq_plus.converters import _tfqp_kernels as kernels
 from tfq_plus.converters import packing
 from tfq_plus.converters.ops import (
-    CONV2D_INT8, FULLY_CONNECTED_INT8, SHIFT_CONV2D, SHIFT_DEPTHWISE_CONV2D, UNPACK_CODES,
-    decode_options,
+    CONV2D_INT8, FULLY_CONNECTED_INT8, MAX_POOL_CODES, SHIFT_CONV2D, SHIFT_DEPTHWISE_CONV2D,
+    UNPACK_CODES, decode_options,
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "micro" / "cortex_m"))
@@ -104,7 +104,7 @@ def test_every_op_reads_packed_inputs_and_writes_packed_codes(kbit_cases):
     its output equals numpy's codes on the unpacked input."""
     ops = set()
     for case in kbit_cases:
-        if case.op == UNPACK_CODES.name:
+        if case.op in (UNPACK_CODES.name, MAX_POOL_CODES.name):
             continue
         options = decode_options(np.frombuffer(case.options, np.uint8))
         input_bits, output_bits = options.get("input_bits", 0), options.get("output_bits", 0)
@@ -143,6 +143,41 @@ def test_a_packed_input_equals_its_int8_codes(kbit_cases):
         np.testing.assert_array_equal(got, case.output, err_msg=case.name)
 
 
+# (op, stride, dilation, padding, kernel): the geometries a by-rows run must keep:
+# windows cut by the top and bottom borders, strides, dilated windows
+ROW_GEOMETRIES = [("conv", (1, 1), (1, 1), "same", 3), ("conv", (2, 2), (1, 1), "same", 3),
+                  ("conv", (1, 2), (2, 1), "same", 3), ("conv", (3, 1), (2, 2), "valid", 2),
+                  ("depthwise", (2, 1), (2, 1), "same", 3), ("depthwise", (1, 1), (1, 1), "valid", 3),
+                  ("int8", (1, 1), (2, 2), "same", 3), ("int8", (2, 2), (1, 1), "valid", 3)]
+
+
+@pytest.mark.parametrize("op, stride, dilation, padding, kernel", ROW_GEOMETRIES)
+def test_a_convolution_by_rows_writes_the_whole_tensors_bytes(op, stride, dilation, padding, kernel):
+    """A convolution with a packed input and codes output runs one output row at a time
+    (tfqp_kbit_eval_rows): the same codes as the op on the unpacked int8 input writing
+    int8 codes (the whole tensor at once), and a scratch that holds rows, not the
+    tensors."""
+    rng = np.random.default_rng(sum(stride) * 7 + sum(dilation) + len(padding) + len(op))
+    shape = dict(batch=2, height=9, width=7, kh=kernel, kw=kernel, stride=stride, dilation=dilation,
+                 padding=padding, output_kind="codes", levels=16, input_codes=(4, 8))
+    if op == "int8":
+        base = kernel_vectors.int8_conv_case(rng, "", cin=12, cout=9, **shape)
+    else:
+        base = kernel_vectors.shift_case(rng, "", op, cin=12, cout=9 if op == "conv" else 12, bits=3,
+                                         **shape)
+    case = kernel_vectors.packed_io_case(base, "", input_bits=4, output_bits=4)
+    codes = packing.unpack_kbit_activations(case.output, 4, base.output.shape[-1])
+    np.testing.assert_array_equal(codes, base.output.astype(np.int64) - base.inputs[-1][:, 1])
+    assert codes.max() > 0
+    prepared = kernels.prepare(case.op, case.inputs, case.options, output_type="int32")
+    whole = int(np.prod(base.inputs[0].shape)) + int(np.prod(base.output.shape))
+    unpacked = kernels.prepare(base.op, base.inputs, base.options, output_type="int8",
+                               input_zero_point=base.input_zero_point)
+    rows = kernel + (kernel - 1) * (dilation[0] - 1)
+    assert prepared.scratch_bytes <= unpacked.scratch_bytes + rows * 7 * 12 + 7 * 9 + 8
+    assert prepared.scratch_bytes < unpacked.scratch_bytes + whole
+
+
 def test_unpack_codes_equals_numpy(kbit_cases):
     unpacks = [case for case in kbit_cases if case.op == UNPACK_CODES.name]
     assert len(unpacks) == 4
@@ -152,6 +187,71 @@ def test_unpack_codes_equals_numpy(kbit_cases):
                                                 options["channels"]).astype(np.int64)
         expected = case.output_zero_point + codes - options.get("code_zero", 0)
         np.testing.assert_array_equal(case.output, expected, err_msg=case.name)
+
+
+def max_pool_codes_numpy(codes, options):
+    """Max of each channel's codes over the in-image part of each window, computed
+    directly from TFLite's SAME / VALID arithmetic (independent of the op's spec)."""
+    n, h, w, c = codes.shape
+    fh, fw = options["filter_height"], options["filter_width"]
+    sh, sw = options["stride_height"], options["stride_width"]
+    if options["padding"] == packing.PADDING_SAME:
+        oh, ow = -(-h // sh), -(-w // sw)
+        top = max((oh - 1) * sh + fh - h, 0) // 2
+        left = max((ow - 1) * sw + fw - w, 0) // 2
+    else:
+        oh, ow, top, left = (h - fh) // sh + 1, (w - fw) // sw + 1, 0, 0
+    out = np.full((n, oh, ow, c), -1)
+    for y in range(oh):
+        for x in range(ow):
+            for ky in range(fh):
+                for kx in range(fw):
+                    iy, ix = y * sh - top + ky, x * sw - left + kx
+                    if 0 <= iy < h and 0 <= ix < w:
+                        out[:, y, x] = np.maximum(out[:, y, x], codes[:, iy, ix])
+    assert out.min() >= 0  # every window has an in-image position
+    return out
+
+
+def test_max_pool_codes_equals_numpy(kbit_cases):
+    """TFQP_MAX_POOL_CODES (host build, the Cortex-M vectors' cases) against the window
+    max of the unpacked codes, and against its spec's numpy reference; the output's
+    padding codes are 0."""
+    from tfq_plus.converters.ops.kbit import max_pool_codes_reference
+
+    pools = [case for case in kbit_cases if case.op == MAX_POOL_CODES.name]
+    assert len(pools) == len(kernel_vectors.MAX_POOL_CODES_SHAPES)
+    for case in pools:
+        options = decode_options(np.frombuffer(case.options, np.uint8))
+        bits, channels = options["bits"], options["channels"]
+        codes = packing.unpack_kbit_activations(case.inputs[0], bits, channels)
+        expected = max_pool_codes_numpy(codes, options)
+        # unpack_kbit_activations rejects padding codes that are not 0
+        got = packing.unpack_kbit_activations(case.output, bits, channels)
+        np.testing.assert_array_equal(got, expected, err_msg=case.name)
+        view = type("View", (), {"options": options})()
+        np.testing.assert_array_equal(max_pool_codes_reference(view, case.inputs[0]),
+                                      case.output, err_msg=case.name)
+
+
+def test_max_pool_codes_ignores_the_inputs_padding_codes():
+    """Codes past C in a pixel's last word are not data: garbage there never reaches the
+    output's padding codes."""
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 16, size=(1, 4, 4, 5))
+    x = packing.pack_kbit_activations(codes, 4)
+    x.view(np.uint32)[..., 0] |= np.uint32(0xFFF00000)  # codes 5, 6, 7: padding
+    options = MAX_POOL_CODES.encode(channels=5, bits=4, filter_height=2, filter_width=2,
+                                    stride_height=2, stride_width=2, padding="valid")
+    got = kernels.run(MAX_POOL_CODES.name, [x], options, output_type="int32")
+    np.testing.assert_array_equal(packing.unpack_kbit_activations(got, 4, 5),
+                                  max_pool_codes_numpy(codes, decode_options(
+                                      np.frombuffer(options, np.uint8))))
+
+
+def test_max_pool_codes_encoder_checks_bits():
+    with pytest.raises(ValueError, match="TFQP_MAX_POOL_CODES: bits must be 2 or 4, got 3"):
+        MAX_POOL_CODES.encode(channels=4, bits=3, filter_height=2, filter_width=2)
 
 
 def test_malformed_packed_io_is_rejected():
@@ -170,6 +270,11 @@ def test_malformed_packed_io_is_rejected():
         "reject unpack codes bits 3": "must be 2 or 4 (bits = 3)",
         "reject unpack codes past int8": "output zero point - code_zero + every code must lie",
         "reject output_bits 3": "must be 0 (absent), 2 or 4 (output_bits = 3)",
+        "reject max pool codes bits 3": "TFQP_MAX_POOL_CODES: must be 2 or 4 (bits = 3)",
+        "reject max pool codes input depth": "packed input depth must equal ceil(channels / "
+                                             "(32 / bits)) (input = 2)",
+        "reject max pool codes padding 2": "must be 0 (SAME) or 1 (VALID) (padding = 2)",
+        "reject max pool codes window past the input": "dilated filter larger than the input",
     }
     assert set(rejected) == set(expected)
     for name, message in expected.items():

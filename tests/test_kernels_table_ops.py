@@ -83,6 +83,7 @@ EXPECTED_OPS = {
                                    ("input", "codes", "code_table", "transform", "code_lists")),
     "TFQP_UNPACK": (1, 1, (), ("input",)),
     "TFQP_UNPACK_CODES": (1, 1, (), ("input",)),
+    "TFQP_MAX_POOL_CODES": (1, 1, (), ("input",)),
 }
 
 

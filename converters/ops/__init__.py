@@ -7,7 +7,7 @@ from tfq_plus.converters.ops.maxpool import BMAXPOOL2D  # noqa: F401
 from tfq_plus.converters.ops.shift import (  # noqa: F401
     SHIFT_CONV2D, SHIFT_DEPTHWISE_CONV2D, SHIFT_FULLY_CONNECTED,
 )
-from tfq_plus.converters.ops.kbit import UNPACK_CODES  # noqa: F401
+from tfq_plus.converters.ops.kbit import MAX_POOL_CODES, UNPACK_CODES  # noqa: F401
 from tfq_plus.converters.ops.signs import BINARIZE, UNPACK  # noqa: F401
 from tfq_plus.converters.ops.registry import (  # noqa: F401
     BOOLEAN, KERAS_SIGNS, KERAS_VALUES, REGISTRY, OpSpec, OpView, decode_options, is_tfqp, spec,

@@ -40,22 +40,31 @@ def reference(view: OpView, packed: np.ndarray) -> np.ndarray:
     mask = np.zeros(channels, bool)
     if view.tensor(1) is not None:
         mask = packing.unpack_bits(view.constant(1), channels)
-    n, h, w, _ = bits.shape
-    out_h, pad_h = _axis(h, o["filter_height"], o["stride_height"], o["padding"])
-    out_w, pad_w = _axis(w, o["filter_width"], o["stride_width"], o["padding"])
-    out = np.zeros((n, out_h, out_w, channels), bool)
+    out = pool_windows(bits, o, lambda window: np.where(mask, window.any(axis=1), window.all(axis=1)))
+    return packing.pack_bits(out)
+
+
+def pool_windows(values: np.ndarray, options, reduce) -> np.ndarray:
+    """``reduce`` ([N, positions, C] -> [N, C]) of each window's in-image positions of
+    ``values`` [N, H, W, C], windows from a pool's options (filter, strides, padding)
+    in TFLite's SAME / VALID geometry: [N, OH, OW, C]."""
+    o = options
+    n, h, w, channels = values.shape
+    out_h, pad_h = pool_axis(h, o["filter_height"], o["stride_height"], o["padding"])
+    out_w, pad_w = pool_axis(w, o["filter_width"], o["stride_width"], o["padding"])
+    out = np.zeros((n, out_h, out_w, channels), values.dtype)
     for y in range(out_h):
         y0 = y * o["stride_height"] - pad_h
         ys = slice(max(y0, 0), min(y0 + o["filter_height"], h))
         for x in range(out_w):
             x0 = x * o["stride_width"] - pad_w
             xs = slice(max(x0, 0), min(x0 + o["filter_width"], w))
-            window = bits[:, ys, xs, :].reshape(n, -1, channels)
-            out[:, y, x, :] = np.where(mask, window.any(axis=1), window.all(axis=1))
-    return packing.pack_bits(out)
+            out[:, y, x, :] = reduce(values[:, ys, xs, :].reshape(n, -1, channels))
+    return out
 
 
-def _axis(size, kernel, stride, padding):
+def pool_axis(size, kernel, stride, padding):
+    """(output size, padding before) of a pool axis in TFLite's SAME / VALID geometry."""
     if padding == packing.PADDING_SAME:
         out = -(-size // stride)
         total = max((out - 1) * stride + kernel - size, 0)

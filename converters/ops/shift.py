@@ -90,7 +90,9 @@ def taps(view: OpView) -> int:
     if view.name == SHIFT_FULLY_CONNECTED.name:
         return o["channels_in"]
     window = o["filter_height"] * o["filter_width"]
-    return window if view.name == SHIFT_DEPTHWISE_CONV2D.name else window * view.shape(0)[3]
+    # Cin: channels_in where given (a packed input's depth is its words)
+    channels_in = o.get("channels_in") or view.shape(0)[3]
+    return window if view.name == SHIFT_DEPTHWISE_CONV2D.name else window * channels_in
 
 
 def codes(view: OpView) -> np.ndarray:

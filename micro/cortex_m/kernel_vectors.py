@@ -517,9 +517,34 @@ def unpack_codes_case(rng, name, *, shape, channels, bits, code_zero, output_zer
     return KernelCase(name, "TFQP_UNPACK_CODES", [x], out, options, 0, output_zero_point)
 
 
+def max_pool_codes_case(rng, name, *, shape, channels, bits, pool, stride, padding):
+    """A TFQP_MAX_POOL_CODES call on random packed codes [N, H, W, C] (``shape`` = N, H,
+    W; ``pool`` / ``stride``: (height, width); padding "same" or "valid")."""
+    codes = rng.integers(0, 1 << bits, size=tuple(shape) + (channels,))
+    x = packing.pack_kbit_activations(codes, bits)
+    options = with_options(b"", channels=channels, bits=bits, filter_height=pool[0],
+                           filter_width=pool[1], stride_height=stride[0],
+                           stride_width=stride[1],
+                           padding=packing.PADDING_SAME if padding == "same" else packing.PADDING_VALID)
+    out = run_host("TFQP_MAX_POOL_CODES", [x], options, np.int32)
+    return KernelCase(name, "TFQP_MAX_POOL_CODES", [x], out, options)
+
+
+# (shape, channels, bits, pool, stride, padding): the accuracy.py geometry (2x2 / 2,
+# odd sizes dropping a row), SAME windows cut by the border, overlapping windows,
+# partial last words and a word-multiple depth
+MAX_POOL_CODES_SHAPES = [
+    ((1, 7, 7), 64, 4, (2, 2), (2, 2), "valid"),
+    ((2, 5, 6), 9, 4, (3, 3), (2, 2), "same"),
+    ((1, 6, 5), 17, 2, (2, 3), (1, 2), "same"),
+    ((2, 4, 4), 32, 2, (2, 2), (2, 2), "valid"),
+    ((1, 5, 5), 3, 4, (3, 2), (1, 1), "valid"),
+]
+
+
 def kbit_cases(rng) -> List[KernelCase]:
-    """Packed 4- and 2-bit activations into and out of each of the five ops, and
-    TFQP_UNPACK_CODES."""
+    """Packed 4- and 2-bit activations into and out of each of the five ops,
+    TFQP_UNPACK_CODES and TFQP_MAX_POOL_CODES."""
     cases: List[KernelCase] = []
     builders = [
         ("shift conv", lambda codes, levels: shift_case(
@@ -551,6 +576,11 @@ def kbit_cases(rng) -> List[KernelCase]:
         cases.append(unpack_codes_case(rng, f"unpack codes k{bits} c{channels}", shape=shape,
                                        channels=channels, bits=bits, code_zero=[0, 2, 8, 1][i],
                                        output_zero_point=[-5, 0, 3, -127][i]))
+    for shape, channels, bits, pool, stride, padding in MAX_POOL_CODES_SHAPES:
+        cases.append(max_pool_codes_case(
+            rng, f"max pool codes k{bits} c{channels} {pool[0]}x{pool[1]}/{stride[0]}x{stride[1]} "
+                 f"{padding}", shape=shape, channels=channels, bits=bits, pool=pool, stride=stride,
+            padding=padding))
     return cases
 
 
@@ -593,6 +623,8 @@ def rejected_kbit_cases(rng) -> List[KernelCase]:
                           "shift conv k2->k2 base", input_bits=2, output_bits=2)
     unpack = unpack_codes_case(rng, "unpack codes base", shape=(2,), channels=9, bits=4,
                                code_zero=4, output_zero_point=0)
+    pool = max_pool_codes_case(rng, "max pool codes base", shape=(1, 4, 4), channels=9, bits=4,
+                               pool=(2, 2), stride=(2, 2), padding="valid")
     return [
         rejected(dense, "reject output_bits 3", options=with_options(dense.options,
                                                                      output_bits=3)),
@@ -611,6 +643,14 @@ def rejected_kbit_cases(rng) -> List[KernelCase]:
         rejected(unpack, "reject unpack codes bits 3", options=with_options(unpack.options,
                                                                             bits=3)),
         rejected(unpack, "reject unpack codes past int8", output_zero_point=120),
+        rejected(pool, "reject max pool codes bits 3", options=with_options(pool.options,
+                                                                              bits=3)),
+        rejected(pool, "reject max pool codes input depth",
+                 options=with_options(pool.options, channels=17)),
+        rejected(pool, "reject max pool codes padding 2",
+                 options=with_options(pool.options, padding=2)),
+        rejected(pool, "reject max pool codes window past the input",
+                 options=with_options(pool.options, filter_height=5)),
     ]
 
 

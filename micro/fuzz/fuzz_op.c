@@ -514,6 +514,46 @@ static int build_unpack_codes(fuzz_input *in, data_source *s, const tfqp_op *op,
   return 1;
 }
 
+/* Packed k-bit codes (mostly 2 or 4 bits, any padding codes) max-pooled in
+ * TFLite's geometry (filters up to past the image, strides, both paddings). */
+static int build_max_pool_codes(fuzz_input *in, data_source *s, const tfqp_op *op,
+                                built_case *b) {
+  op_harness_case *c = &b->c;
+  option_list options = {{{0, 0, 0}}, 0};
+  const int32_t bits = fuzz_one_in(in, 16) ? (int32_t)fuzz_range(in, 0, 5)
+                                           : (fuzz_one_in(in, 2) ? 2 : 4);
+  const int64_t batch = fuzz_range(in, 1, 2), h = fuzz_range(in, 1, 9), w = fuzz_range(in, 1, 9);
+  int32_t ch, kh, kw, sh, sw, padding;
+  int64_t words;
+  ch = add_option(in, &options, "channels", (int32_t)fuzz_range(in, 1, 70));
+  add_option(in, &options, "bits", bits);
+  kh = add_option(in, &options, "filter_height", (int32_t)fuzz_range(in, 1, 4));
+  kw = add_option(in, &options, "filter_width", (int32_t)fuzz_range(in, 1, 4));
+  sh = add_option(in, &options, "stride_height", (int32_t)fuzz_range(in, 1, 3));
+  sw = add_option(in, &options, "stride_width", (int32_t)fuzz_range(in, 1, 3));
+  padding = add_option(in, &options, "padding", (int32_t)fuzz_range(in, 0, 1));
+  if (!parse_options(in, op, &options, &c->options)) return 0;
+  if (ch < 1 || ch > 4096) return 0;
+  /* the depth of 2-bit (16 per word) or 4-bit codes (8 per word) */
+  words = bits == 2 ? (ch + 15) / 16 : (ch + 7) / 8;
+  c->input_count = 1;
+  {
+    const int64_t oh = out_size(h, kh, sh, 1, padding), ow = out_size(w, kw, sw, 1, padding);
+    const int64_t in4[4] = {batch, h, w, words};
+    int64_t o4[4];
+    o4[0] = batch;
+    o4[1] = oh < 1 ? 1 : oh;
+    o4[2] = ow < 1 ? 1 : ow;
+    o4[3] = words;
+    if (!describe(&c->inputs[0], TFQP_TYPE_INT32, 4, in4, 0) ||
+        !describe(&c->output, TFQP_TYPE_INT32, 4, o4, 0)) {
+      return 0;
+    }
+  }
+  b->owned[0] = fill(s, c->inputs[0].bytes);
+  return 1;
+}
+
 /* ------------------------------------------------------------- shift ops */
 
 typedef enum { SHIFT_CONV, SHIFT_DEPTHWISE, SHIFT_FC } shift_kind;
@@ -795,6 +835,7 @@ static int build(fuzz_input *in, data_source *s, const tfqp_op *op, built_case *
   if (strcmp(name, "TFQP_FULLY_CONNECTED_INT8") == 0) return build_int8(in, s, op, 0, b);
   if (strcmp(name, "TFQP_UNPACK") == 0) return build_unpack(in, s, op, b);
   if (strcmp(name, "TFQP_UNPACK_CODES") == 0) return build_unpack_codes(in, s, op, b);
+  if (strcmp(name, "TFQP_MAX_POOL_CODES") == 0) return build_max_pool_codes(in, s, op, b);
   if (strcmp(name, "TFQP_SHIFT_CONV2D") == 0) return build_shift(in, s, op, SHIFT_CONV, b);
   if (strcmp(name, "TFQP_SHIFT_DEPTHWISE_CONV2D") == 0) {
     return build_shift(in, s, op, SHIFT_DEPTHWISE, b);

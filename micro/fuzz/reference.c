@@ -372,6 +372,50 @@ static void unpack_codes(const op_harness_case *c, void *out) {
   }
 }
 
+/* ----------------------------------------------------------- max-pool codes */
+
+/* The max of each channel's code over the window's in-image positions; the
+ * output's padding codes 0. */
+static void max_pool_codes(const op_harness_case *c, void *out) {
+  const tfqp_max_pool_codes_options *o = &c->options.max_pool_codes;
+  const tfqp_tensor *in = &c->inputs[0];
+  const uint32_t *input = (const uint32_t *)c->data[0];
+  const int64_t batch = in->dims[0], h = in->dims[1], w = in->dims[2];
+  const int64_t bits = o->bits, per_word = 32 / (bits == 2 || bits == 4 ? bits : 1);
+  const int64_t words = (o->channels + per_word - 1) / per_word;
+  const axis rows = window_axis(h, o->filter_height, o->stride_height, 1, o->padding);
+  const axis cols = window_axis(w, o->filter_width, o->stride_width, 1, o->padding);
+  int64_t n, oy, ox, ch, iy, ix;
+  if (bits != 2 && bits != 4) broken_contract("TFQP_MAX_POOL_CODES", "bits 2 or 4");
+  memset(out, 0, c->output.bytes);
+  for (n = 0; n < batch; ++n) {
+    for (oy = 0; oy < rows.out; ++oy) {
+      for (ox = 0; ox < cols.out; ++ox) {
+        const int64_t pixel = (n * rows.out + oy) * cols.out + ox;
+        const int64_t y0 = oy * o->stride_height - rows.pad, x0 = ox * o->stride_width - cols.pad;
+        const int64_t y_first = y0 < 0 ? 0 : y0, x_first = x0 < 0 ? 0 : x0;
+        const int64_t y_end = y0 + o->filter_height < h ? y0 + o->filter_height : h;
+        const int64_t x_end = x0 + o->filter_width < w ? x0 + o->filter_width : w;
+        for (ch = 0; ch < o->channels; ++ch) {
+          const int64_t shift = (ch % per_word) * bits;
+          uint32_t best = 0;
+          int seen = 0;
+          for (iy = y_first; iy < y_end; ++iy) {
+            for (ix = x_first; ix < x_end; ++ix) {
+              const uint32_t word = input[((n * h + iy) * w + ix) * words + ch / per_word];
+              const uint32_t u = (word >> shift) & ((1u << bits) - 1u);
+              if (u > best) best = u;
+              seen = 1;
+            }
+          }
+          if (!seen) broken_contract("TFQP_MAX_POOL_CODES", "a window without an input position");
+          ((uint32_t *)out)[pixel * words + ch / per_word] |= best << shift;
+        }
+      }
+    }
+  }
+}
+
 /* ---------------------------------------------------------------- shift ops */
 
 /* The geometry of one shift op: taps of output channel co at output position
@@ -581,6 +625,7 @@ void reference_run(const op_harness_case *c, void *expected) {
   else if (strcmp(name, "TFQP_FULLY_CONNECTED_INT8") == 0) fully_connected_int8(c, expected);
   else if (strcmp(name, "TFQP_UNPACK") == 0) unpack(c, expected);
   else if (strcmp(name, "TFQP_UNPACK_CODES") == 0) unpack_codes(c, expected);
+  else if (strcmp(name, "TFQP_MAX_POOL_CODES") == 0) max_pool_codes(c, expected);
   else if (strcmp(name, "TFQP_SHIFT_CONV2D") == 0) shift_conv2d(c, expected);
   else if (strcmp(name, "TFQP_SHIFT_DEPTHWISE_CONV2D") == 0) shift_depthwise_conv2d(c, expected);
   else if (strcmp(name, "TFQP_SHIFT_FULLY_CONNECTED") == 0) shift_fully_connected(c, expected);

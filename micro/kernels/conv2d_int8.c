@@ -237,11 +237,11 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
                                error)) ||
       (s = tfqp_value_prepare_residual(p->int32_output, inputs, input_count, &outputs[0],
                                        &p->residual, &p->output_count, error)) ||
-      (s = tfqp_kbit_io_init(&p->kbit, &k, &input, &output,
-                             arm_path(p) ? tfqp_arm_int8_scratch_bytes(p->taps, p->channels_out,
-                                                                       1)
-                                         : 0,
-                             error))) {
+      (s = tfqp_kbit_io_init_rows(&p->kbit, &k, &input, &output, &p->rows,
+                                  arm_path(p) ? tfqp_arm_int8_scratch_bytes(
+                                                    p->taps, p->channels_out, 1)
+                                              : 0,
+                                  error))) {
     return s;
   }
   /* Cortex-M builds: int8_arm.c's table extension, and its window first in
@@ -266,21 +266,37 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
   return s;
 }
 
-static void op_eval(const tfqp_op_params *params, const int32_t *table,
-                    const void *const *inputs, void *const *outputs, void *scratch) {
-  const tfqp_conv2d_int8_params *p = &params->conv2d_int8;
-  const int8_t *input = tfqp_kbit_input(&p->kbit, inputs[0], scratch);
-  void *output = tfqp_kbit_output(&p->kbit, outputs[0], scratch);
+/* The kernel the build runs (Cortex-M DSP or portable). */
+static void run_kernel(const tfqp_conv2d_int8_params *p, const int32_t *table,
+                       const int8_t *input, const void *weights, void *output, void *scratch) {
 #if TFQP_HAVE_ARM_DSP
   if (arm_path(p)) {
     tfqp_arm_conv2d_int8_eval(p, table, input, output, scratch);
-  } else {
-    tfqp_conv2d_int8_eval(p, table, input, inputs[1], output);
+    return;
   }
-#else
-  tfqp_conv2d_int8_eval(p, table, input, inputs[1], output);
 #endif
-  tfqp_kbit_finish(&p->kbit, outputs[0], scratch);
+  (void)scratch;
+  tfqp_conv2d_int8_eval(p, table, input, weights, output);
+}
+
+/* One band of output rows (tfqp_kbit_eval_rows): the same params on the band. */
+static void run_rows(const void *params, const int32_t *table, const tfqp_window_axis *rows,
+                     const int8_t *input, const void *const *inputs, void *output,
+                     void *scratch) {
+  tfqp_conv2d_int8_params band = *(const tfqp_conv2d_int8_params *)params;
+  band.batch = 1;
+  band.rows = *rows;
+  run_kernel(&band, table, input, inputs[1], output, scratch);
+}
+
+static void op_eval(const tfqp_op_params *params, const int32_t *table,
+                    const void *const *inputs, void *const *outputs, void *scratch) {
+  const tfqp_conv2d_int8_params *p = &params->conv2d_int8;
+  if (p->kbit.banded) {
+    tfqp_kbit_eval_rows(&p->kbit, run_rows, p, table, inputs, outputs[0], scratch);
+  } else {
+    run_kernel(p, table, (const int8_t *)inputs[0], inputs[1], outputs[0], scratch);
+  }
   if (p->residual) {
     tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3], p->output_count);
   }

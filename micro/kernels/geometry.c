@@ -3,6 +3,20 @@
 
 #include "tfqp/formats.h"
 
+/* border_begin / border_end of an axis whose other fields are set. */
+static void set_borders(tfqp_window_axis *axis) {
+  const int64_t effective = (int64_t)(axis->filter - 1) * axis->dilation + 1;
+  const int64_t begin = ((int64_t)axis->pad_before + axis->stride - 1) / axis->stride;
+  const int64_t last_inner = (int64_t)axis->in - 1 + axis->pad_before - (effective - 1);
+  axis->border_begin = (int32_t)(begin < axis->out ? begin : axis->out);
+  if (last_inner < 0) {
+    axis->border_end = 0;
+  } else {
+    const int64_t end = last_inner / axis->stride + 1;
+    axis->border_end = (int32_t)(end < axis->out ? end : axis->out);
+  }
+}
+
 tfqp_status tfqp_window_axis_init(tfqp_window_axis *axis, int32_t in,
                                   int32_t filter, int32_t stride,
                                   int32_t dilation, int32_t padding,
@@ -10,7 +24,6 @@ tfqp_status tfqp_window_axis_init(tfqp_window_axis *axis, int32_t in,
   const int64_t effective = (int64_t)(filter - 1) * dilation + 1;
   int64_t out;
   int64_t total;
-  int64_t last_inner;
   if (effective > INT32_MAX) {
     return tfqp_fail(error, TFQP_ERROR_OPTION_VALUE,
                      "dilated filter size exceeds 2^31-1", name, effective);
@@ -33,20 +46,29 @@ tfqp_status tfqp_window_axis_init(tfqp_window_axis *axis, int32_t in,
   axis->dilation = dilation;
   axis->out = (int32_t)out;
   axis->pad_before = (int32_t)(total / 2);
-  /* first o with o * stride >= pad_before */
-  {
-    int64_t begin = ((int64_t)axis->pad_before + stride - 1) / stride;
-    axis->border_begin = (int32_t)(begin < out ? begin : out);
-  }
-  /* first o with o * stride - pad_before + (filter - 1) * dilation > in - 1 */
-  last_inner = (int64_t)in - 1 + axis->pad_before - (effective - 1);
-  if (last_inner < 0) {
-    axis->border_end = 0;
-  } else {
-    int64_t end = last_inner / stride + 1;
-    axis->border_end = (int32_t)(end < out ? end : out);
-  }
+  /* border_begin: first o with o * stride >= pad_before; border_end: first o
+   * with o * stride - pad_before + (filter - 1) * dilation > in - 1 */
+  set_borders(axis);
   return TFQP_OK;
+}
+
+void tfqp_window_axis_band(const tfqp_window_axis *axis, int32_t first, int32_t count,
+                           tfqp_window_axis *band, int32_t *in_first) {
+  /* the span of the band's windows, clipped to the input: taps before it are
+   * before the input, taps after it past the input, as in the whole axis */
+  const int64_t start = (int64_t)first * axis->stride - axis->pad_before;
+  const int64_t end = (int64_t)(first + count - 1) * axis->stride - axis->pad_before +
+                      (int64_t)(axis->filter - 1) * axis->dilation + 1;
+  int64_t lo = start < 0 ? 0 : start;
+  int64_t hi = end < axis->in ? end : axis->in;
+  if (lo > axis->in - 1) lo = axis->in - 1; /* a window wholly past the input */
+  if (hi < lo + 1) hi = lo + 1;             /* one row the band's taps never reach */
+  *band = *axis;
+  band->in = (int32_t)(hi - lo);
+  band->out = count;
+  band->pad_before = (int32_t)(lo - start); /* < filter * dilation + stride */
+  set_borders(band);
+  *in_first = (int32_t)lo;
 }
 
 tfqp_status tfqp_window_options_check(const tfqp_window_options *window,

@@ -193,7 +193,87 @@ tfqp_status tfqp_kbit_io_init(tfqp_kbit_io *io, const tfqp_kbit_options *o,
   io->input_at = round4(op_scratch);
   io->output_at = io->input_at + round4((size_t)input_bytes);
   io->scratch_bytes = (size_t)total;
+  io->banded = 0;
   return TFQP_OK;
+}
+
+void tfqp_kbit_worst_band(const tfqp_window_axis *rows, tfqp_window_axis *band) {
+  int32_t oy, first;
+  tfqp_window_axis_band(rows, 0, 1, band, &first);
+  for (oy = 1; oy < rows->out; ++oy) {
+    tfqp_window_axis candidate;
+    tfqp_window_axis_band(rows, oy, 1, &candidate, &first);
+    if (candidate.in > band->in) *band = candidate;
+  }
+}
+
+tfqp_status tfqp_kbit_io_init_rows(tfqp_kbit_io *io, const tfqp_kbit_options *o,
+                                   const tfqp_tensor *logical_input,
+                                   const tfqp_tensor *logical_output,
+                                   const tfqp_window_axis *rows, size_t op_scratch,
+                                   tfqp_error *error) {
+  tfqp_window_axis band;
+  size_t input_bytes, output_bytes;
+  int64_t out_pixels;
+  /* the whole tensors' conversions checked first: the rows' are smaller */
+  const tfqp_status s =
+      tfqp_kbit_io_init(io, o, logical_input, logical_output, op_scratch, error);
+  if (s != TFQP_OK || (o->input_bits == 0 && o->output_bits == 0)) return s;
+  tfqp_kbit_worst_band(rows, &band);
+  io->banded = 1;
+  io->batch = logical_input->dims[0];
+  io->rows = *rows;
+  io->in_width = logical_input->dims[2];
+  io->out_width = logical_output->dims[2];
+  io->in_pixel_bytes = (size_t)io->input_channels;
+  io->in_pixel_words = o->input_bits ? (size_t)TFQP_KBIT_WORDS(io->input_channels, o->input_bits)
+                                     : 0u;
+  out_pixels = (int64_t)logical_output->dims[0] * logical_output->dims[1] *
+               logical_output->dims[2]; /* >= 1: a checked output */
+  io->out_pixel_bytes = logical_output->bytes / (size_t)out_pixels;
+  io->out_pixel_words =
+      o->output_bits ? (size_t)TFQP_KBIT_WORDS(io->output_channels, o->output_bits) : 0u;
+  input_bytes = o->input_bits ? (size_t)band.in * (size_t)io->in_width * io->in_pixel_bytes : 0u;
+  output_bytes = o->output_bits ? (size_t)io->out_width * (size_t)io->output_channels : 0u;
+  io->input_at = round4(op_scratch);
+  io->output_at = io->input_at + round4(input_bytes);
+  io->scratch_bytes = io->output_at + round4(output_bytes);
+  return TFQP_OK;
+}
+
+void tfqp_kbit_eval_rows(const tfqp_kbit_io *io, tfqp_kbit_rows_kernel kernel,
+                         const void *params, const int32_t *table, const void *const *inputs,
+                         void *output, void *scratch) {
+  uint8_t *const codes_in = (uint8_t *)scratch + io->input_at;
+  uint8_t *const codes_out = (uint8_t *)scratch + io->output_at;
+  int32_t n, oy;
+  for (n = 0; n < io->batch; ++n) {
+    for (oy = 0; oy < io->rows.out; ++oy) {
+      const size_t out_row = (size_t)n * (size_t)io->rows.out + (size_t)oy;
+      tfqp_window_axis band;
+      int32_t first;
+      size_t in_row;
+      const int8_t *x;
+      void *y;
+      tfqp_window_axis_band(&io->rows, oy, 1, &band, &first);
+      in_row = (size_t)n * (size_t)io->rows.in + (size_t)first;
+      if (io->input_bits) {
+        /* codes u < 2^k <= 16: the same values as int8 */
+        tfqp_unpack_codes((const tfqp_word *)inputs[0] + in_row * io->in_width * io->in_pixel_words,
+                          band.in * io->in_width, io->input_channels, io->input_bits, codes_in);
+        x = (const int8_t *)codes_in;
+      } else {
+        x = (const int8_t *)inputs[0] + in_row * io->in_width * io->in_pixel_bytes;
+      }
+      y = io->output_bits ? (void *)codes_out
+                          : (void *)((uint8_t *)output + out_row * io->out_width * io->out_pixel_bytes);
+      kernel(params, table, &band, x, inputs, y, scratch);
+      if (io->output_bits) {
+        tfqp_pack_codes(codes_out, io->out_width, io->output_channels, io->output_bits,
+                        (tfqp_word *)output + out_row * io->out_width * io->out_pixel_words);
+      }
+    }
+  }
 }
 
 const int8_t *tfqp_kbit_input(const tfqp_kbit_io *io, const void *input, void *scratch) {

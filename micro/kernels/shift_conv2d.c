@@ -166,10 +166,23 @@ static tfqp_status output_dims(const conv_view *v, const tfqp_tensor *input,
   return TFQP_OK;
 }
 
+/* A fast path's scratch for the whole op, or (banded: run one output row at a
+ * time, tfqp_kbit_eval_rows) for its worst row. */
+static size_t fast_scratch_bytes(const tfqp_shift_conv2d_params *p, int32_t depthwise,
+                                 int32_t banded) {
+  tfqp_shift_conv2d_params band;
+  if (!banded) return tfqp_shift_fast_conv2d_scratch_bytes(p, depthwise);
+  band = *p;
+  band.batch = 1;
+  tfqp_kbit_worst_band(&p->rows, &band.rows);
+  band.layer.pixels = band.rows.out * band.cols.out;
+  return tfqp_shift_fast_conv2d_scratch_bytes(&band, depthwise);
+}
+
 static tfqp_status prepare(const conv_view *v, const tfqp_tensor *input,
                            const tfqp_tensor *codes, const tfqp_tensor *code_table,
                            const tfqp_tensor *transform, const tfqp_tensor *output,
-                           tfqp_shift_conv2d_params *p, tfqp_error *error) {
+                           tfqp_shift_conv2d_params *p, int32_t banded, tfqp_error *error) {
   tfqp_status s;
   if (output == NULL || p == NULL) {
     return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "output", 0);
@@ -187,7 +200,7 @@ static tfqp_status prepare(const conv_view *v, const tfqp_tensor *input,
                                             (int64_t)taps * p->channels_in, taps,
                                             v->depth_multiplier, error);
     if (s != TFQP_OK) return s;
-    fast = tfqp_shift_fast_conv2d_scratch_bytes(p, v->depthwise);
+    fast = fast_scratch_bytes(p, v->depthwise, banded);
     if (fast > p->layer.scratch_bytes) p->layer.scratch_bytes = fast;
     return TFQP_OK;
   }
@@ -221,7 +234,7 @@ tfqp_status tfqp_shift_conv2d_prepare(const tfqp_shift_conv2d_options *options,
   conv_view v;
   if (options == NULL) return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "options", 0);
   v = view_conv(options);
-  return prepare(&v, input, codes, code_table, transform, output, params, error);
+  return prepare(&v, input, codes, code_table, transform, output, params, 0, error);
 }
 
 tfqp_status tfqp_shift_depthwise_conv2d_prepare(
@@ -231,7 +244,7 @@ tfqp_status tfqp_shift_depthwise_conv2d_prepare(
   conv_view v;
   if (options == NULL) return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "options", 0);
   v = view_depthwise(options);
-  return prepare(&v, input, codes, code_table, transform, output, params, error);
+  return prepare(&v, input, codes, code_table, transform, output, params, 0, error);
 }
 
 tfqp_status tfqp_shift_conv2d_init_table(const tfqp_shift_conv2d_params *params,
@@ -392,9 +405,12 @@ static tfqp_status row_prepare(const tfqp_op_options *options, int32_t depthwise
   const conv_view v = row_view(options, depthwise, &k);
   tfqp_tensor input, output;
   tfqp_status s;
+  /* a packed input or output: run by output rows (tfqp_kbit_io_init_rows) */
+  const int32_t banded = TFQP_KBIT_VALID(k.input_bits) || TFQP_KBIT_VALID(k.output_bits);
   if ((s = tfqp_kbit_prepare_view(&k, inputs, &outputs[0], &input, &output, error)) ||
-      (s = prepare(&v, &input, &inputs[1], &inputs[2], &inputs[3], &output, p, error)) ||
-      (s = tfqp_kbit_io_init(&p->kbit, &k, &input, &output, p->layer.scratch_bytes, error))) {
+      (s = prepare(&v, &input, &inputs[1], &inputs[2], &inputs[3], &output, p, banded, error)) ||
+      (s = tfqp_kbit_io_init_rows(&p->kbit, &k, &input, &output, &p->rows,
+                                  p->layer.scratch_bytes, error))) {
     return s;
   }
   buffers->table_bytes = p->layer.table_bytes;
@@ -426,18 +442,43 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
                                       (const int32_t *)constants[3], table, table_bytes, error);
 }
 
+/* The params of a band of output rows (tfqp_kbit_eval_rows). */
+static tfqp_shift_conv2d_params band_params(const void *params, const tfqp_window_axis *rows) {
+  tfqp_shift_conv2d_params band = *(const tfqp_shift_conv2d_params *)params;
+  band.batch = 1;
+  band.rows = *rows;
+  band.layer.pixels = rows->out * band.cols.out;
+  return band;
+}
+
+static void conv_rows(const void *params, const int32_t *table, const tfqp_window_axis *rows,
+                      const int8_t *input, const void *const *inputs, void *output,
+                      void *scratch) {
+  const tfqp_shift_conv2d_params band = band_params(params, rows);
+  tfqp_shift_conv2d_eval(&band, table, input, (const tfqp_word *)inputs[1], scratch, output);
+}
+
+static void depthwise_rows(const void *params, const int32_t *table,
+                           const tfqp_window_axis *rows, const int8_t *input,
+                           const void *const *inputs, void *output, void *scratch) {
+  const tfqp_shift_conv2d_params band = band_params(params, rows);
+  tfqp_shift_depthwise_conv2d_eval(&band, table, input, (const tfqp_word *)inputs[1], scratch,
+                                   output);
+}
+
 static void row_eval(const tfqp_op_params *params, int32_t depthwise, const int32_t *table,
                      const void *const *inputs, void *const *outputs, void *scratch) {
   const tfqp_shift_conv2d_params *p = &params->shift_conv2d;
-  const int8_t *input = tfqp_kbit_input(&p->kbit, inputs[0], scratch);
-  void *output = tfqp_kbit_output(&p->kbit, outputs[0], scratch);
-  if (depthwise) {
+  const int8_t *input = (const int8_t *)inputs[0];
+  if (p->kbit.banded) {
+    tfqp_kbit_eval_rows(&p->kbit, depthwise ? depthwise_rows : conv_rows, p, table, inputs,
+                        outputs[0], scratch);
+  } else if (depthwise) {
     tfqp_shift_depthwise_conv2d_eval(p, table, input, (const tfqp_word *)inputs[1], scratch,
-                                     output);
+                                     outputs[0]);
   } else {
-    tfqp_shift_conv2d_eval(p, table, input, (const tfqp_word *)inputs[1], scratch, output);
+    tfqp_shift_conv2d_eval(p, table, input, (const tfqp_word *)inputs[1], scratch, outputs[0]);
   }
-  tfqp_kbit_finish(&p->kbit, outputs[0], scratch);
 }
 
 static void conv_eval(const tfqp_op_params *params, const int32_t *table,

@@ -321,8 +321,8 @@ static void test_every_op_bounds_its_options(void) {
   }
   /* bconv2d 7, bfully_connected 1, bmaxpool2d 5, conv2d_int8 7, fully_connected_int8 1,
    * unpack 1, shift_conv2d 7, shift_depthwise_conv2d 8, shift_fully_connected 1,
-   * unpack_codes 1 */
-  CHECK_EQ(bounded, 39);
+   * unpack_codes 1, max_pool_codes 5 */
+  CHECK_EQ(bounded, 44);
 }
 
 /* Tables beyond TFQP_MAX_BUFFER_BYTES: TFQP_ERROR_TOO_LARGE from prepare, with

@@ -25,6 +25,7 @@ static const expected_row expected_rows[] = {
      "channels_in"},
     {"TFQP_FULLY_CONNECTED_INT8", 3, 4, 0x6u, {"input", "weights", "transform", "residual"}, 6,
      "channels_in"},
+    {"TFQP_MAX_POOL_CODES", 1, 1, 0x0u, {"input"}, 7, "channels"},
     {"TFQP_SHIFT_CONV2D", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"}, 15,
      "filter_height"},
     {"TFQP_SHIFT_DEPTHWISE_CONV2D", 4, 4, 0xEu, {"input", "codes", "code_table", "transform"},

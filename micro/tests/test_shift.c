@@ -1515,6 +1515,60 @@ static void test_unpack_codes_zero_point_bound(void) {
   CHECK_EQ(tfqp_unpack_codes_prepare(&o, &packed, &output, &p, &e), TFQP_OK);
 }
 
+/* TFQP_MAX_POOL_CODES on a 2x3 image of 9 4-bit channels (two words per pixel,
+ * garbage in the padding codes), 2x2 SAME stride 2: the windows at the right
+ * border hold one column; every code the max of its window, padding codes 0.
+ * Then the malformed output depths. */
+static void test_max_pool_codes(void) {
+  enum { H = 2, W = 3, C = 9, WORDS = 2 };
+  tfqp_max_pool_codes_options o;
+  tfqp_max_pool_codes_params p;
+  tfqp_tensor packed_in, pooled_out;
+  const int32_t in_dims[4] = {1, H, W, WORDS}, out_dims[4] = {1, 1, 2, WORDS};
+  const int32_t bad_dims[4] = {1, 1, 2, 1};
+  uint8_t image_codes[H * W * C], window_max[2 * C], pooled_codes[2 * C];
+  tfqp_word image_words[H * W * WORDS], pooled[2 * WORDS];
+  tfqp_error e;
+  int32_t i, c, x;
+  for (i = 0; i < H * W * C; ++i) image_codes[i] = (uint8_t)(test_random() & 15u);
+  tfqp_pack_codes(image_codes, H * W, C, 4, image_words);
+  for (i = 0; i < H * W; ++i) image_words[i * WORDS + 1] |= 0xABCDEF00u; /* codes 9..15: padding */
+  for (x = 0; x < 2; ++x) {
+    for (c = 0; c < C; ++c) {
+      uint8_t m = 0;
+      int32_t y, ix;
+      for (y = 0; y < H; ++y) {
+        for (ix = 2 * x; ix < 2 * x + 2 && ix < W; ++ix) {
+          const uint8_t v = image_codes[(y * W + ix) * C + c];
+          if (v > m) m = v;
+        }
+      }
+      window_max[x * C + c] = m;
+    }
+  }
+  memset(&o, 0, sizeof o);
+  o.channels = C;
+  o.bits = 4;
+  o.filter_height = 2;
+  o.filter_width = 2;
+  o.stride_height = 2;
+  o.stride_width = 2;
+  o.padding = 0; /* SAME */
+  o.present = TFQP_MAX_POOL_CODES_REQUIRED;
+  tfqp_tensor_init(&packed_in, TFQP_TYPE_INT32, 4, in_dims, sizeof image_words, 0);
+  tfqp_tensor_init(&pooled_out, TFQP_TYPE_INT32, 4, out_dims, sizeof pooled, 0);
+  CHECK_EQ(tfqp_max_pool_codes_prepare(&o, &packed_in, &pooled_out, &p, &e), TFQP_OK);
+  tfqp_max_pool_codes_eval(&p, image_words, pooled);
+  tfqp_unpack_codes(pooled, 2, C, 4, pooled_codes);
+  CHECK(memcmp(pooled_codes, window_max, sizeof pooled_codes) == 0);
+  CHECK_EQ(pooled[1] >> 4, 0u);
+  CHECK_EQ(pooled[3] >> 4, 0u);
+  tfqp_tensor_init(&pooled_out, TFQP_TYPE_INT32, 4, bad_dims, sizeof pooled / 2, 0);
+  CHECK_EQ(tfqp_max_pool_codes_prepare(&o, &packed_in, &pooled_out, &p, &e), TFQP_ERROR_TENSOR_SHAPE);
+  tfqp_tensor_init(&pooled_out, TFQP_TYPE_INT8, 4, out_dims, sizeof pooled, 0);
+  CHECK_EQ(tfqp_max_pool_codes_prepare(&o, &packed_in, &pooled_out, &p, &e), TFQP_ERROR_TENSOR_TYPE);
+}
+
 static void test_packed_kbit_io(void) {
   int32_t bits, op;
   for (bits = 2; bits <= 4; bits += 2) {
@@ -1595,4 +1649,5 @@ void test_shift(void) {
   test_packed_kbit_io();
   test_packed_kbit_uniform_fully_connected();
   test_unpack_codes_zero_point_bound();
+  test_max_pool_codes();
 }

@@ -46,6 +46,14 @@ tfqp_status tfqp_window_axis_init(tfqp_window_axis *axis, int32_t in,
                                   int32_t dilation, int32_t padding,
                                   const char *name, tfqp_error *error);
 
+/* The axis of output positions [first, first + count) of `axis` (count >= 1,
+ * within axis->out) over the input positions [*in_first, *in_first + band->in)
+ * they read: every window keeps its taps and which of them are in the input
+ * (the band's pad_before and borders follow), so a kernel run on the band and
+ * those input positions writes the same outputs. band->in >= 1. */
+void tfqp_window_axis_band(const tfqp_window_axis *axis, int32_t first, int32_t count,
+                           tfqp_window_axis *band, int32_t *in_first);
+
 /* The window options of a 2-D op on NHWC input, as its options give them. */
 typedef struct {
   int32_t filter_height;

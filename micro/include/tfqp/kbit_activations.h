@@ -20,8 +20,12 @@
  * tensor [..., Cout] of its codes, so the op's checks and every kernel path
  * run unchanged; eval unpacks the input into scratch before and packs the
  * codes from scratch after. The tensors between ops stay packed (2 or 4 bits
- * per value); the scratch holds the op's own, the unpacked input (its
- * elements in bytes) and the codes (the output's elements in bytes).
+ * per value); the scratch holds the op's own, the unpacked input and the
+ * codes. A dense op converts its whole tensors (the input's elements and the
+ * output's in bytes). A convolution (tfqp_kbit_io_init_rows) runs its kernel
+ * on one output row at a time (tfqp_window_axis_band: the same taps, the same
+ * bytes): the scratch then holds only the input rows one output row reads
+ * and one output row of codes, so packing shrinks the tensor arena.
  */
 #ifndef TFQP_KBIT_ACTIVATIONS_H_
 #define TFQP_KBIT_ACTIVATIONS_H_
@@ -30,6 +34,7 @@
 #include <stdint.h>
 
 #include "tfqp/formats.h"
+#include "tfqp/geometry.h"
 #include "tfqp/status.h"
 #include "tfqp/tensor.h"
 
@@ -57,7 +62,24 @@ typedef struct {
   size_t input_at;      /* scratch offsets of the unpacked input and the codes */
   size_t output_at;
   size_t scratch_bytes; /* the op's own scratch first, then those two */
+  /* a convolution run one output row at a time (tfqp_kbit_io_init_rows): */
+  int32_t banded;          /* 1: eval by tfqp_kbit_eval_rows */
+  int32_t batch;
+  tfqp_window_axis rows;   /* the op's height axis */
+  int32_t in_width;        /* input pixels per row */
+  int32_t out_width;       /* output pixels per row */
+  size_t in_pixel_bytes;   /* an int8 input pixel (unpacked: C) */
+  size_t in_pixel_words;   /* a packed input pixel */
+  size_t out_pixel_bytes;  /* an output pixel as the kernel writes it */
+  size_t out_pixel_words;  /* a packed output pixel */
 } tfqp_kbit_io;
+
+/* The op's kernel on one band of output rows: `rows` the band's height axis
+ * (tfqp_window_axis_band), batch 1; input the band's first input row (int8),
+ * output its first output row; scratch the op's own. */
+typedef void (*tfqp_kbit_rows_kernel)(const void *params, const int32_t *table,
+                                      const tfqp_window_axis *rows, const int8_t *input,
+                                      const void *const *inputs, void *output, void *scratch);
 
 /* The options of an op (channels_in 0 when the op has none given). */
 tfqp_kbit_options tfqp_kbit_options_of(int32_t input_bits, int32_t input_code_zero,
@@ -111,6 +133,27 @@ tfqp_status tfqp_kbit_io_init(tfqp_kbit_io *io, const tfqp_kbit_options *o,
                               const tfqp_tensor *logical_input,
                               const tfqp_tensor *logical_output, size_t op_scratch,
                               tfqp_error *error);
+
+/* tfqp_kbit_io_init for a convolution: input NHWC, output [N, OH, OW, ...]
+ * as `rows` (the op's height axis) gives them; with a packed input or output
+ * the op runs by rows (tfqp_kbit_eval_rows) and the k-bit scratch holds the
+ * input rows of one output row and one output row of codes. */
+tfqp_status tfqp_kbit_io_init_rows(tfqp_kbit_io *io, const tfqp_kbit_options *o,
+                                   const tfqp_tensor *logical_input,
+                                   const tfqp_tensor *logical_output,
+                                   const tfqp_window_axis *rows, size_t op_scratch,
+                                   tfqp_error *error);
+
+/* The input rows one output row reads at most (the rows scratch a banded op
+ * needs: `rows` of the band of the worst output row). */
+void tfqp_kbit_worst_band(const tfqp_window_axis *rows, tfqp_window_axis *band);
+
+/* eval of a banded op (io->banded): per image and output row, the input rows
+ * it reads (unpacked into scratch if packed), `kernel` on them, the codes
+ * packed into the output (if packed). */
+void tfqp_kbit_eval_rows(const tfqp_kbit_io *io, tfqp_kbit_rows_kernel kernel,
+                         const void *params, const int32_t *table, const void *const *inputs,
+                         void *output, void *scratch);
 
 /* eval: the input the op reads (the unpacked codes in scratch, or input). */
 const int8_t *tfqp_kbit_input(const tfqp_kbit_io *io, const void *input, void *scratch);

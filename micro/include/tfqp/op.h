@@ -36,6 +36,7 @@
 #include "tfqp/conv2d_int8.h"
 #include "tfqp/flexbuffer.h"
 #include "tfqp/fully_connected_int8.h"
+#include "tfqp/max_pool_codes.h"
 #include "tfqp/shift_conv2d.h"
 #include "tfqp/shift_depthwise_conv2d.h"
 #include "tfqp/shift_fully_connected.h"
@@ -62,6 +63,7 @@ extern "C" {
   X(binarize, BINARIZE)                   \
   X(conv2d_int8, CONV2D_INT8)             \
   X(fully_connected_int8, FULLY_CONNECTED_INT8) \
+  X(max_pool_codes, MAX_POOL_CODES)       \
   X(shift_conv2d, SHIFT_CONV2D)           \
   X(shift_depthwise_conv2d, SHIFT_DEPTHWISE_CONV2D) \
   X(shift_fully_connected, SHIFT_FULLY_CONNECTED) \
@@ -81,6 +83,7 @@ typedef union {
   tfqp_binarize_options binarize;
   tfqp_conv2d_int8_options conv2d_int8;
   tfqp_fully_connected_int8_options fully_connected_int8;
+  tfqp_max_pool_codes_options max_pool_codes;
   tfqp_shift_conv2d_options shift_conv2d;
   tfqp_shift_depthwise_conv2d_options shift_depthwise_conv2d;
   tfqp_shift_fully_connected_options shift_fully_connected;
@@ -96,6 +99,7 @@ typedef union {
   tfqp_binarize_params binarize;
   tfqp_conv2d_int8_params conv2d_int8;
   tfqp_fully_connected_int8_params fully_connected_int8;
+  tfqp_max_pool_codes_params max_pool_codes;
   tfqp_shift_conv2d_params shift_conv2d; /* also TFQP_SHIFT_DEPTHWISE_CONV2D's */
   tfqp_shift_fully_connected_params shift_fully_connected;
   tfqp_unpack_params unpack;

@@ -4,7 +4,10 @@
 //
 // INPUTS.bin holds COUNT samples, each the raw bytes of input tensor 0 (or of
 // every input tensor in order); OUTPUTS.bin receives, per sample, the raw bytes
-// of every output tensor in order. Prints "arena_used_bytes N" on success.
+// of every output tensor in order. Prints "arena_used_bytes N" on success,
+// after TFLite Micro's recording allocator's breakdown of the arena ("Arena
+// allocation head": tensors and scratch; "tail": persistent: op data, the
+// TFQP ops' tables, tensor structs; benchmarks/kbit_arena.py reads them).
 // Exit status: 0 ok, 1 usage/file error, 2 model rejected (AllocateTensors,
 // with the kernels' messages on stderr through MicroPrintf), 3 Invoke failed.
 //
@@ -18,13 +21,14 @@
 
 #include "flatbuffers/flatbuffers.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/recording_micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/schema/schema_generated.h"
 #include "tfqp/tflm/tfqp_ops.h"
 
 namespace {
 
-constexpr unsigned int kBuiltinOps = 20;
+constexpr unsigned int kBuiltinOps = 21;
 using Resolver = tflite::MicroMutableOpResolver<kBuiltinOps + tfqp::kOpCount>;
 
 TfLiteStatus AddOps(Resolver* resolver) {
@@ -32,10 +36,10 @@ TfLiteStatus AddOps(Resolver* resolver) {
       resolver->AddAdd(),          resolver->AddAveragePool2D(), resolver->AddConcatenation(),
       resolver->AddConv2D(),       resolver->AddDepthwiseConv2D(), resolver->AddDequantize(),
       resolver->AddFullyConnected(), resolver->AddLogistic(),     resolver->AddMaxPool2D(),
-      resolver->AddMean(),         resolver->AddMul(),           resolver->AddPad(),
-      resolver->AddQuantize(),     resolver->AddRelu(),          resolver->AddRelu6(),
-      resolver->AddReshape(),      resolver->AddSoftmax(),       resolver->AddStridedSlice(),
-      resolver->AddSub(),          resolver->AddTanh(),
+      resolver->AddMean(),         resolver->AddMinimum(),       resolver->AddMul(),
+      resolver->AddPad(),          resolver->AddQuantize(),      resolver->AddRelu(),
+      resolver->AddRelu6(),        resolver->AddReshape(),       resolver->AddSoftmax(),
+      resolver->AddStridedSlice(), resolver->AddSub(),           resolver->AddTanh(),
   };
   for (TfLiteStatus status : statuses) {
     if (status != kTfLiteOk) return status;
@@ -95,7 +99,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::vector<max_align_t> arena(static_cast<size_t>(arena_bytes) / sizeof(max_align_t) + 1);
-  tflite::MicroInterpreter interpreter(tflite::GetModel(model_bytes), resolver,
+  tflite::RecordingMicroInterpreter interpreter(tflite::GetModel(model_bytes), resolver,
                                        reinterpret_cast<uint8_t*>(arena.data()),
                                        static_cast<size_t>(arena_bytes));
   if (interpreter.AllocateTensors() != kTfLiteOk) {
@@ -137,6 +141,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "cannot write %s\n", argv[3]);
     return 1;
   }
+  interpreter.GetMicroAllocator().PrintAllocations();
   printf("arena_used_bytes %zu\n", interpreter.arena_used_bytes());
   return 0;
 }
