@@ -95,8 +95,9 @@ def print_summary(verified: converters.VerifyReport, report: converters.ModelRep
         arena = f"not measured ({report.arena_source})"
     elif report.arena_source == "this model":
         arena = f"{report.arena_bytes} bytes"
-    else:  # TFLite Micro cannot load TFQP ops: the reference's arena bounds the deploy model's
-        arena = f"<= {report.arena_bytes} bytes (measured on the int8 reference model)"
+    else:  # TFLite Micro's Python interpreter cannot load TFQP ops
+        arena = (f"of the int8 reference model {report.arena_bytes} bytes (the deploy model's: "
+                 "a TFLite Micro build, benchmarks/firmware_e2e.py)")
     print(f"flash {report.flash_bytes} bytes (weights {report.weight_bytes}), tensor arena {arena}")
     kinds = ", ".join(f"{kind} {report.macs[kind]}" for kind in MAC_KINDS if report.macs.get(kind))
     print(f"MACs by kind: {kinds}")
