@@ -690,7 +690,14 @@ static PreparedOp *prepare_core(const tfqp_op *op, PyObject *const *inputs, Py_s
   self->input_count = (int32_t)count;
   self->table = self->scratch = self->table_block = self->scratch_block = NULL;
   for (i = 0; i < TFQP_OP_MAX_INPUTS; ++i) self->constants[i] = NULL;
-  for (i = 0; i < (int32_t)count; ++i) self->inputs[i] = descs[i];
+  for (i = 0; i < (int32_t)count; ++i) {
+    const size_t align = descs[i].type == TFQP_TYPE_INT32 ? 4 : descs[i].type == TFQP_TYPE_INT16 ? 2 : 1;
+    self->inputs[i] = descs[i];
+    /* a constant's data lets prepare size a smaller table (tfqp/tensor.h) */
+    if (is_constant(self, i) && ((uintptr_t)views[i].buf % align) == 0) {
+      self->inputs[i].data = views[i].buf;
+    }
+  }
   self->output_type = output_type;
   status = op->parse((const uint8_t *)ov.buf, (size_t)ov.len, &parsed, &error);
   if (status == TFQP_OK) {
@@ -709,6 +716,8 @@ static PreparedOp *prepare_core(const tfqp_op *op, PyObject *const *inputs, Py_s
     raise_tfqp(op->name, &error);
     goto done;
   }
+  /* the views are released below: keep no pointer into them */
+  for (i = 0; i < (int32_t)count; ++i) self->inputs[i].data = NULL;
   self->table_bytes = buffers.table_bytes;
   self->scratch_bytes = buffers.scratch_bytes;
   for (i = 0; i < (int32_t)count; ++i) {
@@ -726,9 +735,11 @@ static PreparedOp *prepare_core(const tfqp_op *op, PyObject *const *inputs, Py_s
     PyErr_NoMemory();
     goto done;
   }
-  if (self->table_bytes > 0 &&
+  /* init_table validates the constants even when the op keeps no table */
+  if (op->init_table != NULL &&
       op->init_table(&self->params, (const void *const *)self->constants,
-                     (int32_t *)self->table, self->table_bytes, &error) != TFQP_OK) {
+                     self->table_bytes > 0 ? (int32_t *)self->table : NULL, self->table_bytes,
+                     &error) != TFQP_OK) {
     raise_tfqp(op->name, &error);
     goto done;
   }

@@ -188,3 +188,57 @@ def test_registry_encoders_check_output_levels():
         FULLY_CONNECTED_INT8.encode(channels_in=3, output_levels=16, int32_output=1)
     encoded = FULLY_CONNECTED_INT8.encode(channels_in=3, output_levels=16, int32_output=0)
     assert kernels.parse_options(FULLY_CONNECTED_INT8.name, encoded)["output_levels"] == 16
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_thresholds_are_read_from_the_transform_not_copied_into_the_table(op):
+    """The codes output keeps no RAM copy of its thresholds (the table is the RAM a
+    microcontroller's arena pays; the transform tensor stays in flash): the int8 ops keep
+    no table at all, a shift op's table holds no per-channel threshold words."""
+    case = build(op, 256, seed=11)
+    options = case.options
+    prepared = kernels.prepare(case.op, case.inputs, options, output_type="int8",
+                               input_zero_point=case.input_zero_point)
+    transform = case.inputs[-1]
+    cout = transform.shape[0]
+    if op.endswith("int8"):
+        assert prepared.table_bytes == 0
+    else:
+        assert prepared.table_bytes < 4 * cout * 255  # 255 thresholds a channel
+    non_constant = [case.inputs[0]]
+    np.testing.assert_array_equal(prepared(*non_constant), case.output)
+
+
+def test_a_layer_without_dead_words_keeps_one_live_word_row():
+    """The constants' data at prepare shrinks a coded layer's table when no word of its
+    codes is dead (every code of it worth 0): one shared live-word row instead of one per
+    channel; with a dead word the rows are all kept. The outputs are the same."""
+    rng = np.random.default_rng(3)
+    cin, cout, bits = 300, 6, 4  # 300 codes: 38 words a row, 2 bitmap words
+    per_word, row_words = 8, 38
+    x = rng.integers(-128, 128, size=(1, cin)).astype(np.int8)
+    code_table = np.array([[0, 1, -1, 2, -2, 3, -3, 4, -4, 5, -5, 6, -6, 7, -7, 8]], np.int16)
+    codes = rng.integers(1, 16, size=(cout, cin))  # no zero code: no dead word
+    transform = np.array([[1, 0, 1 << 30, 0, -6]] * cout, np.int32)
+    options = SHIFT_FULLY_CONNECTED.encode(channels_in=cin)
+
+    def packed(c):
+        from tfq_plus.converters.packing import pack_codes
+        return pack_codes(c.astype(np.uint8), bits)
+
+    def expected(c):
+        return tfqp_numpy.shift_fully_connected(
+            x, packed(c), code_table, transform, decode_options(np.frombuffer(options, np.uint8)),
+            input_zero_point=2, output_kind="int8")
+
+    dense = kernels.prepare(SHIFT_FULLY_CONNECTED.name, [x, packed(codes), code_table, transform],
+                            options, output_type="int8", input_zero_point=2)
+    pruned_codes = codes.copy()
+    pruned_codes[3, 2 * per_word:3 * per_word] = 0  # word 2 of channel 3 dead
+    pruned = kernels.prepare(SHIFT_FULLY_CONNECTED.name,
+                             [x, packed(pruned_codes), code_table, transform], options,
+                             output_type="int8", input_zero_point=2)
+    assert pruned.table_bytes - dense.table_bytes == (cout - 1) * 2 * 4
+    assert row_words == -(-cin // per_word)
+    for prepared, c in ((dense, codes), (pruned, pruned_codes)):
+        np.testing.assert_array_equal(prepared(x), expected(c))

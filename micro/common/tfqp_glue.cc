@@ -75,6 +75,13 @@ tfqp_status Describe(const TfLiteTensor* tensor, const char* role, bool constant
       tfqp_quantization_check(&quantization, type, constant ? 1 : 0, role, &zero_point, error);
   if (s != TFQP_OK) return s;
   tfqp_tensor_init(out, type, rank, dims, tensor->bytes, zero_point);
+  // A constant's data lets prepare lay out a smaller table (tfqp/tensor.h);
+  // CheckConstant rejects what is not a usable constant before init_table.
+  const size_t align = type == TFQP_TYPE_INT32 ? 4 : type == TFQP_TYPE_INT16 ? 2 : 1;
+  if (constant && tensor->allocation_type == kTfLiteMmapRo && tensor->data.data != nullptr &&
+      reinterpret_cast<uintptr_t>(tensor->data.data) % align == 0) {
+    out->data = tensor->data.data;
+  }
   return TFQP_OK;
 }
 

@@ -51,7 +51,9 @@ tfqp_status CheckArity(const tfqp_op& op, const TfLiteNode* node, tfqp_error* er
 // What the portable validation needs of a tensor: element type (INT8, INT16,
 // INT32 or OTHER), dims, byte size, and for int8 activations the zero point,
 // after tfqp_quantization_check (tfqp/tensor.h) of its quantization: `constant`
-// for the op's constant inputs (weights). `role` names it in errors.
+// for the op's constant inputs (weights), whose data it passes on when it is
+// aligned (tfqp/tensor.h: prepare may size a smaller table from it). `role`
+// names it in errors.
 tfqp_status Describe(const TfLiteTensor* tensor, const char* role, bool constant,
                      tfqp_tensor* out, tfqp_error* error);
 

@@ -183,9 +183,9 @@ static case_result run_op(const kernel_test_case *c, const tfqp_op *op, allocato
   table = allocate(a, buffers.table_bytes);
   scratch = allocate(a, buffers.scratch_bytes);
   if (table == NULL || scratch == NULL) return fail(c, "table/scratch do not fit");
-  if (buffers.table_bytes > 0 &&
-      op->init_table(&params, constants, (int32_t *)table, buffers.table_bytes, &error) !=
-          TFQP_OK) {
+  if (op->init_table != NULL &&
+      op->init_table(&params, constants, buffers.table_bytes > 0 ? (int32_t *)table : NULL,
+                     buffers.table_bytes, &error) != TFQP_OK) {
     return check_rejection(c, op->name, &error);
   }
   outputs[0] = out;

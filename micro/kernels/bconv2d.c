@@ -925,4 +925,5 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
 const tfqp_op tfqp_op_bconv2d = {
     "TFQP_BCONV2D", 3, 4, 1, (1u << 1) | (1u << 2), input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_bconv2d_options, present),
-    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval,
+    sizeof(tfqp_bconv2d_params)};

@@ -132,4 +132,5 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
 const tfqp_op tfqp_op_binarize = {
     "TFQP_BINARIZE", 1, 1, 1, 0u, input_roles,
     NULL, 0, offsetof(tfqp_binarize_options, present),
-    op_parse, op_output_dims, op_prepare, NULL, op_eval};
+    op_parse, op_output_dims, op_prepare, NULL, op_eval,
+    sizeof(tfqp_binarize_params)};

@@ -253,6 +253,7 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
 
 static tfqp_status op_init_table(const tfqp_op_params *params, const void *const *constants,
                                  int32_t *table, size_t table_bytes, tfqp_error *error) {
+  if (params->bmaxpool2d.table_bytes == 0) return TFQP_OK; /* no or_mask input */
   return tfqp_bmaxpool2d_init_table(&params->bmaxpool2d, (const tfqp_word *)constants[1], table,
                                     table_bytes, error);
 }
@@ -271,4 +272,5 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
 const tfqp_op tfqp_op_bmaxpool2d = {
     "TFQP_BMAXPOOL2D", 1, 2, 1, 1u << 1, input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_bmaxpool2d_options, present),
-    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval,
+    sizeof(tfqp_bmaxpool2d_params)};

@@ -134,7 +134,8 @@ tfqp_status tfqp_conv2d_int8_init_table(const tfqp_conv2d_int8_params *p, const 
 }
 
 void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *table,
-                           const int8_t *input, const void *weights, void *output) {
+                           const int8_t *input, const void *weights, const int32_t *transform,
+                           void *output) {
   const int32_t cin = p->channels_in;
   const int32_t cout = p->channels_out;
   const int32_t kw = p->cols.filter;
@@ -176,7 +177,8 @@ void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *tabl
                                       : tfqp_int8_dot(q, (const int8_t *)weights + at, run, zp);
             }
           }
-          tfqp_int8_op_output(p->int32_output, p->output_levels, table, cout, co, acc, out);
+          tfqp_int8_op_output(p->int32_output, p->output_levels, p->codes_only, table, transform,
+                          cout, co, acc, out);
         }
       }
     }
@@ -268,7 +270,8 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
 
 /* The kernel the build runs (Cortex-M DSP or portable). */
 static void run_kernel(const tfqp_conv2d_int8_params *p, const int32_t *table,
-                       const int8_t *input, const void *weights, void *output, void *scratch) {
+                       const int8_t *input, const void *weights, const int32_t *transform,
+                       void *output, void *scratch) {
 #if TFQP_HAVE_ARM_DSP
   if (arm_path(p)) {
     tfqp_arm_conv2d_int8_eval(p, table, input, output, scratch);
@@ -276,7 +279,7 @@ static void run_kernel(const tfqp_conv2d_int8_params *p, const int32_t *table,
   }
 #endif
   (void)scratch;
-  tfqp_conv2d_int8_eval(p, table, input, weights, output);
+  tfqp_conv2d_int8_eval(p, table, input, weights, transform, output);
 }
 
 /* One band of output rows (tfqp_kbit_eval_rows): the same params on the band. */
@@ -286,7 +289,7 @@ static void run_rows(const void *params, const int32_t *table, const tfqp_window
   tfqp_conv2d_int8_params band = *(const tfqp_conv2d_int8_params *)params;
   band.batch = 1;
   band.rows = *rows;
-  run_kernel(&band, table, input, inputs[1], output, scratch);
+  run_kernel(&band, table, input, inputs[1], (const int32_t *)inputs[2], output, scratch);
 }
 
 static void op_eval(const tfqp_op_params *params, const int32_t *table,
@@ -295,7 +298,8 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
   if (p->kbit.banded) {
     tfqp_kbit_eval_rows(&p->kbit, run_rows, p, table, inputs, outputs[0], scratch);
   } else {
-    run_kernel(p, table, (const int8_t *)inputs[0], inputs[1], outputs[0], scratch);
+    run_kernel(p, table, (const int8_t *)inputs[0], inputs[1], (const int32_t *)inputs[2],
+               outputs[0], scratch);
   }
   if (p->residual) {
     tfqp_value_add_residual((int32_t *)outputs[0], (const int32_t *)inputs[3], p->output_count);
@@ -305,4 +309,5 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
 const tfqp_op tfqp_op_conv2d_int8 = {
     "TFQP_CONV2D_INT8", 3, 4, 1, (1u << 1) | (1u << 2), input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_conv2d_int8_options, present),
-    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval,
+    sizeof(tfqp_conv2d_int8_params)};

@@ -102,7 +102,8 @@ tfqp_status tfqp_fully_connected_int8_init_table(const tfqp_fully_connected_int8
 
 void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
                                     const int32_t *table, const int8_t *input,
-                                    const void *weights, void *output) {
+                                    const void *weights, const int32_t *transform,
+                                    void *output) {
   const int32_t cin = p->channels_in;
   const int32_t cout = p->channels_out;
   const int32_t zp = p->input_zero_point;
@@ -119,7 +120,8 @@ void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
       const int32_t acc = p->weights_int16
                               ? tfqp_int16_dot(q, (const int16_t *)weights + at, cin, zp)
                               : tfqp_int8_dot(q, (const int8_t *)weights + at, cin, zp);
-      tfqp_int8_op_output(p->int32_output, p->output_levels, table, cout, co, acc, out);
+      tfqp_int8_op_output(p->int32_output, p->output_levels, p->codes_only, table, transform,
+                          cout, co, acc, out);
     }
   }
 }
@@ -219,10 +221,11 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
   if (arm_path(p)) {
     tfqp_arm_fully_connected_int8_eval(p, table, input, output, scratch);
   } else {
-    tfqp_fully_connected_int8_eval(p, table, input, inputs[1], output);
+    tfqp_fully_connected_int8_eval(p, table, input, inputs[1], (const int32_t *)inputs[2],
+                                   output);
   }
 #else
-  tfqp_fully_connected_int8_eval(p, table, input, inputs[1], output);
+  tfqp_fully_connected_int8_eval(p, table, input, inputs[1], (const int32_t *)inputs[2], output);
 #endif
   tfqp_kbit_finish(&p->kbit, outputs[0], scratch);
   if (p->residual) {
@@ -233,4 +236,5 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
 const tfqp_op tfqp_op_fully_connected_int8 = {
     "TFQP_FULLY_CONNECTED_INT8", 3, 4, 1, (1u << 1) | (1u << 2), input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_fully_connected_int8_options, present),
-    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval,
+    sizeof(tfqp_fully_connected_int8_params)};

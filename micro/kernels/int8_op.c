@@ -89,9 +89,7 @@ tfqp_status tfqp_int8_op_check_output(int32_t int32_output, int32_t output_level
 
 size_t tfqp_int8_op_table_bytes(int32_t int32_output, int32_t output_levels,
                                 int32_t channels_out) {
-  if (output_levels != 0) {
-    return TFQP_LEVELS_TABLE_WORDS(channels_out, output_levels) * sizeof(int32_t);
-  }
+  if (output_levels != 0) return 0; /* the transform rows are the table */
   return (size_t)(int32_output ? TFQP_VALUE_CHANNEL_FIELDS : 2) * (size_t)channels_out *
          sizeof(int32_t);
 }
@@ -116,7 +114,8 @@ tfqp_status tfqp_int8_op_init_table(int32_t int32_output, int32_t output_levels,
   int64_t max_abs_acc = (int64_t)taps * TFQP_INT8_OP_MAX_PRODUCT;
   size_t i;
   int32_t co;
-  if (weights == NULL || transform == NULL || table == NULL) {
+  (void)codes_only; /* eval reads it: the rows' bases are validated either way */
+  if (weights == NULL || transform == NULL || (table == NULL && needed_bytes > 0)) {
     return tfqp_fail(error, TFQP_ERROR_ARGUMENT, "NULL argument", "table", 0);
   }
   if (table_bytes < needed_bytes || ((uintptr_t)table % sizeof(int32_t)) != 0) {
@@ -154,7 +153,7 @@ tfqp_status tfqp_int8_op_init_table(int32_t int32_output, int32_t output_levels,
     }
   }
   if (output_levels != 0) {
-    return tfqp_levels_table(transform, channels_out, output_levels, codes_only, table, error);
+    return tfqp_levels_check_rows(transform, channels_out, output_levels, error);
   }
   if (int32_output) {
     return tfqp_value_table(transform, channels_out, channels_out, max_abs_acc, table, error);

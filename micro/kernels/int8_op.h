@@ -55,7 +55,8 @@ tfqp_status tfqp_int8_op_check_output(int32_t int32_output, int32_t output_level
                                       const int32_t *outer, int32_t channels_out,
                                       const char *weights_role, tfqp_error *error);
 
-/* Table bytes for Cout channels. */
+/* Table bytes for Cout channels: 0 for the codes output, which reads the
+ * transform rows themselves (level_output.h). */
 size_t tfqp_int8_op_table_bytes(int32_t int32_output, int32_t output_levels,
                                 int32_t channels_out);
 
@@ -65,8 +66,9 @@ tfqp_status tfqp_int8_op_check_weights(const tfqp_tensor *weights, int32_t rank,
                                        int32_t *is_int16, tfqp_error *error);
 
 /* Checks the weights (int8: in [-127, 127]; int16: sum |w| * 255 < 2^31 over
- * each channel's `taps` weights) and the transform rows, fills the table
- * (`codes_only`: the codes output's bases 0, for packed codes). */
+ * each channel's `taps` weights) and the transform rows, and fills the table
+ * (none for the codes output: `table` may then be NULL). `codes_only`: the
+ * codes are packed (the bases are validated, not added). */
 tfqp_status tfqp_int8_op_init_table(int32_t int32_output, int32_t output_levels,
                                     int32_t codes_only, const void *weights,
                                     int32_t weights_int16, const int32_t *transform,
@@ -141,11 +143,14 @@ static inline void *tfqp_int8_op_pixel_output(int32_t int32_output, int32_t outp
 
 /* Output of channel co for accumulator a into one pixel's output row. */
 static inline void tfqp_int8_op_output(int32_t int32_output, int32_t output_levels,
-                                       const int32_t *table, int32_t channels_out, int32_t co,
-                                       int32_t a, void *out) {
+                                       int32_t codes_only, const int32_t *table,
+                                       const int32_t *transform, int32_t channels_out,
+                                       int32_t co, int32_t a, void *out) {
   if (output_levels != 0) {
-    const int32_t d = tfqp_level_direction(table, co) > 0 ? a : -a; /* |a| < 2^31 - 1 */
-    ((int8_t *)out)[co] = (int8_t)tfqp_level_output(table, channels_out, output_levels, co, d);
+    /* the codes output reads its rows from the transform (level_output.h) */
+    const int32_t d = tfqp_level_direction(transform, output_levels, co) > 0 ? a : -a;
+    ((int8_t *)out)[co] =
+        (int8_t)tfqp_level_output(transform, output_levels, codes_only, co, d);
   } else if (int32_output) {
     ((int32_t *)out)[co] = tfqp_value_output(a, table[co], table[channels_out + co],
                                              table[2 * channels_out + co]);

@@ -206,8 +206,9 @@ static kbit_kernel kernel_of(int32_t bits, int32_t flip) {
 }
 
 int tfqp_kbit_arm_fully_connected(const tfqp_shift_fully_connected_params *params,
-                                  const int32_t *table, const tfqp_word *input,
-                                  const tfqp_word *codes, void *scratch, void *output) {
+                                  const int32_t *table, const int32_t *transform,
+                                  const tfqp_word *input, const tfqp_word *codes,
+                                  void *scratch, void *output) {
   const tfqp_shift_layer *layer = &params->layer;
   const size_t row_words = (size_t)layer->row_words;
   const size_t pairs = row_words * (size_t)(layer->codes_per_word / 2);
@@ -246,7 +247,7 @@ int tfqp_kbit_arm_fully_connected(const tfqp_shift_fully_connected_params *param
     for (c = 0; c <= two; ++c) {
       const uint32_t values[TFQP_CODE_CLASSES_MAX] = {
           (uint32_t)a.alpha * (uint32_t)acc[c] + (uint32_t)a.beta * sum, 0};
-      tfqp_shift_output(layer, table, co + c, values, output);
+      tfqp_shift_output(layer, table, transform, co + c, values, output);
     }
   }
   return 1;

@@ -28,16 +28,18 @@
 #if TFQP_HAVE_ARM_DSP
 
 int tfqp_kbit_arm_fully_connected(const tfqp_shift_fully_connected_params *params,
-                                  const int32_t *table, const tfqp_word *input,
-                                  const tfqp_word *codes, void *scratch, void *output);
+                                  const int32_t *table, const int32_t *transform,
+                                  const tfqp_word *input, const tfqp_word *codes,
+                                  void *scratch, void *output);
 
 #else
 
 static inline int tfqp_kbit_arm_fully_connected(const tfqp_shift_fully_connected_params *params,
-                                                const int32_t *table, const tfqp_word *input,
-                                                const tfqp_word *codes, void *scratch,
-                                                void *output) {
+                                                const int32_t *table, const int32_t *transform,
+                                                const tfqp_word *input, const tfqp_word *codes,
+                                                void *scratch, void *output) {
   (void)params;
+  (void)transform;
   (void)table;
   (void)input;
   (void)codes;

@@ -24,14 +24,12 @@ tfqp_status tfqp_levels_check_transform(const tfqp_tensor *transform, int32_t ch
                                "transform", error);
 }
 
-tfqp_status tfqp_levels_table(const int32_t *transform, int32_t channels, int32_t levels,
-                              int32_t codes_only, int32_t *table, tfqp_error *error) {
+tfqp_status tfqp_levels_check_rows(const int32_t *transform, int32_t channels, int32_t levels,
+                                   tfqp_error *error) {
   const int32_t count = levels - 1;
-  const size_t columns = (size_t)TFQP_LEVELS_COLUMNS(levels);
   int32_t co, i;
   for (co = 0; co < channels; ++co) {
-    const int32_t *row = transform + (size_t)co * columns;
-    int32_t *thresholds = table + 2 * (size_t)channels + (size_t)co * (size_t)count;
+    const int32_t *row = tfqp_level_row(transform, levels, co);
     if (row[0] != 1 && row[0] != -1) {
       return tfqp_fail(error, TFQP_ERROR_TENSOR_DATA,
                        "transform d must be +1 or -1 (value: the output channel)",
@@ -51,9 +49,6 @@ tfqp_status tfqp_levels_table(const int32_t *transform, int32_t channels, int32_
                          "transform[:, 2:]", co);
       }
     }
-    table[co] = row[0];
-    table[channels + co] = codes_only ? 0 : row[1];
-    for (i = 0; i < count; ++i) thresholds[i] = row[2 + i];
   }
   return TFQP_OK;
 }

@@ -12,9 +12,14 @@
  * reproduces Keras's rounding (half to even, after BN / bias / clip) exactly
  * where TFLite's requantization (half away from zero) would not.
  *
- * Table (int32): d[Cout], base[Cout], then thresholds[Cout][L]; every path
- * (portable, AVX2, AVX-512, Cortex-M) computes d * A its own way and counts
- * with tfqp_level_count, so the bytes agree.
+ * The op reads the rows from its constant transform tensor (INT32 [Cout,
+ * 1 + output_levels], in flash on a microcontroller), not from a copy in its
+ * table: the thresholds are most of a k-bit layer's constants (15 words per
+ * channel at 4 bits), and a RAM copy of them would cost a 4-bit model more
+ * arena than packing its activations saves. init_table validates the rows
+ * once (tfqp_levels_check_rows); every path (portable, AVX2, AVX-512,
+ * Cortex-M) computes d * A its own way and counts with tfqp_level_count, so
+ * the bytes agree.
  */
 #ifndef TFQP_KERNELS_LEVEL_OUTPUT_H_
 #define TFQP_KERNELS_LEVEL_OUTPUT_H_
@@ -28,10 +33,6 @@
 #define TFQP_LEVELS_MIN 2
 #define TFQP_LEVELS_MAX 256
 #define TFQP_LEVELS_COLUMNS(levels) (2 + (levels) - 1) /* d, base, t_1 .. t_L */
-
-/* Table words of `channels` channels of `levels` levels. */
-#define TFQP_LEVELS_TABLE_WORDS(channels, levels) \
-  ((size_t)(channels) * (size_t)TFQP_LEVELS_COLUMNS(levels))
 
 /* #{ i < count : t[i] <= v } of non-decreasing t[0 .. count): a branch-light
  * binary search (count <= 255: at most 8 halvings), straight compares for
@@ -63,18 +64,25 @@ static inline int32_t tfqp_level_count(const int32_t *t, int32_t count, int32_t 
   return (int32_t)(first - t) + (first[0] <= v);
 }
 
-/* Channel co's output from its signed accumulator d * A (table as above). */
-static inline int32_t tfqp_level_output(const int32_t *table, int32_t channels, int32_t levels,
-                                        int32_t co, int32_t signed_acc) {
-  const int32_t count = levels - 1;
-  return table[channels + co] +
-         tfqp_level_count(table + 2 * (size_t)channels + (size_t)co * (size_t)count, count,
-                          signed_acc);
+/* Channel co's transform row (d, base, t_1 .. t_L). */
+static inline const int32_t *tfqp_level_row(const int32_t *transform, int32_t levels,
+                                            int32_t co) {
+  return transform + (size_t)co * (size_t)TFQP_LEVELS_COLUMNS(levels);
 }
 
-/* The sign d of channel co (table as above). */
-static inline int32_t tfqp_level_direction(const int32_t *table, int32_t co) {
-  return table[co];
+/* The sign d of channel co. */
+static inline int32_t tfqp_level_direction(const int32_t *transform, int32_t levels,
+                                           int32_t co) {
+  return tfqp_level_row(transform, levels, co)[0];
+}
+
+/* Channel co's output from its signed accumulator d * A: base + the count of
+ * thresholds reached, or the count alone when `codes_only` (packed codes:
+ * the base is validated, not added). */
+static inline int32_t tfqp_level_output(const int32_t *transform, int32_t levels,
+                                        int32_t codes_only, int32_t co, int32_t signed_acc) {
+  const int32_t *row = tfqp_level_row(transform, levels, co);
+  return (codes_only ? 0 : row[1]) + tfqp_level_count(row + 2, levels - 1, signed_acc);
 }
 
 /* Checks output_levels: 0 (absent) or in [2, 256]; `option` names it. */
@@ -85,9 +93,8 @@ tfqp_status tfqp_levels_check_transform(const tfqp_tensor *transform, int32_t ch
                                         int32_t levels, tfqp_error *error);
 
 /* Checks every transform row (d in {+1, -1}; base in [-128, 127 - L];
- * t_1 <= ... <= t_L) and writes the table (as above); with `codes_only` the
- * table's bases are 0 (packed codes: the output is the count itself). */
-tfqp_status tfqp_levels_table(const int32_t *transform, int32_t channels, int32_t levels,
-                              int32_t codes_only, int32_t *table, tfqp_error *error);
+ * t_1 <= ... <= t_L), once, at init_table: eval then reads them as they are. */
+tfqp_status tfqp_levels_check_rows(const int32_t *transform, int32_t channels, int32_t levels,
+                                   tfqp_error *error);
 
 #endif /* TFQP_KERNELS_LEVEL_OUTPUT_H_ */

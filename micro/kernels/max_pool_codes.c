@@ -193,4 +193,5 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
 const tfqp_op tfqp_op_max_pool_codes = {
     "TFQP_MAX_POOL_CODES", 1, 1, 1, 0u, input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_max_pool_codes_options, present),
-    op_parse, op_output_dims, op_prepare, NULL, op_eval};
+    op_parse, op_output_dims, op_prepare, NULL, op_eval,
+    sizeof(tfqp_max_pool_codes_params)};

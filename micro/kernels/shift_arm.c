@@ -659,9 +659,9 @@ static int64_t fc2_word_cost(const tfqp_shift_layer *layer) {
 
 /* The instructions of channels co and (two) co + 1 of a fully-connected
  * layer in batch 1 as fc2_channels' kernel calls per run (words live in both
- * rows, then those live in one: a call each; bitmaps live_words apart). */
+ * rows, then those live in one: a call each; bitmaps live_stride apart). */
 static int64_t fc2_runs_cost(const tfqp_shift_layer *layer, const uint32_t *live, int two) {
-  const uint32_t *live1 = live + layer->live_words;
+  const uint32_t *live1 = live + layer->live_stride;
   const int32_t words = layer->row_words;
   int64_t calls = 0, read = 0;
   int32_t chunk, kind;
@@ -700,7 +700,8 @@ static int code_lists_are_cheaper(const tfqp_shift_layer *layer, const uint32_t 
 static int32_t wrap32(int64_t x) { return tfqp_shift_int32((uint32_t)(uint64_t)x); }
 
 void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
-                                const int32_t *code_lists, int32_t *table) {
+                                const int32_t *transform, const int32_t *code_lists,
+                                int32_t *table) {
   int32_t *fast = fast_region(layer, table);
   int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
   const size_t cout = (size_t)layer->channels_out;
@@ -715,12 +716,15 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
   for (c = 0; c < layer->classes; ++c) zero_code &= table[(size_t)c * stride] == 0;
   for (co = 0; co < cout; ++co) {
     int32_t *r = records + co * RECORD;
-    const int32_t d = fields[TFQP_SHIFT_D * cout + co];
+    /* the codes output's d is in its transform row (level_output.h) */
+    const int32_t d = layer->output_levels != 0
+                          ? tfqp_level_direction(transform, layer->output_levels, (int32_t)co)
+                          : fields[TFQP_SHIFT_D * cout + co];
     int64_t sums[TFQP_CODE_CLASSES_MAX];
     row_sums(layer, codes + co * (size_t)layer->row_words, table, sums, &zero_pairs);
     memset(r, 0, RECORD * sizeof *r);
     r[R_D] = d;
-    r[R_FLAGS] = row_all_live(layer, live + co * (size_t)layer->live_words) ? FLAG_ALL_LIVE : 0;
+    r[R_FLAGS] = row_all_live(layer, live + co * layer->live_stride) ? FLAG_ALL_LIVE : 0;
     if (layer->output_packed || layer->output_levels != 0) {
       /* d * A: compared with the threshold(s) */
       r[R_BIAS] = wrap32(-d * zp * sums[0]);
@@ -751,7 +755,7 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
     /* fc2_channels: channel pairs */
     for (co = 0; co < cout; co += 2) {
       const int32_t two = co + 1 < cout;
-      const uint32_t *pair_live = live + co * (size_t)layer->live_words;
+      const uint32_t *pair_live = live + co * layer->live_stride;
       const int runs = fc2_runs_are_cheaper(layer, pair_live, two);
       int32_t flag = runs ? 0 : FLAG_WHOLE;
       if (code_lists != NULL &&
@@ -766,7 +770,7 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
     for (co = 0; co < cout; ++co) {
       int32_t *flags = records + co * RECORD + R_FLAGS;
       if (!(*flags & FLAG_ALL_LIVE) &&
-          !runs_are_cheaper(layer, live + co * (size_t)layer->live_words, fast[HEADER_SPARSE])) {
+          !runs_are_cheaper(layer, live + co * layer->live_stride, fast[HEADER_SPARSE])) {
         *flags |= FLAG_WHOLE;
       }
     }
@@ -852,9 +856,8 @@ static inline uint32_t output_bit(uint32_t a, const int32_t *r) {
 
 /* The codes output of channel co (A = A_raw + the folded zero-point term). */
 static inline int8_t output_level(uint32_t a, const int32_t *r, const tfqp_shift_layer *layer,
-                                  const int32_t *table, int32_t co) {
-  return (int8_t)tfqp_level_output(table + layer->channels_at, layer->channels_out,
-                                   layer->output_levels, co,
+                                  const int32_t *transform, int32_t co) {
+  return (int8_t)tfqp_level_output(transform, layer->output_levels, layer->codes_only, co,
                                    tfqp_shift_int32((uint32_t)r[R_D] * a + (uint32_t)r[R_BIAS]));
 }
 
@@ -1007,7 +1010,7 @@ static void conv4_runs(const tfqp_shift_layer *layer, arm_kernel kernel, const i
                        const uint32_t *x, int32_t *acc) {
   const size_t words_pairs = (size_t)(layer->codes_per_word / 2) * BLOCK;
   const tfqp_word *row = codes + (size_t)co * (size_t)layer->row_words;
-  const uint32_t *live = (const uint32_t *)table + layer->live_at + (size_t)co * layer->live_words;
+  const uint32_t *live = (const uint32_t *)table + layer->live_at + (size_t)co * layer->live_stride;
   int32_t begin, end = 0;
   arm_job job;
   job.pairs = pairs;
@@ -1045,8 +1048,8 @@ static void conv4_channel(const tfqp_shift_layer *layer, arm_kernel kernel,
 /* The outputs of positions [first, first + count) for every channel, their
  * activation pairs interleaved in s->x. */
 static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
-                          const int32_t *fast, const tfqp_word *codes, const arm_scratch *s,
-                          int32_t first, int32_t count, void *output) {
+                          const int32_t *transform, const int32_t *fast, const tfqp_word *codes,
+                          const arm_scratch *s, int32_t first, int32_t count, void *output) {
   const uint32_t *pairs = (const uint32_t *)(fast + HEADER_WORDS);
   const int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
   const arm_kernel kernel =
@@ -1084,7 +1087,7 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
     } else if (layer->output_levels != 0) {
       for (p = 0; p < count; ++p) {
         ((int8_t *)output)[(size_t)(first + p) * cout + co] =
-            output_level((uint32_t)acc[p], r, layer, table, co);
+            output_level((uint32_t)acc[p], r, layer, transform, co);
       }
     } else if (layer->classes == 1) {
       channel_int8(r, acc, count, &range, (int8_t *)output + (size_t)first * cout + co,
@@ -1232,7 +1235,7 @@ typedef struct {
   const uint32_t *live;
   const uint32_t *tables;
   const int32_t *records;
-  const int32_t *table; /* the op's table (the codes output's fields) */
+  const int32_t *transform; /* the codes output's rows (level_output.h) */
   arm_output_range range;
   int32_t pairs; /* activation pairs of one channel: ceil(R / 2) */
 } dw_context;
@@ -1249,7 +1252,7 @@ static void dw_outputs(const dw_context *k, int32_t ci, const uint32_t *x, int32
     const int32_t co = ci * dm + m;
     const int32_t *r = k->records + (size_t)co * RECORD;
     const tfqp_word *row = k->codes + (size_t)co * layer->row_words;
-    const uint32_t *row_live = k->live + (size_t)co * layer->live_words;
+    const uint32_t *row_live = k->live + (size_t)co * layer->live_stride;
     const int32_t a0 = dot9 != 0 && (r[R_FLAGS] & FLAG_ALL_LIVE)
                            ? dot9(row, k->tables, x)
                            : channel_dot(layer, row, row_live, k->tables, x, k->pairs);
@@ -1258,7 +1261,7 @@ static void dw_outputs(const dw_context *k, int32_t ci, const uint32_t *x, int32
           output_bit((uint32_t)a0, r) << (co % 32);
     } else if (layer->output_levels != 0) {
       ((int8_t *)output)[(size_t)pixel * layer->channels_out + co] =
-          output_level((uint32_t)a0, r, layer, k->table, co);
+          output_level((uint32_t)a0, r, layer, k->transform, co);
     } else if (layer->classes == 1) {
       channel_int8(r, &a0, 1, &k->range,
                    (int8_t *)output + (size_t)pixel * layer->channels_out + co, 1);
@@ -1272,8 +1275,8 @@ static void dw_outputs(const dw_context *k, int32_t ci, const uint32_t *x, int32
 }
 
 static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
-                      const int32_t *fast, const int8_t *input, const tfqp_word *codes,
-                      const arm_scratch *s, void *output) {
+                      const int32_t *transform, const int32_t *fast, const int8_t *input,
+                      const tfqp_word *codes, const arm_scratch *s, void *output) {
   const tfqp_shift_layer *layer = &p->layer;
   const int32_t tap_count = p->rows.filter * p->cols.filter;
   const int32_t cin = p->channels_in;
@@ -1283,7 +1286,7 @@ static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
   k.layer = layer;
   k.codes = codes;
   k.live = (const uint32_t *)table + layer->live_at;
-  k.table = table;
+  k.transform = transform;
   k.tables = (const uint32_t *)(fast + HEADER_WORDS);
   k.records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
   k.range.zero_point = layer->output_zero_point;
@@ -1331,7 +1334,7 @@ static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
 }
 
 /* acc[0], acc[1] += channel 0's and (two) channel 1's live words (rows
- * row_words apart, bitmaps live_words apart) times the pairs x. Rows with no
+ * row_words apart, bitmaps live_stride apart) times the pairs x. Rows with no
  * dead word or FLAG_WHOLE: one call of the two-channel kernel on the rows
  * whole. Otherwise per 32 words: the runs live in both rows go through it,
  * the runs live in one row through it with both channels reading that row,
@@ -1341,7 +1344,7 @@ static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const
                          const uint32_t *pairs, const uint32_t *x, int32_t *acc) {
   const int32_t words = layer->row_words;
   const size_t word_pairs = (size_t)(layer->codes_per_word / 2);
-  const uint32_t *live1 = live + layer->live_words;
+  const uint32_t *live1 = live + layer->live_stride;
   const int32_t row_bytes = (int32_t)((size_t)words * sizeof(tfqp_word));
   const int32_t flags0 = records[R_FLAGS], flags1 = two ? records[RECORD + R_FLAGS] : flags0;
   int32_t chunk;
@@ -1392,8 +1395,8 @@ static int32_t list_sum(const tfqp_shift_layer *layer, const int32_t *code_lists
 /* ------------------------------------------------------------------ hooks */
 
 int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise_op,
-                           const int32_t *table, const int8_t *input, const tfqp_word *codes,
-                           void *scratch, void *output) {
+                           const int32_t *table, const int32_t *transform, const int8_t *input,
+                           const tfqp_word *codes, void *scratch, void *output) {
   const tfqp_shift_layer *layer = &params->layer;
   const int32_t tap_count = params->rows.filter * params->cols.filter;
   const int32_t *fast = fast_region_c(layer, table);
@@ -1403,7 +1406,7 @@ int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise
   if (!scratch_fits(layer, params->channels_in, tap_count)) return 0;
   s = split_scratch(layer, params->channels_in, tap_count, scratch);
   if (depthwise_op) {
-    depthwise(params, table, fast, input, codes, &s, output);
+    depthwise(params, table, transform, fast, input, codes, &s, output);
     return 1;
   }
   for (first = 0; first < layer->pixels; first += BLOCK) {
@@ -1418,15 +1421,15 @@ int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise
         for (j = 0; j < pairs; ++j) s.x[j * BLOCK + p] = 0;
       }
     }
-    block_outputs(layer, table, fast, codes, &s, first, count, output);
+    block_outputs(layer, table, transform, fast, codes, &s, first, count, output);
   }
   return 1;
 }
 
 int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *params,
-                                    const int32_t *table, const int8_t *input,
-                                    const tfqp_word *codes, const int32_t *code_lists,
-                                    void *scratch, void *output) {
+                                    const int32_t *table, const int32_t *transform,
+                                    const int8_t *input, const tfqp_word *codes,
+                                    const int32_t *code_lists, void *scratch, void *output) {
   const tfqp_shift_layer *layer = &params->layer;
   const int32_t cin = params->channels_in;
   const int32_t *fast = fast_region_c(layer, table);
@@ -1455,7 +1458,7 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
       } else {
         for (c = 0; c < layer->classes; ++c) {
           fc2_channels(layer, fc2_kernels[layer->bits], codes + (size_t)co * row_words,
-                       live + (size_t)co * layer->live_words, records + (size_t)co * RECORD,
+                       live + (size_t)co * layer->live_stride, records + (size_t)co * RECORD,
                        two, tables + (size_t)c * pair_count(layer), s.x, acc[c]);
         }
       }
@@ -1468,7 +1471,8 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
             bits = 0;
           }
         } else if (layer->output_levels != 0) {
-          ((int8_t *)output)[co + c] = output_level((uint32_t)acc[0][c], r, layer, table, co + c);
+          ((int8_t *)output)[co + c] =
+              output_level((uint32_t)acc[0][c], r, layer, transform, co + c);
         } else if (layer->classes == 1) {
           ((int8_t *)output)[co + c] = output_int8(
               (uint32_t)r[R_D] * (uint32_t)acc[0][c] + (uint32_t)r[R_BIAS], r, layer);
@@ -1491,7 +1495,7 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
         for (j = 0; j < pairs; ++j) s.x[j * BLOCK + p] = 0;
       }
     }
-    block_outputs(layer, table, fast, codes, &s, first, count, output);
+    block_outputs(layer, table, transform, fast, codes, &s, first, count, output);
   }
   return 1;
 }

@@ -208,7 +208,8 @@ static int decode_row(const tfqp_shift_layer *layer, const x86_shape *s, const t
 static int32_t wrap32(int64_t x) { return tfqp_shift_int32((uint32_t)(uint64_t)x); }
 
 void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
-                                const int32_t *code_lists, int32_t *table) {
+                                const int32_t *transform, const int32_t *code_lists,
+                                int32_t *table) {
   const x86_shape s = shape_of(layer);
   int32_t *fast = fast_region(layer, table);
   int32_t *fields = fast + H_WORDS;
@@ -226,7 +227,10 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
   if (!shape_fits(&s)) return;
   memset(fields, 0, (FIELDS * pad) * sizeof(int32_t) + (size_t)s.weight_bytes);
   for (co = 0; co < cout; ++co) {
-    const int32_t d = portable[TFQP_SHIFT_D * cout + co];
+    /* the codes output's d is in its transform row (level_output.h) */
+    const int32_t d = layer->output_levels != 0
+                          ? tfqp_level_direction(transform, layer->output_levels, (int32_t)co)
+                          : portable[TFQP_SHIFT_D * cout + co];
     int64_t sums[TFQP_CODE_CLASSES_MAX];
     if (!decode_row(layer, &s, codes + co * (size_t)layer->row_words, table, (int32_t)co, limit,
                     avx512 && is_depthwise(layer), weights, sums)) {
@@ -264,11 +268,12 @@ typedef struct {
   const int32_t *fields;   /* [FIELDS][cout_pad] */
   const int8_t *weights;   /* class 0 */
   size_t class_bytes;      /* to class 1's weights */
-  const int32_t *levels;   /* codes output: the portable table's level fields */
+  const int32_t *levels;   /* codes output: the transform rows (level_output.h) */
   int avx512;
 } x86_layer;
 
-static x86_layer view_of(const tfqp_shift_layer *layer, const int32_t *table) {
+static x86_layer view_of(const tfqp_shift_layer *layer, const int32_t *table,
+                         const int32_t *transform) {
   x86_layer v;
   const int32_t *fast = fast_region_c(layer, table);
   v.layer = layer;
@@ -277,7 +282,7 @@ static x86_layer view_of(const tfqp_shift_layer *layer, const int32_t *table) {
   v.weights = (const int8_t *)(v.fields + (size_t)FIELDS * v.shape.cout_pad);
   v.class_bytes =
       (size_t)v.shape.blocks * (size_t)v.shape.groups * TFQP_X86_GROUP_BYTES;
-  v.levels = table + layer->channels_at;
+  v.levels = transform;
   v.avx512 = fast[H_AVX512];
   return v;
 }
@@ -337,7 +342,7 @@ static void position_outputs(const x86_layer *v, const int32_t *acc, const int32
                                               tfqp_avx2_load(acc + i))));
       for (j = 0; j < n; ++j) {
         ((int8_t *)position)[c + j] = (int8_t)tfqp_level_output(
-            v->levels, layer->channels_out, layer->output_levels, c + j, signed_acc[j]);
+            v->levels, layer->output_levels, layer->codes_only, c + j, signed_acc[j]);
       }
     }
     return;
@@ -736,14 +741,14 @@ static int takes(const tfqp_shift_layer *layer, const int32_t *table, size_t nee
 }
 
 int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise_op,
-                           const int32_t *table, const int8_t *input, const tfqp_word *codes,
-                           void *scratch, void *output) {
+                           const int32_t *table, const int32_t *transform, const int8_t *input,
+                           const tfqp_word *codes, void *scratch, void *output) {
   const tfqp_shift_layer *layer = &params->layer;
   x86_layer v;
   x86_scratch s;
   (void)codes; /* the weights were decoded into the table */
   if (!takes(layer, table, tfqp_shift_fast_conv2d_scratch_bytes(params, depthwise_op))) return 0;
-  v = view_of(layer, table);
+  v = view_of(layer, table, transform);
   if (depthwise_op && v.shape.groups > MAX_DEPTHWISE_GROUPS) return 0;
   s = split_scratch(&v.shape, image_bytes(params, depthwise_op), scratch);
   if (depthwise_op) {
@@ -755,16 +760,16 @@ int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise
 }
 
 int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *params,
-                                    const int32_t *table, const int8_t *input,
-                                    const tfqp_word *codes, const int32_t *code_lists,
-                                    void *scratch, void *output) {
+                                    const int32_t *table, const int32_t *transform,
+                                    const int8_t *input, const tfqp_word *codes,
+                                    const int32_t *code_lists, void *scratch, void *output) {
   const tfqp_shift_layer *layer = &params->layer;
   x86_layer v;
   x86_scratch s;
   (void)codes;
   (void)code_lists; /* the dense kernels beat lists on x86 */
   if (!takes(layer, table, tfqp_shift_fast_fully_connected_scratch_bytes(params))) return 0;
-  v = view_of(layer, table);
+  v = view_of(layer, table, transform);
   s = split_scratch(&v.shape, 0, scratch);
   fully_connected(&v, params, input, &s, output);
   return 1;

@@ -321,18 +321,20 @@ static void gather_depthwise(const void *params, const int8_t *input, int32_t pi
 }
 
 void tfqp_shift_conv2d_eval(const tfqp_shift_conv2d_params *params, const int32_t *table,
-                            const int8_t *input, const tfqp_word *codes, void *scratch,
-                            void *output) {
-  if (tfqp_shift_fast_conv2d(params, 0, table, input, codes, scratch, output)) return;
-  tfqp_shift_eval(&params->layer, table, codes, params, gather_conv, input, scratch, output);
+                            const int8_t *input, const tfqp_word *codes,
+                            const int32_t *transform, void *scratch, void *output) {
+  if (tfqp_shift_fast_conv2d(params, 0, table, transform, input, codes, scratch, output)) return;
+  tfqp_shift_eval(&params->layer, table, transform, codes, params, gather_conv, input, scratch,
+                  output);
 }
 
 void tfqp_shift_depthwise_conv2d_eval(const tfqp_shift_conv2d_params *params,
                                       const int32_t *table, const int8_t *input,
-                                      const tfqp_word *codes, void *scratch, void *output) {
-  if (tfqp_shift_fast_conv2d(params, 1, table, input, codes, scratch, output)) return;
-  tfqp_shift_eval(&params->layer, table, codes, params, gather_depthwise, input, scratch,
-                  output);
+                                      const tfqp_word *codes, const int32_t *transform,
+                                      void *scratch, void *output) {
+  if (tfqp_shift_fast_conv2d(params, 1, table, transform, input, codes, scratch, output)) return;
+  tfqp_shift_eval(&params->layer, table, transform, codes, params, gather_depthwise, input,
+                  scratch, output);
 }
 
 /* ------------------------------------------------------------- op table rows */
@@ -455,15 +457,16 @@ static void conv_rows(const void *params, const int32_t *table, const tfqp_windo
                       const int8_t *input, const void *const *inputs, void *output,
                       void *scratch) {
   const tfqp_shift_conv2d_params band = band_params(params, rows);
-  tfqp_shift_conv2d_eval(&band, table, input, (const tfqp_word *)inputs[1], scratch, output);
+  tfqp_shift_conv2d_eval(&band, table, input, (const tfqp_word *)inputs[1],
+                         (const int32_t *)inputs[3], scratch, output);
 }
 
 static void depthwise_rows(const void *params, const int32_t *table,
                            const tfqp_window_axis *rows, const int8_t *input,
                            const void *const *inputs, void *output, void *scratch) {
   const tfqp_shift_conv2d_params band = band_params(params, rows);
-  tfqp_shift_depthwise_conv2d_eval(&band, table, input, (const tfqp_word *)inputs[1], scratch,
-                                   output);
+  tfqp_shift_depthwise_conv2d_eval(&band, table, input, (const tfqp_word *)inputs[1],
+                                   (const int32_t *)inputs[3], scratch, output);
 }
 
 static void row_eval(const tfqp_op_params *params, int32_t depthwise, const int32_t *table,
@@ -474,10 +477,11 @@ static void row_eval(const tfqp_op_params *params, int32_t depthwise, const int3
     tfqp_kbit_eval_rows(&p->kbit, depthwise ? depthwise_rows : conv_rows, p, table, inputs,
                         outputs[0], scratch);
   } else if (depthwise) {
-    tfqp_shift_depthwise_conv2d_eval(p, table, input, (const tfqp_word *)inputs[1], scratch,
-                                     outputs[0]);
+    tfqp_shift_depthwise_conv2d_eval(p, table, input, (const tfqp_word *)inputs[1],
+                                     (const int32_t *)inputs[3], scratch, outputs[0]);
   } else {
-    tfqp_shift_conv2d_eval(p, table, input, (const tfqp_word *)inputs[1], scratch, outputs[0]);
+    tfqp_shift_conv2d_eval(p, table, input, (const tfqp_word *)inputs[1],
+                           (const int32_t *)inputs[3], scratch, outputs[0]);
   }
 }
 
@@ -494,9 +498,11 @@ static void depthwise_eval(const tfqp_op_params *params, const int32_t *table,
 const tfqp_op tfqp_op_shift_conv2d = {
     "TFQP_SHIFT_CONV2D", 4, 4, 1, CONSTANT_INPUTS, input_roles,
     conv_keys, CONV_KEY_COUNT, offsetof(tfqp_shift_conv2d_options, present),
-    conv_parse, conv_output_dims, conv_prepare, op_init_table, conv_eval};
+    conv_parse, conv_output_dims, conv_prepare, op_init_table, conv_eval,
+    sizeof(tfqp_shift_conv2d_params)};
 
 const tfqp_op tfqp_op_shift_depthwise_conv2d = {
     "TFQP_SHIFT_DEPTHWISE_CONV2D", 4, 4, 1, CONSTANT_INPUTS, input_roles,
     depthwise_keys, DEPTHWISE_KEY_COUNT, offsetof(tfqp_shift_depthwise_conv2d_options, present),
-    depthwise_parse, depthwise_output_dims, depthwise_prepare, op_init_table, depthwise_eval};
+    depthwise_parse, depthwise_output_dims, depthwise_prepare, op_init_table, depthwise_eval,
+    sizeof(tfqp_shift_conv2d_params)};

@@ -53,16 +53,18 @@ size_t tfqp_shift_fast_fully_connected_scratch_bytes(
  * code_lists: a fully-connected op's checked live-code lists (formats.h) or
  * NULL. */
 void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *codes,
-                                const int32_t *code_lists, int32_t *table);
+                                const int32_t *transform, const int32_t *code_lists,
+                                int32_t *table);
 
+/* transform: the op's constant transform (the codes output's rows). */
 int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise,
-                           const int32_t *table, const int8_t *input, const tfqp_word *codes,
-                           void *scratch, void *output);
+                           const int32_t *table, const int32_t *transform, const int8_t *input,
+                           const tfqp_word *codes, void *scratch, void *output);
 
 int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *params,
-                                    const int32_t *table, const int8_t *input,
-                                    const tfqp_word *codes, const int32_t *code_lists,
-                                    void *scratch, void *output);
+                                    const int32_t *table, const int32_t *transform,
+                                    const int8_t *input, const tfqp_word *codes,
+                                    const int32_t *code_lists, void *scratch, void *output);
 
 #else
 
@@ -85,20 +87,23 @@ static inline size_t tfqp_shift_fast_fully_connected_scratch_bytes(
 }
 
 static inline void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer,
-                                              const tfqp_word *codes,
+                                              const tfqp_word *codes, const int32_t *transform,
                                               const int32_t *code_lists, int32_t *table) {
   (void)layer;
   (void)codes;
+  (void)transform;
   (void)code_lists;
   (void)table;
 }
 
 static inline int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise,
-                                         const int32_t *table, const int8_t *input,
-                                         const tfqp_word *codes, void *scratch, void *output) {
+                                         const int32_t *table, const int32_t *transform,
+                                         const int8_t *input, const tfqp_word *codes,
+                                         void *scratch, void *output) {
   (void)params;
   (void)depthwise;
   (void)table;
+  (void)transform;
   (void)input;
   (void)codes;
   (void)scratch;
@@ -107,10 +112,12 @@ static inline int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params,
 }
 
 static inline int tfqp_shift_fast_fully_connected(
-    const tfqp_shift_fully_connected_params *params, const int32_t *table, const int8_t *input,
-    const tfqp_word *codes, const int32_t *code_lists, void *scratch, void *output) {
+    const tfqp_shift_fully_connected_params *params, const int32_t *table,
+    const int32_t *transform, const int8_t *input, const tfqp_word *codes,
+    const int32_t *code_lists, void *scratch, void *output) {
   (void)params;
   (void)table;
+  (void)transform;
   (void)input;
   (void)codes;
   (void)code_lists;

@@ -238,14 +238,15 @@ static void gather_row(const void *params, const int8_t *input, int32_t row, int
 
 void tfqp_shift_fully_connected_eval(const tfqp_shift_fully_connected_params *params,
                                      const int32_t *table, const int8_t *input,
-                                     const tfqp_word *codes, const int32_t *code_lists,
-                                     void *scratch, void *output) {
-  if (tfqp_shift_fast_fully_connected(params, table, input, codes,
+                                     const tfqp_word *codes, const int32_t *transform,
+                                     const int32_t *code_lists, void *scratch, void *output) {
+  if (tfqp_shift_fast_fully_connected(params, table, transform, input, codes,
                                       params->code_list_words != 0 ? code_lists : NULL,
                                       scratch, output)) {
     return;
   }
-  tfqp_shift_eval(&params->layer, table, codes, params, gather_row, input, scratch, output);
+  tfqp_shift_eval(&params->layer, table, transform, codes, params, gather_row, input, scratch,
+                  output);
 }
 
 /* ------------------------------------------------------------- op table row */
@@ -321,10 +322,11 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
   const tfqp_shift_fully_connected_params *p = &params->shift_fully_connected;
   void *const output = tfqp_kbit_output(&p->kbit, outputs[0], scratch);
   /* a packed input on Cortex-M: read as it is, without the unpacked copy */
-  if (!tfqp_kbit_arm_fully_connected(p, table, (const tfqp_word *)inputs[0],
-                                     (const tfqp_word *)inputs[1], scratch, output)) {
+  if (!tfqp_kbit_arm_fully_connected(p, table, (const int32_t *)inputs[3],
+                                     (const tfqp_word *)inputs[0], (const tfqp_word *)inputs[1],
+                                     scratch, output)) {
     tfqp_shift_fully_connected_eval(p, table, tfqp_kbit_input(&p->kbit, inputs[0], scratch),
-                                    (const tfqp_word *)inputs[1],
+                                    (const tfqp_word *)inputs[1], (const int32_t *)inputs[3],
                                     p->code_list_words != 0 ? (const int32_t *)inputs[4] : NULL,
                                     scratch, output);
   }
@@ -335,4 +337,5 @@ const tfqp_op tfqp_op_shift_fully_connected = {
     "TFQP_SHIFT_FULLY_CONNECTED", 4, 5, 1, (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4),
     input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_shift_fully_connected_options, present),
-    op_parse, op_output_dims, op_prepare, op_init_table, op_eval};
+    op_parse, op_output_dims, op_prepare, op_init_table, op_eval,
+    sizeof(tfqp_shift_fully_connected_params)};

@@ -80,6 +80,42 @@ static tfqp_status check_options(const tfqp_shift_output_options *o, tfqp_type o
                                  "must be in [activation_min, 127]", "activation_max", error);
 }
 
+/* Whether the layer may have a dead word (one whose codes all decode to 0 in
+ * every class): 1 unless prepare was given the codes and the code table
+ * (tfqp/tensor.h) and no row has one. Reads only words the dims checked. */
+static int32_t may_have_dead_words(const tfqp_shift_layer *layer, const tfqp_tensor *codes,
+                                   const tfqp_tensor *code_table) {
+  const int16_t *values = (const int16_t *)code_table->data;
+  const tfqp_word *words = (const tfqp_word *)codes->data;
+  const size_t stride = (size_t)1 << layer->bits;
+  uint32_t zero = 0;
+  size_t code, c, w;
+  if (values == NULL || words == NULL || ((uintptr_t)words % sizeof(tfqp_word)) != 0 ||
+      ((uintptr_t)values % sizeof(int16_t)) != 0 ||
+      /* beyond the set-up work bound: lay_out_table rejects the layer */
+      (uint64_t)layer->channels_out * (uint64_t)layer->row_codes > (uint64_t)TFQP_MAX_INIT_WORK) {
+    return 1;
+  }
+  for (code = 0; code < stride; ++code) {
+    uint32_t all_zero = 1;
+    for (c = 0; c < (size_t)layer->classes; ++c) all_zero &= values[c * stride + code] == 0;
+    zero |= all_zero << code;
+  }
+  if (zero == 0) return 0; /* no code decodes to 0: no word can be dead */
+  for (w = 0; w < (size_t)layer->channels_out * (size_t)layer->row_words; ++w) {
+    const int32_t first = (int32_t)(w % (size_t)layer->row_words) * layer->codes_per_word;
+    const int32_t rest = layer->row_codes - first;
+    const int32_t n = rest < layer->codes_per_word ? rest : layer->codes_per_word;
+    uint32_t word = words[w];
+    int32_t j, dead = 1;
+    for (j = 0; j < n && dead; ++j, word >>= layer->bits) {
+      dead = (int32_t)((zero >> (word & TFQP_CODE_MASK(layer->bits))) & 1u);
+    }
+    if (dead) return 1;
+  }
+  return 0;
+}
+
 tfqp_status tfqp_shift_layer_check_codes(tfqp_shift_layer *layer,
                                          const tfqp_shift_output_options *options,
                                          int64_t taps, const tfqp_tensor *input,
@@ -154,6 +190,11 @@ tfqp_status tfqp_shift_layer_check_codes(tfqp_shift_layer *layer,
   layer->activation_max = options->activation_max;
   layer->fully_connected = 0; /* the fully-connected op sets it */
   layer->live_words = TFQP_WORDS(layer->row_words);
+  /* no dead word: one shared all-live bitmap row instead of Cout of them
+   * (the table is RAM; the codes were checked against the layer's dims and
+   * the set-up work bound above) */
+  layer->live_stride =
+      may_have_dead_words(layer, codes, code_table) ? (size_t)layer->live_words : 0u;
   return TFQP_OK;
 }
 
@@ -165,12 +206,14 @@ static int32_t transform_columns(const tfqp_shift_layer *layer) {
                               : TFQP_SHIFT_TRANSFORM_INT8_COLUMNS;
 }
 
-/* The table layout of tfqp_shift_layer; fails if it exceeds MAX_BUFFER_BYTES. */
+/* The table layout of tfqp_shift_layer; fails if it exceeds MAX_BUFFER_BYTES.
+ * The codes output has no channel fields: it reads the transform rows. */
 static tfqp_status lay_out_table(tfqp_shift_layer *layer, tfqp_error *error) {
   const uint64_t cout = (uint64_t)layer->channels_out;
-  const uint64_t fields = (uint64_t)transform_columns(layer);
+  const uint64_t fields =
+      layer->output_levels != 0 ? 0u : (uint64_t)transform_columns(layer);
   const uint64_t values = (uint64_t)layer->classes << layer->bits;
-  const uint64_t live = cout * (uint64_t)layer->live_words;
+  const uint64_t live = (layer->live_stride != 0 ? cout : 1u) * (uint64_t)layer->live_words;
   /* the fast path's region (shift_fast.h) ends the table */
   const uint64_t words = values + fields * cout + live +
                          tfqp_shift_fast_table_bytes(layer) / sizeof(int32_t);
@@ -259,7 +302,7 @@ static tfqp_status channel_fields(const tfqp_shift_layer *layer, const int32_t *
   int32_t *fields = table + layer->channels_at + (size_t)co;
   int32_t f;
   if (layer->output_levels != 0) {
-    *bias = 0; /* tfqp_levels_table checked and wrote the row */
+    *bias = 0; /* tfqp_levels_check_rows checked the row; eval reads it */
     return TFQP_OK;
   }
   if (row[0] != 1 && row[0] != -1) {
@@ -310,7 +353,7 @@ static tfqp_status channel_fields(const tfqp_shift_layer *layer, const int32_t *
 }
 
 /* Walks channel co's codes row: checks its padding bits, marks its live words
- * in `live` (zeroed) and sums |w_c[k]| over its taps into sums[c]. `zero`: bit
+ * in `live` (zeroed; NULL: the layer shares one all-live row) and sums |w_c[k]| over its taps into sums[c]. `zero`: bit
  * `code` set iff the code decodes to 0 in every class. */
 static tfqp_status walk_row(const tfqp_shift_layer *layer, const tfqp_word *row,
                             const int32_t *values, uint32_t zero, int32_t co, uint32_t *live,
@@ -345,7 +388,7 @@ static tfqp_status walk_row(const tfqp_shift_layer *layer, const tfqp_word *row,
         }
       }
     }
-    live[w / TFQP_WORD_BITS] |= has_work << (w % TFQP_WORD_BITS);
+    if (live != NULL) live[w / TFQP_WORD_BITS] |= has_work << (w % TFQP_WORD_BITS);
   }
   return TFQP_OK;
 }
@@ -383,10 +426,18 @@ tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfq
     for (i = code; i < value_count; i += stride) all_zero &= table[i] == 0;
     zero |= all_zero << code;
   }
-  for (i = 0; i < (size_t)layer->channels_out * (size_t)layer->live_words; ++i) live[i] = 0;
+  if (layer->live_stride != 0) {
+    for (i = 0; i < (size_t)layer->channels_out * layer->live_stride; ++i) live[i] = 0;
+  } else {
+    /* the shared row: every word of a row live */
+    for (i = 0; i < (size_t)layer->live_words; ++i) {
+      const int32_t rest = layer->row_words - (int32_t)i * TFQP_WORD_BITS;
+      live[i] = rest >= TFQP_WORD_BITS ? 0xFFFFFFFFu : (1u << rest) - 1u;
+    }
+  }
   if (layer->output_levels != 0 &&
-      (s = tfqp_levels_table(transform, layer->channels_out, layer->output_levels,
-                             layer->codes_only, table + layer->channels_at, error))) {
+      (s = tfqp_levels_check_rows(transform, layer->channels_out, layer->output_levels,
+                                  error))) {
     return s;
   }
   for (co = 0; co < layer->channels_out; ++co) {
@@ -396,7 +447,8 @@ tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfq
     if ((s = channel_fields(layer, transform + (size_t)co * (size_t)columns, co, table, &bias,
                             error)) ||
         (s = walk_row(layer, codes + (size_t)co * (size_t)layer->row_words, table, zero, co,
-                      live + (size_t)co * (size_t)layer->live_words, sums, error))) {
+                      layer->live_stride != 0 ? live + (size_t)co * layer->live_stride : NULL,
+                      sums, error))) {
       return s;
     }
     for (c = 0; c < layer->classes; ++c) {
@@ -409,6 +461,6 @@ tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfq
       }
     }
   }
-  tfqp_shift_fast_init_table(layer, codes, code_lists, table);
+  tfqp_shift_fast_init_table(layer, codes, transform, code_lists, table);
   return TFQP_OK;
 }

@@ -18,7 +18,9 @@
  * path must give the same bytes.
  *
  * Table, as tfqp_shift_layer describes it: values[c * 2^b + code] (int32),
- * then the channel fields, then the live-word bitmap.
+ * then the channel fields, then the live-word bitmap. `transform` is the op's
+ * constant transform: the codes output reads its rows there
+ * (level_output.h), every other output its fields in the table.
  */
 #ifndef TFQP_KERNELS_SHIFT_OP_H_
 #define TFQP_KERNELS_SHIFT_OP_H_
@@ -47,16 +49,17 @@ typedef void (*tfqp_shift_gather)(const void *params, const int8_t *input, int32
 
 /* Every output position: output + pixel * output_depth elements (int8 or
  * packed words). scratch: layer->scratch_bytes, 4-byte aligned. */
-void tfqp_shift_eval(const tfqp_shift_layer *layer, const int32_t *table, const tfqp_word *codes,
-                     const void *params, tfqp_shift_gather gather, const int8_t *input,
-                     void *scratch, void *output);
+void tfqp_shift_eval(const tfqp_shift_layer *layer, const int32_t *table,
+                     const int32_t *transform, const tfqp_word *codes, const void *params,
+                     tfqp_shift_gather gather, const int8_t *input, void *scratch,
+                     void *output);
 
 /* All channels of `count` positions (count <= TFQP_SHIFT_PIXEL_BLOCK) whose
  * patches follow each other in `patches`; their outputs follow each other
  * from `output`. */
 void tfqp_shift_pixels(const tfqp_shift_layer *layer, const int32_t *table,
-                       const tfqp_word *codes, const int16_t *patches, int32_t count,
-                       void *output);
+                       const int32_t *transform, const tfqp_word *codes,
+                       const int16_t *patches, int32_t count, void *output);
 
 /* int32 of the two's complement uint32 u, without implementation-defined
  * conversions. */
@@ -156,23 +159,25 @@ static inline int64_t tfqp_shift_round_pot(int64_t x, int32_t s) {
 /* Channel co's output from its accumulators (tfqp/shift_layer.h), into one
  * position's output (int8 values, or packed words zeroed beforehand). */
 static inline void tfqp_shift_output(const tfqp_shift_layer *layer, const int32_t *table,
-                                     int32_t co, const uint32_t acc[TFQP_CODE_CLASSES_MAX],
-                                     void *out) {
+                                     const int32_t *transform, int32_t co,
+                                     const uint32_t acc[TFQP_CODE_CLASSES_MAX], void *out) {
   const size_t cout = (size_t)layer->channels_out;
   const int32_t *fields = table + layer->channels_at + (size_t)co;
   const int32_t a0 = tfqp_shift_int32(acc[0]);
-  const int32_t d = fields[TFQP_SHIFT_D * cout];
-  const int32_t signed_a0 = d > 0 ? a0 : -a0; /* |A_0| < 2^31 - |B| */
+  int32_t d, signed_a0;
   int64_t value;
+  if (layer->output_levels != 0) {
+    d = tfqp_level_direction(transform, layer->output_levels, co);
+    signed_a0 = d > 0 ? a0 : -a0; /* |A_0| < 2^31 */
+    ((int8_t *)out)[co] = (int8_t)tfqp_level_output(transform, layer->output_levels,
+                                                    layer->codes_only, co, signed_a0);
+    return;
+  }
+  d = fields[TFQP_SHIFT_D * cout];
+  signed_a0 = d > 0 ? a0 : -a0; /* |A_0| < 2^31 - |B| */
   if (layer->output_packed) {
     ((tfqp_word *)out)[TFQP_WORD_INDEX(co)] |=
         (tfqp_word)(signed_a0 < fields[TFQP_SHIFT_THRESHOLD * cout]) << TFQP_BIT_INDEX(co);
-    return;
-  }
-  if (layer->output_levels != 0) {
-    ((int8_t *)out)[co] = (int8_t)tfqp_level_output(table + layer->channels_at,
-                                                    layer->channels_out, layer->output_levels,
-                                                    co, signed_a0);
     return;
   }
   {

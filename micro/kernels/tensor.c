@@ -25,6 +25,7 @@ void tfqp_tensor_init(tfqp_tensor *tensor, tfqp_type type, int32_t rank,
   }
   tensor->bytes = bytes;
   tensor->zero_point = zero_point;
+  tensor->data = NULL;
 }
 
 tfqp_status tfqp_tensor_check(const tfqp_tensor *tensor, const char *role,

@@ -151,4 +151,5 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
 const tfqp_op tfqp_op_unpack = {
     "TFQP_UNPACK", 1, 1, 1, 0u, input_roles,
     option_keys, OPTION_COUNT, offsetof(tfqp_unpack_options, present),
-    op_parse, op_output_dims, op_prepare, NULL, op_eval};
+    op_parse, op_output_dims, op_prepare, NULL, op_eval,
+    sizeof(tfqp_unpack_params)};

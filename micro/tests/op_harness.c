@@ -33,6 +33,8 @@ op_harness_result op_harness_run(const op_harness_case *c, void *output) {
   void *outputs[TFQP_OP_MAX_OUTPUTS];
   int32_t *table = NULL;
   void *scratch = NULL;
+  /* the params as TFLite Micro keeps them: op->params_bytes, not the union */
+  tfqp_op_params *kept = NULL;
   tfqp_status s;
   int32_t i;
   memset(&r, 0, sizeof r);
@@ -55,10 +57,20 @@ op_harness_result op_harness_run(const op_harness_case *c, void *output) {
     if (op->constant_inputs & (1u << i)) constants[i] = copies[i];
   }
   s = i < c->input_count ? TFQP_ERROR_BUFFER : TFQP_OK;
-  if (s == TFQP_OK && r.buffers.table_bytes > 0) {
-    if ((table = (int32_t *)exact(r.buffers.table_bytes)) == NULL) {
+  if (s == TFQP_OK) {
+    kept = (tfqp_op_params *)exact(op->params_bytes);
+    if (kept == NULL) {
       s = TFQP_ERROR_BUFFER;
-    } else if ((s = op->init_table(&params, constants, table, r.buffers.table_bytes,
+    } else {
+      memcpy(kept, &params, op->params_bytes);
+    }
+  }
+  if (s == TFQP_OK && op->init_table != NULL) {
+    /* init_table validates the constants even when the op keeps no table */
+    if (r.buffers.table_bytes > 0 &&
+        (table = (int32_t *)exact(r.buffers.table_bytes)) == NULL) {
+      s = TFQP_ERROR_BUFFER;
+    } else if ((s = op->init_table(kept, constants, table, r.buffers.table_bytes,
                                    &r.error)) != TFQP_OK) {
       r = fail(r, "init_table", s);
     }
@@ -69,7 +81,7 @@ op_harness_result op_harness_run(const op_harness_case *c, void *output) {
     if (outputs[0] == NULL || (r.buffers.scratch_bytes > 0 && scratch == NULL)) {
       s = TFQP_ERROR_BUFFER;
     } else {
-      op->eval(&params, table, inputs, outputs, scratch);
+      op->eval(kept, table, inputs, outputs, scratch);
       if (output != NULL) memcpy(output, outputs[0], c->output.bytes);
       r.step = "eval";
     }
@@ -79,6 +91,7 @@ op_harness_result op_harness_run(const op_harness_case *c, void *output) {
     r = fail(r, "allocation", s);
     tfqp_fail(&r.error, s, "out of memory", "op_harness", 0);
   }
+  free(kept);
   free(scratch);
   free(table);
   for (i = 0; i < c->input_count; ++i) free(copies[i]);

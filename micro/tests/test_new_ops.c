@@ -7,6 +7,7 @@
  *                                      the value (floor division)
  *   TFQP_BINARIZE                      q < zp, v < 0 per element
  * Every output is folded into the digest (all kernel paths must agree). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -58,13 +59,22 @@ static tfqp_status run(const tfqp_op *op, tfqp_op_options *options, const tfqp_t
   for (i = 0; i < count; ++i) {
     if (op->constant_inputs & (1u << i)) constants[i] = data[i];
   }
-  if (buffers.table_bytes > 0 &&
-      (s = op->init_table(&params, constants, table, buffers.table_bytes, e))) {
+  if (op->init_table != NULL &&
+      (s = op->init_table(&params, constants, buffers.table_bytes > 0 ? table : NULL,
+                          buffers.table_bytes, e))) {
     return s;
   }
   outputs[0] = output_data;
-  op->eval(&params, buffers.table_bytes > 0 ? table : NULL, data, outputs,
-           buffers.scratch_bytes > 0 ? scratch : NULL);
+  {
+    /* eval on exactly the op's params bytes, as the TFLite Micro adapter keeps them */
+    tfqp_op_params *kept = (tfqp_op_params *)malloc(op->params_bytes);
+    CHECK(kept != NULL);
+    if (kept == NULL) return TFQP_ERROR_BUFFER;
+    memcpy(kept, &params, op->params_bytes);
+    op->eval(kept, buffers.table_bytes > 0 ? table : NULL, data, outputs,
+             buffers.scratch_bytes > 0 ? scratch : NULL);
+    free(kept);
+  }
   return TFQP_OK;
 }
 

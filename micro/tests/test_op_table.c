@@ -85,6 +85,10 @@ static void test_row_metadata(void) {
     }
     CHECK(op->parse != NULL && op->output_dims != NULL && op->prepare != NULL &&
           op->eval != NULL);
+    /* the op's own member of the params union (op_harness runs every op on a
+     * copy of exactly these bytes, as the TFLite Micro adapter keeps them) */
+    CHECK(op->params_bytes > 0 && op->params_bytes <= sizeof(tfqp_op_params));
+    CHECK_EQ(op->params_bytes % sizeof(int32_t), 0);
     /* arity: every count in [min, max] with one output, nothing else */
     for (j = 0; j <= TFQP_OP_MAX_INPUTS + 1; ++j) {
       const int ok = j >= op->min_inputs && j <= op->max_inputs;

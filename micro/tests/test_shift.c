@@ -81,6 +81,8 @@ static void axis(int32_t in, int32_t k, int32_t s, int32_t d, int32_t padding, i
 
 static void fill_options(const shift_case *c, tfqp_op_options *o) {
   tfqp_shift_output_options output;
+  /* every field: the k-bit options (input_bits ...) are absent, 0 */
+  memset(&output, 0, sizeof output);
   output.terms = c->terms;
   output.activation_min = c->act_min;
   output.activation_max = c->act_max;
@@ -190,9 +192,11 @@ static void *copy_of(const void *data, size_t bytes) {
   return p;
 }
 
-/* Life cycle up to init_table; on failure *e holds the error. */
-static tfqp_status prepare_op(const shift_case *c, const void *const data[5], prepared_op *p,
-                              tfqp_error *e) {
+/* Life cycle up to init_table; on failure *e holds the error. With
+ * `give_data`, prepare sees the constants' data too (tfqp/tensor.h), as the
+ * TFLite Micro, TFLite and host adapters give it. */
+static tfqp_status prepare_op_with(const shift_case *c, const void *const data[5],
+                                   int give_data, prepared_op *p, tfqp_error *e) {
   const int32_t count = input_count(c);
   tfqp_op_options options;
   tfqp_tensor inputs[5], output;
@@ -203,6 +207,7 @@ static tfqp_status prepare_op(const shift_case *c, const void *const data[5], pr
   p->op = op_of(c);
   fill_options(c, &options);
   describe_case(c, inputs, &output);
+  for (i = 1; give_data && i < count; ++i) inputs[i].data = data[i];
   if ((s = tfqp_op_check_arity(p->op, count, 1, e)) ||
       (s = p->op->output_dims(&options, inputs, count, output.type, &rank, dims, e)) ||
       (s = p->op->prepare(&options, inputs, count, &output, &p->params, &p->buffers, e))) {
@@ -220,6 +225,11 @@ static tfqp_status prepare_op(const shift_case *c, const void *const data[5], pr
   for (i = 1; i < 4; ++i) free((void *)(uintptr_t)constants[i]);
   p->lists = (int32_t *)(uintptr_t)constants[4];
   return s;
+}
+
+static tfqp_status prepare_op(const shift_case *c, const void *const data[5], prepared_op *p,
+                              tfqp_error *e) {
+  return prepare_op_with(c, data, 0, p, e);
 }
 
 static void release(prepared_op *p) {
@@ -240,14 +250,22 @@ static void eval_op(const shift_case *c, prepared_op *p, const tfqp_word *codes_
   describe_case(c, inputs, &output);
   data[0] = copy_of(input, inputs[0].bytes);
   data[1] = copy_of(codes_data, inputs[1].bytes);
-  data[2] = data[3] = NULL; /* eval reads the table, not these */
+  data[2] = NULL; /* eval reads the table's code values, not these */
+  /* the codes output reads its transform rows at eval (an exact-size copy) */
+  data[3] = copy_of(transform, inputs[3].bytes);
   data[4] = p->lists;
   outputs[0] = malloc(output.bytes);
-  p->op->eval(&p->params, p->table, data, outputs, p->scratch);
+  {
+    /* eval on exactly the op's params bytes, as the TFLite Micro adapter keeps them */
+    void *kept = copy_of(&p->params, p->op->params_bytes);
+    p->op->eval((const tfqp_op_params *)kept, p->table, data, outputs, p->scratch);
+    free(kept);
+  }
   memcpy(out, outputs[0], output.bytes);
   free(outputs[0]);
   free((void *)(uintptr_t)data[0]);
   free((void *)(uintptr_t)data[1]);
+  free((void *)(uintptr_t)data[3]);
 }
 
 /* Runs case c end to end on the global data; returns the status. */
@@ -633,7 +651,7 @@ static int32_t poison_dead_words(const shift_case *c, const prepared_op *p,
   memcpy(poisoned, words, (size_t)c->cout * row * 4);
   for (co = 0; co < c->cout; ++co) {
     const uint32_t *live = (const uint32_t *)p->table + layer->live_at +
-                           (size_t)co * layer->live_words;
+                           (size_t)co * layer->live_stride;
     for (w = 0; w < row; ++w) {
       int has_work = 0;
       for (j = w * per_word; j < (w + 1) * per_word && j < count; ++j) {
@@ -701,6 +719,61 @@ static void test_dead_words_are_skipped(void) {
     release(&p);
     free(poisoned);
   }
+}
+
+/* The constants' data at prepare: a layer without a dead word keeps one
+ * shared all-live bitmap row (Cout - 1 rows fewer in its table, the RAM a
+ * microcontroller's arena pays), one with a dead word every row; the bytes
+ * equal the reference's either way. */
+static void test_shared_live_row(void) {
+  int32_t i, shared = 0, kept = 0;
+  for (i = 0; i < 120; ++i) {
+    const shift_case c = random_case(i * 3 + 2);
+    const void *data[5] = {input, words, values, transform, code_lists};
+    prepared_op plain, given;
+    const tfqp_shift_layer *layer;
+    tfqp_error e;
+    int32_t dead;
+    tfqp_word *poisoned = (tfqp_word *)malloc((size_t)c.cout * row_words(&c) * 4);
+    CHECK(poisoned != NULL);
+    random_input(&c);
+    random_codes(&c);
+    if (i % 2 == 0) {
+      /* a dense layer: code 1 (worth +-2^14 in class 0) first in every word */
+      const int32_t count = taps_of(&c) * c.terms, per_word = 32 / c.bits;
+      int32_t co, r;
+      for (co = 0; co < c.cout; ++co) {
+        for (r = 0; r < count; r += per_word) codes[(size_t)co * count + r] = 1;
+      }
+      tfqp_pack_codes(codes, c.cout, count, c.bits, words);
+    }
+    random_values_and_transform(&c);
+    reference(&c, expected);
+    CHECK_EQ(prepare_op_with(&c, data, 0, &plain, &e), TFQP_OK);
+    CHECK_EQ(prepare_op_with(&c, data, 1, &given, &e), TFQP_OK);
+    dead = poison_dead_words(&c, &plain, poisoned); /* checks plain's bitmap */
+    layer = c.op == FULLY_CONNECTED ? &given.params.shift_fully_connected.layer
+                                    : &given.params.shift_conv2d.layer;
+    CHECK_EQ(layer->live_stride, dead > 0 ? (size_t)layer->live_words : 0u);
+    CHECK_EQ(given.buffers.table_bytes,
+             plain.buffers.table_bytes -
+                 (dead > 0 ? 0u
+                           : (size_t)(c.cout - 1) * (size_t)layer->live_words * sizeof(uint32_t)));
+    eval_op(&c, &given, words, got);
+    CHECK(memcmp(got, expected, output_bytes(&c)) == 0);
+    eval_op(&c, &plain, words, got);
+    CHECK(memcmp(got, expected, output_bytes(&c)) == 0);
+    digest_bytes(got, output_bytes(&c));
+    if (dead > 0) {
+      ++kept;
+    } else {
+      ++shared;
+    }
+    release(&plain);
+    release(&given);
+    free(poisoned);
+  }
+  CHECK(shared > 0 && kept > 0); /* both layouts ran */
 }
 
 /* A valid case of op `op` with one class, int8 output, b = 3, T = 2. */
@@ -1472,7 +1545,8 @@ static void check_packed_io(shift_case *c, int32_t bits, int32_t flip) {
   CHECK_EQ(p.op->init_table(&p.params, constants, p.table, p.buffers.table_bytes, &e), TFQP_OK);
   data[0] = copy_of(packed_in, inputs[0].bytes);
   data[1] = copy_of(words, inputs[1].bytes);
-  data[2] = data[3] = NULL;
+  data[2] = NULL;
+  data[3] = constants[3]; /* the codes output reads its transform rows at eval */
   outputs[0] = malloc(output.bytes);
   p.op->eval(&p.params, p.table, data, outputs, p.scratch);
   memcpy(packed_out, outputs[0], output.bytes);
@@ -1635,6 +1709,7 @@ void test_shift(void) {
   test_pack_round_trip();
   test_ops_against_reference();
   test_dead_words_are_skipped();
+  test_shared_live_row();
   test_pruned_fully_connected_rows();
   test_code_lists();
   test_code_lists_rejected();

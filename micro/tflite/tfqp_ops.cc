@@ -130,12 +130,13 @@ TfLiteStatus Prepare(const tfqp_op& op, TfLiteContext* context, TfLiteNode* node
     constants[i] = inputs[i]->data.data;
   }
   data->table.clear();
-  if (buffers.table_bytes > 0) {
-    data->table.assign(buffers.table_bytes / sizeof(int32_t) + 1, 0);
-    if (op.init_table(&data->state.params, constants, data->table.data(), buffers.table_bytes,
-                      &error) != TFQP_OK) {
-      return Report(context, op.name, error);
-    }
+  if (buffers.table_bytes > 0) data->table.assign(buffers.table_bytes / sizeof(int32_t) + 1, 0);
+  // init_table validates the constants even when the op keeps no table.
+  if (op.init_table != nullptr &&
+      op.init_table(&data->state.params, constants,
+                    buffers.table_bytes > 0 ? data->table.data() : nullptr, buffers.table_bytes,
+                    &error) != TFQP_OK) {
+    return Report(context, op.name, error);
   }
   // The scratch lives in the interpreter's arena as an int8 temporary.
   const size_t scratch_bytes = buffers.scratch_bytes;

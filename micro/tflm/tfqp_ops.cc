@@ -76,23 +76,32 @@ class TempTensors {
   int count_ = 0;
 };
 
+// What a node keeps in the arena's persistent part: the row, the prepared
+// params (only the op's own member of tfqp_op_params: op.params_bytes), the
+// table and the scratch index. The options are parsed in Prepare from the
+// node's custom data and not kept: eval needs only the params.
 struct OpData {
-  glue::OpState state;
-  int32_t* table;     // nullptr: the op needs no table
+  const tfqp_op* op;
+  tfqp_op_params* params;  // nullptr until Prepare succeeds
+  int32_t* table;          // nullptr: the op keeps no table
+  int32_t input_count;
   int scratch_index;  // -1: no scratch
 };
 
 void* Init(const tfqp_op& op, TfLiteContext* context, const char* buffer, size_t length) {
+  (void)buffer;  // Prepare parses node->custom_initial_data, the same bytes
+  (void)length;
   auto* data =
       static_cast<OpData*>(context->AllocatePersistentBuffer(context, sizeof(OpData)));
   if (data == nullptr) return nullptr;  // Prepare reports it
+  data->op = &op;
+  data->params = nullptr;
   data->table = nullptr;
+  data->input_count = 0;
   data->scratch_index = -1;
-  glue::ParseOptions(op, buffer, length, &data->state);
   return data;
 }
 
-// The callbacks of the op in row I of tfqp_ops[].
 template <size_t I>
 void* InitRow(TfLiteContext* context, const char* buffer, size_t length) {
   return Init(*tfqp_ops[I], context, buffer, length);
@@ -103,13 +112,17 @@ TfLiteStatus Prepare(const tfqp_op& op, TfLiteContext* context, TfLiteNode* node
   if (data == nullptr) {
     return Fail(op.name, TFQP_ERROR_BUFFER, "Init could not allocate the op data", "arena", 0);
   }
-  if (data->state.options_error.status != TFQP_OK) {
-    return Report(op.name, data->state.options_error);
-  }
   tfqp_error error;
+  tfqp_op_options options;
+  const auto* custom = static_cast<const uint8_t*>(node->custom_initial_data);
+  const size_t custom_bytes =
+      custom == nullptr || node->custom_initial_data_size < 0
+          ? 0
+          : static_cast<size_t>(node->custom_initial_data_size);
+  if (op.parse(custom, custom_bytes, &options, &error) != TFQP_OK) return Report(op.name, error);
   if (glue::CheckArity(op, node, &error) != TFQP_OK) return Report(op.name, error);
   const int32_t count = node->inputs->size;
-  data->state.input_count = count;
+  data->input_count = count;
   tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
   TempTensors temps(micro_context, node);
   TfLiteTensor* inputs[TFQP_OP_MAX_INPUTS] = {};
@@ -129,11 +142,20 @@ TfLiteStatus Prepare(const tfqp_op& op, TfLiteContext* context, TfLiteNode* node
   }
   if (glue::DescribeOutput(output, &out_t, &error) != TFQP_OK) return Report(op.name, error);
   // TFLite Micro cannot resize tensors: prepare checks the output's shape.
+  // The params are prepared on the stack and only the op's own bytes kept.
+  tfqp_op_params params;
   tfqp_op_buffers buffers;
-  if (op.prepare(&data->state.options, in_t, count, &out_t, &data->state.params, &buffers,
-                 &error) != TFQP_OK) {
+  if (op.prepare(&options, in_t, count, &out_t, &params, &buffers, &error) != TFQP_OK) {
     return Report(op.name, error);
   }
+  const size_t params_bytes = op.params_bytes < sizeof(params) ? op.params_bytes : sizeof(params);
+  data->params = static_cast<tfqp_op_params*>(micro_context->AllocatePersistentBuffer(
+      params_bytes));
+  if (data->params == nullptr) {
+    return Fail(op.name, TFQP_ERROR_BUFFER, "arena too small for the op's params (bytes)",
+                "params", static_cast<int64_t>(params_bytes));
+  }
+  memcpy(data->params, &params, params_bytes);
   const void* constants[TFQP_OP_MAX_INPUTS] = {};
   for (int32_t i = 0; i < count; ++i) {
     if (!(op.constant_inputs & (1u << i))) continue;
@@ -157,10 +179,11 @@ TfLiteStatus Prepare(const tfqp_op& op, TfLiteContext* context, TfLiteNode* node
                   "arena too small for the precomputed table (bytes)", "table",
                   static_cast<int64_t>(buffers.table_bytes));
     }
-    if (op.init_table(&data->state.params, constants, data->table, buffers.table_bytes,
-                      &error) != TFQP_OK) {
-      return Report(op.name, error);
-    }
+  }
+  // init_table validates the constants even when the op keeps no table.
+  if (op.init_table != nullptr &&
+      op.init_table(&params, constants, data->table, buffers.table_bytes, &error) != TFQP_OK) {
+    return Report(op.name, error);
   }
   data->scratch_index = -1;
   if (buffers.scratch_bytes > 0 &&
@@ -180,14 +203,14 @@ TfLiteStatus PrepareRow(TfLiteContext* context, TfLiteNode* node) {
 TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   const auto* data = static_cast<const OpData*>(node->user_data);
   const void* inputs[TFQP_OP_MAX_INPUTS];
-  for (int32_t i = 0; i < data->state.input_count; ++i) {
+  for (int32_t i = 0; i < data->input_count; ++i) {
     inputs[i] = tflite::micro::GetEvalInput(context, node, i)->data.data;
   }
   void* outputs[TFQP_OP_MAX_OUTPUTS] = {tflite::micro::GetEvalOutput(context, node, 0)->data.data};
   void* scratch = data->scratch_index >= 0
                       ? context->GetScratchBuffer(context, data->scratch_index)
                       : nullptr;
-  data->state.op->eval(&data->state.params, data->table, inputs, outputs, scratch);
+  data->op->eval(data->params, data->table, inputs, outputs, scratch);
   return kTfLiteOk;
 }
 

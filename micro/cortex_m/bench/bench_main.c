@@ -95,7 +95,7 @@ static int run_op_layer(uint32_t index, const bench_layer *l) {
   if (buffers.table_bytes > 0) table = (int32_t *)(void *)next;
   scratch = next + ((buffers.table_bytes + 15u) & ~15u);
   if ((uint8_t *)scratch + buffers.scratch_bytes > end) return report(index, l, "arena too small");
-  if (table != NULL &&
+  if (op->init_table != NULL &&
       op->init_table(&params, constants, table, buffers.table_bytes, &error) != TFQP_OK) {
     return report(index, l, error.message);
   }

@@ -41,7 +41,8 @@
  *     on Keras's own float computation, so it rounds as Keras does.
  *
  * Use: parse_options, prepare, init_table (table of params.table_bytes bytes,
- * 4-byte aligned), eval. No scratch.
+ * 4-byte aligned; 0 for the codes output, whose eval reads the transform rows
+ * where they are: table may then be NULL), eval. No scratch.
  */
 #ifndef TFQP_CONV2D_INT8_H_
 #define TFQP_CONV2D_INT8_H_
@@ -120,8 +121,10 @@ tfqp_status tfqp_conv2d_int8_init_table(const tfqp_conv2d_int8_params *params,
                                         const void *weights, const int32_t *transform,
                                         int32_t *table, size_t table_bytes, tfqp_error *error);
 
+/* transform: the constant transform (the codes output reads its rows). */
 void tfqp_conv2d_int8_eval(const tfqp_conv2d_int8_params *params, const int32_t *table,
-                           const int8_t *input, const void *weights, void *output);
+                           const int8_t *input, const void *weights, const int32_t *transform,
+                           void *output);
 
 #ifdef __cplusplus
 }

@@ -93,9 +93,11 @@ tfqp_status tfqp_fully_connected_int8_init_table(const tfqp_fully_connected_int8
                                                  const int32_t *transform, int32_t *table,
                                                  size_t table_bytes, tfqp_error *error);
 
+/* transform: the constant transform (the codes output reads its rows). */
 void tfqp_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *params,
                                     const int32_t *table, const int8_t *input,
-                                    const void *weights, void *output);
+                                    const void *weights, const int32_t *transform,
+                                    void *output);
 
 #ifdef __cplusplus
 }

@@ -20,8 +20,10 @@
  *
  * Callers check the input and output counts first (tfqp_op_check_arity): the
  * row functions may assume min_inputs <= input_count <= max_inputs. They call
- * init_table iff prepare asked for a table (table_bytes > 0): an op whose
- * constant inputs need validating asks for one.
+ * init_table whenever the row has one (it validates the constant inputs),
+ * with table NULL when prepare asked for none (table_bytes 0): an op whose
+ * eval reads a constant where it is (the codes output's transform rows) keeps
+ * no copy of it.
  */
 #ifndef TFQP_OP_H_
 #define TFQP_OP_H_
@@ -139,11 +141,16 @@ typedef struct {
                          tfqp_op_params *params, tfqp_op_buffers *buffers,
                          tfqp_error *error);
   /* constants[i]: data of input i when bit i of constant_inputs is set, else
-   * NULL. May be NULL in the row when the op has no table. */
+   * NULL; table: table_bytes bytes, NULL iff table_bytes is 0. NULL in the row
+   * when the op has no constants to validate. */
   tfqp_status (*init_table)(const tfqp_op_params *params, const void *const *constants,
                             int32_t *table, size_t table_bytes, tfqp_error *error);
   void (*eval)(const tfqp_op_params *params, const int32_t *table,
                const void *const *inputs, void *const *outputs, void *scratch);
+  /* sizeof the op's member of tfqp_op_params: prepare writes and eval reads
+   * only these bytes, so an adapter may keep just them per node (TFLite
+   * Micro's arena) and pass them as the union. */
+  size_t params_bytes;
 } tfqp_op;
 
 /* Every op, in a fixed order; tfqp_op_count entries. */

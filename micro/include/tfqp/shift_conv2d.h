@@ -99,9 +99,10 @@ tfqp_status tfqp_shift_conv2d_init_table(const tfqp_shift_conv2d_params *params,
                                          const int32_t *transform, int32_t *table,
                                          size_t table_bytes, tfqp_error *error);
 
+/* transform: the constant transform (the codes output reads its rows there). */
 void tfqp_shift_conv2d_eval(const tfqp_shift_conv2d_params *params, const int32_t *table,
-                            const int8_t *input, const tfqp_word *codes, void *scratch,
-                            void *output);
+                            const int8_t *input, const tfqp_word *codes,
+                            const int32_t *transform, void *scratch, void *output);
 
 #ifdef __cplusplus
 }

@@ -68,7 +68,8 @@ tfqp_status tfqp_shift_depthwise_conv2d_prepare(
 
 void tfqp_shift_depthwise_conv2d_eval(const tfqp_shift_conv2d_params *params,
                                       const int32_t *table, const int8_t *input,
-                                      const tfqp_word *codes, void *scratch, void *output);
+                                      const tfqp_word *codes, const int32_t *transform,
+                                      void *scratch, void *output);
 
 #ifdef __cplusplus
 }

@@ -93,8 +93,8 @@ tfqp_status tfqp_shift_fully_connected_init_table(
 
 void tfqp_shift_fully_connected_eval(const tfqp_shift_fully_connected_params *params,
                                      const int32_t *table, const int8_t *input,
-                                     const tfqp_word *codes, const int32_t *code_lists,
-                                     void *scratch, void *output);
+                                     const tfqp_word *codes, const int32_t *transform,
+                                     const int32_t *code_lists, void *scratch, void *output);
 
 #ifdef __cplusplus
 }

@@ -114,7 +114,7 @@ typedef struct {
   int32_t input_zero_point;
   int32_t output_packed;   /* packed int32 output, else int8 */
   int32_t output_levels;   /* codes output: L + 1 levels; 0: none */
-  int32_t codes_only;      /* the codes are packed (output_bits): bases 0 */
+  int32_t codes_only;      /* the codes are packed (output_bits): no base added */
   int32_t output_depth;    /* Cout or ceil(Cout / 32) */
   int32_t output_zero_point;
   int32_t activation_min;
@@ -131,10 +131,14 @@ typedef struct {
   int32_t depth_multiplier;
   /* table (int32 words from its start): code values [C][2^b], then the
    * channel fields (int8 output: d, B, M0, M1, s; packed: d, threshold),
-   * each [Cout] (codes output: d[Cout], base[Cout], thresholds[Cout][L],
+   * each [Cout] (codes output: none, eval reads the transform rows in place,
    * kernels/level_output.h), then the live-word bitmap [Cout][live_words] (bit w % 32 of
-   * word w / 32 of a row: word w of the codes row has work) */
+   * word w / 32 of a row: word w of the codes row has work); channel co's
+   * row at co * live_stride: live_stride 0 when prepare saw that no word is
+   * dead (the constants' data, tfqp/tensor.h), the table then holding one
+   * all-live row for every channel */
   int32_t live_words;
+  size_t live_stride;
   size_t channels_at;
   size_t live_at;
   size_t table_bytes;

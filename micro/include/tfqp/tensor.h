@@ -29,6 +29,12 @@ typedef struct {
   int32_t dims[TFQP_MAX_RANK];
   size_t bytes;                /* byte size of the tensor's buffer */
   int32_t zero_point;          /* int8 tensors: quantization zero point */
+  /* A constant input's data, when the caller has it at prepare (NULL
+   * otherwise, and always for activations): an op may read it only to lay
+   * out a smaller table, never to decide what it computes, so prepare
+   * without it gives the same outputs. Set it only for data aligned for
+   * the tensor's element type. */
+  const void *data;
 } tfqp_tensor;
 
 /* A tensor's quantization as the model gives it: `scale_count` scales and
@@ -56,8 +62,8 @@ typedef struct {
 tfqp_status tfqp_quantization_check(const tfqp_quantization *q, tfqp_type type, int32_t constant,
                                     const char *role, int32_t *zero_point, tfqp_error *error);
 
-/* Fills *tensor; copies min(rank, TFQP_MAX_RANK) dims (a larger rank is kept
- * and rejected later by every op). Never fails. */
+/* Fills *tensor (data NULL); copies min(rank, TFQP_MAX_RANK) dims (a larger
+ * rank is kept and rejected later by every op). Never fails. */
 void tfqp_tensor_init(tfqp_tensor *tensor, tfqp_type type, int32_t rank,
                       const int32_t *dims, size_t bytes, int32_t zero_point);
 
