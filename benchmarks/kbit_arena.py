@@ -3,7 +3,8 @@ LSQ, 4 and 2 bits): deploy models with packed activations against the int8 refer
 
     export TFQ_PLUS_DATA_DIR=../shared/data TF_CPP_MIN_LOG_LEVEL=2
     python benchmarks/kbit_arena.py --models out/models --tflm-dir /path/to/tflite-micro \\
-        [--work build/kbit_arena] [--markdown]
+        [--cmsis-nn /path/to/CMSIS-NN --cmsis /path/to/CMSIS_6] [--work build/kbit_arena] \\
+        [--markdown]
 
 For each trained model (``<row>.h5`` in ``--models``, from ``accuracy.py --save-models``)
 the script converts once with its reference (calibration: the first 200 MNIST
@@ -18,6 +19,14 @@ each, split as TFLite Micro's recording allocator reports it: the head (tensors 
 the ops' scratch, planned) and the tail (persistent: the TFQP ops' tables, op data,
 tensor structs), and the ratio deploy / reference. The issue's goal: the arena of a
 4-bit-activation model <= 0.6x of the int8 reference's.
+
+With ``--cmsis-nn`` and ``--cmsis`` (or ``CMSIS_NN_PATH`` / ``CMSIS_PATH``) it also builds
+each deploy model and its reference into the Cortex-M4 firmware example
+(``micro/examples/cortex_m4``, as ``benchmarks/firmware_e2e.py`` does: TFLite Micro's
+CMSIS-NN builtin kernels, the TFQP ops' Cortex-M DSP kernels, 32-bit pointers) and runs it
+under qemu (mps2-an386) on 3 test images: ``arena_used_bytes()`` and the instructions of
+one inference, the classes checked against the host ``Interpreter``'s. That is the arena a
+Cortex-M4 user ships, with the DSP kernels' tables and scratch.
 
 Without a TFLite Micro tree and its host library (``--tflm-dir`` or ``TFLM_DIR``;
 ``make -f tensorflow/lite/micro/tools/make/Makefile microlite`` builds it) the script
@@ -84,12 +93,41 @@ def run_arena(runner: Path, flatbuffer: bytes, sample: np.ndarray, work: Path, n
     return {key: int(match.group(1)) for key, match in found.items()}, outputs.read_bytes()
 
 
+def cortex_m4(key: str, flatbuffers: dict, data, work: Path, args) -> dict:
+    """arena_used_bytes() and instructions of the deploy model and the reference built
+    into the Cortex-M4 firmware example with CMSIS-NN (firmware_e2e's steps)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import firmware_e2e  # noqa: E402  (needs micro/cortex_m and the example on sys.path)
+
+    test = work / "m4_test.npz"
+    np.savez(test, x=data.x_test[:3], y=data.y_test[:3])
+    build_dir = (work / "m4_build").resolve()
+    plugin_args = argparse.Namespace(jobs=2, tflm_dir=str(Path(args.tflm_dir).resolve()),
+                                     cmsis_nn=str(Path(args.cmsis_nn).resolve()),
+                                     cmsis=str(Path(args.cmsis).resolve()))
+    result = {}
+    for name in ("deploy", "reference"):
+        model_name = f"{key}_{name[:3]}"
+        path = work / f"{model_name}.tflite"
+        path.write_bytes(flatbuffers[name])
+        host, _ = firmware_e2e.write_model_dir(path, test, 3, work / model_name, model_name)
+        elf = firmware_e2e.build(work / model_name, model_name, "cmsis_nn", plugin_args,
+                                 build_dir)
+        counts, _, classes, arena = firmware_e2e.run_counted(
+            elf, build_dir / "insn_count_plugin.so")
+        if classes != host:
+            raise RuntimeError(f"{key} {name}: the Cortex-M4 classes {classes} differ from the "
+                               f"host Interpreter's {host}")
+        result[name] = {"arena": arena, "instructions": min(counts)}
+    return result
+
+
 def host_output(flatbuffer: bytes, sample: np.ndarray) -> bytes:
     interpreter = converters.Interpreter(flatbuffer)
     return b"".join(np.ascontiguousarray(o).tobytes() for o in interpreter.invoke([sample]))
 
 
-def measure(key: str, path: str, data, runner: Path, work: Path) -> dict:
+def measure(key: str, path: str, data, runner: Path, work: Path, args) -> dict:
     model = tf.keras.models.load_model(path, compile=False)
     calibration = data.x_train[:200]
     deploy, reference = converters.convert_with_reference(model, representative_dataset=calibration)
@@ -104,6 +142,8 @@ def measure(key: str, path: str, data, runner: Path, work: Path) -> dict:
             raise RuntimeError(f"{key} {name}: TFLite Micro's output differs from the host Interpreter's")
         row[name] = arena
     row["peak"] = converters.report(deploy, measure=False).activation_peak_bytes
+    if args.cmsis_nn and args.cmsis:
+        row["m4"] = cortex_m4(key, {"deploy": deploy, "reference": reference}, data, work, args)
     return row
 
 
@@ -114,6 +154,10 @@ HEADER = ["model", "arena deploy (packed): total = tensors and scratch + persist
 
 def ratio(a: int, b: int) -> str:
     return f"{a / b:.2f}x"
+
+
+M4_HEADER = ["model", "Cortex-M4 arena: deploy / int8 reference (CMSIS-NN)", "ratio",
+             "instructions / inference: deploy / int8 reference", "ratio", "goal (4-bit)", "met"]
 
 
 def cells(r: dict) -> list:
@@ -127,12 +171,27 @@ def cells(r: dict) -> list:
             ("yes" if met else "no") if four_bit else "-"]
 
 
+def m4_cells(r: dict) -> list:
+    d, ref = r["m4"]["deploy"], r["m4"]["reference"]
+    four_bit = r["key"].endswith("4")
+    met = d["arena"] <= GOAL * ref["arena"]
+    return [r["label"], f"{d['arena']:,} / {ref['arena']:,}", ratio(d["arena"], ref["arena"]),
+            f"{d['instructions']:,} / {ref['instructions']:,}",
+            ratio(d["instructions"], ref["instructions"]), f"<= {GOAL}x" if four_bit else "-",
+            ("yes" if met else "no") if four_bit else "-"]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", required=True, help="folder of accuracy.py --save-models (<row>.h5)")
     parser.add_argument("--only", default=",".join(MODELS), help=f"comma-separated subset of {list(MODELS)}")
     parser.add_argument("--tflm-dir", default=os.environ.get("TFLM_DIR"),
                         help="TFLite Micro source tree with its host library (default: $TFLM_DIR)")
+    parser.add_argument("--cmsis-nn", default=os.environ.get("CMSIS_NN_PATH"),
+                        help="CMSIS-NN source tree: also measure the Cortex-M4 firmware build "
+                             "(default: $CMSIS_NN_PATH)")
+    parser.add_argument("--cmsis", default=os.environ.get("CMSIS_PATH"),
+                        help="CMSIS_6 source tree CMSIS-NN needs (default: $CMSIS_PATH)")
     parser.add_argument("--work", help="folder for the runner and the models (default: a temporary one)")
     parser.add_argument("--markdown", action="store_true", help="print the README table")
     args = parser.parse_args(argv)
@@ -155,15 +214,23 @@ def main(argv=None):
         data = datasets.load("mnist")
         rows = []
         for key in keys:
-            row = measure(key, os.path.join(args.models, f"{key}.h5"), data, runner, work)
+            row = measure(key, os.path.join(args.models, f"{key}.h5"), data, runner, work, args)
             rows.append(row)
             print("  ".join(cells(row)), flush=True)
+            if "m4" in row:
+                print("  Cortex-M4:", "  ".join(m4_cells(row)[1:]), flush=True)
     if args.markdown:
         print()
         print("| " + " | ".join(HEADER) + " |")
         print("|" + "---|" * len(HEADER))
         for row in rows:
             print("| " + " | ".join(cells(row)) + " |")
+        if rows and all("m4" in row for row in rows):
+            print()
+            print("| " + " | ".join(M4_HEADER) + " |")
+            print("|" + "---|" * len(M4_HEADER))
+            for row in rows:
+                print("| " + " | ".join(m4_cells(row)) + " |")
     return rows
 
 

@@ -87,6 +87,9 @@ DW = dict(height=16, width=16, channels=64, k=3)
 # three-channel (RGB) stem
 S1 = dict(height=28, width=28, cin=1, cout=32, k=3, stride=2)
 S3 = dict(height=32, width=32, cin=3, cout=32, k=3)
+# the first layer of the k-bit models of benchmarks/accuracy.py (PACT / LSQ): the int8
+# image in, 16-level codes out, packed (benchmarks/kbit_arena.py)
+K1 = dict(height=28, width=28, cin=1, cout=32, k=3)
 
 LAYERS = [
     _layer("M1 shift conv2d 4-bit po2", "shift_conv2d", **M1, weights="po2"),
@@ -145,6 +148,9 @@ LAYERS = [
     _layer("S1 CMSIS-NN int8 conv2d 28x28x1->14x14x32 3x3/2", "cmsis_nn_conv2d", **S1),
     _layer("S3 TFQP_CONV2D_INT8 32x32x3->32 3x3, int8 weights ->packed", "conv2d_int8", **S3),
     _layer("S3 CMSIS-NN int8 conv2d 32x32x3->32 3x3", "cmsis_nn_conv2d", **S3),
+    _layer("K1 TFQP_CONV2D_INT8 28x28x1->28x28x32 3x3, int8 weights ->packed 4-bit codes",
+           "conv2d_int8", **K1, output_bits=4),
+    _layer("K1 CMSIS-NN int8 conv2d 28x28x1->28x28x32 3x3", "cmsis_nn_conv2d", **K1),
     _layer("D1 TFQP_FULLY_CONNECTED_INT8 1024->256, int8 weights ->packed",
            "fully_connected_int8", **D1),
     _layer("P1 bmaxpool2d 16x16x32 2x2/2", "bmaxpool2d", height=16, width=16, channels=32, k=2,
@@ -333,20 +339,25 @@ def build_int8_fully_connected(rng, layer, kind=BENCH_INT8_FC):
 
 def build_int8_op(rng, layer):
     """TFQP_CONV2D_INT8 / TFQP_FULLY_CONNECTED_INT8 with packed output (int16 weights with
-    ``wide``), expected bytes from the host build."""
+    ``wide``; with ``output_bits`` the 2^output_bits-level codes output, packed),
+    expected bytes from the host build."""
     wide = layer.arg("wide", False)
+    output_bits = layer.arg("output_bits", 0)
+    codes = dict(output_kind="codes", levels=1 << output_bits) if output_bits else {}
     if layer.kernel == "fully_connected_int8":
         cin, cout = layer.arg("cin"), layer.arg("cout")
         case = kernel_vectors.int8_fc_case(rng, layer.name, batch=1, cin=cin, cout=cout,
-                                           wide=wide)
+                                           wide=wide, **codes)
         macs = cin * cout
     else:
         k, stride = layer.arg("k"), layer.arg("stride", 1)
         case = kernel_vectors.int8_conv_case(
             rng, layer.name, batch=1, height=layer.arg("height"), width=layer.arg("width"),
             cin=layer.arg("cin"), cout=layer.arg("cout"), kh=k, kw=k, stride=(stride, stride),
-            wide=wide)
+            wide=wide, **codes)
         macs = int(np.prod(case.output.shape[:3])) * layer.arg("cout") * k * k * layer.arg("cin")
+    if output_bits:
+        case = kernel_vectors.packed_io_case(case, layer.name, output_bits=output_bits)
     return BenchCase(BENCH_OP, case.inputs, case.output, macs, "int8 MAC", case.options, case.op,
                      case.input_zero_point)
 

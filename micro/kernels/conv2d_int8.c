@@ -220,10 +220,16 @@ static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_ten
   return TFQP_OK;
 }
 
-/* Whether Cortex-M builds run int8_arm.c's kernels: it writes packed signs and
- * int32 values; the codes output (output_levels) runs the portable kernel. */
+/* Whether Cortex-M builds run int8_arm.c's kernels (every output: packed
+ * signs, int32 values, codes; -DTFQP_PORTABLE keeps the portable kernel). */
 static int arm_path(const tfqp_conv2d_int8_params *p) {
-  return TFQP_HAVE_ARM_DSP && p->output_levels == 0;
+  (void)p;
+  return TFQP_HAVE_ARM_DSP;
+}
+
+/* int8_arm.c gives accumulators to finish (value and codes outputs), not bits. */
+static int32_t accumulates(const tfqp_conv2d_int8_params *p) {
+  return p->int32_output || p->output_levels != 0;
 }
 
 static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
@@ -250,7 +256,7 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
    * the scratch (the k-bit conversions' regions after it) */
   buffers->table_bytes =
       p->table_bytes +
-      (arm_path(p) ? tfqp_arm_int8_table_bytes(p->int32_output, p->channels_out, p->taps) : 0);
+      (arm_path(p) ? tfqp_arm_int8_table_bytes(accumulates(p), p->channels_out, p->taps) : 0);
   buffers->scratch_bytes = p->kbit.scratch_bytes;
   return TFQP_OK;
 }
@@ -261,7 +267,7 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
   tfqp_status s = tfqp_conv2d_int8_init_table(p, constants[1], (const int32_t *)constants[2],
                                               table, table_bytes, error);
   if (s == TFQP_OK && arm_path(p)) {
-    s = tfqp_arm_int8_init_table(p->int32_output, constants[1], p->weights_int16,
+    s = tfqp_arm_int8_init_table(accumulates(p), constants[1], p->weights_int16,
                                  p->channels_out, p->taps, table, table_bytes, p->table_bytes,
                                  error);
   }
@@ -274,7 +280,7 @@ static void run_kernel(const tfqp_conv2d_int8_params *p, const int32_t *table,
                        void *output, void *scratch) {
 #if TFQP_HAVE_ARM_DSP
   if (arm_path(p)) {
-    tfqp_arm_conv2d_int8_eval(p, table, input, output, scratch);
+    tfqp_arm_conv2d_int8_eval(p, table, transform, input, output, scratch);
     return;
   }
 #endif

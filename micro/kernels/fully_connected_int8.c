@@ -162,10 +162,16 @@ static tfqp_status op_output_dims(const tfqp_op_options *options, const tfqp_ten
   return TFQP_OK;
 }
 
-/* Whether Cortex-M builds run int8_arm.c's kernels: it writes packed signs and
- * int32 values; the codes output (output_levels) runs the portable kernel. */
+/* Whether Cortex-M builds run int8_arm.c's kernels (every output: packed
+ * signs, int32 values, codes; -DTFQP_PORTABLE keeps the portable kernel). */
 static int arm_path(const tfqp_fully_connected_int8_params *p) {
-  return TFQP_HAVE_ARM_DSP && p->output_levels == 0;
+  (void)p;
+  return TFQP_HAVE_ARM_DSP;
+}
+
+/* int8_arm.c gives accumulators to finish (value and codes outputs), not bits. */
+static int32_t accumulates(const tfqp_fully_connected_int8_params *p) {
+  return p->int32_output || p->output_levels != 0;
 }
 
 static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor *inputs,
@@ -192,7 +198,7 @@ static tfqp_status op_prepare(const tfqp_op_options *options, const tfqp_tensor 
    * the scratch (the k-bit conversions' regions after it) */
   buffers->table_bytes =
       p->table_bytes +
-      (arm_path(p) ? tfqp_arm_int8_table_bytes(p->int32_output, p->channels_out, p->channels_in) : 0);
+      (arm_path(p) ? tfqp_arm_int8_table_bytes(accumulates(p), p->channels_out, p->channels_in) : 0);
   buffers->scratch_bytes = p->kbit.scratch_bytes;
   return TFQP_OK;
 }
@@ -205,7 +211,7 @@ static tfqp_status op_init_table(const tfqp_op_params *params, const void *const
                                               (const int32_t *)constants[2], table, table_bytes,
                                               error);
   if (s == TFQP_OK && arm_path(p)) {
-    s = tfqp_arm_int8_init_table(p->int32_output, constants[1], p->weights_int16,
+    s = tfqp_arm_int8_init_table(accumulates(p), constants[1], p->weights_int16,
                                  p->channels_out, p->channels_in, table, table_bytes,
                                  p->table_bytes, error);
   }
@@ -219,7 +225,8 @@ static void op_eval(const tfqp_op_params *params, const int32_t *table,
   void *output = tfqp_kbit_output(&p->kbit, outputs[0], scratch);
 #if TFQP_HAVE_ARM_DSP
   if (arm_path(p)) {
-    tfqp_arm_fully_connected_int8_eval(p, table, input, output, scratch);
+    tfqp_arm_fully_connected_int8_eval(p, table, (const int32_t *)inputs[2], input, output,
+                                       scratch);
   } else {
     tfqp_fully_connected_int8_eval(p, table, input, inputs[1], (const int32_t *)inputs[2],
                                    output);

@@ -32,6 +32,7 @@
 
 #if TFQP_HAVE_ARM_DSP
 
+#include "int8_op.h"
 #include "tfqp/geometry.h"
 #include "value_output.h"
 
@@ -252,8 +253,8 @@ static int32_t window_pairs(int32_t taps) {
   return pairs <= SMALL_PAIRS ? pairs : (pairs + 3) / 4 * 4;
 }
 
-static size_t flip_words(int32_t int32_output, int32_t channels_out) {
-  return int32_output ? 0 : (size_t)TFQP_WORDS(channels_out);
+static size_t flip_words(int32_t accumulate, int32_t channels_out) {
+  return accumulate ? 0 : (size_t)TFQP_WORDS(channels_out);
 }
 
 /* Channels with a record: the block kernel takes them in pairs. */
@@ -267,9 +268,9 @@ static int32_t record_words(int32_t pairs) {
   return pairs <= SMALL_PAIRS ? pairs + 2 : pairs + 1;
 }
 
-size_t tfqp_arm_int8_table_bytes(int32_t int32_output, int32_t channels_out, int32_t taps) {
+size_t tfqp_arm_int8_table_bytes(int32_t accumulate, int32_t channels_out, int32_t taps) {
   const int32_t pairs = window_pairs(taps);
-  return (flip_words(int32_output, channels_out) +
+  return (flip_words(accumulate, channels_out) +
           (size_t)record_words(pairs) * (size_t)record_channels(channels_out, pairs)) *
          sizeof(int32_t);
 }
@@ -312,18 +313,18 @@ static uint32_t unsigned_threshold(int32_t direction, int32_t threshold, int64_t
   return (uint32_t)(int32_t)t + 0x80000000u;
 }
 
-tfqp_status tfqp_arm_int8_init_table(int32_t int32_output, const void *weights,
+tfqp_status tfqp_arm_int8_init_table(int32_t accumulate, const void *weights,
                                      int32_t weights_int16, int32_t channels_out,
                                      int32_t taps, int32_t *table, size_t table_bytes,
                                      size_t portable_bytes, tfqp_error *error) {
   const int32_t pairs = window_pairs(taps);
-  const size_t flips = flip_words(int32_output, channels_out);
+  const size_t flips = flip_words(accumulate, channels_out);
   const size_t words = (size_t)record_words(pairs) * (size_t)record_channels(channels_out, pairs);
   uint32_t *flip = (uint32_t *)table + portable_bytes / sizeof(int32_t);
   int32_t *rec = (int32_t *)(flip + flips);
   int32_t co, i;
   size_t w;
-  if (table_bytes < portable_bytes + tfqp_arm_int8_table_bytes(int32_output, channels_out,
+  if (table_bytes < portable_bytes + tfqp_arm_int8_table_bytes(accumulate, channels_out,
                                                                 taps)) {
     return tfqp_fail(error, TFQP_ERROR_BUFFER,
                      "table smaller than params.table_bytes or not 4-byte aligned", "table",
@@ -343,14 +344,14 @@ tfqp_status tfqp_arm_int8_init_table(int32_t int32_output, const void *weights,
       bound += 255 * ((int64_t)(low < 0 ? -low : low) + (high < 0 ? -high : high));
       rec[pair_slot(pairs, co, i)] = (int32_t)pair(low, high);
     }
-    if (pairs <= SMALL_PAIRS && !int32_output) rec[pair_slot(pairs, co, 0) - 1] = INT32_MIN;
-    if (!int32_output) {
+    if (pairs <= SMALL_PAIRS && !accumulate) rec[pair_slot(pairs, co, 0) - 1] = INT32_MIN;
+    if (!accumulate) {
       rec[threshold_slot(pairs, co)] =
           (int32_t)unsigned_threshold(table[co], table[channels_out + co], bound);
       if (table[co] > 0) flip[TFQP_WORD_INDEX(co)] |= 1u << TFQP_BIT_INDEX(co);
     }
   }
-  if (record_channels(channels_out, pairs) > channels_out && !int32_output) {
+  if (record_channels(channels_out, pairs) > channels_out && !accumulate) {
     rec[threshold_slot(pairs, channels_out)] = (int32_t)0xFFFFFFFFu; /* A + 2^31 never >= */
   }
   return TFQP_OK;
@@ -359,38 +360,55 @@ tfqp_status tfqp_arm_int8_init_table(int32_t int32_output, const void *weights,
 /* What one output needs besides its window. */
 typedef struct {
   int32_t channels_out;
-  int32_t int32_output;
+  int32_t accumulate;    /* the accumulators out: value or codes output */
+  int32_t int32_output;  /* the value output */
+  int32_t output_levels; /* the codes output (0: none) */
+  int32_t codes_only;
   int32_t pairs;
   int32_t record; /* words per channel (record_words) */
-  int32_t *accumulators; /* value output: the block kernel's (scratch) */
+  int32_t *accumulators; /* accumulate: the block kernel's (scratch) */
   bits_kernel bits;
   values_kernel values;
   const int32_t *table; /* the portable table (value output fields) */
+  const int32_t *transform; /* the codes output's rows (level_output.h) */
   const uint32_t *flip;
   const int32_t *records;
 } int8_arm_layout;
 
-static int8_arm_layout layout_of(int32_t int32_output, int32_t channels_out, int32_t taps,
-                                 const int32_t *table, size_t portable_bytes) {
+static int8_arm_layout layout_of(int32_t int32_output, int32_t output_levels,
+                                 int32_t codes_only, int32_t channels_out, int32_t taps,
+                                 const int32_t *table, const int32_t *transform,
+                                 size_t portable_bytes) {
   int8_arm_layout l;
   l.channels_out = channels_out;
+  l.accumulate = int32_output || output_levels != 0;
   l.int32_output = int32_output;
+  l.output_levels = output_levels;
+  l.codes_only = codes_only;
   l.pairs = window_pairs(taps);
   l.record = record_words(l.pairs);
   l.accumulators = NULL;
   l.bits = l.pairs <= SMALL_PAIRS ? small_bits[l.pairs - 1] : tfqp_arm_int8_bits_blocks;
   l.values = l.pairs <= SMALL_PAIRS ? small_values[l.pairs - 1] : tfqp_arm_int8_values_blocks;
   l.table = table;
-  l.flip = (const uint32_t *)table + portable_bytes / sizeof(int32_t);
-  l.records = (const int32_t *)(l.flip + flip_words(int32_output, channels_out));
+  l.transform = transform;
+  /* the codes output keeps no portable table (portable_bytes 0) */
+  l.flip = (const uint32_t *)(const void *)((const unsigned char *)table + portable_bytes);
+  l.records = (const int32_t *)(l.flip + flip_words(l.accumulate, channels_out));
   return l;
 }
 
-/* The outputs of one window: packed words or int32 values. */
+/* Bytes of one output position of `depth` elements: int8 codes, or int32
+ * values or packed words. */
+static size_t position_bytes(int32_t output_levels, int32_t depth) {
+  return (size_t)depth * (output_levels != 0 ? 1u : sizeof(int32_t));
+}
+
+/* The outputs of one window: packed words, int32 values or int8 codes. */
 static void window_outputs(const int8_arm_layout *l, const uint32_t *window, void *out) {
   const int32_t cout = l->channels_out;
   const int32_t blocks = l->pairs / 4;
-  if (!l->int32_output) {
+  if (!l->accumulate) {
     tfqp_word *words = (tfqp_word *)out;
     const int32_t *records = l->records;
     int32_t word;
@@ -403,13 +421,12 @@ static void window_outputs(const int8_arm_layout *l, const uint32_t *window, voi
       words[word] = (bits >> (32 - count)) ^ l->flip[word];
     }
   } else {
-    int32_t *values = (int32_t *)out;
     int32_t *acc = l->accumulators;
     int32_t co;
     l->values(window, l->records, record_channels(cout, l->pairs), acc, blocks);
     for (co = 0; co < cout; ++co) {
-      values[co] = tfqp_value_output(acc[co], l->table[co], l->table[cout + co],
-                                     l->table[2 * cout + co]);
+      tfqp_int8_op_output(l->int32_output, l->output_levels, l->codes_only, l->table,
+                          l->transform, cout, co, acc[co], out);
     }
   }
 }
@@ -484,17 +501,18 @@ static int interior(const tfqp_window_axis *axis, int32_t o) {
 }
 
 void tfqp_arm_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *table,
-                               const int8_t *input, void *output, void *scratch) {
-  int8_arm_layout l =
-      layout_of(p->int32_output, p->channels_out, p->taps, table, p->table_bytes);
+                               const int32_t *transform, const int8_t *input, void *output,
+                               void *scratch) {
+  int8_arm_layout l = layout_of(p->int32_output, p->output_levels, p->codes_only,
+                                p->channels_out, p->taps, table, transform, p->table_bytes);
   const int32_t cin = p->channels_in;
   const size_t row_values = (size_t)p->cols.in * cin;
   const size_t image_values = (size_t)p->rows.in * row_values;
-  const size_t out_words = p->int32_output ? (size_t)p->channels_out : (size_t)p->output_depth;
+  const size_t out_bytes = position_bytes(p->output_levels, p->output_depth);
   const uint32_t zero_points = pair(p->input_zero_point, p->input_zero_point);
   uint32_t *window = (uint32_t *)scratch;
   int32_t *offsets = (int32_t *)(window + l.pairs); /* K rounded up to even */
-  int32_t *out = (int32_t *)output;
+  unsigned char *out = (unsigned char *)output;
   int32_t n, oy, ox;
   l.accumulators = offsets + p->taps + 1;
   zero((int16_t *)window + p->taps, 2 * l.pairs - p->taps);
@@ -506,7 +524,7 @@ void tfqp_arm_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *
       const int8_t *row =
           row_inside ? image + (size_t)(oy * p->rows.stride - p->rows.pad_before) * row_values
                      : NULL;
-      for (ox = 0; ox < p->cols.out; ++ox, out += out_words) {
+      for (ox = 0; ox < p->cols.out; ++ox, out += out_bytes) {
         if (row_inside && interior(&p->cols, ox)) {
           tfqp_arm_int8_gather(row + (size_t)(ox * p->cols.stride - p->cols.pad_before) * cin,
                                offsets, window, (p->taps + 1) / 2, zero_points);
@@ -520,18 +538,19 @@ void tfqp_arm_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *
 }
 
 void tfqp_arm_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
-                                        const int32_t *table, const int8_t *input,
-                                        void *output, void *scratch) {
-  int8_arm_layout l =
-      layout_of(p->int32_output, p->channels_out, p->channels_in, table, p->table_bytes);
-  const size_t out_words = p->int32_output ? (size_t)p->channels_out : (size_t)p->output_depth;
+                                        const int32_t *table, const int32_t *transform,
+                                        const int8_t *input, void *output, void *scratch) {
+  int8_arm_layout l = layout_of(p->int32_output, p->output_levels, p->codes_only,
+                                p->channels_out, p->channels_in, table, transform,
+                                p->table_bytes);
+  const size_t out_bytes = position_bytes(p->output_levels, p->output_depth);
   int16_t *window = (int16_t *)scratch;
   int32_t n;
   l.accumulators = (int32_t *)scratch + l.pairs;
   zero(window + p->channels_in, 2 * l.pairs - p->channels_in);
   for (n = 0; n < p->batch; ++n) {
     widen(window, input + (size_t)n * p->channels_in, p->channels_in, p->input_zero_point);
-    window_outputs(&l, (const uint32_t *)scratch, (int32_t *)output + (size_t)n * out_words);
+    window_outputs(&l, (const uint32_t *)scratch, (unsigned char *)output + (size_t)n * out_bytes);
   }
 }
 

@@ -10,17 +10,18 @@
  *
  * Table extension (int32 words, after the portable table's words):
  *   packed output: flip[ceil(Cout / 32)], then the records;
- *   value output: the records.
+ *   value and codes outputs ("accumulate": the kernels give each channel's
+ *   accumulator, the portable output functions finish it): the records.
  * A channel's weights are P int16 pairs (tap 2i in the low half, 2i+1 in the
  * high half, taps past K zero), P = ceil(K / 2), rounded up to a multiple of 4
  * above 5. Windows of P <= 5: one record per channel, (start, P pairs, T),
  * start 2^31 (packed) or 0 (values). Longer windows: channels in pairs (an odd
  * Cout gets a zero channel), per pair for each block of four weight pairs the
  * even channel's four then the odd one's, then the two Ts. T (packed): the
- * unsigned threshold of the bit's comparison (int8_arm.c); 0 for values.
+ * unsigned threshold of the bit's comparison (int8_arm.c); 0 when accumulating.
  * Scratch: the window of one output as P int16 pairs, then (conv) the offset of
  * each tap in the input (int32, K rounded up to even), then one accumulator
- * per record (value output).
+ * per record (accumulating).
  */
 #ifndef TFQP_KERNELS_INT8_ARM_H_
 #define TFQP_KERNELS_INT8_ARM_H_
@@ -35,8 +36,9 @@
 
 #if TFQP_HAVE_ARM_DSP
 
-/* Extra table bytes of an op with `taps` (K) taps per output channel. */
-size_t tfqp_arm_int8_table_bytes(int32_t int32_output, int32_t channels_out, int32_t taps);
+/* Extra table bytes of an op with `taps` (K) taps per output channel;
+ * `accumulate`: the value or the codes output (no packed bits). */
+size_t tfqp_arm_int8_table_bytes(int32_t accumulate, int32_t channels_out, int32_t taps);
 
 /* Scratch bytes of the op: one output's window, with `gathered` (conv) the
  * taps' offsets in the input, and one accumulator per channel. */
@@ -45,23 +47,25 @@ size_t tfqp_arm_int8_scratch_bytes(int32_t taps, int32_t channels_out, int32_t g
 /* Fills the extension at table + portable_bytes from the weights (checked by
  * the portable init_table first) and the portable table; table_bytes is what
  * the caller allocated. */
-tfqp_status tfqp_arm_int8_init_table(int32_t int32_output, const void *weights,
+tfqp_status tfqp_arm_int8_init_table(int32_t accumulate, const void *weights,
                                      int32_t weights_int16, int32_t channels_out,
                                      int32_t taps, int32_t *table, size_t table_bytes,
                                      size_t portable_bytes, tfqp_error *error);
 
+/* transform: the op's constant transform (the codes output reads its rows). */
 void tfqp_arm_conv2d_int8_eval(const tfqp_conv2d_int8_params *p, const int32_t *table,
-                               const int8_t *input, void *output, void *scratch);
+                               const int32_t *transform, const int8_t *input, void *output,
+                               void *scratch);
 
 void tfqp_arm_fully_connected_int8_eval(const tfqp_fully_connected_int8_params *p,
-                                        const int32_t *table, const int8_t *input,
-                                        void *output, void *scratch);
+                                        const int32_t *table, const int32_t *transform,
+                                        const int8_t *input, void *output, void *scratch);
 
 #else
 
-static inline size_t tfqp_arm_int8_table_bytes(int32_t int32_output, int32_t channels_out,
+static inline size_t tfqp_arm_int8_table_bytes(int32_t accumulate, int32_t channels_out,
                                                int32_t taps) {
-  (void)int32_output;
+  (void)accumulate;
   (void)channels_out;
   (void)taps;
   return 0;
@@ -75,12 +79,12 @@ static inline size_t tfqp_arm_int8_scratch_bytes(int32_t taps, int32_t channels_
   return 0;
 }
 
-static inline tfqp_status tfqp_arm_int8_init_table(int32_t int32_output, const void *weights,
+static inline tfqp_status tfqp_arm_int8_init_table(int32_t accumulate, const void *weights,
                                                    int32_t weights_int16, int32_t channels_out,
                                                    int32_t taps, int32_t *table,
                                                    size_t table_bytes, size_t portable_bytes,
                                                    tfqp_error *error) {
-  (void)int32_output;
+  (void)accumulate;
   (void)weights;
   (void)weights_int16;
   (void)channels_out;

@@ -2,11 +2,15 @@
  * (hooks in shift_fast.h), giving the portable path's bytes exactly.
  *
  * Decoding. Two consecutive codes of a row (a "pair": 2b bits, never split
- * across words since P(b) is even) index a table of 2^(2b) words built once
- * in init_table: the pair's two integer weights as int16 halves, exactly the
- * operand SMLAD multiplies with an int16 pair of activations. One UBFX and
- * one LDR decode two weights; code values are <= 2^14 in magnitude and
- * activations int8, so every product and the pair sum fit.
+ * across words since P(b) is even) index a table of 2^(2b) words: the pair's
+ * two integer weights as int16 halves, exactly the operand SMLAD multiplies
+ * with an int16 pair of activations. One UBFX and one LDR decode two weights;
+ * code values are <= 2^14 in magnitude and activations int8, so every product
+ * and the pair sum fit. The pair tables are built at the start of every call
+ * into the op's scratch (fill_pair_tables: about 4 instructions an entry,
+ * 1 K for 4-bit codes), not kept: scratch is shared by the model's ops, the
+ * table is not, and 1 KB a 4-bit layer (4 KB a 5-bit one) is what a model's
+ * arena would otherwise keep per coded layer.
  *
  * Activations. The kernels multiply the raw int8 values q (padded taps read
  * q = zp_in from a row of zero points), so sum (q - zp) w = sum q w - zp sum w
@@ -31,7 +35,7 @@
  * 3.4 instructions a live code against 3.6 a pair of codes and channel for
  * the dense kernel), nothing for a zero code; a channel pair whose lists
  * cost fewer instructions than its dense kernel call takes them
- * (code_lists_are_cheaper). No RAM beyond the records.
+ * (code_lists_are_cheaper). No RAM beyond the records and flags.
  * Depthwise: per position the activation pairs of four channels are built
  * from one word of each tap (SXTB16, PKHBT/PKHTB), then each channel's codes
  * are decoded in C (ACLE SMLAD).
@@ -63,16 +67,20 @@
 #define BLOCK 4
 
 /* The fast region of the table (the table's last tfqp_shift_fast_table_bytes
- * bytes), in int32 words: a header, the pair tables [C][2^(2b)], one record
- * of RECORD words per output channel. */
+ * bytes), in int32 words: a header, one record per output channel
+ * (record_words(layer) words: only what the layer's output reads, the table
+ * being RAM), then one byte of flags per output channel (whole words). */
 enum { HEADER_SPARSE, HEADER_ALL_LIVE, HEADER_WORDS };
-#define RECORD 8
-enum { R_D, R_BIAS, R_MULT, R_LEFT, R_RIGHT, R_MASK, R_FLAGS = 7 }; /* int8, one class */
-enum { R_THRESHOLD = 2 };                        /* packed output: R_D, R_BIAS, R_THRESHOLD */
-enum { R_MULT1 = 3, R_SHIFT = 4, R_BIAS1 = 5 };  /* two classes: R_D, R_BIAS, R_MULT, ... */
-#define FLAG_ALL_LIVE 1 /* R_FLAGS: no dead word in the channel's row */
-#define FLAG_WHOLE 2    /* R_FLAGS: the kernels read the row whole, dead words too */
-#define FLAG_CODE_LIST 4 /* R_FLAGS: fully connected, batch 1: the live-code list */
+#define RECORD 8 /* int8 output (the dw9 kernels step 32 bytes a channel) */
+enum { R_D, R_BIAS, R_MULT, R_LEFT, R_RIGHT, R_MASK };  /* int8, one class */
+enum { R_MULT1 = 3, R_SHIFT = 4, R_BIAS1 = 5 };        /* two classes: R_D, R_BIAS, R_MULT, ... */
+enum { R_THRESHOLD = 2, RECORD_PACKED = 3 };          /* packed output: R_D, R_BIAS, R_THRESHOLD */
+/* codes output: one word, the folded zero-point term (d is read from the
+ * transform row in flash, with the thresholds) */
+enum { R_LEVEL_BIAS = 0, RECORD_LEVELS = 1 };
+#define FLAG_ALL_LIVE 1 /* flags: no dead word in the channel's row */
+#define FLAG_WHOLE 2    /* flags: the kernels read the row whole, dead words too */
+#define FLAG_CODE_LIST 4 /* flags: fully connected, batch 1: the live-code list */
 
 /* Instructions a kernel call on a run of live words costs beyond the words'
  * work (job set-up, finding the run, the kernel's prologue and epilogue),
@@ -539,18 +547,26 @@ static size_t row_pairs(const tfqp_shift_layer *layer) {
   return (size_t)layer->row_words * (size_t)(layer->codes_per_word / 2);
 }
 
-size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) {
-  return sizeof(int32_t) * (HEADER_WORDS + (size_t)layer->classes * pair_count(layer) +
-                            (size_t)RECORD * (size_t)layer->channels_out);
+/* Words of a channel's record. */
+static size_t record_words(const tfqp_shift_layer *layer) {
+  if (layer->output_packed) return RECORD_PACKED;
+  return layer->output_levels != 0 ? RECORD_LEVELS : RECORD;
 }
 
 static size_t round4(size_t bytes) { return (bytes + 3u) & ~(size_t)3u; }
 
-/* Scratch: the zero-point row, the tap pointers of BLOCK positions and the
- * activation pairs of BLOCK positions; 0 beyond 2^30 bytes. */
+size_t tfqp_shift_fast_table_bytes(const tfqp_shift_layer *layer) {
+  const size_t cout = (size_t)layer->channels_out;
+  return sizeof(int32_t) * (HEADER_WORDS + record_words(layer) * cout) + round4(cout);
+}
+
+/* Scratch: the pair tables, the zero-point row, the tap pointers of BLOCK
+ * positions and the activation pairs of BLOCK positions; 0 beyond 2^30
+ * bytes. */
 static size_t scratch_bytes(const tfqp_shift_layer *layer, int32_t channels_in,
                             int32_t tap_rows) {
-  const uint64_t bytes = (((uint64_t)channels_in + 3u) & ~(uint64_t)3u) +
+  const uint64_t bytes = (uint64_t)layer->classes * pair_count(layer) * sizeof(uint32_t) +
+                         (((uint64_t)channels_in + 3u) & ~(uint64_t)3u) +
                          BLOCK * (uint64_t)tap_rows * sizeof(const int8_t *) +
                          (uint64_t)layer->row_words * BLOCK *
                              (uint64_t)(layer->codes_per_word / 2) * sizeof(uint32_t);
@@ -575,6 +591,17 @@ static int scratch_fits(const tfqp_shift_layer *layer, int32_t channels_in, int3
   return bytes != 0 && bytes <= layer->scratch_bytes;
 }
 
+/* The records and the flags of the fast region. */
+static int32_t *records_of(int32_t *fast) { return fast + HEADER_WORDS; }
+static const int32_t *records_of_c(const int32_t *fast) { return fast + HEADER_WORDS; }
+static uint8_t *flags_of(const tfqp_shift_layer *layer, int32_t *fast) {
+  return (uint8_t *)(fast + HEADER_WORDS + record_words(layer) * (size_t)layer->channels_out);
+}
+static const uint8_t *flags_of_c(const tfqp_shift_layer *layer, const int32_t *fast) {
+  return (const uint8_t *)(fast + HEADER_WORDS +
+                           record_words(layer) * (size_t)layer->channels_out);
+}
+
 static int32_t *fast_region(const tfqp_shift_layer *layer, int32_t *table) {
   return table + (layer->table_bytes - tfqp_shift_fast_table_bytes(layer)) / sizeof(int32_t);
 }
@@ -585,20 +612,21 @@ static const int32_t *fast_region_c(const tfqp_shift_layer *layer, const int32_t
 
 /* ------------------------------------------------------------------ init */
 
-/* The pair tables from the code values (table[c * 2^b + code]). */
+/* The pair tables [C][2^(2b)] from the code values (table[c * 2^b + code]):
+ * entry (hi << b) | lo holds v[lo] in its low half and v[hi] in its high. */
 static void fill_pair_tables(const tfqp_shift_layer *layer, const int32_t *values,
                              uint32_t *pairs) {
   const uint32_t codes = 1u << layer->bits;
-  const size_t count = pair_count(layer);
+  uint32_t low[1 << TFQP_CODE_BITS_MAX];
   int32_t c;
-  size_t field;
+  uint32_t hi, lo;
   for (c = 0; c < layer->classes; ++c) {
     const int32_t *v = values + (size_t)c * codes;
-    uint32_t *out = pairs + (size_t)c * count;
-    for (field = 0; field < count; ++field) {
-      const uint32_t lo = (uint32_t)v[field & (codes - 1u)] & 0xFFFFu;
-      const uint32_t hi = (uint32_t)v[field >> layer->bits] & 0xFFFFu;
-      out[field] = lo | hi << 16;
+    uint32_t *out = pairs + ((size_t)c << (2 * layer->bits));
+    for (lo = 0; lo < codes; ++lo) low[lo] = (uint32_t)v[lo] & 0xFFFFu;
+    for (hi = 0; hi < codes; ++hi) {
+      const uint32_t high = (uint32_t)v[hi] << 16;
+      for (lo = 0; lo < codes; ++lo) *out++ = low[lo] | high;
     }
   }
 }
@@ -703,8 +731,10 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
                                 const int32_t *transform, const int32_t *code_lists,
                                 int32_t *table) {
   int32_t *fast = fast_region(layer, table);
-  int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
+  int32_t *records = records_of(fast);
+  uint8_t *flags = flags_of(layer, fast);
   const size_t cout = (size_t)layer->channels_out;
+  const size_t rec = record_words(layer);
   const int32_t *fields = table + layer->channels_at;
   const int64_t zp = layer->input_zero_point;
   const size_t stride = (size_t)1 << layer->bits;
@@ -712,23 +742,26 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
   uint32_t zero_pairs = 0;
   int32_t c, zero_code = 1;
   size_t co;
-  fill_pair_tables(layer, table, (uint32_t *)(fast + HEADER_WORDS));
   for (c = 0; c < layer->classes; ++c) zero_code &= table[(size_t)c * stride] == 0;
   for (co = 0; co < cout; ++co) {
-    int32_t *r = records + co * RECORD;
-    /* the codes output's d is in its transform row (level_output.h) */
-    const int32_t d = layer->output_levels != 0
-                          ? tfqp_level_direction(transform, layer->output_levels, (int32_t)co)
-                          : fields[TFQP_SHIFT_D * cout + co];
+    int32_t *r = records + co * rec;
     int64_t sums[TFQP_CODE_CLASSES_MAX];
+    int32_t d;
     row_sums(layer, codes + co * (size_t)layer->row_words, table, sums, &zero_pairs);
-    memset(r, 0, RECORD * sizeof *r);
+    flags[co] = row_all_live(layer, live + co * layer->live_stride) ? FLAG_ALL_LIVE : 0;
+    if (layer->output_levels != 0) {
+      /* d * A + this: compared with the thresholds (output_level) */
+      d = tfqp_level_direction(transform, layer->output_levels, (int32_t)co);
+      r[R_LEVEL_BIAS] = wrap32(-d * zp * sums[0]);
+      continue;
+    }
+    d = fields[TFQP_SHIFT_D * cout + co];
+    memset(r, 0, rec * sizeof *r);
     r[R_D] = d;
-    r[R_FLAGS] = row_all_live(layer, live + co * layer->live_stride) ? FLAG_ALL_LIVE : 0;
-    if (layer->output_packed || layer->output_levels != 0) {
-      /* d * A: compared with the threshold(s) */
+    if (layer->output_packed) {
+      /* d * A: compared with the threshold */
       r[R_BIAS] = wrap32(-d * zp * sums[0]);
-      if (layer->output_packed) r[R_THRESHOLD] = fields[TFQP_SHIFT_THRESHOLD * cout + co];
+      r[R_THRESHOLD] = fields[TFQP_SHIFT_THRESHOLD * cout + co];
       continue;
     }
     r[R_BIAS] = wrap32(fields[TFQP_SHIFT_B * cout + co] - d * zp * sums[0]);
@@ -744,10 +777,9 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
       r[R_BIAS1] = wrap32(-zp * sums[1]);
     }
   }
+  for (co = cout; co < round4(cout); ++co) flags[co] = 0;
   fast[HEADER_ALL_LIVE] = 1;
-  for (co = 0; co < cout; ++co) {
-    fast[HEADER_ALL_LIVE] &= records[co * RECORD + R_FLAGS] & FLAG_ALL_LIVE;
-  }
+  for (co = 0; co < cout; ++co) fast[HEADER_ALL_LIVE] &= flags[co] & FLAG_ALL_LIVE;
   fast[HEADER_SPARSE] =
       zero_code && (uint64_t)zero_pairs * 100u >=
                        (uint64_t)TFQP_SHIFT_ARM_SPARSE_PERCENT * cout * row_pairs(layer);
@@ -757,21 +789,20 @@ void tfqp_shift_fast_init_table(const tfqp_shift_layer *layer, const tfqp_word *
       const int32_t two = co + 1 < cout;
       const uint32_t *pair_live = live + co * layer->live_stride;
       const int runs = fc2_runs_are_cheaper(layer, pair_live, two);
-      int32_t flag = runs ? 0 : FLAG_WHOLE;
+      uint8_t flag = runs ? 0 : FLAG_WHOLE;
       if (code_lists != NULL &&
           code_lists_are_cheaper(layer, pair_live, code_lists[co + 1] - code_lists[co],
                                  two ? code_lists[co + 2] - code_lists[co + 1] : 0, two, runs)) {
         flag = FLAG_CODE_LIST;
       }
-      records[co * RECORD + R_FLAGS] |= flag;
-      if (two) records[(co + 1) * RECORD + R_FLAGS] |= flag;
+      flags[co] |= flag;
+      if (two) flags[co + 1] |= flag;
     }
   } else {
     for (co = 0; co < cout; ++co) {
-      int32_t *flags = records + co * RECORD + R_FLAGS;
-      if (!(*flags & FLAG_ALL_LIVE) &&
+      if (!(flags[co] & FLAG_ALL_LIVE) &&
           !runs_are_cheaper(layer, live + co * layer->live_stride, fast[HEADER_SPARSE])) {
-        *flags |= FLAG_WHOLE;
+        flags[co] |= FLAG_WHOLE;
       }
     }
   }
@@ -857,8 +888,9 @@ static inline uint32_t output_bit(uint32_t a, const int32_t *r) {
 /* The codes output of channel co (A = A_raw + the folded zero-point term). */
 static inline int8_t output_level(uint32_t a, const int32_t *r, const tfqp_shift_layer *layer,
                                   const int32_t *transform, int32_t co) {
+  const uint32_t d = (uint32_t)tfqp_level_direction(transform, layer->output_levels, co);
   return (int8_t)tfqp_level_output(transform, layer->output_levels, layer->codes_only, co,
-                                   tfqp_shift_int32((uint32_t)r[R_D] * a + (uint32_t)r[R_BIAS]));
+                                   tfqp_shift_int32(d * a + (uint32_t)r[R_LEVEL_BIAS]));
 }
 
 /* ------------------------------------------------------------------ activations */
@@ -985,15 +1017,21 @@ static int next_bit_run(uint32_t *mask, int32_t *begin, int32_t *end) {
 
 /* Scratch pointers of one eval. */
 typedef struct {
+  const uint32_t *pairs; /* the pair tables [C][2^(2b)], filled */
   int8_t *zero_points;   /* round4(Cin) bytes of zp_in */
   const int8_t **taps;   /* BLOCK * taps pointers */
   uint32_t *x;           /* BLOCK * row_pairs words */
 } arm_scratch;
 
-static arm_scratch split_scratch(const tfqp_shift_layer *layer, int32_t channels_in,
-                                 int32_t tap_count, void *scratch) {
+/* The scratch of one eval, its pair tables filled from the table's code
+ * values and its zero-point row set. */
+static arm_scratch split_scratch(const tfqp_shift_layer *layer, const int32_t *table,
+                                 int32_t channels_in, int32_t tap_count, void *scratch) {
   arm_scratch s;
   unsigned char *p = (unsigned char *)scratch;
+  fill_pair_tables(layer, table, (uint32_t *)(void *)p);
+  s.pairs = (const uint32_t *)(void *)p;
+  p += (size_t)layer->classes * pair_count(layer) * sizeof(uint32_t);
   s.zero_points = (int8_t *)p;
   memset(s.zero_points, layer->input_zero_point, round4((size_t)channels_in));
   p += round4((size_t)channels_in);
@@ -1028,11 +1066,11 @@ static void conv4_runs(const tfqp_shift_layer *layer, arm_kernel kernel, const i
  * pairs s->x: one call on the whole row (no dead word, or FLAG_WHOLE), or
  * conv4_runs. */
 static void conv4_channel(const tfqp_shift_layer *layer, arm_kernel kernel,
-                          const int32_t *table, const int32_t *record,
-                          const tfqp_word *codes, int32_t co, const uint32_t *pairs,
-                          const arm_scratch *s, int32_t *acc) {
+                          const int32_t *table, uint32_t flags, const tfqp_word *codes,
+                          int32_t co, const uint32_t *pairs, const arm_scratch *s,
+                          int32_t *acc) {
   arm_job job;
-  if (!(record[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_WHOLE))) {
+  if (!(flags & (FLAG_ALL_LIVE | FLAG_WHOLE))) {
     conv4_runs(layer, kernel, table, codes, co, pairs, s->x, acc);
     return;
   }
@@ -1050,8 +1088,10 @@ static void conv4_channel(const tfqp_shift_layer *layer, arm_kernel kernel,
 static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
                           const int32_t *transform, const int32_t *fast, const tfqp_word *codes,
                           const arm_scratch *s, int32_t first, int32_t count, void *output) {
-  const uint32_t *pairs = (const uint32_t *)(fast + HEADER_WORDS);
-  const int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
+  const uint32_t *pairs = s->pairs;
+  const int32_t *records = records_of_c(fast);
+  const uint8_t *flags = flags_of_c(layer, fast);
+  const size_t rec = record_words(layer);
   const arm_kernel kernel =
       (fast[HEADER_SPARSE] ? conv4s_kernels : conv4_kernels)[layer->bits];
   const int32_t cout = layer->channels_out;
@@ -1063,12 +1103,12 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
   job.x = s->x;
   job.pairs = pairs;
   job.stride = 0;
-  for (co = 0; co < cout; ++co) {
-    const int32_t *r = records + (size_t)co * RECORD;
+  const int32_t *r = records;
+  for (co = 0; co < cout; ++co, r += rec) {
     int32_t acc[BLOCK] = {0, 0, 0, 0};
     /* conv4_channel, inline for class 0: a call per channel and block costs
      * the dense layers 2 % */
-    if (r[R_FLAGS] & (FLAG_ALL_LIVE | FLAG_WHOLE)) {
+    if (flags[co] & (FLAG_ALL_LIVE | FLAG_WHOLE)) {
       job.codes = codes + (size_t)co * (size_t)layer->row_words;
       job.codes_end = job.codes + layer->row_words;
       job.acc = acc;
@@ -1094,7 +1134,8 @@ static void block_outputs(const tfqp_shift_layer *layer, const int32_t *table,
                    (size_t)cout);
     } else {
       int32_t acc1[BLOCK] = {0, 0, 0, 0};
-      conv4_channel(layer, kernel, table, r, codes, co, pairs + pair_count(layer), s, acc1);
+      conv4_channel(layer, kernel, table, flags[co], codes, co, pairs + pair_count(layer), s,
+                    acc1);
       for (p = 0; p < count; ++p) {
         ((int8_t *)output)[(size_t)(first + p) * cout + co] =
             output_two_classes((uint32_t)acc[p], (uint32_t)acc1[p], r, layer);
@@ -1233,8 +1274,10 @@ typedef struct {
   const tfqp_shift_layer *layer;
   const tfqp_word *codes;
   const uint32_t *live;
-  const uint32_t *tables;
-  const int32_t *records;
+  const uint32_t *tables;  /* the pair tables (scratch) */
+  const int32_t *records;  /* rec words a channel */
+  size_t rec;
+  const uint8_t *flags;
   const int32_t *transform; /* the codes output's rows (level_output.h) */
   arm_output_range range;
   int32_t pairs; /* activation pairs of one channel: ceil(R / 2) */
@@ -1250,10 +1293,10 @@ static void dw_outputs(const dw_context *k, int32_t ci, const uint32_t *x, int32
   int32_t m;
   for (m = 0; m < dm; ++m) {
     const int32_t co = ci * dm + m;
-    const int32_t *r = k->records + (size_t)co * RECORD;
+    const int32_t *r = k->records + (size_t)co * k->rec;
     const tfqp_word *row = k->codes + (size_t)co * layer->row_words;
     const uint32_t *row_live = k->live + (size_t)co * layer->live_stride;
-    const int32_t a0 = dot9 != 0 && (r[R_FLAGS] & FLAG_ALL_LIVE)
+    const int32_t a0 = dot9 != 0 && (k->flags[co] & FLAG_ALL_LIVE)
                            ? dot9(row, k->tables, x)
                            : channel_dot(layer, row, row_live, k->tables, x, k->pairs);
     if (layer->output_packed) {
@@ -1287,8 +1330,10 @@ static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
   k.codes = codes;
   k.live = (const uint32_t *)table + layer->live_at;
   k.transform = transform;
-  k.tables = (const uint32_t *)(fast + HEADER_WORDS);
-  k.records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
+  k.tables = s->pairs;
+  k.records = records_of_c(fast);
+  k.rec = record_words(layer);
+  k.flags = flags_of_c(layer, fast);
   k.range.zero_point = layer->output_zero_point;
   k.range.act_min = layer->activation_min;
   k.range.act_max = layer->activation_max;
@@ -1340,13 +1385,13 @@ static void depthwise(const tfqp_shift_conv2d_params *p, const int32_t *table,
  * the runs live in one row through it with both channels reading that row,
  * into the one accumulator. */
 static void fc2_channels(const tfqp_shift_layer *layer, arm_kernel kernel, const tfqp_word *row,
-                         const uint32_t *live, const int32_t *records, int32_t two,
+                         const uint32_t *live, const uint8_t *flags, int32_t two,
                          const uint32_t *pairs, const uint32_t *x, int32_t *acc) {
   const int32_t words = layer->row_words;
   const size_t word_pairs = (size_t)(layer->codes_per_word / 2);
   const uint32_t *live1 = live + layer->live_stride;
   const int32_t row_bytes = (int32_t)((size_t)words * sizeof(tfqp_word));
-  const int32_t flags0 = records[R_FLAGS], flags1 = two ? records[RECORD + R_FLAGS] : flags0;
+  const int32_t flags0 = flags[0], flags1 = two ? flags[1] : flags0;
   int32_t chunk;
   arm_job job;
   job.pairs = pairs;
@@ -1404,7 +1449,7 @@ int tfqp_shift_fast_conv2d(const tfqp_shift_conv2d_params *params, int depthwise
   arm_scratch s;
   int32_t first, p;
   if (!scratch_fits(layer, params->channels_in, tap_count)) return 0;
-  s = split_scratch(layer, params->channels_in, tap_count, scratch);
+  s = split_scratch(layer, table, params->channels_in, tap_count, scratch);
   if (depthwise_op) {
     depthwise(params, table, transform, fast, input, codes, &s, output);
     return 1;
@@ -1437,11 +1482,13 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
   arm_scratch s;
   int32_t first, p;
   if (!scratch_fits(layer, cin, 1)) return 0;
-  s = split_scratch(layer, cin, 1, scratch);
+  s = split_scratch(layer, table, cin, 1, scratch);
   if (layer->pixels == 1) {
     /* two channels per kernel call, sharing the activation loads */
-    const uint32_t *tables = (const uint32_t *)(fast + HEADER_WORDS);
-    const int32_t *records = fast + HEADER_WORDS + (size_t)layer->classes * pair_count(layer);
+    const uint32_t *tables = s.pairs;
+    const int32_t *records = records_of_c(fast);
+    const uint8_t *flags = flags_of_c(layer, fast);
+    const size_t rec = record_words(layer);
     const size_t row_words = (size_t)layer->row_words;
     const int32_t cout = layer->channels_out;
     const uint32_t *live = (const uint32_t *)table + layer->live_at;
@@ -1452,18 +1499,18 @@ int tfqp_shift_fast_fully_connected(const tfqp_shift_fully_connected_params *par
     for (co = 0; co < cout; co += 2) {
       const int32_t two = co + 1 < cout;
       int32_t acc[TFQP_CODE_CLASSES_MAX][2] = {{0, 0}, {0, 0}};
-      if (records[(size_t)co * RECORD + R_FLAGS] & FLAG_CODE_LIST) {
+      if (flags[co] & FLAG_CODE_LIST) {
         /* one class, both channels of the pair listed */
         for (c = 0; c <= two; ++c) acc[0][c] = list_sum(layer, code_lists, co + c, input);
       } else {
         for (c = 0; c < layer->classes; ++c) {
           fc2_channels(layer, fc2_kernels[layer->bits], codes + (size_t)co * row_words,
-                       live + (size_t)co * layer->live_stride, records + (size_t)co * RECORD,
+                       live + (size_t)co * layer->live_stride, flags + co,
                        two, tables + (size_t)c * pair_count(layer), s.x, acc[c]);
         }
       }
       for (c = 0; c <= two; ++c) {
-        const int32_t *r = records + (size_t)(co + c) * RECORD;
+        const int32_t *r = records + (size_t)(co + c) * rec;
         if (layer->output_packed) {
           bits |= output_bit((uint32_t)acc[0][c], r) << ((co + c) % 32);
           if ((co + c) % 32 == 31 || co + c == cout - 1) {

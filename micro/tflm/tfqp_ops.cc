@@ -76,26 +76,40 @@ class TempTensors {
   int count_ = 0;
 };
 
-// What a node keeps in the arena's persistent part: the row, the prepared
-// params (only the op's own member of tfqp_op_params: op.params_bytes), the
-// table and the scratch index. The options are parsed in Prepare from the
-// node's custom data and not kept: eval needs only the params.
+// What a node keeps in the arena's persistent part, one allocation: the row,
+// the table and the scratch index, then the prepared params (only the op's own
+// member of tfqp_op_params: op.params_bytes, not the union). The options are
+// parsed in Prepare from the node's custom data and not kept: eval needs only
+// the params.
 struct OpData {
   const tfqp_op* op;
-  tfqp_op_params* params;  // nullptr until Prepare succeeds
-  int32_t* table;          // nullptr: the op keeps no table
+  int32_t* table;  // nullptr: the op keeps no table
   int32_t input_count;
   int scratch_index;  // -1: no scratch
 };
 
+// Where the params start after the OpData.
+constexpr size_t kParamsOffset =
+    (sizeof(OpData) + alignof(tfqp_op_params) - 1) / alignof(tfqp_op_params) *
+    alignof(tfqp_op_params);
+
+tfqp_op_params* ParamsOf(OpData* data) {
+  return reinterpret_cast<tfqp_op_params*>(reinterpret_cast<uint8_t*>(data) + kParamsOffset);
+}
+const tfqp_op_params* ParamsOf(const OpData* data) {
+  return reinterpret_cast<const tfqp_op_params*>(reinterpret_cast<const uint8_t*>(data) +
+                                                 kParamsOffset);
+}
+
 void* Init(const tfqp_op& op, TfLiteContext* context, const char* buffer, size_t length) {
   (void)buffer;  // Prepare parses node->custom_initial_data, the same bytes
   (void)length;
-  auto* data =
-      static_cast<OpData*>(context->AllocatePersistentBuffer(context, sizeof(OpData)));
+  const size_t params_bytes = op.params_bytes < sizeof(tfqp_op_params) ? op.params_bytes
+                                                                       : sizeof(tfqp_op_params);
+  auto* data = static_cast<OpData*>(
+      context->AllocatePersistentBuffer(context, kParamsOffset + params_bytes));
   if (data == nullptr) return nullptr;  // Prepare reports it
   data->op = &op;
-  data->params = nullptr;
   data->table = nullptr;
   data->input_count = 0;
   data->scratch_index = -1;
@@ -148,14 +162,8 @@ TfLiteStatus Prepare(const tfqp_op& op, TfLiteContext* context, TfLiteNode* node
   if (op.prepare(&options, in_t, count, &out_t, &params, &buffers, &error) != TFQP_OK) {
     return Report(op.name, error);
   }
-  const size_t params_bytes = op.params_bytes < sizeof(params) ? op.params_bytes : sizeof(params);
-  data->params = static_cast<tfqp_op_params*>(micro_context->AllocatePersistentBuffer(
-      params_bytes));
-  if (data->params == nullptr) {
-    return Fail(op.name, TFQP_ERROR_BUFFER, "arena too small for the op's params (bytes)",
-                "params", static_cast<int64_t>(params_bytes));
-  }
-  memcpy(data->params, &params, params_bytes);
+  memcpy(ParamsOf(data), &params,
+         op.params_bytes < sizeof(params) ? op.params_bytes : sizeof(params));
   const void* constants[TFQP_OP_MAX_INPUTS] = {};
   for (int32_t i = 0; i < count; ++i) {
     if (!(op.constant_inputs & (1u << i))) continue;
@@ -210,7 +218,7 @@ TfLiteStatus Eval(TfLiteContext* context, TfLiteNode* node) {
   void* scratch = data->scratch_index >= 0
                       ? context->GetScratchBuffer(context, data->scratch_index)
                       : nullptr;
-  data->op->eval(data->params, data->table, inputs, outputs, scratch);
+  data->op->eval(ParamsOf(data), data->table, inputs, outputs, scratch);
   return kTfLiteOk;
 }
 
