@@ -360,7 +360,9 @@ tfqp_status tfqp_arm_int8_init_table(int32_t accumulate, const void *weights,
 /* What one output needs besides its window. */
 typedef struct {
   int32_t channels_out;
-  int32_t accumulate;    /* the accumulators out: value or codes output */
+  /* the accumulators out (value or codes output), derived once: window_outputs
+   * tests it per output position */
+  int32_t accumulate;
   int32_t int32_output;  /* the value output */
   int32_t output_levels; /* the codes output (0: none) */
   int32_t codes_only;

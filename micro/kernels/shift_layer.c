@@ -80,6 +80,20 @@ static tfqp_status check_options(const tfqp_shift_output_options *o, tfqp_type o
                                  "must be in [activation_min, 127]", "activation_max", error);
 }
 
+/* Bit `code` set iff the code decodes to 0 in every class of the code table
+ * (int16 [classes][2^bits]). */
+static uint32_t zero_codes(const int16_t *code_table, int32_t classes, int32_t bits) {
+  const size_t stride = (size_t)1 << bits;
+  uint32_t zero = 0;
+  size_t code, c;
+  for (code = 0; code < stride; ++code) {
+    uint32_t all_zero = 1;
+    for (c = 0; c < (size_t)classes; ++c) all_zero &= code_table[c * stride + code] == 0;
+    zero |= all_zero << code;
+  }
+  return zero;
+}
+
 /* Whether the layer may have a dead word (one whose codes all decode to 0 in
  * every class): 1 unless prepare was given the codes and the code table
  * (tfqp/tensor.h) and no row has one. Reads only words the dims checked. */
@@ -87,20 +101,15 @@ static int32_t may_have_dead_words(const tfqp_shift_layer *layer, const tfqp_ten
                                    const tfqp_tensor *code_table) {
   const int16_t *values = (const int16_t *)code_table->data;
   const tfqp_word *words = (const tfqp_word *)codes->data;
-  const size_t stride = (size_t)1 << layer->bits;
-  uint32_t zero = 0;
-  size_t code, c, w;
+  uint32_t zero;
+  size_t w;
   if (values == NULL || words == NULL || ((uintptr_t)words % sizeof(tfqp_word)) != 0 ||
       ((uintptr_t)values % sizeof(int16_t)) != 0 ||
       /* beyond the set-up work bound: lay_out_table rejects the layer */
       (uint64_t)layer->channels_out * (uint64_t)layer->row_codes > (uint64_t)TFQP_MAX_INIT_WORK) {
     return 1;
   }
-  for (code = 0; code < stride; ++code) {
-    uint32_t all_zero = 1;
-    for (c = 0; c < (size_t)layer->classes; ++c) all_zero &= values[c * stride + code] == 0;
-    zero |= all_zero << code;
-  }
+  zero = zero_codes(values, layer->classes, layer->bits);
   if (zero == 0) return 0; /* no code decodes to 0: no word can be dead */
   for (w = 0; w < (size_t)layer->channels_out * (size_t)layer->row_words; ++w) {
     const int32_t first = (int32_t)(w % (size_t)layer->row_words) * layer->codes_per_word;
@@ -398,11 +407,10 @@ tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfq
                                         const int32_t *code_lists, int32_t *table,
                                         size_t table_bytes, tfqp_error *error) {
   const size_t value_count = (size_t)layer->classes << layer->bits;
-  const size_t stride = (size_t)1 << layer->bits;
   const int32_t columns = transform_columns(layer);
   uint32_t *live = (uint32_t *)(table + layer->live_at);
-  uint32_t zero = 0;
-  size_t i, code;
+  uint32_t zero;
+  size_t i;
   int32_t co;
   tfqp_status s;
   if (codes == NULL || code_table == NULL || transform == NULL || table == NULL) {
@@ -421,11 +429,7 @@ tfqp_status tfqp_shift_layer_init_table(const tfqp_shift_layer *layer, const tfq
     }
     table[i] = code_table[i];
   }
-  for (code = 0; code < stride; ++code) {
-    uint32_t all_zero = 1;
-    for (i = code; i < value_count; i += stride) all_zero &= table[i] == 0;
-    zero |= all_zero << code;
-  }
+  zero = zero_codes(code_table, layer->classes, layer->bits);
   if (layer->live_stride != 0) {
     for (i = 0; i < (size_t)layer->channels_out * layer->live_stride; ++i) live[i] = 0;
   } else {

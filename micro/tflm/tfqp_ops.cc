@@ -93,6 +93,11 @@ constexpr size_t kParamsOffset =
     (sizeof(OpData) + alignof(tfqp_op_params) - 1) / alignof(tfqp_op_params) *
     alignof(tfqp_op_params);
 
+// The params bytes a node keeps: the row's params_bytes (never beyond the union).
+size_t KeptParamsBytes(const tfqp_op& op) {
+  return op.params_bytes < sizeof(tfqp_op_params) ? op.params_bytes : sizeof(tfqp_op_params);
+}
+
 tfqp_op_params* ParamsOf(OpData* data) {
   return reinterpret_cast<tfqp_op_params*>(reinterpret_cast<uint8_t*>(data) + kParamsOffset);
 }
@@ -104,10 +109,8 @@ const tfqp_op_params* ParamsOf(const OpData* data) {
 void* Init(const tfqp_op& op, TfLiteContext* context, const char* buffer, size_t length) {
   (void)buffer;  // Prepare parses node->custom_initial_data, the same bytes
   (void)length;
-  const size_t params_bytes = op.params_bytes < sizeof(tfqp_op_params) ? op.params_bytes
-                                                                       : sizeof(tfqp_op_params);
   auto* data = static_cast<OpData*>(
-      context->AllocatePersistentBuffer(context, kParamsOffset + params_bytes));
+      context->AllocatePersistentBuffer(context, kParamsOffset + KeptParamsBytes(op)));
   if (data == nullptr) return nullptr;  // Prepare reports it
   data->op = &op;
   data->table = nullptr;
@@ -162,8 +165,7 @@ TfLiteStatus Prepare(const tfqp_op& op, TfLiteContext* context, TfLiteNode* node
   if (op.prepare(&options, in_t, count, &out_t, &params, &buffers, &error) != TFQP_OK) {
     return Report(op.name, error);
   }
-  memcpy(ParamsOf(data), &params,
-         op.params_bytes < sizeof(params) ? op.params_bytes : sizeof(params));
+  memcpy(ParamsOf(data), &params, KeptParamsBytes(op));
   const void* constants[TFQP_OP_MAX_INPUTS] = {};
   for (int32_t i = 0; i < count; ++i) {
     if (!(op.constant_inputs & (1u << i))) continue;
